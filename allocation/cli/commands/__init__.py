@@ -1,0 +1,1 @@
+"""One module per ``liftlab`` subcommand; each exposes ``command``."""

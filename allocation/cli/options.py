@@ -1,0 +1,53 @@
+"""Options shared by several subcommands, with INTERFACE.md's names and defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from causal.panel import Panel, load_panel
+
+
+def panel_options(f: Callable) -> Callable:
+    """``--data``, ``--y``, ``--date-col``, ``--geo-col``, ``--fill-missing``."""
+    for decorator in reversed(
+        [
+            click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False),
+                         help="Long geo panel, CSV or Parquet: one row per (date, geo)."),
+            click.option("--y", "y", default="signups", show_default=True, help="Outcome column."),
+            click.option("--date-col", default="date", show_default=True, help="Date column."),
+            click.option("--geo-col", default="geo", show_default=True, help="Market-id column."),
+            click.option("--fill-missing", type=click.Choice(["zero"]), default=None,
+                         help="Fill absent (date, geo) rows with zeros (sparse data); refused by default."),
+        ]
+    ):
+        f = decorator(f)
+    return f
+
+
+def read_panel(kwargs: dict[str, Any], columns: tuple[str, ...] = ()) -> Panel:
+    """Load the panel named by :func:`panel_options`' values (popped from ``kwargs``)."""
+    return load_panel(
+        kwargs.pop("data_path"),
+        y=kwargs.pop("y"),
+        date_col=kwargs.pop("date_col"),
+        geo_col=kwargs.pop("geo_col"),
+        fill_missing=kwargs.pop("fill_missing"),
+        columns=columns,
+    )
+
+
+confidence_option = click.option(
+    "--confidence", default=0.9, show_default=True, type=click.FloatRange(0.5, 0.999),
+    help="Confidence level of intervals.",
+)
+seed_option = click.option("--seed", default=0, show_default=True, type=int, help="Seed of every random draw.")
+
+
+def split_list(value: str | None) -> list[str]:
+    """``"a, b,c"`` -> ``["a", "b", "c"]``."""
+    if not value:
+        return []
+    return [v.strip() for v in value.split(",") if v.strip()]

@@ -1,0 +1,337 @@
+"""Load and validate a long geo panel: one row per (date, geo).
+
+Validation happens here, once, at the edge. Everything downstream receives a
+:class:`Panel` whose dates are a regular ``DatetimeIndex``, whose geos are
+strings, and whose used columns are finite floats. Nothing is dropped, filled
+or clipped silently: the one exception is ``fill_missing="zero"``, which the
+user asks for explicitly and which is reported in ``Panel.n_filled``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from causal.errors import DataError, FilledRowsWarning
+
+SPEND_PREFIX = "spend_"
+
+_FREQ_NAMES = {"D": "daily", "W": "weekly", "MS": "monthly", "ME": "monthly", "YS": "yearly", "YE": "yearly"}
+
+
+def _fmt_date(d: pd.Timestamp) -> str:
+    return pd.Timestamp(d).date().isoformat()
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A validated long geo panel.
+
+    Attributes
+    ----------
+    data : DataFrame
+        Long form, sorted by (date, geo), columns as in the file; dates are
+        Timestamps and geos strings.
+    y : str
+        The outcome column.
+    date_col, geo_col : str
+        Names of the date and geo columns in ``data``.
+    dates : DatetimeIndex
+        The regular sequence of dates.
+    geos : list of str
+        Geo ids in sorted order.
+    freq : str
+        Pandas frequency alias (``"D"``, ``"W-SUN"``, ``"MS"``, ...).
+    source : str
+        The file (or ``"<DataFrame>"``) the panel came from, used in messages.
+    n_filled : int
+        Rows added by ``fill_missing="zero"``.
+    """
+
+    data: pd.DataFrame
+    y: str
+    date_col: str
+    geo_col: str
+    dates: pd.DatetimeIndex
+    geos: list[str]
+    freq: str
+    source: str = "<DataFrame>"
+    n_filled: int = 0
+    _wide_cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    # -- shape ---------------------------------------------------------------
+    @property
+    def channels(self) -> list[str]:
+        """Channel names, from the ``spend_<channel>`` columns."""
+        return [c[len(SPEND_PREFIX):] for c in self.data.columns if c.startswith(SPEND_PREFIX)]
+
+    @property
+    def covariates(self) -> list[str]:
+        """Numeric columns that are neither the outcome nor a spend."""
+        skip = {self.y, self.date_col, self.geo_col}
+        return [
+            c
+            for c in self.data.columns
+            if c not in skip
+            and not c.startswith(SPEND_PREFIX)
+            and pd.api.types.is_numeric_dtype(self.data[c])
+        ]
+
+    @property
+    def period_name(self) -> str:
+        """``day``, ``week``, ``month`` or ``year``."""
+        return {"D": "day", "W": "week", "M": "month", "Y": "year"}[self.freq[0]]
+
+    def wide(self, column: str | None = None) -> pd.DataFrame:
+        """The column as a (dates x geos) frame; the outcome by default."""
+        column = column or self.y
+        if column not in self._wide_cache:
+            self.require_columns([column])
+            frame = self.data.pivot(index=self.date_col, columns=self.geo_col, values=column)
+            frame = frame.reindex(index=self.dates, columns=self.geos).astype(float)
+            frame.index.name, frame.columns.name = "date", "geo"
+            self._wide_cache[column] = frame
+        return self._wide_cache[column]
+
+    def spend_column(self, channel: str) -> str:
+        """The spend column of a channel, checked to exist."""
+        col = SPEND_PREFIX + channel
+        if col not in self.data.columns:
+            have = ", ".join(self.channels) or "none"
+            raise DataError(
+                f"{self.source}: no spend column '{col}' for channel '{channel}' "
+                f"(channels with spend: {have})"
+            )
+        return col
+
+    # -- checks used by commands --------------------------------------------
+    def require_columns(self, columns: Iterable[str]) -> None:
+        """Raise :class:`DataError` naming the first column that is absent or unusable."""
+        for col in columns:
+            if col not in self.data.columns:
+                raise DataError(f"{self.source}: no column '{col}' (columns: {', '.join(self.data.columns)})")
+            _check_numeric(self.data, col, self.date_col, self.geo_col, self.source)
+
+    def check_geos(self, geos: Sequence[str], role: str = "geo") -> list[str]:
+        """Return ``geos`` as strings, raising if one is not in the panel or repeated."""
+        out = [str(g).strip() for g in geos]
+        known = set(self.geos)
+        for g in out:
+            if g not in known:
+                raise DataError(f"{self.source}: {role} geo '{g}' is not in the panel's '{self.geo_col}' column")
+        seen: set[str] = set()
+        for g in out:
+            if g in seen:
+                raise DataError(f"{role} geo '{g}' is given twice")
+            seen.add(g)
+        return out
+
+    def check_date(self, value: str | pd.Timestamp, role: str = "date") -> pd.Timestamp:
+        """Parse a date and check it is one of the panel's dates."""
+        try:
+            ts = pd.Timestamp(value)
+        except (ValueError, TypeError) as exc:
+            raise DataError(f"{role} '{value}' is not a date (use YYYY-MM-DD)") from exc
+        if ts < self.dates[0] or ts > self.dates[-1]:
+            raise DataError(
+                f"{role} {_fmt_date(ts)} is outside the data in {self.source} "
+                f"({_fmt_date(self.dates[0])} to {_fmt_date(self.dates[-1])})"
+            )
+        if ts not in self.dates:
+            raise DataError(f"{role} {_fmt_date(ts)} is not one of the {_FREQ_NAMES.get(self.freq, self.freq)} dates in {self.source}")
+        return ts
+
+    def date_position(self, ts: pd.Timestamp) -> int:
+        return int(self.dates.get_loc(ts))
+
+
+def _check_numeric(df: pd.DataFrame, col: str, date_col: str, geo_col: str, source: str) -> None:
+    values = df[col]
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        coerced = pd.to_numeric(values, errors="coerce")
+        bad = coerced.isna() & values.notna()
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError(
+                f"{source}: column '{col}' has a non-numeric value {values.iloc[i]!r} "
+                f"at geo '{df[geo_col].iloc[i]}', date {_fmt_date(df[date_col].iloc[i])}"
+            )
+        df[col] = coerced
+        values = coerced
+    arr = values.to_numpy(dtype=float)
+    nonfinite = ~np.isfinite(arr)
+    if nonfinite.any():
+        i = int(np.flatnonzero(nonfinite)[0])
+        what = "a missing (NaN) value" if np.isnan(arr[i]) else f"a non-finite value {arr[i]}"
+        raise DataError(
+            f"{source}: column '{col}' has {what} at geo '{df[geo_col].iloc[i]}', "
+            f"date {_fmt_date(df[date_col].iloc[i])} ({int(nonfinite.sum())} such rows)"
+        )
+
+
+def _infer_freq(dates: pd.DatetimeIndex, source: str, date_col: str) -> str:
+    if len(dates) < 3:
+        raise DataError(f"{source}: column '{date_col}' has only {len(dates)} distinct dates; at least 3 are needed")
+    diffs = np.diff(dates.to_numpy().astype("datetime64[D]")).astype(np.int64)
+    candidates: list[tuple[str, pd.DatetimeIndex]] = []
+    if (diffs == 1).all():
+        return "D"
+    if (diffs == 7).all():
+        return "W-" + dates[0].day_name()[:3].upper()
+    for alias in ("MS", "ME", "YS", "YE"):
+        candidates.append((alias, pd.date_range(dates[0], periods=len(dates), freq=alias)))
+    for alias, expected in candidates:
+        if expected.equals(dates):
+            return alias
+    # Name the first break: the most common step is taken as the intended one.
+    step = int(pd.Series(diffs).mode().iloc[0])
+    i = int(np.flatnonzero(diffs != step)[0])
+    raise DataError(
+        f"{source}: column '{date_col}' is not at one regular frequency: "
+        f"{_fmt_date(dates[i])} is followed by {_fmt_date(dates[i + 1])} "
+        f"({int(diffs[i])} days; most steps are {step} days)"
+    )
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file, by extension, raising :class:`DataError` on failure."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".csv", ".txt", ".gz"):
+            # Only empty cells are missing: "NA" may be a market id, and "n/a" a typo to report.
+            return pd.read_csv(path, keep_default_na=False, na_values=[""])
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise DataError(f"{path}: cannot be read as {suffix[1:]} ({exc})") from exc
+    raise DataError(f"{path}: unknown file type '{suffix}' (use .csv or .parquet)")
+
+
+def load_panel(
+    source: str | Path | pd.DataFrame,
+    *,
+    y: str = "signups",
+    date_col: str = "date",
+    geo_col: str = "geo",
+    fill_missing: str | None = None,
+    columns: Sequence[str] = (),
+) -> Panel:
+    """Read and validate a long geo panel.
+
+    Parameters
+    ----------
+    source : path or DataFrame
+        A ``.csv`` or ``.parquet`` file, or a long DataFrame.
+    y : str, default="signups"
+        The outcome column.
+    date_col, geo_col : str, default="date", "geo"
+        The date and market-id columns.
+    fill_missing : {None, "zero"}, default=None
+        ``None`` refuses a panel with absent (date, geo) rows; ``"zero"``
+        adds them with zeros in every numeric column (for sparse data where a
+        market has no row on a day without sales) and warns with the count.
+    columns : sequence of str, default=()
+        Further columns (covariates) that must exist and be numeric and finite.
+        The outcome and every ``spend_*`` column are always checked.
+
+    Returns
+    -------
+    Panel
+
+    Raises
+    ------
+    DataError
+        Naming the file and the column, geo or date at fault.
+    """
+    if isinstance(source, pd.DataFrame):
+        df, name = source.copy(), "<DataFrame>"
+    else:
+        df, name = read_table(source), str(source)
+    if fill_missing not in (None, "zero"):
+        raise DataError(f"fill_missing must be None or 'zero', got {fill_missing!r}")
+
+    for col in (date_col, geo_col, y):
+        if col not in df.columns:
+            hint = " (set --y)" if col == y else (" (set --date-col)" if col == date_col else " (set --geo-col)")
+            raise DataError(f"{name}: no column '{col}'{hint}; columns are: {', '.join(map(str, df.columns))}")
+    if len(df) == 0:
+        raise DataError(f"{name}: the file has no rows")
+
+    missing_geo = df[geo_col].isna()
+    if missing_geo.any():
+        i = int(np.flatnonzero(missing_geo.to_numpy())[0])
+        raise DataError(f"{name}: column '{geo_col}' is empty in row {i + 2}")
+    df[geo_col] = df[geo_col].astype(str).str.strip()
+
+    parsed = pd.to_datetime(df[date_col], errors="coerce", format="ISO8601")
+    bad = parsed.isna()
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(f"{name}: column '{date_col}' has {df[date_col].iloc[i]!r} in row {i + 2}, which is not an ISO date")
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_localize(None)
+    df[date_col] = parsed
+
+    dup = df.duplicated([date_col, geo_col], keep=False)
+    if dup.any():
+        i = int(np.flatnonzero(dup.to_numpy())[0])
+        n = int(df.duplicated([date_col, geo_col]).sum())
+        raise DataError(
+            f"{name}: duplicate row for geo '{df[geo_col].iloc[i]}', date {_fmt_date(df[date_col].iloc[i])} "
+            f"({n} duplicate (date, geo) rows in all)"
+        )
+
+    dates = pd.DatetimeIndex(sorted(df[date_col].unique()))
+    freq = _infer_freq(dates, name, date_col)
+    geos = sorted(df[geo_col].unique())
+
+    n_filled = 0
+    expected = len(dates) * len(geos)
+    if len(df) != expected:
+        full = pd.MultiIndex.from_product([dates, geos], names=[date_col, geo_col])
+        have = pd.MultiIndex.from_frame(df[[date_col, geo_col]])
+        absent = full.difference(have)
+        if fill_missing is None:
+            d, g = absent[0]
+            raise DataError(
+                f"{name}: no row for geo '{g}', date {_fmt_date(d)} ({len(absent)} (date, geo) rows absent "
+                f"of {expected}); fill them with zeros explicitly with --fill-missing zero"
+            )
+        numeric = [c for c in df.columns if c not in (date_col, geo_col) and pd.api.types.is_numeric_dtype(df[c])]
+        filler = pd.DataFrame({date_col: absent.get_level_values(0), geo_col: absent.get_level_values(1)})
+        for c in numeric:
+            filler[c] = 0.0
+        df = pd.concat([df, filler], ignore_index=True)
+        n_filled = len(absent)
+        warnings.warn(
+            f"{name}: filled {n_filled} absent (date, geo) rows with zeros (--fill-missing zero)",
+            FilledRowsWarning,
+            stacklevel=2,
+        )
+
+    df = df.sort_values([date_col, geo_col], kind="stable").reset_index(drop=True)
+    spend_cols = [c for c in df.columns if str(c).startswith(SPEND_PREFIX)]
+    for col in [y, *spend_cols, *columns]:
+        if col not in df.columns:
+            raise DataError(f"{name}: no column '{col}'; columns are: {', '.join(map(str, df.columns))}")
+        _check_numeric(df, col, date_col, geo_col, name)
+    for col in spend_cols:
+        neg = df[col].to_numpy() < 0
+        if neg.any():
+            i = int(np.flatnonzero(neg)[0])
+            raise DataError(
+                f"{name}: column '{col}' has negative spend {df[col].iloc[i]} at geo '{df[geo_col].iloc[i]}', "
+                f"date {_fmt_date(df[date_col].iloc[i])}"
+            )
+    return Panel(
+        data=df, y=y, date_col=date_col, geo_col=geo_col, dates=dates, geos=list(geos),
+        freq=freq, source=name, n_filled=n_filled,
+    )

@@ -1,0 +1,549 @@
+r"""A simulated marketing world with known causal truth.
+
+Every test and benchmark of liftlab can ask this world what *really* happened:
+the true contribution of each channel, the true curves per market cluster, and
+the true incremental signups of an experiment run inside it. The world contains
+the mechanisms that make observational measurement wrong in known directions.
+
+The generative model
+--------------------
+Markets :math:`g` belong to clusters :math:`c(g)` (North America, LATAM, EMEA,
+APAC) and have a size :math:`s_g` (log-normal, mean one). For day :math:`t`:
+
+*Organic demand* (what would sign up with no paid media)
+
+.. math::
+
+    O_{gt} = b\, s_g\, w_{\mathrm{dow}(t)}\, (1 + a \cos(2\pi(\mathrm{doy}_t - \phi_c)/365.25))\,
+             e^{\gamma_c t/365}\, e^{L_{ct}}\, (p_{ct}/p_0)^{\epsilon}\, e^{u_{ct} + v_{gt}}
+
+with weekly factors :math:`w`, a yearly cycle whose phase :math:`\phi_c` is
+shifted half a year in the southern clusters, growth :math:`\gamma_c`, the
+title-launch index :math:`L_{ct}` (column ``launch``: for each launch of
+strength :math:`k`, a pre-launch buzz ramp over seven days, a spike on the
+day, then exponential decay with a six-day time constant), the competitor's
+price :math:`p_{ct}` (column ``competitor_price``, piecewise constant, price
+elasticity :math:`\epsilon`), and two AR(1) deviations in logs: a cluster one
+:math:`u_{ct}` (:math:`\rho=0.9`) and a geo one :math:`v_{gt}` (:math:`\rho=0.8`),
+so daily market deviations persist for days as in real geo data.
+
+*Paid channels* ``nonbrand_search``, ``social``, ``programmatic``, ``ctv`` and
+optionally ``partnerships`` spend a planned budget :math:`x_{gt}` (size times a
+level, a cluster-wide weekly random walk, a geo-level weekly deviation, and
+for CTV flighting weeks off air). Their *normalised geometric adstock*
+:math:`A_{gt} = (1-\lambda_c) x_{gt}/s_g + \lambda_c A_{g,t-1}` enters a Hill curve
+
+.. math:: D^{ch}_{gt} = s_g\, \beta_c^{ch}\, \frac{A^{s}}{K_c^{s} + A^{s}}.
+
+*Branded queries* follow organic demand and are raised by CTV and programmatic:
+:math:`Q_{gt} = q\,O_{gt}\,e^{\eta_{gt}} + M_{gt}` with the mediated queries
+:math:`M_{gt} = s_g \sum_{ch\in\{ctv, programmatic\}} m_c^{ch} \mathrm{Hill}(A^{ch}_{gt}; K^{q}, 1)`
+(column ``brand_queries``). A share :math:`r` of the mediated queries become
+signups, so part of CTV's and programmatic's effect travels through branded
+search.
+
+*Branded search spend follows the queries*: :math:`x^{bs}_{gt} = \mathrm{cpc}_c\, Q_{gt}\, e^{\zeta_{gt}}`.
+Its own incremental effect :math:`D^{bs}` (a Hill curve of its adstock) is small:
+most people who search the brand would have clicked the organic result.
+
+*Signups* :math:`\mu_{gt} = O_{gt} + r M_{gt} + \sum_{ch} D^{ch}_{gt}` and
+:math:`y_{gt} = \mathrm{round}(\max(0, \mu_{gt} + \sqrt{\mu_{gt}}\, z_{gt}))`
+with standard normal :math:`z_{gt}` drawn once.
+
+Every random draw is made when the world is built, from one seed. Running the
+world again with other spend (an experiment, a plan, a channel switched off)
+reuses the same draws, so differences between runs are exact causal effects:
+
+* a channel's *true contribution* is total signups minus total signups with that
+  channel's spend at zero everywhere (its total effect, mediated part included);
+* an experiment's *true incremental signups* are treated-geo signups over the
+  test window with the intervention minus the same without it.
+
+A naive regression of signups on spend credits branded search with most of
+organic demand (its spend rises with demand) and hands CTV's mediated effect to
+branded search: the biases that liftlab's experiments and calibration correct.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from causal.errors import ConfigError
+from causal.transforms import geometric_adstock, hill
+
+CLUSTERS = ("NA", "LATAM", "EMEA", "APAC")
+_CLUSTER_PREFIX = {"NA": "NA", "LATAM": "LA", "EMEA": "EM", "APAC": "AP"}
+_CLUSTER_SHARE = np.array([0.30, 0.24, 0.28, 0.18])
+EXOGENOUS_CHANNELS = ("nonbrand_search", "social", "programmatic", "ctv")
+DEFAULT_CHANNELS = ("brand_search", *EXOGENOUS_CHANNELS)
+MEDIATED_CHANNELS = ("ctv", "programmatic")
+
+# Base daily organic signups of a market of size one.
+BASE_SIGNUPS = 300.0
+# Branded queries per organic signup, and the share of mediated queries that sign up.
+QUERIES_PER_SIGNUP = 3.0
+MEDIATED_CONVERSION = 0.5
+
+# Channel parameters for a market of size one (spend per day in currency units),
+# then multiplied per cluster by _CLUSTER_FACTOR so channels respond differently.
+_CHANNEL = {
+    #                  level   beta   K      shape decay
+    "brand_search":   (None,   25.0, 1000.0, 1.0, 0.10),
+    "nonbrand_search": (2500.0, 60.0, 3000.0, 1.0, 0.20),
+    "social":         (2000.0, 45.0, 2500.0, 1.0, 0.40),
+    "programmatic":   (1500.0, 25.0, 2000.0, 1.0, 0.50),
+    "ctv":            (3000.0, 40.0, 4000.0, 1.2, 0.70),
+    "partnerships":   (800.0,  15.0, 1000.0, 1.0, 0.30),
+}
+# Mediated branded queries per day at saturation, and their half-saturation.
+_MEDIATED = {"ctv": (80.0, 4000.0), "programmatic": (40.0, 2000.0)}
+# Cost per branded query (clicks times cost per click) by cluster.
+_CPC = {"NA": 0.35, "LATAM": 0.18, "EMEA": 0.30, "APAC": 0.25}
+# Per-cluster multipliers of beta (response strength), fixed so the truth is stable.
+_CLUSTER_FACTOR = {
+    "NA":    {"brand_search": 1.0, "nonbrand_search": 1.0, "social": 0.8, "programmatic": 1.0, "ctv": 1.2, "partnerships": 1.0},
+    "LATAM": {"brand_search": 0.8, "nonbrand_search": 0.8, "social": 1.4, "programmatic": 0.9, "ctv": 0.7, "partnerships": 1.3},
+    "EMEA":  {"brand_search": 1.1, "nonbrand_search": 1.1, "social": 0.9, "programmatic": 1.2, "ctv": 1.0, "partnerships": 0.8},
+    "APAC":  {"brand_search": 0.9, "nonbrand_search": 1.2, "social": 1.1, "programmatic": 0.8, "ctv": 0.9, "partnerships": 1.1},
+}
+_YEARLY_PHASE = {"NA": 15.0, "LATAM": 197.0, "EMEA": 15.0, "APAC": 100.0}
+_GROWTH = {"NA": 0.06, "LATAM": 0.15, "EMEA": 0.08, "APAC": 0.12}
+_WEEKLY = np.array([0.95, 0.93, 0.95, 0.98, 1.03, 1.09, 1.07])  # Monday..Sunday
+_YEARLY_AMPLITUDE = 0.08
+_PRICE_ELASTICITY = 0.6
+_BASE_PRICE = 9.99
+
+EXPERIMENT_KINDS = {"go_dark": 0.0, "holdback": 0.5, "heavy_up": 2.0}
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """An intervention on one channel's spend in some geos over a window.
+
+    Parameters
+    ----------
+    channel : str
+        The channel whose spend is changed.
+    geos : sequence of str
+        The treated geos.
+    start, end : str
+        First and last day of the test (inclusive).
+    multiplier : float, default=0.0
+        Spend in the treated geos and window is the business-as-usual spend
+        times this (0 go-dark, 0.5 holdback, 2 heavy-up).
+    name : str, default=""
+        A label, used in ``truth.json``.
+    """
+
+    channel: str
+    geos: tuple[str, ...]
+    start: str
+    end: str
+    multiplier: float = 0.0
+    name: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> Experiment:
+        """Parse ``CHANNEL:KIND_OR_MULTIPLIER:GEO1,GEO2:START:END``."""
+        parts = text.split(":")
+        if len(parts) != 5:
+            raise ConfigError(
+                f"experiment '{text}' must read CHANNEL:KIND:GEO1,GEO2:START:END "
+                f"with KIND one of {', '.join(EXPERIMENT_KINDS)} or a spend multiplier"
+            )
+        channel, kind, geos, start, end = parts
+        if kind in EXPERIMENT_KINDS:
+            mult = EXPERIMENT_KINDS[kind]
+        else:
+            try:
+                mult = float(kind)
+            except ValueError as exc:
+                raise ConfigError(f"experiment '{text}': '{kind}' is neither a kind ({', '.join(EXPERIMENT_KINDS)}) nor a number") from exc
+        return cls(channel, tuple(g.strip() for g in geos.split(",") if g.strip()), start, end, mult, name=f"{channel}_{kind}")
+
+
+@dataclass
+class WorldRun:
+    """Everything one run of the world produced, as (days x geos) arrays."""
+
+    signups: np.ndarray
+    spend: dict[str, np.ndarray]
+    brand_queries: np.ndarray
+    organic: np.ndarray
+    direct: dict[str, np.ndarray] = field(repr=False)
+    mediated_queries: dict[str, np.ndarray] = field(repr=False)
+
+
+class World:
+    """A seeded marketing world; see the module docstring for the equations.
+
+    Parameters
+    ----------
+    n_geos : int, default=50
+        Number of markets, split over the four clusters.
+    n_days : int, default=730
+        Number of days.
+    seed : int, default=0
+        Seed of every random draw.
+    start : str, default="2024-01-01"
+        First date.
+    partnerships : bool, default=False
+        Add the ``partnerships`` channel.
+    """
+
+    def __init__(
+        self,
+        n_geos: int = 50,
+        n_days: int = 730,
+        *,
+        seed: int = 0,
+        start: str = "2024-01-01",
+        partnerships: bool = False,
+    ) -> None:
+        if n_geos < 4:
+            raise ConfigError(f"--geos must be at least 4 (one per cluster), got {n_geos}")
+        if n_days < 28:
+            raise ConfigError(f"--days must be at least 28, got {n_days}")
+        self.n_geos, self.n_days, self.seed, self.start = int(n_geos), int(n_days), int(seed), start
+        self.channels = DEFAULT_CHANNELS + (("partnerships",) if partnerships else ())
+        self._build(np.random.default_rng(seed))
+
+    # -- construction: every random draw happens here -------------------------
+    def _build(self, rng: np.random.Generator) -> None:
+        T, G = self.n_days, self.n_geos
+        self.dates = pd.date_range(self.start, periods=T, freq="D")
+        counts = np.floor(_CLUSTER_SHARE * G).astype(int)
+        counts[np.argsort(-(_CLUSTER_SHARE * G - counts))[: G - counts.sum()]] += 1
+        self.cluster_of = np.repeat(np.arange(4), counts)
+        self.geos = [f"{_CLUSTER_PREFIX[CLUSTERS[c]]}{i + 1:02d}" for c in range(4) for i in range(counts[c])]
+        size = rng.lognormal(0.0, 0.7, G)
+        self.size = size / size.mean()
+        cl = [CLUSTERS[c] for c in self.cluster_of]
+        t = np.arange(T)
+        doy = self.dates.day_of_year.to_numpy()
+
+        # Title-launch calendar: global launches every 4 to 9 weeks, strength by cluster.
+        launch = np.zeros((T, 4))
+        day = int(rng.integers(10, 40))
+        self.launches: list[dict] = []
+        while day < T:
+            strength = rng.uniform(0.12, 0.45) * rng.uniform(0.5, 1.5, 4)
+            rel = t - day
+            profile = np.where(rel < 0, np.where(rel >= -7, 0.3 * (1 + rel / 8.0), 0.0), np.exp(-np.maximum(rel, 0) / 6.0))
+            launch += profile[:, None] * strength[None, :]
+            self.launches.append({"date": self.dates[day].date().isoformat(), "strength": dict(zip(CLUSTERS, np.round(strength, 4).tolist()))})
+            day += int(rng.integers(28, 64))
+        self.launch = launch[:, self.cluster_of]
+
+        # Competitor price: piecewise constant per cluster.
+        price = np.full((T, 4), _BASE_PRICE)
+        for c in range(4):
+            p, d = _BASE_PRICE, 0
+            while d < T:
+                nxt = d + int(rng.integers(45, 150))
+                price[d:nxt, c] = p
+                p = float(np.round(_BASE_PRICE * rng.uniform(0.8, 1.2), 2))
+                d = nxt
+        self.competitor_price = price[:, self.cluster_of]
+
+        # Autocorrelated log deviations: cluster-wide and geo-level AR(1).
+        u = _ar1(rng.normal(0.0, 0.015, (T, 4)), 0.9)[:, self.cluster_of]
+        v = _ar1(rng.normal(0.0, 0.025, (T, G)), 0.8)
+        weekly = _WEEKLY[self.dates.day_of_week.to_numpy()][:, None]
+        phase = np.array([_YEARLY_PHASE[c] for c in cl])
+        yearly = 1.0 + _YEARLY_AMPLITUDE * np.cos(2 * np.pi * (doy[:, None] - phase[None, :]) / 365.25)
+        growth = np.exp(np.outer(t / 365.0, [_GROWTH[c] for c in cl]))
+        price_effect = (self.competitor_price / _BASE_PRICE) ** _PRICE_ELASTICITY
+        self.organic = BASE_SIGNUPS * self.size * weekly * yearly * growth * np.exp(self.launch) * price_effect * np.exp(u + v)
+
+        # Planned spend of the exogenous channels: weekly budgets with variation.
+        week = t // 7
+        n_weeks = week[-1] + 1
+        self.planned: dict[str, np.ndarray] = {}
+        for ch in self.channels:
+            if ch == "brand_search":
+                continue
+            level = _CHANNEL[ch][0]
+            cluster_walk = np.cumsum(rng.normal(0.0, 0.08, (n_weeks, 4)), axis=0)
+            cluster_walk -= cluster_walk.mean(axis=0)
+            geo_dev = rng.normal(0.0, 0.25, (n_weeks, G))
+            log_budget = cluster_walk[week][:, self.cluster_of] + geo_dev[week]
+            plan = level * self.size * np.exp(log_budget) * np.exp(rng.normal(0.0, 0.05, (T, G)))
+            if ch == "ctv":
+                off = rng.random((n_weeks, G)) < 0.2
+                plan = np.where(off[week], 0.1 * plan, plan)
+            self.planned[ch] = plan
+        self.query_noise = rng.normal(0.0, 0.03, (T, G))
+        self.cpc = np.array([_CPC[c] for c in cl])
+        self.brand_noise = rng.normal(0.0, 0.05, (T, G))
+        self.z = rng.standard_normal((T, G))
+
+        # Per-geo parameters, by cluster.
+        self.params = {
+            ch: {
+                "beta": np.array([_CHANNEL[ch][1] * _CLUSTER_FACTOR[c][ch] for c in cl]),
+                "half_saturation": _CHANNEL[ch][2],
+                "shape": _CHANNEL[ch][3],
+                "decay": np.array([_channel_decay(ch, c) for c in cl]),
+            }
+            for ch in self.channels
+        }
+        self.mediated = {ch: (np.array([_MEDIATED[ch][0] * _CLUSTER_FACTOR[c][ch] for c in cl]), _MEDIATED[ch][1]) for ch in MEDIATED_CHANNELS}
+
+    # -- running --------------------------------------------------------------
+    def run(
+        self,
+        multipliers: Mapping[str, np.ndarray | float] | None = None,
+        spend: Mapping[str, np.ndarray] | None = None,
+    ) -> WorldRun:
+        """Run the world under the same draws with other spend.
+
+        Parameters
+        ----------
+        multipliers : mapping channel -> float or (days x geos) array, optional
+            Business-as-usual spend is multiplied by this (0 switches a channel off).
+        spend : mapping channel -> (days x geos) array, optional
+            Spend that replaces business as usual outright (a plan). For
+            ``brand_search`` it replaces the query-following spend.
+        """
+        multipliers = dict(multipliers or {})
+        spend = dict(spend or {})
+        for ch in [*multipliers, *spend]:
+            if ch not in self.channels:
+                raise ConfigError(f"channel '{ch}' is not in this world (channels: {', '.join(self.channels)})")
+        T, G = self.n_days, self.n_geos
+        spends: dict[str, np.ndarray] = {}
+        direct: dict[str, np.ndarray] = {}
+        adstocked: dict[str, np.ndarray] = {}
+        for ch in self.channels:
+            if ch == "brand_search":
+                continue
+            x = np.asarray(spend[ch], float) if ch in spend else self.planned[ch] * multipliers.get(ch, 1.0)
+            spends[ch] = np.broadcast_to(x, (T, G)).astype(float)
+            adstocked[ch] = geometric_adstock(spends[ch] / self.size, self.params[ch]["decay"])
+            direct[ch] = self._curve(ch, adstocked[ch])
+        mediated = {
+            ch: self.size * self.mediated[ch][0] * hill(adstocked[ch], self.mediated[ch][1], 1.0)
+            for ch in MEDIATED_CHANNELS
+        }
+        med_total = sum(mediated.values())
+        queries = QUERIES_PER_SIGNUP * self.organic * np.exp(self.query_noise) + med_total
+        if "brand_search" in spend:
+            bs = np.broadcast_to(np.asarray(spend["brand_search"], float), (T, G)).astype(float)
+        else:
+            bs = self.cpc * queries * np.exp(self.brand_noise) * multipliers.get("brand_search", 1.0)
+        spends = {"brand_search": np.asarray(bs, float), **spends}
+        direct["brand_search"] = self._curve("brand_search", geometric_adstock(bs / self.size, self.params["brand_search"]["decay"]))
+        mu = self.organic + MEDIATED_CONVERSION * med_total + sum(direct.values())
+        y = np.round(np.maximum(mu + np.sqrt(mu) * self.z, 0.0))
+        return WorldRun(y, spends, queries, self.organic, direct, mediated)
+
+    def _curve(self, ch: str, adstock: np.ndarray) -> np.ndarray:
+        p = self.params[ch]
+        return self.size * p["beta"] * hill(adstock, p["half_saturation"], p["shape"])
+
+    def _multipliers(self, experiments: Sequence[Experiment]) -> dict[str, np.ndarray]:
+        mult: dict[str, np.ndarray] = {}
+        for e in experiments:
+            if e.channel not in self.channels:
+                raise ConfigError(f"experiment channel '{e.channel}' is not in this world (channels: {', '.join(self.channels)})")
+            rows = self._window(e)
+            cols = self._geo_positions(e.geos)
+            m = mult.setdefault(e.channel, np.ones((self.n_days, self.n_geos)))
+            m[np.ix_(rows, cols)] *= e.multiplier
+        return mult
+
+    def _window(self, e: Experiment) -> np.ndarray:
+        try:
+            s, t = pd.Timestamp(e.start), pd.Timestamp(e.end)
+        except ValueError as exc:
+            raise ConfigError(f"experiment dates '{e.start}'..'{e.end}' are not ISO dates") from exc
+        if s > t:
+            raise ConfigError(f"experiment start {e.start} is after its end {e.end}")
+        if s < self.dates[0] or t > self.dates[-1]:
+            raise ConfigError(
+                f"experiment window {e.start}..{e.end} is outside the world's dates "
+                f"{self.dates[0].date()}..{self.dates[-1].date()}"
+            )
+        return np.flatnonzero((self.dates >= s) & (self.dates <= t))
+
+    def _geo_positions(self, geos: Sequence[str]) -> list[int]:
+        index = {g: i for i, g in enumerate(self.geos)}
+        missing = [g for g in geos if g not in index]
+        if missing:
+            raise ConfigError(f"experiment geo '{missing[0]}' is not in this world (geos are {self.geos[0]}..{self.geos[-1]})")
+        return [index[g] for g in geos]
+
+    # -- outputs ----------------------------------------------------------------
+    def panel(self, run: WorldRun | None = None) -> pd.DataFrame:
+        """The observable long panel of a run (business as usual by default)."""
+        run = run or self.run()
+        T, G = self.n_days, self.n_geos
+        data = {
+            "date": np.repeat(self.dates.strftime("%Y-%m-%d").to_numpy(), G),
+            "geo": np.tile(np.array(self.geos, dtype=object), T),
+            "signups": run.signups.ravel().astype(np.int64),
+        }
+        for ch in self.channels:
+            data[f"spend_{ch}"] = np.round(run.spend[ch].ravel(), 2)
+        data["brand_queries"] = np.round(run.brand_queries.ravel()).astype(np.int64)
+        data["launch"] = np.round(self.launch.ravel(), 4)
+        data["competitor_price"] = self.competitor_price.ravel()
+        return pd.DataFrame(data)
+
+    def simulate(self, experiments: Sequence[Experiment] = ()) -> tuple[pd.DataFrame, dict]:
+        """The observed panel with the experiments applied, and the truth."""
+        base = self.run()
+        observed = self.run(self._multipliers(experiments)) if experiments else base
+        return self.panel(observed), self.truth(experiments, base=base, observed=observed)
+
+    def experiment_truth(self, e: Experiment, *, base: WorldRun | None = None) -> dict:
+        """True incremental signups and spend change of one experiment run alone."""
+        base = base or self.run()
+        run = self.run(self._multipliers([e]))
+        rows, cols = self._window(e), self._geo_positions(e.geos)
+        sel = np.ix_(rows, cols)
+        after = np.arange(rows[-1] + 1, min(self.n_days, rows[-1] + 1 + 28))
+        incr = float((run.signups[sel] - base.signups[sel]).sum())
+        mu_incr = float(sum((run.direct[c] - base.direct[c])[sel].sum() for c in run.direct)
+                        + MEDIATED_CONVERSION * sum((run.mediated_queries[c] - base.mediated_queries[c])[sel].sum() for c in run.mediated_queries))
+        carry = float((run.signups[np.ix_(after, cols)] - base.signups[np.ix_(after, cols)]).sum()) if len(after) else 0.0
+        spend_delta = float((run.spend[e.channel][sel] - base.spend[e.channel][sel]).sum())
+        counterfactual = float(base.signups[sel].sum())
+        return {
+            **{k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(e).items()},
+            "true_incremental": incr,
+            "true_incremental_expected": mu_incr,
+            "true_incremental_after_end_28d": carry,
+            "observed": float(run.signups[sel].sum()),
+            "counterfactual": counterfactual,
+            "true_lift": incr / counterfactual if counterfactual else None,
+            "spend_delta": spend_delta,
+            "true_incremental_per_spend": incr / spend_delta if spend_delta else None,
+        }
+
+    def true_contributions(self, base: WorldRun | None = None) -> dict[str, float]:
+        """Signups each channel causes over the panel: total minus total with it switched off."""
+        base = base or self.run()
+        total = base.signups.sum()
+        return {ch: float(total - self.run({ch: 0.0}).signups.sum()) for ch in self.channels}
+
+    def true_curves(self) -> list[dict]:
+        """True steady-state curves per cluster, in cluster totals (sizes summed).
+
+        A geo's direct response is ``s_g * beta * hill(x / s_g)``; spending a
+        cluster budget in proportion to size gives ``S * beta * hill(X / S)``
+        with ``S`` the cluster's total size, so the cluster curve is a Hill curve
+        with ``beta * S`` and ``half_saturation * S``. ``mediated`` is the
+        branded-query path, in signups (queries times the conversion share).
+        """
+        out = []
+        for c, name in enumerate(CLUSTERS):
+            members = self.cluster_of == c
+            if not members.any():
+                continue
+            S = float(self.size[members].sum())
+            for ch in self.channels:
+                p = self.params[ch]
+                i = int(np.flatnonzero(members)[0])
+                entry = {
+                    "name": ch, "market": name,
+                    "response": {"form": "hill", "beta": float(p["beta"][i] * S),
+                                 "half_saturation": float(p["half_saturation"] * S), "shape": float(p["shape"])},
+                    "adstock": {"form": "geometric", "decay": float(p["decay"][i])},
+                    "per_unit_size": {"beta": float(p["beta"][i]), "half_saturation": float(p["half_saturation"])},
+                }
+                if ch in self.mediated:
+                    m, k = self.mediated[ch]
+                    entry["mediated"] = {"form": "hill", "beta": float(MEDIATED_CONVERSION * m[i] * S),
+                                         "half_saturation": float(k * S), "shape": 1.0,
+                                         "via": "brand_queries"}
+                if ch == "brand_search":
+                    entry["spend_rule"] = {"cost_per_query": float(self.cpc[i])}
+                out.append(entry)
+        return out
+
+    def truth(self, experiments: Sequence[Experiment] = (), *, base: WorldRun | None = None,
+              observed: WorldRun | None = None) -> dict:
+        """The ground truth as written to ``truth.json``."""
+        base = base or self.run()
+        observed = observed or base
+        contributions = self.true_contributions(base)
+        organic = float(self.run({ch: 0.0 for ch in self.channels}).signups.sum())
+        return {
+            "seed": self.seed,
+            "n_geos": self.n_geos,
+            "n_days": self.n_days,
+            "dates": [self.dates[0].date().isoformat(), self.dates[-1].date().isoformat()],
+            "outcome": "signups",
+            "channels": list(self.channels),
+            "total_signups": float(base.signups.sum()),
+            "organic_signups": organic,
+            "contributions": contributions,
+            "total_spend": {ch: float(base.spend[ch].sum()) for ch in self.channels},
+            "true_roas": {ch: contributions[ch] / float(base.spend[ch].sum()) for ch in self.channels},
+            "geos": [{"geo": g, "cluster": CLUSTERS[c], "size": float(s)} for g, c, s in zip(self.geos, self.cluster_of, self.size)],
+            "curves": self.true_curves(),
+            "mediation": {"queries_per_organic_signup": QUERIES_PER_SIGNUP, "mediated_conversion": MEDIATED_CONVERSION,
+                          "mediated_channels": list(MEDIATED_CHANNELS)},
+            "launches": self.launches,
+            "experiments": [self.experiment_truth(e, base=base) for e in experiments],
+            "observed_total_signups": float(observed.signups.sum()),
+        }
+
+
+def _channel_decay(ch: str, cluster: str) -> float:
+    # CTV carries over a little longer in NA and EMEA (longer-form viewing).
+    extra = 0.05 if ch == "ctv" and cluster in ("NA", "EMEA") else 0.0
+    return _CHANNEL[ch][4] + extra
+
+
+def _ar1(innov: np.ndarray, rho: float) -> np.ndarray:
+    """AR(1) along axis 0 started from its stationary distribution."""
+    out = np.empty_like(innov)
+    out[0] = innov[0] / np.sqrt(1 - rho**2)
+    for t in range(1, innov.shape[0]):
+        out[t] = rho * out[t - 1] + innov[t]
+    return out
+
+
+def simulate(
+    n_geos: int = 50,
+    n_days: int = 730,
+    *,
+    seed: int = 0,
+    start: str = "2024-01-01",
+    experiments: Sequence[Experiment | str] = (),
+    partnerships: bool = False,
+) -> tuple[pd.DataFrame, dict]:
+    """Simulate the default world: the observed long panel and its truth.
+
+    Parameters
+    ----------
+    n_geos, n_days, seed, start, partnerships
+        See :class:`World`.
+    experiments : sequence of Experiment or str
+        Interventions applied to the observed panel; strings are parsed by
+        :meth:`Experiment.parse`.
+
+    Returns
+    -------
+    panel : DataFrame
+        Long panel, columns ``date, geo, signups, spend_<channel>..., brand_queries,
+        launch, competitor_price``.
+    truth : dict
+        Contents of ``truth.json``.
+
+    Examples
+    --------
+    >>> panel, truth = simulate(n_geos=8, n_days=60, seed=1)
+    >>> panel.shape[0]
+    480
+    """
+    world = World(n_geos, n_days, seed=seed, start=start, partnerships=partnerships)
+    exps = [Experiment.parse(e) if isinstance(e, str) else e for e in experiments]
+    return world.simulate(exps)
