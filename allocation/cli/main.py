@@ -7,6 +7,7 @@ traceback is kept, because it is a bug of ours).
 
 from __future__ import annotations
 
+import importlib
 import sys
 import warnings
 
@@ -23,11 +24,21 @@ def cli() -> None:
     """liftlab: design geo experiments, read them out, calibrate response curves, allocate budget."""
 
 
-def _register() -> None:
-    # One module per subcommand, so that each stays small and separately testable.
-    from allocation.cli.commands import simulate, validate
+# Subcommand modules under allocation/cli/commands/, each exposing ``command``.
+COMMANDS = ("simulate", "validate", "readout", "design", "calibrate", "allocate", "replan", "audit",
+            "registry", "backtest", "demo")
 
-    for module in (simulate, validate):
+
+def _register() -> None:
+    for name in COMMANDS:
+        module_name = f"allocation.cli.commands.{name}"
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            # A subcommand not built yet is simply absent; any other import failure is a bug and raises.
+            if exc.name == module_name:
+                continue
+            raise
         cli.add_command(module.command)
 
 
