@@ -69,7 +69,11 @@ class OutputSet:
         self.write_text(target, dumps(obj))
 
     def commit(self) -> None:
+        # mkstemp creates 0600 files; give outputs the ordinary permissions the umask allows.
+        umask = os.umask(0)
+        os.umask(umask)
         for tmp, target in self._staged:
+            os.chmod(tmp, 0o666 & ~umask)
             os.replace(tmp, target)
         self._staged.clear()
 

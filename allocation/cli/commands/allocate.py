@@ -1,0 +1,110 @@
+"""``liftlab allocate``: the budget plan on response curves, with its audit record."""
+
+from __future__ import annotations
+
+import click
+import numpy as np
+
+from allocation.audit import AuditLog
+from allocation.cli.options import seed_option
+from allocation.cli.outputs import outputs
+from allocation.curves import CurveSet
+from allocation.optimize import OBJECTIVES, allocate
+from allocation.rules import Rules
+from causal.errors import InfeasibleError
+
+
+@click.command("allocate")
+@click.option("--curves", "curves_path", required=True, type=click.Path(dir_okay=False), help="curves.json (INTERFACE.md).")
+@click.option("--budget", type=float, default=None, help="Total budget per period (over the horizon with --days).")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="plan.json to write.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None, help="HTML report to write.")
+@click.option("--max-change", type=float, default=None,
+              help="Guardrail: no line moves by more than this share of its current spend (in any 7-day window).")
+@click.option("--objective", type=click.Choice(OBJECTIVES), default="max_incremental", show_default=True)
+@click.option("--target", type=float, default=None, help="Incremental outcome to reach (min_spend).")
+@click.option("--value-per-signup", type=float, default=None, help="Value of one incremental signup (max_profit).")
+@click.option("--budget-mode", type=click.Choice(["le", "eq"]), default=None,
+              help="Spend at most (le, default) or exactly (eq) the budget.")
+@click.option("--constraints", "constraints_path", type=click.Path(dir_okay=False), default=None,
+              help="constraints.json: commitments, reserve, market and group budgets (docs/allocation.md).")
+@click.option("--days", type=click.IntRange(1, 366), default=None,
+              help="Plan day by day over this horizon (adstock carryover, rolling 7-day guardrail).")
+@click.option("--launch-calendar", "calendar_path", type=click.Path(dir_okay=False), default=None,
+              help="Title launches (JSON list) scaling demand per day and market; needs --days.")
+@click.option("--s-curves", type=click.Choice(["milp", "envelope"]), default="milp", show_default=True,
+              help="S-shaped Hill curves: mixed-integer piecewise-linear model, or the concave envelope.")
+@click.option("--frontier", "frontier_points", type=click.IntRange(2, 200), default=None,
+              help="Add the efficient frontier at this many budgets from 0.25x to 2x --budget (plan.json and report).")
+@click.option("--samples", "n_samples", type=click.IntRange(2, 5000), default=None,
+              help="Also allocate over this many samples of the curves (each line's 'samples' list, or log-normal draws).")
+@click.option("--risk", type=click.Choice(["expected", "cvar"]), default="expected", show_default=True,
+              help="With --samples: maximise the expected outcome or its lower-tail CVaR.")
+@click.option("--alpha", type=click.FloatRange(0.01, 1.0), default=0.1, show_default=True, help="CVaR tail share.")
+@click.option("--sample-cv", type=click.FloatRange(0.0, 2.0), default=0.2, show_default=True,
+              help="Coefficient of variation of the log-normal curve draws.")
+@seed_option
+@click.option("--audit-db", default=None, help="Audit database: SQLite path or SQLAlchemy URL (default $LIFTLAB_DB or liftlab.db).")
+def command(curves_path: str, budget: float | None, out_path: str, report_path: str | None,
+            max_change: float | None, objective: str, target: float | None, value_per_signup: float | None,
+            budget_mode: str | None, constraints_path: str | None, days: int | None, calendar_path: str | None,
+            s_curves: str, frontier_points: int | None, n_samples: int | None, risk: str, alpha: float,
+            sample_cv: float, seed: int, audit_db: str | None) -> None:
+    """Allocate a budget across channels and markets on the curves (global optimum, named constraints)."""
+    curves = CurveSet.load(curves_path)
+    rules = Rules.load(constraints_path, budget=budget, max_change=max_change, budget_mode=budget_mode)
+    if calendar_path and not days:
+        raise click.UsageError("--launch-calendar needs --days")
+    log = AuditLog(audit_db)
+    try:
+        if days:
+            from allocation.timeplan import LaunchCalendar, plan_days
+
+            calendar = LaunchCalendar.load(calendar_path) if calendar_path else None
+            plan = plan_days(curves, rules, days=days, calendar=calendar)
+            command_name = "allocate --days"
+        else:
+            plan = allocate(curves, objective=objective, rules=rules, target=target,
+                            value_per_signup=value_per_signup, s_curves=s_curves)
+            command_name = "allocate"
+    except InfeasibleError as exc:
+        # An infeasible request is a decision too: record it, then report it (exit 2).
+        log.record(command="allocate", curves=curves.to_dict(), constraints=rules.to_dict(),
+                   solution={"status": "infeasible", "error": str(exc), "objective": objective},
+                   options={"days": days, "curves_file": curves_path})
+        raise
+    result = plan.to_dict()
+    frontier = robust = None
+    if frontier_points:
+        if rules.budget is None:
+            raise click.UsageError("--frontier needs --budget")
+        from allocation.scenarios import budget_sweep
+
+        frontier = budget_sweep(curves, np.linspace(0.25, 2.0, frontier_points) * rules.budget, rules=rules)
+        result["frontier"] = frontier.to_dict()
+    if n_samples:
+        if rules.budget is None:
+            raise click.UsageError("--samples needs --budget")
+        from allocation.scenarios import robust_allocate, sample_curves
+
+        robust = robust_allocate(curves, sample_curves(curves, n_samples, cv=sample_cv, seed=seed),
+                                 budget=rules.budget, rules=rules, risk=risk, alpha=alpha)
+        result["robust"] = robust.to_dict()
+    options = {"frontier": frontier_points, "samples": n_samples, "risk": risk, "alpha": alpha,
+               "sample_cv": sample_cv, "seed": seed, "objective": objective, "target": target,
+               "value_per_signup": value_per_signup, "days": days,
+               "s_curves": s_curves, "curves_file": curves_path}
+    html = None
+    if report_path:  # rendered before the audit record, so a failed report records nothing
+        from allocation.cli.plan_report import plan_report
+
+        html = plan_report(plan, curves, title=f"Budget plan from {curves_path}", frontier=frontier, robust=robust)
+    with outputs() as files:
+        result["audit_id"] = log.record(command=command_name, curves=curves.to_dict(), constraints=rules.to_dict(),
+                                        solution=result, options=options)
+        result["audit_db"] = log._safe_url()
+        files.write_json(out_path, result)
+        if html is not None:
+            files.write_text(report_path, html)
+    click.echo(plan.summary())
+    click.echo(f"wrote {out_path}" + (f" and {report_path}" if report_path else "") + f"; audit record {result['audit_id']}")

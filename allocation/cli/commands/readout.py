@@ -1,0 +1,80 @@
+"""``liftlab readout``: read out a geo experiment into readout.json (and an HTML report)."""
+
+from __future__ import annotations
+
+import click
+
+from allocation.cli.options import (
+    confidence_option,
+    panel_options,
+    read_panel,
+    seed_option,
+    split_list,
+)
+from allocation.cli.outputs import outputs
+from causal.base import ESTIMATOR_PATHS
+from causal.errors import ConfigError
+from experiments.readout import INFERENCE, parse_cells, read_out, read_out_cells
+
+
+def _echo_one(r, prefix: str = "") -> None:
+    lo, hi = r.incremental_ci
+    lift = f"{r.lift:+.1%}" if r.lift is not None else "n/a"
+    click.echo(f"{prefix}treated {', '.join(r.treated)}: total {r.outcome} {r.observed:,.0f}, "
+               f"incremental {r.incremental:,.0f} [{lo:,.0f}, {hi:,.0f}] at {r.confidence:.0%}, "
+               f"lift {lift}, p = {r.p_value:.3f}")
+    if r.channel is not None:
+        cpi = f"{r.cost_per_incremental:,.2f}" if r.cost_per_incremental is not None else "n/a"
+        click.echo(f"{prefix}  {r.channel}: spend change {r.spend_delta:,.0f}, cost per incremental {cpi}")
+
+
+@click.command("readout")
+@panel_options
+@click.option("--treated", default=None, help="Treated geos, comma-separated (or use --cells).")
+@click.option("--cells", default=None, help='Multi-cell test: "name=G1,G2;name2=G3" (disjoint groups).')
+@click.option("--start", required=True, help="First day of the test (YYYY-MM-DD).")
+@click.option("--end", required=True, help="Last day of the test (YYYY-MM-DD).")
+@click.option("--pre-start", default=None, help="First day of the pre-period (default: the panel's first date).")
+@click.option("--control", default=None, help="Control geos, comma-separated (default: every untreated geo).")
+@click.option("--estimator", default="sc", show_default=True, type=click.Choice(list(ESTIMATOR_PATHS)),
+              help="Counterfactual method.")
+@click.option("--inference", default="conformal", show_default=True, type=click.Choice(list(INFERENCE)),
+              help="Inference of sc/asc/sdid: moving-block conformal, or GeoLift's i.i.d. test.")
+@click.option("--channel", default=None, help="Channel the test moved (its column is spend_<channel>).")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="readout.json to write.")
+@click.option("--report", "report_path", default=None, type=click.Path(dir_okay=False), help="HTML report to write.")
+@click.option("--no-placebos", is_flag=True, help="Skip the placebo-in-space and placebo-in-time checks.")
+@confidence_option
+@seed_option
+def command(treated, cells, start, end, pre_start, control, estimator, inference, channel, out_path,
+            report_path, no_placebos, confidence, seed, **panel_kwargs) -> None:
+    """Read out a geo experiment: total vs incremental signups, interval, p-value, cost per incremental."""
+    if bool(treated) == bool(cells):
+        raise ConfigError("give the treated geos with exactly one of --treated or --cells")
+    panel = read_panel(panel_kwargs)
+    pre_period = None
+    if pre_start is not None:
+        first = panel.check_date(start, "--start")
+        pos = panel.date_position(first)
+        if pos == 0:
+            raise ConfigError(f"--start {start} is the panel's first date: no pre-period")
+        pre_period = (pre_start, panel.dates[pos - 1])
+    kwargs = dict(pre_period=pre_period, control=split_list(control) or None, estimator=estimator,
+                  confidence=confidence, channel=channel, seed=seed, inference=inference,
+                  placebos=not no_placebos)
+    if cells:
+        result = read_out_cells(panel, parse_cells(cells), (start, end), **kwargs)
+        readouts = result.cells
+    else:
+        result = read_out(panel, split_list(treated), (start, end), **kwargs)
+        readouts = {"": result}
+    with outputs() as files:
+        files.write_json(out_path, result.to_dict())
+        if report_path:
+            from allocation.cli.readout_report import render_readout_report
+
+            files.write_text(report_path, render_readout_report(result))
+    click.echo(f"readout ({estimator}, {panel.y}, {start}..{end}) -> {out_path}"
+               + (f", {report_path}" if report_path else ""))
+    for name, r in readouts.items():
+        _echo_one(r, prefix=f"[{name}] " if name else "")

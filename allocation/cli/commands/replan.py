@@ -1,0 +1,68 @@
+"""``liftlab replan``: the daily re-plan from yesterday's plan and refreshed curves, within the guardrail."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from allocation.audit import AuditLog
+from allocation.cli.outputs import outputs
+from allocation.curves import CurveSet
+from allocation.timeplan import replan
+from causal.errors import DataError, InfeasibleError
+
+
+@click.command("replan")
+@click.option("--plan", "plan_path", required=True, type=click.Path(dir_okay=False),
+              help="Yesterday's plan.json, written by allocate --days or replan.")
+@click.option("--curves", "curves_path", required=True, type=click.Path(dir_okay=False), help="Refreshed curves.json.")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="New plan.json.")
+@click.option("--elapsed", type=click.IntRange(1), default=1, show_default=True, help="Days of the old plan already run.")
+@click.option("--days", type=click.IntRange(1, 366), default=None, help="New horizon (default: the old plan's remaining days).")
+@click.option("--budget", type=float, default=None, help="Budget over the new horizon (default: the old plan's remaining spend).")
+@click.option("--max-change", type=float, default=None, help="Guardrail (default: the old plan's).")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None, help="HTML report to write.")
+@click.option("--audit-db", default=None, help="Audit database: SQLite path or SQLAlchemy URL (default $LIFTLAB_DB or liftlab.db).")
+def command(plan_path: str, curves_path: str, out_path: str, elapsed: int, days: int | None, budget: float | None,
+            max_change: float | None, report_path: str | None, audit_db: str | None) -> None:
+    """Re-plan the remaining days from yesterday's plan with refreshed curves, moving within the guardrail."""
+    try:
+        previous = json.loads(Path(plan_path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{plan_path}: plan file not found") from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{plan_path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    curves = CurveSet.load(curves_path)
+    from allocation.rules import Rules
+
+    rules = None
+    if max_change is not None:
+        rules = Rules(**(previous.get("constraints") or {}))
+        rules.max_change = max_change
+    log = AuditLog(audit_db)
+    try:
+        plan = replan(previous, curves, elapsed=elapsed, days=days, budget=budget, rules=rules)
+    except InfeasibleError as exc:
+        # An infeasible re-plan is recorded too, then reported (exit 2).
+        log.record(command="replan", curves=curves.to_dict(), constraints=previous.get("constraints") or {},
+                   solution={"status": "infeasible", "error": str(exc)},
+                   options={"plan_file": plan_path, "elapsed": elapsed, "days": days})
+        raise
+    result = plan.to_dict()
+    result["previous_audit_id"] = previous.get("audit_id")
+    html = None
+    if report_path:  # rendered before the audit record, so a failed report records nothing
+        from allocation.cli.plan_report import plan_report
+
+        html = plan_report(plan, curves, title=f"Re-plan from {plan_path}")
+    with outputs() as files:
+        result["audit_id"] = log.record(command="replan", curves=curves.to_dict(), constraints=plan.rules,
+                                        solution=result, options={"plan_file": plan_path, "elapsed": elapsed,
+                                                                  "days": days, "curves_file": curves_path})
+        files.write_json(out_path, result)
+        if html is not None:
+            files.write_text(report_path, html)
+    click.echo(plan.summary())
+    click.echo(f"wrote {out_path}; audit record {result['audit_id']}")

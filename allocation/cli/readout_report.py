@@ -1,0 +1,126 @@
+"""The readout HTML report: renders a Readout (or MultiCellReadout) through the shared report look.
+
+Nothing is recomputed here: every number comes from the result object.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from allocation.cli.report import Report, fmt_money, fmt_number, fmt_pct
+from experiments.readout_result import MultiCellReadout, Readout
+
+
+def _fmt(x, kind: str) -> str:
+    if x is None:
+        return "—"
+    return {"num": fmt_number, "pct": fmt_pct, "money": fmt_money}[kind](float(x))
+
+
+def _figure(readout: Readout, kind: str, size=(9, 3.6)):
+    def draw():
+        fig, ax = plt.subplots(figsize=size)
+        readout.plot(kind=kind, ax=ax)
+        return fig
+    return draw
+
+
+def _table(readout: Readout) -> pd.DataFrame:
+    t = readout.table
+    kinds = {"lift": "pct", "incremental per unit spend": "money", "cost per incremental": "money"}
+    rows = []
+    for q, row in t.iterrows():
+        kind = next((v for k, v in kinds.items() if q.startswith(k)), "num")
+        digits_kind = kind
+        rows.append([q] + [_fmt(None if pd.isna(v) else v, digits_kind) for v in row.to_numpy()])
+    return pd.DataFrame(rows, columns=["quantity", *t.columns])
+
+
+def _add_readout(report: Report, r: Readout, prefix: str = "") -> None:
+    level = f"{r.confidence:.0%}"
+    sec = report.section(f"{prefix}Total vs incremental {r.outcome}", r.text)
+    sec.table(_table(r), caption=f"Totals over the treated geos and the test; intervals at {level}. "
+                                 "Observed is everything that happened; incremental only what the test caused.")
+    sec = report.section(f"{prefix}Observed vs counterfactual")
+    sec.figure(_figure(r, "counterfactual"), caption=f"Treated total, observed and counterfactual, {level} pointwise band.")
+    sec.figure(_figure(r, "incremental"), caption=f"Incremental {r.outcome} per {r.period_name}.")
+    sec.figure(_figure(r, "cumulative"), caption=f"Cumulative incremental {r.outcome}, with the total's {level} interval.")
+    if r.channel is not None:
+        sec = report.section(f"{prefix}Cost of the test ({r.channel})")
+        spend = r.spend or {}
+        sec.table(pd.DataFrame([
+            ["observed spend in treated geos", _fmt(spend.get("observed"), "money")],
+            ["counterfactual spend (same estimator)", _fmt(spend.get("counterfactual"), "money")],
+            ["spend change", _fmt(r.spend_delta, "money")],
+            [f"incremental {r.outcome} per unit spend", _fmt(r.incremental_per_spend, "money")],
+            [f"cost per incremental {r.outcome}", _fmt(r.cost_per_incremental, "money")],
+        ], columns=["quantity", "value"]))
+    sec = report.section(f"{prefix}Pre-period fit and donors")
+    fit = r.fit
+    sec.table(pd.DataFrame([
+        ["RMSE (treated average, per period)", _fmt(fit.get("rmse"), "money")],
+        ["R²", _fmt(fit.get("r2"), "money")],
+        ["scaled L2 imbalance", _fmt(fit.get("scaled_l2_imbalance"), "money")],
+        ["MAPE", _fmt(fit.get("mape"), "pct")],
+    ], columns=["measure", "value"]))
+    if r.weights is not None:
+        w = r.weights[r.weights.abs() > 1e-4].sort_values(ascending=False)
+        sec.table(pd.DataFrame({"donor": w.index, "weight": [f"{v:.4f}" for v in w]}),
+                  caption="Donor weights (non-zero).")
+        sec.figure(_figure(r, "weights", size=(6, max(2.5, 0.25 * len(w)))), caption="Donor weights.")
+    else:
+        sec.paragraph(f"Estimator '{r.estimator}' does not weight donors.")
+    if r.placebo:
+        sec = report.section(f"{prefix}Placebo checks")
+        rows = [[k, len(v.scores), f"{v.actual_score:.2f}", f"{v.p_value:.3f}"] for k, v in r.placebo.items()]
+        sec.table(pd.DataFrame(rows, columns=["placebo", "n", "treated score", "rank p-value"]),
+                  caption="Score: test-window gap / pre-period RMSE. Space: each donor as if treated; "
+                          "time: the window moved back into the pre-period.")
+        if "space" in r.placebo and len(r.placebo["space"].scores):
+            sec.figure(_figure(r, "placebo", size=(7, 3)), caption="Placebo-in-space distribution.")
+
+
+def render_readout_report(result: Readout | MultiCellReadout) -> str:
+    """The self-contained HTML of a readout."""
+    if isinstance(result, MultiCellReadout):
+        first = next(iter(result.cells.values()))
+        headline = [(f"{n}: incremental", fmt_number(r.incremental)) for n, r in result.cells.items()]
+        report = Report(f"Lift readout: {len(result.cells)} cells",
+                        f"{first.estimator}, {first.outcome}, test {first.test_period[0].date()}..{first.test_period[1].date()}",
+                        headline=headline)
+        sec = report.section("Cells")
+        t = result.table
+        formats = {"observed": "num", "counterfactual": "num", "incremental": "num", "incremental_lo": "num",
+                   "incremental_hi": "num", "lift": "pct", "cost_per_incremental": "money"}
+        shown = pd.DataFrame({"cell": t.index, "treated": t["treated"]})
+        for col, kind in formats.items():
+            shown[col] = [_fmt(None if v is None or pd.isna(v) else v, kind) for v in t[col]]
+        shown["p_value"] = [f"{v:.3f}" for v in t["p_value"]]
+        sec.table(shown, caption="Every cell against the geos of no cell; incremental interval in the lo/hi columns.")
+
+        def draw():
+            fig, ax = plt.subplots(figsize=(6, 2.5))
+            result.plot(ax=ax)
+            return fig
+        sec.figure(draw, caption="Lift per cell with its interval.")
+        for name, r in result.cells.items():
+            _add_readout(report, r, prefix=f"[{name}] ")
+            report.notes += [f"[{name}] {n}" for n in r.notes]
+        return report.render()
+    r = result
+    lo, hi = r.incremental_ci
+    headline = [
+        (f"total {r.outcome}", fmt_number(r.observed)),
+        (f"incremental {r.outcome}", fmt_number(r.incremental)),
+        (f"{r.confidence:.0%} interval", f"{fmt_number(lo)} to {fmt_number(hi)}"),
+        ("lift", _fmt(r.lift, "pct")),
+        ("p-value (two-sided)", f"{r.p_value:.3f}"),
+    ]
+    if r.channel is not None:
+        headline.append(("cost per incremental", _fmt(r.cost_per_incremental, "money")))
+    report = Report("Lift readout", f"{r.estimator}, treated {', '.join(r.treated)}, test "
+                    f"{r.test_period[0].date()}..{r.test_period[1].date()}", headline=headline)
+    _add_readout(report, r)
+    report.notes = list(r.notes)
+    return report.render()

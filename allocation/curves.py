@@ -1,0 +1,297 @@
+"""The response-curve data model of ``curves.json``: parse, validate, evaluate.
+
+A :class:`CurveSet` holds one :class:`Curve` per line (a channel in a market).
+Each curve gives the steady-state outcome per period for a steady spend ``x``
+per period (INTERFACE.md); the formulas are those of
+:func:`causal.transforms.response`:
+
+* ``hill``  ``beta * x^s / (K^s + x^s)`` (``K`` = ``half_saturation``, ``s`` = ``shape``)
+* ``exp``   ``beta * (1 - exp(-x / scale))``
+* ``log``   ``beta * log(1 + x / scale)``
+* ``power`` ``beta * x^exponent``
+* ``linear`` ``beta * x``
+
+Validation happens once, here, at the boundary: every error is one line naming
+the file, the line (``channels[i]`` with its name and market) and the key.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from causal.errors import ConfigError, DataError
+from causal.transforms import response as _response
+
+#: Required parameters of each response form (besides ``form``).
+FORMS: dict[str, tuple[str, ...]] = {
+    "hill": ("beta", "half_saturation"),
+    "exp": ("beta", "scale"),
+    "log": ("beta", "scale"),
+    "power": ("beta", "exponent"),
+    "linear": ("beta",),
+}
+_OPTIONAL = {"hill": ("shape",)}
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One line's response curve and its spend bounds.
+
+    Parameters
+    ----------
+    name : str
+        Channel name.
+    market : str or None
+        Market id; ``None`` means one market for the whole business.
+    form : str
+        One of :data:`FORMS`.
+    params : dict
+        The form's parameters (``beta``, ``half_saturation``, ``shape``, ``scale``, ``exponent``).
+    current_spend, min_spend, max_spend : float or None
+        Spend per period now, and the line's floor and ceiling (``None``: none given).
+    decay : float, default=0.0
+        Geometric adstock decay (carryover share per period) for time plans.
+    contribution : dict or None
+        Passed through unchanged.
+    """
+
+    name: str
+    market: str | None
+    form: str
+    params: dict[str, float]
+    current_spend: float | None = None
+    min_spend: float | None = None
+    max_spend: float | None = None
+    decay: float = 0.0
+    contribution: dict | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """``name/market`` (or ``name``): how errors and reports name the line."""
+        return self.name if self.market is None else f"{self.name}/{self.market}"
+
+    @property
+    def shape(self) -> float:
+        return float(self.params.get("shape", 1.0)) if self.form == "hill" else 1.0
+
+    @property
+    def is_concave(self) -> bool:
+        """True unless an S-shaped Hill (shape > 1) or a convex power (exponent > 1)."""
+        if self.form == "hill":
+            return self.shape <= 1.0
+        if self.form == "power":
+            return float(self.params["exponent"]) <= 1.0
+        return True
+
+    def evaluate(self, x: np.ndarray | float) -> np.ndarray:
+        """Steady-state outcome per period at spend ``x`` per period."""
+        return _response(self.form, x, self.params)
+
+    def marginal(self, x: np.ndarray | float) -> np.ndarray:
+        """Derivative of :meth:`evaluate`: incremental outcome per extra unit of spend."""
+        x = np.maximum(np.asarray(x, dtype=float), 0.0)
+        p = self.params
+        beta = float(p["beta"])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.form == "hill":
+                k, s = float(p["half_saturation"]), self.shape
+                ks, xs = k**s, x**s
+                d = beta * s * ks * x ** (s - 1.0) / (ks + xs) ** 2
+                if s < 1.0:
+                    d = np.where(x == 0.0, np.inf, d)
+                return d
+            if self.form == "exp":
+                scale = float(p["scale"])
+                return beta / scale * np.exp(-x / scale)
+            if self.form == "log":
+                return beta / (float(p["scale"]) + x)
+            if self.form == "power":
+                e = float(p["exponent"])
+                return np.where(x == 0.0, np.inf if e < 1 else (beta if e == 1 else 0.0), beta * e * x ** (e - 1.0))
+            return np.full_like(x, beta)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The curves.json line, with the keys INTERFACE.md names."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "market": self.market,
+            "response": {"form": self.form, **self.params},
+            "current_spend": self.current_spend,
+            "min_spend": self.min_spend,
+            "max_spend": self.max_spend,
+        }
+        if self.decay:
+            out["adstock"] = {"form": "geometric", "decay": self.decay}
+        if self.contribution is not None:
+            out["contribution"] = self.contribution
+        out.update(self.extra)
+        return out
+
+
+@dataclass(frozen=True)
+class CurveSet:
+    """All lines of a curves.json, in file order.
+
+    Attributes
+    ----------
+    curves : list of Curve
+    outcome, period : str
+    source : str
+        The file the curves came from (for error messages), or ``"<dict>"``.
+    """
+
+    curves: list[Curve]
+    outcome: str = "signups"
+    period: str = "day"
+    source: str = "<dict>"
+
+    def __len__(self) -> int:
+        return len(self.curves)
+
+    def __iter__(self):
+        return iter(self.curves)
+
+    @property
+    def labels(self) -> list[str]:
+        return [c.label for c in self.curves]
+
+    @property
+    def markets(self) -> list[str | None]:
+        return [c.market for c in self.curves]
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.curves]
+
+    def current(self, *, required: bool = False, why: str = "") -> np.ndarray:
+        """Current spend per line; missing ones are NaN, or an error if ``required``."""
+        out = np.array([np.nan if c.current_spend is None else c.current_spend for c in self.curves])
+        if required and np.isnan(out).any():
+            bad = self.curves[int(np.flatnonzero(np.isnan(out))[0])]
+            raise ConfigError(f"{self.source}: line {bad.label} has no current_spend, which {why or 'is required'}")
+        return out
+
+    def evaluate(self, spend: np.ndarray) -> np.ndarray:
+        """Outcome per line at spend per line (vector of ``len(self)``)."""
+        spend = np.asarray(spend, dtype=float)
+        return np.array([c.evaluate(x) for c, x in zip(self.curves, spend)], dtype=float)
+
+    def marginal(self, spend: np.ndarray) -> np.ndarray:
+        spend = np.asarray(spend, dtype=float)
+        return np.array([c.marginal(x) for c, x in zip(self.curves, spend)], dtype=float)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"outcome": self.outcome, "period": self.period, "channels": [c.to_dict() for c in self.curves]}
+
+    def with_params(self, params: list[dict[str, float]]) -> CurveSet:
+        """The same lines with other response parameters (e.g. a posterior sample)."""
+        curves = [Curve(c.name, c.market, c.form, dict(p), c.current_spend, c.min_spend, c.max_spend,
+                        c.decay, c.contribution, c.extra) for c, p in zip(self.curves, params)]
+        return CurveSet(curves, self.outcome, self.period, self.source)
+
+    @classmethod
+    def from_dict(cls, data: Any, *, source: str = "<dict>") -> CurveSet:
+        """Parse and validate a curves.json document (see INTERFACE.md)."""
+        if not isinstance(data, dict):
+            raise DataError(f"{source}: expected a JSON object with a 'channels' list, got {type(data).__name__}")
+        channels = data.get("channels")
+        if not isinstance(channels, list) or not channels:
+            raise DataError(f"{source}: key 'channels' must be a non-empty list of curve lines")
+        curves = [_parse_line(i, line, source) for i, line in enumerate(channels)]
+        seen: dict[tuple, int] = {}
+        for i, c in enumerate(curves):
+            key = (c.name, c.market)
+            if key in seen:
+                raise DataError(f"{source}: channels[{i}] ({c.label}) duplicates channels[{seen[key]}]; "
+                                "each (name, market) must appear once")
+            seen[key] = i
+        return cls(curves, str(data.get("outcome", "signups")), str(data.get("period", "day")), source)
+
+    @classmethod
+    def load(cls, path: str | Path) -> CurveSet:
+        """Read and validate a curves.json file."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise DataError(f"{path}: curves file not found") from None
+        except OSError as exc:
+            raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+        return cls.from_dict(data, source=str(path))
+
+
+def _number(value: Any, where: str, key: str, *, allow_none: bool = False, positive: bool = False,
+            nonneg: bool = False) -> float | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DataError(f"{where}: key '{key}' must be a number, got {json.dumps(value)}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise DataError(f"{where}: key '{key}' must be finite, got {value}")
+    if positive and v <= 0:
+        raise DataError(f"{where}: key '{key}' must be > 0, got {value}")
+    if nonneg and v < 0:
+        raise DataError(f"{where}: key '{key}' must be >= 0, got {value}")
+    return v
+
+
+def _parse_line(i: int, line: Any, source: str) -> Curve:
+    where = f"{source}: channels[{i}]"
+    if not isinstance(line, dict):
+        raise DataError(f"{where}: expected an object, got {type(line).__name__}")
+    name = line.get("name")
+    if not isinstance(name, str) or not name:
+        raise DataError(f"{where}: key 'name' must be a non-empty string")
+    market = line.get("market")
+    if market is not None:
+        market = str(market)
+    where = f"{where} ({name if market is None else f'{name}/{market}'})"
+    resp = line.get("response")
+    if not isinstance(resp, dict):
+        raise DataError(f"{where}: key 'response' must be an object with a 'form'")
+    form = resp.get("form")
+    if form not in FORMS:
+        raise DataError(f"{where}: unknown response form {json.dumps(form)} in key 'response.form' "
+                        f"(use {', '.join(FORMS)})")
+    params: dict[str, float] = {}
+    for key in FORMS[form]:
+        if key not in resp:
+            raise DataError(f"{where}: response form '{form}' needs key 'response.{key}'")
+        params[key] = _number(resp[key], where, f"response.{key}", positive=key in ("half_saturation", "scale"),
+                              nonneg=key == "beta")
+    for key in _OPTIONAL.get(form, ()):
+        if resp.get(key) is not None:
+            params[key] = _number(resp[key], where, f"response.{key}", positive=True)
+    if form == "power" and params["exponent"] <= 0:
+        raise DataError(f"{where}: key 'response.exponent' must be > 0, got {params['exponent']}")
+    cur = _number(line.get("current_spend"), where, "current_spend", allow_none=True, nonneg=True)
+    lo = _number(line.get("min_spend"), where, "min_spend", allow_none=True, nonneg=True)
+    hi = _number(line.get("max_spend"), where, "max_spend", allow_none=True, nonneg=True)
+    if lo is not None and hi is not None and lo > hi:
+        raise DataError(f"{where}: min_spend {lo:g} is above max_spend {hi:g}")
+    decay = 0.0
+    ad = line.get("adstock")
+    if ad is not None:
+        if not isinstance(ad, dict):
+            raise DataError(f"{where}: key 'adstock' must be an object like {{\"form\": \"geometric\", \"decay\": 0.4}}")
+        if ad.get("form", "geometric") != "geometric":
+            raise DataError(f"{where}: adstock form {json.dumps(ad.get('form'))} in key 'adstock.form' is not "
+                            "supported by the allocator (use geometric)")
+        decay = _number(ad.get("decay", 0.0), where, "adstock.decay", nonneg=True)
+        if decay >= 1.0:
+            raise DataError(f"{where}: key 'adstock.decay' must be in [0, 1), got {decay}")
+    known = {"name", "market", "response", "adstock", "current_spend", "min_spend", "max_spend", "contribution"}
+    extra = {k: v for k, v in line.items() if k not in known}
+    return Curve(name, market, form, params, cur, lo, hi, decay, line.get("contribution"), extra)

@@ -1,0 +1,381 @@
+"""Static budget allocation on response curves: the global optimum under named constraints.
+
+With concave curves (exp, log, power with exponent <= 1, Hill with shape <= 1)
+the problem is convex and solved exactly in DCP form by Clarabel; the answer
+satisfies the KKT conditions (equal marginal returns across lines not at a
+bound), so it is the global optimum, unlike a gradient method started from
+the current allocation (SLSQP, as Robyn and PyMC-Marketing use). S-shaped
+Hill curves (shape > 1) are not concave: they go to a mixed-integer
+piecewise-linear model solved by HiGHS (:mod:`allocation.sshape`), whose gap to
+the true optimum is bounded and reported. Nothing is ever a silent local optimum.
+
+References
+----------
+Boyd, S. & Vandenberghe, L. (2004). *Convex Optimization*, ch. 5 (KKT).
+Agrawal, A. et al. (2019). Differentiable convex optimization layers (DPP). NeurIPS.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import cvxpy as cp
+import numpy as np
+import pandas as pd
+
+from allocation.curves import CurveSet
+from allocation.problem import StaticProblem, build_static, scaling, solve_robust, structure_key
+from allocation.rules import Bounds, Rules, check_feasible, group_matrix, line_bounds, market_matrix
+from causal.errors import ConfigError, InfeasibleError
+
+OBJECTIVES = ("max_incremental", "min_spend", "max_profit")
+
+
+def solver_options(solver: str) -> dict:
+    """Tighter tolerances than the defaults for Clarabel, so marginal returns agree to ~1e-6."""
+    if solver.upper() == "CLARABEL":
+        return {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10, "max_iter": 400}
+    return {}
+
+
+@dataclass
+class Plan:
+    """A recommended allocation.
+
+    Attributes
+    ----------
+    status : str
+        ``optimal`` or the solver's word.
+    objective : str
+    budget : float or None
+    lines : pandas.DataFrame
+        One row per line: ``name, market, spend, current_spend, incremental,
+        current_incremental, marginal`` (outcome per extra unit of spend) and
+        ``cost_per_incremental`` (1 / marginal), ``lower``, ``upper``, ``binding``.
+    budget_dual : float or None
+        Dual value of ``total_budget``: incremental outcome of one more unit of budget.
+    binding : list of dict
+        Binding constraints, each ``{"constraint", "line" or "market" or "group", "value"}``.
+    solver, method : str
+    gap : float
+        Relative gap to the true optimum (0 for the exact convex model; the
+        proven bound for the piecewise-linear model of S-shaped curves).
+    """
+
+    status: str
+    objective: str
+    budget: float | None
+    lines: pd.DataFrame
+    budget_dual: float | None
+    binding: list[dict]
+    solver: str
+    method: str
+    gap: float
+    solve_seconds: float
+    rules: dict = field(default_factory=dict)
+    target: float | None = None
+    value_per_signup: float | None = None
+    objective_value: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def total_spend(self) -> float:
+        return float(self.lines["spend"].sum())
+
+    @property
+    def total_incremental(self) -> float:
+        return float(self.lines["incremental"].sum())
+
+    def to_dict(self) -> dict[str, Any]:
+        """plan.json: INTERFACE.md's keys, then extras."""
+        cols = ["name", "market", "spend", "current_spend", "incremental", "marginal",
+                "cost_per_incremental", "current_incremental", "lower", "lower_rule", "upper", "upper_rule", "binding"]
+        lines = []
+        for row in self.lines[cols].to_dict("records"):
+            row = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()}
+            lines.append(row)
+        cur = self.lines["current_spend"]
+        return {
+            "status": self.status,
+            "objective": self.objective,
+            "budget": self.budget,
+            "lines": lines,
+            "total_spend": self.total_spend,
+            "total_incremental": self.total_incremental,
+            "current_total_spend": float(cur.sum()) if cur.notna().all() else None,
+            "current_total_incremental": float(self.lines["current_incremental"].sum()) if cur.notna().all() else None,
+            "target": self.target,
+            "value_per_signup": self.value_per_signup,
+            "budget_dual": self.budget_dual,
+            "marginal_return": self.budget_dual,
+            "binding_constraints": self.binding,
+            "constraints": self.rules,
+            "solver": self.solver,
+            "method": self.method,
+            "gap": self.gap,
+            "solve_seconds": self.solve_seconds,
+            **self.extra,
+        }
+
+    def summary(self) -> str:
+        """A few lines for a terminal."""
+        out = [f"{self.objective}: {self.status} ({self.method}, {self.solver}, gap {self.gap:.2e}), "
+               f"spend {self.total_spend:,.2f} -> incremental {self.total_incremental:,.2f}"]
+        if self.budget_dual is not None and self.budget_dual > 1e-9:
+            mr = self.budget_dual
+            cpi = f"{1 / mr:,.2f}" if mr and mr > 0 else "—"
+            out.append(f"marginal return of budget {mr:.6g} per unit (marginal cost per incremental {cpi})")
+        if self.binding:
+            names = sorted({b["constraint"] for b in self.binding})
+            out.append(f"binding: {', '.join(names)}")
+        return "\n".join(out)
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.lines.copy()
+
+    def plot(self, *, ax=None, show: bool = True):
+        """Current and recommended spend per line (horizontal bars). Returns ``(fig, ax)``."""
+        import matplotlib.pyplot as plt
+
+        lines = self.lines
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(8, max(2.5, 0.25 * len(lines))))
+        else:
+            fig = ax.figure
+        y = np.arange(len(lines))
+        ax.barh(y - 0.2, np.nan_to_num(lines["current_spend"].to_numpy(dtype=float)), height=0.4, label="current")
+        ax.barh(y + 0.2, lines["spend"].to_numpy(dtype=float), height=0.4, label="recommended")
+        ax.set_yticks(y, list(lines.index))
+        ax.invert_yaxis()
+        ax.set_xlabel("spend per period")
+        ax.legend()
+        if show:
+            plt.show()
+        return fig, ax
+
+
+class Allocator:
+    """Static allocator: builds the cvxpy problem once per curve structure and re-solves with parameters.
+
+    Parameters
+    ----------
+    objective : {"max_incremental", "min_spend", "max_profit"}
+    solver : str, default="CLARABEL"
+    s_curves : {"milp", "envelope", "error"}, default="milp"
+        How S-shaped Hill curves are handled (see :mod:`allocation.sshape`).
+    breakpoints : int, default=120
+        Breakpoints per line of the piecewise-linear model.
+    """
+
+    def __init__(self, objective: str = "max_incremental", *, solver: str = "CLARABEL",
+                 s_curves: str = "milp", breakpoints: int = 120) -> None:
+        self.objective = objective
+        self.solver = solver
+        self.s_curves = s_curves
+        self.breakpoints = breakpoints
+        self._cache: dict[tuple, StaticProblem] = {}
+
+    def problem_for(self, curves: CurveSet, rules: Rules, bounds: Bounds) -> StaticProblem:
+        """The (cached) parametrised problem for this structure."""
+        ceil_idx = np.flatnonzero(np.isfinite(bounds.upper))
+        mmat = market_matrix(curves, rules)[0] if rules.market_budgets else None
+        gmat = group_matrix(curves, rules)[0] if rules.group_budgets else None
+        key = (structure_key(curves), self.objective, rules.budget_mode, tuple(ceil_idx),
+               None if mmat is None else mmat.tobytes(), None if gmat is None else gmat.tobytes(),
+               rules.budget is not None)
+        if key not in self._cache:
+            self._cache[key] = build_static(
+                [k for k in structure_key(curves)], objective=self.objective, budget_mode=rules.budget_mode,
+                ceiling_idx=ceil_idx, market_matrix=mmat, group_matrix=gmat, has_budget=rules.budget is not None)
+        return self._cache[key]
+
+    def solve(self, curves: CurveSet, rules: Rules, *, target: float | None = None,
+              value_per_signup: float | None = None) -> Plan:
+        """Validate, pre-check feasibility, solve, and return the plan."""
+        if self.objective not in OBJECTIVES:
+            raise ConfigError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
+        rules.validate()
+        if self.objective == "min_spend":
+            if target is None or target < 0:
+                raise ConfigError("objective min_spend needs --target N (incremental outcome to reach), N >= 0")
+        elif rules.budget is None:
+            raise ConfigError(f"objective {self.objective} needs a --budget")
+        if self.objective == "max_profit" and (value_per_signup is None or value_per_signup <= 0):
+            raise ConfigError("objective max_profit needs --value-per-signup V > 0")
+        bounds = line_bounds(curves, rules)
+        check_feasible(curves, rules, bounds, objective=self.objective, target=target)
+        if not all(c.is_concave for c in curves):
+            from allocation.sshape import solve_pwl
+
+            return solve_pwl(curves, rules, bounds, objective=self.objective, target=target,
+                             value_per_signup=value_per_signup, mode=self.s_curves, breakpoints=self.breakpoints)
+        sp = self.problem_for(curves, rules, bounds)
+        self._set_params(sp, curves, rules, bounds, target, value_per_signup)
+        t0 = time.perf_counter()
+        try:
+            solve_robust(sp.problem, self.solver, solver_options(self.solver))
+        except cp.error.SolverError as exc:
+            raise InfeasibleError(f"solver {self.solver} failed ({exc}); check the constraints") from None
+        elapsed = time.perf_counter() - t0
+        status = sp.problem.status
+        if status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE):
+            raise InfeasibleError("the constraints have no common solution: " + ", ".join(sp.constraints)
+                                  + " (no single pair conflicts on its own)")
+        if status in (cp.UNBOUNDED, cp.UNBOUNDED_INACCURATE):
+            raise ConfigError("the problem is unbounded: give a --budget or ceilings (max_spend)")
+        if sp.spend.value is None:
+            raise InfeasibleError(f"solver returned status {status} without a solution")
+        spend = np.maximum(np.asarray(sp.spend.value, dtype=float), 0.0)
+        dual = None
+        if "total_budget" in sp.constraints and sp.constraints["total_budget"].dual_value is not None:
+            dual = float(np.abs(sp.constraints["total_budget"].dual_value))
+            dual = dual if dual > 1e-9 * max(1.0, float(np.max(sp.params["coef"].value))) else 0.0
+            if self.objective == "max_profit":
+                dual = dual / value_per_signup  # report in outcome units per unit of spend
+        extra = {}
+        if self.objective == "min_spend" and sp.constraints["incremental_target"].dual_value is not None:
+            extra["target_dual"] = float(sp.constraints["incremental_target"].dual_value)
+        return make_plan(curves, rules, bounds, spend, status=status, objective=self.objective,
+                         budget_dual=dual, solver=self.solver, method="convex", gap=0.0, seconds=elapsed,
+                         target=target, value_per_signup=value_per_signup, extra=extra)
+
+    def _set_params(self, sp: StaticProblem, curves: CurveSet, rules: Rules, bounds: Bounds,
+                    target: float | None, value_per_signup: float | None) -> None:
+        cur = curves.current()
+        refs = [c.max_spend or (cur[i] if np.isfinite(cur[i]) and cur[i] > 0 else None) or
+                (rules.budget or 1.0) / len(curves) for i, c in enumerate(curves)]
+        cs = np.array([scaling(c, r) for c, r in zip(curves, refs)])
+        value = value_per_signup if self.objective == "max_profit" else 1.0
+        sp.params["coef"].value = cs[:, 0] * value
+        sp.params["scale"].value = cs[:, 1]
+        sp.params["floor"].value = bounds.lower
+        if "ceiling" in sp.params:
+            sp.params["ceiling"].value = bounds.upper[sp.ceiling_idx]
+        if "budget" in sp.params:
+            sp.params["budget"].value = max(rules.spendable, 0.0)
+        if "market_cap" in sp.params:
+            sp.params["market_cap"].value = market_matrix(curves, rules)[1]
+        if "group_cap" in sp.params:
+            _, caps, mins, _ = group_matrix(curves, rules)
+            # An absent group maximum is the whole budget (or a large number): parameters cannot hold inf.
+            big = rules.budget if rules.budget is not None else 1e15
+            sp.params["group_cap"].value = np.where(np.isfinite(caps), caps, big)
+            sp.params["group_floor"].value = mins
+        if "target" in sp.params:
+            sp.params["target"].value = float(target)
+
+
+def make_plan(curves: CurveSet, rules: Rules, bounds: Bounds, spend: np.ndarray, *, status: str,
+              objective: str, budget_dual: float | None, solver: str, method: str, gap: float,
+              seconds: float, target: float | None = None, value_per_signup: float | None = None,
+              extra: dict | None = None) -> Plan:
+    """Tabulate a solution: per-line outcome, marginal return, and which constraints bind."""
+    cur = curves.current()
+    inc = curves.evaluate(spend)
+    marg = curves.marginal(spend)
+    with np.errstate(divide="ignore"):
+        cpi = np.where(marg > 0, 1.0 / marg, np.inf)
+    tol = 1e-5
+    binding: list[dict] = []
+    line_binding = []
+    for i, c in enumerate(curves):
+        scale = max(1.0, abs(spend[i]))
+        tags = []
+        if bounds.lower[i] > 0 and spend[i] - bounds.lower[i] <= tol * scale:
+            tags.append(bounds.lower_rule[i])
+            binding.append({"constraint": _lower_name(bounds.lower_rule[i]), "line": c.label, "value": float(bounds.lower[i])})
+        if np.isfinite(bounds.upper[i]) and bounds.upper[i] - spend[i] <= tol * scale:
+            tags.append(bounds.upper_rule[i])
+            binding.append({"constraint": _upper_name(bounds.upper_rule[i]), "line": c.label, "value": float(bounds.upper[i])})
+        line_binding.append(",".join(tags))
+    total = float(spend.sum())
+    if rules.spendable is not None and objective != "min_spend" and abs(total - rules.spendable) <= tol * max(1.0, rules.spendable):
+        binding.append({"constraint": "total_budget", "value": float(rules.spendable)})
+        if rules.reserve_amount > 0:
+            binding.append({"constraint": "test_and_learn_reserve", "value": rules.reserve_amount})
+    if rules.market_budgets:
+        mat, caps, markets = market_matrix(curves, rules)
+        for m, s, cap in zip(markets, mat @ spend, caps):
+            if cap - s <= tol * max(1.0, cap):
+                binding.append({"constraint": "market_budgets", "market": m, "value": float(cap)})
+    if rules.group_budgets:
+        mat, caps, mins, names = group_matrix(curves, rules)
+        for g, s, cap, mn in zip(names, mat @ spend, caps, mins):
+            if np.isfinite(cap) and cap - s <= tol * max(1.0, cap):
+                binding.append({"constraint": "group_budgets", "group": g, "value": float(cap)})
+            if mn > 0 and s - mn <= tol * max(1.0, mn):
+                binding.append({"constraint": "group_minimums", "group": g, "value": float(mn)})
+    if objective == "min_spend":
+        binding.append({"constraint": "incremental_target", "value": float(target)})
+    frame = pd.DataFrame({
+        "name": curves.names, "market": curves.markets, "spend": spend, "current_spend": cur,
+        "incremental": inc, "current_incremental": np.where(np.isfinite(cur), curves.evaluate(np.nan_to_num(cur)), np.nan),
+        "marginal": marg, "cost_per_incremental": cpi, "lower": bounds.lower, "lower_rule": bounds.lower_rule,
+        "upper": bounds.upper, "upper_rule": bounds.upper_rule, "binding": line_binding,
+    })
+    frame.index = pd.Index(curves.labels, name="line")
+    if objective == "max_profit" and value_per_signup:
+        obj_value = value_per_signup * float(inc.sum()) - total
+    elif objective == "min_spend":
+        obj_value = total
+    else:
+        obj_value = float(inc.sum())
+    return Plan(status=status, objective=objective, budget=rules.budget, lines=frame, budget_dual=budget_dual,
+                binding=binding, solver=solver, method=method, gap=gap, solve_seconds=seconds,
+                rules=rules.to_dict(), target=target, value_per_signup=value_per_signup,
+                objective_value=obj_value, extra=extra or {})
+
+
+def _lower_name(rule: str) -> str:
+    return {"floor": "line_floors", "commitment": "commitments", "guardrail": "guardrail"}.get(rule, rule)
+
+
+def _upper_name(rule: str) -> str:
+    return {"ceiling": "line_ceilings", "guardrail": "guardrail"}.get(rule, rule)
+
+
+def allocate(curves: CurveSet, *, budget: float | None = None, objective: str = "max_incremental",
+             rules: Rules | None = None, target: float | None = None, value_per_signup: float | None = None,
+             max_change: float | None = None, solver: str = "CLARABEL", s_curves: str = "milp") -> Plan:
+    """Allocate a budget across the lines of ``curves``: the public one-call entry point.
+
+    Parameters
+    ----------
+    curves : CurveSet
+    budget : float, optional
+        Total spend per period (overrides ``rules.budget``).
+    objective : {"max_incremental", "min_spend", "max_profit"}
+        Maximise incremental outcome for the budget; minimise spend reaching
+        ``target``; or maximise ``value_per_signup * incremental - spend``.
+    rules : Rules, optional
+        Budget mode, reserve, commitments, market and group budgets, guardrail.
+    max_change : float, optional
+        Guardrail: ``|spend - current| <= max_change * current`` per line.
+
+    Returns
+    -------
+    Plan
+
+    Raises
+    ------
+    ConfigError, InfeasibleError
+        Bad options, or constraints that cannot all hold (named).
+
+    Examples
+    --------
+    >>> from allocation.curves import CurveSet
+    >>> cs = CurveSet.from_dict({"channels": [
+    ...     {"name": "a", "response": {"form": "log", "beta": 100, "scale": 1000}},
+    ...     {"name": "b", "response": {"form": "log", "beta": 100, "scale": 1000}}]})
+    >>> round(allocate(cs, budget=2000).lines["spend"].iloc[0])
+    1000
+    """
+    rules = Rules() if rules is None else Rules(**rules.to_dict())
+    if budget is not None:
+        rules.budget = budget
+    if max_change is not None:
+        rules.max_change = max_change
+    return Allocator(objective, solver=solver, s_curves=s_curves).solve(
+        curves, rules, target=target, value_per_signup=value_per_signup)

@@ -1,0 +1,185 @@
+"""Building the static allocation problem once, in DCP and DPP form.
+
+Each line's spend is written ``x = scale * z`` with a scaled variable ``z`` so
+every concave curve becomes ``coef * g(z)`` with a fixed concave ``g``:
+
+* ``exp``:   ``g(z) = 1 - exp(-z)``, ``scale`` = the curve's scale
+* ``log``:   ``g(z) = log(1 + z)``
+* ``hill`` with shape ``s <= 1``: ``g(z) = 1 - 1 / (1 + z^s)``, ``scale = K``; exact
+  in DCP because ``1 / (1 + w)`` is convex and non-increasing and ``z^s`` is concave
+* ``power`` with exponent ``e <= 1``: ``g(z) = z^e``, ``scale`` = a reference spend
+  and ``coef = beta * scale^e`` (keeps ``z`` near one for the solver)
+* ``linear``: ``g(z) = z``
+
+``coef`` and ``scale`` are non-negative :class:`cvxpy.Parameter` vectors, so a
+new sample of curves, a budget sweep or refreshed floors only set ``.value``
+and solve again (the DPP rules: a parameter multiplies only parameter-free
+expressions). Shapes and exponents are structural (``cp.power`` needs a
+constant), so lines are grouped by them.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import cvxpy as cp
+import numpy as np
+
+from allocation.curves import Curve, CurveSet
+
+
+def scaling(curve: Curve, reference: float) -> tuple[float, float]:
+    """``(coef, scale)`` such that the curve is ``coef * g(x / scale)``."""
+    p = curve.params
+    beta = float(p["beta"])
+    if curve.form == "hill":
+        return beta, float(p["half_saturation"])
+    if curve.form in ("exp", "log"):
+        return beta, float(p["scale"])
+    ref = max(float(reference), 1e-9)
+    if curve.form == "power":
+        return beta * ref ** float(p["exponent"]), ref
+    return beta * ref, ref  # linear
+
+
+def structure_key(curves: CurveSet) -> tuple:
+    """What fixes the cvxpy expression tree: forms with their shapes or exponents."""
+    return tuple(_group_key(c) for c in curves)
+
+
+def _group_key(c: Curve) -> tuple:
+    if c.form == "hill":
+        return ("hill", c.shape)
+    if c.form == "power":
+        return ("power", float(c.params["exponent"]))
+    return (c.form, None)
+
+
+def concave_response(z: cp.Expression, keys: list[tuple], coef: cp.Expression) -> cp.Expression:
+    """Sum of ``coef_i * g_i(z_i)`` over the lines (the first axis of ``z``).
+
+    ``z`` may be a vector (one per line) or a matrix (lines x days); ``coef``
+    broadcasts against it. Lines are grouped by form so each group is one
+    vectorised atom.
+    """
+    groups: dict[tuple, list[int]] = {}
+    for i, k in enumerate(keys):
+        groups.setdefault(k, []).append(i)
+    terms = []
+    for (form, s), idx in groups.items():
+        zi = z[idx] if len(z.shape) == 1 else z[idx, :]
+        ci = coef[idx]
+        if form == "exp":
+            g = 1 - cp.exp(-zi)
+        elif form == "log":
+            g = cp.log1p(zi)
+        elif form == "hill":
+            if s > 1:
+                raise ValueError("S-shaped Hill curves are not concave; use the mixed-integer model")
+            g = 1 - cp.inv_pos(1 + (zi if s == 1.0 else cp.power(zi, s, approx=False)))
+        elif form == "power":
+            if s > 1:
+                raise ValueError("power curves with exponent > 1 are not concave")
+            g = zi if s == 1.0 else cp.power(zi, s, approx=False)
+        else:
+            g = zi
+        terms.append(cp.sum(cp.multiply(ci, g)))
+    return cp.sum(cp.hstack(terms)) if len(terms) > 1 else terms[0]
+
+
+@dataclass
+class StaticProblem:
+    """The static allocation problem, built once; ``params`` are set per solve.
+
+    Attributes
+    ----------
+    problem : cvxpy.Problem
+    params : dict of name -> cvxpy.Parameter
+        ``coef``, ``scale``, ``budget``, ``floor``, ``ceiling``, ``market_cap``,
+        ``group_cap``, ``group_floor``, ``target``.
+    constraints : dict of name -> cvxpy.Constraint
+        Keyed by meaning: ``total_budget``, ``line_floors``, ``line_ceilings``,
+        ``market_budgets``, ``group_budgets``, ``group_minimums``, ``incremental_target``.
+    spend : cvxpy.Expression
+        ``scale * z``, the spend per line.
+    """
+
+    problem: cp.Problem
+    params: dict[str, cp.Parameter]
+    constraints: dict[str, cp.Constraint]
+    spend: cp.Expression
+    response: cp.Expression
+    ceiling_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+
+
+def build_static(keys: list[tuple], *, objective: str, budget_mode: str, ceiling_idx: np.ndarray,
+                 market_matrix: np.ndarray | None, group_matrix: np.ndarray | None,
+                 has_budget: bool) -> StaticProblem:
+    """Build the static problem for lines with forms ``keys``.
+
+    ``objective`` is ``max_incremental`` (maximise ``sum coef g``),
+    ``max_profit`` (maximise ``sum coef g - sum x``: ``coef`` then holds value
+    times the curve coefficient, so no two parameters multiply) or
+    ``min_spend`` (minimise ``sum x`` with ``sum coef g >= target``).
+    """
+    n = len(keys)
+    z = cp.Variable(n, nonneg=True, name="z")
+    coef = cp.Parameter(n, nonneg=True, name="coef")
+    scale = cp.Parameter(n, pos=True, name="scale")
+    floor = cp.Parameter(n, nonneg=True, name="floor")
+    spend = cp.multiply(scale, z)
+    resp = concave_response(z, keys, coef)
+    params = {"coef": coef, "scale": scale, "floor": floor}
+    cons: dict[str, cp.Constraint] = {"line_floors": spend >= floor}
+    if len(ceiling_idx):
+        ceiling = cp.Parameter(len(ceiling_idx), nonneg=True, name="ceiling")
+        params["ceiling"] = ceiling
+        cons["line_ceilings"] = spend[ceiling_idx] <= ceiling
+    if has_budget:
+        budget = cp.Parameter(nonneg=True, name="budget")
+        params["budget"] = budget
+        cons["total_budget"] = (cp.sum(spend) == budget) if budget_mode == "eq" else (cp.sum(spend) <= budget)
+    if market_matrix is not None and len(market_matrix):
+        params["market_cap"] = cp.Parameter(market_matrix.shape[0], nonneg=True, name="market_cap")
+        cons["market_budgets"] = market_matrix @ spend <= params["market_cap"]
+    if group_matrix is not None and len(group_matrix):
+        params["group_cap"] = cp.Parameter(group_matrix.shape[0], nonneg=True, name="group_cap")
+        params["group_floor"] = cp.Parameter(group_matrix.shape[0], nonneg=True, name="group_floor")
+        cons["group_budgets"] = group_matrix @ spend <= params["group_cap"]
+        cons["group_minimums"] = group_matrix @ spend >= params["group_floor"]
+    if objective == "min_spend":
+        params["target"] = cp.Parameter(nonneg=True, name="target")
+        cons["incremental_target"] = resp >= params["target"]
+        obj = cp.Minimize(cp.sum(spend))
+    elif objective == "max_profit":
+        obj = cp.Maximize(resp - cp.sum(spend))
+    else:
+        obj = cp.Maximize(resp)
+    problem = cp.Problem(obj, list(cons.values()))
+    return StaticProblem(problem, params, cons, spend, resp, np.asarray(ceiling_idx, dtype=int))
+
+
+def solve_robust(problem: cp.Problem, solver: str, options: dict | None = None) -> None:
+    """Solve; if Clarabel stalls numerically, retry with shorter interior-point steps.
+
+    A degenerate optimum (many guardrail constraints active at once) can make
+    Clarabel's default step fraction (0.99) stall; 0.9 and then 0.8 recover it.
+    A failure after the retries propagates as :class:`cvxpy.error.SolverError`.
+    """
+    options = dict(options or {})
+    attempts = [options]
+    if solver.upper() == "CLARABEL":
+        attempts += [{**options, "max_step_fraction": 0.9}, {**options, "max_step_fraction": 0.8}]
+    for k, opts in enumerate(attempts):
+        try:
+            with warnings.catch_warnings():
+                # An inaccurate solve is retried below, and its status is reported if it stays inaccurate.
+                warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+                problem.solve(solver=solver, **opts)
+        except cp.error.SolverError:
+            if k == len(attempts) - 1:
+                raise
+            continue
+        if problem.status not in (cp.OPTIMAL_INACCURATE, cp.INFEASIBLE_INACCURATE) or k == len(attempts) - 1:
+            return

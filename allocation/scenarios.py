@@ -1,0 +1,240 @@
+r"""Scenarios: the efficient frontier over budgets, and allocation over samples of the curves.
+
+*Budget sweep.* The static problem is built once (DPP); each budget only sets
+the ``budget`` parameter and re-solves. At each budget the dual value of the
+total-budget constraint is the marginal return, and its reciprocal the
+marginal cost of one more incremental signup.
+
+*Samples of curves.* Calibrated curves are uncertain. Given samples (from a
+posterior, or drawn here by perturbing each line's ``beta`` and scale
+log-normally), the allocator maximises either the expected outcome
+:math:`\frac1S\sum_s R_s(x)` or, risk-averse, its lower-tail conditional
+value at risk
+
+.. math:: \mathrm{CVaR}_\alpha(R(x)) = \max_t\; t - \frac{1}{\alpha S}\sum_s (t - R_s(x))_+ ,
+
+the mean outcome of the worst :math:`\alpha` share of samples (Rockafellar &
+Uryasev 2000). Both are concave in spend, so the optimum is global. Stability
+is reported by solving every sample on its own and comparing each line's
+optimal spend with the robust plan.
+
+References
+----------
+Rockafellar, R. T. & Uryasev, S. (2000). Optimization of conditional value-at-risk. Journal of Risk 2(3).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import cvxpy as cp
+import numpy as np
+import pandas as pd
+
+from allocation.curves import CurveSet
+from allocation.optimize import Allocator, solver_options
+from allocation.problem import concave_response, scaling, solve_robust, structure_key
+from allocation.rules import Rules, check_feasible, line_bounds
+from causal.errors import ConfigError, InfeasibleError
+
+
+@dataclass
+class Frontier:
+    """The efficient frontier: best incremental outcome and marginal cost at each budget.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        Per budget: ``budget``, ``total_spend``, ``total_incremental``, ``marginal_return``
+        (dual of the budget) and ``marginal_cost`` (1 / marginal return).
+    spend : pandas.DataFrame
+        Optimal spend per line (columns) at each budget (rows).
+    """
+
+    table: pd.DataFrame
+    spend: pd.DataFrame
+    solve_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"points": self.table.to_dict("records"), "spend": {str(k): v for k, v in self.spend.to_dict("index").items()},
+                "solve_seconds": self.solve_seconds}
+
+    def plot(self, *, ax=None, show: bool = True):
+        """Incremental outcome against budget, with the marginal cost on a second axis. Returns ``(fig, ax)``."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(7, 4))
+        else:
+            fig = ax.figure
+        t = self.table
+        ax.plot(t["budget"], t["total_incremental"], marker="o", label="incremental")
+        ax.set_xlabel("budget per period")
+        ax.set_ylabel("incremental outcome per period")
+        ax2 = ax.twinx()
+        ax2.plot(t["budget"], t["marginal_cost"], color="C1", marker=".", label="marginal cost per incremental")
+        ax2.set_ylabel("marginal cost per incremental", color="C1")
+        ax.set_title("Efficient frontier")
+        if show:
+            plt.show()
+        return fig, ax
+
+
+def budget_sweep(curves: CurveSet, budgets: np.ndarray, *, rules: Rules | None = None) -> Frontier:
+    """Optimal allocation at each budget (one problem, re-solved with the budget parameter)."""
+    budgets = np.asarray(budgets, dtype=float)
+    if (budgets < 0).any():
+        raise ConfigError(f"budget sweep: budgets must be >= 0, got {budgets.min():g}")
+    base = Rules() if rules is None else Rules(**rules.to_dict())
+    alloc = Allocator("max_incremental")
+    rows, spends = [], []
+    t0 = time.perf_counter()
+    for b in budgets:
+        base.budget = float(b)
+        plan = alloc.solve(curves, base)
+        mr = plan.budget_dual
+        rows.append({"budget": float(b), "total_spend": plan.total_spend, "total_incremental": plan.total_incremental,
+                     "marginal_return": mr, "marginal_cost": (1.0 / mr) if mr else np.inf})
+        spends.append(plan.lines["spend"].to_numpy())
+    return Frontier(pd.DataFrame(rows), pd.DataFrame(spends, index=budgets, columns=curves.labels),
+                    time.perf_counter() - t0)
+
+
+def sample_curves(curves: CurveSet, n_samples: int, *, cv: float = 0.2, seed: int = 0) -> list[CurveSet]:
+    """Samples of the curves: each line's ``samples`` list (response parameter sets) if every line has one, else log-normal draws.
+
+    The draws multiply ``beta`` and the scale (``half_saturation`` or ``scale``)
+    by independent log-normal factors with coefficient of variation ``cv``
+    (mean one), from ``numpy.random.default_rng(seed)``.
+    """
+    if n_samples < 1:
+        raise ConfigError(f"n_samples must be >= 1, got {n_samples}")
+    if all(isinstance(c.extra.get("samples"), list) and c.extra["samples"] for c in curves):
+        k = min(len(c.extra["samples"]) for c in curves)
+        return [curves.with_params([{kk: v for kk, v in c.extra["samples"][s % k].items() if kk != "form"}
+                                    for c in curves]) for s in range(n_samples)]
+    rng = np.random.default_rng(seed)
+    sigma = np.sqrt(np.log1p(cv**2))
+    out = []
+    for _ in range(n_samples):
+        params = []
+        for c in curves:
+            p = dict(c.params)
+            p["beta"] *= float(rng.lognormal(-sigma**2 / 2, sigma))
+            for key in ("half_saturation", "scale"):
+                if key in p:
+                    p[key] *= float(rng.lognormal(-sigma**2 / 2, sigma))
+            params.append(p)
+        out.append(curves.with_params(params))
+    return out
+
+
+@dataclass
+class RobustPlan:
+    """An allocation over samples of the curves, and how stable it is.
+
+    Attributes
+    ----------
+    lines : pandas.DataFrame
+        Per line: robust ``spend``, ``current_spend``, the mean and the 5-95% range of
+        each sample's own optimal spend, and ``stable_share`` (share of samples whose
+        own optimum is within 10% of the robust spend, or 1% of the budget).
+    outcomes : numpy.ndarray
+        The robust plan's outcome under each sample.
+    risk : str
+        ``expected`` or ``cvar``.
+    """
+
+    lines: pd.DataFrame
+    outcomes: np.ndarray
+    risk: str
+    alpha: float
+    status: str
+    budget: float
+    per_sample_spend: np.ndarray = field(repr=False, default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        q = np.quantile(self.outcomes, [self.alpha, 0.5])
+        worst = np.sort(self.outcomes)[: max(1, int(np.ceil(self.alpha * len(self.outcomes))))]
+        return {"risk": self.risk, "alpha": self.alpha, "status": self.status, "budget": self.budget,
+                "expected_incremental": float(self.outcomes.mean()), "median_incremental": float(q[1]),
+                "quantile_incremental": float(q[0]), "cvar_incremental": float(worst.mean()),
+                "n_samples": len(self.outcomes),
+                "lines": self.lines.reset_index().to_dict("records")}
+
+    def plot(self, *, ax=None, show: bool = True):
+        """Robust spend per line with the range of the samples' own optima. Returns ``(fig, ax)``."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(7, max(2.5, 0.3 * len(self.lines))))
+        else:
+            fig = ax.figure
+        y = np.arange(len(self.lines))
+        lo = self.lines["sample_spend_p05"].to_numpy()
+        hi = self.lines["sample_spend_p95"].to_numpy()
+        ax.hlines(y, lo, hi, color="grey", lw=4, alpha=0.5, label="samples' own optima (5-95%)")
+        ax.plot(self.lines["spend"], y, "o", label=f"robust plan ({self.risk})")
+        ax.set_yticks(y, list(self.lines.index))
+        ax.invert_yaxis()
+        ax.set_xlabel("spend per period")
+        ax.legend()
+        if show:
+            plt.show()
+        return fig, ax
+
+
+def robust_allocate(curves: CurveSet, samples: list[CurveSet], *, budget: float, rules: Rules | None = None,
+                    risk: str = "expected", alpha: float = 0.1, solver: str = "CLARABEL") -> RobustPlan:
+    """Maximise the expected outcome, or its lower-tail CVaR at ``alpha``, over curve samples."""
+    if risk not in ("expected", "cvar"):
+        raise ConfigError(f"risk must be 'expected' or 'cvar', got {risk!r}")
+    if not 0 < alpha <= 1:
+        raise ConfigError(f"alpha must be in (0, 1], got {alpha}")
+    if any(not c.is_concave for s in samples for c in s):
+        raise ConfigError("allocation over samples needs concave curves (no S-shaped Hill)")
+    rules = Rules() if rules is None else Rules(**rules.to_dict())
+    rules.budget = budget
+    rules.validate()
+    bounds = line_bounds(curves, rules)
+    check_feasible(curves, rules, bounds, objective="max_incremental")
+    keys = list(structure_key(curves))
+    n, S = len(curves), len(samples)
+    x = cp.Variable(n, nonneg=True, name="spend")
+    ref = [c.max_spend or c.current_spend or budget / n for c in curves]
+    outcomes = []
+    for s in samples:
+        if list(structure_key(s)) != keys:
+            raise ConfigError("every sample must have the same forms, shapes and exponents as the curves")
+        cs = np.array([scaling(c, r) for c, r in zip(s, ref)])
+        outcomes.append(concave_response(cp.multiply(1.0 / cs[:, 1], x), keys, cs[:, 0]))
+    R = cp.hstack(outcomes)
+    cons = {"line_floors": x >= bounds.lower}
+    fin = np.isfinite(bounds.upper)
+    if fin.any():
+        cons["line_ceilings"] = x[fin] <= bounds.upper[fin]
+    cons["total_budget"] = (cp.sum(x) == rules.spendable) if rules.budget_mode == "eq" else (cp.sum(x) <= rules.spendable)
+    if risk == "expected":
+        obj = cp.sum(R) / S
+    else:
+        t = cp.Variable(name="var")
+        obj = t - cp.sum(cp.pos(t - R)) / (alpha * S)
+    problem = cp.Problem(cp.Maximize(obj), list(cons.values()))
+    solve_robust(problem, solver, solver_options(solver))
+    if x.value is None or problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+        raise InfeasibleError(f"allocation over samples: solver status {problem.status}")
+    spend = np.maximum(np.asarray(x.value), 0.0)
+    realised = np.array([s.evaluate(spend).sum() for s in samples])
+    # Stability: each sample's own optimum, through one parametrised problem re-solved per sample.
+    alloc = Allocator("max_incremental", solver=solver)
+    own = np.array([alloc.solve(s, rules).lines["spend"].to_numpy() for s in samples])
+    close = np.abs(own - spend) <= np.maximum(0.1 * spend, 0.01 * budget)
+    lines = pd.DataFrame({
+        "name": curves.names, "market": curves.markets, "spend": spend, "current_spend": curves.current(),
+        "expected_incremental": np.mean([s.evaluate(spend) for s in samples], axis=0),
+        "sample_spend_mean": own.mean(axis=0), "sample_spend_p05": np.quantile(own, 0.05, axis=0),
+        "sample_spend_p95": np.quantile(own, 0.95, axis=0), "stable_share": close.mean(axis=0),
+    }, index=pd.Index(curves.labels, name="line"))
+    return RobustPlan(lines, realised, risk, alpha, problem.status, budget, own)

@@ -1,0 +1,505 @@
+r"""Daily plans over a horizon: adstock carryover, a title-launch calendar, a rolling 7-day guardrail.
+
+For line :math:`i` (a channel in a market) and day :math:`t` the plan chooses
+spend :math:`x_{it} \ge 0`. Carryover is the normalised geometric adstock of
+:mod:`causal.transforms`,
+
+.. math:: a_{it} = (1-\lambda_i) x_{it} + \lambda_i a_{i,t-1},
+
+linear in spend, so the outcome :math:`\sum_{it} m_{it} f_i(a_{it})` stays
+concave (each :math:`f_i` is a concave curve of curves.json) and the plan is the
+global optimum of a convex problem. :math:`m_{it}` is the launch calendar's
+demand multiplier (one elsewhere).
+
+The guardrail says no line changes by more than a share :math:`F` of its
+current spend :math:`c_i` within any 7-day window: for every two days
+:math:`s < t` with :math:`t - s \le 6`, :math:`|x_{it} - x_{is}| \le F c_i`,
+where the days before the plan (the history: yesterday's spend, or the current
+spend) take part in the windows that reach back into them.
+
+The launch calendar
+-------------------
+A launch of strength :math:`k` on day :math:`L` in a market scales demand: on the
+``pre_days`` days before it the response of *awareness* channels (``ctv``,
+``programmatic``, ``social`` by default) is worth :math:`1 + k` (audiences primed
+for the title convert later on what they saw), and from the launch day the
+response of *conversion* channels (names containing ``search`` by default) is
+worth :math:`1 + k e^{-(t - L)/\tau}` with :math:`\tau` = ``post_days / 2``, for
+``post_days`` days (the organic interest that search harvests). The plan then
+moves spend toward awareness before a launch and toward search after it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cvxpy as cp
+import numpy as np
+import pandas as pd
+
+from allocation.curves import CurveSet
+from allocation.problem import concave_response, scaling, solve_robust, structure_key
+from allocation.rules import Rules, check_feasible, group_matrix, line_bounds, market_matrix
+from causal.errors import ConfigError, DataError, InfeasibleError
+
+WINDOW = 7
+# The daily problem is large: faer's sparse LDL is ~25% faster than the default qdldl here, and a
+# relative gap of 1e-7 (instead of 1e-8) saves a quarter of the iterations at no visible cost.
+_DAILY_OPTIONS = {"direct_solve_method": "faer", "tol_gap_rel": 1e-7, "tol_gap_abs": 1e-6, "tol_feas": 1e-7}
+AWARENESS = ("ctv", "programmatic", "social")
+
+
+@dataclass
+class Launch:
+    """One title launch: the day (index from the plan's first day), market (None: all), strength."""
+
+    day: int
+    market: str | None = None
+    strength: float = 0.5
+    pre_days: int = 7
+    post_days: int = 7
+
+
+@dataclass
+class LaunchCalendar:
+    """Title launches, and which channels build awareness and which convert.
+
+    Parameters
+    ----------
+    launches : list of Launch
+    awareness : tuple of str
+        Channels whose response before a launch is scaled up.
+    conversion : tuple of str or None
+        Channels whose response after a launch is scaled up; ``None``: names containing ``search``.
+    """
+
+    launches: list[Launch] = field(default_factory=list)
+    awareness: tuple[str, ...] = AWARENESS
+    conversion: tuple[str, ...] | None = None
+
+    def is_conversion(self, name: str) -> bool:
+        return name in self.conversion if self.conversion is not None else "search" in name
+
+    def multipliers(self, curves: CurveSet, days: int) -> np.ndarray:
+        """Demand multiplier per line and day, shape ``(lines, days)``."""
+        m = np.ones((len(curves), days))
+        t = np.arange(days)
+        for ev in self.launches:
+            pre = (t >= ev.day - ev.pre_days) & (t < ev.day)
+            tau = max(ev.post_days / 2.0, 1e-9)
+            post = (t >= ev.day) & (t < ev.day + ev.post_days)
+            post_boost = np.where(post, ev.strength * np.exp(-(t - ev.day) / tau), 0.0)
+            for i, c in enumerate(curves):
+                if ev.market is not None and c.market != ev.market:
+                    continue
+                if c.name in self.awareness:
+                    m[i] += np.where(pre, ev.strength, 0.0)
+                elif self.is_conversion(c.name):
+                    m[i] += post_boost
+        return m
+
+    def shifted(self, days: int) -> LaunchCalendar:
+        """The same calendar seen ``days`` later (for a re-plan)."""
+        return LaunchCalendar([Launch(e.day - days, e.market, e.strength, e.pre_days, e.post_days)
+                               for e in self.launches], self.awareness, self.conversion)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"launches": [vars(e) for e in self.launches], "awareness": list(self.awareness),
+                "conversion": None if self.conversion is None else list(self.conversion)}
+
+    @classmethod
+    def from_dict(cls, data: Any, *, source: str = "<calendar>") -> LaunchCalendar:
+        if isinstance(data, list):
+            data = {"launches": data}
+        if not isinstance(data, dict) or not isinstance(data.get("launches"), list):
+            raise DataError(f"{source}: expected {{\"launches\": [{{\"day\": 10, \"market\": \"US\", \"strength\": 0.5}}]}}")
+        launches = []
+        for i, e in enumerate(data["launches"]):
+            where = f"{source}: launches[{i}]"
+            if not isinstance(e, dict) or "day" not in e:
+                raise DataError(f"{where}: needs key 'day' (index of the launch day from the plan's first day)")
+            unknown = set(e) - {"day", "market", "strength", "pre_days", "post_days"}
+            if unknown:
+                raise DataError(f"{where}: unknown key '{sorted(unknown)[0]}'")
+            try:
+                ev = Launch(int(e["day"]), e.get("market"), float(e.get("strength", 0.5)),
+                            int(e.get("pre_days", 7)), int(e.get("post_days", 7)))
+            except (TypeError, ValueError) as exc:
+                raise DataError(f"{where}: {exc}") from None
+            if ev.strength < 0 or ev.pre_days < 0 or ev.post_days < 0:
+                raise DataError(f"{where}: strength, pre_days and post_days must be >= 0")
+            launches.append(ev)
+        conv = data.get("conversion")
+        return cls(launches, tuple(data.get("awareness", AWARENESS)), None if conv is None else tuple(conv))
+
+    @classmethod
+    def load(cls, path: str | Path) -> LaunchCalendar:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise DataError(f"{path}: launch calendar not found") from None
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        return cls.from_dict(data, source=str(path))
+
+
+def guardrail_box(history: np.ndarray, days: int, band: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds on the first days implied by the history days inside their 7-day windows."""
+    n, h = history.shape
+    lo, hi = np.zeros((n, days)), np.full((n, days), np.inf)
+    for j in range(min(days, WINDOW - 1)):
+        for k in range(j + 1, WINDOW):  # partner is k days earlier, in the history
+            pos = h + j - k
+            if pos < 0:
+                break
+            lo[:, j] = np.maximum(lo[:, j], history[:, pos] - band)
+            hi[:, j] = np.minimum(hi[:, j], history[:, pos] + band)
+    return lo, hi
+
+
+def guardrail_violation(schedule: np.ndarray, history: np.ndarray, current: np.ndarray, max_change: float) -> float:
+    """Largest change within any 7-day window, as a multiple of ``max_change * current`` (<= 1 is fine)."""
+    seq = np.concatenate([history, schedule], axis=1)
+    h = history.shape[1]
+    worst = 0.0
+    band = max_change * current
+    for k in range(1, WINDOW):
+        for t in range(max(h, k), seq.shape[1]):
+            d = np.abs(seq[:, t] - seq[:, t - k])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                r = np.where(band > 0, d / band, np.where(d > 1e-9, np.inf, 0.0))
+            worst = max(worst, float(r.max()))
+    return worst
+
+
+@dataclass
+class TimePlan:
+    """A daily plan.
+
+    Attributes
+    ----------
+    schedule : pandas.DataFrame
+        Spend per line (rows, ``name/market``) and day (columns 0..days-1).
+    response : pandas.DataFrame
+        Expected incremental outcome per line and day (with the calendar's multipliers).
+    multipliers : numpy.ndarray
+    history : numpy.ndarray
+        The spend before the first day that the guardrail windows reach into.
+    lines : pandas.DataFrame
+        Per line: average daily ``spend`` and ``incremental``, ``current_spend``,
+        ``marginal`` (average over days of the outcome of one more unit of spend that day,
+        carryover included), ``cost_per_incremental``, ``binding``.
+    """
+
+    status: str
+    budget: float
+    schedule: pd.DataFrame
+    response: pd.DataFrame
+    multipliers: np.ndarray
+    history: np.ndarray
+    lines: pd.DataFrame
+    budget_dual: float | None
+    binding: list[dict]
+    max_change: float | None
+    calendar: LaunchCalendar | None
+    solve_seconds: float
+    rules: dict = field(default_factory=dict)
+    solver: str = "CLARABEL"
+    method: str = "convex (daily, adstock)"
+    gap: float = 0.0
+    objective: str = "max_incremental"
+
+    @property
+    def days(self) -> int:
+        return self.schedule.shape[1]
+
+    @property
+    def total_spend(self) -> float:
+        return float(self.lines["spend"].sum())
+
+    @property
+    def total_incremental(self) -> float:
+        return float(self.lines["incremental"].sum())
+
+    def to_dict(self) -> dict[str, Any]:
+        lines = []
+        for lab, row in self.lines.iterrows():
+            d = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()}
+            d["daily_spend"] = self.schedule.loc[lab].tolist()
+            d["daily_incremental"] = self.response.loc[lab].tolist()
+            d["history"] = self.history[self.lines.index.get_loc(lab)].tolist()
+            lines.append(d)
+        return {
+            "status": self.status, "objective": self.objective, "budget": self.budget, "lines": lines,
+            "total_spend": self.total_spend, "total_incremental": self.total_incremental,
+            "days": self.days, "period_totals": "lines' spend and incremental are averages per day over the horizon",
+            "horizon_spend": float(self.schedule.to_numpy().sum()),
+            "horizon_incremental": float(self.response.to_numpy().sum()),
+            "budget_dual": self.budget_dual, "marginal_return": self.budget_dual,
+            "binding_constraints": self.binding, "max_change": self.max_change,
+            "guardrail_window_days": WINDOW, "constraints": self.rules,
+            "launch_calendar": None if self.calendar is None else self.calendar.to_dict(),
+            "solver": self.solver, "method": self.method, "gap": self.gap, "solve_seconds": self.solve_seconds,
+        }
+
+    def summary(self) -> str:
+        out = [f"{self.days}-day plan: {self.status} ({self.method}, {self.solver}), horizon spend "
+               f"{self.schedule.to_numpy().sum():,.2f} -> incremental {self.response.to_numpy().sum():,.2f}"]
+        if self.max_change is not None:
+            viol = guardrail_violation(self.schedule.to_numpy(), self.history,
+                                       self.lines["current_spend"].to_numpy(), self.max_change)
+            out.append(f"guardrail {self.max_change:.0%} per 7-day window: largest change {viol:.3f} of the allowed band")
+        if self.binding:
+            out.append("binding: " + ", ".join(sorted({b["constraint"] for b in self.binding})))
+        return "\n".join(out)
+
+    def channel_daily(self) -> pd.DataFrame:
+        """Daily spend per channel, summed over markets (days x channels)."""
+        return self.schedule.groupby(self.lines["name"].to_numpy()).sum().T
+
+    def plot(self, *, ax=None, show: bool = True):
+        """Daily spend per channel; launch days as vertical lines. Returns ``(fig, ax)``."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(8, 4))
+        else:
+            fig = ax.figure
+        self.channel_daily().plot(ax=ax)
+        if self.calendar is not None:
+            for ev in self.calendar.launches:
+                if 0 <= ev.day < self.days:
+                    ax.axvline(ev.day, color="grey", ls="--", lw=1)
+        ax.set_xlabel("day")
+        ax.set_ylabel("spend per day")
+        if show:
+            plt.show()
+        return fig, ax
+
+
+def plan_days(curves: CurveSet, rules: Rules, *, days: int = 28, calendar: LaunchCalendar | None = None,
+              history: np.ndarray | None = None, solver: str = "CLARABEL") -> TimePlan:
+    """The optimal daily plan over ``days`` days.
+
+    Parameters
+    ----------
+    curves : CurveSet
+        Concave curves with ``adstock.decay`` per line (0: no carryover).
+    rules : Rules
+        ``budget`` is the total over the horizon (default: current spend times ``days``);
+        floors, ceilings, commitments, market and group budgets apply per day;
+        ``max_change`` is the rolling 7-day guardrail.
+    calendar : LaunchCalendar, optional
+    history : array (lines, h), optional
+        Spend on the days before the plan (oldest first), for the guardrail windows and
+        the starting adstock; default: one day at the current spend.
+
+    Returns
+    -------
+    TimePlan
+    """
+    if days < 1:
+        raise ConfigError(f"days must be >= 1, got {days}")
+    if not all(c.is_concave for c in curves):
+        bad = next(c for c in curves if not c.is_concave)
+        raise ConfigError(f"line {bad.label}: S-shaped curves are not supported in daily plans "
+                          "(use the static allocate, which handles them with a mixed-integer model)")
+    rules = Rules(**rules.to_dict()).validate()
+    n = len(curves)
+    need_current = rules.max_change is not None
+    cur = curves.current(required=need_current, why=f"the guardrail (max_change {rules.max_change}) needs")
+    if history is None:
+        history = np.nan_to_num(cur, nan=0.0)[:, None]
+    history = np.asarray(history, dtype=float)
+    if history.shape[0] != n:
+        raise DataError(f"history has {history.shape[0]} lines, curves have {n}")
+    if rules.budget is None:
+        if np.isnan(cur).any():
+            raise ConfigError("a daily plan needs --budget (total over the horizon) when a line has no current_spend")
+        rules.budget = float(cur.sum() * days)
+    static_rules = Rules(**{**rules.to_dict(), "max_change": None, "budget": None})
+    bounds = line_bounds(curves, static_rules)
+    lo = np.repeat(bounds.lower[:, None], days, axis=1)
+    hi = np.repeat(bounds.upper[:, None], days, axis=1)
+    band = None
+    if rules.max_change is not None:
+        band = rules.max_change * cur
+        glo, ghi = guardrail_box(history, days, band)
+        lo, hi = np.maximum(lo, glo), np.minimum(hi, ghi)
+        # Over the whole horizon a line can drift at most the band from the last history day's 7-day reach.
+    bad = np.argwhere(lo > hi * (1 + 1e-12) + 1e-12)
+    if len(bad):
+        i, t = bad[0]
+        raise InfeasibleError(f"line {curves.labels[i]} day {t}: the guardrail window (max_change "
+                              f"{rules.max_change}) allows at most {hi[i, t]:,.2f} but floors/commitments need {lo[i, t]:,.2f}")
+    per_day = Rules(**{**rules.to_dict(), "budget": rules.spendable / days if rules.spendable is not None else None,
+                       "reserve": 0.0, "reserve_share": 0.0, "max_change": None})
+    check_feasible(curves, per_day, bounds, objective="max_incremental")
+    if rules.spendable < lo.sum() * (1 - 1e-9) - 1e-9:
+        raise InfeasibleError(f"the daily lower bounds (floors, commitments, guardrail from the history) sum to "
+                              f"{lo.sum():,.2f} over {days} days, above the budget {rules.spendable:,.2f}")
+    if rules.budget_mode == "eq" and np.isfinite(hi).all() and hi.sum() < rules.spendable * (1 - 1e-9):
+        raise InfeasibleError(f"the daily upper bounds (ceilings, guardrail) sum to {hi.sum():,.2f} over {days} days, "
+                              f"below the budget {rules.spendable:,.2f} that budget_mode 'eq' must spend")
+
+    # Starting adstock: the history run through the recursion from its first day.
+    lam = np.array([c.decay for c in curves])
+    a0 = history[:, 0].copy()
+    for t in range(1, history.shape[1]):
+        a0 = (1 - lam) * history[:, t] + lam * a0
+    refs = [c.max_spend or (cur[i] if np.isfinite(cur[i]) and cur[i] > 0 else None) or rules.budget / days / n
+            for i, c in enumerate(curves)]
+    cs = np.array([scaling(c, r) for c, r in zip(curves, refs)])
+    coef, scale = cs[:, 0], cs[:, 1]
+    mult = calendar.multipliers(curves, days) if calendar is not None else np.ones((n, days))
+
+    x = cp.Variable((n, days), nonneg=True, name="spend")
+    w = cp.Variable((n, days), nonneg=True, name="scaled_adstock")  # adstock / scale
+    lam_c, keep = lam[:, None], (1 - lam)[:, None] / scale[:, None]
+    cons: dict[str, cp.Constraint] = {}
+    cons["adstock_start"] = w[:, 0] == cp.multiply(keep[:, 0], x[:, 0]) + lam * a0 / scale
+    if days > 1:
+        cons["adstock"] = w[:, 1:] == cp.multiply(np.repeat(keep, days - 1, 1), x[:, 1:]) + cp.multiply(
+            np.repeat(lam_c, days - 1, 1), w[:, :-1])
+    budget_p = cp.Parameter(nonneg=True, name="budget")
+    total = cp.sum(x)
+    cons["total_budget"] = (total == budget_p) if rules.budget_mode == "eq" else (total <= budget_p)
+    cons["line_floors"] = x >= lo
+    fin = np.isfinite(hi)
+    if fin.any():
+        cons["line_ceilings"] = x[fin] <= hi[fin] if not fin.all() else x <= hi
+    if band is not None and days > 1:
+        for k in range(1, min(WINDOW, days)):
+            d = x[:, k:] - x[:, :-k]
+            # A margin of 1e-6 of the band absorbs the solver's feasibility tolerance, so the
+            # reported plan never exceeds the guardrail, not even by rounding.
+            b = np.repeat(band[:, None] * (1 - 1e-6), days - k, 1)
+            cons[f"guardrail_lag{k}_up"] = d <= b
+            cons[f"guardrail_lag{k}_down"] = d >= -b
+    if rules.market_budgets:
+        mat, caps, _ = market_matrix(curves, rules)
+        cons["market_budgets"] = mat @ x <= np.repeat(caps[:, None], days, 1)
+    if rules.group_budgets:
+        mat, caps, mins, _ = group_matrix(curves, rules)
+        fc = np.isfinite(caps)
+        if fc.any():
+            cons["group_budgets"] = mat[fc] @ x <= np.repeat(caps[fc][:, None], days, 1)
+        cons["group_minimums"] = mat @ x >= np.repeat(mins[:, None], days, 1)
+    weights = coef[:, None] * mult
+    objective = concave_response(w, list(structure_key(curves)), weights)
+    problem = cp.Problem(cp.Maximize(objective), list(cons.values()))
+    budget_p.value = max(rules.spendable, 0.0)
+    t0 = time.perf_counter()
+    try:
+        solve_robust(problem, solver, _DAILY_OPTIONS if solver.upper() == "CLARABEL" else {})
+    except cp.error.SolverError as exc:
+        raise InfeasibleError(f"solver {solver} failed on the daily plan ({exc})") from None
+    elapsed = time.perf_counter() - t0
+    if problem.status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE) or x.value is None:
+        raise InfeasibleError(f"the daily plan is infeasible under: {', '.join(sorted(set(k.split('_lag')[0] for k in cons)))}")
+    spend = np.maximum(x.value, 0.0)
+    if band is not None:
+        spend = _project_guardrail(spend, lo, hi)
+    return _tabulate(curves, rules, spend, history, a0, mult, lam, cur, cons, problem.status, elapsed, calendar,
+                     solver, lo, hi)
+
+
+def _project_guardrail(spend: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    # Interior-point solutions sit within ~1e-10 of the bounds; clip to the box so a
+    # reported plan never exceeds a guardrail bound by rounding.
+    return np.minimum(np.maximum(spend, lo), hi)
+
+
+def _tabulate(curves, rules, spend, history, a0, mult, lam, cur, cons, status, elapsed, calendar, solver, lo, hi):
+    n, days = spend.shape
+    ad = np.empty_like(spend)
+    prev = a0
+    for t in range(days):
+        prev = (1 - lam) * spend[:, t] + lam * prev
+        ad[:, t] = prev
+    resp = np.array([c.evaluate(ad[i]) for i, c in enumerate(curves)]) * mult
+    v = np.array([c.marginal(ad[i]) for i, c in enumerate(curves)]) * mult  # per unit of adstock
+    marg = np.empty_like(v)
+    nxt = np.zeros(n)
+    for t in range(days - 1, -1, -1):  # m_t = (1 - lam) v_t + lam m_{t+1}
+        nxt = (1 - lam) * v[:, t] + lam * nxt
+        marg[:, t] = nxt
+    labels = curves.labels
+    dual = cons["total_budget"].dual_value
+    dual = None if dual is None else float(abs(dual))
+    binding = []
+    line_tags = []
+    tol = 1e-6
+    for i in range(len(labels)):
+        tags = []
+        if (np.abs(spend[i] - lo[i]) <= tol * np.maximum(1, lo[i])).any() and lo[i].max() > 0:
+            tags.append("lower")
+        if (np.isfinite(hi[i]) & (np.abs(hi[i] - spend[i]) <= tol * np.maximum(1, spend[i]))).any():
+            tags.append("upper")
+        line_tags.append(",".join(tags))
+    if rules.spendable is not None and abs(spend.sum() - rules.spendable) <= 1e-6 * max(1.0, rules.spendable):
+        binding.append({"constraint": "total_budget", "value": rules.spendable})
+    for name, c in cons.items():
+        if name.startswith("guardrail") and c.dual_value is not None and np.abs(c.dual_value).max() > 1e-7:
+            rows = np.flatnonzero(np.abs(c.dual_value).max(axis=1) > 1e-7)
+            for r in rows:
+                if not any(b.get("line") == labels[r] and b["constraint"] == "guardrail" for b in binding):
+                    binding.append({"constraint": "guardrail", "line": labels[r], "value": rules.max_change})
+    frame = pd.DataFrame({
+        "name": curves.names, "market": curves.markets, "spend": spend.mean(axis=1), "current_spend": cur,
+        "incremental": resp.mean(axis=1),
+        "current_incremental": np.where(np.isfinite(cur), curves.evaluate(np.nan_to_num(cur)), np.nan),
+        "marginal": marg.mean(axis=1), "binding": line_tags}, index=pd.Index(labels, name="line"))
+    with np.errstate(divide="ignore"):
+        frame["cost_per_incremental"] = np.where(frame["marginal"] > 0, 1 / frame["marginal"], np.inf)
+    return TimePlan(status=status, budget=float(rules.budget), schedule=pd.DataFrame(spend, index=frame.index),
+                    response=pd.DataFrame(resp, index=frame.index), multipliers=mult, history=history, lines=frame,
+                    budget_dual=dual, binding=binding, max_change=rules.max_change, calendar=calendar,
+                    solve_seconds=elapsed, rules=rules.to_dict(), solver=solver)
+
+
+def replan(previous: dict, curves: CurveSet, *, elapsed: int = 1, actual: np.ndarray | None = None,
+           days: int | None = None, budget: float | None = None, rules: Rules | None = None) -> TimePlan:
+    """Re-plan from yesterday's plan (a plan.json dict) with refreshed curves.
+
+    The first ``elapsed`` days of the previous plan are done (their planned spend,
+    or ``actual`` spend of shape ``(lines, elapsed)``); they join the history so the
+    rolling guardrail windows reach back into them. The new plan covers the
+    previous plan's remaining days (or ``days``) with the previous plan's
+    remaining spend as budget (or ``budget``), and the launch calendar shifted.
+    """
+    prev_lines = previous.get("lines")
+    if not isinstance(prev_lines, list) or not prev_lines or "daily_spend" not in prev_lines[0]:
+        raise DataError("previous plan: no 'lines' with 'daily_spend' (write it with allocate --days)")
+    by_label = {(ln["name"], ln.get("market")): ln for ln in prev_lines}
+    sched, hist = [], []
+    for c in curves:
+        ln = by_label.get((c.name, c.market))
+        if ln is None:
+            raise DataError(f"previous plan has no line {c.label}; re-plan needs the same lines as yesterday's plan")
+        sched.append(ln["daily_spend"])
+        hist.append(ln.get("history") or [])
+    sched = np.array(sched, dtype=float)
+    prev_days = sched.shape[1]
+    if not 1 <= elapsed < prev_days + 1:
+        raise ConfigError(f"elapsed must be between 1 and the previous plan's {prev_days} days, got {elapsed}")
+    done = sched[:, :elapsed] if actual is None else np.asarray(actual, dtype=float).reshape(len(curves), elapsed)
+    history = np.concatenate([np.array(hist, dtype=float).reshape(len(curves), -1), done], axis=1)[:, -(WINDOW - 1):]
+    remaining = prev_days - elapsed
+    days = days or remaining
+    if days < 1:
+        raise ConfigError("the previous plan has no days left; give --days")
+    if budget is None:
+        per_day = sched.sum() / prev_days
+        budget = float(sched[:, elapsed:elapsed + days].sum() + per_day * max(0, days - remaining))
+    rules = Rules(**(rules.to_dict() if rules is not None else previous.get("constraints") or {}))
+    rules.budget = budget
+    if previous.get("max_change") is not None and rules.max_change is None:
+        rules.max_change = previous["max_change"]
+    cal = previous.get("launch_calendar")
+    calendar = LaunchCalendar.from_dict(cal).shifted(elapsed) if cal else None
+    return plan_days(curves, rules, days=days, calendar=calendar, history=history)

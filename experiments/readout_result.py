@@ -1,0 +1,426 @@
+"""Result objects of lift readouts: :class:`Readout` and :class:`MultiCellReadout`.
+
+They hold numbers computed by :mod:`experiments.readout`; nothing here fits a
+model. Totals and incremental signups are kept apart everywhere: ``observed``
+is everything that happened in the treated geos, ``incremental`` only what
+the treatment caused.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from causal.base import EffectInference
+from causal.conformal import PlaceboResult
+
+
+def _iso(d) -> str:
+    return pd.Timestamp(d).date().isoformat()
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b == 0 or not np.isfinite(b):
+        return None
+    return float(a / b)
+
+
+class TextSummary:
+    """A summary that prints as text and renders as HTML in notebooks."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{html.escape(self.text)}</pre>"
+
+
+@dataclass
+class Readout:
+    """The readout of one treated group: total vs incremental signups, interval, p-value, cost.
+
+    INTERFACE.md's readout.json keys come first, then extras.
+
+    Attributes
+    ----------
+    outcome, estimator : str
+    confidence : float
+    treated, control : list of str
+    pre_period, test_period : tuple of Timestamp
+    observed : float
+        Total outcome of the treated geos over the test.
+    counterfactual : float
+        Estimated total without the treatment.
+    incremental : float
+        ``observed - counterfactual``: treated-average effect x number of treated geos.
+    incremental_ci, lift, lift_ci, p_value
+    channel : str or None
+    spend_delta, incremental_per_spend, cost_per_incremental : float or None
+    att : float
+        Average effect per treated geo per period.
+    series : DataFrame
+        Per date (pre and test): ``observed``, ``counterfactual`` (treated totals),
+        ``lower``, ``upper`` (pointwise band, test only), ``incremental``,
+        ``cumulative_incremental`` (test only) and ``period`` (``pre``/``test``).
+    weights : Series or None
+        Donor weights by geo, when the estimator weights donors.
+    fit : dict
+        Pre-period ``rmse`` (per treated-average period), ``r2``, ``scaled_l2_imbalance``.
+    placebo : dict of PlaceboResult
+        ``space`` and ``time`` checks, when run.
+    inference_method : str
+    notes : list of str
+    """
+
+    outcome: str
+    estimator: str
+    confidence: float
+    treated: list[str]
+    control: list[str]
+    pre_period: tuple
+    test_period: tuple
+    observed: float
+    counterfactual: float
+    incremental: float
+    incremental_ci: tuple[float, float]
+    lift: float | None
+    lift_ci: tuple[float | None, float | None]
+    p_value: float
+    channel: str | None
+    spend_delta: float | None
+    incremental_per_spend: float | None
+    cost_per_incremental: float | None
+    att: float
+    period_name: str
+    series: pd.DataFrame
+    weights: pd.Series | None
+    fit: dict
+    placebo: dict = field(default_factory=dict)
+    inference_method: str = ""
+    spend: dict | None = None
+    seed: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    # -- construction ---------------------------------------------------------
+    @classmethod
+    def build(cls, *, panel, estimator, estimator_name: str, confidence: float, treated, control, pre_period,
+              test_period, pre_dates, post_dates, y_pre, y_post, inference: EffectInference,
+              placebo: dict[str, PlaceboResult], channel, spend, seed, extra_notes=()) -> Readout:
+        n1 = len(treated)
+        cf_pre = np.asarray(estimator.counterfactual_pre_, float)
+        cf_post = np.asarray(estimator.counterfactual_post_, float)
+        observed = float(y_post.sum() * n1)
+        incremental = float(inference.effect * n1)
+        counterfactual = observed - incremental
+        lo, hi = inference.effect_ci[0] * n1, inference.effect_ci[1] * n1
+
+        def lift_of(inc: float) -> float | None:
+            return _ratio(inc, observed - inc)
+
+        idx = pre_dates.append(post_dates)
+        eff = y_post - cf_post
+        series = pd.DataFrame({
+            "period": ["pre"] * len(pre_dates) + ["test"] * len(post_dates),
+            "observed": np.concatenate([y_pre, y_post]) * n1,
+            "counterfactual": np.concatenate([cf_pre, cf_post]) * n1,
+            "lower": np.concatenate([np.full(len(pre_dates), np.nan), inference.counterfactual_lo * n1]),
+            "upper": np.concatenate([np.full(len(pre_dates), np.nan), inference.counterfactual_hi * n1]),
+            "incremental": np.concatenate([(y_pre - cf_pre), eff]) * n1,
+            "cumulative_incremental": np.concatenate([np.full(len(pre_dates), np.nan), np.cumsum(eff) * n1]),
+        }, index=pd.DatetimeIndex(idx, name="date"))
+
+        weights = None
+        if hasattr(estimator, "weights_"):
+            weights = pd.Series(np.asarray(estimator.weights_, float), index=list(control), name="weight")
+        resid = y_pre - cf_pre
+        sst = float(np.sum((y_pre - y_pre.mean()) ** 2))
+        fit = {
+            "rmse": float(getattr(estimator, "pre_rmse_", np.sqrt(np.mean(resid**2)))),
+            "r2": float(getattr(estimator, "pre_r2_", 1 - np.sum(resid**2) / sst if sst > 0 else np.nan)),
+            "scaled_l2_imbalance": (float(estimator.scaled_l2_imbalance_)
+                                    if hasattr(estimator, "scaled_l2_imbalance_") else None),
+            "mape": float(np.mean(np.abs(resid) / np.maximum(np.abs(y_pre), 1e-12))),
+        }
+
+        spend_delta = None
+        if spend is not None:
+            spend_delta = spend["observed"] - spend["counterfactual"]
+        notes = [f"Inference: {inference.method}."]
+        notes.append(f"Incremental = treated-average effect x {n1} treated geo(s); observed totals include "
+                     "everything that would have happened anyway.")
+        if fit["r2"] == fit["r2"] and fit["r2"] < 0.5:
+            notes.append(f"Weak pre-period fit (R² {fit['r2']:.2f}): the counterfactual may be biased; "
+                         "consider more pre-period or other controls.")
+        if (inference.p_value <= 1 - confidence) != (lo > 0 or hi < 0):
+            notes.append("The p-value and the interval disagree on significance: the p-value tests "
+                         "no effect in any period, the interval is for the average effect.")
+        if not lo <= incremental <= hi:
+            notes.append("The interval does not contain the point estimate: the conformal refit on the whole "
+                         "period under each null moves the fit (a sign of an unstable pre-period fit); "
+                         "read the interval, and check the placebos.")
+        for kind, res in placebo.items():
+            notes.append(f"Placebo in {kind}: {len(res.scores)} placebos, rank p-value {res.p_value:.3f} "
+                         "(standardised effect vs placebos).")
+        notes += list(extra_notes)
+        if spend is not None and abs(spend_delta) < 1e-9:
+            notes.append(f"The spend of '{channel}' did not change in the treated geos: no cost per incremental.")
+        return cls(
+            outcome=panel.y, estimator=estimator_name, confidence=confidence, treated=list(treated),
+            control=list(control), pre_period=tuple(pre_period), test_period=tuple(test_period),
+            observed=observed, counterfactual=counterfactual, incremental=incremental,
+            incremental_ci=(float(lo), float(hi)), lift=lift_of(incremental), lift_ci=(lift_of(lo), lift_of(hi)),
+            p_value=float(inference.p_value), channel=channel, spend_delta=spend_delta,
+            incremental_per_spend=_ratio(incremental, spend_delta),
+            cost_per_incremental=_ratio(spend_delta, incremental) if spend_delta else None,
+            att=float(eff.mean()), period_name=panel.period_name, series=series, weights=weights, fit=fit,
+            placebo=placebo, inference_method=inference.method, spend=spend, seed=seed, notes=notes,
+        )
+
+    # -- verbs ----------------------------------------------------------------
+    @property
+    def n_treated(self) -> int:
+        return len(self.treated)
+
+    @property
+    def n_test_periods(self) -> int:
+        return int((self.series["period"] == "test").sum())
+
+    def conf_int(self) -> pd.DataFrame:
+        """Intervals of the incremental total and the lift, level in the column names."""
+        level = f"{self.confidence:.0%}"
+        return pd.DataFrame(
+            {f"lower {level}": [self.incremental_ci[0], self.lift_ci[0]],
+             f"upper {level}": [self.incremental_ci[1], self.lift_ci[1]]},
+            index=pd.Index(["incremental", "lift"], name="quantity"),
+        )
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """Total and incremental signups kept apart, with intervals where they exist."""
+        level = f"{self.confidence:.0%}"
+        rows = [
+            ("observed (total) " + self.outcome, self.observed, None, None),
+            ("counterfactual (would have happened anyway)", self.counterfactual,
+             self.observed - self.incremental_ci[1], self.observed - self.incremental_ci[0]),
+            ("incremental " + self.outcome, self.incremental, *self.incremental_ci),
+            ("lift", self.lift, *self.lift_ci),
+            (f"effect per treated geo per {self.period_name}", self.att,
+             self.incremental_ci[0] / (self.n_treated * self.n_test_periods),
+             self.incremental_ci[1] / (self.n_treated * self.n_test_periods)),
+        ]
+        if self.channel is not None:
+            sd = self.spend_delta
+            ci = [_ratio(x, sd) for x in self.incremental_ci]
+            rows += [
+                (f"spend change ({self.channel})", sd, None, None),
+                ("incremental per unit spend", self.incremental_per_spend, min(ci, key=_nan_key), max(ci, key=_nan_key)),
+                ("cost per incremental", self.cost_per_incremental, None, None),
+            ]
+        frame = pd.DataFrame(rows, columns=["quantity", "estimate", f"lower {level}", f"upper {level}"])
+        return frame.set_index("quantity")
+
+    @property
+    def text(self) -> str:
+        """A short reading in plain words."""
+        level = f"{self.confidence:.0%}"
+        start, end = (_iso(d) for d in self.test_period)
+        lift = f"{self.lift:+.1%}" if self.lift is not None else "n/a"
+        lo, hi = self.incremental_ci
+        s = (f"Over {start}..{end} the {self.n_treated} treated geo(s) had {self.observed:,.0f} {self.outcome} in total, "
+             f"of which {self.incremental:,.0f} were incremental ({level} interval {lo:,.0f} to {hi:,.0f}; "
+             f"lift {lift}, two-sided p = {self.p_value:.3f}); about {self.counterfactual:,.0f} would have "
+             f"happened anyway.")
+        if self.channel is not None and self.spend_delta is not None:
+            cpi = f"{self.cost_per_incremental:,.2f}" if self.cost_per_incremental is not None else "n/a"
+            s += (f" Spend of '{self.channel}' changed by {self.spend_delta:,.0f}; cost per incremental "
+                  f"{self.outcome}: {cpi}.")
+        return s
+
+    def summary(self) -> TextSummary:
+        """The headline, the table and numbered notes (inference method, warnings)."""
+        lines = [f"Lift readout ({self.estimator}, {self.outcome})", self.text, "",
+                 self.table.to_string(float_format=lambda x: f"{x:,.4g}"), "",
+                 f"pre-period fit: RMSE {self.fit['rmse']:.4g}, R² {self.fit['r2']:.3f}"
+                 + (f", scaled L2 imbalance {self.fit['scaled_l2_imbalance']:.4f}"
+                    if self.fit.get("scaled_l2_imbalance") is not None else ""), ""]
+        lines += [f"{i}. {n}" for i, n in enumerate(self.notes, 1)]
+        return TextSummary("\n".join(lines))
+
+    def to_dict(self) -> dict[str, Any]:
+        """readout.json: INTERFACE.md's keys, then extras (series, weights, fit, placebos, notes)."""
+        test = self.series[self.series["period"] == "test"]
+        out: dict[str, Any] = {
+            "outcome": self.outcome,
+            "estimator": self.estimator,
+            "confidence": self.confidence,
+            "treated": list(self.treated),
+            "control": list(self.control),
+            "pre_period": [_iso(d) for d in self.pre_period],
+            "test_period": [_iso(d) for d in self.test_period],
+            "observed": self.observed,
+            "counterfactual": self.counterfactual,
+            "incremental": self.incremental,
+            "incremental_ci": list(self.incremental_ci),
+            "lift": self.lift,
+            "lift_ci": list(self.lift_ci),
+            "p_value": self.p_value,
+            "channel": self.channel,
+            "spend_delta": self.spend_delta,
+            "incremental_per_spend": self.incremental_per_spend,
+            "cost_per_incremental": self.cost_per_incremental,
+            # extras
+            "att": self.att,
+            "period": self.period_name,
+            "n_treated": self.n_treated,
+            "n_test_periods": self.n_test_periods,
+            "inference_method": self.inference_method,
+            "seed": self.seed,
+            "fit": dict(self.fit),
+            "weights": None if self.weights is None else {k: float(v) for k, v in self.weights.items()},
+            "spend": None if self.spend is None else {"observed": self.spend["observed"],
+                                                      "counterfactual": self.spend["counterfactual"]},
+            "series": {
+                "date": [_iso(d) for d in test.index],
+                "observed": test["observed"].tolist(),
+                "counterfactual": test["counterfactual"].tolist(),
+                "lower": test["lower"].tolist(),
+                "upper": test["upper"].tolist(),
+                "incremental": test["incremental"].tolist(),
+                "cumulative_incremental": test["cumulative_incremental"].tolist(),
+            },
+            "placebo": {k: v.to_dict() for k, v in self.placebo.items()},
+            "notes": list(self.notes),
+        }
+        return out
+
+    # -- plots ----------------------------------------------------------------
+    def plot(self, *, kind: str = "counterfactual", ax=None, show: bool = False):
+        """Draw one view; returns ``(fig, ax)``.
+
+        ``kind``: ``"counterfactual"`` (observed vs counterfactual with the
+        band), ``"incremental"`` (pointwise), ``"cumulative"``, ``"placebo"``
+        (placebo-in-space distribution), ``"weights"`` (donor weights).
+        """
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(9, 4))
+        else:
+            fig = ax.figure
+        s = self.series
+        test = s[s["period"] == "test"]
+        start = test.index[0]
+        if kind == "counterfactual":
+            ax.plot(s.index, s["observed"], color="black", lw=1.2, label=f"observed {self.outcome}")
+            ax.plot(s.index, s["counterfactual"], color="#2f5fa7", lw=1.2, ls="--", label="counterfactual")
+            ax.fill_between(test.index, test["lower"], test["upper"], color="#2f5fa7", alpha=0.2,
+                            label=f"{self.confidence:.0%} band")
+            ax.axvline(start, color="grey", lw=0.8)
+            ax.set_ylabel(f"{self.outcome}, treated total")
+            ax.legend(loc="upper left", fontsize=8)
+        elif kind == "incremental":
+            ax.bar(test.index, test["incremental"], color="#2f5fa7", label=f"incremental {self.outcome}")
+            ax.axhline(0, color="black", lw=0.8)
+            ax.set_ylabel(f"incremental {self.outcome} per {self.period_name}")
+        elif kind == "cumulative":
+            ax.plot(test.index, test["cumulative_incremental"], color="#2f5fa7", marker="o", ms=3)
+            # A line from lo to hi (not an error bar): a conformal interval may exclude the estimate.
+            ax.vlines([test.index[-1]], *self.incremental_ci, color="#a12", lw=2,
+                      label=f"total, {self.confidence:.0%} interval")
+            ax.axhline(0, color="black", lw=0.8)
+            ax.set_ylabel(f"cumulative incremental {self.outcome}")
+            ax.legend(loc="upper left", fontsize=8)
+        elif kind == "placebo":
+            res = self.placebo.get("space")
+            if res is None or len(res.scores) == 0:
+                raise ValueError("no placebo-in-space results in this readout (placebos=False?)")
+            ax.hist(res.scores, bins=min(30, max(5, len(res.scores) // 2)), color="#9aa7b8", label="placebo geos")
+            ax.axvline(res.actual_score, color="#a12", lw=2, label="treated")
+            ax.set_xlabel("test-window gap / pre-period RMSE")
+            ax.legend(fontsize=8)
+        elif kind == "weights":
+            if self.weights is None:
+                raise ValueError(f"estimator '{self.estimator}' has no donor weights")
+            w = self.weights[self.weights.abs() > 1e-4].sort_values()
+            ax.barh(w.index.astype(str), w.to_numpy(), color="#2f5fa7")
+            ax.set_xlabel("donor weight")
+        else:
+            raise ValueError(f"unknown plot kind '{kind}'")
+        ax.set_title(f"{self.estimator}: {kind}")
+        if kind in ("counterfactual", "incremental", "cumulative"):
+            # Rotate this axis only (fig.autofmt_xdate would strip labels off other axes of a grid).
+            ax.tick_params(axis="x", labelrotation=30)
+        if show:
+            plt.show()
+        return fig, ax
+
+
+def _nan_key(x):
+    return -np.inf if x is None else x
+
+
+@dataclass
+class MultiCellReadout:
+    """Readouts of several disjoint treated cells read against the same untreated geos."""
+
+    cells: dict[str, Readout]
+
+    @property
+    def table(self) -> pd.DataFrame:
+        rows = []
+        for name, r in self.cells.items():
+            rows.append({"cell": name, "treated": ", ".join(r.treated), "observed": r.observed,
+                         "counterfactual": r.counterfactual, "incremental": r.incremental,
+                         "incremental_lo": r.incremental_ci[0], "incremental_hi": r.incremental_ci[1],
+                         "lift": r.lift, "p_value": r.p_value, "cost_per_incremental": r.cost_per_incremental})
+        return pd.DataFrame(rows).set_index("cell")
+
+    @property
+    def text(self) -> str:
+        return "\n".join(f"[{name}] {r.text}" for name, r in self.cells.items())
+
+    def summary(self) -> TextSummary:
+        return TextSummary("Multi-cell lift readout\n" + self.text + "\n\n"
+                           + self.table.to_string(float_format=lambda x: f"{x:,.4g}"))
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"cells": {name: readout.json of the cell}}`` plus the shared settings."""
+        first = next(iter(self.cells.values()))
+        return {
+            "multi_cell": True,
+            "outcome": first.outcome, "estimator": first.estimator, "confidence": first.confidence,
+            "test_period": [_iso(d) for d in first.test_period],
+            "control": list(first.control),
+            "cells": {name: r.to_dict() for name, r in self.cells.items()},
+        }
+
+    def plot(self, *, ax=None, show: bool = False):
+        """Lift of every cell with its interval; returns ``(fig, ax)``."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(6, 3))
+        else:
+            fig = ax.figure
+        names = list(self.cells)
+        for i, n in enumerate(names):
+            r = self.cells[n]
+            # A line from lo to hi (not an error bar): a conformal interval may exclude the estimate.
+            if r.lift_ci[0] is not None and r.lift_ci[1] is not None:
+                ax.hlines(i, r.lift_ci[0], r.lift_ci[1], color="#2f5fa7", lw=2)
+            ax.plot([r.lift if r.lift is not None else np.nan], [i], "o", color="#a12")
+        ax.set_yticks(range(len(names)), names)
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_xlabel("lift")
+        if show:
+            plt.show()
+        return fig, ax

@@ -1,0 +1,162 @@
+"""The audit trail: SQLite by default, PostgreSQL by URL, one code path; a killed writer loses nothing committed."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from allocation.audit import AuditLog, resolve_url
+from allocation.curves import CurveSet
+from allocation.optimize import allocate
+from causal.errors import ConfigError, DataError
+
+CURVES = {"channels": [{"name": "a", "market": "US", "response": {"form": "log", "beta": 50, "scale": 500},
+                        "current_spend": 300.0},
+                       {"name": "b", "market": "US", "response": {"form": "exp", "beta": 80, "scale": 900},
+                        "current_spend": 500.0}]}
+
+
+def _record_plan(log: AuditLog, budget: float) -> int:
+    curves = CurveSet.from_dict(CURVES)
+    plan = allocate(curves, budget=budget)
+    return log.record(command="allocate", curves=curves.to_dict(), constraints=plan.rules,
+                      solution=plan.to_dict(), options={"budget": budget})
+
+
+def _exercise(log: AuditLog) -> None:
+    first = _record_plan(log, 1000.0)
+    second = _record_plan(log, 2000.0)
+    assert second > first
+    rows = log.list()
+    assert [r["id"] for r in rows[:2]] == [second, first]
+    shown = log.show(first)
+    assert shown["status"] == "optimal" and shown["gap"] == 0.0
+    assert shown["solution"]["total_spend"] == pytest.approx(1000.0, rel=1e-7)
+    assert shown["curves"]["channels"][1]["name"] == "b"
+    assert shown["constraints"]["options"]["budget"] == 1000.0
+    assert shown["inputs_hash"] != log.show(second)["inputs_hash"]
+    with pytest.raises(DataError, match="no record with id 999999"):
+        log.show(999999)
+
+
+def test_sqlite_round_trip_and_default_location(tmp_path, monkeypatch):
+    log = AuditLog(str(tmp_path / "audit.db"))
+    _exercise(log)
+    monkeypatch.setenv("LIFTLAB_DB", str(tmp_path / "env.db"))
+    assert resolve_url(None) == f"sqlite:///{tmp_path / 'env.db'}"
+    monkeypatch.delenv("LIFTLAB_DB")
+    assert resolve_url(None) == "sqlite:///liftlab.db"
+    with pytest.raises(ConfigError, match="not usable"):
+        AuditLog("nosuchdialect://x/y")
+
+
+WRITER = r"""
+import sys
+from allocation.audit import AuditLog
+log = AuditLog(sys.argv[1])
+big = {"channels": [{"name": f"ch{i}", "blob": "x" * 2000} for i in range(200)]}  # ~400 kB per record
+i = 0
+while True:
+    rid = log.record(command="allocate", curves=big, constraints={"i": i}, solution={"status": "optimal", "i": i})
+    print(rid, flush=True)
+    i += 1
+"""
+
+
+def test_killed_writer_loses_nothing_committed(tmp_path):
+    db = tmp_path / "audit.db"
+    AuditLog(str(db)).close()
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(db)], stdout=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).resolve().parents[1])
+    committed = []
+    try:
+        while len(committed) < 15:
+            line = proc.stdout.readline()
+            assert line, "writer died early"
+            committed.append(int(line))
+        time.sleep(0.05)  # let it get into the middle of the next write
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    committed += [int(x) for x in proc.stdout.read().split()]
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    con.close()
+    log = AuditLog(str(db))
+    ids = {r["id"] for r in log.list()}
+    assert set(committed) <= ids  # every record the writer saw committed is there
+    for rid in committed:
+        rec = log.show(rid)
+        assert rec["solution"]["status"] == "optimal" and len(rec["curves"]["channels"]) == 200
+    assert max(ids) <= max(committed) + 1  # at most the one record in flight, and only if it committed whole
+
+
+def _pg_bin() -> str | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return str(Path(found[-1]).parent) if found else None
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    bindir = _pg_bin()
+    if bindir is None:
+        pytest.skip("PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin/initdb); apt-get install postgresql")
+    pytest.importorskip("psycopg", reason="psycopg (PostgreSQL driver) is not installed")
+    as_root = os.geteuid() == 0
+    if as_root and shutil.which("runuser") is None:
+        pytest.skip("running as root without runuser: cannot start PostgreSQL as an unprivileged user")
+    base = Path(tempfile.mkdtemp(prefix="liftlab-pg-"))
+    data = base / "data"
+    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
+    if as_root:
+        shutil.chown(base, "postgres")
+        os.chmod(base, 0o755)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    run = lambda *cmd: subprocess.run([*prefix, *cmd], check=True, capture_output=True, text=True)  # noqa: E731
+    try:
+        run(f"{bindir}/initdb", "-D", str(data), "-U", "liftlab", "--auth=trust", "-E", "UTF8")
+        run(f"{bindir}/pg_ctl", "-D", str(data), "-l", str(base / "log"), "-w", "-o",
+            f"-p {port} -k {base} -c listen_addresses=127.0.0.1", "start")
+    except subprocess.CalledProcessError as exc:
+        shutil.rmtree(base, ignore_errors=True)
+        pytest.skip(f"could not start PostgreSQL: {exc.stderr.strip()[:200]}")
+    try:
+        yield f"postgresql+psycopg://liftlab@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*prefix, f"{bindir}/pg_ctl", "-D", str(data), "-m", "fast", "stop"], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.postgres
+def test_postgresql_same_code_path(postgres_url):
+    log = AuditLog(postgres_url)
+    assert log.engine.dialect.name == "postgresql"
+    _exercise(log)
+    log.close()
+
+
+@pytest.mark.postgres
+def test_cli_writes_to_postgresql(postgres_url, tmp_path, run_cli):
+    import json
+
+    curves = tmp_path / "curves.json"
+    curves.write_text(json.dumps(CURVES))
+    code, _, err = run_cli("allocate", "--curves", str(curves), "--budget", "900", "--out", str(tmp_path / "p.json"),
+                           "--audit-db", postgres_url)
+    assert code == 0, err
+    rid = json.loads((tmp_path / "p.json").read_text())["audit_id"]
+    code, out, _ = run_cli("audit", "show", str(rid), "--audit-db", postgres_url)
+    assert code == 0 and json.loads(out)["solution"]["total_spend"] == pytest.approx(900, rel=1e-7)
