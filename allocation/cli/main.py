@@ -7,7 +7,6 @@ traceback is kept, because it is a bug of ours).
 
 from __future__ import annotations
 
-import importlib
 import sys
 import warnings
 
@@ -24,21 +23,22 @@ def cli() -> None:
     """liftlab: design geo experiments, read them out, calibrate response curves, allocate budget."""
 
 
-# Subcommand modules under allocation/cli/commands/, each exposing ``command``.
-COMMANDS = ("simulate", "validate", "readout", "design", "calibrate", "allocate", "replan", "audit",
-            "registry", "backtest", "demo")
-
-
 def _register() -> None:
-    for name in COMMANDS:
-        module_name = f"allocation.cli.commands.{name}"
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            # A subcommand not built yet is simply absent; any other import failure is a bug and raises.
-            if exc.name == module_name:
-                continue
-            raise
+    # One module per subcommand under allocation/cli/commands/, each exposing ``command``.
+    from allocation.cli.commands import (
+        allocate,
+        audit,
+        calibrate,
+        demo,
+        design,
+        readout,
+        registry,
+        replan,
+        simulate,
+        validate,
+    )
+
+    for module in (simulate, validate, design, readout, registry, calibrate, allocate, replan, audit, demo):
         cli.add_command(module.command)
 
 

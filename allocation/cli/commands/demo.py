@@ -9,7 +9,9 @@ demo's files are exactly what those commands write.
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import time
 from pathlib import Path
 
@@ -66,27 +68,37 @@ def command(out_dir: str, seed: int, n_jobs: int) -> None:
           "--seed", str(seed), "--n-jobs", str(n_jobs)])
     ctv_design = json.loads((out / "design_ctv.json").read_text())
 
-    _step(4, total_steps, "running both tests inside the world")
+    _step(4, total_steps, "registering both tests and running them inside the world")
+    db = str(out / "liftlab.db")
     experiments = [
         Experiment("brand_search", tuple(brand_design["treated"]), *BRAND_WINDOW, 0.0, name="brand_search_go_dark"),
         Experiment("ctv", tuple(ctv_design["treated"]), *CTV_WINDOW, 0.0, name="ctv_go_dark"),
     ]
+    # Both tests run at once, so neither may use the other's markets as controls.
+    busy = {g for e in experiments for g in e.geos}
+    control = ",".join(g for g in world.geos if g not in busy)
+    for e in experiments:
+        # Pre-registration fixes the readout settings before any test data exist.
+        _run(["registry", "add", e.name, "--db", db, "--design", str(out / f"design_{e.channel}.json"),
+              "--channel", e.channel, "--start", e.start, "--end", e.end, "--control", control, "--seed", str(seed)])
+        _run(["registry", "start", e.name, "--db", db])
     panel, truth = world.simulate(experiments)
     panel.to_csv(out / "panel.csv", index=False)
     (out / "truth.json").write_text(json.dumps(truth, indent=2) + "\n")
 
-    _step(5, total_steps, "reading out both tests")
+    _step(5, total_steps, "reading out both tests (pre-registered readouts, with reports)")
     readouts = {}
-    for e, window in zip(experiments, (BRAND_WINDOW, CTV_WINDOW)):
+    for e in experiments:
         path = out / f"readout_{e.channel}.json"
-        _run(["readout", "--data", str(out / "panel.csv"), "--treated", ",".join(e.geos), "--start", window[0],
-              "--end", window[1], "--channel", e.channel, "--out", str(path),
+        _run(["readout", "--data", str(out / "panel.csv"), "--treated", ",".join(e.geos), "--start", e.start,
+              "--end", e.end, "--control", control, "--channel", e.channel, "--out", str(path),
               "--report", str(out / f"readout_{e.channel}.html"), "--seed", str(seed)])
         readouts[e.channel] = json.loads(path.read_text())
+        _run(["registry", "readout", e.name, "--db", db, "--data", str(out / "panel.csv")])
+    _run(["registry", "calendar", "--db", db, "--out", str(out / "calendar.png"), "--report", str(out / "calendar.html")])
 
-    _step(6, total_steps, "calibrating response curves on the lifts")
-    _run(["calibrate", "--data", str(out / "panel.csv"), "--lift", str(out / "readout_brand_search.json"),
-          "--lift", str(out / "readout_ctv.json"), "--out", str(out / "curves.json"),
+    _step(6, total_steps, "calibrating response curves on the registry's lifts")
+    _run(["calibrate", "--data", str(out / "panel.csv"), "--registry", db, "--out", str(out / "curves.json"),
           "--report", str(out / "curves.html"), "--seed", str(seed)])
     curves = json.loads((out / "curves.json").read_text())
 
@@ -94,10 +106,25 @@ def command(out_dir: str, seed: int, n_jobs: int) -> None:
     budget = sum(float(c.get("current_spend") or 0.0) for c in curves["channels"])
     _run(["allocate", "--curves", str(out / "curves.json"), "--budget", f"{budget:.2f}", "--max-change", "0.15",
           "--out", str(out / "plan.json"), "--report", str(out / "plan.html"),
-          "--audit-db", str(out / "liftlab.db")])
+          "--audit-db", db])
     plan = json.loads((out / "plan.json").read_text())
 
+    figures = _export_figures(out)
     click.echo(_summary(truth, readouts, curves, plan, time.perf_counter() - started, out))
+    click.echo(f"{figures} report figures also written as PNG files in {out / 'figures'}/")
+
+
+def _export_figures(out: Path) -> int:
+    """Write each report's inline figures as PNG files, for slides and documents."""
+    folder = out / "figures"
+    folder.mkdir(exist_ok=True)
+    count = 0
+    for report in sorted(out.glob("*.html")):
+        uris = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", report.read_text(encoding="utf-8"))
+        for i, data in enumerate(uris, start=1):
+            (folder / f"{report.stem}_{i}.png").write_bytes(base64.b64decode(data))
+            count += 1
+    return count
 
 
 def _summary(truth: dict, readouts: dict, curves: dict, plan: dict, seconds: float, out: Path) -> str:
