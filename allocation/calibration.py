@@ -332,14 +332,17 @@ class CalibrationResult:
         cur = sum(m.current_spend(channel).values())
         xs = np.linspace(0, max(cur * 2.5, 1.0), 200)
         total = sum(sizes.values())
-        for theta, label, style in ((self.theta_before, "uncalibrated", "--"), (self.theta_after, "calibrated", "-")):
+        from matplotlib.ticker import FuncFormatter
+
+        for theta, label, style, color in ((self.theta_before, "before calibration", "--", "#8a94a3"),
+                                           (self.theta_after, "after calibration", "-", "#2f5fa7")):
             coef = m.cluster_coef(theta).loc[channel]
             # Spend split across markets in proportion to their size, as in the steady state.
             ys = sum(coef[n] * sizes[n] * curve.saturate(xs * sizes[n] / total / sizes[n]) for n in m.clusters_)
-            ax.plot(xs, ys, style, label=label)
+            ax.plot(xs, ys, style, color=color, lw=1.6, label=label)
         # The lifts are drawn from the calibrated curve (the last one drawn).
         ax.axvline(cur, color="grey", lw=0.8, ls=":", label="current spend")
-        for _, r in self.lifts[self.lifts["channel"] == channel].iterrows():
+        for i, (_, r) in enumerate(self.lifts[self.lifts["channel"] == channel].iterrows()):
             # A lift drawn on the all-markets scale: per period and unit size, times total size,
             # from the curve at the test's counterfactual spend level.
             scale = total / (r["n_periods"] * r["treated_size"])
@@ -348,13 +351,21 @@ class CalibrationResult:
             x_pt = x_cf + r["spend_delta"] * scale
             y_pt = y_cf + r["measured"] * scale
             lo, hi = sorted((y_cf + r["ci_lo"] * scale, y_cf + r["ci_hi"] * scale))
-            ax.plot([x_cf, x_pt], [y_cf, y_pt], ":", color="black", lw=0.8)
-            ax.plot([x_cf], [y_cf], "o", mfc="none", color="black")
-            ax.errorbar([x_pt], [y_pt], yerr=[[y_pt - lo], [hi - y_pt]], fmt="o", color="black", capsize=4)
-            ax.annotate(r["name"], (x_pt, y_pt), textcoords="offset points", xytext=(6, 6), fontsize=8)
+            first = i == 0  # one legend entry for the open circles of all lifts
+            ax.plot([x_cf, x_pt], [y_cf, y_pt], ":", color="#a12", lw=0.8)
+            ax.plot([x_cf], [y_cf], "o", mfc="none", color="#a12",
+                    label="lift: counterfactual spend on the curve" if first else None)
+            # The lift's name goes in the legend: a text label on the plot collides with the curves.
+            ax.errorbar([x_pt], [y_pt], yerr=[[y_pt - lo], [hi - y_pt]], fmt="o", color="#a12", capsize=4,
+                        label=f"lift {r['name']}: measured, {self.confidence:.0%} interval")
+        thousands = FuncFormatter(lambda v, _: f"{v:,.0f}")
+        ax.xaxis.set_major_formatter(thousands)
+        ax.yaxis.set_major_formatter(thousands)
+        ax.tick_params(axis="x", labelrotation=20)
         ax.set_xlabel(f"{channel} spend per {m.period_} (all markets)")
         ax.set_ylabel(f"incremental {m.outcome_} per {m.period_}")
-        ax.legend(fontsize=8)
+        ax.set_title(f"{channel}: response curve before and after calibration")
+        ax.legend(fontsize=8, loc="upper left")
         if show:
             plt.show()
         return fig, ax

@@ -202,13 +202,20 @@ class DesignResult:
         import matplotlib.pyplot as plt
 
         fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(7, 4))
+        from matplotlib.ticker import FuncFormatter, PercentFormatter
+
         for c in self.candidates[:top]:
-            ax.plot(c.power.lifts, c.power.power, marker="o", label=f"{c.rank}. {', '.join(c.treated)} ({c.duration})")
-        ax.axhline(self.power_target, color="grey", ls="--", lw=1)
-        ax.axhline(self.alpha, color="grey", ls=":", lw=1)
-        ax.set_xlabel("injected lift")
+            # Long geo lists would squeeze the axes; the ranking table lists them in full.
+            geos = ", ".join(c.treated) if len(c.treated) <= 5 else f"{', '.join(c.treated[:3])}, … ({len(c.treated)} geos)"
+            ax.plot(c.power.lifts, c.power.power, marker="o", label=f"{c.rank}. {geos}, {c.duration} periods")
+        ax.axhline(self.power_target, color="grey", ls="--", lw=1, label=f"power target {self.power_target:.0%}")
+        ax.axhline(self.alpha, color="grey", ls=":", lw=1, label=f"alpha {self.alpha:.0%}")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{100 * v:.3g}%"))  # 0.5%, 1%, 1.5%
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        ax.set_xlabel("injected lift")  # ticks in % of the treated geos' outcome
         ax.set_ylabel("power (share of windows detected)")
-        ax.legend(fontsize=7)
+        ax.set_title(f"Power against lift, top {min(top, len(self.candidates))} designs ({self.estimator})")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: never over a curve
         if show:
             plt.show()
         return fig, ax

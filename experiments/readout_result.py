@@ -316,47 +316,72 @@ class Readout:
             fig, ax = plt.subplots(figsize=(9, 4))
         else:
             fig = ax.figure
+        from matplotlib.ticker import FuncFormatter
+
         s = self.series
         test = s[s["period"] == "test"]
         start = test.index[0]
+        level = f"{self.confidence:.0%}"
+        thousands = FuncFormatter(lambda v, _: f"{v:,.0f}")
         if kind == "counterfactual":
-            ax.plot(s.index, s["observed"], color="black", lw=1.2, label=f"observed {self.outcome}")
-            ax.plot(s.index, s["counterfactual"], color="#2f5fa7", lw=1.2, ls="--", label="counterfactual")
+            ax.plot(s.index, s["observed"], color="black", lw=1.2, label=f"observed {self.outcome} (total)")
+            ax.plot(s.index, s["counterfactual"], color="#2f5fa7", lw=1.2, ls="--",
+                    label="counterfactual (would have happened anyway)")
             ax.fill_between(test.index, test["lower"], test["upper"], color="#2f5fa7", alpha=0.2,
-                            label=f"{self.confidence:.0%} band")
-            ax.axvline(start, color="grey", lw=0.8)
-            ax.set_ylabel(f"{self.outcome}, treated total")
+                            label=f"{level} band")
+            ax.axvspan(start, test.index[-1], color="#f2c14e", alpha=0.12, label="test window")
+            ax.set_ylabel(f"{self.outcome} per {self.period_name}, treated total")
+            ax.yaxis.set_major_formatter(thousands)
             ax.legend(loc="upper left", fontsize=8)
+            ax.set_title(f"Observed vs counterfactual {self.outcome} in the treated geos ({self.estimator})")
         elif kind == "incremental":
             ax.bar(test.index, test["incremental"], color="#2f5fa7", label=f"incremental {self.outcome}")
+            # Pointwise band of the gap: observed minus the counterfactual band (no new statistic).
+            ax.vlines(test.index, test["observed"] - test["upper"], test["observed"] - test["lower"],
+                      color="#1d2430", lw=0.8, label=f"{level} pointwise band")
             ax.axhline(0, color="black", lw=0.8)
             ax.set_ylabel(f"incremental {self.outcome} per {self.period_name}")
+            ax.yaxis.set_major_formatter(thousands)
+            ax.legend(loc="best", fontsize=8)
+            ax.set_title(f"Incremental {self.outcome} per {self.period_name} during the test ({self.estimator})")
         elif kind == "cumulative":
-            ax.plot(test.index, test["cumulative_incremental"], color="#2f5fa7", marker="o", ms=3)
+            ax.plot(test.index, test["cumulative_incremental"], color="#2f5fa7", marker="o", ms=3,
+                    label=f"cumulative incremental {self.outcome}")
             # A line from lo to hi (not an error bar): a conformal interval may exclude the estimate.
             ax.vlines([test.index[-1]], *self.incremental_ci, color="#a12", lw=2,
-                      label=f"total, {self.confidence:.0%} interval")
+                      label=f"total, {level} interval")
             ax.axhline(0, color="black", lw=0.8)
             ax.set_ylabel(f"cumulative incremental {self.outcome}")
-            ax.legend(loc="upper left", fontsize=8)
+            ax.yaxis.set_major_formatter(thousands)
+            ax.legend(loc="best", fontsize=8)
+            ax.set_title(f"Cumulative incremental {self.outcome} over the test ({self.estimator})")
         elif kind == "placebo":
             res = self.placebo.get("space")
             if res is None or len(res.scores) == 0:
                 raise ValueError("no placebo-in-space results in this readout (placebos=False?)")
-            ax.hist(res.scores, bins=min(30, max(5, len(res.scores) // 2)), color="#9aa7b8", label="placebo geos")
-            ax.axvline(res.actual_score, color="#a12", lw=2, label="treated")
+            ax.hist(res.scores, bins=min(30, max(5, len(res.scores) // 2)), color="#9aa7b8",
+                    label="placebo geos (each donor as if treated)")
+            ax.axvline(res.actual_score, color="#a12", lw=2, label="treated geos")
             ax.set_xlabel("test-window gap / pre-period RMSE")
-            ax.legend(fontsize=8)
+            ax.set_ylabel("number of placebo geos")
+            ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: never over a bar
+            ax.set_title(f"Placebo in space: treated score against {len(res.scores)} placebos")
         elif kind == "weights":
             if self.weights is None:
                 raise ValueError(f"estimator '{self.estimator}' has no donor weights")
             w = self.weights[self.weights.abs() > 1e-4].sort_values()
-            ax.barh(w.index.astype(str), w.to_numpy(), color="#2f5fa7")
-            ax.set_xlabel("donor weight")
+            bars = ax.barh(w.index.astype(str), w.to_numpy(), color="#2f5fa7")
+            from matplotlib.ticker import PercentFormatter
+
+            ax.bar_label(bars, labels=[f"{v:.1%}" for v in w.to_numpy()], fontsize=7, padding=2)
+            ax.margins(x=0.12)
+            ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+            ax.set_xlabel("donor weight (share of the synthetic control)")
+            ax.set_title(f"Donor weights ({self.estimator})")
         else:
             raise ValueError(f"unknown plot kind '{kind}'")
-        ax.set_title(f"{self.estimator}: {kind}")
         if kind in ("counterfactual", "incremental", "cumulative"):
+            ax.set_xlabel("date")
             # Rotate this axis only (fig.autofmt_xdate would strip labels off other axes of a grid).
             ax.tick_params(axis="x", labelrotation=30)
         if show:
@@ -419,8 +444,12 @@ class MultiCellReadout:
                 ax.hlines(i, r.lift_ci[0], r.lift_ci[1], color="#2f5fa7", lw=2)
             ax.plot([r.lift if r.lift is not None else np.nan], [i], "o", color="#a12")
         ax.set_yticks(range(len(names)), names)
+        from matplotlib.ticker import PercentFormatter
+
         ax.axvline(0, color="black", lw=0.8)
-        ax.set_xlabel("lift")
+        ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.set_xlabel(f"lift (dot: estimate; line: {next(iter(self.cells.values())).confidence:.0%} interval)")
+        ax.set_title("Lift per cell")
         if show:
             plt.show()
         return fig, ax

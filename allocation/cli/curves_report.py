@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import networkx as nx
 import pandas as pd
 from scipy import stats
@@ -27,7 +28,10 @@ def _experimental(result: CalibrationResult) -> dict[str, tuple[float, float, fl
 
 
 def _g(x: float) -> str:
-    return "—" if x is None or x != x else f"{x:.4g}"
+    # Four significant digits, but never scientific notation for spend-sized numbers (21,160 not 2.116e+04).
+    if x is None or x != x:
+        return "—"
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
 
 
 def render_report(result: CalibrationResult, panel: Panel, graph: nx.DiGraph, *, seed: int = 0) -> str:
@@ -65,7 +69,8 @@ def render_report(result: CalibrationResult, panel: Panel, graph: nx.DiGraph, *,
                     "(dashed) and after (solid) calibration. Each lift is drawn from the calibrated curve at the "
                     "test's counterfactual spend, scaled to all markets, with its interval.")
     for name in m.channels_:
-        s.figure(lambda name=name: result.plot(name)[0], caption=name)
+        s.figure(lambda name=name: result.plot(name, ax=plt.subplots(figsize=(8, 4.5))[1])[0],
+                 caption=f"{name}: steady-state response, all markets summed")
 
     s = rep.section("Lifts", "Measured incremental against the curves' prediction for exactly that spend change, "
                              "geos and window (carryover included), before and after calibration, and from the "
@@ -79,7 +84,7 @@ def render_report(result: CalibrationResult, panel: Panel, graph: nx.DiGraph, *,
         "curve before": [fmt_number(v) for v in lf["predicted_before"]],
         "curve after": [fmt_number(v) for v in lf["predicted_after"]],
         "leave-one-out z": [f"{v:.2f}" for v in lf["z_loo"]],
-        "conflict": ["CONFLICT" if v else "" for v in lf["conflict"]],
+        "conflict": ["CONFLICT" if v else "no" for v in lf["conflict"]],
     }))
     for c in result.conflicts:
         s.paragraph(c)

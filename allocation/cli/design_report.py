@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from allocation.cli.report import Report, fmt_money, fmt_number, fmt_pct
 
 
 def _geos(t) -> str:
     return ", ".join(t)
+
+
+def _drop_empty(frame: pd.DataFrame) -> pd.DataFrame:
+    # A column that is "—" in every row (e.g. investment without a spend channel) only adds noise.
+    return frame.loc[:, [c for c in frame.columns if not (frame[c].astype(str) == "—").all()]]
 
 
 def render_design_report(result, *, comparison: list[dict] | None = None) -> str:
@@ -25,7 +31,7 @@ def render_design_report(result, *, comparison: list[dict] | None = None) -> str
         ("treat", _geos(best.treated)),
         ("test length", f"{best.duration} periods"),
         ("MDE", mde),
-        ("MDE in outcome", fmt_number(best.power.mde_incremental)),
+        (f"MDE in {result.outcome}", fmt_number(best.power.mde_incremental)),
         ("false positive rate", fmt_pct(best.power.false_positive_rate, 0)),
     ]
     if best.investment is not None:
@@ -41,7 +47,7 @@ def render_design_report(result, *, comparison: list[dict] | None = None) -> str
     rows = []
     for c in result.candidates:
         rows.append({
-            "rank": c.rank, "treated": _geos(c.treated), "length": c.duration,
+            "rank": c.rank, "treated": _geos(c.treated), "length (periods)": c.duration,
             "MDE": "—" if c.mde is None else fmt_pct(c.mde),
             "MDE (outcome)": fmt_number(c.power.mde_incremental),
             "power at MDE": "—" if c.power.mde_power is None else fmt_pct(c.power.mde_power, 0),
@@ -53,10 +59,10 @@ def render_design_report(result, *, comparison: list[dict] | None = None) -> str
         })
     rep.section(
         "Candidate ranking",
-        "Each design is ranked by the sum of its ranks on MDE, pre-period fit (scaled L2 imbalance) "
-        ", investment and false positives above alpha; designs that miss the power target, exceed the budget or over-reject with no "
-        "effect on history come last.",
-    ).table(pd.DataFrame(rows).head(30))
+        "Each design is ranked by the sum of its ranks on MDE, pre-period fit (scaled L2 imbalance), "
+        "investment and false positives above alpha; designs that miss the power target, exceed the budget or "
+        "over-reject with no effect on history come last.",
+    ).table(_drop_empty(pd.DataFrame(rows).head(30)))
 
     if len(result.cells) > 1:
         cell_rows = [{"cell": i + 1, "treated": _geos(c.treated), "length": c.duration,
@@ -74,12 +80,16 @@ def render_design_report(result, *, comparison: list[dict] | None = None) -> str
                 "(averaged over either sign); dashed: power target, dotted: alpha.").figure(power_fig)
 
     def fit_fig():
-        fig, ax = plt.subplots(figsize=(8, 3.5))
+        fig, ax = plt.subplots(figsize=(9, 3.5))
         dates = pd.to_datetime(result.fit_series["dates"])
-        ax.plot(dates, result.fit_series["observed"], label="treated (average)", color="black", lw=1.2)
-        ax.plot(dates, result.fit_series["synthetic"], label="synthetic", color="tab:blue", lw=1.2, ls="--")
-        ax.set_ylabel(result.outcome)
-        ax.legend()
+        ax.plot(dates, result.fit_series["observed"], label="treated geos (average)", color="black", lw=1.2)
+        ax.plot(dates, result.fit_series["synthetic"], label=f"synthetic control ({result.estimator})",
+                color="#2f5fa7", lw=1.2, ls="--")
+        ax.set_ylabel(f"{result.outcome} per period, average geo")
+        ax.set_xlabel("date")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.set_title("Pre-period fit: treated geos vs their synthetic control")
+        ax.legend(fontsize=8, loc="upper left")
         fig.autofmt_xdate()
         return fig
 
@@ -87,24 +97,28 @@ def render_design_report(result, *, comparison: list[dict] | None = None) -> str
                 f"{result.estimator} fitted on the whole history: R² {best.fit['r2']:.3f}, "
                 f"MAPE {fmt_pct(best.fit['mape'])}, scaled L2 imbalance {best.fit['scaled_l2_imbalance']:.3f}.").figure(fit_fig)
 
-    by = pd.DataFrame([{"length": r["duration_days"], "best MDE": "—" if r["mde"] is None else fmt_pct(r["mde"]),
+    by = pd.DataFrame([{"length (periods)": r["duration_days"], "best MDE": "—" if r["mde"] is None else fmt_pct(r["mde"]),
                         "MDE (outcome)": fmt_number(r["mde_incremental"]),
                         "investment": fmt_money(r["investment"], 0),
                         "treated": "—" if r["treated"] is None else _geos(r["treated"])} for r in d["mde_by_duration"]])
 
     def mde_fig():
         fig, ax = plt.subplots(figsize=(6, 3.2))
-        xs = [r["duration_days"] for r in d["mde_by_duration"] if r["mde"] is not None]
-        ys = [r["mde"] for r in d["mde_by_duration"] if r["mde"] is not None]
-        ax.plot(xs, ys, marker="o")
+        ax.plot(xs, ys, marker="o", color="#2f5fa7")
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.set_xlabel("test length (periods)")
-        ax.set_ylabel("best MDE")
+        ax.set_ylabel("best MDE (lift)")
+        ax.set_title("Smallest detectable lift by test length")
         return fig
 
     sec = rep.section("MDE against test length and the investment needed",
                       "For each test length, the design with the smallest MDE among those simulated; the "
                       "investment is the spend that buys the MDE's incremental outcome.")
-    sec.table(by).figure(mde_fig)
+    sec.table(_drop_empty(by))
+    xs = [r["duration_days"] for r in d["mde_by_duration"] if r["mde"] is not None]
+    ys = [r["mde"] for r in d["mde_by_duration"] if r["mde"] is not None]
+    if len(xs) > 1:  # one length is a single dot: the table says it all
+        sec.figure(mde_fig)
 
     if comparison:
         rep.section("Comparison with published designs").table(pd.DataFrame(comparison))

@@ -28,6 +28,7 @@ def _register() -> None:
     from allocation.cli.commands import (
         allocate,
         audit,
+        backtest,
         calibrate,
         demo,
         design,
@@ -38,7 +39,7 @@ def _register() -> None:
         validate,
     )
 
-    for module in (simulate, validate, design, readout, registry, calibrate, allocate, replan, audit, demo):
+    for module in (simulate, validate, design, readout, registry, calibrate, allocate, replan, audit, demo, backtest):
         cli.add_command(module.command)
 
 

@@ -18,11 +18,11 @@ def _lines_table(lines: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "channel": lines["name"],
         "market": lines["market"].fillna("—"),
-        "current spend": [fmt_money(v) for v in lines["current_spend"]],
-        "recommended spend": [fmt_money(v) for v in lines["spend"]],
+        "current spend per period": [fmt_money(v) for v in lines["current_spend"]],
+        "recommended spend per period": [fmt_money(v) for v in lines["spend"]],
         "change": [("—" if not np.isfinite(c) or c == 0 else f"{(s - c) / c:+.1%}")
                    for s, c in zip(lines["spend"], lines["current_spend"])],
-        "incremental": [fmt_number(v, 2) for v in lines["incremental"]],
+        "incremental per period": [fmt_number(v, 2) for v in lines["incremental"]],
         "marginal cost per incremental": [fmt_money(v) if np.isfinite(v) else "—" for v in lines["cost_per_incremental"]],
         "binding": lines["binding"].replace("", "—"),
     })
@@ -31,13 +31,18 @@ def _lines_table(lines: pd.DataFrame) -> pd.DataFrame:
 def plan_report(plan, curves: CurveSet, *, title: str = "Budget plan", frontier=None, robust=None) -> str:
     """Render a :class:`~allocation.optimize.Plan` or :class:`~allocation.timeplan.TimePlan`."""
     d = plan.to_dict()
-    headline = [("status", d["status"]), ("objective", d["objective"]),
-                ("total spend", fmt_money(d["total_spend"])), ("incremental", fmt_number(d["total_incremental"], 1))]
+    headline = [("status", d["status"]), ("objective", d["objective"].replace("_", " ")),
+                ("total spend per period", fmt_money(d["total_spend"], 0)),
+                ("incremental per period, plan", fmt_number(d["total_incremental"], 1))]
     if d.get("current_total_incremental") is not None:
-        headline.append(("incremental now", fmt_number(d["current_total_incremental"], 1)))
+        now = d["current_total_incremental"]
+        headline.append(("incremental per period, now", fmt_number(now, 1)))
+        gain = d["total_incremental"] - now
+        headline.append(("gain vs now", f"{gain:+,.1f}" + (f" ({gain / now:+.1%})" if now else "")))
     if d.get("budget_dual"):
         headline.append(("marginal cost per incremental", fmt_money(1.0 / d["budget_dual"])))
-    report = Report(title, subtitle=f"solver {d['solver']} ({d['method']}), gap {d['gap']:.2e}", headline=headline)
+    report = Report(title, subtitle=f"solver {d['solver']} ({d['method'].replace('_', ' ')}), optimality gap "
+                                    f"{d['gap']:.1e}", headline=headline)
     lines = plan.lines
     sec = report.section("Current vs recommended spend",
                          "Per channel and market: spend per period now and recommended, the expected incremental "
@@ -52,7 +57,8 @@ def plan_report(plan, curves: CurveSet, *, title: str = "Budget plan", frontier=
     if d["binding_constraints"]:
         b.table(pd.DataFrame([{"constraint": x["constraint"],
                                "applies to": x.get("line") or x.get("market") or x.get("group") or "all lines",
-                               "value": fmt_money(x.get("value"))} for x in d["binding_constraints"]]))
+                               "bound": fmt_money(x.get("value"))}
+                              for x in d["binding_constraints"]]))
     else:
         b.paragraph("No constraint binds.")
     if hasattr(plan, "schedule"):

@@ -12,23 +12,41 @@ from allocation.cli.report import Report, fmt_money, fmt_number, fmt_pct
 from experiments.readout_result import MultiCellReadout, Readout
 
 
+def _sig(x: float) -> str:
+    # Ratios such as signups per unit spend are often below 0.01: keep three significant digits.
+    x = float(x)
+    return f"{x:,.2f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
 def _fmt(x, kind: str) -> str:
     if x is None:
         return "—"
-    return {"num": fmt_number, "pct": fmt_pct, "money": fmt_money}[kind](float(x))
+    return {"num": fmt_number, "pct": fmt_pct, "money": fmt_money, "sig": _sig}[kind](float(x))
 
 
-def _figure(readout: Readout, kind: str, size=(9, 3.6)):
+def _figure(readout: Readout, kind: str, size=(9, 3.6), zoom: bool = False):
     def draw():
         fig, ax = plt.subplots(figsize=size)
         readout.plot(kind=kind, ax=ax)
+        if zoom:
+            # Show the test with a stretch of pre-period (3x its length, at least 8 weeks) so the
+            # gap is legible; the full-history fit is summarised in the pre-period table.
+            s = readout.series
+            test = s[s["period"] == "test"]
+            span = max(3 * len(test), 56 if readout.period_name == "day" else 8)
+            shown = s.iloc[max(0, s.index.get_loc(test.index[0]) - span):]
+            lo = min(shown["observed"].min(), shown["counterfactual"].min(), test["lower"].min())
+            hi = max(shown["observed"].max(), shown["counterfactual"].max(), test["upper"].max())
+            pad = 0.05 * (hi - lo)
+            ax.set_xlim(shown.index[0], shown.index[-1])
+            ax.set_ylim(lo - pad, hi + pad)
         return fig
     return draw
 
 
 def _table(readout: Readout) -> pd.DataFrame:
     t = readout.table
-    kinds = {"lift": "pct", "incremental per unit spend": "money", "cost per incremental": "money"}
+    kinds = {"lift": "pct", "incremental per unit spend": "sig", "cost per incremental": "money"}
     rows = []
     for q, row in t.iterrows():
         kind = next((v for k, v in kinds.items() if q.startswith(k)), "num")
@@ -43,8 +61,11 @@ def _add_readout(report: Report, r: Readout, prefix: str = "") -> None:
     sec.table(_table(r), caption=f"Totals over the treated geos and the test; intervals at {level}. "
                                  "Observed is everything that happened; incremental only what the test caused.")
     sec = report.section(f"{prefix}Observed vs counterfactual")
-    sec.figure(_figure(r, "counterfactual"), caption=f"Treated total, observed and counterfactual, {level} pointwise band.")
-    sec.figure(_figure(r, "incremental"), caption=f"Incremental {r.outcome} per {r.period_name}.")
+    sec.figure(_figure(r, "counterfactual", zoom=True),
+               caption=f"Treated total, observed and counterfactual, {level} pointwise band; the test window "
+                       "is shaded, with the last stretch of the pre-period before it.")
+    sec.figure(_figure(r, "incremental"), caption=f"Incremental {r.outcome} per {r.period_name}: observed minus "
+                                                  f"counterfactual, with the {level} pointwise band.")
     sec.figure(_figure(r, "cumulative"), caption=f"Cumulative incremental {r.outcome}, with the total's {level} interval.")
     if r.channel is not None:
         sec = report.section(f"{prefix}Cost of the test ({r.channel})")
@@ -53,28 +74,30 @@ def _add_readout(report: Report, r: Readout, prefix: str = "") -> None:
             ["observed spend in treated geos", _fmt(spend.get("observed"), "money")],
             ["counterfactual spend (same estimator)", _fmt(spend.get("counterfactual"), "money")],
             ["spend change", _fmt(r.spend_delta, "money")],
-            [f"incremental {r.outcome} per unit spend", _fmt(r.incremental_per_spend, "money")],
+            [f"incremental {r.outcome} per unit spend", _fmt(r.incremental_per_spend, "sig")],
             [f"cost per incremental {r.outcome}", _fmt(r.cost_per_incremental, "money")],
         ], columns=["quantity", "value"]))
     sec = report.section(f"{prefix}Pre-period fit and donors")
     fit = r.fit
     sec.table(pd.DataFrame([
         ["RMSE (treated average, per period)", _fmt(fit.get("rmse"), "money")],
-        ["R²", _fmt(fit.get("r2"), "money")],
-        ["scaled L2 imbalance", _fmt(fit.get("scaled_l2_imbalance"), "money")],
+        ["R²", _fmt(fit.get("r2"), "sig")],
+        ["scaled L2 imbalance", _fmt(fit.get("scaled_l2_imbalance"), "sig")],
         ["MAPE", _fmt(fit.get("mape"), "pct")],
     ], columns=["measure", "value"]))
     if r.weights is not None:
         w = r.weights[r.weights.abs() > 1e-4].sort_values(ascending=False)
-        sec.table(pd.DataFrame({"donor": w.index, "weight": [f"{v:.4f}" for v in w]}),
-                  caption="Donor weights (non-zero).")
-        sec.figure(_figure(r, "weights", size=(6, max(2.5, 0.25 * len(w)))), caption="Donor weights.")
+        # One line of text instead of a long one-column table: the bars below carry the same numbers.
+        sec.paragraph(f"Donors ({len(w)}, by weight): " + ", ".join(f"{g} {v:.1%}" for g, v in w.items()) + ".")
+        sec.figure(_figure(r, "weights", size=(6, max(2.5, 0.25 * len(w)))),
+                   caption=f"Non-zero donor weights ({len(w)} donors, largest {w.iloc[0]:.1%}); weights "
+                           "below 0.01% are not shown.")
     else:
         sec.paragraph(f"Estimator '{r.estimator}' does not weight donors.")
     if r.placebo:
         sec = report.section(f"{prefix}Placebo checks")
         rows = [[k, len(v.scores), f"{v.actual_score:.2f}", f"{v.p_value:.3f}"] for k, v in r.placebo.items()]
-        sec.table(pd.DataFrame(rows, columns=["placebo", "n", "treated score", "rank p-value"]),
+        sec.table(pd.DataFrame(rows, columns=["placebo", "placebos", "treated score", "rank p-value"]),
                   caption="Score: test-window gap / pre-period RMSE. Space: each donor as if treated; "
                           "time: the window moved back into the pre-period.")
         if "space" in r.placebo and len(r.placebo["space"].scores):
@@ -87,7 +110,7 @@ def render_readout_report(result: Readout | MultiCellReadout) -> str:
         first = next(iter(result.cells.values()))
         headline = [(f"{n}: incremental", fmt_number(r.incremental)) for n, r in result.cells.items()]
         report = Report(f"Lift readout: {len(result.cells)} cells",
-                        f"{first.estimator}, {first.outcome}, test {first.test_period[0].date()}..{first.test_period[1].date()}",
+                        f"{first.estimator}, {first.outcome}, test {first.test_period[0].date()} to {first.test_period[1].date()}",
                         headline=headline)
         sec = report.section("Cells")
         t = result.table
@@ -97,7 +120,14 @@ def render_readout_report(result: Readout | MultiCellReadout) -> str:
         for col, kind in formats.items():
             shown[col] = [_fmt(None if v is None or pd.isna(v) else v, kind) for v in t[col]]
         shown["p_value"] = [f"{v:.3f}" for v in t["p_value"]]
-        sec.table(shown, caption="Every cell against the geos of no cell; incremental interval in the lo/hi columns.")
+        level = f"{first.confidence:.0%}"
+        shown = shown.rename(columns={
+            "observed": f"observed (total) {first.outcome}", "counterfactual": "counterfactual",
+            "incremental": f"incremental {first.outcome}", "incremental_lo": f"lower {level}",
+            "incremental_hi": f"upper {level}", "cost_per_incremental": "cost per incremental",
+            "p_value": "p-value (two-sided)"})
+        sec.table(shown, caption=f"Every cell against the geos of no cell; the lower/upper columns are the "
+                                 f"{level} interval of the incremental {first.outcome}.")
 
         def draw():
             fig, ax = plt.subplots(figsize=(6, 2.5))
@@ -119,8 +149,10 @@ def render_readout_report(result: Readout | MultiCellReadout) -> str:
     ]
     if r.channel is not None:
         headline.append(("cost per incremental", _fmt(r.cost_per_incremental, "money")))
-    report = Report("Lift readout", f"{r.estimator}, treated {', '.join(r.treated)}, test "
-                    f"{r.test_period[0].date()}..{r.test_period[1].date()}", headline=headline)
+    channel = f"{r.channel} test, " if r.channel else ""
+    report = Report(f"Lift readout: {r.outcome}", f"{channel}estimator {r.estimator}, {len(r.treated)} treated geos "
+                    f"({', '.join(r.treated)}), test {r.test_period[0].date()} to {r.test_period[1].date()}",
+                    headline=headline)
     _add_readout(report, r)
     report.notes = list(r.notes)
     return report.render()

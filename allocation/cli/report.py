@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +52,27 @@ def fmt_money(x: float | None, digits: int = 2) -> str:
 _ENV.filters.update(num=fmt_number, pct=fmt_pct, money=fmt_money)
 
 
+_NUMERIC = re.compile(r"^[\s+\-−–—]*[\d.,]+(e[+-]?\d+)?\s*%?$|^\d{4}-\d{2}-\d{2}$|^—$|^$", re.IGNORECASE)
+
+
+def _is_numeric_column(values: Sequence[str]) -> bool:
+    # Numbers (and ranges of them, "1,234 – 5,678") align right; words align left.
+    return all(_NUMERIC.match(part) for v in values for part in v.split(" – ")) and any(v != "—" for v in values)
+
+
+def _table_html(frame: pd.DataFrame) -> str:
+    """An HTML table whose text columns align left and numeric columns right (numbers never wrap)."""
+    esc = jinja2.utils.markupsafe.escape
+    cells = [[("—" if v is None or (isinstance(v, float) and v != v) else str(v)) for v in frame[c]]
+             for c in frame.columns]
+    numeric = [_is_numeric_column(col) for col in cells]
+    head = "".join(f"<th class='{'n' if n else 't'}'>{esc(str(c))}</th>" for c, n in zip(frame.columns, numeric))
+    body = "".join(
+        "<tr>" + "".join(f"<td class='{'n' if n else 't'}'>{esc(col[i])}</td>" for col, n in zip(cells, numeric)) + "</tr>"
+        for i in range(len(frame)))
+    return f"<div class='tblwrap'><table class='tbl'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+
+
 @dataclass
 class Section:
     """One block of a report: a heading, optional prose, tables and figures."""
@@ -61,7 +83,7 @@ class Section:
 
     def table(self, frame: pd.DataFrame, *, caption: str = "", index: bool = False) -> Section:
         """Add a table; format numbers before passing them (strings are shown as given)."""
-        html = frame.to_html(index=index, border=0, classes="tbl", escape=True, na_rep="—")
+        html = _table_html(frame.reset_index() if index else frame)
         if caption:
             html = f"<p class='caption'>{jinja2.utils.markupsafe.escape(caption)}</p>" + html
         self.html.append(Markup(html))

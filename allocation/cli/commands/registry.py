@@ -266,7 +266,7 @@ def _calendar_report(reg: Any, frame: Any) -> str:
         rows.append({"test": e.name, "status": e.status, "channel": e.channel or "—",
                      "start": str(e.start), "end": str(e.end), "busy until": str(e.occupied_until),
                      "cells": "; ".join(f"{c}: {', '.join(g)}" for c, g in e.cells.items()),
-                     "estimator": e.estimator, "confidence": f"{e.confidence:g}",
+                     "estimator": e.estimator, "confidence": f"{e.confidence:.0%}",
                      "readouts": f"{len(e.readouts) - n_expl} pre-registered, {n_expl} exploratory",
                      "overlaps allowed": ", ".join(o["other"] for o in e.overlaps) or "—"})
     report.section("Tests").table(pd.DataFrame(rows))
