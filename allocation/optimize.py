@@ -144,13 +144,18 @@ class Plan:
             fig, ax = plt.subplots(figsize=(8, max(2.5, 0.25 * len(lines))))
         else:
             fig = ax.figure
+        from matplotlib.ticker import FuncFormatter
+
         y = np.arange(len(lines))
-        ax.barh(y - 0.2, np.nan_to_num(lines["current_spend"].to_numpy(dtype=float)), height=0.4, label="current")
-        ax.barh(y + 0.2, lines["spend"].to_numpy(dtype=float), height=0.4, label="recommended")
+        ax.barh(y - 0.2, np.nan_to_num(lines["current_spend"].to_numpy(dtype=float)), height=0.4,
+                color="#8a94a3", label="current")
+        ax.barh(y + 0.2, lines["spend"].to_numpy(dtype=float), height=0.4, color="#2f5fa7", label="recommended")
         ax.set_yticks(y, list(lines.index))
         ax.invert_yaxis()
-        ax.set_xlabel("spend per period")
-        ax.legend()
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.set_xlabel("spend per period (currency units)")
+        ax.set_title("Current vs recommended spend per channel and market")
+        ax.legend(loc="lower right")
         if show:
             plt.show()
         return fig, ax
