@@ -35,6 +35,21 @@ def default_world():
     return world, world.panel()
 
 
+@pytest.fixture(scope="session")
+def pg_server():
+    """A throwaway PostgreSQL server shared by the session (``tests/pg_server.py``), or a skip with the reason."""
+    from pg_server import start_server
+
+    server = start_server()
+    if isinstance(server, str):
+        pytest.skip(server)
+    yield server
+    from experiments import store
+
+    store.dispose_engines()
+    server.stop()
+
+
 @pytest.fixture
 def run_cli():
     """Run ``liftlab`` in-process as a user would; returns (exit_code, stdout, stderr)."""

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -102,42 +97,10 @@ def test_killed_writer_loses_nothing_committed(tmp_path):
     assert max(ids) <= max(committed) + 1  # at most the one record in flight, and only if it committed whole
 
 
-def _pg_bin() -> str | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    return str(Path(found[-1]).parent) if found else None
-
-
 @pytest.fixture(scope="module")
-def postgres_url():
-    bindir = _pg_bin()
-    if bindir is None:
-        pytest.skip("PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin/initdb); apt-get install postgresql")
-    pytest.importorskip("psycopg", reason="psycopg (PostgreSQL driver) is not installed")
-    as_root = os.geteuid() == 0
-    if as_root and shutil.which("runuser") is None:
-        pytest.skip("running as root without runuser: cannot start PostgreSQL as an unprivileged user")
-    base = Path(tempfile.mkdtemp(prefix="liftlab-pg-"))
-    data = base / "data"
-    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
-    if as_root:
-        shutil.chown(base, "postgres")
-        os.chmod(base, 0o755)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    run = lambda *cmd: subprocess.run([*prefix, *cmd], check=True, capture_output=True, text=True)  # noqa: E731
-    try:
-        run(f"{bindir}/initdb", "-D", str(data), "-U", "liftlab", "--auth=trust", "-E", "UTF8")
-        run(f"{bindir}/pg_ctl", "-D", str(data), "-l", str(base / "log"), "-w", "-o",
-            f"-p {port} -k {base} -c listen_addresses=127.0.0.1", "start")
-    except subprocess.CalledProcessError as exc:
-        shutil.rmtree(base, ignore_errors=True)
-        pytest.skip(f"could not start PostgreSQL: {exc.stderr.strip()[:200]}")
-    try:
-        yield f"postgresql+psycopg://liftlab@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run([*prefix, f"{bindir}/pg_ctl", "-D", str(data), "-m", "fast", "stop"], capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
+def postgres_url(pg_server):
+    # Its own database on the session's server, so the registry tests' tables never meet these.
+    return pg_server.create_database("liftlab_audit")
 
 
 @pytest.mark.postgres

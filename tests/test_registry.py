@@ -32,18 +32,6 @@ from experiments.registry import (
 
 
 # -- databases ---------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def pg_server():
-    from pg_server import start_server
-
-    server = start_server()
-    if isinstance(server, str):
-        pytest.skip(server)
-    yield server
-    store.dispose_engines()
-    server.stop()
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request, tmp_path):
     if request.param == "sqlite":
