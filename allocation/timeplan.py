@@ -286,7 +286,7 @@ class TimePlan:
 
 
 def plan_days(curves: CurveSet, rules: Rules, *, days: int = 28, calendar: LaunchCalendar | None = None,
-              history: np.ndarray | None = None, solver: str = "CLARABEL") -> TimePlan:
+              history: np.ndarray | None = None, solver: str = "auto") -> TimePlan:
     """The optimal daily plan over ``days`` days.
 
     Parameters
@@ -301,6 +301,13 @@ def plan_days(curves: CurveSet, rules: Rules, *, days: int = 28, calendar: Launc
     history : array (lines, h), optional
         Spend on the days before the plan (oldest first), for the guardrail windows and
         the starting adstock; default: one day at the current spend.
+    solver : str, default="auto"
+        ``"structured"``: the interior-point method of :mod:`allocation.daily_ipm`, which
+        solves one small block per line and the budget row by a Schur complement (it
+        handles the budget, floors, ceilings, commitments and the guardrail; not market or
+        group budgets, which couple lines day by day). Any cvxpy solver name (``"CLARABEL"``)
+        solves the same problem written in cvxpy. ``"auto"``: structured when it applies,
+        otherwise Clarabel. Both reach the same optimum (tests/test_alloc_daily_ipm.py).
 
     Returns
     -------
@@ -361,6 +368,20 @@ def plan_days(curves: CurveSet, rules: Rules, *, days: int = 28, calendar: Launc
     coef, scale = cs[:, 0], cs[:, 1]
     mult = calendar.multipliers(curves, days) if calendar is not None else np.ones((n, days))
 
+    structured_reason = _structured_blocker(curves, rules, coef[:, None] * mult, lo, hi, band)
+    if solver.lower() == "structured" and structured_reason:
+        raise ConfigError(f"solver 'structured' does not apply here: {structured_reason}; use --solver CLARABEL")
+    fallback = ""
+    if solver.lower() in ("structured", "auto") and not structured_reason:
+        try:
+            return _plan_structured(curves, rules, coef, scale, mult, lam, a0, lo, hi, band, history, cur, calendar)
+        except _Stalled as exc:
+            if solver.lower() == "structured":
+                raise InfeasibleError(f"{exc}; retry with --solver CLARABEL") from None
+            fallback = f"; {exc}, solved by Clarabel instead"
+    if solver.lower() == "auto":
+        solver = "CLARABEL"
+
     x = cp.Variable((n, days), nonneg=True, name="spend")
     w = cp.Variable((n, days), nonneg=True, name="scaled_adstock")  # adstock / scale
     lam_c, keep = lam[:, None], (1 - lam)[:, None] / scale[:, None]
@@ -408,8 +429,75 @@ def plan_days(curves: CurveSet, rules: Rules, *, days: int = 28, calendar: Launc
     spend = np.maximum(x.value, 0.0)
     if band is not None:
         spend = _project_guardrail(spend, lo, hi)
-    return _tabulate(curves, rules, spend, history, a0, mult, lam, cur, cons, problem.status, elapsed, calendar,
-                     solver, lo, hi)
+    dual = cons["total_budget"].dual_value
+    guarded = np.zeros(n, dtype=bool)
+    for name, c in cons.items():
+        if name.startswith("guardrail") and c.dual_value is not None:
+            guarded |= np.abs(c.dual_value).max(axis=1) > 1e-7
+    plan = _tabulate(curves, rules, spend, history, a0, mult, lam, cur, None if dual is None else float(abs(dual)),
+                     guarded, problem.status, elapsed, calendar, solver, lo, hi)
+    plan.method += fallback
+    return plan
+
+
+def _structured_blocker(curves: CurveSet, rules: Rules, weights: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                        band: np.ndarray | None) -> str:
+    """Why the structured solver cannot take this plan ('' if it can)."""
+    from allocation.daily_ipm import SUPPORTED
+
+    if rules.market_budgets:
+        return "market budgets couple lines day by day"
+    if rules.group_budgets:
+        return "group budgets couple lines day by day"
+    odd = next((c for c in curves if c.form not in SUPPORTED), None)
+    if odd is not None:
+        return f"line {odd.label} has form {odd.form}"
+    # A linear line is flat in the direction of moving its spend between days: its block of the
+    # Newton system is singular but for the barrier, which the per-line elimination cannot take.
+    flat = next((c for c in curves if c.form == "linear" or (c.form == "power" and float(c.params["exponent"]) >= 1)),
+                None)
+    if flat is not None:
+        return f"line {flat.label} has a linear curve"
+    room = hi.min(axis=1) - lo.max(axis=1)
+    if not (room > 0).all():
+        i = int(np.argmin(room))
+        return f"line {curves.labels[i]} has no constant spend strictly inside its floors, ceilings and guardrail box"
+    if (weights < 0).any():
+        return "a curve has a negative coefficient"
+    if band is not None and not (band > 0).all():
+        return "a guardrail band is zero"
+    if not rules.spendable or rules.spendable <= 0:
+        return "the budget is zero"
+    return ""
+
+
+class _Stalled(RuntimeError):
+    """The structured solver stopped short of the optimum (numerically degenerate plan)."""
+
+
+def _plan_structured(curves, rules, coef, scale, mult, lam, a0, lo, hi, band, history, cur, calendar):
+    from allocation.daily_ipm import solve_daily
+
+    n, days = mult.shape
+    reference = np.array([cur[i] if np.isfinite(cur[i]) and cur[i] > 0 else rules.spendable / days / n
+                          for i in range(n)])
+    shapes = np.array([c.shape if c.form == "hill" else float(c.params.get("exponent", 1.0)) for c in curves])
+    # The same margin as the cvxpy build: the reported plan stays inside the band, not only within tolerance.
+    t0 = time.perf_counter()
+    sol = solve_daily(forms=[c.form for c in curves], shapes=shapes, weights=coef[:, None] * mult, scale=scale,
+                      decay=lam, start_adstock=a0, lower=lo, upper=hi,
+                      band=None if band is None else band * (1 - 1e-6),
+                      budget=float(rules.spendable), budget_mode=rules.budget_mode, reference=reference)
+    elapsed = time.perf_counter() - t0
+    if sol.status != "optimal":
+        raise _Stalled(f"the structured solver stopped after {sol.iterations} iterations short of the optimum "
+                       f"(relative gap {sol.gap:.1e})")
+    spend = _project_guardrail(np.maximum(sol.spend, 0.0), lo, hi)
+    plan = _tabulate(curves, rules, spend, history, a0, mult, lam, cur, sol.budget_dual,
+                     sol.guardrail_dual > 1e-7, "optimal", elapsed, calendar, "liftlab structured IPM", lo, hi)
+    plan.method = f"convex (daily, adstock; structured interior point, {sol.iterations} iterations)"
+    plan.gap = sol.gap
+    return plan
 
 
 def _project_guardrail(spend: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -418,7 +506,8 @@ def _project_guardrail(spend: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.
     return np.minimum(np.maximum(spend, lo), hi)
 
 
-def _tabulate(curves, rules, spend, history, a0, mult, lam, cur, cons, status, elapsed, calendar, solver, lo, hi):
+def _tabulate(curves, rules, spend, history, a0, mult, lam, cur, dual, guarded, status, elapsed, calendar, solver,
+              lo, hi):
     n, days = spend.shape
     ad = np.empty_like(spend)
     prev = a0
@@ -433,8 +522,6 @@ def _tabulate(curves, rules, spend, history, a0, mult, lam, cur, cons, status, e
         nxt = (1 - lam) * v[:, t] + lam * nxt
         marg[:, t] = nxt
     labels = curves.labels
-    dual = cons["total_budget"].dual_value
-    dual = None if dual is None else float(abs(dual))
     binding = []
     line_tags = []
     tol = 1e-6
@@ -447,12 +534,8 @@ def _tabulate(curves, rules, spend, history, a0, mult, lam, cur, cons, status, e
         line_tags.append(",".join(tags))
     if rules.spendable is not None and abs(spend.sum() - rules.spendable) <= 1e-6 * max(1.0, rules.spendable):
         binding.append({"constraint": "total_budget", "value": rules.spendable})
-    for name, c in cons.items():
-        if name.startswith("guardrail") and c.dual_value is not None and np.abs(c.dual_value).max() > 1e-7:
-            rows = np.flatnonzero(np.abs(c.dual_value).max(axis=1) > 1e-7)
-            for r in rows:
-                if not any(b.get("line") == labels[r] and b["constraint"] == "guardrail" for b in binding):
-                    binding.append({"constraint": "guardrail", "line": labels[r], "value": rules.max_change})
+    for r in np.flatnonzero(guarded):
+        binding.append({"constraint": "guardrail", "line": labels[r], "value": rules.max_change})
     frame = pd.DataFrame({
         "name": curves.names, "market": curves.markets, "spend": spend.mean(axis=1), "current_spend": cur,
         "incremental": resp.mean(axis=1),
@@ -467,7 +550,8 @@ def _tabulate(curves, rules, spend, history, a0, mult, lam, cur, cons, status, e
 
 
 def replan(previous: dict, curves: CurveSet, *, elapsed: int = 1, actual: np.ndarray | None = None,
-           days: int | None = None, budget: float | None = None, rules: Rules | None = None) -> TimePlan:
+           days: int | None = None, budget: float | None = None, rules: Rules | None = None,
+           solver: str = "auto") -> TimePlan:
     """Re-plan from yesterday's plan (a plan.json dict) with refreshed curves.
 
     The first ``elapsed`` days of the previous plan are done (their planned spend,
@@ -506,4 +590,4 @@ def replan(previous: dict, curves: CurveSet, *, elapsed: int = 1, actual: np.nda
         rules.max_change = previous["max_change"]
     cal = previous.get("launch_calendar")
     calendar = LaunchCalendar.from_dict(cal).shifted(elapsed) if cal else None
-    return plan_days(curves, rules, days=days, calendar=calendar, history=history)
+    return plan_days(curves, rules, days=days, calendar=calendar, history=history, solver=solver)

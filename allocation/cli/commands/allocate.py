@@ -43,13 +43,16 @@ from causal.errors import InfeasibleError
 @click.option("--alpha", type=click.FloatRange(0.01, 1.0), default=0.1, show_default=True, help="CVaR tail share.")
 @click.option("--sample-cv", type=click.FloatRange(0.0, 2.0), default=0.2, show_default=True,
               help="Coefficient of variation of the log-normal curve draws.")
+@click.option("--solver", "daily_solver", default="auto", show_default=True,
+              help="Daily plans (--days): 'structured' (per-line interior point), a cvxpy solver such as CLARABEL, "
+                   "or 'auto' (structured unless market or group budgets couple lines day by day).")
 @seed_option
 @click.option("--audit-db", default=None, help="Audit database: SQLite path or SQLAlchemy URL (default $LIFTLAB_DB or liftlab.db).")
 def command(curves_path: str, budget: float | None, out_path: str, report_path: str | None,
             max_change: float | None, objective: str, target: float | None, value_per_signup: float | None,
             budget_mode: str | None, constraints_path: str | None, days: int | None, calendar_path: str | None,
             s_curves: str, frontier_points: int | None, n_samples: int | None, risk: str, alpha: float,
-            sample_cv: float, seed: int, audit_db: str | None) -> None:
+            sample_cv: float, daily_solver: str, seed: int, audit_db: str | None) -> None:
     """Allocate a budget across channels and markets on the curves (global optimum, named constraints)."""
     curves = CurveSet.load(curves_path)
     rules = Rules.load(constraints_path, budget=budget, max_change=max_change, budget_mode=budget_mode)
@@ -61,7 +64,7 @@ def command(curves_path: str, budget: float | None, out_path: str, report_path: 
             from allocation.timeplan import LaunchCalendar, plan_days
 
             calendar = LaunchCalendar.load(calendar_path) if calendar_path else None
-            plan = plan_days(curves, rules, days=days, calendar=calendar)
+            plan = plan_days(curves, rules, days=days, calendar=calendar, solver=daily_solver)
             command_name = "allocate --days"
         else:
             plan = allocate(curves, objective=objective, rules=rules, target=target,

@@ -24,9 +24,11 @@ from causal.errors import DataError, InfeasibleError
 @click.option("--budget", type=float, default=None, help="Budget over the new horizon (default: the old plan's remaining spend).")
 @click.option("--max-change", type=float, default=None, help="Guardrail (default: the old plan's).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None, help="HTML report to write.")
+@click.option("--solver", "daily_solver", default="auto", show_default=True,
+              help="'structured' (per-line interior point), a cvxpy solver such as CLARABEL, or 'auto'.")
 @click.option("--audit-db", default=None, help="Audit database: SQLite path or SQLAlchemy URL (default $LIFTLAB_DB or liftlab.db).")
 def command(plan_path: str, curves_path: str, out_path: str, elapsed: int, days: int | None, budget: float | None,
-            max_change: float | None, report_path: str | None, audit_db: str | None) -> None:
+            max_change: float | None, report_path: str | None, daily_solver: str, audit_db: str | None) -> None:
     """Re-plan the remaining days from yesterday's plan with refreshed curves, moving within the guardrail."""
     try:
         previous = json.loads(Path(plan_path).read_text(encoding="utf-8"))
@@ -43,7 +45,7 @@ def command(plan_path: str, curves_path: str, out_path: str, elapsed: int, days:
         rules.max_change = max_change
     log = AuditLog(audit_db)
     try:
-        plan = replan(previous, curves, elapsed=elapsed, days=days, budget=budget, rules=rules)
+        plan = replan(previous, curves, elapsed=elapsed, days=days, budget=budget, rules=rules, solver=daily_solver)
     except InfeasibleError as exc:
         # An infeasible re-plan is recorded too, then reported (exit 2).
         log.record(command="replan", curves=curves.to_dict(), constraints=previous.get("constraints") or {},
