@@ -206,9 +206,14 @@ class GraphAnalysis:
         observed = self.table.attrs.get("observed", set())
         colors = ["#d9534f" if n == self.table.attrs.get("outcome") else "#2f5fa7" if str(n).startswith(SPEND_PREFIX)
                   else "#bbbbbb" if n not in observed else "#5cb85c" for n in g]
-        labels = {n: str(n).replace(SPEND_PREFIX, "").replace("_", "\n") for n in g}
-        nx.draw_networkx(g, pos, ax=ax, labels=labels, node_color=colors, node_size=1500, font_size=7,
-                         arrowsize=12, edge_color="#555", font_color="white")
+        # Labels in rounded boxes of the node's colour: a long name never runs out of a fixed circle.
+        nx.draw_networkx_edges(g, pos, ax=ax, node_size=2600, arrowsize=12, edge_color="#555")
+        for n, color in zip(g, colors):
+            ax.annotate(str(n).replace(SPEND_PREFIX, "").replace("_", "\n"), pos[n], ha="center", va="center",
+                        fontsize=8, color="white", bbox={"boxstyle": "round,pad=0.4", "fc": color, "ec": "none"})
+        xs, ys = zip(*pos.values())
+        ax.set_xlim(min(xs) - 0.15, max(xs) + 0.15)
+        ax.set_ylim(min(ys) - 0.15, max(ys) + 0.15)
         ax.set_axis_off()
         if show:
             plt.show()
