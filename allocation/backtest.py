@@ -23,10 +23,13 @@ Policies (each one :meth:`decide` per day)
 ------------------------------------------
 * :class:`StatusQuo` — the fixed shares every day.
 * :class:`QuarterlyModel` — every 91 days, refit the observational response
-  model (:class:`allocation.mmm.ResponseModel`) on the panel so far and jump to
-  its best allocation; ``calibrated=True`` calibrates it on the battery's lifts
-  first (:func:`allocation.calibration.calibrate`). No guardrail: that is the
-  quarterly way.
+  model (:class:`allocation.mmm.ResponseModel`) on the panel so far and re-plan
+  on it; ``calibrated=True`` calibrates it on the battery's lifts first
+  (:func:`allocation.calibration.calibrate`). The observational policy jumps to
+  its model's optimum (the quarterly way); the default calibrated one moves each
+  line within a trust region (``max_step=2``: half to double the plan in force),
+  because a fitted curve and a go-dark lift speak only for spend near the
+  current one.
 * :class:`DailyLoop` — each week proposes a go-dark test of one channel in one
   cluster, on randomly chosen markets that no other test occupies (checked with
   :func:`overlapping_tests`), runs it in the world, reads it out
@@ -36,6 +39,10 @@ Policies (each one :meth:`decide` per day)
   to the audit trail (:class:`allocation.audit.AuditLog`).
 * :class:`Oracle` — the best allocation on the world's true steady-state curves.
 
+Calibrated policies use :func:`confounding_prior`: a wide confounding-bias prior
+for branded search (its spend follows demand) and a narrower one for the planned
+channels (Chen et al. 2018).
+
 Every allocation (any policy) is solved by :func:`best_allocation`, an exact
 dynamic programme on a grid of the budget: separable, handles S-shaped curves
 and per-line bounds, so the comparison between policies is about the curves
@@ -44,6 +51,8 @@ they believe, never about the optimiser.
 References
 ----------
 Vaver, J. & Koehler, J. (2011). Measuring ad effectiveness using geo experiments. Google.
+Chen, A., Chan, D., Perry, M., Jin, Y., Sun, Y., Wang, Y. & Koehler, J. (2018). Bias correction for paid
+search in media mix modeling. Google.
 Bellman, R. (1957). *Dynamic Programming* (the resource-allocation recursion).
 """
 
@@ -61,7 +70,7 @@ from allocation.mmm import ResponseModel
 from causal.errors import ConfigError
 from causal.panel import load_panel
 from causal.transforms import hill
-from causal.world import CLUSTERS, MEDIATED_CONVERSION, World, WorldRun
+from causal.world import CLUSTERS, EXOGENOUS_CHANNELS, MEDIATED_CONVERSION, World, WorldRun
 from experiments.readout import read_out
 
 QUARTER = 91
@@ -258,6 +267,17 @@ def _curves_of(setting: Setting, curves: dict, key: str = "response") -> list:
     return [_curve_fn(by[line][key]) for line in setting.lines]
 
 
+# Prior scale of the confounding bias (relative to the coefficient) of a channel whose spend is set by the
+# media plan: planned budgets do not follow demand, so the observational fit of such a channel is trusted more
+# than that of a channel whose spend follows demand (branded search follows queries, the case of Chen et al. 2018).
+PLANNED_BIAS = 0.25
+
+
+def confounding_prior(world: World) -> dict[str, float]:
+    """``calibrate(bias_scale=...)`` per channel: 1 for demand-following spend, :data:`PLANNED_BIAS` for planned."""
+    return {ch: (PLANNED_BIAS if ch in EXOGENOUS_CHANNELS else 1.0) for ch in world.channels}
+
+
 # -- policies ---------------------------------------------------------------------------
 class StatusQuo:
     """Fixed channel x market shares of the budget, every day."""
@@ -289,18 +309,44 @@ class Oracle:
 
 
 class QuarterlyModel:
-    """Every quarter, refit the observational model (optionally calibrated on the battery) and jump to its optimum."""
+    """Every quarter, refit the observational model (optionally calibrated on the battery) and re-plan.
 
-    def __init__(self, *, calibrated: bool) -> None:
-        self.calibrated = calibrated
-        self.name = "quarterly calibrated" if calibrated else "quarterly observational"
+    Parameters
+    ----------
+    calibrated : bool
+        Calibrate the refitted model on the battery's lifts (:func:`allocation.calibration.calibrate`).
+    max_step : float or None, default=None
+        Trust region: each quarter a line's spend stays within ``[x / max_step, x * max_step]`` of the
+        plan in force ``x`` (the status quo before the first quarter). None jumps straight to the
+        model's optimum. Budget optimisers bound each channel around its historical spend for the same
+        reason (e.g. Meridian's ``spend_constraint_lower/upper``): a fitted curve is only supported by
+        data near the spend it was fitted on, and an experiment's lift near the spend it was run at.
+    bias_scale : float or mapping channel -> float, optional
+        Prior scale of each calibrated channel's confounding bias (``calibrate(bias_scale=...)``);
+        :func:`confounding_prior` of the world when None.
+    name : str, optional
+    """
+
+    def __init__(self, *, calibrated: bool, max_step: float | None = None,
+                 bias_scale: float | dict[str, float] | None = None, name: str | None = None) -> None:
+        if max_step is not None and not max_step > 1:
+            raise ConfigError(f"max_step must be > 1 (a factor of the current spend), got {max_step}")
+        self.calibrated, self.max_step, self.bias_scale = calibrated, max_step, bias_scale
+        default = "quarterly calibrated" if calibrated else "quarterly observational"
+        self.name = name or default
         self.plan_: np.ndarray | None = None
 
     def decide(self, day: int, setting: Setting, context: dict) -> np.ndarray:
         if day % QUARTER == 0:
             model = _fit(setting, context["frame"](), day)
-            curves = calibrate(model, setting.lifts if self.calibrated else [], seed=setting.seed).to_dict()
-            self.plan_ = best_allocation(_curves_of(setting, curves), setting.budget)
+            bias = confounding_prior(setting.world) if self.bias_scale is None else self.bias_scale
+            curves = calibrate(model, setting.lifts if self.calibrated else [], bias_scale=bias,
+                               seed=setting.seed).to_dict()
+            lo = hi = None
+            if self.max_step is not None:
+                current = setting.status_quo if self.plan_ is None else self.plan_
+                lo, hi = current / self.max_step, np.minimum(current * self.max_step, setting.budget)
+            self.plan_ = best_allocation(_curves_of(setting, curves), setting.budget, lo, hi)
         return self.plan_.copy()
 
 
@@ -315,14 +361,23 @@ class DailyLoop:
         Length of each go-dark test.
     refit_every : int, default=28
         Days between refits of the response model (calibration is redone weekly on the reused fit).
+    test_share : float, default=1/3
+        Share of the tested cluster's markets that go dark in a test.
+    bias_scale : float or mapping channel -> float, optional
+        Prior scale of each calibrated channel's confounding bias; :func:`confounding_prior` when None.
     audit : AuditLog, optional
     """
 
     name = "daily loop"
 
     def __init__(self, *, max_change: float = 0.15, test_days: int = 21, refit_every: int = 28,
+                 test_share: float = 1 / 3, bias_scale: float | dict[str, float] | None = None,
                  audit: AuditLog | None = None) -> None:
+        if not 0 < test_share < 1:
+            raise ConfigError(f"test_share must be in (0, 1), got {test_share}")
         self.max_change, self.test_days, self.refit_every, self.audit = max_change, test_days, refit_every, audit
+        self.test_share = test_share
+        self.bias_scale = bias_scale
         self.tests_: list[dict] = []
         self.log_: list[dict] = []
         self.lifts_: list[Lift] = []
@@ -340,8 +395,9 @@ class DailyLoop:
             if day % self.refit_every == 0 or self._model is None:
                 self._model = _fit(setting, context["frame"](), day)
             fitted_to = self._model.dates_[-1].date().isoformat()  # lifts inside the fitted panel only
+            bias = confounding_prior(w) if self.bias_scale is None else self.bias_scale
             curves = calibrate(self._model, [lf for lf in self.lifts_ if lf.end <= fitted_to],
-                               seed=setting.seed).to_dict()
+                               bias_scale=bias, seed=setting.seed).to_dict()
             self._fns = _curves_of(setting, curves)
             self._propose(day, setting)
         plan = context["plan"]
@@ -378,7 +434,7 @@ class DailyLoop:
         self._next_cluster += 1
         busy = {g for t in self.tests_ if t["first"] <= last and first <= t["last"] for g in t["geos"]}
         free = [g for g, cl in zip(w.geos, w.cluster_of) if cl == c and g not in busy]
-        k = max(1, int(np.sum(w.cluster_of == c)) // 3)
+        k = max(1, int(np.sum(w.cluster_of == c) * self.test_share + 1e-9))
         if len(free) < k:
             return
         rng = np.random.default_rng([setting.seed, day])
@@ -444,8 +500,9 @@ class BacktestResult:
     def summary(self) -> str:
         t = self.summary_table
         lines = [f"backtest over {self.settings['days']} days, budget {self.settings['budget']:,.0f} per day"]
+        width = max(24, *(len(str(n)) for n in t.index))
         for name, r in t.iterrows():
-            lines.append(f"  {name:<24} incremental {r['incremental']:>12,.0f}  cost/incremental "
+            lines.append(f"  {name:<{width}} incremental {r['incremental']:>12,.0f}  cost/incremental "
                          f"{r['cost_per_incremental']:>8.2f}  share of oracle {r['share_of_oracle']:>6.1%}")
         lines.append(f"  daily loop: {len(self.tests)} tests, signups given up {self.given_up['signups']:,.0f}, "
                      f"guardrail ratio {self.guardrail:.3f} (<= 1 kept), overlapping tests {len(self.overlaps)}")
@@ -481,7 +538,7 @@ def json_records(frame: pd.DataFrame) -> list[dict]:
 
 
 def default_policies(audit: AuditLog | None = None) -> list:
-    return [StatusQuo(), QuarterlyModel(calibrated=False), QuarterlyModel(calibrated=True),
+    return [StatusQuo(), QuarterlyModel(calibrated=False), QuarterlyModel(calibrated=True, max_step=2.0),
             DailyLoop(audit=audit), Oracle()]
 
 

@@ -45,7 +45,7 @@ Vaver, J., & Koehler, J. (2011). Measuring ad effectiveness using geo experiment
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -375,7 +375,7 @@ def calibrate(
     model: ResponseModel,
     lifts: Sequence[Lift],
     *,
-    bias_scale: float = 1.0,
+    bias_scale: float | Mapping[str, float] = 1.0,
     confidence: float = 0.9,
     conflict_level: float = 0.95,
     n_draws: int = 2000,
@@ -388,9 +388,12 @@ def calibrate(
     model : ResponseModel
         Fitted.
     lifts : sequence of Lift
-    bias_scale : float, default=1.0
+    bias_scale : float or mapping channel -> float, default=1.0
         Prior sd of a calibrated channel's confounding bias, relative to the
-        larger of its observational and lift-implied coefficient.
+        larger of its observational and lift-implied coefficient. A mapping
+        gives one scale per channel (1.0 for channels it does not name), e.g.
+        a wide prior for a channel whose spend follows demand (branded search)
+        and a narrower one for channels whose spend is set by a media plan.
     confidence : float, default=0.9
         Level of the reported intervals.
     conflict_level : float, default=0.95
@@ -425,7 +428,8 @@ def calibrate(
         rows = [d for d in designs if d.lift.channel == ch]
         implied = sum(d.lift.incremental for d in rows) / sum(d.row[sl].sum() if w == 1 else d.row[sl.start] for d in rows)
         obs = model.theta_[sl.start]
-        tau = bias_scale * max(abs(obs), abs(implied)) + 1e-12
+        scale = bias_scale.get(ch, 1.0) if isinstance(bias_scale, Mapping) else bias_scale
+        tau = scale * max(abs(obs), abs(implied)) + 1e-12
         cols = [sl.start] if w == 1 else list(range(sl.start + 1, sl.stop))
         bias_cols += cols
         bias_prec += [1.0 / tau**2] * len(cols)

@@ -76,8 +76,11 @@ def backtest_report(result, *, title: str = "Closed-loop backtest") -> str:
         "Each line (channel x market cluster) is spread over the cluster's markets in proportion to market size.",
         "Status quo: business-as-usual spend per line averaged over the 91 days before the horizon; every policy "
         "spends the same daily total.",
-        "Quarterly policies jump to their optimum every 91 days without a guardrail; the daily loop moves within "
-        "15% of status-quo spend per line in any 7 days.",
+        "Quarterly policies re-plan every 91 days: the observational one jumps to its model's optimum; the "
+        "calibrated one moves each line at most to double or half its spend per quarter (trust region). The daily "
+        "loop moves within 15% of status-quo spend per line in any 7 days.",
+        "Calibration gives branded search (spend follows demand) a wide confounding prior and the planned channels "
+        "a narrower one (a quarter of the coefficient).",
         "The oracle optimises the world's true steady-state curves (launch calendar and carryover ignored), so it "
         "is the best static plan, not a bound on dynamic plans.",
     ]
