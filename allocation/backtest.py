@@ -234,6 +234,30 @@ def _read(world: World, frame: pd.DataFrame, test: dict, control: list[str], see
     return Lift.from_dict(ro.to_dict(), source=f"test {test['channel']} {test['geos'][0]}..")
 
 
+# The weekly proposal's design search: the recent history is enough for the windows of one test length,
+# and a coarse effect grid with few windows keeps 26 proposals a half-year within about a minute.
+DESIGN_HISTORY_DAYS = 200
+DESIGN_SEARCH = {"effect_sizes": (0.0, 0.05, 0.1, 0.2), "n_windows": 8, "n_screen_windows": 2, "n_finalists": 5,
+                 "n_null_windows": 0, "greedy_rounds": 0}
+
+
+def _design_test(frame: pd.DataFrame, world: World, free: list[str], k: int, days: int, *, seed: int) -> dict | None:
+    """The treated markets ``experiments.design.design_experiment`` recommends among ``free`` (k of them),
+    simulated on the recent history with the readout's own estimator and inference; None if no design fits."""
+    from experiments.design import design_experiment
+
+    dates = np.sort(frame["date"].unique())
+    recent = frame[frame["date"] >= dates[max(0, len(dates) - DESIGN_HISTORY_DAYS)]].reset_index(drop=True)
+    exclude = [g for g in world.geos if g not in set(free)]
+    try:
+        r = design_experiment(load_panel(recent), n_treated=(k, k), exclude=exclude, durations=(days,),
+                              seed=seed, **DESIGN_SEARCH)
+    except ConfigError:
+        return None
+    best = r.best
+    return {"geos": list(best.treated), "mde": best.mde, "power": best.power.mde_power}
+
+
 def overlapping_tests(tests: list[dict]) -> list[tuple[int, int]]:
     """Pairs of tests that share a market while their windows overlap (must be empty)."""
     out = []
@@ -363,6 +387,10 @@ class DailyLoop:
         Days between refits of the response model (calibration is redone weekly on the reused fit).
     test_share : float, default=1/3
         Share of the tested cluster's markets that go dark in a test.
+    proposer : {"design", "random"}, default="design"
+        Who picks the test's markets among the free ones of the cluster: the design module
+        (:func:`experiments.design.design_experiment`, simulated power of the readout on the recent
+        history, best design first) or a random draw.
     bias_scale : float or mapping channel -> float, optional
         Prior scale of each calibrated channel's confounding bias; :func:`confounding_prior` when None.
     audit : AuditLog, optional
@@ -372,7 +400,10 @@ class DailyLoop:
 
     def __init__(self, *, max_change: float = 0.15, test_days: int = 21, refit_every: int = 28,
                  test_share: float = 1 / 3, bias_scale: float | dict[str, float] | None = None,
-                 audit: AuditLog | None = None) -> None:
+                 proposer: str = "design", audit: AuditLog | None = None) -> None:
+        if proposer not in ("design", "random"):
+            raise ConfigError(f"proposer must be 'design' or 'random', got {proposer!r}")
+        self.proposer = proposer
         if not 0 < test_share < 1:
             raise ConfigError(f"test_share must be in (0, 1), got {test_share}")
         self.max_change, self.test_days, self.refit_every, self.audit = max_change, test_days, refit_every, audit
@@ -399,7 +430,7 @@ class DailyLoop:
             curves = calibrate(self._model, [lf for lf in self.lifts_ if lf.end <= fitted_to],
                                bias_scale=bias, seed=setting.seed).to_dict()
             self._fns = _curves_of(setting, curves)
-            self._propose(day, setting)
+            self._propose(day, setting, context)
         plan = context["plan"]
         hist = np.vstack([np.tile(setting.status_quo, (WEEK, 1)), plan[:day]])[-(WEEK - 1):]
         band = self.max_change * setting.status_quo
@@ -421,8 +452,9 @@ class DailyLoop:
                                         "total_spend": float(x.sum()), "spend": x.tolist(), "day": entry["day"]})
         return x
 
-    def _propose(self, day: int, setting: Setting) -> None:
-        """One go-dark test a week: next channel, next cluster, random markets no other test uses meanwhile."""
+    def _propose(self, day: int, setting: Setting, context: dict) -> None:
+        """One go-dark test a week: next channel, next cluster, markets no other test uses meanwhile,
+        chosen by the design module (or at random with ``proposer="random"``)."""
         w = setting.world
         first = setting.start + day
         last = first + self.test_days - 1
@@ -437,10 +469,19 @@ class DailyLoop:
         k = max(1, int(np.sum(w.cluster_of == c) * self.test_share + 1e-9))
         if len(free) < k:
             return
-        rng = np.random.default_rng([setting.seed, day])
-        geos = sorted(rng.choice(free, size=k, replace=False).tolist())
+        design = None
+        if self.proposer == "design":
+            design = _design_test(context["frame"](), w, free, k, self.test_days, seed=setting.seed + day)
+        if design is not None:
+            geos = sorted(design["geos"])
+        else:
+            rng = np.random.default_rng([setting.seed, day])
+            geos = sorted(rng.choice(free, size=k, replace=False).tolist())
         test = {"channel": ch, "cluster": CLUSTERS[c], "geos": geos, "first": first, "last": last,
-                "start": _date(w, first), "end": _date(w, last), "proposed": _date(w, first)}
+                "start": _date(w, first), "end": _date(w, last), "proposed": _date(w, first),
+                "proposer": "random" if design is None else "design",
+                "design_mde": None if design is None else design["mde"],
+                "design_power_at_mde": None if design is None else design["power"]}
         self.tests_.append(test)
         if overlapping_tests(self.tests_):  # cannot happen by construction; kept as a hard check
             raise AssertionError("two overlapping tests proposed")

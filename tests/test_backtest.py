@@ -199,3 +199,12 @@ def test_confounding_prior_and_mapping_bias_scale(world):
     sl = model.column_index("social")
     gap = lambda r: np.abs(r.theta_after[sl] - r.theta_before[sl]).sum()  # noqa: E731
     assert gap(narrow) < gap(scalar)
+
+
+def test_design_module_proposes_the_tests(result, world):
+    # Each week's markets are experiments.design's recommendation among the cluster's markets.
+    assert all(t["proposer"] == "design" for t in result.tests)
+    for t in result.tests:
+        cluster = {g for g, c in zip(world.geos, world.cluster_of) if ["NA", "LATAM", "EMEA", "APAC"][c] == t["cluster"]}
+        assert set(t["geos"]) <= cluster
+        assert 0 < t["design_mde"] <= 0.2 and 0 < t["design_power_at_mde"] <= 1

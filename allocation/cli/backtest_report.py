@@ -66,7 +66,13 @@ def backtest_report(result, *, title: str = "Closed-loop backtest") -> str:
         if "incremental_ci" in tests:
             tests["incremental_ci"] = [f"[{fmt_number(v[0])}, {fmt_number(v[1])}]" if isinstance(v, list) else "—"
                                        for v in tests["incremental_ci"]]
-        report.section("The daily loop's tests").table(tests)
+        if "design_mde" in tests:
+            tests["design_mde"] = [f"{v:.1%}" if pd.notna(v) else "—" for v in tests["design_mde"]]
+            tests["design_power_at_mde"] = [f"{v:.2f}" if pd.notna(v) else "—" for v in tests["design_power_at_mde"]]
+        report.section("The daily loop's tests",
+                       "Each week's markets are the design module's recommendation among the cluster's free "
+                       "markets (experiments.design: the readout simulated on the recent history; design_mde is "
+                       "the smallest lift it detects with 80% power), unless proposer says random.").table(tests)
     if len(result.decisions):
         d = result.decisions.copy()
         for col in ("total_spend", "largest_move"):
