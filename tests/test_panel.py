@@ -59,7 +59,8 @@ def test_missing_row(tmp_path, panel_frame, run_cli):
 
 def test_fill_missing_zero_is_explicit_and_counted(tmp_path, panel_frame, run_cli):
     df = panel_frame.drop(index=[4, 5])
-    code, out, _ = _validate(run_cli, _write(tmp_path, df), "--fill-missing", "zero")
+    with pytest.warns(UserWarning, match="filled 2 absent"):  # the command warns too, not only the report line
+        code, out, _ = _validate(run_cli, _write(tmp_path, df), "--fill-missing", "zero")
     assert code == 0 and "filled 2 absent rows" in out
     with pytest.warns(UserWarning, match="filled 2 absent"):
         p = load_panel(df, fill_missing="zero")
