@@ -9,7 +9,7 @@ injection for the false positive rate. Claimed power is the design's simulated
 power at its MDE; the issue asks for |detection - claimed| <= 0.1 and
 |false positive rate - alpha| <= 0.05.
 
-Run: .venv/bin/python benchmarks/study_design_power.py [--worlds 5] [--step 2]
+Run: .venv/bin/python benchmarks/study_design_power.py [--worlds 5] [--step 2] [--claim-share 0]
 """
 
 from __future__ import annotations
@@ -30,13 +30,14 @@ from experiments.power import inject_lift  # noqa: E402
 from experiments.readout import read_out  # noqa: E402
 
 
-def study(seed: int, *, n_geos: int, n_days: int, history: int, step: int, estimator: str) -> dict:
+def study(seed: int, *, n_geos: int, n_days: int, history: int, step: int, estimator: str,
+          claim_share: float = 0.0) -> dict:
     world = World(n_geos, n_days, seed=seed)
     raw = world.panel()
     full = load_panel(raw)
     hist = load_panel(raw.iloc[: history * n_geos])
     r = design_experiment(hist, n_treated=(2, 4), durations=(14,), effect_sizes=np.arange(0, 0.2001, 0.025),
-                          n_windows=40, estimator=estimator, seed=seed)
+                          n_windows=40, estimator=estimator, seed=seed, claim_share=claim_share)
     b = r.best
     d = b.duration
     hits, false = [], []
@@ -59,10 +60,11 @@ def main() -> None:
     ap.add_argument("--history", type=int, default=400)
     ap.add_argument("--step", type=int, default=2)
     ap.add_argument("--estimator", default="sc")
+    ap.add_argument("--claim-share", type=float, default=0.0, help="design_experiment's claim_share")
     args = ap.parse_args()
     t0 = time.perf_counter()
     rows = [study(s, n_geos=args.geos, n_days=args.days, history=args.history, step=args.step,
-                  estimator=args.estimator) for s in range(args.worlds)]
+                  estimator=args.estimator, claim_share=args.claim_share) for s in range(args.worlds)]
     print(f"{'seed':>4} {'treated':<24} {'MDE':>6} {'claimed':>8} {'detected':>9} {'FPR hist':>9} {'FPR held':>9} {'n':>4}")
     for r in rows:
         print(f"{r['seed']:>4} {','.join(r['treated']):<24} {r['mde']:>6.3f} {r['claimed']:>8.2f} "

@@ -55,11 +55,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from causal.base import CounterfactualEstimator, clone, make_estimator
-from causal.conformal import ConformalTest, refit_clone
+from causal.conformal import DEFAULT_PERMUTATION, ConformalTest, refit_clone
 from causal.errors import ConfigError
 
 # The readout's default inference for estimators without their own (experiments.readout.INFERENCE).
-PERMUTATION, STATISTIC = "block", "mean"
+PERMUTATION, STATISTIC = DEFAULT_PERMUTATION, "mean"
 
 
 def rejects(p_value: np.ndarray | float, alpha: float) -> np.ndarray:
@@ -185,16 +185,6 @@ class WindowDecisions:
         return rejects(self.p_values, alpha) & sign_ok
 
 
-def _stats(U: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """ConformalTest's 'mean' statistic for rows of residuals U (K, T) -> (K, P)."""
-    T1 = index.shape[1]
-    return np.abs(U[:, index].sum(axis=2)) / np.sqrt(T1)
-
-
-def _p_from_stats(s: np.ndarray) -> np.ndarray:
-    return np.mean(s >= s[:, :1] * (1 - 1e-10), axis=1)
-
-
 def _fast_sc_residuals(est, y_pre, y_post, X, lifts) -> np.ndarray | None:
     """Whole-window refit residuals for every lift, exactly, for ``sc`` / ``asc``; None if not applicable."""
     name = getattr(est, "name", "")
@@ -296,7 +286,8 @@ def window_decisions(
                               statistic=STATISTIC, seed=seed)
             p[k] = t.p_value(0.0)
         return WindowDecisions(lifts, p, effects, baseline)
-    return WindowDecisions(lifts, _p_from_stats(_stats(U, test.index)), effects, baseline)
+    # The readout's own statistic and p-value, for every lift at once.
+    return WindowDecisions(lifts, test.p_values(test.statistics(U)), effects, baseline)
 
 
 def _linear_residuals(test: ConformalTest, fitted, y_pre, y_post, lifts) -> np.ndarray | None:
