@@ -8,10 +8,10 @@ counterfactual, incremental = treated-average effect x number of treated
 geos, its interval, the lift, a two-sided p-value and, with a channel, the
 spend change estimated the same way and the cost per incremental signup.
 
-Inference: estimators carrying their own (``tbr``, ``did``, ``bsts``, with
-``own_inference = True``) are asked for it through ``effect_inference``; the
-synthetic-control family (``sc``, ``asc``, ``sdid``) gets conformal inference
-(:mod:`causal.conformal`). Placebo-in-space and placebo-in-time checks are run
+Inference: estimators carrying their own (``tbr``, ``did``, ``bsts`` and
+``sdid``'s placebo inference, with ``own_inference`` true) are asked for it
+through ``effect_inference``; ``sc`` and ``asc`` (and ``sdid`` with
+``inference="conformal"``) get conformal inference (:mod:`causal.conformal`). Placebo-in-space and placebo-in-time checks are run
 for every estimator as diagnostics.
 
 References
@@ -52,9 +52,6 @@ INFERENCE = {
 # Estimators whose intervals missed the nominal rates in the simulation study
 # (benchmarks/study_readout.py, docs/readout.md): every readout with them says so.
 MISCALIBRATED = {
-    "sdid": "In the simulation study (200 replications, AR(1) geo deviations) sdid's conformal 90% intervals "
-            "covered 83% and its false positive rate at alpha 0.1 was 0.175: its intervals are too narrow; "
-            "prefer sc or asc for inference.",
     "bsts": "In the simulation study (40 replications, AR(1) geo deviations) bsts's 90% intervals covered 73% "
             "and its false positive rate at alpha 0.1 was 0.275: its intervals are too narrow; "
             "prefer sc or asc for inference.",

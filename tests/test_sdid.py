@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from causal.base import clone
+from causal.errors import ConfigError
 from causal.sdid import SyntheticDiD
 
 
@@ -32,8 +33,8 @@ def test_large_zeta_gives_uniform_unit_weights_and_paper_zeta():
     p = SyntheticDiD().fit(Y[:30, :2], Y[:30, 2:], Y[30:, 2:])
     sigma = np.diff(Y[:30, 2:], axis=0).std(ddof=1)
     assert p.zeta_ == pytest.approx((2 * 10) ** 0.25 * sigma)
-    assert p.refit_params() == {"zeta": p.zeta_}
-    assert clone(p).get_params() == {"zeta": None}
+    assert p.refit_params() == {"zeta": p.zeta_, "inference": "conformal"}
+    assert clone(p).get_params() == {"zeta": None, "inference": "placebo", "n_placebo": 200, "seed": 0}
 
 
 def test_time_weights_favour_periods_like_the_test():
@@ -51,3 +52,23 @@ def test_fit_without_test_period():
     m = SyntheticDiD().fit(Y[:, 0], Y[:, 1:], None)
     np.testing.assert_allclose(m.time_weights_, 1 / 40)
     np.testing.assert_allclose(m.counterfactual_pre_, Y[:, 0], atol=1e-6)
+
+
+def test_placebo_inference_covers_zero_effect_and_rejects_a_large_one():
+    # 12 geos sharing a factor with AR(1) deviations; the first two are "treated".
+    rng = np.random.default_rng(3)
+    T, J = 80, 12
+    factor = 100 + np.cumsum(rng.normal(0, 1, T))
+    dev = np.zeros((T, J))
+    for t in range(1, T):
+        dev[t] = 0.8 * dev[t - 1] + rng.normal(0, 1, J)
+    Y = factor[:, None] * rng.uniform(0.5, 2, J)[None, :] + dev
+    m = SyntheticDiD().fit(Y[:66, :2], Y[:66, 2:], Y[66:, 2:])
+    assert m.own_inference and m.placebo_z_.size == 45  # all C(10, 2) pairs of the 10 controls
+    null = m.effect_inference(Y[66:, :2], alpha=0.1)
+    assert null.effect_ci[0] <= null.effect <= null.effect_ci[1] and 0 < null.p_value <= 1
+    lifted = Y[66:, :2] * 1.5
+    assert m.effect_inference(lifted, alpha=0.1).p_value < 0.05
+    with pytest.raises(ConfigError, match="inference must be one of"):
+        SyntheticDiD(inference="bootstrap").fit(Y[:66, :2], Y[:66, 2:], Y[66:, 2:])
+    assert not SyntheticDiD(inference="conformal").own_inference

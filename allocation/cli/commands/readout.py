@@ -39,7 +39,7 @@ def _echo_one(r, prefix: str = "") -> None:
 @click.option("--estimator", default="sc", show_default=True, type=click.Choice(list(ESTIMATOR_PATHS)),
               help="Counterfactual method.")
 @click.option("--inference", default="conformal", show_default=True, type=click.Choice(list(INFERENCE)),
-              help="Inference of sc/asc/sdid: moving-block conformal, or GeoLift's i.i.d. test.")
+              help="Inference of sc/asc: moving-block conformal, or GeoLift's i.i.d. test (sdid, tbr, did, bsts infer for themselves).")
 @click.option("--channel", default=None, help="Channel the test moved (its column is spend_<channel>).")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="readout.json to write.")
 @click.option("--report", "report_path", default=None, type=click.Path(dir_okay=False), help="HTML report to write.")
