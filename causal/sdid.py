@@ -157,15 +157,8 @@ class SyntheticDiD(CounterfactualEstimator):
         return np.asarray(z)
 
     def effect_inference(self, Y_treated_post: np.ndarray, alpha: float = 0.1) -> EffectInference:
-        """Cumulative effect over the test, its interval and two-sided p-value, from the placebos.
-
-        Parameters
-        ----------
-        Y_treated_post : ndarray (T1, N1) or (T1,)
-            Observed treated outcomes during the test.
-        alpha : float, default=0.1
-            One minus the interval's confidence.
-        """
+        """Cumulative effect over the test, its interval and two-sided p-value, from the placebos
+        (the contract of :class:`causal.base.EffectInference`; arguments as ``TimeBasedRegression``'s)."""
         alpha = check_alpha(self, alpha)
         y = treated_post_average(self, Y_treated_post)
         T1 = len(y)
