@@ -25,7 +25,7 @@ import numpy as np
 
 from causal.base import CounterfactualEstimator, EffectInference
 from causal.errors import ConfigError, DataError
-from causal.tbr import check_alpha, treated_post_average
+from causal.tbr import check_alpha, placebo_reference, treated_post_average
 
 
 class BayesianStructuralTimeSeries(CounterfactualEstimator):
@@ -331,10 +331,8 @@ class BayesianStructuralTimeSeries(CounterfactualEstimator):
             # Studentised placebo: the posterior sd of the summed effect, referred to the
             # distribution of the same statistic on control geos over the same window.
             sd = float(self.predictive_draws_.sum(axis=1).std(ddof=1))
-            q = float(np.quantile(np.abs(z), 1 - alpha))
-            zt = abs(effect) / sd if sd > 0 else np.inf
+            q, p = placebo_reference(z, alpha, abs(effect) / sd if sd > 0 else np.inf)
             ci = (effect - q * sd, effect + q * sd)
-            p = float((1 + np.sum(np.abs(z) >= zt)) / (1 + z.size))
             psd = self.predictive_draws_.std(axis=0, ddof=1)
             lo, hi = self.counterfactual_post_ - q * psd, self.counterfactual_post_ + q * psd
             method = f"BSTS posterior sd, studentised placebo calibration on {z.size} control groups"

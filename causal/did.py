@@ -12,8 +12,6 @@ treated average in period :math:`t` is
 
 from __future__ import annotations
 
-from itertools import combinations
-from math import comb
 from typing import ClassVar
 
 import numpy as np
@@ -21,7 +19,7 @@ from scipy import stats
 
 from causal.base import CounterfactualEstimator, EffectInference
 from causal.errors import ConfigError, DataError
-from causal.tbr import check_alpha, treated_post_average
+from causal.tbr import check_alpha, placebo_groups, treated_post_average
 
 _INFERENCE = ("placebo", "cluster")
 
@@ -165,7 +163,7 @@ class DifferenceInDifferences(CounterfactualEstimator):
                 f"DifferenceInDifferences: placebo inference needs more control geos ({J}) than treated geos ({n1}); "
                 "use inference='cluster'"
             )
-        groups = self._placebo_groups(J, n1)
+        groups = placebo_groups(J, n1, self.n_placebo, self.seed)
         W = np.zeros((len(groups), J))
         for g, members in enumerate(groups):
             W[g, list(members)] = 1.0
@@ -204,12 +202,6 @@ class DifferenceInDifferences(CounterfactualEstimator):
             self.counterfactual_post_ + m_t * band_lo, self.counterfactual_post_ + m_t * band_hi,
             f"DiD placebo-in-space (scaled by {scale}), {rel.size} placebo groups",
         )
-
-    def _placebo_groups(self, J: int, n1: int) -> list[tuple[int, ...]]:
-        if comb(J, n1) <= self.n_placebo:
-            return list(combinations(range(J), n1))
-        rng = np.random.default_rng(self.seed)
-        return [tuple(rng.choice(J, n1, replace=False)) for _ in range(int(self.n_placebo))]
 
     def _cluster(self, Y_post: np.ndarray, effect: float, alpha: float) -> EffectInference:
         X0, X1 = self._X0, self._X1

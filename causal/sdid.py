@@ -36,15 +36,12 @@ that zeroes small weights, so its weights can differ slightly.
 
 from __future__ import annotations
 
-from itertools import combinations
-from math import comb
-
 import numpy as np
 
 from causal.base import CounterfactualEstimator, EffectInference
 from causal.errors import ConfigError, DataError
 from causal.synthetic_control import simplex_least_squares
-from causal.tbr import check_alpha, treated_post_average
+from causal.tbr import check_alpha, placebo_groups, placebo_reference, treated_post_average
 
 INFERENCE = ("placebo", "conformal")
 
@@ -139,13 +136,8 @@ class SyntheticDiD(CounterfactualEstimator):
         J, T1 = X0.shape[1], X1.shape[0]
         if J - n1 < 2:
             return np.empty(0)
-        if comb(J, n1) <= self.n_placebo:
-            groups = [list(g) for g in combinations(range(J), n1)]
-        else:
-            rng = np.random.default_rng(self.seed)
-            groups = [sorted(rng.choice(J, n1, replace=False).tolist()) for _ in range(int(self.n_placebo))]
         z = []
-        for g in groups:
+        for g in placebo_groups(J, n1, self.n_placebo, self.seed):
             rest = np.setdiff1d(np.arange(J), g)
             placebo = SyntheticDiD(zeta=self.zeta, inference="conformal")
             placebo.n_treated_ = n1
@@ -172,9 +164,8 @@ class SyntheticDiD(CounterfactualEstimator):
             raise DataError("SyntheticDiD: placebo inference compares relative errors and needs a positive "
                             "pre-period level of the treated outcome; use inference='conformal'")
         scale = level * T1
-        q = float(np.quantile(np.abs(z), 1 - alpha))
         zt = abs(effect) / scale if scale > 0 else (0.0 if np.isclose(effect, 0.0) else np.inf)
-        p = float((1 + np.sum(np.abs(z) >= zt)) / (1 + z.size))
+        q, p = placebo_reference(z, alpha, zt)
         band = q * level * np.ones(T1)
         return EffectInference(effect, (effect - q * scale, effect + q * scale), p,
                                self.counterfactual_post_ - band, self.counterfactual_post_ + band,

@@ -76,6 +76,29 @@ def check_alpha(estimator: CounterfactualEstimator, alpha: float) -> float:
     return alpha
 
 
+def placebo_groups(J: int, n1: int, n_placebo: int, seed: int) -> list[list[int]]:
+    """Groups of ``n1`` of the ``J`` control geos read out as if treated: every group when
+    there are at most ``n_placebo`` of them, otherwise ``n_placebo`` random draws from ``seed``.
+
+    Shared by the placebo-in-space inference of tbr, did and sdid.
+    """
+    if comb(J, n1) <= n_placebo:
+        return [list(g) for g in combinations(range(J), n1)]
+    rng = np.random.default_rng(seed)
+    return [list(rng.choice(J, n1, replace=False)) for _ in range(int(n_placebo))]
+
+
+def placebo_reference(z: np.ndarray, alpha: float, statistic: float) -> tuple[float, float]:
+    """The ``1 - alpha`` quantile of ``|z|`` (the interval's multiplier) and the placebo p-value of
+    ``statistic``: the share of placebo statistics at least as large, the real one counted too.
+
+    ``z`` holds the placebos' statistics on the scale of ``statistic`` (tbr, bsts, sdid).
+    """
+    q = float(np.quantile(np.abs(z), 1 - alpha))
+    p = float((1 + np.sum(np.abs(z) >= statistic)) / (1 + z.size))
+    return q, p
+
+
 def _acf(e: np.ndarray, max_lag: int) -> np.ndarray:
     """Sample autocorrelations r_0..r_max_lag (biased estimator, as in statsmodels' acf)."""
     e = e - e.mean()
@@ -280,14 +303,9 @@ class TimeBasedRegression(CounterfactualEstimator):
         J, T1 = X0.shape[1], X1.shape[0]
         if T1 == 0 or J - n1 < 1:
             return np.empty(0)
-        if comb(J, n1) <= self.n_placebo:
-            groups = [list(g) for g in combinations(range(J), n1)]
-        else:
-            rng = np.random.default_rng(self.seed)
-            groups = [list(rng.choice(J, n1, replace=False)) for _ in range(int(self.n_placebo))]
         z = []
         tot0, tot1 = X0.sum(axis=1), X1.sum(axis=1)
-        for g in groups:
+        for g in placebo_groups(J, n1, self.n_placebo, self.seed):
             rest0 = (tot0 - X0[:, g].sum(axis=1)) / (J - n1)
             rest1 = (tot1 - X1[:, g].sum(axis=1)) / (J - n1)
             if np.ptp(rest0) == 0:
@@ -321,9 +339,8 @@ class TimeBasedRegression(CounterfactualEstimator):
         if z.size >= 10:
             # Studentised placebo: the analytic sd, with the reference distribution of
             # |error / sd| taken from control geos read out over the same test window.
-            q = float(np.quantile(np.abs(z), 1 - alpha))
             zt = abs(effect) / sd if sd > 0 else (0.0 if np.isclose(effect, 0.0) else np.inf)
-            p = float((1 + np.sum(np.abs(z) >= zt)) / (1 + z.size))
+            q, p = placebo_reference(z, alpha, zt)
             method = f"TBR analytic sd ({self.errors} errors), studentised placebo calibration on {z.size} control groups"
         else:
             q = float(stats.t.ppf(1 - alpha / 2, self.df_))
