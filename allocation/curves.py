@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from allocation.jsonfile import read_json
 from causal.errors import ConfigError, DataError
 from causal.transforms import response as _response
 
@@ -217,18 +218,7 @@ class CurveSet:
     @classmethod
     def load(cls, path: str | Path) -> CurveSet:
         """Read and validate a curves.json file."""
-        path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise DataError(f"{path}: curves file not found") from None
-        except OSError as exc:
-            raise DataError(f"{path}: cannot read ({exc.strerror})") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(read_json(path, "curves file"), source=str(path))
 
 
 def _number(value: Any, where: str, key: str, *, allow_none: bool = False, positive: bool = False,

@@ -16,7 +16,6 @@ so a binding bound is reported by its meaning.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from allocation.curves import CurveSet
+from allocation.jsonfile import read_json
 from causal.errors import ConfigError, DataError, InfeasibleError
 
 
@@ -111,12 +111,7 @@ class Rules:
         source = "command line"
         if path is not None:
             source = str(path)
-            try:
-                data = json.loads(Path(path).read_text(encoding="utf-8"))
-            except FileNotFoundError:
-                raise DataError(f"{path}: constraints file not found") from None
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+            data = read_json(path, "constraints file")
             if not isinstance(data, dict):
                 raise DataError(f"{path}: expected a JSON object of constraints")
             unknown = set(data) - set(cls.__dataclass_fields__)

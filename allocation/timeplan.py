@@ -31,7 +31,6 @@ moves spend toward awareness before a launch and toward search after it.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from allocation.curves import CurveSet
+from allocation.jsonfile import read_json
 from allocation.problem import concave_response, scaling, solve_robust, structure_key
 from allocation.rules import Rules, check_feasible, group_matrix, line_bounds, market_matrix
 from causal.errors import ConfigError, DataError, InfeasibleError
@@ -142,13 +142,7 @@ class LaunchCalendar:
 
     @classmethod
     def load(cls, path: str | Path) -> LaunchCalendar:
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise DataError(f"{path}: launch calendar not found") from None
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(read_json(path, "launch calendar"), source=str(path))
 
 
 def guardrail_box(history: np.ndarray, days: int, band: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

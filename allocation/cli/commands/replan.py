@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import click
 
 from allocation.audit import AuditLog
 from allocation.cli.outputs import outputs
 from allocation.curves import CurveSet
+from allocation.jsonfile import read_json
 from allocation.timeplan import replan
-from causal.errors import DataError, InfeasibleError
+from causal.errors import InfeasibleError
 
 
 @click.command("replan")
@@ -30,12 +28,7 @@ from causal.errors import DataError, InfeasibleError
 def command(plan_path: str, curves_path: str, out_path: str, elapsed: int, days: int | None, budget: float | None,
             max_change: float | None, report_path: str | None, daily_solver: str, audit_db: str | None) -> None:
     """Re-plan the remaining days from yesterday's plan with refreshed curves, moving within the guardrail."""
-    try:
-        previous = json.loads(Path(plan_path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"{plan_path}: plan file not found") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{plan_path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    previous = read_json(plan_path, "plan file")
     curves = CurveSet.load(curves_path)
     from allocation.rules import Rules
 
