@@ -71,6 +71,7 @@ from causal.errors import ConfigError
 from causal.panel import load_panel
 from causal.transforms import hill
 from causal.world import CLUSTERS, EXOGENOUS_CHANNELS, MEDIATED_CONVERSION, World, WorldRun
+from experiments.design import design_experiment
 from experiments.readout import read_out
 
 QUARTER = 91
@@ -244,8 +245,6 @@ DESIGN_SEARCH = {"effect_sizes": (0.0, 0.05, 0.1, 0.2), "n_windows": 8, "n_scree
 def _design_test(frame: pd.DataFrame, world: World, free: list[str], k: int, days: int, *, seed: int) -> dict | None:
     """The treated markets ``experiments.design.design_experiment`` recommends among ``free`` (k of them),
     simulated on the recent history with the readout's own estimator and inference; None if no design fits."""
-    from experiments.design import design_experiment
-
     dates = np.sort(frame["date"].unique())
     recent = frame[frame["date"] >= dates[max(0, len(dates) - DESIGN_HISTORY_DAYS)]].reset_index(drop=True)
     exclude = [g for g in world.geos if g not in set(free)]

@@ -44,7 +44,6 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-WINDOW = 7
 SUPPORTED = ("exp", "log", "hill", "power", "linear")
 
 
@@ -74,11 +73,12 @@ class DailySolution:
     gap: float
 
 
-def _row_pattern(days: int, guardrail: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The rows every line shares: floors, ceilings, guardrail pairs.
+def _row_pattern(days: int, window: int | None) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix]:
+    """The rows every line shares: floors, ceilings and (with a guardrail ``window``) the pairs of
+    days less than ``window`` apart.
 
-    Returns the dense row matrix ``(R, days)``, the row kind (0 floor, 1 ceiling,
-    2 guardrail) and, for guardrail rows, nothing more is needed: their right-hand side is the band.
+    Returns the dense row matrix ``(R, days)``, each row's kind (0 floor, 1 ceiling, 2 guardrail)
+    and the rows' flattened outer products ``(R, days * days)``.
     """
     rows, kind = [], []
     eye = np.eye(days)
@@ -88,8 +88,8 @@ def _row_pattern(days: int, guardrail: bool) -> tuple[np.ndarray, np.ndarray, np
     for t in range(days):
         rows.append(eye[t])
         kind.append(1)
-    if guardrail:
-        for k in range(1, min(WINDOW, days)):
+    if window is not None:
+        for k in range(1, min(window, days)):
             for t in range(k, days):
                 d = eye[t] - eye[t - k]
                 rows += [d, -d]
@@ -148,7 +148,7 @@ class _Point:
 class _Model:
     """The problem's fixed data in scaled units, and the objective's value, gradient and Hessian."""
 
-    def __init__(self, forms, shapes, weights, scale, decay, start_adstock, lower, upper, band, budget,
+    def __init__(self, forms, shapes, weights, scale, decay, start_adstock, lower, upper, band, window, budget,
                  budget_mode, reference):
         n, T = weights.shape
         self.n, self.T = n, T
@@ -156,7 +156,7 @@ class _Model:
         lam = np.asarray(decay, dtype=float)
         self.form = np.array([SUPPORTED.index(f) for f in forms])
         self.shape = np.asarray(shapes, dtype=float)
-        self.G, self.kind, self.outer = _row_pattern(T, band is not None)
+        self.G, self.kind, self.outer = _row_pattern(T, None if band is None else window)
         # Adstock in the curve's units from scaled spend: z = K x + z0 (K lower-triangular per line).
         steps = np.arange(T)
         lag = steps[:, None] - steps[None, :]
@@ -282,7 +282,7 @@ def _max_step(m: _Model, p: _Point, d) -> float:
 
 def _solve_daily(*, forms: list[str], shapes: np.ndarray, weights: np.ndarray, scale: np.ndarray, decay: np.ndarray,
                  start_adstock: np.ndarray, lower: np.ndarray, upper: np.ndarray, band: np.ndarray | None,
-                 budget: float, budget_mode: str, reference: np.ndarray, tol: float = 1e-9,
+                 window: int, budget: float, budget_mode: str, reference: np.ndarray, tol: float = 1e-9,
                  dual_tol: float = 1e-6, refinements: int = 1, max_iterations: int = 200) -> DailySolution:
     """Maximise ``sum weights * g(adstock / scale)`` over daily spend; see the module docstring.
 
@@ -300,7 +300,9 @@ def _solve_daily(*, forms: list[str], shapes: np.ndarray, weights: np.ndarray, s
         Spend bounds per line and day (``upper`` may be ``inf``); some constant spend must
         lie strictly between them.
     band : array (lines,) or None
-        Guardrail: most change of a line's spend between any two days less than 7 apart.
+        Guardrail: most change of a line's spend between any two days less than ``window`` apart.
+    window : int
+        The guardrail's window in days.
     budget : float
     budget_mode : {"eq", "le"}
     reference : array (lines,)
@@ -314,7 +316,8 @@ def _solve_daily(*, forms: list[str], shapes: np.ndarray, weights: np.ndarray, s
     refinements : int
         Iterative-refinement steps on each Newton system.
     """
-    m = _Model(forms, shapes, weights, scale, decay, start_adstock, lower, upper, band, budget, budget_mode, reference)
+    m = _Model(forms, shapes, weights, scale, decay, start_adstock, lower, upper, band, window, budget, budget_mode,
+               reference)
     p = m.start()
     status, it = "max_iterations", 0
     best = (np.inf, p, np.inf, 0)

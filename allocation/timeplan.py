@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from allocation.curves import CurveSet
+from allocation.daily_ipm import SUPPORTED, solve_daily
 from allocation.jsonfile import read_json
 from allocation.problem import concave_response, scaling, solve_robust, structure_key
 from allocation.rules import Rules, check_feasible, group_matrix, line_bounds, market_matrix
@@ -437,8 +438,6 @@ def plan_days(curves: CurveSet, rules: Rules, *, days: int = 28, calendar: Launc
 def _structured_blocker(curves: CurveSet, rules: Rules, weights: np.ndarray, lo: np.ndarray, hi: np.ndarray,
                         band: np.ndarray | None) -> str:
     """Why the structured solver cannot take this plan ('' if it can)."""
-    from allocation.daily_ipm import SUPPORTED
-
     if rules.market_budgets:
         return "market budgets couple lines day by day"
     if rules.group_budgets:
@@ -470,8 +469,6 @@ class _Stalled(RuntimeError):
 
 
 def _plan_structured(curves, rules, coef, scale, mult, lam, a0, lo, hi, band, history, cur, calendar):
-    from allocation.daily_ipm import solve_daily
-
     n, days = mult.shape
     reference = np.array([cur[i] if np.isfinite(cur[i]) and cur[i] > 0 else rules.spendable / days / n
                           for i in range(n)])
@@ -480,7 +477,7 @@ def _plan_structured(curves, rules, coef, scale, mult, lam, a0, lo, hi, band, hi
     t0 = time.perf_counter()
     sol = solve_daily(forms=[c.form for c in curves], shapes=shapes, weights=coef[:, None] * mult, scale=scale,
                       decay=lam, start_adstock=a0, lower=lo, upper=hi,
-                      band=None if band is None else band * (1 - 1e-6),
+                      band=None if band is None else band * (1 - 1e-6), window=WINDOW,
                       budget=float(rules.spendable), budget_mode=rules.budget_mode, reference=reference)
     elapsed = time.perf_counter() - t0
     if sol.status != "optimal":
