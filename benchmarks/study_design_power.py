@@ -6,8 +6,8 @@ reported MDE into its treated geos, read the window out with
 experiments.readout.read_out (pre-period = every day before the window) and
 count detections (p <= alpha, positive estimate); do the same with no
 injection for the false positive rate. Claimed power is the design's simulated
-power at its MDE; the issue asks for |detection - claimed| <= 0.1 and
-|false positive rate - alpha| <= 0.05.
+power at its MDE (measured on windows the search did not see); the issue asks for
+|detection - claimed| <= 0.05 and |false positive rate - alpha| <= 0.03 (issue 20).
 
 Run: .venv/bin/python benchmarks/study_design_power.py [--worlds 5] [--step 2] [--claim-share 0]
 """
@@ -48,8 +48,10 @@ def study(seed: int, *, n_geos: int, n_days: int, history: int, step: int, estim
                           estimator=estimator, confidence=1 - r.alpha, placebos=False).to_dict()
             out.append(ro["p_value"] <= r.alpha and (lift == 0 or ro["incremental"] > 0))
     return {"seed": seed, "treated": b.treated, "mde": b.mde, "claimed": b.power.mde_power,
-            "fpr_history": b.power.false_positive_rate, "detected": float(np.mean(hits)),
-            "fpr_heldout": float(np.mean(false)), "n_heldout": len(hits)}
+            "claimed_se": b.power.power_se, "fpr_claimed": b.power.false_positive_rate,
+            "fpr_claimed_se": b.power.false_positive_rate_se, "search_mde": r.search_cells[0].mde,
+            "held_out": r.held_out, "detected": float(np.mean(hits)),
+            "fpr_heldout": float(np.mean(false)), "n_heldout": len(hits), "n_eff": (n_days - history - d) / d + 1}
 
 
 def main() -> None:
@@ -60,20 +62,29 @@ def main() -> None:
     ap.add_argument("--history", type=int, default=400)
     ap.add_argument("--step", type=int, default=2)
     ap.add_argument("--estimator", default="sc")
-    ap.add_argument("--claim-share", type=float, default=0.0, help="design_experiment's claim_share")
+    ap.add_argument("--claim-share", type=float, default=1 / 3, help="design_experiment's claim_share")
     args = ap.parse_args()
     t0 = time.perf_counter()
     rows = [study(s, n_geos=args.geos, n_days=args.days, history=args.history, step=args.step,
                   estimator=args.estimator, claim_share=args.claim_share) for s in range(args.worlds)]
-    print(f"{'seed':>4} {'treated':<24} {'MDE':>6} {'claimed':>8} {'detected':>9} {'FPR hist':>9} {'FPR held':>9} {'n':>4}")
+    print(f"{'seed':>4} {'treated':<24} {'search MDE':>10} {'MDE':>6} {'claimed':>12} {'detected':>9} "
+          f"{'FPR claimed':>12} {'FPR held':>9} {'n':>4}")
     for r in rows:
-        print(f"{r['seed']:>4} {','.join(r['treated']):<24} {r['mde']:>6.3f} {r['claimed']:>8.2f} "
-              f"{r['detected']:>9.2f} {r['fpr_history']:>9.2f} {r['fpr_heldout']:>9.2f} {r['n_heldout']:>4}")
+        print(f"{r['seed']:>4} {','.join(r['treated']):<24} {r['search_mde']:>10.4f} {r['mde']:>6.4f} "
+              f"{r['claimed']:>6.2f}+-{r['claimed_se']:.2f} {r['detected']:>9.2f} "
+              f"{r['fpr_claimed']:>6.2f}+-{r['fpr_claimed_se']:.2f} {r['fpr_heldout']:>9.2f} {r['n_heldout']:>4}")
     claimed = np.mean([r["claimed"] for r in rows])
     detected = np.mean([r["detected"] for r in rows])
     fpr = np.mean([r["fpr_heldout"] for r in rows])
-    print(f"pooled: claimed power {claimed:.3f}, held-out detection {detected:.3f} (diff {detected - claimed:+.3f}); "
-          f"held-out false positive rate {fpr:.3f} (alpha 0.1, diff {fpr - 0.1:+.3f})")
+    # Monte-Carlo SE of the pooled held-out rates: the windows overlap, so each world holds about
+    # (held-out days - d) / d + 1 independent tests.
+    n_eff = sum(r["n_eff"] for r in rows)
+    se_det = np.sqrt(detected * (1 - detected) / n_eff)
+    se_fpr = np.sqrt(fpr * (1 - fpr) / n_eff)
+    print(f"pooled: claimed power {claimed:.3f}, held-out detection {detected:.3f} +- {se_det:.3f} "
+          f"(diff {detected - claimed:+.3f}, tolerance 0.05: {'met' if abs(detected - claimed) <= 0.05 else 'MISSED'}); "
+          f"held-out false positive rate {fpr:.3f} +- {se_fpr:.3f} (alpha 0.1, diff {fpr - 0.1:+.3f}, tolerance 0.03: "
+          f"{'met' if abs(fpr - 0.1) <= 0.03 else 'MISSED'}); ~{n_eff:.0f} independent held-out tests")
     print(f"time {time.perf_counter() - t0:.0f} s")
 
 

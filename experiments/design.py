@@ -38,6 +38,7 @@ from experiments.candidates import (
     similarity_matrix,
 )
 from experiments.design_defaults import DesignSettings, choose_settings, period_days
+from experiments.design_screen import screen_mde, stratified_masks
 from experiments.power import (
     PowerResult,
     candidate_power,
@@ -388,6 +389,8 @@ def design_experiment(
     claim_share: float = 1 / 3,
     method: str = "auto",
     max_exhaustive: int = 400,
+    n_prescreen: int = 0,
+    n_prescreen_keep: int = 40,
     min_pre: int | None = None,
     max_false_positive_rate: float | None = None,
     seed: int = 0,
@@ -464,7 +467,14 @@ def design_experiment(
         .. versionchanged:: issue 20
            Was 0.
     method : str, default="auto"
-        Candidate generation (:func:`experiments.candidates.generate_candidates`).
+        Candidate generation (:func:`experiments.candidates.generate_candidates`);
+        ``"screen"`` uses only the prescreened sets (``n_prescreen``).
+    n_prescreen : int, default=0
+        Stratified treated sets drawn and scored all at once by the vectorised
+        screen (:mod:`experiments.design_screen`) before any readout is
+        simulated; for large panels and large treated sets.
+    n_prescreen_keep : int, default=40
+        Best prescreened sets (per test length) that go on to the readout's screening.
     max_exhaustive : int, default=400
         Largest number of treated sets enumerated exhaustively.
     min_pre : int, optional
@@ -523,9 +533,16 @@ def design_experiment(
     durations = plan.durations
     claim, select, select_all, held_out = split_windows(T, plan, claim_share)
 
-    candidates = generate_candidates(Y, geos, n_treated=n_treated, include=include, exclude=exclude,
-                                     method=method, max_exhaustive=max_exhaustive, seed=seed)
-    if n_cells > 1 and include:
+    if method == "screen" and n_prescreen < 1:
+        raise ConfigError("candidate method 'screen' needs n_prescreen >= 1 (--prescreen N)")
+    candidates = [] if method == "screen" else generate_candidates(
+        Y, geos, n_treated=n_treated, include=include, exclude=exclude, method=method,
+        max_exhaustive=max_exhaustive, seed=seed)
+    if n_prescreen > 0:
+        candidates = candidates + [c for c in _prescreen(Y, geos, n_prescreen, n_prescreen_keep, n_treated, include,
+                                                          exclude, select_all, alpha, power_target, seed)
+                                   if c not in set(candidates)]
+    if n_cells > 1 and include and method != "screen":
         # Cells after the first need not contain the included geos (they cannot: cells are disjoint).
         more = generate_candidates(Y, geos, n_treated=n_treated, include=(), exclude=exclude + include,
                                    method=method, max_exhaustive=max_exhaustive, seed=seed)
@@ -649,6 +666,21 @@ def design_experiment(
     return DesignResult(panel.y, estimator, float(alpha), float(power_target), cells, control_names, ranked,
                         len(pairs), settings, fit_series, by_duration, plan=plan, held_out=held_out,
                         search_cells=search_cells)
+
+
+def _prescreen(Y: np.ndarray, geos: list[str], n: int, keep: int, n_treated: tuple[int, int],
+               include: Sequence[str], exclude: Sequence[str], windows: dict[int, np.ndarray], alpha: float,
+               power_target: float, seed: int) -> list[tuple[str, ...]]:
+    """The ``keep`` best of ``n`` stratified treated sets by the vectorised screen, for each test length."""
+    index = {g: i for i, g in enumerate(geos)}
+    masks = stratified_masks(Y.mean(axis=0), n, n_treated, include=[index[g] for g in include],
+                             exclude=[index[g] for g in exclude], seed=seed)
+    out: dict[tuple[str, ...], None] = {}
+    for d, st in windows.items():
+        score = screen_mde(Y[: int(st.max()) + d], masks, st, d, alpha=alpha, power_target=power_target)
+        for i in np.argsort(score, kind="stable")[:keep]:
+            out[tuple(geos[j] for j in np.flatnonzero(masks[i]))] = None
+    return list(out)
 
 
 def dense_null_windows(n_periods: int, duration: int, min_pre: int, n: int) -> np.ndarray:
