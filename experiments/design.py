@@ -605,10 +605,14 @@ def design_experiment(
     # lift per window): selecting small MDEs on few windows otherwise favours over-rejecting sets.
     # Only on the search's own part of the history: the held-out windows must not choose the design.
     null_starts = {d: _thin(select_all[d], n_null_windows) for d in durations}
-    null_tasks = [(Y, [index[g] for g in t], control_of(t), d, null_starts[d], estimator, alpha, seed)
-                  for t, d in finalists]
-    nulls = _run_tasks(null_tasks, _null_task, n_jobs=n_jobs, scheduler=scheduler, progress=progress,
-                       desc="false positives") if n_null_windows else [None] * len(finalists)
+    # Where the null windows are the power windows already simulated (short histories), their rate is reused.
+    fresh = [i for i, (t, d) in enumerate(finalists)
+             if n_null_windows and not np.array_equal(np.sort(null_starts[d]), np.sort(select[d]))]
+    null_tasks = [(Y, [index[g] for g in finalists[i][0]], control_of(finalists[i][0]), finalists[i][1],
+                   null_starts[finalists[i][1]], estimator, alpha, seed) for i in fresh]
+    done = dict(zip(fresh, _run_tasks(null_tasks, _null_task, n_jobs=n_jobs, scheduler=scheduler,
+                                      progress=progress, desc="false positives")))
+    nulls = [done.get(i, full[i].false_positive_rate if n_null_windows else None) for i in range(len(finalists))]
     fits: dict[tuple[str, ...], tuple[dict, np.ndarray]] = {}
     designs = []
     for r, nr in zip(full, nulls):

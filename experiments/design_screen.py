@@ -87,9 +87,10 @@ def stratified_masks(
         masks[:, s] = ranks < quota[:, [j]]
     if len(forced):
         masks[:, forced] = True
-    masks = np.unique(masks, axis=0)
-    # np.unique sorts; shuffle back to a seed-determined order so truncation is not biased.
-    return masks[rng.permutation(len(masks))]
+    # Distinct sets, first occurrence kept (rows packed to bytes: np.unique on bool rows is slow).
+    packed = np.packbits(masks, axis=1)
+    _, first = np.unique(packed.view(np.dtype((np.void, packed.shape[1]))).ravel(), return_index=True)
+    return masks[np.sort(first)]
 
 
 def screen_mde(

@@ -128,16 +128,18 @@ def simplex_path(A: np.ndarray, b0: np.ndarray, b1: np.ndarray, t_max: float, w0
         S = np.flatnonzero(active)
         out = np.flatnonzero(~active)
         k = len(S)
-        K = np.zeros((k + 1, k + 1))
-        K[:k, :k] = G[np.ix_(S, S)]
+        GS = G[:, S]  # one gather per piece; both the KKT block and the multipliers come from it
+        K = np.empty((k + 1, k + 1))
+        K[:k, :k] = GS[S]
         K[:k, k] = K[k, :k] = 1.0
+        K[k, k] = 0.0
         rhs = np.zeros((k + 1, 2))
         rhs[:k] = C[S]
         rhs[k, 0] = 1.0
         sol = np.linalg.solve(K, rhs)
         p, q = sol[:k, 0], sol[:k, 1]
         # Multipliers of the inactive bounds: mu_j(t) = G_jS w_S(t) - c_j(t) + nu(t) >= 0.
-        M = G[np.ix_(out, S)] @ sol[:k] - C[out] + sol[k]
+        M = (GS @ sol[:k] - C + sol[k])[out]
         m0, m1 = M[:, 0], M[:, 1]
         tol = 1e-12 * max(1.0, t)
         with np.errstate(divide="ignore", invalid="ignore"):
