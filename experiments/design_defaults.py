@@ -153,7 +153,7 @@ def choose_settings(
         for d in lens:
             if n_admissible(n_periods, d, pre(d)) < 1:
                 raise ConfigError(
-                    f"a test of {d} periods needs at least {pre(d) + d} periods of history "
+                    f"a test of {d} {period}s needs at least {pre(d) + d} {period}s of history "
                     f"({pre(d)} to fit on), but the panel has {n_periods}; ask for shorter --durations "
                     f"or leave them out to let the design choose"
                 )

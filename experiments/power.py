@@ -346,6 +346,10 @@ class PowerResult:
     window_starts : ndarray
         Positions of the windows' first periods.
     detections : ndarray (n_windows, K) of bool
+    mde_slope : float or None
+        Slope of the power curve at the MDE (for the MDE's standard error).
+    fine_lifts, fine_power : ndarray, optional
+        The power curve on the fine grid the MDE is found on (lifts >= 0).
     """
 
     treated: tuple[str, ...]
@@ -361,6 +365,8 @@ class PowerResult:
     detections: np.ndarray = field(repr=False)
     power_injected: np.ndarray | None = field(default=None, repr=False)
     mde_slope: float | None = None
+    fine_lifts: np.ndarray | None = field(default=None, repr=False)
+    fine_power: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def mde_incremental(self) -> float | None:
@@ -511,7 +517,8 @@ def candidate_power(
     labels = tuple(names[i] for i in t_idx) if names is not None else tuple(str(i) for i in t_idx)
     return PowerResult(labels, int(duration), grid, sym[on_grid], fpr, mde, mde_power,
                        float(base.mean()), len(starts), np.asarray(starts), det[:, on_grid],
-                       power_injected=raw[on_grid], mde_slope=_slope(lifts, sym, mde))
+                       power_injected=raw[on_grid], mde_slope=_slope(lifts, sym, mde),
+                       fine_lifts=lifts[lifts >= 0], fine_power=sym[lifts >= 0])
 
 
 def _slope(lifts: np.ndarray, power: np.ndarray, at: float | None, half_width: float = 0.02) -> float | None:
