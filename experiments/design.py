@@ -206,7 +206,9 @@ class DesignResult:
         b = self.best
         lines = [
             f"design ({self.estimator}, alpha {self.alpha}, power target {self.power_target:.0%}; "
-            f"{self.n_screened} candidates screened, {len(self.candidates)} simulated in full)",
+            + (f"{self.settings['n_prescreen']:,} treated sets prescreened, "
+               if self.settings.get("n_prescreen") else "")
+            + f"{self.n_screened} candidates screened, {len(self.candidates)} simulated in full)",
         ]
         per = self.plan.period if self.plan is not None else "period"
         where = (f"measured on {self.best.power.n_windows} held-out windows (~{self.best.power.n_effective:.1f} "
@@ -663,7 +665,8 @@ def design_experiment(
         "incremental_per_spend": incremental_per_spend, "budget": budget, "n_cells": n_cells,
         "n_windows": plan.n_windows, "n_screen_windows": n_screen_windows, "n_finalists": n_finalists, "greedy_rounds": greedy_rounds,
         "method": method, "seed": seed, "max_false_positive_rate": max_fpr, "n_periods": T, "n_geos": G,
-        "claim_share": claim_share, "held_out": held_out, "chosen": plan.to_dict(),
+        "claim_share": claim_share, "held_out": held_out, "n_prescreen": n_prescreen,
+        "n_prescreen_keep": n_prescreen_keep if n_prescreen else 0, "chosen": plan.to_dict(),
         "windows": {str(d): [panel.dates[int(s)].date().isoformat() for s in st] for d, st in select.items()},
         "claim_windows": {str(d): [panel.dates[int(s)].date().isoformat() for s in st] for d, st in claim.items()},
     }

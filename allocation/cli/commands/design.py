@@ -65,7 +65,11 @@ def _numbers(value: str | None, name: str, cast=float) -> list | None:
 @click.option("--claim-share", default=1 / 3, show_default="1/3", type=click.FloatRange(0, 0.9),
               help="Share of the latest windows held out of the search to measure the chosen design on.")
 @click.option("--method", default="auto", show_default=True,
-              type=click.Choice(["auto", "exhaustive", "matched", "stratified", "all"]), help="Candidate generation.")
+              type=click.Choice(["auto", "exhaustive", "matched", "stratified", "all", "screen"]),
+              help="Candidate generation ('screen': only the --prescreen sets).")
+@click.option("--prescreen", "n_prescreen", default=0, show_default=True, type=click.IntRange(0),
+              help="Stratified treated sets scored all at once by a vectorised TBR screen before the readout is "
+                   "simulated on the best of them (for many geos and large treated sets).")
 @click.option("--n-jobs", default=1, show_default=True, type=int, help="Parallel workers (joblib; -1 all cores).")
 @click.option("--scheduler", default=None, metavar="ADDRESS", help="Dask scheduler address: run the search on that cluster.")
 @seed_option
@@ -74,7 +78,7 @@ def command(out_path: str, report_path: str | None, treated_range: str | None, t
             durations: str | None, claim_share: float,
             effect_sizes: str | None, alpha: float, power_target: float, estimator: str,
             cost_per_incremental: float | None, incremental_per_spend: float | None, budget: float | None,
-            n_cells: int, n_windows: int | None, method: str, n_jobs: int, scheduler: str | None, seed: int,
+            n_cells: int, n_windows: int | None, method: str, n_prescreen: int, n_jobs: int, scheduler: str | None, seed: int,
             **panel_kwargs) -> None:
     """Design a geo experiment: treated markets, test length, MDE and investment, with power simulated on history."""
     from experiments.design import design_experiment
@@ -112,6 +116,7 @@ def command(out_path: str, report_path: str | None, treated_range: str | None, t
         budget=budget,
         n_cells=n_cells,
         method=method,
+        n_prescreen=n_prescreen,
         seed=seed,
         n_jobs=n_jobs,
         scheduler=scheduler,
