@@ -690,11 +690,6 @@ def _prescreen(Y: np.ndarray, geos: list[str], n: int, keep: int, n_treated: tup
     return list(out)
 
 
-def dense_null_windows(n_periods: int, duration: int, min_pre: int, n: int) -> np.ndarray:
-    """Up to ``n`` window starts spread over every admissible start."""
-    return simulation_windows(n_periods, duration, n_windows=max(n, 1), min_pre=min_pre)
-
-
 #: Fewest windows on either side of the split between search and claim.
 MIN_SPLIT_WINDOWS = 4
 
