@@ -30,7 +30,9 @@ from causal.panel import load_panel  # noqa: E402
 from experiments.design import design_experiment, evaluate_design  # noqa: E402
 from experiments.power import candidate_power, simulation_windows  # noqa: E402
 
-DATA = REPO.parent / "shared" / "data" / "geolift" / "GeoLift_PreTest.csv"
+# The shared data sit beside the checkout (../shared); a worktree one level deeper finds them two up.
+DATA = next((p for p in (REPO.parent / "shared", REPO.parent.parent / "shared")
+             if (p / "data").is_dir()), REPO.parent / "shared") / "data" / "geolift" / "GeoLift_PreTest.csv"
 EFFECTS = [0.0, 0.05, 0.1, 0.15, 0.2]
 SETTINGS = dict(n_treated=(2, 5), include=["chicago"], exclude=["honolulu"], durations=(10, 15),
                 effect_sizes=EFFECTS, alpha=0.1, cost_per_incremental=7.5, budget=100000)
