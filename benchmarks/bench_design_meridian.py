@@ -83,30 +83,55 @@ class PeakRSS:
 def run_meridian(df: pd.DataFrame, n_candidates: int, days: int) -> dict:
     import meridian_geox as mg
 
-    cfg = mg.DesignConfig(experiment_duration=datetime.timedelta(days=days), n_candidates=n_candidates)
+    cfg = mg.DesignConfig(
+        experiment_duration=datetime.timedelta(days=days), n_candidates=n_candidates
+    )
     with PeakRSS() as mem:
         t0 = time.perf_counter()
         ds = mg.run_design(df, cfg, mg.Constraints())
         t = time.perf_counter() - t0
     m = ds.design_metrics
     best = ds.designs[str(m.iloc[0]["design_id"])].designs["cell_1"]
-    return {"time": t, "mem": mem.delta, "treated": sorted(best.treatment_geos),
-            "mde": float(best.minimum_detectable_effect),
-            "sizes": (int(m["treatment_geo_count"].min()), int(m["treatment_geo_count"].max())),
-            "n_candidates": n_candidates, "n_ranked": cfg.n_ranked_candidates}
+    return {
+        "time": t,
+        "mem": mem.delta,
+        "treated": sorted(best.treatment_geos),
+        "mde": float(best.minimum_detectable_effect),
+        "sizes": (int(m["treatment_geo_count"].min()), int(m["treatment_geo_count"].max())),
+        "n_candidates": n_candidates,
+        "n_ranked": cfg.n_ranked_candidates,
+    }
 
 
 def run_liftlab(panel, sizes: tuple[int, int], n_candidates: int, days: int, n_jobs: int) -> dict:
     with PeakRSS() as mem:
         t0 = time.perf_counter()
-        r = design_experiment(panel, n_treated=sizes, durations=(days,), method="screen", n_prescreen=n_candidates,
-                              n_prescreen_keep=20, n_finalists=5, greedy_rounds=0, effect_sizes=EFFECTS,
-                              n_jobs=n_jobs)
+        r = design_experiment(
+            panel,
+            n_treated=sizes,
+            durations=(days,),
+            method="screen",
+            n_prescreen=n_candidates,
+            n_prescreen_keep=20,
+            n_finalists=5,
+            greedy_rounds=0,
+            effect_sizes=EFFECTS,
+            n_jobs=n_jobs,
+        )
         t = time.perf_counter() - t0
     b = r.best
-    return {"time": t, "mem": mem.delta, "treated": list(b.treated), "mde": b.mde, "mde_se": b.power.mde_se,
-            "power": b.power.mde_power, "power_se": b.power.power_se, "search_mde": r.search_cells[0].mde,
-            "held_out": r.held_out, "result": r}
+    return {
+        "time": t,
+        "mem": mem.delta,
+        "treated": list(b.treated),
+        "mde": b.mde,
+        "mde_se": b.power.mde_se,
+        "power": b.power.mde_power,
+        "power_se": b.power.power_se,
+        "search_mde": r.search_cells[0].mde,
+        "held_out": r.held_out,
+        "result": r,
+    }
 
 
 def grown(df: pd.DataFrame, n_geos: int, seed: int = 0) -> pd.DataFrame:
@@ -120,7 +145,9 @@ def grown(df: pd.DataFrame, n_geos: int, seed: int = 0) -> pd.DataFrame:
     extra = {}
     for k in range(n_geos - len(geos)):
         src = wide[geos[k % len(geos)]].to_numpy()
-        extra[f"x{k:03d}"] = src * np.exp(rng.normal(0, 0.3)) * (1 + 0.05 * rng.standard_normal(len(src)))
+        extra[f"x{k:03d}"] = (
+            src * np.exp(rng.normal(0, 0.3)) * (1 + 0.05 * rng.standard_normal(len(src)))
+        )
     wide = pd.concat([wide, pd.DataFrame(extra, index=wide.index)], axis=1)
     out = wide.stack().rename("conversions").reset_index()
     out.columns = ["date", "location", "conversions"]
@@ -134,49 +161,83 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=14)
     ap.add_argument("--n-jobs", type=int, default=2)
     ap.add_argument("--growth", default="50,114,200,400")
-    ap.add_argument("--growth-meridian", action="store_true", help="time meridian-geox in the growth table too")
+    ap.add_argument(
+        "--growth-meridian", action="store_true", help="time meridian-geox in the growth table too"
+    )
     args = ap.parse_args()
 
     df = pd.read_csv(example_csv(), parse_dates=["date"])
     df["location"] = df["location"].astype(str)
     panel = load_panel(df.drop(columns=["spend"]), y="conversions", geo_col="location")
-    print(f"data: {example_csv().name}, {panel.wide().shape[1]} geos x {panel.wide().shape[0]} days")
+    print(
+        f"data: {example_csv().name}, {panel.wide().shape[1]} geos x {panel.wide().shape[0]} days"
+    )
 
     print("\n== 1-2. the searches, alternating ==")
     mer, lif = [], []
     for i in range(args.repeats):
         mer.append(run_meridian(df, args.n_candidates, args.days))
         m = mer[-1]
-        print(f"run {i + 1} meridian-geox: {m['time']:.1f} s, peak +{m['mem'] / 1e6:.0f} MB; picked {len(m['treated'])} "
-              f"geos, MDE {m['mde']:.2%} ({m['n_candidates']} candidates, {m['n_ranked']} fully scored; ranked "
-              f"designs have {m['sizes'][0]}..{m['sizes'][1]} treated geos)")
+        print(
+            f"run {i + 1} meridian-geox: {m['time']:.1f} s, peak +{m['mem'] / 1e6:.0f} MB; picked {len(m['treated'])} "
+            f"geos, MDE {m['mde']:.2%} ({m['n_candidates']} candidates, {m['n_ranked']} fully scored; ranked "
+            f"designs have {m['sizes'][0]}..{m['sizes'][1]} treated geos)"
+        )
         lif.append(run_liftlab(panel, mer[0]["sizes"], args.n_candidates, args.days, args.n_jobs))
         x = lif[-1]
-        print(f"run {i + 1} liftlab:      {x['time']:.1f} s, peak +{x['mem'] / 1e6:.0f} MB; picked {len(x['treated'])} "
-              f"geos, MDE {x['mde']:.2%} +- {x['mde_se'] or float('nan'):.2%} on held-out windows "
-              f"(power {x['power']:.2f} +- {x['power_se']:.2f}; {x['search_mde']:.2%} on the search windows)")
+        print(
+            f"run {i + 1} liftlab:      {x['time']:.1f} s, peak +{x['mem'] / 1e6:.0f} MB; picked {len(x['treated'])} "
+            f"geos, MDE {x['mde']:.2%} +- {x['mde_se'] or float('nan'):.2%} on held-out windows "
+            f"(power {x['power']:.2f} +- {x['power_se']:.2f}; {x['search_mde']:.2%} on the search windows)"
+        )
     ratios = [m["time"] / x["time"] for m, x in zip(mer, lif)]
-    print("ratio meridian-geox / liftlab search time: " + ", ".join(f"{r:.1f}x" for r in ratios)
-          + f" (median {statistics.median(ratios):.1f}x; first run includes JAX compilation)")
-    print(f"peak memory: meridian-geox +{max(m['mem'] for m in mer) / 1e6:.0f} MB, "
-          f"liftlab +{max(x['mem'] for x in lif) / 1e6:.0f} MB")
+    print(
+        "ratio meridian-geox / liftlab search time: "
+        + ", ".join(f"{r:.1f}x" for r in ratios)
+        + f" (median {statistics.median(ratios):.1f}x; first run includes JAX compilation)"
+    )
+    print(
+        f"peak memory: meridian-geox +{max(m['mem'] for m in mer) / 1e6:.0f} MB, "
+        f"liftlab +{max(x['mem'] for x in lif) / 1e6:.0f} MB"
+    )
 
     print("\n== 3. each pick re-measured by liftlab's readout on the held-out windows ==")
     m, x = mer[0], lif[0]
     rows = []
-    for label, treated, claimed in (("meridian-geox", m["treated"], m["mde"]), ("liftlab", x["treated"], x["mde"])):
+    for label, treated, claimed in (
+        ("meridian-geox", m["treated"], m["mde"]),
+        ("liftlab", x["treated"], x["mde"]),
+    ):
         grid = sorted({0.0, round(claimed, 6), *EFFECTS})
         ev = evaluate_design(panel, treated, args.days, effect_sizes=grid, claim_share=1 / 3)
         p = ev.power.power_at(claimed)
-        rows.append((label, len(treated), claimed, p, ev.power.rate_se(p), ev.power.false_positive_rate,
-                     ev.power.false_positive_rate_se, ev.mde, ev.power.n_windows))
-    print(f"{'tool':<14} {'treated':>7} {'claimed MDE':>11} {'power there':>14} {'FPR':>12} {'liftlab MDE':>11} {'windows':>7}")
+        rows.append(
+            (
+                label,
+                len(treated),
+                claimed,
+                p,
+                ev.power.rate_se(p),
+                ev.power.false_positive_rate,
+                ev.power.false_positive_rate_se,
+                ev.mde,
+                ev.power.n_windows,
+            )
+        )
+    print(
+        f"{'tool':<14} {'treated':>7} {'claimed MDE':>11} {'power there':>14} {'FPR':>12} {'liftlab MDE':>11} {'windows':>7}"
+    )
     for r in rows:
-        print(f"{r[0]:<14} {r[1]:>7} {r[2]:>11.2%} {r[3]:>8.2f}+-{r[4]:.2f} {r[5]:>6.2f}+-{r[6]:.2f} "
-              f"{'—' if r[7] is None else f'{r[7]:.2%}':>11} {r[8]:>7}")
+        print(
+            f"{r[0]:<14} {r[1]:>7} {r[2]:>11.2%} {r[3]:>8.2f}+-{r[4]:.2f} {r[5]:>6.2f}+-{r[6]:.2f} "
+            f"{'—' if r[7] is None else f'{r[7]:.2%}':>11} {r[8]:>7}"
+        )
 
-    print("\n== 4. growth with the number of geos (liftlab" + (" and meridian-geox" if args.growth_meridian else "")
-          + ") ==")
+    print(
+        "\n== 4. growth with the number of geos (liftlab"
+        + (" and meridian-geox" if args.growth_meridian else "")
+        + ") =="
+    )
     base_lo, base_hi = mer[0]["sizes"]
     for n in (int(g) for g in args.growth.split(",")):
         d = grown(df.drop(columns=["spend"]), n)

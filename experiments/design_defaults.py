@@ -83,17 +83,25 @@ class DesignSettings:
 
     def describe(self) -> str:
         """One line: what was chosen, and whether by default or as given."""
-        lens = ", ".join(f"{d} {self.period}s ({self.admissible[d]} windows, pre-period >= {self.min_pre[d]})"
-                         for d in self.durations)
+        lens = ", ".join(
+            f"{d} {self.period}s ({self.admissible[d]} windows, pre-period >= {self.min_pre[d]})"
+            for d in self.durations
+        )
         src = "default" if self.chosen.get("durations") == "default" else "given"
         text = f"test lengths ({src}): {lens}; up to {self.n_windows} windows simulated per design"
         return text + ("" if not self.notes else "; " + "; ".join(self.notes))
 
     def to_dict(self) -> dict:
-        return {"period": self.period, "period_days": self.period_days, "durations": list(self.durations),
-                "min_pre": {str(k): v for k, v in self.min_pre.items()}, "n_windows": self.n_windows,
-                "admissible": {str(k): v for k, v in self.admissible.items()}, "chosen": dict(self.chosen),
-                "notes": list(self.notes)}
+        return {
+            "period": self.period,
+            "period_days": self.period_days,
+            "durations": list(self.durations),
+            "min_pre": {str(k): v for k, v in self.min_pre.items()},
+            "n_windows": self.n_windows,
+            "admissible": {str(k): v for k, v in self.admissible.items()},
+            "chosen": dict(self.chosen),
+            "notes": list(self.notes),
+        }
 
 
 def period_days(dates) -> float:
@@ -138,9 +146,11 @@ def choose_settings(
         asked for than any test length has, or a history too short for any
         default test length; the message names the shortfall.
     """
-    chosen = {"durations": "default" if durations is None else "given",
-              "n_windows": "default" if n_windows is None else "given",
-              "min_pre": "default" if min_pre is None else "given"}
+    chosen = {
+        "durations": "default" if durations is None else "given",
+        "n_windows": "default" if n_windows is None else "given",
+        "min_pre": "default" if min_pre is None else "given",
+    }
 
     def pre(d: int) -> int:
         return int(min_pre) if min_pre is not None else min_pre_periods(d, period, estimator_min)
@@ -158,11 +168,18 @@ def choose_settings(
                     f"or leave them out to let the design choose"
                 )
     else:
-        usable = [d for d in PREFERRED.get(period, (14, 21, 28))
-                  if n_admissible(n_periods, d, pre(d)) >= MIN_WINDOWS]
+        usable = [
+            d
+            for d in PREFERRED.get(period, (14, 21, 28))
+            if n_admissible(n_periods, d, pre(d)) >= MIN_WINDOWS
+        ]
         left_out = [d for d in PREFERRED.get(period, ()) if d not in usable]
         if not usable:
-            usable = [d for d in FALLBACK.get(period, ()) if n_admissible(n_periods, d, pre(d)) >= MIN_WINDOWS][:1]
+            usable = [
+                d
+                for d in FALLBACK.get(period, ())
+                if n_admissible(n_periods, d, pre(d)) >= MIN_WINDOWS
+            ][:1]
         if not usable:
             shortest = min(PREFERRED.get(period, (14,)) + FALLBACK.get(period, ()))
             need = pre(shortest) + shortest + MIN_WINDOWS - 1
@@ -172,8 +189,12 @@ def choose_settings(
             )
         if left_out:
             need = {d: pre(d) + d + MIN_WINDOWS - 1 for d in left_out}
-            notes.append("left out " + ", ".join(f"{d} {period}s (needs {need[d]} {period}s of history)"
-                                                 for d in left_out))
+            notes.append(
+                "left out "
+                + ", ".join(
+                    f"{d} {period}s (needs {need[d]} {period}s of history)" for d in left_out
+                )
+            )
         lens = sorted(usable)
     admissible = {d: n_admissible(n_periods, d, pre(d)) for d in lens}
     if n_windows is not None:
@@ -189,5 +210,13 @@ def choose_settings(
         nw = int(n_windows)
     else:
         nw = 30
-    return DesignSettings(period, float(days_per_period), lens, {d: pre(d) for d in lens}, nw, admissible,
-                          chosen, notes)
+    return DesignSettings(
+        period,
+        float(days_per_period),
+        lens,
+        {d: pre(d) for d in lens},
+        nw,
+        admissible,
+        chosen,
+        notes,
+    )

@@ -65,11 +65,15 @@ def stratified_masks(
     rng = np.random.default_rng(seed)
     forced = np.asarray(sorted(set(int(i) for i in include)), dtype=int)
     banned = set(int(i) for i in exclude)
-    free = np.array([i for i in range(G) if i not in banned and i not in set(forced.tolist())], dtype=int)
+    free = np.array(
+        [i for i in range(G) if i not in banned and i not in set(forced.tolist())], dtype=int
+    )
     lo, hi = int(n_treated[0]), int(n_treated[1])
     extra_lo, extra_hi = max(lo - len(forced), 0), min(hi - len(forced), len(free))
     if extra_hi < extra_lo or extra_hi < 0:
-        raise ConfigError(f"no treated set of {lo}..{hi} geos can be formed from the geos not excluded")
+        raise ConfigError(
+            f"no treated set of {lo}..{hi} geos can be formed from the geos not excluded"
+        )
     order = free[np.argsort(-size[free], kind="stable")]
     strata = [s for s in np.array_split(order, min(n_strata, max(len(free), 1))) if len(s)]
     share = np.array([len(s) for s in strata], dtype=float) / max(len(free), 1)
@@ -89,7 +93,9 @@ def stratified_masks(
         masks[:, forced] = True
     # Distinct sets, first occurrence kept (rows packed to bytes: np.unique on bool rows is slow).
     packed = np.packbits(masks, axis=1)
-    _, first = np.unique(packed.view(np.dtype((np.void, packed.shape[1]))).ravel(), return_index=True)
+    _, first = np.unique(
+        packed.view(np.dtype((np.void, packed.shape[1]))).ravel(), return_index=True
+    )
     return masks[np.sort(first)]
 
 
@@ -129,15 +135,17 @@ def screen_mde(
     z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power_target)
     out = np.empty(len(masks))
     for a in range(0, len(masks), chunk):
-        M = masks[a:a + chunk].T.astype(float)  # (G, c)
+        M = masks[a : a + chunk].T.astype(float)  # (G, c)
         nt = M.sum(axis=0)
         y = (Y @ M) / np.maximum(nt, 1.0)
         x = (Y @ (1.0 - M)) / np.maximum(Y.shape[1] - nt, 1.0)
-        out[a:a + chunk] = _tbr_window_mde(y, x, starts, duration, z)
+        out[a : a + chunk] = _tbr_window_mde(y, x, starts, duration, z)
     return out
 
 
-def _tbr_window_mde(y: np.ndarray, x: np.ndarray, starts: np.ndarray, d: int, z: float) -> np.ndarray:
+def _tbr_window_mde(
+    y: np.ndarray, x: np.ndarray, starts: np.ndarray, d: int, z: float
+) -> np.ndarray:
     """Per candidate (columns of y, x): z * RMS test-window prediction error / mean treated total."""
     zero = np.zeros((1, y.shape[1]))
     cx, cy = np.vstack([zero, np.cumsum(x, 0)]), np.vstack([zero, np.cumsum(y, 0)])
@@ -145,7 +153,11 @@ def _tbr_window_mde(y: np.ndarray, x: np.ndarray, starts: np.ndarray, d: int, z:
     n = starts.astype(float)[:, None]  # pre-period length of each window
     sx, sy, sxx, sxy = cx[starts], cy[starts], cxx[starts], cxy[starts]  # (W, c)
     vxx = sxx - sx * sx / n
-    beta = np.where(vxx > 1e-12 * np.maximum(sxx, 1e-300), (sxy - sx * sy / n) / np.where(vxx > 0, vxx, 1.0), 0.0)
+    beta = np.where(
+        vxx > 1e-12 * np.maximum(sxx, 1e-300),
+        (sxy - sx * sy / n) / np.where(vxx > 0, vxx, 1.0),
+        0.0,
+    )
     a0 = (sy - beta * sx) / n
     tx, ty = cx[starts + d] - sx, cy[starts + d] - sy  # test-window sums
     err = ty - (a0 * d + beta * tx)
@@ -156,7 +168,9 @@ def _tbr_window_mde(y: np.ndarray, x: np.ndarray, starts: np.ndarray, d: int, z:
     E = int(starts.max()) + d
     m = float(E)
     vxx_all = cxx[E] - cx[E] ** 2 / m
-    b_all = np.where(vxx_all > 0, (cxy[E] - cx[E] * cy[E] / m) / np.where(vxx_all > 0, vxx_all, 1.0), 0.0)
+    b_all = np.where(
+        vxx_all > 0, (cxy[E] - cx[E] * cy[E] / m) / np.where(vxx_all > 0, vxx_all, 1.0), 0.0
+    )
     a_all = (cy[E] - b_all * cx[E]) / m
     r = np.vstack([zero, np.cumsum(y[:E] - a_all - b_all * x[:E], 0)])
     roll = r[d:] - r[:-d]
