@@ -35,7 +35,7 @@ def test_design_writes_json_and_report(run_cli, panel_csv, tmp_path):
     (("--treated", "2", "--include", "NA01", "--exclude", "NA01"), "NA01' is both included and excluded"),
     (("--treated", "12..13"), "the panel has 12"),
     (("--treated-min", "13"), "the panel has 12"),
-    (("--treated", "2", "--durations", "190"), "periods of history"),
+    (("--treated", "2", "--durations", "190"), "days of history"),
     (("--treated", "2", "--cost-per-incremental", "5", "--budget", "1"), "below the cheapest design"),
     (("--treated", "2", "--exclude", "ZZ01"), "ZZ01"),
     (("--treated", "2", "--treated-max", "3"), "not both"),
