@@ -53,6 +53,7 @@ OCCUPYING = ("designed", "running", "read_out")
 DEFAULT_ESTIMATOR = "sc"
 DEFAULT_CONFIDENCE = 0.9
 LOCK = "registry"
+WHAT = "registry database"
 
 # A test hook: seconds to sleep between the conflict check and the insert, to widen the race
 # window in the concurrent-writers test (it proves the lock, not luck, keeps tests apart).
@@ -496,15 +497,27 @@ class Registry:
 
     def __init__(self, db: str | os.PathLike | None = None, *, create: bool = True) -> None:
         self.url = store.resolve_url(db)
-        parsed = sa.engine.make_url(self.url) if "://" in self.url else None
-        if (not create and parsed is not None and parsed.get_backend_name() == "sqlite"
-                and parsed.database and parsed.database != ":memory:" and not Path(parsed.database).exists()):
-            raise DataError(f"no registry database at {parsed.database} (register a test first with `liftlab registry add`)")
-        self.engine = store.get_engine(self.url)
-        store.ensure_schema(self.engine, meta, lock_names=(LOCK,))
+        self.engine = store.open_engine(self.url, create=create, what=WHAT)
+        if create:
+            store.ensure_schema(self.engine, meta, lock_names=(LOCK,), what=WHAT)
+        elif not store.has_tables(self.engine, meta, what=WHAT):
+            # A read creates nothing: a database without the registry's tables has no tests.
+            self.engine.dispose()
+            raise DataError(f"{WHAT} {store.describe(self.engine)} has no registered tests "
+                            "(register one first with `liftlab registry add`)")
 
     def __repr__(self) -> str:
-        return f"Registry({self.engine.url.render_as_string(hide_password=True)!r})"
+        return f"Registry({store.mask_url(self.url)!r})"
+
+    def close(self) -> None:
+        """Close the database connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- writers ---------------------------------------------------------------------------------
     def add(
@@ -582,7 +595,7 @@ class Registry:
         outcome_ = outcome or from_design.get("outcome") or "signups"
         treated = {g for gs in cells_.values() for g in gs}
 
-        with store.transaction(self.engine, write=True, lock=LOCK) as conn:
+        with store.transaction(self.engine, write=True, lock=LOCK, what=WHAT) as conn:
             if conn.execute(sa.select(experiments_table.c.id).where(experiments_table.c.name == name)).first():
                 raise ConfigError(f"experiment '{name}' is already registered (choose another name)")
             conflicts = _find_conflicts(conn, treated, start_, end_, washout_days)
@@ -616,7 +629,7 @@ class Registry:
         itself only; starting the earlier test then needs this owner's
         ``allow_overlap`` too.
         """
-        with store.transaction(self.engine, write=True, lock=LOCK) as conn:
+        with store.transaction(self.engine, write=True, lock=LOCK, what=WHAT) as conn:
             row = _row(conn, name)
             _require_status(row, "start", ("designed",))
             treated = {g for g, _ in _geos_of(conn, row.id)}
@@ -632,7 +645,7 @@ class Registry:
 
     def cancel(self, name: str, *, reason: str = "") -> Experiment:
         """``designed`` or ``running -> cancelled``; the test's geos are free again."""
-        with store.transaction(self.engine, write=True, lock=LOCK) as conn:
+        with store.transaction(self.engine, write=True, lock=LOCK, what=WHAT) as conn:
             row = _row(conn, name)
             _require_status(row, "cancel", ("designed", "running"))
             _set_status(conn, row.id, "cancelled", "cancel", reason or "cancelled")
@@ -667,7 +680,7 @@ class Registry:
         for key in ("treated", "test_period", "estimator", "confidence", "incremental", "incremental_ci"):
             if key not in result:
                 raise DataError(f"readout of '{name}' has no '{key}' key (is it a readout.json?)")
-        with store.transaction(self.engine, write=True, lock=LOCK) as conn:
+        with store.transaction(self.engine, write=True, lock=LOCK, what=WHAT) as conn:
             row = _row(conn, name)
             _require_status(row, "read out", ("running", "read_out"))
             exp = self._load(conn, row)
@@ -749,13 +762,13 @@ class Registry:
     # -- readers ---------------------------------------------------------------------------------
     def get(self, name: str) -> Experiment:
         """The experiment called ``name``, with its readouts and history."""
-        with store.transaction(self.engine) as conn:
+        with store.transaction(self.engine, what=WHAT) as conn:
             return self._load(conn, _row(conn, name))
 
     def list(self, *, status: str | Sequence[str] | None = None, channel: str | None = None) -> list[Experiment]:
         """Registered experiments by start date, optionally of some statuses or one channel."""
         statuses = _check_statuses(status)
-        with store.transaction(self.engine) as conn:
+        with store.transaction(self.engine, what=WHAT) as conn:
             q = sa.select(experiments_table).order_by(experiments_table.c.start_date, experiments_table.c.name)
             if statuses:
                 q = q.where(experiments_table.c.status.in_(statuses))
@@ -767,7 +780,7 @@ class Registry:
                   washout_days: int = WASHOUT_DAYS, exclude: str | None = None) -> list[Conflict]:
         """Live tests that a test treating ``geos`` from ``start`` to ``end`` would conflict with."""
         start_, end_ = parse_date(start, "start"), parse_date(end, "end")
-        with store.transaction(self.engine) as conn:
+        with store.transaction(self.engine, what=WHAT) as conn:
             exclude_id = _row(conn, exclude).id if exclude else None
             return _find_conflicts(conn, set(geos), start_, end_, int(washout_days), exclude_id=exclude_id)
 
@@ -776,7 +789,7 @@ class Registry:
         start_, end_ = parse_date(start, "start"), parse_date(end, "end")
         if end_ < start_:
             raise DataError(f"end {end_} is before start {start_}")
-        with store.transaction(self.engine) as conn:
+        with store.transaction(self.engine, what=WHAT) as conn:
             return {g for c in _find_conflicts(conn, None, start_, end_, int(washout_days)) for g in c.geos}
 
     def calibration_lifts(self) -> list[dict]:
@@ -825,7 +838,7 @@ class Registry:
 
     # -- internals -------------------------------------------------------------------------------
     def _busy_except(self, exp: Experiment) -> set[str]:
-        with store.transaction(self.engine) as conn:
+        with store.transaction(self.engine, what=WHAT) as conn:
             row = _row(conn, exp.name)
             found = _find_conflicts(conn, None, exp.start, exp.end, 0, exclude_id=row.id)
         return {g for c in found for g in c.geos}
@@ -1076,7 +1089,8 @@ def calibration_lifts(url: str | os.PathLike | None) -> list[dict]:
     DataError
         If ``url`` names an SQLite file that does not exist.
     """
-    return Registry(url, create=False).calibration_lifts()
+    with Registry(url, create=False) as reg:
+        return reg.calibration_lifts()
 
 
 def busy_geos(url: str | os.PathLike | None, start: str | date, end: str | date, *,
@@ -1088,7 +1102,8 @@ def busy_geos(url: str | os.PathLike | None, start: str | date, end: str | date,
     washout after its end. Pass the result as ``design_experiment(...,
     exclude=...)``.
     """
-    return Registry(url, create=False).busy_geos(start, end, washout_days=washout_days)
+    with Registry(url, create=False) as reg:
+        return reg.busy_geos(start, end, washout_days=washout_days)
 
 
 def plot_calendar(frame: Any, *, ax: Any = None, show: bool = False, title: str = "Geo tests by market") -> tuple[Any, Any]:
