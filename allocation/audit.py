@@ -9,8 +9,8 @@ environment variable) or PostgreSQL given a URL (``postgresql+psycopg://...``),
 the URL resolved, masked and its errors reported the same way.
 
 Each record is written in one transaction, so a crash mid-write loses at most
-the record being written, never one already committed; SQLite runs in WAL
-mode with ``synchronous=FULL`` so a committed record survives a killed process.
+the record being written, never one already committed; SQLite runs with
+``synchronous=FULL`` so a committed record survives a killed process.
 Reading the trail (``list``, ``show``) never creates a database file.
 """
 
@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,13 +67,16 @@ class AuditLog:
         SQLAlchemy URL or a SQLite file path; default ``$LIFTLAB_DB`` or ``liftlab.db``.
     create : bool, default=True
         Create the database file and table if missing. With False (reading),
-        a missing SQLite file is an error and a database without the table
-        holds no records; nothing is created.
+        a missing SQLite file or a database without the table holds no
+        records; nothing is created.
     """
 
     def __init__(self, url: str | None = None, *, create: bool = True) -> None:
         self.url = resolve_url(url)
-        self.engine = store.open_engine(self.url, create=create, what=WHAT)
+        path = store.sqlite_path(self.url)
+        # Reading a trail that was never written: no records, and no file created for them.
+        self._absent = not create and path is not None and not path.exists()
+        self.engine = None if self._absent else store.open_engine(self.url, create=create, what=WHAT)
         if create:
             store.ensure_schema(self.engine, _metadata, what=WHAT)
 
@@ -82,11 +87,29 @@ class AuditLog:
     _safe_url = safe_url  # the name allocate.py calls
 
     def _has_table(self) -> bool:
-        return store.has_tables(self.engine, _metadata, what=WHAT)
+        return not self._absent and store.has_tables(self.engine, _metadata, what=WHAT)
 
     def record(self, *, command: str, curves: dict, constraints: dict, solution: dict,
                options: dict | None = None) -> int:
         """Append one decision in one transaction; returns its id."""
+        with self.recording(command=command, curves=curves, constraints=constraints, solution=solution,
+                            options=options) as record_id:
+            return record_id
+
+    @contextmanager
+    def recording(self, *, command: str, curves: dict, constraints: dict, solution: dict,
+                  options: dict | None = None) -> Iterator[int]:
+        """Insert one decision and commit it only when the ``with`` block succeeds.
+
+        The block writes the files the decision produced; if it fails (or the
+        process dies in it), the record is rolled back, so no record exists
+        for a plan that was never written::
+
+            with outputs() as files, log.recording(...) as audit_id:
+                result["audit_id"] = audit_id
+                files.write_json(out_path, result)
+                files.commit()          # the plan is in place; the record commits next
+        """
         row = {
             "created_at": datetime.now(UTC).isoformat(timespec="microseconds"),
             "command": command,
@@ -105,7 +128,7 @@ class AuditLog:
         # One transaction: all of the record or none of it.
         with store.transaction(self.engine, write=True, lock=None, what=WHAT) as conn:
             result = conn.execute(decisions.insert().values(**row))
-            return int(result.inserted_primary_key[0])
+            yield int(result.inserted_primary_key[0])
 
     def list(self, limit: int | None = None) -> list[dict]:
         """Records newest first, without their JSON bodies."""
@@ -125,7 +148,9 @@ class AuditLog:
             with store.transaction(self.engine, what=WHAT) as conn:
                 r = conn.execute(sa.select(decisions).where(decisions.c.id == record_id)).first()
         if r is None:
-            raise DataError(f"{WHAT} {store.describe(self.engine)}: no record with id {record_id}")
+            where = store.sqlite_path(self.url) if self._absent else store.describe(self.engine)
+            missing = " (the file does not exist)" if self._absent else ""
+            raise DataError(f"{WHAT} {where}: no record with id {record_id}{missing}")
         out = dict(r._mapping)
         for key in ("curves", "constraints", "solution"):
             out[key] = json.loads(out[key])
@@ -138,4 +163,5 @@ class AuditLog:
             return int(conn.execute(sa.select(sa.func.count()).select_from(decisions)).scalar_one())
 
     def close(self) -> None:
-        self.engine.dispose()
+        if self.engine is not None:
+            self.engine.dispose()

@@ -32,6 +32,7 @@ test in the same geos must wait until that persistence has decayed.
 from __future__ import annotations
 
 import json
+import math
 import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -44,6 +45,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from causal.errors import ConfigError, DataError, LiftlabWarning
+from causal.panel import parse_date as parse_panel_date
 from experiments import store
 
 WASHOUT_DAYS = 14
@@ -368,17 +370,13 @@ def _now() -> datetime:
 
 # -- validation at the edge ---------------------------------------------------------------------
 def parse_date(value: str | date | datetime | None, role: str) -> date | None:
-    """``YYYY-MM-DD`` (or a date) -> date; raise DataError naming ``role``."""
+    """``YYYY-MM-DD`` (or a date) -> date, by the one date rule of :func:`causal.panel.parse_date`.
+
+    A time of day or a UTC offset is refused, naming ``role``, as everywhere else.
+    """
     if value is None or isinstance(value, date) and not isinstance(value, datetime):
         return value
-    if isinstance(value, datetime):
-        return value.date()
-    if hasattr(value, "date") and callable(value.date):  # pandas Timestamp
-        return value.date()
-    try:
-        return date.fromisoformat(str(value).strip())
-    except ValueError as exc:
-        raise DataError(f"{role} '{value}' is not a date (use YYYY-MM-DD)") from exc
+    return parse_panel_date(value, role).date()
 
 
 def _check_name(name: str) -> str:
@@ -448,34 +446,67 @@ def _check_estimator(name: str) -> str:
     return name
 
 
+def _design_geos(value: Any, key: str) -> list[str]:
+    """A design's list of geo ids; a string, a number or a nested value is refused, naming ``key``."""
+    if not isinstance(value, list) or not value:
+        raise DataError(f"design key '{key}' must be a non-empty list of geo ids, got {type(value).__name__}")
+    for g in value:
+        if isinstance(g, bool) or not isinstance(g, (str, int)) or not str(g).strip():
+            raise DataError(f"design key '{key}' holds {g!r}, which is not a geo id")
+    return [str(g).strip() for g in value]
+
+
 def design_defaults(design: Mapping[str, Any]) -> dict[str, Any]:
     """Registration settings a design.json implies: cells, control, estimator, outcome, duration, confidence.
 
     A design's ``cells`` may be a list of ``{"name", "treated"}`` or a mapping
-    of cell name to geos; otherwise its ``treated`` list is cell ``A``.
+    of cell name to geos; otherwise its ``treated`` list is cell ``A``. Every
+    key used is type-checked: a wrong type is a :class:`DataError` naming the
+    key, never a value converted into something else (a string of geo ids is
+    not a list of its characters).
     """
+    if not isinstance(design, Mapping):
+        raise DataError(f"a design must be a JSON object, got {type(design).__name__}")
     out: dict[str, Any] = {}
     cells = design.get("cells")
-    if isinstance(cells, Mapping):
-        out["cells"] = {str(k): list(v) for k, v in cells.items()}
+    if isinstance(cells, Mapping) and cells:
+        out["cells"] = {str(k): _design_geos(v, f"cells.{k}") for k, v in cells.items()}
     elif isinstance(cells, list) and cells:
         out["cells"] = {}
         for i, c in enumerate(cells):
             if not isinstance(c, Mapping) or "treated" not in c:
                 raise DataError(f"design cell {i + 1} has no 'treated' list")
-            out["cells"][str(c.get("name") or chr(ord("A") + i))] = list(c["treated"])
-    elif design.get("treated"):
-        out["cells"] = {"A": list(design["treated"])}
-    if design.get("control"):
-        out["control"] = list(design["control"])
+            name = c.get("name")
+            if name is not None and not isinstance(name, (str, int)) or isinstance(name, bool):
+                raise DataError(f"design key 'cells[{i}].name' must be a string, got {type(name).__name__}")
+            label = str(name or chr(ord("A") + i))
+            if label in out["cells"]:
+                raise DataError(f"design cell '{label}' appears twice")
+            out["cells"][label] = _design_geos(c["treated"], f"cells[{i}].treated")
+    elif cells not in (None, [], {}):
+        raise DataError(f"design key 'cells' must be a list or an object, got {type(cells).__name__}")
+    elif design.get("treated") is not None:
+        out["cells"] = {"A": _design_geos(design["treated"], "treated")}
+    if design.get("control") is not None:
+        out["control"] = _design_geos(design["control"], "control")
     for key in ("estimator", "outcome"):
-        if design.get(key):
-            out[key] = design[key]
-    if design.get("duration_days"):
-        out["duration_days"] = int(design["duration_days"])
-    if design.get("alpha") is not None:
+        value = design.get(key)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise DataError(f"design key '{key}' must be a non-empty string, got {value!r}")
+        if value:
+            out[key] = value.strip()
+    days = design.get("duration_days")
+    if days is not None:
+        if (isinstance(days, bool) or not isinstance(days, (int, float)) or not math.isfinite(days)
+                or days != int(days) or days < 1):
+            raise DataError(f"design key 'duration_days' must be a whole number of days >= 1, got {days!r}")
+        out["duration_days"] = int(days)
+    alpha = design.get("alpha")
+    if alpha is not None:
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+            raise DataError(f"design key 'alpha' must be a number between 0 and 1, got {alpha!r}")
         # A two-sided test at alpha reports a (1 - alpha) interval: the same decision rule.
-        out["confidence"] = 1.0 - float(design["alpha"])
+        out["confidence"] = 1.0 - float(alpha)
     return out
 
 

@@ -21,8 +21,9 @@ conflicting tests, then insert) is atomic across processes:
   takes the database's write lock up front; a second writer waits on the busy
   timeout instead of failing at once. This is the recipe of SQLAlchemy's
   SQLite dialect documentation ("Serializable isolation / Savepoints /
-  Transactional DDL"). The journal is in WAL mode with ``synchronous=FULL``,
-  so a committed transaction survives a killed process.
+  Transactional DDL"). With ``synchronous=FULL`` and the rollback journal a
+  committed transaction survives a killed process, and a killed writer's
+  half-written transaction is rolled back by the next connection.
 - on every backend, a writer then locks one row of ``liftlab_locks`` with
   ``SELECT ... FOR UPDATE`` (a no-op on SQLite, which has already locked the
   whole file; a row lock on PostgreSQL, whose READ COMMITTED statements after
@@ -33,7 +34,6 @@ from __future__ import annotations
 
 import os
 import re
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -145,12 +145,9 @@ def _sqlite_engine(url: str) -> Engine:
         cur = dbapi_connection.cursor()
         cur.execute(f"PRAGMA busy_timeout = {timeout_ms}")
         cur.execute("PRAGMA foreign_keys = ON")
-        try:
-            # WAL + synchronous=FULL: a committed transaction is on disk before commit returns.
-            # A read-only file cannot switch journal mode; it is still readable as it is.
-            cur.execute("PRAGMA journal_mode = WAL")
-        except sqlite3.Error:
-            pass
+        # synchronous=FULL: a committed transaction is on disk before commit returns. The
+        # journal stays SQLite's default rollback journal: WAL mode would be a lasting change
+        # to the file made by a mere read, and would leave -wal/-shm files beside it.
         cur.execute("PRAGMA synchronous = FULL")
         cur.close()
 

@@ -119,7 +119,7 @@ def test_conflict_is_refused_naming_the_other_test_and_allowed_explicitly(run_cl
         (["add", "x", "--treated", "NA01", "--start", "2024-06-01"], ["give an end date"]),
         (["add", "x", "--treated", "NA01", "--start", "2024-06-01", "--end", "2024-06-02", "--estimator", "zz"],
          ["estimator 'zz' is unknown"]),
-        (["add", "x", "--design", "missing.json", "--start", "2024-06-01"], ["missing.json: no such file"]),
+        (["add", "x", "--design", "missing.json", "--start", "2024-06-01"], ["missing.json: design file not found"]),
     ],
 )
 def test_bad_input_exits_2_with_one_line(run_cli, db, args, fragments):

@@ -7,12 +7,16 @@ traceback is kept, because it is a bug of ours).
 
 from __future__ import annotations
 
+import functools
+import os
 import sys
 import warnings
+from pathlib import Path
+from typing import Any
 
 import click
 
-from causal.errors import LiftlabError, LiftlabWarning
+from causal.errors import ConfigError, LiftlabError, LiftlabWarning
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
 
@@ -40,7 +44,93 @@ def _register() -> None:
     )
 
     for module in (simulate, validate, design, readout, registry, calibrate, allocate, replan, audit, demo, backtest):
+        _guard_paths(module.command)
         cli.add_command(module.command)
+
+
+# Parameters naming a file or folder a command writes; every other path parameter is an input.
+OUTPUT_PARAMS = ("out_path", "out_dir", "report_path")
+# Database options: an SQLite file among them is an input that an --out must not replace.
+DATABASE_PARAMS = ("db", "audit_db", "registry_url")
+
+
+def _flag(cmd: click.Command, name: str) -> str:
+    for p in cmd.params:
+        if p.name == name and getattr(p, "opts", None):
+            return p.opts[0]
+    return name
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)  # both exist: symlinks and hard links too
+    except (OSError, ValueError):
+        pass
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except (OSError, RuntimeError, ValueError):  # a name too long, a symlink loop
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+def check_paths(cmd: click.Command, params: dict[str, Any]) -> None:
+    """Refuse, before anything runs, an output path that is empty, or that names an input or another output.
+
+    Raises
+    ------
+    ConfigError
+        ``--out`` (or ``--report``) is empty, equal to an input file (the
+        panel, a lift, curves, a plan, a design, an SQLite database...) or to
+        the other output.
+    """
+    path_params = {p.name for p in cmd.params if isinstance(p.type, click.Path)}
+    outputs: list[tuple[str, str]] = []
+    inputs: list[tuple[str, str]] = []
+    for name, value in params.items():
+        if value is None:
+            continue
+        values = list(value) if isinstance(value, (tuple, list)) else [value]
+        if name in OUTPUT_PARAMS:
+            for v in values:
+                if str(v).strip() == "":
+                    raise ConfigError(f"{_flag(cmd, name)} is empty: give a file name")
+                outputs.append((name, str(v)))
+        elif name in path_params or name in DATABASE_PARAMS:
+            for v in values:
+                text = str(v)
+                if name in DATABASE_PARAMS and "://" in text:
+                    if not text.startswith("sqlite:///"):
+                        continue
+                    text = text[len("sqlite:///"):].split("?")[0]
+                if text:
+                    inputs.append((name, text))
+    for i, (oname, opath) in enumerate(outputs):
+        for iname, ipath in inputs:
+            if _same_file(opath, ipath):
+                raise ConfigError(f"{_flag(cmd, oname)} {opath} is the {_flag(cmd, iname)} input: "
+                                  "writing it would destroy the input; choose another file name")
+        for oname2, opath2 in outputs[i + 1:]:
+            if _same_file(opath, opath2):
+                raise ConfigError(f"{_flag(cmd, oname)} and {_flag(cmd, oname2)} are the same file {opath}: "
+                                  "one would overwrite the other")
+
+
+def _guard_paths(cmd: click.Command) -> None:
+    """Wrap every (sub)command's callback with :func:`check_paths`: one check for all commands."""
+    if isinstance(cmd, click.Group):
+        for sub in cmd.commands.values():
+            _guard_paths(sub)
+        return
+    callback = cmd.callback
+    if callback is None or getattr(callback, "_liftlab_paths_checked", False):
+        return
+
+    @functools.wraps(callback)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        check_paths(cmd, kwargs)
+        return callback(*args, **kwargs)
+
+    checked._liftlab_paths_checked = True  # type: ignore[attr-defined]
+    cmd.callback = checked
 
 
 _register()

@@ -11,6 +11,7 @@ import click
 
 from allocation.cli.options import panel_options, read_panel, split_list
 from allocation.cli.outputs import outputs
+from allocation.jsonfile import read_json
 from causal.errors import DataError
 
 db_option = click.option(
@@ -27,15 +28,9 @@ def _registry(db: str | None, *, create: bool = True):
 
 
 def _read_json(path: str) -> dict:
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"{p}: no such file")
-    try:
-        obj = json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{p}: not valid JSON ({exc})") from exc
+    obj = read_json(path, "design file")
     if not isinstance(obj, dict):
-        raise DataError(f"{p}: expected a JSON object")
+        raise DataError(f"{path}: a design file must be a JSON object, got {type(obj).__name__}")
     return obj
 
 
