@@ -119,9 +119,10 @@ class AuditLog:
             "objective": solution.get("objective"),
             "total_spend": solution.get("total_spend"),
             "total_incremental": solution.get("total_incremental"),
-            "curves": json.dumps(curves, default=str),
-            "constraints": json.dumps({"rules": constraints, "options": options or {}}, default=str),
-            "solution": json.dumps(solution, default=str),
+            # A database URL inside the inputs (a lift's source) is stored with its password masked.
+            "curves": mask_url(json.dumps(curves, default=str)),
+            "constraints": mask_url(json.dumps({"rules": constraints, "options": options or {}}, default=str)),
+            "solution": mask_url(json.dumps(solution, default=str)),
         }
         if not self._has_table():
             store.ensure_schema(self.engine, _metadata, what=WHAT)

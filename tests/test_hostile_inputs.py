@@ -107,6 +107,23 @@ def test_out_equal_to_report_and_an_input_through_a_symlink(work, run_cli):
     assert not (work / "x.json").exists() and not (work / "liftlab.db").exists()
 
 
+@pytest.mark.parametrize("args, flag", [
+    (["allocate", "--curves", "curves.json", "--objective", "min_spend", "--target", "nan", "--out", "p.json"],
+     "--target"),
+    (["allocate", "--curves", "curves.json", "--objective", "max_profit", "--value-per-signup", "nan",
+      "--out", "p.json"], "--value-per-signup"),
+    (["allocate", "--curves", "curves.json", "--budget", "inf", "--out", "p.json"], "--budget"),
+    (["allocate", "--curves", "curves.json", "--budget", "100", "--max-change", "-inf", "--out", "p.json"],
+     "--max-change"),
+    (["replan", "--plan", "plan.json", "--curves", "curves.json", "--budget", "nan", "--out", "p.json"],
+     "--budget"),
+])
+def test_non_finite_numbers_are_refused_for_every_option(work, run_cli, args, flag):
+    before = snapshot(work)
+    assert_refused(run_cli(*args), flag, "finite number")
+    assert snapshot(work) == before
+
+
 # -- outputs that cannot be written ----------------------------------------------------------------
 @pytest.mark.parametrize("out, fragment", [
     ("", "--out is empty"),

@@ -8,6 +8,7 @@ traceback is kept, because it is a bug of ours).
 from __future__ import annotations
 
 import functools
+import math
 import os
 import sys
 import warnings
@@ -73,15 +74,22 @@ def _same_file(a: str, b: str) -> bool:
 
 
 def check_paths(cmd: click.Command, params: dict[str, Any]) -> None:
-    """Refuse, before anything runs, an output path that is empty, or that names an input or another output.
+    """Refuse, before anything runs, a non-finite number or an output path that names an input.
 
     Raises
     ------
     ConfigError
-        ``--out`` (or ``--report``) is empty, equal to an input file (the
-        panel, a lift, curves, a plan, a design, an SQLite database...) or to
-        the other output.
+        A float option is NaN or infinite; ``--out`` (or ``--report``) is
+        empty, equal to an input file (the panel, a lift, curves, a plan, a
+        design, an SQLite database...) or to the other output.
     """
+    for p in cmd.params:
+        # click's FLOAT accepts "nan" and "inf": no option of ours means either.
+        value = params.get(p.name)
+        if isinstance(p.type, click.types.FloatParamType) and value is not None:
+            for v in value if isinstance(value, (tuple, list)) else [value]:
+                if not math.isfinite(v):
+                    raise ConfigError(f"{_flag(cmd, p.name)} must be a finite number, got {v}")
     path_params = {p.name for p in cmd.params if isinstance(p.type, click.Path)}
     outputs: list[tuple[str, str]] = []
     inputs: list[tuple[str, str]] = []
@@ -115,7 +123,11 @@ def check_paths(cmd: click.Command, params: dict[str, Any]) -> None:
 
 
 def _guard_paths(cmd: click.Command) -> None:
-    """Wrap every (sub)command's callback with :func:`check_paths`: one check for all commands."""
+    """Wrap every (sub)command's callback with :func:`check_paths`: one check for all commands.
+
+    The check runs on the parsed options, before the command's own code, so a
+    refused command has read and written nothing.
+    """
     if isinstance(cmd, click.Group):
         for sub in cmd.commands.values():
             _guard_paths(sub)
