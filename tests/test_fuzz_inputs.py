@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from causal.errors import LiftlabError
@@ -80,8 +80,15 @@ def _mutate(kind: str, row: int, col: str | None, value) -> tuple[bytes, str]:
             ok = False
         expect = "either" if ok else "refuse"  # a number written differently is still that number
     elif kind == "date":
+        # The same calendar day written another ISO way ("2024-1-2", "20240102") may be read as that day.
+        original = frame.loc[row, "date"]
         frame.loc[row, "date"] = value
-        expect = "either" if value == "20240102" and frame.loc[row, "date"] == "2024-01-02" else "refuse"
+        try:
+            ts = pd.Timestamp(value)
+            same = ts is not pd.NaT and ts.tz is None and ts == ts.normalize() and ts == pd.Timestamp(original)
+        except (ValueError, TypeError):
+            same = False
+        expect = "either" if same else "refuse"
     elif kind == "drop_row":
         frame = frame.drop(index=row)
     elif kind == "dup_row":
@@ -111,8 +118,10 @@ def check_panel(tmp_path: Path, mutation) -> None:
     try:
         panel = load_panel(path)
     except LiftlabError:
+        event(f"{mutation[0]}: refused")
         assert expect != "same", mutation
         return
+    event(f"{mutation[0]}: loaded")
     assert expect != "refuse", (mutation, data.decode(errors="replace")[:400])
     # Nothing silently dropped or changed: every numeric cell present is the one written.
     got = panel.data.set_index(["date", "geo"]).sort_index()
@@ -163,13 +172,14 @@ def check_read_json(tmp_path: Path, text: str) -> None:
     try:
         value = read_json(path, "file")
     except LiftlabError as exc:
+        event("refused")
         assert str(path) in str(exc)
         return
+    event("accepted")
     # Accepted: it is strict JSON, and Python's parser reads the same value from it.
-    json.dumps(value, allow_nan=False)
+    json.dumps(value, allow_nan=False)  # no NaN or Infinity anywhere in it
     assert value == json.loads(text)
-    for constant in ("NaN", "Infinity"):
-        assert constant not in json.dumps(value)
+    assert _finite_numbers(value)
 
 
 @QUICK
@@ -217,17 +227,57 @@ def _finite_numbers(obj) -> bool:
     return True
 
 
+def _lines(doc) -> list:
+    chans = doc.get("channels") if isinstance(doc, dict) else None
+    return [c for c in chans if isinstance(c, dict)] if isinstance(chans, list) else []
+
+
+def _known_curves_bug(doc) -> bool:
+    """Inputs of two open bugs in allocation/curves.py, tested on their own below (xfail)."""
+    for line in _lines(doc):
+        resp = line.get("response")
+        if isinstance(resp, dict) and isinstance(resp.get("form"), (dict, list)):
+            return True
+        if isinstance(line.get("market"), (dict, list, bool, float)):
+            return True
+    return False
+
+
 def check_curves(doc) -> None:
     from allocation.curves import CurveSet
 
+    assume(not _known_curves_bug(doc))
     try:
         curves = CurveSet.from_dict(doc, source="c.json")
     except LiftlabError:
+        event("refused")
         return
+    event("accepted")
     out = curves.to_dict()
     assert _finite_numbers(out)
     for c in curves.curves:
-        assert isinstance(c.name, str)
+        assert isinstance(c.name, str) and (c.market is None or isinstance(c.market, str))
+
+
+@pytest.mark.xfail(strict=False, reason="allocation/curves.py _parse_line (allocator's file): `form not in FORMS` "
+                   "with a list or object form raises TypeError; fix: `if not isinstance(form, str) or form not in "
+                   "FORMS`")
+def test_curves_response_form_of_the_wrong_type_is_a_data_error():
+    check_curves_known({"channels": [{**GOOD_LINE, "response": {**GOOD_LINE["response"], "form": []}}]})
+
+
+@pytest.mark.xfail(strict=False, reason="allocation/curves.py _parse_line (allocator's file): a 'market' given as "
+                   "an object is stringified (`market = str(market)`); fix: refuse a market that is not a string "
+                   "or null, naming the key")
+def test_curves_market_of_the_wrong_type_is_a_data_error():
+    check_curves_known({"channels": [{**GOOD_LINE, "market": {"id": "NA"}}]})
+
+
+def check_curves_known(doc) -> None:
+    from allocation.curves import CurveSet
+
+    with pytest.raises(LiftlabError):
+        CurveSet.from_dict(doc, source="c.json")
 
 
 @QUICK
@@ -254,7 +304,9 @@ def check_lift(doc) -> None:
     try:
         lift = Lift.from_dict(doc, "lift.json")
     except LiftlabError:
+        event("refused")
         return
+    event("accepted")
     assert math.isfinite(lift.spend_delta) and all(math.isfinite(v) for v in lift.incremental_ci)
     assert math.isfinite(lift.incremental)
     assert isinstance(lift.channel, str) and all(isinstance(g, str) for g in lift.treated)
@@ -285,7 +337,9 @@ def check_design(doc) -> None:
     try:
         got = design_defaults(doc)
     except LiftlabError:
+        event("refused")
         return
+    event("accepted")
     # No silent conversion: geo lists are the lists written, numbers the numbers written.
     for geos in got.get("cells", {}).values():
         assert isinstance(geos, list) and all(isinstance(g, str) for g in geos)
@@ -318,29 +372,37 @@ rules_docs = _near(GOOD_RULES)
 def check_rules(tmp_path: Path, doc) -> None:
     from allocation.rules import Rules
 
+    # Inputs of an open bug in allocation/rules.py, tested on their own below (xfail).
+    assume(not (isinstance(doc, dict) and any(k in doc and not isinstance(doc[k], dict)
+                                              for k in ("commitments", "market_budgets", "group_budgets"))))
     path = tmp_path / "constraints.json"
     path.write_text(json.dumps(doc))
     try:
         rules = Rules.load(path)
     except LiftlabError:
+        event("refused")
         return
+    event("accepted")
     assert _finite_numbers(rules.to_dict())
 
 
-CONSTRAINTS_BUG = pytest.mark.xfail(
-    raises=AttributeError, strict=False,
-    reason="allocation/rules.py (allocator's file): Rules.validate calls .items() on a key given as null or a "
-           "list (e.g. {\"commitments\": null}): a traceback instead of a DataError naming the key")
+@pytest.mark.xfail(strict=False, raises=AttributeError, reason=(
+    "allocation/rules.py Rules.validate (allocator's file) calls .items() on commitments/market_budgets given as "
+    "null or a list: a traceback instead of a DataError naming the key"))
+def test_constraints_mapping_of_the_wrong_type_is_a_data_error(tmp_path):
+    from allocation.rules import Rules
+
+    (tmp_path / "c.json").write_text(json.dumps({**GOOD_RULES, "commitments": None}))
+    with pytest.raises(LiftlabError):
+        Rules.load(tmp_path / "c.json")
 
 
-@CONSTRAINTS_BUG
 @QUICK
 @given(doc=rules_docs)
 def test_fuzz_constraints(tmp_path, doc):
     check_rules(tmp_path, doc)
 
 
-@CONSTRAINTS_BUG
 @pytest.mark.slow
 @SLOW
 @given(doc=rules_docs)
