@@ -33,7 +33,6 @@ conflicting tests, then insert) is atomic across processes:
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,7 +41,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
 
-from causal.errors import ConfigError, DataError
+from causal.errors import ConfigError, DataError, mask_url
+
+__all__ = ["DEFAULT_DB", "ENV_VAR", "database_error", "describe", "ensure_schema", "has_tables", "mask_url",
+           "open_engine", "parse_url", "resolve_url", "sqlite_path", "transaction"]
 
 DEFAULT_DB = "liftlab.db"
 ENV_VAR = "LIFTLAB_DB"
@@ -57,30 +59,6 @@ locks = sa.Table(
     metadata,
     sa.Column("name", sa.String(64), primary_key=True),
 )
-
-_USERINFO = re.compile(r"(?P<head>://[^:/@\s]*:)(?P<secret>[^@/\s]*)@")
-_QUERY_SECRET = re.compile(r"(?P<head>[?&](?:password|passwd|pwd)=)(?P<secret>[^&\s]*)", re.IGNORECASE)
-
-
-def mask_url(url: str | os.PathLike | None) -> str:
-    """``url`` with any password replaced by ``***``, for messages, reports and stored files.
-
-    Works on URLs SQLAlchemy cannot parse too (a non-numeric port, an unknown
-    dialect), because those are exactly the ones that end up in error messages.
-
-    Examples
-    --------
-    >>> mask_url("postgresql+psycopg://ana:s3cret@db.example:5432/liftlab")
-    'postgresql+psycopg://ana:***@db.example:5432/liftlab'
-    >>> mask_url("postgresql://ana:s3cret@host:port/db")
-    'postgresql://ana:***@host:port/db'
-    """
-    if url is None:
-        return ""
-    text = str(url)
-    text = _USERINFO.sub(lambda m: m.group("head") + "***@", text)
-    return _QUERY_SECRET.sub(lambda m: m.group("head") + "***", text)
-
 
 def resolve_url(db: str | os.PathLike | None = None) -> str:
     """The SQLAlchemy URL for ``db``: a URL as given, a path as an absolute SQLite file.
