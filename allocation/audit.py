@@ -76,7 +76,9 @@ class AuditLog:
         path = store.sqlite_path(self.url)
         # Reading a trail that was never written: no records, and no file created for them.
         self._absent = not create and path is not None and not path.exists()
-        self.engine = None if self._absent else store.open_engine(self.url, create=create, what=WHAT)
+        self.engine = (
+            None if self._absent else store.open_engine(self.url, create=create, what=WHAT)
+        )
         if create:
             store.ensure_schema(self.engine, _metadata, what=WHAT)
 
@@ -89,16 +91,35 @@ class AuditLog:
     def _has_table(self) -> bool:
         return not self._absent and store.has_tables(self.engine, _metadata, what=WHAT)
 
-    def record(self, *, command: str, curves: dict, constraints: dict, solution: dict,
-               options: dict | None = None) -> int:
+    def record(
+        self,
+        *,
+        command: str,
+        curves: dict,
+        constraints: dict,
+        solution: dict,
+        options: dict | None = None,
+    ) -> int:
         """Append one decision in one transaction; returns its id."""
-        with self.recording(command=command, curves=curves, constraints=constraints, solution=solution,
-                            options=options) as record_id:
+        with self.recording(
+            command=command,
+            curves=curves,
+            constraints=constraints,
+            solution=solution,
+            options=options,
+        ) as record_id:
             return record_id
 
     @contextmanager
-    def recording(self, *, command: str, curves: dict, constraints: dict, solution: dict,
-                  options: dict | None = None) -> Iterator[int]:
+    def recording(
+        self,
+        *,
+        command: str,
+        curves: dict,
+        constraints: dict,
+        solution: dict,
+        options: dict | None = None,
+    ) -> Iterator[int]:
         """Insert one decision and commit it only when the ``with`` block succeeds.
 
         The block writes the files the decision produced; if it fails (or the
@@ -121,7 +142,9 @@ class AuditLog:
             "total_incremental": solution.get("total_incremental"),
             # A database URL inside the inputs (a lift's source) is stored with its password masked.
             "curves": mask_url(json.dumps(curves, default=str)),
-            "constraints": mask_url(json.dumps({"rules": constraints, "options": options or {}}, default=str)),
+            "constraints": mask_url(
+                json.dumps({"rules": constraints, "options": options or {}}, default=str)
+            ),
             "solution": mask_url(json.dumps(solution, default=str)),
         }
         if not self._has_table():

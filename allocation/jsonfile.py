@@ -48,14 +48,16 @@ def loads(text: str, source: str = "<JSON>") -> Any:
     try:
         return json.loads(text, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
-        raise DataError(f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+        raise DataError(
+            f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
     except _StrictError as exc:
         msg = str(exc)
         needle = msg.split(" ", 1)[0] if not msg.startswith("key") else f'"{msg.split(chr(39))[1]}"'
         if msg.startswith("key"):
             # The second occurrence is the one refused.
             first = text.find(needle)
-            line, col = _position(text[first + 1:], needle) if first >= 0 else (0, 0)
+            line, col = _position(text[first + 1 :], needle) if first >= 0 else (0, 0)
             if first >= 0 and line:
                 line += text.count("\n", 0, first + 1)
                 if line == text.count("\n", 0, first) + 1:

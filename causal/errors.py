@@ -45,7 +45,9 @@ class FilledRowsWarning(LiftlabWarning):
 
 
 _USERINFO = re.compile(r"(?P<head>://[^:/@\s]*:)(?P<secret>[^@/\s]*)@")
-_QUERY_SECRET = re.compile(r"(?P<head>[?&](?:password|passwd|pwd)=)(?P<secret>[^&\s]*)", re.IGNORECASE)
+_QUERY_SECRET = re.compile(
+    r"(?P<head>[?&](?:password|passwd|pwd)=)(?P<secret>[^&\s]*)", re.IGNORECASE
+)
 
 
 def mask_url(url: str | os.PathLike | None) -> str:

@@ -21,15 +21,24 @@ from causal.errors import DataError, FilledRowsWarning
 
 SPEND_PREFIX = "spend_"
 
-_FREQ_NAMES = {"D": "daily", "W": "weekly", "MS": "monthly", "ME": "monthly", "YS": "yearly", "YE": "yearly"}
+_FREQ_NAMES = {
+    "D": "daily",
+    "W": "weekly",
+    "MS": "monthly",
+    "ME": "monthly",
+    "YS": "yearly",
+    "YE": "yearly",
+}
 
 
 def _fmt_date(d: pd.Timestamp) -> str:
     return pd.Timestamp(d).date().isoformat()
 
 
-DATE_RULE = ("dates are local calendar dates, YYYY-MM-DD (a midnight time is allowed): no time of day and no "
-             "UTC offset; convert them to local dates first")
+DATE_RULE = (
+    "dates are local calendar dates, YYYY-MM-DD (a midnight time is allowed): no time of day and no "
+    "UTC offset; convert them to local dates first"
+)
 
 
 def parse_date(value: object, role: str = "date") -> pd.Timestamp:
@@ -100,7 +109,7 @@ class Panel:
     @property
     def channels(self) -> list[str]:
         """Channel names, from the ``spend_<channel>`` columns."""
-        return [c[len(SPEND_PREFIX):] for c in self.data.columns if c.startswith(SPEND_PREFIX)]
+        return [c[len(SPEND_PREFIX) :] for c in self.data.columns if c.startswith(SPEND_PREFIX)]
 
     @property
     def covariates(self) -> list[str]:
@@ -146,7 +155,9 @@ class Panel:
         """Raise :class:`DataError` naming the first column that is absent or unusable."""
         for col in columns:
             if col not in self.data.columns:
-                raise DataError(f"{self.source}: no column '{col}' (columns: {', '.join(self.data.columns)})")
+                raise DataError(
+                    f"{self.source}: no column '{col}' (columns: {', '.join(self.data.columns)})"
+                )
             _check_numeric(self.data, col, self.date_col, self.geo_col, self.source)
 
     def check_geos(self, geos: Sequence[str], role: str = "geo") -> list[str]:
@@ -155,7 +166,9 @@ class Panel:
         known = set(self.geos)
         for g in out:
             if g not in known:
-                raise DataError(f"{self.source}: {role} geo '{g}' is not in the panel's '{self.geo_col}' column")
+                raise DataError(
+                    f"{self.source}: {role} geo '{g}' is not in the panel's '{self.geo_col}' column"
+                )
         seen: set[str] = set()
         for g in out:
             if g in seen:
@@ -172,15 +185,24 @@ class Panel:
                 f"({_fmt_date(self.dates[0])} to {_fmt_date(self.dates[-1])})"
             )
         if ts not in self.dates:
-            raise DataError(f"{role} {_fmt_date(ts)} is not one of the {_FREQ_NAMES.get(self.freq, self.freq)} dates in {self.source}")
+            raise DataError(
+                f"{role} {_fmt_date(ts)} is not one of the {_FREQ_NAMES.get(self.freq, self.freq)} dates in {self.source}"
+            )
         return ts
 
     def date_position(self, ts: pd.Timestamp) -> int:
         return int(self.dates.get_loc(ts))
 
 
-def _check_numeric(df: pd.DataFrame, col: str, date_col: str, geo_col: str, source: str, *,
-                   allow_bool: bool = False) -> None:
+def _check_numeric(
+    df: pd.DataFrame,
+    col: str,
+    date_col: str,
+    geo_col: str,
+    source: str,
+    *,
+    allow_bool: bool = False,
+) -> None:
     values = df[col]
     if pd.api.types.is_bool_dtype(values) and allow_bool:
         # An indicator covariate (a holiday flag) is a 0/1 number by meaning.
@@ -217,7 +239,9 @@ def _check_numeric(df: pd.DataFrame, col: str, date_col: str, geo_col: str, sour
 
 def _infer_freq(dates: pd.DatetimeIndex, source: str, date_col: str) -> str:
     if len(dates) < 3:
-        raise DataError(f"{source}: column '{date_col}' has only {len(dates)} distinct dates; at least 3 are needed")
+        raise DataError(
+            f"{source}: column '{date_col}' has only {len(dates)} distinct dates; at least 3 are needed"
+        )
     diffs = np.diff(dates.to_numpy().astype("datetime64[D]")).astype(np.int64)
     candidates: list[tuple[str, pd.DatetimeIndex]] = []
     if (diffs == 1).all():
@@ -262,11 +286,15 @@ def read_table(path: str | Path) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty (no header row)") from None
     except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot be read as {suffix[1:]} ({' '.join(str(exc).split())})") from None
+        raise DataError(
+            f"{path}: cannot be read as {suffix[1:]} ({' '.join(str(exc).split())})"
+        ) from None
     except Exception as exc:
         # pyarrow raises its own ArrowInvalid (a ValueError) and ArrowException types on damaged files.
         if type(exc).__module__.startswith("pyarrow"):
-            raise DataError(f"{path}: cannot be read as {suffix[1:]} ({' '.join(str(exc).split())})") from None
+            raise DataError(
+                f"{path}: cannot be read as {suffix[1:]} ({' '.join(str(exc).split())})"
+            ) from None
         raise
     raise DataError(f"{path}: unknown file type '{suffix}' (use .csv or .parquet)")
 
@@ -277,8 +305,10 @@ def _check_unique_columns(names: Sequence[str], source: str | Path) -> None:
     for i, name in enumerate(names):
         key = str(name).strip()
         if key in seen:
-            raise DataError(f"{source}: column '{key}' appears twice (columns {seen[key] + 1} and {i + 1}); "
-                            "rename or remove one")
+            raise DataError(
+                f"{source}: column '{key}' appears twice (columns {seen[key] + 1} and {i + 1}); "
+                "rename or remove one"
+            )
         seen[key] = i
 
 
@@ -290,18 +320,24 @@ def _parse_date_column(df: pd.DataFrame, date_col: str, name: str) -> pd.Series:
         return int(np.flatnonzero(np.asarray(mask))[0])
 
     if isinstance(values.dtype, pd.DatetimeTZDtype):
-        raise DataError(f"{name}: column '{date_col}' holds times with a UTC offset ({values.iloc[0]} in row 2); "
-                        f"{DATE_RULE}")
+        raise DataError(
+            f"{name}: column '{date_col}' holds times with a UTC offset ({values.iloc[0]} in row 2); "
+            f"{DATE_RULE}"
+        )
     if pd.api.types.is_datetime64_dtype(values):
         parsed = values
     else:
         text = values.astype(str).str.strip()
-        offset = text.str.contains(r"(?:[Tt ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d*)?)?\s*(?:[Zz]|[+-]\d{2}:?\d{2})|[Zz])$",
-                                   regex=True)
+        offset = text.str.contains(
+            r"(?:[Tt ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d*)?)?\s*(?:[Zz]|[+-]\d{2}:?\d{2})|[Zz])$",
+            regex=True,
+        )
         if offset.any():
             i = row_of(offset)
-            raise DataError(f"{name}: column '{date_col}' has {values.iloc[i]!r} in row {i + 2}, with a UTC offset; "
-                            f"{DATE_RULE}")
+            raise DataError(
+                f"{name}: column '{date_col}' has {values.iloc[i]!r} in row {i + 2}, with a UTC offset; "
+                f"{DATE_RULE}"
+            )
         try:
             parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
         except (ValueError, TypeError, OverflowError):
@@ -311,19 +347,25 @@ def _parse_date_column(df: pd.DataFrame, date_col: str, name: str) -> pd.Series:
                     parse_date(v, f"{name}: column '{date_col}' row {j + 2}:")
                 except DataError as exc:
                     raise DataError(str(exc).replace(": '", " '", 1)) from None
-            raise DataError(f"{name}: column '{date_col}' mixes date formats; {DATE_RULE}") from None
+            raise DataError(
+                f"{name}: column '{date_col}' mixes date formats; {DATE_RULE}"
+            ) from None
         bad = parsed.isna()
         if bad.any():
             i = row_of(bad)
-            raise DataError(f"{name}: column '{date_col}' has {values.iloc[i]!r} in row {i + 2}, "
-                            "which is not an ISO date")
+            raise DataError(
+                f"{name}: column '{date_col}' has {values.iloc[i]!r} in row {i + 2}, "
+                "which is not an ISO date"
+            )
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):
         raise DataError(f"{name}: column '{date_col}' holds times with a UTC offset; {DATE_RULE}")
     timed = (parsed != parsed.dt.normalize()).to_numpy()
     if timed.any():
         i = row_of(timed)
-        raise DataError(f"{name}: column '{date_col}' has {values.iloc[i]!r} in row {i + 2}, with a time of day; "
-                        f"{DATE_RULE}")
+        raise DataError(
+            f"{name}: column '{date_col}' has {values.iloc[i]!r} in row {i + 2}, with a time of day; "
+            f"{DATE_RULE}"
+        )
     return parsed
 
 
@@ -331,7 +373,11 @@ def _mixed_columns(df: pd.DataFrame, skip: set[str]) -> list[str]:
     """Text columns whose values are numbers except a few cells (a typo, 'n/a', '1,5')."""
     out = []
     for col in df.columns:
-        if col in skip or pd.api.types.is_numeric_dtype(df[col]) or pd.api.types.is_bool_dtype(df[col]):
+        if (
+            col in skip
+            or pd.api.types.is_numeric_dtype(df[col])
+            or pd.api.types.is_bool_dtype(df[col])
+        ):
             continue
         values = df[col]
         present = values.notna()
@@ -387,8 +433,14 @@ def load_panel(
 
     for col in (date_col, geo_col, y):
         if col not in df.columns:
-            hint = " (set --y)" if col == y else (" (set --date-col)" if col == date_col else " (set --geo-col)")
-            raise DataError(f"{name}: no column '{col}'{hint}; columns are: {', '.join(map(str, df.columns))}")
+            hint = (
+                " (set --y)"
+                if col == y
+                else (" (set --date-col)" if col == date_col else " (set --geo-col)")
+            )
+            raise DataError(
+                f"{name}: no column '{col}'{hint}; columns are: {', '.join(map(str, df.columns))}"
+            )
     if len(df) == 0:
         raise DataError(f"{name}: the file has no rows")
 
@@ -425,8 +477,14 @@ def load_panel(
                 f"{name}: no row for geo '{g}', date {_fmt_date(d)} ({len(absent)} (date, geo) rows absent "
                 f"of {expected}); fill them with zeros explicitly with --fill-missing zero"
             )
-        numeric = [c for c in df.columns if c not in (date_col, geo_col) and pd.api.types.is_numeric_dtype(df[c])]
-        filler = pd.DataFrame({date_col: absent.get_level_values(0), geo_col: absent.get_level_values(1)})
+        numeric = [
+            c
+            for c in df.columns
+            if c not in (date_col, geo_col) and pd.api.types.is_numeric_dtype(df[c])
+        ]
+        filler = pd.DataFrame(
+            {date_col: absent.get_level_values(0), geo_col: absent.get_level_values(1)}
+        )
         for c in numeric:
             filler[c] = 0.0
         df = pd.concat([df, filler], ignore_index=True)
@@ -444,13 +502,25 @@ def load_panel(
     checked = [y, *spend_cols, *columns]
     extra = _mixed_columns(df, {date_col, geo_col, *checked})
     # Every numeric column is a covariate a command may adjust for: a NaN there is as bad as in spend.
-    extra += [c for c in df.columns if c not in (date_col, geo_col, *checked, *extra)
-              and pd.api.types.is_numeric_dtype(df[c])]
+    extra += [
+        c
+        for c in df.columns
+        if c not in (date_col, geo_col, *checked, *extra) and pd.api.types.is_numeric_dtype(df[c])
+    ]
     for col in [*checked, *extra]:
         if col not in df.columns:
-            raise DataError(f"{name}: no column '{col}'; columns are: {', '.join(map(str, df.columns))}")
+            raise DataError(
+                f"{name}: no column '{col}'; columns are: {', '.join(map(str, df.columns))}"
+            )
         # The outcome and spend are amounts: true/false there is a wrong column, not a number.
-        _check_numeric(df, col, date_col, geo_col, name, allow_bool=col != y and not str(col).startswith(SPEND_PREFIX))
+        _check_numeric(
+            df,
+            col,
+            date_col,
+            geo_col,
+            name,
+            allow_bool=col != y and not str(col).startswith(SPEND_PREFIX),
+        )
     for col in spend_cols:
         neg = df[col].to_numpy() < 0
         if neg.any():
@@ -460,6 +530,13 @@ def load_panel(
                 f"date {_fmt_date(df[date_col].iloc[i])}"
             )
     return Panel(
-        data=df, y=y, date_col=date_col, geo_col=geo_col, dates=dates, geos=list(geos),
-        freq=freq, source=name, n_filled=n_filled,
+        data=df,
+        y=y,
+        date_col=date_col,
+        geo_col=geo_col,
+        dates=dates,
+        geos=list(geos),
+        freq=freq,
+        source=name,
+        n_filled=n_filled,
     )

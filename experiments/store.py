@@ -43,8 +43,20 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModu
 
 from causal.errors import ConfigError, DataError, mask_url
 
-__all__ = ["DEFAULT_DB", "ENV_VAR", "database_error", "describe", "ensure_schema", "has_tables", "mask_url",
-           "open_engine", "parse_url", "resolve_url", "sqlite_path", "transaction"]
+__all__ = [
+    "DEFAULT_DB",
+    "ENV_VAR",
+    "database_error",
+    "describe",
+    "ensure_schema",
+    "has_tables",
+    "mask_url",
+    "open_engine",
+    "parse_url",
+    "resolve_url",
+    "sqlite_path",
+    "transaction",
+]
 
 DEFAULT_DB = "liftlab.db"
 ENV_VAR = "LIFTLAB_DB"
@@ -59,6 +71,7 @@ locks = sa.Table(
     metadata,
     sa.Column("name", sa.String(64), primary_key=True),
 )
+
 
 def resolve_url(db: str | os.PathLike | None = None) -> str:
     """The SQLAlchemy URL for ``db``: a URL as given, a path as an absolute SQLite file.
@@ -79,17 +92,23 @@ def parse_url(url: str) -> sa.engine.URL:
     try:
         return sa.engine.make_url(url)
     except (ArgumentError, ValueError) as exc:
-        raise ConfigError(f"database URL '{mask_url(url)}' is not usable: {mask_url(str(exc))}") from None
+        raise ConfigError(
+            f"database URL '{mask_url(url)}' is not usable: {mask_url(str(exc))}"
+        ) from None
 
 
 def sqlite_path(url: str) -> Path | None:
     """The file of an SQLite URL, or None (another backend, or an in-memory database)."""
     parsed = parse_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+    if (
+        parsed.get_backend_name() != "sqlite"
+        or not parsed.database
+        or parsed.database == ":memory:"
+    ):
         return None
     database = parsed.database
     if database.startswith("file:"):  # sqlite:///file:path?mode=ro&uri=true
-        database = database[len("file:"):]
+        database = database[len("file:") :]
     return Path(database)
 
 
@@ -109,7 +128,9 @@ def _check_sqlite_file(path: Path, url: str, *, create: bool, what: str) -> None
     except OSError as exc:
         raise DataError(f"{what} {path}: cannot be read ({exc.strerror or exc})") from None
     if head and head != _SQLITE_MAGIC:
-        raise DataError(f"{what} {path}: not an SQLite database (give a new file name or an SQLAlchemy URL)")
+        raise DataError(
+            f"{what} {path}: not an SQLite database (give a new file name or an SQLAlchemy URL)"
+        )
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -137,7 +158,9 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
-def open_engine(db: str | os.PathLike | None = None, *, create: bool = True, what: str = "database") -> Engine:
+def open_engine(
+    db: str | os.PathLike | None = None, *, create: bool = True, what: str = "database"
+) -> Engine:
     """A new engine for a database URL or SQLite path (see :func:`resolve_url`); the caller disposes of it.
 
     Parameters
@@ -168,10 +191,13 @@ def open_engine(db: str | os.PathLike | None = None, *, create: bool = True, wha
             return _sqlite_engine(url)
         return sa.create_engine(url, pool_pre_ping=True)
     except (ArgumentError, NoSuchModuleError, ValueError) as exc:
-        raise ConfigError(f"database URL '{mask_url(url)}' is not usable: {mask_url(str(exc))}") from None
+        raise ConfigError(
+            f"database URL '{mask_url(url)}' is not usable: {mask_url(str(exc))}"
+        ) from None
     except ModuleNotFoundError as exc:
-        raise ConfigError(f"database URL '{mask_url(url)}' needs the Python driver '{exc.name}' "
-                          "(pip install it)") from None
+        raise ConfigError(
+            f"database URL '{mask_url(url)}' needs the Python driver '{exc.name}' (pip install it)"
+        ) from None
 
 
 def describe(engine: Engine) -> str:
@@ -188,13 +214,22 @@ def database_error(engine: Engine, exc: BaseException, what: str = "database") -
     the DBAPI's ``OperationalError`` or ``DatabaseError``; an integrity
     violation or a programming error is ours and keeps its traceback.
     """
-    if isinstance(exc, DBAPIError) and isinstance(exc, (sa.exc.OperationalError, sa.exc.DatabaseError)) \
-            and not isinstance(exc, (IntegrityError, sa.exc.ProgrammingError)):
-        detail = " ".join(str(exc.orig).split()) if getattr(exc, "orig", None) else str(exc).splitlines()[0]
+    if (
+        isinstance(exc, DBAPIError)
+        and isinstance(exc, (sa.exc.OperationalError, sa.exc.DatabaseError))
+        and not isinstance(exc, (IntegrityError, sa.exc.ProgrammingError))
+    ):
+        detail = (
+            " ".join(str(exc.orig).split())
+            if getattr(exc, "orig", None)
+            else str(exc).splitlines()[0]
+        )
         hint = ""
         low = detail.lower()
         if "locked" in low:
-            hint = f" (another process held it for more than {SQLITE_BUSY_TIMEOUT_S:g} s; try again)"
+            hint = (
+                f" (another process held it for more than {SQLITE_BUSY_TIMEOUT_S:g} s; try again)"
+            )
         elif "readonly" in low or "read-only" in low:
             hint = " (the file or its folder is not writable)"
         elif "malformed" in low or "not a database" in low:
@@ -213,7 +248,9 @@ def has_tables(engine: Engine, meta: sa.MetaData, *, what: str = "database") -> 
         raise database_error(engine, exc, what) from None
 
 
-def _schema_ready(engine: Engine, meta: sa.MetaData, lock_names: tuple[str, ...], what: str) -> bool:
+def _schema_ready(
+    engine: Engine, meta: sa.MetaData, lock_names: tuple[str, ...], what: str
+) -> bool:
     if not (has_tables(engine, metadata, what=what) and has_tables(engine, meta, what=what)):
         return False
     if not lock_names:
@@ -223,8 +260,13 @@ def _schema_ready(engine: Engine, meta: sa.MetaData, lock_names: tuple[str, ...]
     return set(lock_names) <= have
 
 
-def ensure_schema(engine: Engine, meta: sa.MetaData = metadata, *, lock_names: tuple[str, ...] = (),
-                  what: str = "database") -> None:
+def ensure_schema(
+    engine: Engine,
+    meta: sa.MetaData = metadata,
+    *,
+    lock_names: tuple[str, ...] = (),
+    what: str = "database",
+) -> None:
     """Create the tables of ``meta`` (and the lock table and rows) if they are missing.
 
     A database that already has them is only read, so a read-only file can
@@ -244,7 +286,10 @@ def ensure_schema(engine: Engine, meta: sa.MetaData = metadata, *, lock_names: t
             missing = [name for name in lock_names if name not in have]
             for name in missing:
                 with transaction(engine, write=True, lock=None, what=what) as conn:
-                    if conn.execute(sa.select(locks.c.name).where(locks.c.name == name)).first() is None:
+                    if (
+                        conn.execute(sa.select(locks.c.name).where(locks.c.name == name)).first()
+                        is None
+                    ):
                         conn.execute(locks.insert().values(name=name))
             return
         except DBAPIError as exc:
@@ -256,8 +301,9 @@ def ensure_schema(engine: Engine, meta: sa.MetaData = metadata, *, lock_names: t
 
 
 @contextmanager
-def transaction(engine: Engine, *, write: bool = False, lock: str | None = "registry",
-                what: str = "database") -> Iterator[Connection]:
+def transaction(
+    engine: Engine, *, write: bool = False, lock: str | None = "registry", what: str = "database"
+) -> Iterator[Connection]:
     """A connection inside one transaction, committed on success and rolled back on error.
 
     Parameters
@@ -288,7 +334,9 @@ def transaction(engine: Engine, *, write: bool = False, lock: str | None = "regi
         trans = conn.begin()
         try:
             if write and lock is not None:
-                conn.execute(sa.select(locks.c.name).where(locks.c.name == lock).with_for_update()).first()
+                conn.execute(
+                    sa.select(locks.c.name).where(locks.c.name == lock).with_for_update()
+                ).first()
             yield conn
         except BaseException:
             if trans.is_active:

@@ -28,8 +28,13 @@ from hypothesis import strategies as st
 
 from causal.errors import LiftlabError
 
-QUICK = settings(max_examples=100, derandomize=True, deadline=None, database=None,
-                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+QUICK = settings(
+    max_examples=100,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 SLOW = settings(QUICK, max_examples=1000)
 
 
@@ -37,30 +42,81 @@ SLOW = settings(QUICK, max_examples=1000)
 def _base_panel() -> pd.DataFrame:
     rng = np.random.default_rng(0)
     dates = pd.date_range("2024-01-01", periods=8, freq="D")
-    rows = [{"date": d.date().isoformat(), "geo": g, "signups": float(rng.integers(50, 100)),
-             "spend_ctv": float(rng.integers(0, 40)), "spend_social": float(rng.integers(0, 40)),
-             "competitor_price": round(float(rng.uniform(9, 11)), 2), "region": "north" if g < "G2" else "south"}
-            for d in dates for g in ("G0", "G1", "G2")]
+    rows = [
+        {
+            "date": d.date().isoformat(),
+            "geo": g,
+            "signups": float(rng.integers(50, 100)),
+            "spend_ctv": float(rng.integers(0, 40)),
+            "spend_social": float(rng.integers(0, 40)),
+            "competitor_price": round(float(rng.uniform(9, 11)), 2),
+            "region": "north" if g < "G2" else "south",
+        }
+        for d in dates
+        for g in ("G0", "G1", "G2")
+    ]
     return pd.DataFrame(rows)
 
 
 BASE = _base_panel()
 NUMERIC = ["signups", "spend_ctv", "spend_social", "competitor_price"]
-HOSTILE_CELLS = ["", "abc", "n/a", "NaN", "inf", "-inf", "1e999", "-5", "True", "1,5", " ", "0x10", "—", "1e-400"]
-HOSTILE_DATES = ["2024-01-02T00:00:00-05:00", "2024-01-02T12:00", "2024-01-02Z", "2024-13-01", "02/01/2024",
-                 "2024-01-02 00:00:00+00:00", "yesterday", "", "2024-1-2", "20240102"]
+HOSTILE_CELLS = [
+    "",
+    "abc",
+    "n/a",
+    "NaN",
+    "inf",
+    "-inf",
+    "1e999",
+    "-5",
+    "True",
+    "1,5",
+    " ",
+    "0x10",
+    "—",
+    "1e-400",
+]
+HOSTILE_DATES = [
+    "2024-01-02T00:00:00-05:00",
+    "2024-01-02T12:00",
+    "2024-01-02Z",
+    "2024-13-01",
+    "02/01/2024",
+    "2024-01-02 00:00:00+00:00",
+    "yesterday",
+    "",
+    "2024-1-2",
+    "20240102",
+]
 
 # A mutation: (kind, row, column, value). Benign kinds must load to the same numbers; the others must be refused.
 mutations = st.one_of(
-    st.tuples(st.just("cell"), st.integers(0, len(BASE) - 1), st.sampled_from(NUMERIC),
-              st.sampled_from(HOSTILE_CELLS)),
-    st.tuples(st.just("cell"), st.integers(0, len(BASE) - 1), st.sampled_from(NUMERIC),
-              st.text(min_size=0, max_size=6)),
-    st.tuples(st.just("date"), st.integers(0, len(BASE) - 1), st.just("date"), st.sampled_from(HOSTILE_DATES)),
+    st.tuples(
+        st.just("cell"),
+        st.integers(0, len(BASE) - 1),
+        st.sampled_from(NUMERIC),
+        st.sampled_from(HOSTILE_CELLS),
+    ),
+    st.tuples(
+        st.just("cell"),
+        st.integers(0, len(BASE) - 1),
+        st.sampled_from(NUMERIC),
+        st.text(min_size=0, max_size=6),
+    ),
+    st.tuples(
+        st.just("date"),
+        st.integers(0, len(BASE) - 1),
+        st.just("date"),
+        st.sampled_from(HOSTILE_DATES),
+    ),
     st.tuples(st.just("drop_row"), st.integers(0, len(BASE) - 1), st.none(), st.none()),
     st.tuples(st.just("dup_row"), st.integers(0, len(BASE) - 1), st.none(), st.none()),
-    st.tuples(st.just("dup_col"), st.integers(0, 3), st.sampled_from(["spend_ctv", "signups", "geo", "date"]),
-              st.none()),
+    st.tuples(
+        st.just("dup_col"),
+        st.integers(0, 3),
+        st.sampled_from(["spend_ctv", "signups", "geo", "date"]),
+        st.none(),
+    ),
     st.tuples(st.just("shuffle"), st.integers(0, 2**16), st.none(), st.none()),
     st.tuples(st.just("truncate"), st.integers(0, 2000), st.none(), st.none()),
     st.tuples(st.just("bytes"), st.integers(0, 2000), st.none(), st.binary(min_size=1, max_size=8)),
@@ -85,7 +141,12 @@ def _mutate(kind: str, row: int, col: str | None, value) -> tuple[bytes, str]:
         frame.loc[row, "date"] = value
         try:
             ts = pd.Timestamp(value)
-            same = ts is not pd.NaT and ts.tz is None and ts == ts.normalize() and ts == pd.Timestamp(original)
+            same = (
+                ts is not pd.NaT
+                and ts.tz is None
+                and ts == ts.normalize()
+                and ts == pd.Timestamp(original)
+            )
         except (ValueError, TypeError):
             same = False
         expect = "either" if same else "refuse"
@@ -95,10 +156,15 @@ def _mutate(kind: str, row: int, col: str | None, value) -> tuple[bytes, str]:
         frame = pd.concat([frame, frame.iloc[[row]]])
     elif kind == "dup_col":
         text = frame.to_csv(index=False).splitlines()
-        cells = [line + "," + str(frame.iloc[i - 1][col]) if i else line + "," + col for i, line in enumerate(text)]
+        cells = [
+            line + "," + str(frame.iloc[i - 1][col]) if i else line + "," + col
+            for i, line in enumerate(text)
+        ]
         return ("\n".join(cells) + "\n").encode(), "refuse"
     elif kind == "shuffle":
-        frame = frame.sample(frac=1.0, random_state=row)[list(np.random.default_rng(row).permutation(frame.columns))]
+        frame = frame.sample(frac=1.0, random_state=row)[
+            list(np.random.default_rng(row).permutation(frame.columns))
+        ]
         expect = "same"
     data = frame.to_csv(index=False).encode()
     if kind == "truncate":
@@ -130,7 +196,9 @@ def check_panel(tmp_path: Path, mutation) -> None:
     raw = raw.set_index(["date", "geo"]).sort_index()
     assert len(got) == len(raw) == len(BASE) or panel.n_filled == 0 and len(got) == len(raw)
     for col in [c for c in NUMERIC if c in raw.columns]:
-        np.testing.assert_array_equal(got[col].to_numpy(dtype=float), raw[col].astype(float).to_numpy())
+        np.testing.assert_array_equal(
+            got[col].to_numpy(dtype=float), raw[col].astype(float).to_numpy()
+        )
     assert set(panel.covariates) >= {c for c in ("competitor_price",) if c in raw.columns}
 
 
@@ -149,18 +217,33 @@ def test_fuzz_panel_loader_slow(tmp_path, mutation):
 
 # -- the JSON reader -------------------------------------------------------------------------------------
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=5),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=5),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3)
+    ),
     max_leaves=10,
 )
 near_json = st.one_of(
     st.text(max_size=40),
     json_values.map(json.dumps),
-    st.tuples(json_values.map(json.dumps), st.integers(0, 60), st.sampled_from(
-        ["NaN", "Infinity", "-Infinity", ",", "}", "]", '"', ":", "\\", "\x00", "\ud800"])).map(
-        lambda t: t[0][: t[1] % (len(t[0]) + 1)] + t[2] + t[0][t[1] % (len(t[0]) + 1):]),
+    st.tuples(
+        json_values.map(json.dumps),
+        st.integers(0, 60),
+        st.sampled_from(
+            ["NaN", "Infinity", "-Infinity", ",", "}", "]", '"', ":", "\\", "\x00", "\ud800"]
+        ),
+    ).map(lambda t: t[0][: t[1] % (len(t[0]) + 1)] + t[2] + t[0][t[1] % (len(t[0]) + 1) :]),
     st.tuples(st.text(min_size=1, max_size=3), json_values, json_values).map(
-        lambda t: "{" + f"{json.dumps(t[0])}: {json.dumps(t[1])}, {json.dumps(t[0])}: {json.dumps(t[2])}" + "}"),
+        lambda t: (
+            "{"
+            + f"{json.dumps(t[0])}: {json.dumps(t[1])}, {json.dumps(t[0])}: {json.dumps(t[2])}"
+            + "}"
+        )
+    ),
 )
 
 
@@ -207,9 +290,14 @@ def _near(good: dict) -> st.SearchStrategy:
     )
 
 
-GOOD_LINE = {"name": "ctv", "market": "NA", "response": {"form": "hill", "beta": 100.0, "half_saturation": 50.0,
-                                                           "shape": 1.0},
-             "current_spend": 40.0, "min_spend": 0.0, "max_spend": None}
+GOOD_LINE = {
+    "name": "ctv",
+    "market": "NA",
+    "response": {"form": "hill", "beta": 100.0, "half_saturation": 50.0, "shape": 1.0},
+    "current_spend": 40.0,
+    "min_spend": 0.0,
+    "max_spend": None,
+}
 curves_docs = st.one_of(
     _near(GOOD_LINE).map(lambda line: {"channels": [line]}),
     _near(GOOD_LINE["response"]).map(lambda r: {"channels": [{**GOOD_LINE, "response": r}]}),
@@ -259,16 +347,24 @@ def check_curves(doc) -> None:
         assert isinstance(c.name, str) and (c.market is None or isinstance(c.market, str))
 
 
-@pytest.mark.xfail(strict=False, reason="allocation/curves.py _parse_line (allocator's file): `form not in FORMS` "
-                   "with a list or object form raises TypeError; fix: `if not isinstance(form, str) or form not in "
-                   "FORMS`")
+@pytest.mark.xfail(
+    strict=False,
+    reason="allocation/curves.py _parse_line (allocator's file): `form not in FORMS` "
+    "with a list or object form raises TypeError; fix: `if not isinstance(form, str) or form not in "
+    "FORMS`",
+)
 def test_curves_response_form_of_the_wrong_type_is_a_data_error():
-    check_curves_known({"channels": [{**GOOD_LINE, "response": {**GOOD_LINE["response"], "form": []}}]})
+    check_curves_known(
+        {"channels": [{**GOOD_LINE, "response": {**GOOD_LINE["response"], "form": []}}]}
+    )
 
 
-@pytest.mark.xfail(strict=False, reason="allocation/curves.py _parse_line (allocator's file): a 'market' given as "
-                   "an object is stringified (`market = str(market)`); fix: refuse a market that is not a string "
-                   "or null, naming the key")
+@pytest.mark.xfail(
+    strict=False,
+    reason="allocation/curves.py _parse_line (allocator's file): a 'market' given as "
+    "an object is stringified (`market = str(market)`); fix: refuse a market that is not a string "
+    "or null, naming the key",
+)
 def test_curves_market_of_the_wrong_type_is_a_data_error():
     check_curves_known({"channels": [{**GOOD_LINE, "market": {"id": "NA"}}]})
 
@@ -293,8 +389,15 @@ def test_fuzz_curves_slow(doc):
     check_curves(doc)
 
 
-GOOD_LIFT = {"channel": "ctv", "treated": ["G0", "G1"], "test_period": ["2024-01-05", "2024-01-08"],
-             "incremental": -120.0, "incremental_ci": [-200.0, -40.0], "confidence": 0.9, "spend_delta": -300.0}
+GOOD_LIFT = {
+    "channel": "ctv",
+    "treated": ["G0", "G1"],
+    "test_period": ["2024-01-05", "2024-01-08"],
+    "incremental": -120.0,
+    "incremental_ci": [-200.0, -40.0],
+    "confidence": 0.9,
+    "spend_delta": -300.0,
+}
 lift_docs = _near(GOOD_LIFT)
 
 
@@ -325,9 +428,15 @@ def test_fuzz_lift_slow(doc):
     check_lift(doc)
 
 
-GOOD_DESIGN = {"outcome": "signups", "estimator": "sc", "alpha": 0.1, "treated": ["G0", "G1"],
-               "control": ["G2"], "duration_days": 28,
-               "cells": [{"name": "low", "treated": ["G0"]}, {"name": "high", "treated": ["G1"]}]}
+GOOD_DESIGN = {
+    "outcome": "signups",
+    "estimator": "sc",
+    "alpha": 0.1,
+    "treated": ["G0", "G1"],
+    "control": ["G2"],
+    "duration_days": 28,
+    "cells": [{"name": "low", "treated": ["G0"]}, {"name": "high", "treated": ["G1"]}],
+}
 design_docs = _near(GOOD_DESIGN)
 
 
@@ -373,8 +482,15 @@ def check_rules(tmp_path: Path, doc) -> None:
     from allocation.rules import Rules
 
     # Inputs of an open bug in allocation/rules.py, tested on their own below (xfail).
-    assume(not (isinstance(doc, dict) and any(k in doc and not isinstance(doc[k], dict)
-                                              for k in ("commitments", "market_budgets", "group_budgets"))))
+    assume(
+        not (
+            isinstance(doc, dict)
+            and any(
+                k in doc and not isinstance(doc[k], dict)
+                for k in ("commitments", "market_budgets", "group_budgets")
+            )
+        )
+    )
     path = tmp_path / "constraints.json"
     path.write_text(json.dumps(doc))
     try:
@@ -386,9 +502,14 @@ def check_rules(tmp_path: Path, doc) -> None:
     assert _finite_numbers(rules.to_dict())
 
 
-@pytest.mark.xfail(strict=False, raises=AttributeError, reason=(
-    "allocation/rules.py Rules.validate (allocator's file) calls .items() on commitments/market_budgets given as "
-    "null or a list: a traceback instead of a DataError naming the key"))
+@pytest.mark.xfail(
+    strict=False,
+    raises=AttributeError,
+    reason=(
+        "allocation/rules.py Rules.validate (allocator's file) calls .items() on commitments/market_budgets given as "
+        "null or a list: a traceback instead of a DataError naming the key"
+    ),
+)
 def test_constraints_mapping_of_the_wrong_type_is_a_data_error(tmp_path):
     from allocation.rules import Rules
 

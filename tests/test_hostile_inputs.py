@@ -25,9 +25,16 @@ SECRET = "S3cretPassw0rd"
 CURVES = {
     "outcome": "signups",
     "channels": [
-        {"name": "social", "response": {"form": "hill", "beta": 120.0, "half_saturation": 5000.0, "shape": 1.0},
-         "current_spend": 4000.0},
-        {"name": "ctv", "response": {"form": "log", "beta": 80.0, "scale": 3000.0}, "current_spend": 3000.0},
+        {
+            "name": "social",
+            "response": {"form": "hill", "beta": 120.0, "half_saturation": 5000.0, "shape": 1.0},
+            "current_spend": 4000.0,
+        },
+        {
+            "name": "ctv",
+            "response": {"form": "log", "beta": 80.0, "scale": 3000.0},
+            "current_spend": 3000.0,
+        },
     ],
 }
 
@@ -35,8 +42,11 @@ CURVES = {
 # -- helpers -------------------------------------------------------------------------------------
 def snapshot(folder: Path) -> dict[str, str]:
     """SHA-256 of every file under ``folder`` (the inputs' state before a command)."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def assert_refused(result: tuple[int, str, str], *fragments: str) -> str:
@@ -74,18 +84,67 @@ def work(tmp_path, monkeypatch):
 
 
 # -- data loss: --out naming an input or the report -------------------------------------------------
-@pytest.mark.parametrize("args, flag", [
-    (["readout", "--data", "panel.csv", "--treated", "x", "--start", "2024-02-01", "--end", "2024-02-10",
-      "--out", "panel.csv"], "--data"),
-    (["calibrate", "--data", "panel.csv", "--lift", "lift.json", "--out", "lift.json"], "--lift"),
-    (["calibrate", "--data", "panel.csv", "--lift", "lift.json", "--out", "./sub/../panel.csv"], "--data"),
-    (["design", "--data", "panel.csv", "--out", "panel.csv"], "--data"),
-    (["allocate", "--curves", "curves.json", "--budget", "100", "--out", "curves.json"], "--curves"),
-    (["replan", "--plan", "plan.json", "--curves", "curves.json", "--out", "plan.json"], "--plan"),
-    (["allocate", "--curves", "curves.json", "--budget", "100", "--out", "audit.db", "--audit-db", "audit.db"],
-     "--audit-db"),
-    (["registry", "readout", "t", "--data", "panel.csv", "--out", "panel.csv"], "--data"),
-])
+@pytest.mark.parametrize(
+    "args, flag",
+    [
+        (
+            [
+                "readout",
+                "--data",
+                "panel.csv",
+                "--treated",
+                "x",
+                "--start",
+                "2024-02-01",
+                "--end",
+                "2024-02-10",
+                "--out",
+                "panel.csv",
+            ],
+            "--data",
+        ),
+        (
+            ["calibrate", "--data", "panel.csv", "--lift", "lift.json", "--out", "lift.json"],
+            "--lift",
+        ),
+        (
+            [
+                "calibrate",
+                "--data",
+                "panel.csv",
+                "--lift",
+                "lift.json",
+                "--out",
+                "./sub/../panel.csv",
+            ],
+            "--data",
+        ),
+        (["design", "--data", "panel.csv", "--out", "panel.csv"], "--data"),
+        (
+            ["allocate", "--curves", "curves.json", "--budget", "100", "--out", "curves.json"],
+            "--curves",
+        ),
+        (
+            ["replan", "--plan", "plan.json", "--curves", "curves.json", "--out", "plan.json"],
+            "--plan",
+        ),
+        (
+            [
+                "allocate",
+                "--curves",
+                "curves.json",
+                "--budget",
+                "100",
+                "--out",
+                "audit.db",
+                "--audit-db",
+                "audit.db",
+            ],
+            "--audit-db",
+        ),
+        (["registry", "readout", "t", "--data", "panel.csv", "--out", "panel.csv"], "--data"),
+    ],
+)
 def test_out_equal_to_an_input_is_refused_before_anything_runs(work, run_cli, args, flag):
     (work / "sub").mkdir()
     (work / "audit.db").write_bytes(b"")
@@ -98,26 +157,91 @@ def test_out_equal_to_an_input_is_refused_before_anything_runs(work, run_cli, ar
 
 def test_out_equal_to_report_and_an_input_through_a_symlink(work, run_cli):
     before = snapshot(work)
-    assert_refused(run_cli("allocate", "--curves", "curves.json", "--budget", "7000", "--out", "x.json",
-                           "--report", "x.json"), "--out and --report are the same file")
+    assert_refused(
+        run_cli(
+            "allocate",
+            "--curves",
+            "curves.json",
+            "--budget",
+            "7000",
+            "--out",
+            "x.json",
+            "--report",
+            "x.json",
+        ),
+        "--out and --report are the same file",
+    )
     os.symlink(work / "curves.json", work / "link.json")
-    assert_refused(run_cli("allocate", "--curves", "curves.json", "--budget", "7000", "--out", "link.json"),
-                   "--curves")
+    assert_refused(
+        run_cli("allocate", "--curves", "curves.json", "--budget", "7000", "--out", "link.json"),
+        "--curves",
+    )
     assert snapshot(work) == before | {"link.json": before["curves.json"]}
     assert not (work / "x.json").exists() and not (work / "liftlab.db").exists()
 
 
-@pytest.mark.parametrize("args, flag", [
-    (["allocate", "--curves", "curves.json", "--objective", "min_spend", "--target", "nan", "--out", "p.json"],
-     "--target"),
-    (["allocate", "--curves", "curves.json", "--objective", "max_profit", "--value-per-signup", "nan",
-      "--out", "p.json"], "--value-per-signup"),
-    (["allocate", "--curves", "curves.json", "--budget", "inf", "--out", "p.json"], "--budget"),
-    (["allocate", "--curves", "curves.json", "--budget", "100", "--max-change", "-inf", "--out", "p.json"],
-     "--max-change"),
-    (["replan", "--plan", "plan.json", "--curves", "curves.json", "--budget", "nan", "--out", "p.json"],
-     "--budget"),
-])
+@pytest.mark.parametrize(
+    "args, flag",
+    [
+        (
+            [
+                "allocate",
+                "--curves",
+                "curves.json",
+                "--objective",
+                "min_spend",
+                "--target",
+                "nan",
+                "--out",
+                "p.json",
+            ],
+            "--target",
+        ),
+        (
+            [
+                "allocate",
+                "--curves",
+                "curves.json",
+                "--objective",
+                "max_profit",
+                "--value-per-signup",
+                "nan",
+                "--out",
+                "p.json",
+            ],
+            "--value-per-signup",
+        ),
+        (["allocate", "--curves", "curves.json", "--budget", "inf", "--out", "p.json"], "--budget"),
+        (
+            [
+                "allocate",
+                "--curves",
+                "curves.json",
+                "--budget",
+                "100",
+                "--max-change",
+                "-inf",
+                "--out",
+                "p.json",
+            ],
+            "--max-change",
+        ),
+        (
+            [
+                "replan",
+                "--plan",
+                "plan.json",
+                "--curves",
+                "curves.json",
+                "--budget",
+                "nan",
+                "--out",
+                "p.json",
+            ],
+            "--budget",
+        ),
+    ],
+)
 def test_non_finite_numbers_are_refused_for_every_option(work, run_cli, args, flag):
     before = snapshot(work)
     assert_refused(run_cli(*args), flag, "finite number")
@@ -125,20 +249,38 @@ def test_non_finite_numbers_are_refused_for_every_option(work, run_cli, args, fl
 
 
 # -- outputs that cannot be written ----------------------------------------------------------------
-@pytest.mark.parametrize("out, fragment", [
-    ("", "--out is empty"),
-    ("regular.txt/plan.json", "is a file, not a folder"),
-    ("/proc/liftlab_no_such/plan.json", "cannot create folder"),
-    ("/proc/plan.json", "cannot write"),
-    ("x" * 300 + ".json", "cannot write"),
-    (".", "is a directory"),
-])
+@pytest.mark.parametrize(
+    "out, fragment",
+    [
+        ("", "--out is empty"),
+        ("regular.txt/plan.json", "is a file, not a folder"),
+        ("/proc/liftlab_no_such/plan.json", "cannot create folder"),
+        ("/proc/plan.json", "cannot write"),
+        ("x" * 300 + ".json", "cannot write"),
+        (".", "is a directory"),
+    ],
+)
 def test_unwritable_out_is_one_error_and_leaves_nothing(work, run_cli, out, fragment):
     (work / "regular.txt").write_text("keep me\n")
     before = snapshot(work)
-    assert_refused(run_cli("allocate", "--curves", "curves.json", "--budget", "7000", "--out", out,
-                           "--audit-db", str(work / "a.db")), fragment)
-    assert snapshot(work) == {**before, **({"a.db": snapshot(work)["a.db"]} if (work / "a.db").exists() else {})}
+    assert_refused(
+        run_cli(
+            "allocate",
+            "--curves",
+            "curves.json",
+            "--budget",
+            "7000",
+            "--out",
+            out,
+            "--audit-db",
+            str(work / "a.db"),
+        ),
+        fragment,
+    )
+    assert snapshot(work) == {
+        **before,
+        **({"a.db": snapshot(work)["a.db"]} if (work / "a.db").exists() else {}),
+    }
     no_part_files(work)
 
 
@@ -150,17 +292,28 @@ def test_an_audit_record_commits_only_with_its_files(tmp_path):
 
     log = AuditLog(str(tmp_path / "a.db"))
     with pytest.raises(DataError, match="is a file, not a folder"):
-        with outputs() as files, log.recording(command="allocate", curves=CURVES, constraints={},
-                                                solution={"status": "optimal"}) as audit_id:
+        with (
+            outputs() as files,
+            log.recording(
+                command="allocate", curves=CURVES, constraints={}, solution={"status": "optimal"}
+            ) as audit_id,
+        ):
             files.write_json(tmp_path / "plan.json", {"audit_id": audit_id})
             files.write_json(tmp_path / "a.db" / "plan.html", {})
             files.commit()
     assert log.count() == 0 and not (tmp_path / "plan.json").exists()
-    with outputs() as files, log.recording(command="allocate", curves=CURVES, constraints={},
-                                            solution={"status": "optimal"}) as audit_id:
+    with (
+        outputs() as files,
+        log.recording(
+            command="allocate", curves=CURVES, constraints={}, solution={"status": "optimal"}
+        ) as audit_id,
+    ):
         files.write_json(tmp_path / "plan.json", {"audit_id": audit_id})
         files.commit()
-    assert log.count() == 1 and json.loads((tmp_path / "plan.json").read_text())["audit_id"] == audit_id
+    assert (
+        log.count() == 1
+        and json.loads((tmp_path / "plan.json").read_text())["audit_id"] == audit_id
+    )
     log.close()
     no_part_files(tmp_path)
 
@@ -203,11 +356,34 @@ def test_damaged_database_files_are_one_error_naming_the_path(work, run_cli, kin
     else:
         db.mkdir()
     before = snapshot(work)
-    for args in (["registry", "list", "--db", str(db)], ["audit", "list", "--audit-db", str(db)],
-                 ["allocate", "--curves", "curves.json", "--budget", "7000", "--out", "p.json",
-                  "--audit-db", str(db)],
-                 ["registry", "add", "t", "--db", str(db), "--treated", "NA01", "--start", "2024-02-01",
-                  "--end", "2024-02-10"]):
+    for args in (
+        ["registry", "list", "--db", str(db)],
+        ["audit", "list", "--audit-db", str(db)],
+        [
+            "allocate",
+            "--curves",
+            "curves.json",
+            "--budget",
+            "7000",
+            "--out",
+            "p.json",
+            "--audit-db",
+            str(db),
+        ],
+        [
+            "registry",
+            "add",
+            "t",
+            "--db",
+            str(db),
+            "--treated",
+            "NA01",
+            "--start",
+            "2024-02-01",
+            "--end",
+            "2024-02-10",
+        ],
+    ):
         assert_refused(run_cli(*args), str(db))
     assert snapshot(work) == before
     assert not (work / "p.json").exists()
@@ -222,16 +398,42 @@ def test_read_only_and_locked_databases(work, run_cli, monkeypatch):
     # Reading a read-only database works; writing it is one error naming the file.
     code, out, err = run_cli("audit", "list", "--audit-db", ro)
     assert code == 0, err
-    assert_refused(run_cli("allocate", "--curves", "curves.json", "--budget", "7000", "--out", "p.json",
-                           "--audit-db", ro), str(db), "readonly")
+    assert_refused(
+        run_cli(
+            "allocate",
+            "--curves",
+            "curves.json",
+            "--budget",
+            "7000",
+            "--out",
+            "p.json",
+            "--audit-db",
+            ro,
+        ),
+        str(db),
+        "readonly",
+    )
     assert not (work / "p.json").exists()
     # Another process holds the write lock longer than the busy timeout.
     monkeypatch.setattr(store, "SQLITE_BUSY_TIMEOUT_S", 0.2)
     holder = sqlite3.connect(db, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        assert_refused(run_cli("allocate", "--curves", "curves.json", "--budget", "7000", "--out", "p.json",
-                               "--audit-db", str(db)), str(db), "locked")
+        assert_refused(
+            run_cli(
+                "allocate",
+                "--curves",
+                "curves.json",
+                "--budget",
+                "7000",
+                "--out",
+                "p.json",
+                "--audit-db",
+                str(db),
+            ),
+            str(db),
+            "locked",
+        )
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -239,16 +441,22 @@ def test_read_only_and_locked_databases(work, run_cli, monkeypatch):
     assert snapshot(work)["ro.db"] == before["ro.db"]
 
 
-@pytest.mark.parametrize("url, fragment", [
-    (f"postgresql+psycopg://ana:{SECRET}@localhost:abc/db", "not usable"),
-    (f"postgresql+psycopg://ana:{SECRET}@127.0.0.1:1/db", "127.0.0.1:1"),
-    (f"nosuchdialect://ana:{SECRET}@host/db", "not usable"),
-])
+@pytest.mark.parametrize(
+    "url, fragment",
+    [
+        (f"postgresql+psycopg://ana:{SECRET}@localhost:abc/db", "not usable"),
+        (f"postgresql+psycopg://ana:{SECRET}@127.0.0.1:1/db", "127.0.0.1:1"),
+        (f"nosuchdialect://ana:{SECRET}@host/db", "not usable"),
+    ],
+)
 def test_database_urls_are_masked_and_bad_ones_refused(work, run_cli, url, fragment):
     pytest.importorskip("psycopg")
-    for args in (["registry", "list", "--db", url], ["audit", "list", "--audit-db", url],
-                 ["registry", "busy", "--db", url, "--start", "2024-01-01", "--end", "2024-01-02"],
-                 ["calibrate", "--data", "panel.csv", "--registry", url, "--out", "c.json"]):
+    for args in (
+        ["registry", "list", "--db", url],
+        ["audit", "list", "--audit-db", url],
+        ["registry", "busy", "--db", url, "--start", "2024-01-01", "--end", "2024-01-02"],
+        ["calibrate", "--data", "panel.csv", "--registry", url, "--out", "c.json"],
+    ):
         line = assert_refused(run_cli(*args), fragment)
         assert "***" in line or "abc" in line or "nosuchdialect" in line
     assert not (work / "c.json").exists()
@@ -258,8 +466,12 @@ def test_reads_create_no_database_file(work, run_cli):
     code, out, err = run_cli("audit", "list")
     assert code == 0 and "no records" in out, err
     assert_refused(run_cli("registry", "list"), "no registry database at")
-    assert_refused(run_cli("audit", "show", "1"), str(work / "liftlab.db"), "no record with id 1",
-                   "does not exist")
+    assert_refused(
+        run_cli("audit", "show", "1"),
+        str(work / "liftlab.db"),
+        "no record with id 1",
+        "does not exist",
+    )
     assert not (work / "liftlab.db").exists()
     # A database of the registry only holds no audit records, and listing it creates no table.
     from experiments.registry import Registry
@@ -283,18 +495,41 @@ def _panel_with_dates(work: Path, dates: list[str]) -> Path:
     return path
 
 
-@pytest.mark.parametrize("dates, fragment", [
-    (["2024-01-01T00:00:00-05:00", "2024-01-02T00:00:00+01:00", "2024-01-03T00:00:00Z"], "UTC offset"),
-    (["2024-01-01T00:00:00-05:00", "2024-01-02T00:00:00-05:00", "2024-01-03T00:00:00-05:00"], "UTC offset"),
-    (["2024-01-01", "2024-01-02T00:00:00+02:00", "2024-01-03"], "UTC offset"),
-    (["2024-01-01 12:00", "2024-01-02 12:00", "2024-01-03 12:00"], "time of day"),
-])
+@pytest.mark.parametrize(
+    "dates, fragment",
+    [
+        (
+            ["2024-01-01T00:00:00-05:00", "2024-01-02T00:00:00+01:00", "2024-01-03T00:00:00Z"],
+            "UTC offset",
+        ),
+        (
+            ["2024-01-01T00:00:00-05:00", "2024-01-02T00:00:00-05:00", "2024-01-03T00:00:00-05:00"],
+            "UTC offset",
+        ),
+        (["2024-01-01", "2024-01-02T00:00:00+02:00", "2024-01-03"], "UTC offset"),
+        (["2024-01-01 12:00", "2024-01-02 12:00", "2024-01-03 12:00"], "time of day"),
+    ],
+)
 def test_validate_and_readout_share_one_date_rule(work, run_cli, dates, fragment):
     path = _panel_with_dates(work, dates)
     before = snapshot(work)
     v = assert_refused(run_cli("validate", "--data", str(path)), fragment, "row ", "'date'")
-    r = assert_refused(run_cli("readout", "--data", str(path), "--treated", "NA01", "--start", "2024-01-02",
-                               "--end", "2024-01-03", "--out", "r.json"), fragment)
+    r = assert_refused(
+        run_cli(
+            "readout",
+            "--data",
+            str(path),
+            "--treated",
+            "NA01",
+            "--start",
+            "2024-01-02",
+            "--end",
+            "2024-01-03",
+            "--out",
+            "r.json",
+        ),
+        fragment,
+    )
     assert v == r
     assert snapshot(work) == before
 
@@ -303,11 +538,43 @@ def test_midnight_times_are_dates_everywhere_and_times_of_day_nowhere(work, run_
     path = _panel_with_dates(work, [f"2024-01-{d:02d}T00:00:00" for d in range(1, 31)])
     code, out, err = run_cli("validate", "--data", str(path))
     assert code == 0 and "2024-01-01 to 2024-01-30" in out, err
-    for value, fragment in (("2024-01-20T12:00", "time of day"), ("2024-01-20T00:00:00+01:00", "UTC offset")):
-        assert_refused(run_cli("readout", "--data", str(path), "--treated", "NA01", "--start", value,
-                               "--end", "2024-01-25", "--out", "r.json"), "start", fragment)
-        assert_refused(run_cli("registry", "add", "t", "--db", "r.db", "--treated", "NA01", "--start", value,
-                               "--end", "2024-01-25"), fragment)
+    for value, fragment in (
+        ("2024-01-20T12:00", "time of day"),
+        ("2024-01-20T00:00:00+01:00", "UTC offset"),
+    ):
+        assert_refused(
+            run_cli(
+                "readout",
+                "--data",
+                str(path),
+                "--treated",
+                "NA01",
+                "--start",
+                value,
+                "--end",
+                "2024-01-25",
+                "--out",
+                "r.json",
+            ),
+            "start",
+            fragment,
+        )
+        assert_refused(
+            run_cli(
+                "registry",
+                "add",
+                "t",
+                "--db",
+                "r.db",
+                "--treated",
+                "NA01",
+                "--start",
+                value,
+                "--end",
+                "2024-01-25",
+            ),
+            fragment,
+        )
     assert not (work / "r.json").exists()
 
 
@@ -343,41 +610,106 @@ def test_parquet_booleans_are_not_spend(work, run_cli):
 
 
 # -- JSON inputs ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("text, fragment", [
-    ('{"channels": [{"name": "a", "response": {"form": "log", "beta": NaN, "scale": 1}}]}', "NaN"),
-    ('{"channels": [{"name": "a", "response": {"form": "log", "beta": Infinity, "scale": 1}}]}', "Infinity"),
-    ('{"channels": [], "channels": [{"name": "a", "response": {"form": "log", "beta": 1, "scale": 1}}]}',
-     "key 'channels' appears twice"),
-    ('{"channels": [{"name": "a", "response": {"form": "log", "beta": 1, "scale": 1}}]', "line 1"),
-    ("", "line 1, column 1"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        (
+            '{"channels": [{"name": "a", "response": {"form": "log", "beta": NaN, "scale": 1}}]}',
+            "NaN",
+        ),
+        (
+            '{"channels": [{"name": "a", "response": {"form": "log", "beta": Infinity, "scale": 1}}]}',
+            "Infinity",
+        ),
+        (
+            '{"channels": [], "channels": [{"name": "a", "response": {"form": "log", "beta": 1, "scale": 1}}]}',
+            "key 'channels' appears twice",
+        ),
+        (
+            '{"channels": [{"name": "a", "response": {"form": "log", "beta": 1, "scale": 1}}]',
+            "line 1",
+        ),
+        ("", "line 1, column 1"),
+    ],
+)
 def test_curves_json_is_parsed_strictly(work, run_cli, text, fragment):
     (work / "c.json").write_text(text)
     before = snapshot(work)
-    assert_refused(run_cli("allocate", "--curves", "c.json", "--budget", "10", "--out", "p.json"),
-                   "c.json", fragment)
-    assert snapshot(work) == before and not (work / "p.json").exists() and not (work / "liftlab.db").exists()
+    assert_refused(
+        run_cli("allocate", "--curves", "c.json", "--budget", "10", "--out", "p.json"),
+        "c.json",
+        fragment,
+    )
+    assert (
+        snapshot(work) == before
+        and not (work / "p.json").exists()
+        and not (work / "liftlab.db").exists()
+    )
 
 
 def test_design_file_of_the_registry_is_parsed_strictly(work, run_cli):
     (work / "d.json").write_text('{"treated": ["NA01"], "alpha": 0.1, "alpha": 0.2}')
-    assert_refused(run_cli("registry", "add", "t", "--db", "r.db", "--design", "d.json", "--start", "2024-01-10",
-                           "--end", "2024-01-20"), "d.json", "key 'alpha' appears twice", "line 1")
+    assert_refused(
+        run_cli(
+            "registry",
+            "add",
+            "t",
+            "--db",
+            "r.db",
+            "--design",
+            "d.json",
+            "--start",
+            "2024-01-10",
+            "--end",
+            "2024-01-20",
+        ),
+        "d.json",
+        "key 'alpha' appears twice",
+        "line 1",
+    )
     (work / "d.json").write_text('["NA01"]')
-    assert_refused(run_cli("registry", "add", "t", "--db", "r.db", "--design", "d.json", "--start", "2024-01-10",
-                           "--end", "2024-01-20"), "d.json", "must be a JSON object")
+    assert_refused(
+        run_cli(
+            "registry",
+            "add",
+            "t",
+            "--db",
+            "r.db",
+            "--design",
+            "d.json",
+            "--start",
+            "2024-01-10",
+            "--end",
+            "2024-01-20",
+        ),
+        "d.json",
+        "must be a JSON object",
+    )
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "allocation/calibration.py (model engineer's file): load_lift parses with json.loads, not "
-    "allocation.jsonfile.read_json, so Infinity and NaN pass, and Lift.from_dict does not check that "
-    "'incremental' is finite: curves.json then holds beta null"))
+@pytest.mark.xfail(
+    strict=False,
+    reason=(
+        "allocation/calibration.py (model engineer's file): load_lift parses with json.loads, not "
+        "allocation.jsonfile.read_json, so Infinity and NaN pass, and Lift.from_dict does not check that "
+        "'incremental' is finite: curves.json then holds beta null"
+    ),
+)
 def test_a_lift_of_infinity_is_refused(work, run_cli):
-    lift = {"channel": "ctv", "treated": ["NA01"], "test_period": ["2024-02-01", "2024-02-10"],
-            "incremental_ci": [-10.0, 10.0], "spend_delta": -100.0, "confidence": 0.9}
+    lift = {
+        "channel": "ctv",
+        "treated": ["NA01"],
+        "test_period": ["2024-02-01", "2024-02-10"],
+        "incremental_ci": [-10.0, 10.0],
+        "spend_delta": -100.0,
+        "confidence": 0.9,
+    }
     (work / "inf.json").write_text(json.dumps(lift)[:-1] + ', "incremental": Infinity}')
-    assert_refused(run_cli("calibrate", "--data", "panel.csv", "--lift", "inf.json", "--out", "c.json"),
-                   "inf.json", "Infinity")
+    assert_refused(
+        run_cli("calibrate", "--data", "panel.csv", "--lift", "inf.json", "--out", "c.json"),
+        "inf.json",
+        "Infinity",
+    )
     assert not (work / "c.json").exists()
 
 
@@ -396,16 +728,36 @@ def test_demo_into_an_existing_demo_folder_is_refused_at_once(work, run_cli):
 def _liftlab(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("LIFTLAB_DB", None)
-    return subprocess.run([sys.executable, "-m", "allocation.cli.main", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "allocation.cli.main", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_real_processes_exit_2_with_one_line(work):
     before = snapshot(work)
     (work / "bad.db").write_text("not a database")
     for args, fragment in (
-        (["readout", "--data", "panel.csv", "--treated", "NA01", "--start", "2024-02-01", "--end", "2024-02-10",
-          "--out", "panel.csv"], "--data"),
+        (
+            [
+                "readout",
+                "--data",
+                "panel.csv",
+                "--treated",
+                "NA01",
+                "--start",
+                "2024-02-01",
+                "--end",
+                "2024-02-10",
+                "--out",
+                "panel.csv",
+            ],
+            "--data",
+        ),
         (["audit", "list", "--audit-db", "bad.db"], "bad.db"),
         (["registry", "list", "--db", f"postgresql+psycopg://u:{SECRET}@h:port/db"], "not usable"),
     ):

@@ -44,7 +44,19 @@ def _register() -> None:
         validate,
     )
 
-    for module in (simulate, validate, design, readout, registry, calibrate, allocate, replan, audit, demo, backtest):
+    for module in (
+        simulate,
+        validate,
+        design,
+        readout,
+        registry,
+        calibrate,
+        allocate,
+        replan,
+        audit,
+        demo,
+        backtest,
+    ):
         _guard_paths(module.command)
         cli.add_command(module.command)
 
@@ -108,18 +120,22 @@ def check_paths(cmd: click.Command, params: dict[str, Any]) -> None:
                 if name in DATABASE_PARAMS and "://" in text:
                     if not text.startswith("sqlite:///"):
                         continue
-                    text = text[len("sqlite:///"):].split("?")[0]
+                    text = text[len("sqlite:///") :].split("?")[0]
                 if text:
                     inputs.append((name, text))
     for i, (oname, opath) in enumerate(outputs):
         for iname, ipath in inputs:
             if _same_file(opath, ipath):
-                raise ConfigError(f"{_flag(cmd, oname)} {opath} is the {_flag(cmd, iname)} input: "
-                                  "writing it would destroy the input; choose another file name")
-        for oname2, opath2 in outputs[i + 1:]:
+                raise ConfigError(
+                    f"{_flag(cmd, oname)} {opath} is the {_flag(cmd, iname)} input: "
+                    "writing it would destroy the input; choose another file name"
+                )
+        for oname2, opath2 in outputs[i + 1 :]:
             if _same_file(opath, opath2):
-                raise ConfigError(f"{_flag(cmd, oname)} and {_flag(cmd, oname2)} are the same file {opath}: "
-                                  "one would overwrite the other")
+                raise ConfigError(
+                    f"{_flag(cmd, oname)} and {_flag(cmd, oname2)} are the same file {opath}: "
+                    "one would overwrite the other"
+                )
 
 
 def _guard_paths(cmd: click.Command) -> None:

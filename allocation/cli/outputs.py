@@ -79,7 +79,9 @@ class OutputSet:
                 try:
                     parent.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
-                    raise DataError(f"{target}: cannot create folder {parent} ({exc.strerror or exc})") from None
+                    raise DataError(
+                        f"{target}: cannot create folder {parent} ({exc.strerror or exc})"
+                    ) from None
             # A short temporary name: the target's own may be at the file system's limit.
             fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:40]}.", suffix=".part", dir=parent)
         except OSError as exc:
