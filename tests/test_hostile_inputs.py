@@ -758,10 +758,62 @@ def test_real_processes_exit_2_with_one_line(work):
             ],
             "--data",
         ),
-        (["audit", "list", "--audit-db", "bad.db"], "bad.db"),
         (["registry", "list", "--db", f"postgresql+psycopg://u:{SECRET}@h:port/db"], "not usable"),
     ):
         proc = _liftlab(*args, cwd=work)
         assert_refused((proc.returncode, proc.stdout, proc.stderr), fragment)
     assert {k: v for k, v in snapshot(work).items() if k != "bad.db"} == before
     assert not (work / "liftlab.db").exists()
+
+
+def test_an_interrupted_write_leaves_no_file_and_no_part(work, run_cli, monkeypatch):
+    """Ctrl-C (or a SIGTERM, turned into SystemExit) half-way through writing the panel."""
+    original = pd.DataFrame.to_csv
+
+    def half_then_interrupt(self, path, *args, **kwargs):
+        original(self.iloc[: len(self) // 2], path, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", half_then_interrupt)
+    code, out, err = run_cli("simulate", "--out", "sim", "--geos", "4", "--days", "40")
+    assert code != 0 and "Traceback" not in err
+    assert not (work / "sim" / "panel.csv").exists() and not (work / "sim" / "truth.json").exists()
+    no_part_files(work)
+
+
+def test_sigterm_while_writing_leaves_no_file_and_no_part(work):
+    import signal
+    import time
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "allocation.cli.main",
+            "simulate",
+            "--out",
+            "sim",
+            "--geos",
+            "100",
+            "--days",
+            "2000",
+        ],
+        cwd=work,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    # Wait until the writer has staged the panel: the signal then lands in the middle of the write.
+    while not list(work.glob("sim/*.part")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    if proc.returncode == 0:
+        pytest.skip("the write finished before the signal arrived")
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == "error: terminated"
+    assert not (work / "sim" / "panel.csv").exists()
+    no_part_files(work)

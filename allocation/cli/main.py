@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -168,9 +169,17 @@ def _one_line(message: str) -> str:
     return " ".join(str(message).split())
 
 
+def _terminate(signum: int, _frame: object) -> None:
+    click.echo("error: terminated", err=True)
+    sys.exit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the command line; translate user errors into exit status 2."""
     warnings.simplefilter("default", LiftlabWarning)
+    # A terminated command (kill, a CI timeout) unwinds like an interrupted one, so the atomic
+    # writer deletes its staged files; the status is the shell's usual 128 + SIGTERM.
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         cli.main(args=argv, prog_name="liftlab", standalone_mode=False)
     except click.exceptions.Abort:
