@@ -318,6 +318,18 @@ def test_an_audit_record_commits_only_with_its_files(tmp_path):
     no_part_files(tmp_path)
 
 
+def test_error_lines_mask_passwords_whatever_raised_them():
+    from allocation.cli.main import _one_line
+
+    line = _one_line(
+        f"postgresql+psycopg://ana:{SECRET}@db/reg#1: treated geo 'X'\n is not in panel.csv"
+    )
+    assert (
+        SECRET not in line
+        and line == "postgresql+psycopg://ana:***@db/reg#1: treated geo 'X' is not in panel.csv"
+    )
+
+
 def test_writer_unit_cleans_up_and_masks_passwords(tmp_path):
     from allocation.cli.outputs import dumps, outputs
     from causal.errors import DataError

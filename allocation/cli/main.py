@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from causal.errors import ConfigError, LiftlabError, LiftlabWarning
+from causal.errors import ConfigError, LiftlabError, LiftlabWarning, mask_url
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
 
@@ -166,7 +166,8 @@ _register()
 
 
 def _one_line(message: str) -> str:
-    return " ".join(str(message).split())
+    # One line, and no database password even if a library put a URL into its message.
+    return mask_url(" ".join(str(message).split()))
 
 
 def _terminate(signum: int, _frame: object) -> None:
@@ -179,7 +180,10 @@ def main(argv: list[str] | None = None) -> None:
     warnings.simplefilter("default", LiftlabWarning)
     # A terminated command (kill, a CI timeout) unwinds like an interrupted one, so the atomic
     # writer deletes its staged files; the status is the shell's usual 128 + SIGTERM.
-    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread (an embedding application): leave signals alone
+        pass
     try:
         cli.main(args=argv, prog_name="liftlab", standalone_mode=False)
     except click.exceptions.Abort:
