@@ -124,6 +124,12 @@ class Panel:
         ]
 
     @property
+    def text_columns(self) -> list[str]:
+        """Columns of text (labels such as a region name): kept in ``data``, used by no model."""
+        skip = {self.y, self.date_col, self.geo_col}
+        return [c for c in self.data.columns if c not in skip and not pd.api.types.is_numeric_dtype(self.data[c])]
+
+    @property
     def period_name(self) -> str:
         """``day``, ``week``, ``month`` or ``year``."""
         return {"D": "day", "W": "week", "M": "month", "Y": "year"}[self.freq[0]]

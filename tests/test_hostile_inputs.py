@@ -603,7 +603,13 @@ def test_duplicate_columns_and_a_broken_covariate_are_refused(work, run_cli):
     before = snapshot(work)
     assert_refused(run_cli("validate", "--data", "dup.csv"), f"column '{spend}' appears twice")
     assert_refused(run_cli("validate", "--data", "cov.csv"), "'competitor_price'", "'ten'")
-    assert snapshot(work) == before
+    # A column of text is a label: kept, said, never a covariate.
+    frame["competitor_price"] = 10.5
+    frame["region"] = "north"
+    frame.to_csv(work / "label.csv", index=False)
+    code, out, err = run_cli("validate", "--data", "label.csv")
+    assert code == 0 and "text columns, not used as covariates: region" in out, err
+    assert snapshot(work) == {**before, "label.csv": snapshot(work)["label.csv"]}
 
 
 def test_parquet_booleans_are_not_spend(work, run_cli):
