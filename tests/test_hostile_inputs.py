@@ -143,6 +143,12 @@ def work(tmp_path, monkeypatch):
             "--audit-db",
         ),
         (["registry", "readout", "t", "--data", "panel.csv", "--out", "panel.csv"], "--data"),
+        # The default database (./liftlab.db when no --audit-db or --db is given) is an input too.
+        (
+            ["allocate", "--curves", "curves.json", "--budget", "100", "--out", "liftlab.db"],
+            "--audit-db",
+        ),
+        (["registry", "show", "t", "--out", "liftlab.db"], "--db"),
     ],
 )
 def test_out_equal_to_an_input_is_refused_before_anything_runs(work, run_cli, args, flag):

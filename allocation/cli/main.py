@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from causal.errors import ConfigError, LiftlabError, LiftlabWarning, mask_url
+from experiments.store import DEFAULT_DB, ENV_VAR
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
 
@@ -66,6 +67,8 @@ def _register() -> None:
 OUTPUT_PARAMS = ("out_path", "out_dir", "report_path")
 # Database options: an SQLite file among them is an input that an --out must not replace.
 DATABASE_PARAMS = ("db", "audit_db", "registry_url")
+# Those that fall back to the default database when not given (--registry does not).
+DEFAULT_DATABASE_PARAMS = ("db", "audit_db")
 
 
 def _flag(cmd: click.Command, name: str) -> str:
@@ -107,6 +110,9 @@ def check_paths(cmd: click.Command, params: dict[str, Any]) -> None:
     outputs: list[tuple[str, str]] = []
     inputs: list[tuple[str, str]] = []
     for name, value in params.items():
+        if value is None and name in DEFAULT_DATABASE_PARAMS:
+            # The database used when none is given ($LIFTLAB_DB, else ./liftlab.db) is an input too.
+            value = os.environ.get(ENV_VAR) or DEFAULT_DB
         if value is None:
             continue
         values = list(value) if isinstance(value, (tuple, list)) else [value]
