@@ -672,43 +672,18 @@ def test_curves_json_is_parsed_strictly(work, run_cli, text, fragment):
 
 
 def test_design_file_of_the_registry_is_parsed_strictly(work, run_cli):
-    (work / "d.json").write_text('{"treated": ["NA01"], "alpha": 0.1, "alpha": 0.2}')
-    assert_refused(
-        run_cli(
-            "registry",
-            "add",
-            "t",
-            "--db",
-            "r.db",
-            "--design",
-            "d.json",
-            "--start",
-            "2024-01-10",
-            "--end",
-            "2024-01-20",
+    add = ["registry", "add", "t", "--db", "r.db", "--design", "d.json", "--start", "2024-01-10"]
+    for text, fragments in (
+        (
+            '{"treated": ["NA01"], "alpha": 0.1, "alpha": 0.2}',
+            ("key 'alpha' appears twice", "line 1"),
         ),
-        "d.json",
-        "key 'alpha' appears twice",
-        "line 1",
-    )
-    (work / "d.json").write_text('["NA01"]')
-    assert_refused(
-        run_cli(
-            "registry",
-            "add",
-            "t",
-            "--db",
-            "r.db",
-            "--design",
-            "d.json",
-            "--start",
-            "2024-01-10",
-            "--end",
-            "2024-01-20",
-        ),
-        "d.json",
-        "must be a JSON object",
-    )
+        ('["NA01"]', ("must be a JSON object",)),
+        ('{"treated": "NA01,NA02"}', ("design key 'treated' must be a non-empty list",)),
+    ):
+        (work / "d.json").write_text(text)
+        assert_refused(run_cli(*add, "--end", "2024-01-20"), "d.json", *fragments)
+    assert not (work / "r.db").exists()
 
 
 @pytest.mark.xfail(

@@ -26,9 +26,15 @@ def _registry(db: str | None, *, create: bool = True):
 
 
 def _read_json(path: str) -> dict:
+    from experiments.registry import design_defaults
+
     obj = read_json(path, "design file")
     if not isinstance(obj, dict):
         raise DataError(f"{path}: a design file must be a JSON object, got {type(obj).__name__}")
+    try:
+        design_defaults(obj)  # checked here too, so that the message names the file
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from None
     return obj
 
 
