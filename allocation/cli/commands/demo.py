@@ -5,6 +5,12 @@ inside the world, read them out, calibrate the response curves on the lifts,
 allocate the budget under the 15% weekly guardrail, and compare every step with
 the world's truth. Each step runs the same subcommand a user would run, so the
 demo's files are exactly what those commands write.
+
+Every file is written through the atomic writer (:mod:`allocation.cli.outputs`),
+so a killed demo leaves whole files or none, never a truncated panel. A folder
+that already holds a demo's registry (``liftlab.db``) is refused before
+anything runs: registering the same tests again would fail half-way, after
+the design files had been rewritten.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from allocation.cli.outputs import dumps, outputs
+from causal.errors import ConfigError
 from causal.world import Experiment, World
 
 BRAND_WINDOW = ("2025-10-01", "2025-11-25")  # eight weeks: branded search's true effect is small
@@ -44,7 +52,11 @@ def _run(args: list[str]) -> None:
 def command(out_dir: str, seed: int, n_jobs: int) -> None:
     """Run design, readout, calibration and allocation end to end on a simulated world."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if (out / "liftlab.db").exists():
+        raise ConfigError(f"--out {out} already holds a demo (its registry {out / 'liftlab.db'}): "
+                          "choose a new folder, or delete that one first")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a folder")
     total_steps = 7
     started = time.perf_counter()
 
@@ -52,7 +64,8 @@ def command(out_dir: str, seed: int, n_jobs: int) -> None:
     world = World(seed=seed)
     history = world.panel()
     history = history[history["date"] <= HISTORY_END]
-    history.to_csv(out / "history.csv", index=False)
+    with outputs() as files:
+        history.to_csv(files.path(out / "history.csv"), index=False)
 
     _step(2, total_steps, "designing the branded-search go-dark test")
     _run(["design", "--data", str(out / "history.csv"), "--out", str(out / "design_brand_search.json"),
@@ -83,8 +96,9 @@ def command(out_dir: str, seed: int, n_jobs: int) -> None:
               "--channel", e.channel, "--start", e.start, "--end", e.end, "--control", control, "--seed", str(seed)])
         _run(["registry", "start", e.name, "--db", db])
     panel, truth = world.simulate(experiments)
-    panel.to_csv(out / "panel.csv", index=False)
-    (out / "truth.json").write_text(json.dumps(truth, indent=2) + "\n")
+    with outputs() as files:
+        panel.to_csv(files.path(out / "panel.csv"), index=False)
+        files.write_text(out / "truth.json", dumps(truth))
 
     _step(5, total_steps, "reading out both tests (pre-registered readouts, with reports)")
     readouts = {}
@@ -117,13 +131,13 @@ def command(out_dir: str, seed: int, n_jobs: int) -> None:
 def _export_figures(out: Path) -> int:
     """Write each report's inline figures as PNG files, for slides and documents."""
     folder = out / "figures"
-    folder.mkdir(exist_ok=True)
     count = 0
-    for report in sorted(out.glob("*.html")):
-        uris = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", report.read_text(encoding="utf-8"))
-        for i, data in enumerate(uris, start=1):
-            (folder / f"{report.stem}_{i}.png").write_bytes(base64.b64decode(data))
-            count += 1
+    with outputs() as files:
+        for report in sorted(out.glob("*.html")):
+            uris = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", report.read_text(encoding="utf-8"))
+            for i, data in enumerate(uris, start=1):
+                files.write_bytes(folder / f"{report.stem}_{i}.png", base64.b64decode(data))
+                count += 1
     return count
 
 
