@@ -401,6 +401,7 @@ def load_panel(
     geo_col: str = "geo",
     fill_missing: str | None = None,
     columns: Sequence[str] = (),
+    name: str | None = None,
 ) -> Panel:
     """Read and validate a long geo panel.
 
@@ -419,6 +420,9 @@ def load_panel(
     columns : sequence of str, default=()
         Further columns (covariates) that must exist and be numeric and finite.
         The outcome and every ``spend_*`` column are always checked.
+    name : str, optional
+        How messages name a DataFrame source (e.g. the masked database URL it was
+        read from); a file is named by its path.
 
     Returns
     -------
@@ -430,7 +434,7 @@ def load_panel(
         Naming the file and the column, geo or date at fault.
     """
     if isinstance(source, pd.DataFrame):
-        df, name = source.copy(), "<DataFrame>"
+        df, name = source.copy(), name or "<DataFrame>"
         _check_unique_columns([str(c) for c in df.columns], name)
     else:
         df, name = read_table(source), str(source)

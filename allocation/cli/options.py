@@ -7,7 +7,9 @@ from typing import Any
 
 import click
 
+from causal.errors import ConfigError, mask_url
 from causal.panel import Panel, load_panel
+from causal.panel_sql import is_database_url, read_sql_panel
 
 
 def panel_options(f: Callable) -> Callable:
@@ -15,7 +17,10 @@ def panel_options(f: Callable) -> Callable:
     for decorator in reversed(
         [
             click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False),
-                         help="Long geo panel, CSV or Parquet: one row per (date, geo)."),
+                         help="Long geo panel, CSV or Parquet: one row per (date, geo); or a database "
+                         "URL (duckdb:///w.duckdb, postgresql+psycopg://...) with --query."),
+            click.option("--query", default=None,
+                         help="With a database URL as --data: the SELECT returning the panel's rows."),
             click.option("--y", "y", default="signups", show_default=True, help="Outcome column."),
             click.option("--date-col", default="date", show_default=True, help="Date column."),
             click.option("--geo-col", default="geo", show_default=True, help="Market-id column."),
@@ -28,9 +33,20 @@ def panel_options(f: Callable) -> Callable:
 
 
 def read_panel(kwargs: dict[str, Any], columns: tuple[str, ...] = ()) -> Panel:
-    """Load the panel named by :func:`panel_options`' values (popped from ``kwargs``)."""
+    """Load the panel named by :func:`panel_options`' values (popped from ``kwargs``).
+
+    A database URL with ``--query`` is read by :func:`causal.panel_sql.read_sql_panel` and
+    validated exactly like a file.
+    """
+    source, query, name = kwargs.pop("data_path"), kwargs.pop("query"), None
+    if is_database_url(source):
+        name = mask_url(source)
+        source = read_sql_panel(source, query)
+    elif query:
+        raise ConfigError(f"--query needs a database URL as --data, got the file {source}")
     return load_panel(
-        kwargs.pop("data_path"),
+        source,
+        name=name,
         y=kwargs.pop("y"),
         date_col=kwargs.pop("date_col"),
         geo_col=kwargs.pop("geo_col"),
