@@ -6,7 +6,18 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
-from allocation.cli.report import Report, fmt_money, fmt_number, fmt_pct
+from allocation.cli.report import (
+    Report,
+    currency_context,
+    fmt_money,
+    fmt_number,
+    fmt_pct,
+    money_label,
+    money_unit,
+)
+
+#: Fewer independent tests than this and power / false-positive rates are only rough (s.e. ~0.1 or more).
+FEW_INDEPENDENT_WINDOWS = 10
 
 
 def _geos(t) -> str:
@@ -28,12 +39,47 @@ def _drop_empty(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.loc[:, [c for c in frame.columns if not (frame[c].astype(str) == "—").all()]]
 
 
-def render_design_report(result, *, comparison: list[dict] | None = None) -> str:
+def design_warnings(result) -> list[str]:
+    """What a reader must know before trusting the recommended design(s), from the result's own figures."""
+    out = []
+    many = len(result.cells) > 1
+    for i, c in enumerate(result.cells):
+        who = f"Cell {i + 1} ({_geos(c.treated)})" if many else "The recommended design"
+        p = c.power
+        fpr = c.null_rejection_rate
+        if fpr > result.alpha:
+            out.append(f"{who} rejects too often with no effect: false positive rate {fpr:.2f} ± "
+                       f"{p.rate_se(fpr):.2f} on history, above alpha {result.alpha}. A significant readout "
+                       "from it is weaker evidence than its p-value says.")
+        if c.mde is None:
+            out.append(f"{who} does not reach {fmt_pct(result.power_target, 0)} power at any effect size "
+                       f"simulated (up to {fmt_pct(max(p.lifts))}): no MDE; test longer, treat more geos, or "
+                       "simulate larger effects.")
+        elif not c.within_budget:
+            out.append(f"{who} needs {fmt_money(c.investment, 0, unit=True)}, above the budget "
+                       f"{fmt_money(result.settings['budget'], 0, unit=True)}.")
+        if p.n_effective < FEW_INDEPENDENT_WINDOWS:
+            out.append(f"{who}'s power and false positive rate come from {p.n_windows} windows, about "
+                       f"{p.n_effective:.1f} independent tests: power at the MDE is {p.mde_power or 0:.2f} ± "
+                       f"{p.power_se:.2f}, so the MDE is a rough figure.")
+    if not result.held_out:
+        out.append("No windows could be held out of the search on this history: the recommended design is "
+                   "measured where it was chosen, so its MDE and power are optimistic (the winner's curse).")
+    return out
+
+
+def render_design_report(result, *, comparison: list[dict] | None = None, currency: str | None = None) -> str:
     """HTML for a :class:`experiments.design.DesignResult`.
 
     ``comparison`` optionally lists published designs (``label``, ``treated``,
-    ``rank`` elsewhere, ``note``) to set beside the ranking.
+    ``rank`` elsewhere, ``note``) to set beside the ranking. ``currency`` (a
+    3-letter code or a symbol) labels the investment figures.
     """
+    with currency_context(currency):
+        return _render(result, comparison, currency)
+
+
+def _render(result, comparison: list[dict] | None, currency: str | None) -> str:
     d = result.to_dict()
     best = result.best
     per = result.plan.period if result.plan is not None else "period"
@@ -41,14 +87,14 @@ def render_design_report(result, *, comparison: list[dict] | None = None) -> str
     p = best.power
     headline = [
         ("treat", _geos(best.treated)),
-        ("test length", f"{best.duration} {per}s ({d['duration_days']} days)"),
+        ("test length", f"{best.duration} {per}s" + ("" if per == "day" else f" ({d['duration_days']} days)")),
         ("MDE", _pm(best.mde, p.mde_se)),
         (f"MDE in {result.outcome}", fmt_number(p.mde_incremental)),
         ("power at the MDE", _pm(p.mde_power, p.power_se, pct=False)),
         ("false positive rate", _pm(p.false_positive_rate, p.false_positive_rate_se, pct=False)),
     ]
     if priced:
-        headline.append(("investment", fmt_money(best.investment, 0)))
+        headline.append(("investment", fmt_money(best.investment, 0, unit=True)))
     where = (f"measured on {p.n_windows} held-out windows (the latest; about {p.n_effective:.1f} independent "
              "tests) that did not choose it" if result.held_out else
              "measured on the windows that chose it: the history is too short to hold any out, so the claim is "
@@ -61,6 +107,8 @@ def render_design_report(result, *, comparison: list[dict] | None = None) -> str
                  f"{len(result.candidates)} simulated on up to {d['settings']['n_windows']} search windows; "
                  f"the recommended design's figures are {where}",
         headline=headline,
+        warnings=design_warnings(result),
+        currency=currency if priced else None,
     )
     if result.plan is not None:
         rep.section("Settings chosen for this history", result.plan.describe() + ".")
@@ -77,7 +125,7 @@ def render_design_report(result, *, comparison: list[dict] | None = None) -> str
             "pre R²": "—" if c.fit["r2"] is None else f"{c.fit['r2']:.3f}",
         }
         if priced:
-            row["investment"] = fmt_money(c.investment, 0)
+            row[money_label("investment")] = fmt_money(c.investment, 0)
         row["feasible"] = "yes" if c.feasible else "no"
         rows.append(row)
     terms = "MDE, pre-period fit (scaled L2 imbalance), " + ("investment " if priced else "") + \
@@ -95,11 +143,12 @@ def render_design_report(result, *, comparison: list[dict] | None = None) -> str
 
     if len(result.cells) > 1:
         cell_rows = [{"cell": i + 1, "treated": _geos(c.treated), "length": c.duration,
-                      "MDE ± s.e.": _pm(c.mde, c.power.mde_se), "investment": fmt_money(c.investment, 0),
+                      "MDE ± s.e.": _pm(c.mde, c.power.mde_se), money_label("investment"): fmt_money(c.investment, 0),
                       "false pos. rate ± s.e.": _pm(c.power.false_positive_rate, c.power.false_positive_rate_se,
                                                      pct=False)}
                      for i, c in enumerate(result.cells)]
-        rep.section("Cells", "Each cell's power is simulated against the geos in no cell.").table(pd.DataFrame(cell_rows))
+        rep.section("Cells", "Each cell's power is simulated against the geos in no cell.").table(
+            _drop_empty(pd.DataFrame(cell_rows)))
 
     def power_fig():
         fig, _ = result.plot(top=5)
@@ -122,7 +171,7 @@ def render_design_report(result, *, comparison: list[dict] | None = None) -> str
             ax.plot(inv, pw, color="#2f5fa7", label="recommended design")
             if best.mde is not None:
                 ax.plot([best.investment], [p.mde_power], marker="o", color="#c0392b", ls="none",
-                        label=f"MDE {fmt_pct(best.mde)}: {fmt_money(best.investment, 0)}")
+                        label=f"MDE {fmt_pct(best.mde)}: {fmt_money(best.investment, 0, unit=True)}")
             se = [p.rate_se(y) for y in pw]
             ax.fill_between(inv, [max(y - 2 * e, 0) for y, e in zip(pw, se)],
                             [min(y + 2 * e, 1) for y, e in zip(pw, se)], color="#2f5fa7", alpha=0.15,
@@ -130,7 +179,7 @@ def render_design_report(result, *, comparison: list[dict] | None = None) -> str
             ax.axhline(result.power_target, color="grey", ls="--", lw=1, label="power target")
             ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
             ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-            ax.set_xlabel("investment (spend buying the lift's incremental outcome)")
+            ax.set_xlabel(f"investment, {money_unit()} (spend buying the lift's incremental outcome)")
             ax.set_ylabel("power")
             ax.set_title("Power against investment, recommended design")
             ax.legend(fontsize=8, loc="lower right")
@@ -165,7 +214,7 @@ def render_design_report(result, *, comparison: list[dict] | None = None) -> str
     by = pd.DataFrame([{f"length ({per}s)": r["duration_periods"], "days": r["duration_days"],
                         "best MDE ± s.e.": _pm(r["mde"], r.get("mde_se")),
                         "MDE (outcome)": fmt_number(r["mde_incremental"]),
-                        **({"investment": fmt_money(r["investment"], 0)} if priced else {}),
+                        **({money_label("investment"): fmt_money(r["investment"], 0)} if priced else {}),
                         "treated": "—" if r["treated"] is None else _geos(r["treated"])} for r in d["mde_by_duration"]])
 
     def mde_fig():
@@ -180,7 +229,8 @@ def render_design_report(result, *, comparison: list[dict] | None = None) -> str
     sec = rep.section("MDE against test length" + (" and the investment needed" if priced else ""),
                       "For each test length, the design with the smallest MDE among those simulated (search "
                       "windows)" + ("; the investment is the spend that buys the MDE's incremental outcome."
-                                    if priced else "."))
+                                    if priced else ". No investment is shown: give --cost-per-incremental "
+                                    "or --incremental-per-spend to price each MDE."))
     sec.table(_drop_empty(by))
     xs = [r["duration_periods"] for r in d["mde_by_duration"] if r["mde"] is not None]
     ys = [r["mde"] for r in d["mde_by_duration"] if r["mde"] is not None]

@@ -59,6 +59,23 @@ confidence_option = click.option(
     "--confidence", default=0.9, show_default=True, type=click.FloatRange(0.5, 0.999),
     help="Confidence level of intervals.",
 )
+
+
+def _currency(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    # The same check the reports apply (allocation.cli.report.check_currency): one rule.
+    from allocation.cli.report import check_currency
+
+    try:
+        return check_currency(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+currency_option = click.option(
+    "--currency", default=None, metavar="CODE", callback=_currency,
+    help="Currency of spend and costs in the reports: a 3-letter code (EUR, USD) or a symbol (€, $); "
+    "default: plain 'currency units'.",
+)
 seed_option = click.option("--seed", default=0, show_default=True, type=int, help="Seed of every random draw.")
 
 

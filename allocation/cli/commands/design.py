@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from allocation.cli.options import panel_options, read_panel, seed_option, split_list
+from allocation.cli.options import currency_option, panel_options, read_panel, seed_option, split_list
 from allocation.cli.outputs import outputs
 from causal.errors import ConfigError
 
@@ -72,6 +72,7 @@ def _numbers(value: str | None, name: str, cast=float) -> list | None:
                    "simulated on the best of them (for many geos and large treated sets).")
 @click.option("--n-jobs", default=1, show_default=True, type=int, help="Parallel workers (joblib; -1 all cores).")
 @click.option("--scheduler", default=None, metavar="ADDRESS", help="Dask scheduler address: run the search on that cluster.")
+@currency_option
 @seed_option
 def command(out_path: str, report_path: str | None, treated_range: str | None, treated_min: int | None,
             treated_max: int | None, treated_share: str | None, include: str | None, exclude: str | None,
@@ -79,6 +80,7 @@ def command(out_path: str, report_path: str | None, treated_range: str | None, t
             effect_sizes: str | None, alpha: float, power_target: float, estimator: str,
             cost_per_incremental: float | None, incremental_per_spend: float | None, budget: float | None,
             n_cells: int, n_windows: int | None, method: str, n_prescreen: int, n_jobs: int, scheduler: str | None, seed: int,
+            currency: str | None,
             **panel_kwargs) -> None:
     """Design a geo experiment: treated markets, test length, MDE and investment, with power simulated on history."""
     from experiments.design import design_experiment
@@ -128,7 +130,7 @@ def command(out_path: str, report_path: str | None, treated_range: str | None, t
         if report_path:
             from allocation.cli.design_report import render_design_report
 
-            files.write_text(report_path, render_design_report(result))
+            files.write_text(report_path, render_design_report(result, currency=currency))
     click.echo(result.plan.describe())
     click.echo(result.summary().text)
     click.echo(f"-> {out_path}" + (f", {report_path}" if report_path else ""))
