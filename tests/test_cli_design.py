@@ -27,6 +27,8 @@ def test_design_writes_json_and_report(run_cli, panel_csv, tmp_path):
     assert d["investment"] == pytest.approx(5 * d["mde_incremental"])
     html = rep.read_text()
     assert "Candidate ranking" in html and "Pre-period fit" in html and "could not be drawn" not in html
+    # No --currency: amounts are plain numbers under headers that name the unit.
+    assert "investment (currency units)" in html and f"{d['investment']:,.0f} currency units" in html
     assert "recommended: treat" in stdout
     assert stderr == ""  # no progress bar when stderr is not a terminal
 

@@ -16,16 +16,28 @@ def panel_options(f: Callable) -> Callable:
     """``--data``, ``--y``, ``--date-col``, ``--geo-col``, ``--fill-missing``."""
     for decorator in reversed(
         [
-            click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False),
-                         help="Long geo panel, CSV or Parquet: one row per (date, geo); or a database "
-                         "URL (duckdb:///w.duckdb, postgresql+psycopg://...) with --query."),
-            click.option("--query", default=None,
-                         help="With a database URL as --data: the SELECT returning the panel's rows."),
+            click.option(
+                "--data",
+                "data_path",
+                required=True,
+                type=click.Path(dir_okay=False),
+                help="Long geo panel, CSV or Parquet: one row per (date, geo); or a database "
+                "URL (duckdb:///w.duckdb, postgresql+psycopg://...) with --query.",
+            ),
+            click.option(
+                "--query",
+                default=None,
+                help="With a database URL as --data: the SELECT returning the panel's rows.",
+            ),
             click.option("--y", "y", default="signups", show_default=True, help="Outcome column."),
             click.option("--date-col", default="date", show_default=True, help="Date column."),
             click.option("--geo-col", default="geo", show_default=True, help="Market-id column."),
-            click.option("--fill-missing", type=click.Choice(["zero"]), default=None,
-                         help="Fill absent (date, geo) rows with zeros (sparse data); refused by default."),
+            click.option(
+                "--fill-missing",
+                type=click.Choice(["zero"]),
+                default=None,
+                help="Fill absent (date, geo) rows with zeros (sparse data); refused by default.",
+            ),
         ]
     ):
         f = decorator(f)
@@ -56,7 +68,10 @@ def read_panel(kwargs: dict[str, Any], columns: tuple[str, ...] = ()) -> Panel:
 
 
 confidence_option = click.option(
-    "--confidence", default=0.9, show_default=True, type=click.FloatRange(0.5, 0.999),
+    "--confidence",
+    default=0.9,
+    show_default=True,
+    type=click.FloatRange(0.5, 0.999),
     help="Confidence level of intervals.",
 )
 
@@ -72,11 +87,16 @@ def _currency(_ctx: click.Context, _param: click.Parameter, value: str | None) -
 
 
 currency_option = click.option(
-    "--currency", default=None, metavar="CODE", callback=_currency,
+    "--currency",
+    default=None,
+    metavar="CODE",
+    callback=_currency,
     help="Currency of spend and costs in the reports: a 3-letter code (EUR, USD) or a symbol (€, $); "
     "default: plain 'currency units'.",
 )
-seed_option = click.option("--seed", default=0, show_default=True, type=int, help="Seed of every random draw.")
+seed_option = click.option(
+    "--seed", default=0, show_default=True, type=int, help="Seed of every random draw."
+)
 
 
 def split_list(value: str | None) -> list[str]:

@@ -65,11 +65,15 @@ def check_currency(value: str | None) -> str | None:
     if len(text) == 3 and text.isascii() and text.isalpha():
         return text.upper()
     # A symbol: at most three characters, one of them a currency sign (Unicode category Sc).
-    if 1 <= len(text) <= 3 and any(unicodedata.category(ch) == "Sc" for ch in text) and all(
-        ch.isalpha() or unicodedata.category(ch) == "Sc" for ch in text
+    if (
+        1 <= len(text) <= 3
+        and any(unicodedata.category(ch) == "Sc" for ch in text)
+        and all(ch.isalpha() or unicodedata.category(ch) == "Sc" for ch in text)
     ):
         return text
-    raise ValueError(f"'{value}' is not a 3-letter currency code (EUR, USD) or a currency symbol (€, $)")
+    raise ValueError(
+        f"'{value}' is not a 3-letter currency code (EUR, USD) or a currency symbol (€, $)"
+    )
 
 
 @contextmanager
@@ -93,8 +97,9 @@ def money_label(label: str) -> str:
     return label if _CURRENCY.get() else f"{label} ({DEFAULT_MONEY_UNIT})"
 
 
-def fmt_money(x: float | None, digits: int = 2, currency: str | None | object = _UNSET, *,
-              unit: bool = False) -> str:
+def fmt_money(
+    x: float | None, digits: int = 2, currency: str | None | object = _UNSET, *, unit: bool = False
+) -> str:
     """An amount: ``EUR 1,234.50`` or ``€1,234.50`` in the current currency (:func:`currency_context`,
     or ``currency``); with none set, ``1,234.50`` (``1,234.50 currency units`` with ``unit=True``,
     for a figure shown without a labelled column)."""
@@ -124,8 +129,16 @@ def fmt_auto(x: float | None, sig: int = 3) -> str:
 
 def period_name(freq: str) -> str:
     """``"D"`` -> ``"day"``, ``"W-SUN"`` -> ``"week"``, ``"MS"`` -> ``"month"``: a panel frequency's period."""
-    names = {"D": "day", "B": "business day", "W": "week", "M": "month", "Q": "quarter", "Y": "year",
-             "A": "year", "H": "hour"}
+    names = {
+        "D": "day",
+        "B": "business day",
+        "W": "week",
+        "M": "month",
+        "Q": "quarter",
+        "Y": "year",
+        "A": "year",
+        "H": "hour",
+    }
     key = freq.strip().upper()[:1] if freq else ""
     if key not in names:
         raise ValueError(f"no period name for the frequency '{freq}'")
@@ -143,8 +156,13 @@ def per_spend_label(outcome: str, per: float = 1000, currency: str | None | obje
     return f"{outcome} per {fmt_money(per, 0, currency)} spent"
 
 
-def fmt_per_spend(ratio: float | None, outcome: str, per: float = 1000, sig: int = 3,
-                  currency: str | None | object = _UNSET) -> str:
+def fmt_per_spend(
+    ratio: float | None,
+    outcome: str,
+    per: float = 1000,
+    sig: int = 3,
+    currency: str | None | object = _UNSET,
+) -> str:
     """An outcome-per-unit-of-spend ratio scaled to ``per`` and labelled:
     ``0.0123`` -> ``"12.3 signups per 1,000 spent"``."""
     if ratio is None or (isinstance(ratio, float) and ratio != ratio):
@@ -155,7 +173,9 @@ def fmt_per_spend(ratio: float | None, outcome: str, per: float = 1000, sig: int
 _ENV.filters.update(num=fmt_number, pct=fmt_pct, money=fmt_money, auto=fmt_auto)
 
 
-_NUMERIC = re.compile(r"^[\s+\-−–—]*[\d.,]+(e[+-]?\d+)?\s*%?$|^\d{4}-\d{2}-\d{2}$|^—$|^$", re.IGNORECASE)
+_NUMERIC = re.compile(
+    r"^[\s+\-−–—]*[\d.,]+(e[+-]?\d+)?\s*%?$|^\d{4}-\d{2}-\d{2}$|^—$|^$", re.IGNORECASE
+)
 
 
 def _is_numeric_column(values: Sequence[str]) -> bool:
@@ -176,13 +196,23 @@ def _is_numeric_column(values: Sequence[str]) -> bool:
 def _table_html(frame: pd.DataFrame) -> str:
     """An HTML table whose text columns align left and numeric columns right (numbers never wrap)."""
     esc = jinja2.utils.markupsafe.escape
-    cells = [[("—" if v is None or (isinstance(v, float) and v != v) else str(v)) for v in frame[c]]
-             for c in frame.columns]
+    cells = [
+        [("—" if v is None or (isinstance(v, float) and v != v) else str(v)) for v in frame[c]]
+        for c in frame.columns
+    ]
     numeric = [_is_numeric_column(col) for col in cells]
-    head = "".join(f"<th class='{'n' if n else 't'}'>{esc(str(c))}</th>" for c, n in zip(frame.columns, numeric))
+    head = "".join(
+        f"<th class='{'n' if n else 't'}'>{esc(str(c))}</th>"
+        for c, n in zip(frame.columns, numeric)
+    )
     body = "".join(
-        "<tr>" + "".join(f"<td class='{'n' if n else 't'}'>{esc(col[i])}</td>" for col, n in zip(cells, numeric)) + "</tr>"
-        for i in range(len(frame)))
+        "<tr>"
+        + "".join(
+            f"<td class='{'n' if n else 't'}'>{esc(col[i])}</td>" for col, n in zip(cells, numeric)
+        )
+        + "</tr>"
+        for i in range(len(frame))
+    )
     return f"<div class='tblwrap'><table class='tbl'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
 
@@ -202,7 +232,13 @@ class Section:
         self.html.append(Markup(html))
         return self
 
-    def figure(self, draw: Callable[[], plt.Figure], *, caption: str = "", png_path: str | Path | None = None) -> Section:
+    def figure(
+        self,
+        draw: Callable[[], plt.Figure],
+        *,
+        caption: str = "",
+        png_path: str | Path | None = None,
+    ) -> Section:
         """Add a figure drawn by ``draw()``; a failure shows as a visible notice."""
         try:
             fig = draw()
@@ -218,7 +254,11 @@ class Section:
             self.html.append(Markup(img + "</figure>"))
         except Exception as exc:  # a broken figure must be visible, never silently dropped
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            self.html.append(Markup(f"<p class='figfail'>Figure could not be drawn: {jinja2.utils.markupsafe.escape(detail)}</p>"))
+            self.html.append(
+                Markup(
+                    f"<p class='figfail'>Figure could not be drawn: {jinja2.utils.markupsafe.escape(detail)}</p>"
+                )
+            )
         return self
 
     def paragraph(self, text: str) -> Section:
@@ -264,5 +304,6 @@ class Report:
     def render(self) -> str:
         created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         with currency_context(self.currency or _CURRENCY.get()):
-            return _ENV.get_template("report.html").render(report=self, created=created,
-                                                           currency=_CURRENCY.get())
+            return _ENV.get_template("report.html").render(
+                report=self, created=created, currency=_CURRENCY.get()
+            )
