@@ -6,6 +6,7 @@ import json
 
 import pandas as pd
 import pytest
+from conftest import reference_file
 
 from allocation.cli.report import (
     Report,
@@ -19,12 +20,13 @@ from allocation.cli.report import (
     per_spend_label,
     period_name,
 )
-from conftest import reference_file
 
 
 def _render(**kwargs) -> str:
     rep = Report("T", headline=[("spend", "1")], **kwargs)
-    rep.section("Money").table(pd.DataFrame({"line": ["a"], money_label("spend"): [fmt_money(1234.5)]}))
+    rep.section("Money").table(
+        pd.DataFrame({"line": ["a"], money_label("spend"): [fmt_money(1234.5)]})
+    )
     return rep.render()
 
 
@@ -34,16 +36,16 @@ def test_warnings_panel_comes_first_and_is_escaped():
     rep.section("Body", "text")
     html = rep.render()
     body = html[html.index("<main>") :]
-    panel = body.index("class=\"warnings\"")
-    assert panel < body.index("class=\"headline\"") < body.index("<section>")
+    panel = body.index('class="warnings"')
+    assert panel < body.index('class="headline"') < body.index("<section>")
     assert "untested channel &lt;b&gt;tv&lt;/b&gt;" in html and "<b>tv</b>" not in html
     assert html.count("p-value and interval disagree") == 1
-    assert "(2)" in body[panel : body.index("class=\"headline\"")]
+    assert "(2)" in body[panel : body.index('class="headline"')]
 
 
 def test_no_panel_without_warnings():
     html = _render()
-    assert "class=\"warnings\"" not in html and "Read before trusting" not in html
+    assert 'class="warnings"' not in html and "Read before trusting" not in html
 
 
 def test_currency_in_money_cells_and_header():
@@ -51,7 +53,9 @@ def test_currency_in_money_cells_and_header():
     assert "spend (currency units)" in html and ">1,234.50<" in html and "amounts in" not in html
     with currency_context("eur"):
         html = _render(currency="EUR")
-    assert "EUR 1,234.50" in html and "spend (currency units)" not in html and "amounts in EUR" in html
+    assert (
+        "EUR 1,234.50" in html and "spend (currency units)" not in html and "amounts in EUR" in html
+    )
     assert "<td class='n'>EUR 1,234.50</td>" in html  # a money cell aligns right like a number
 
 
@@ -66,7 +70,9 @@ def test_fmt_money_forms():
     assert fmt_money(10) == "10.00"  # the context ends with its block
 
 
-@pytest.mark.parametrize("good, shown", [("eur", "EUR"), (" USD ", "USD"), ("€", "€"), ("R$", "R$"), ("$", "$")])
+@pytest.mark.parametrize(
+    "good, shown", [("eur", "EUR"), (" USD ", "USD"), ("€", "€"), ("R$", "R$"), ("$", "$")]
+)
 def test_check_currency_accepts(good, shown):
     assert check_currency(good) == shown
 
@@ -87,27 +93,64 @@ def test_units_helpers():
         period_name("X")
 
 
-@pytest.mark.parametrize("x, text", [(90720.4, "90,720"), (3.14159, "3.14"), (0.0012345, "0.00123"),
-                                     (-2.5e6, "-2,500,000"), (0.0, "0"), (None, "—")])
+@pytest.mark.parametrize(
+    "x, text",
+    [
+        (90720.4, "90,720"),
+        (3.14159, "3.14"),
+        (0.0012345, "0.00123"),
+        (-2.5e6, "-2,500,000"),
+        (0.0, "0"),
+        (None, "—"),
+    ],
+)
 def test_fmt_auto_never_uses_e_notation(x, text):
     assert fmt_auto(x) == text
 
 
-GEOLIFT = ("--y", "Y", "--geo-col", "location", "--treated", "2", "--durations", "10",
-           "--effect-sizes", "0,0.1,0.3", "--windows", "3", "--method", "matched")
+GEOLIFT = (
+    "--y",
+    "Y",
+    "--geo-col",
+    "location",
+    "--treated",
+    "2",
+    "--durations",
+    "10",
+    "--effect-sizes",
+    "0,0.1,0.3",
+    "--windows",
+    "3",
+    "--method",
+    "matched",
+)
 
 
 def test_design_report_in_currency_with_warnings(run_cli, tmp_path):
     data = reference_file("geolift", "GeoLift_Test.csv")
     out, rep = tmp_path / "d.json", tmp_path / "d.html"
-    code, _, stderr = run_cli("design", "--data", str(data), "--out", str(out), "--report", str(rep),
-                              *GEOLIFT, "--cost-per-incremental", "5", "--currency", "eur")
+    code, _, stderr = run_cli(
+        "design",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--report",
+        str(rep),
+        *GEOLIFT,
+        "--cost-per-incremental",
+        "5",
+        "--currency",
+        "eur",
+    )
     assert code == 0, stderr
     d = json.loads(out.read_text())
     html = rep.read_text()
     assert f"EUR {d['investment']:,.0f}" in html and "amounts in EUR" in html
     # Three windows are far fewer than ten independent tests: the panel says so, before the tiles.
-    assert "Read before trusting" in html and html.index("class=\"warnings\"") < html.index("class=\"headline\"")
+    assert "Read before trusting" in html and html.index('class="warnings"') < html.index(
+        'class="headline"'
+    )
     assert f"about {d['n_effective_windows']:.1f} independent tests" in html
 
 
@@ -115,8 +158,16 @@ def test_design_report_in_currency_with_warnings(run_cli, tmp_path):
 def test_bad_currency_exits_2_with_one_line(run_cli, tmp_path, bad):
     data = reference_file("geolift", "GeoLift_Test.csv")
     out = tmp_path / "d.json"
-    code, _, stderr = run_cli("design", "--data", str(data), "--out", str(out), *GEOLIFT, "--currency", bad)
+    code, _, stderr = run_cli(
+        "design", "--data", str(data), "--out", str(out), *GEOLIFT, "--currency", bad
+    )
     assert code == 2
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "--currency" in lines[0]
     assert not out.exists()
+
+
+def test_demo_refuses_a_bad_currency_before_running(run_cli, tmp_path):
+    code, _, stderr = run_cli("demo", "--out", str(tmp_path / "demo"), "--currency", "EURO")
+    assert code == 2 and stderr.strip().splitlines() == [stderr.strip()] and "--currency" in stderr
+    assert not (tmp_path / "demo").exists()

@@ -44,29 +44,47 @@ def design_warnings(result) -> list[str]:
     out = []
     many = len(result.cells) > 1
     for i, c in enumerate(result.cells):
-        who = f"Cell {i + 1} ({_geos(c.treated)})" if many else "The recommended design"
+        who = f"Cell {i + 1} ({_geos(c.treated)})" if many else "Recommended design"
         p = c.power
-        fpr = c.null_rejection_rate
-        if fpr > result.alpha:
+        # The tile's rate (the cell's own windows) and the dense no-effect windows' rate, when measured.
+        where = "held-out" if result.held_out else "simulated"
+        fpr, other = p.false_positive_rate, c.null_rate
+        if max(fpr, other or 0.0) > result.alpha:
+            shown, on = (
+                (fpr, f"its {where} windows")
+                if fpr > result.alpha
+                else (other, "the no-effect windows")
+            )
+            se = p.rate_se(shown)
+            also = (
+                ""
+                if other is None or shown == other
+                else f" ({other:.2f} on the no-effect windows)"
+            )
+            chance = (
+                "; within two Monte-Carlo standard errors of alpha, so possibly chance"
+                if shown - 2 * se <= result.alpha
+                else ""
+            )
             out.append(
-                f"{who} rejects too often with no effect: false positive rate {fpr:.2f} ± "
-                f"{p.rate_se(fpr):.2f} on history, above alpha {result.alpha}. A significant readout "
-                "from it is weaker evidence than its p-value says."
+                f"{who}: false positive rate {shown:.2f} ± {se:.2f} on {on}{also}, above alpha "
+                f"{result.alpha}{chance}. A significant readout from it is weaker evidence than its "
+                "p-value says."
             )
         if c.mde is None:
             out.append(
-                f"{who} does not reach {fmt_pct(result.power_target, 0)} power at any effect size "
+                f"{who}: does not reach {fmt_pct(result.power_target, 0)} power at any effect size "
                 f"simulated (up to {fmt_pct(max(p.lifts))}): no MDE; test longer, treat more geos, or "
                 "simulate larger effects."
             )
         elif not c.within_budget:
             out.append(
-                f"{who} needs {fmt_money(c.investment, 0, unit=True)}, above the budget "
+                f"{who}: needs {fmt_money(c.investment, 0, unit=True)}, above the budget "
                 f"{fmt_money(result.settings['budget'], 0, unit=True)}."
             )
         if p.n_effective < FEW_INDEPENDENT_WINDOWS:
             out.append(
-                f"{who}'s power and false positive rate come from {p.n_windows} windows, about "
+                f"{who}: power and false positive rate come from {p.n_windows} windows, about "
                 f"{p.n_effective:.1f} independent tests: power at the MDE is {p.mde_power or 0:.2f} ± "
                 f"{p.power_se:.2f}, so the MDE is a rough figure."
             )
@@ -171,7 +189,7 @@ def _render(result, comparison: list[dict] | None, currency: str | None) -> str:
             {
                 "cell": i + 1,
                 "treated": _geos(c.treated),
-                "length": c.duration,
+                f"length ({per}s)": c.duration,
                 "MDE ± s.e.": _pm(c.mde, c.power.mde_se),
                 money_label("investment"): fmt_money(c.investment, 0),
                 "false pos. rate ± s.e.": _pm(

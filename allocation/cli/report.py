@@ -303,7 +303,8 @@ class Report:
 
     def render(self) -> str:
         created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        # The header names the currency only when the caller says the report shows money in it.
         with currency_context(self.currency or _CURRENCY.get()):
             return _ENV.get_template("report.html").render(
-                report=self, created=created, currency=_CURRENCY.get()
+                report=self, created=created, currency=self.currency
             )

@@ -24,6 +24,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from allocation.cli.options import currency_option
 from allocation.cli.outputs import dumps, outputs
 from causal.errors import ConfigError
 from causal.world import Experiment, World
@@ -49,7 +50,8 @@ def _run(args: list[str]) -> None:
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for every file and report.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the world and of every random draw.")
 @click.option("--n-jobs", default=1, show_default=True, type=int, help="Parallel workers for the design search.")
-def command(out_dir: str, seed: int, n_jobs: int) -> None:
+@currency_option  # passed to the steps whose commands take it (design); the others show "currency units"
+def command(out_dir: str, seed: int, n_jobs: int, currency: str | None) -> None:
     """Run design, readout, calibration and allocation end to end on a simulated world."""
     out = Path(out_dir)
     if (out / "liftlab.db").exists():
@@ -59,6 +61,7 @@ def command(out_dir: str, seed: int, n_jobs: int) -> None:
         raise ConfigError(f"--out {out} is a file, not a folder")
     total_steps = 7
     started = time.perf_counter()
+    money = ["--currency", currency] if currency else []
 
     _step(1, total_steps, "simulating the world's history")
     world = World(seed=seed)
@@ -71,14 +74,14 @@ def command(out_dir: str, seed: int, n_jobs: int) -> None:
     _run(["design", "--data", str(out / "history.csv"), "--out", str(out / "design_brand_search.json"),
           "--report", str(out / "design_brand_search.html"), "--treated", "12..20",
           "--durations", "56", "--effect-sizes", "0,0.005,0.01,0.015,0.02,0.03",
-          "--seed", str(seed), "--n-jobs", str(n_jobs)])
+          "--seed", str(seed), "--n-jobs", str(n_jobs), *money])
     brand_design = json.loads((out / "design_brand_search.json").read_text())
 
     _step(3, total_steps, "designing the CTV test on the remaining markets")
     _run(["design", "--data", str(out / "history.csv"), "--out", str(out / "design_ctv.json"),
           "--report", str(out / "design_ctv.html"), "--treated", "4..8", "--durations", "28",
           "--exclude", ",".join(brand_design["treated"]), "--effect-sizes", "0,0.02,0.04,0.06,0.08,0.1",
-          "--seed", str(seed), "--n-jobs", str(n_jobs)])
+          "--seed", str(seed), "--n-jobs", str(n_jobs), *money])
     ctv_design = json.loads((out / "design_ctv.json").read_text())
 
     _step(4, total_steps, "registering both tests and running them inside the world")
