@@ -171,3 +171,43 @@ def test_demo_refuses_a_bad_currency_before_running(run_cli, tmp_path):
     code, _, stderr = run_cli("demo", "--out", str(tmp_path / "demo"), "--currency", "EURO")
     assert code == 2 and stderr.strip().splitlines() == [stderr.strip()] and "--currency" in stderr
     assert not (tmp_path / "demo").exists()
+
+
+def _fake_design(fpr: float, null_rate: float | None, n_eff: float, mde: float | None = 0.05):
+    from types import SimpleNamespace as NS
+
+    power = NS(
+        false_positive_rate=fpr,
+        n_windows=30,
+        n_effective=n_eff,
+        mde_power=0.8,
+        power_se=0.05,
+        lifts=[0.0, 0.1],
+        rate_se=lambda p: (max(p, 0.01) * (1 - p) / n_eff) ** 0.5,
+    )
+    cell = NS(
+        power=power,
+        null_rate=null_rate,
+        treated=("a", "b"),
+        mde=mde,
+        within_budget=True,
+        investment=None,
+    )
+    return NS(cells=[cell], alpha=0.1, power_target=0.8, held_out=True, settings={"budget": None})
+
+
+def test_design_warnings_follow_the_figures():
+    from allocation.cli.design_report import design_warnings
+
+    assert design_warnings(_fake_design(0.08, 0.09, 40)) == []
+    (w,) = design_warnings(_fake_design(0.5, 0.09, 40))
+    assert (
+        "false positive rate 0.50 ± 0.08 on its held-out windows (0.09 on the no-effect windows)"
+        in w
+    )
+    assert "possibly chance" not in w  # 0.5 is far above alpha 0.1 on 40 tests
+    (w,) = design_warnings(_fake_design(0.15, None, 40))
+    assert "possibly chance" in w  # 0.15 ± 0.06 is within two standard errors of 0.1
+    texts = design_warnings(_fake_design(0.05, None, 4, mde=None))
+    assert any("does not reach 80% power" in t for t in texts)
+    assert any("about 4.0 independent tests" in t for t in texts)
