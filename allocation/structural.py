@@ -80,6 +80,7 @@ from causal.transforms import geometric_adstock, hill
 DECAYS = (0.0, 0.2, 0.4, 0.6, 0.8)
 HALF_SATURATION = (0.5, 1.0, 2.0, 4.0)   # times the channel's mean positive spend per unit size
 SHAPES = (1.0,)
+CAPTURE_DECAYS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45)
 Q_SMOOTHING = (0.0, 0.2, 0.4, 0.6, 0.8)  # decays of the query smoothings in the demand proxy
 
 
@@ -160,7 +161,7 @@ class StructuralModel(BaseEstimator):
         A normalised causal graph (``causal.graph.normalise``).
     allow_negative : bool, default=False
         Allow negative channel effects.
-    prior_scale : float, default=1.0
+    prior_scale : float, default=0.25
         Prior sd of a channel's coefficient, in units of the mean outcome per
         unit size (a saturated channel one prior sd strong adds the average
         market's outcome).
@@ -194,7 +195,7 @@ class StructuralModel(BaseEstimator):
 
     def __init__(self, *, channels=None, controls=None, clusters=None, mediator: str = "brand_queries",
                  strict_mediator: bool = False, mediated_channels=None, demand_channels=None, graph=None,
-                 allow_negative: bool = False, prior_scale: float = 1.0, pooling: float = 0.5,
+                 allow_negative: bool = False, prior_scale: float = 0.25, pooling: float = 0.5,
                  demand_bias_scale: float = 1.0, decays: Sequence[float] = DECAYS,
                  half_saturations: Sequence[float] = HALF_SATURATION, shapes: Sequence[float] = SHAPES,
                  fourier: int = 2, confidence: float = 0.9, n_draws: int = 200, min_baseline: float = 0.05,
@@ -267,6 +268,7 @@ class StructuralModel(BaseEstimator):
             mediated = [c for c in self.mediated_channels if c in channels]
         if self.demand_channels is not None:
             demand = [c for c in self.demand_channels if c in channels]
+        capture = list(demand)
         Q = None
         if self.mediator in panel.data.columns:
             Qw = panel.wide(self.mediator).to_numpy().astype(float)
@@ -297,7 +299,10 @@ class StructuralModel(BaseEstimator):
             x = spend[ch] / size
             pos = x[x > 0]
             ref = float(pos.mean()) if pos.size else 1.0
-            grid[ch] = [Shape(d, ref * m, n) for d in self.decays for m in self.half_saturations for n in self.shapes]
+            # Demand-capture spend (it follows same-day queries) gets short carryover only: a long adstock of
+            # it is a smoothed demand proxy, which would hand it organic demand the queries measure with noise.
+            decays = CAPTURE_DECAYS[:len(self.decays)] if ch in capture else self.decays
+            grid[ch] = [Shape(d, ref * m, n) for d in decays for m in self.half_saturations for n in self.shapes]
         n_cand = len(grid[channels[0]])
         block = fixed_block(panel, controls, cidx, C, fourier=self.fourier, holdout=0)
         proj = block.projector(np.ones(T * G, dtype=bool))
