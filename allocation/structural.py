@@ -165,6 +165,8 @@ class StructuralModel(BaseEstimator):
         Prior sd of a channel's coefficient, in units of the mean outcome per
         unit size (a saturated channel one prior sd strong adds the average
         market's outcome).
+    capture_prior_scale : float, default=0.05
+        The same for demand-capture channels (spend with a parent in the graph, e.g. branded search).
     pooling : float, default=0.5
         Prior sd of a cluster's deviation relative to the channel's pooled
         coefficient.
@@ -195,7 +197,8 @@ class StructuralModel(BaseEstimator):
 
     def __init__(self, *, channels=None, controls=None, clusters=None, mediator: str = "brand_queries",
                  strict_mediator: bool = False, mediated_channels=None, demand_channels=None, graph=None,
-                 allow_negative: bool = False, prior_scale: float = 0.25, pooling: float = 0.5,
+                 allow_negative: bool = False, prior_scale: float = 0.25, capture_prior_scale: float = 0.05,
+                 pooling: float = 0.5,
                  demand_bias_scale: float = 1.0, decays: Sequence[float] = DECAYS,
                  half_saturations: Sequence[float] = HALF_SATURATION, shapes: Sequence[float] = SHAPES,
                  fourier: int = 2, confidence: float = 0.9, n_draws: int = 200, min_baseline: float = 0.05,
@@ -210,6 +213,7 @@ class StructuralModel(BaseEstimator):
         self.graph = graph
         self.allow_negative = allow_negative
         self.prior_scale = prior_scale
+        self.capture_prior_scale = capture_prior_scale
         self.pooling = pooling
         self.demand_bias_scale = demand_bias_scale
         self.decays = decays
@@ -340,6 +344,7 @@ class StructuralModel(BaseEstimator):
         self.cluster_idx_ = cidx
         self.outcome_, self.period_, self.has_mediator_ = panel.y, panel.period_name, Q is not None
         self.grid_ = grid
+        self.capture_ = capture
         self._gram, self._unit, self._spend, self._y, self._Q = gram, unit, spend, y, Q
         self._T, self._G, self._C, self._K, self._n_cand, self._dof = T, G, C, K, n_cand, dof
         self._quarter = QUARTER_PERIODS[panel.period_name]
@@ -401,9 +406,13 @@ class StructuralModel(BaseEstimator):
             cov = tau**2 * np.ones((C, C)) + (self.pooling * tau) ** 2 * np.eye(C)
             return np.linalg.inv(cov)
 
-        for name in ("gamma", "beta_q"):
-            for idx in self._ix[name]:
-                prec[np.ix_(idx, idx)] = block(self._tau[name])
+        # Demand-capture channels (spend following queries, e.g. branded search) get their own prior scale.
+        self._tau_k = np.array([(self.capture_prior_scale if ch in self.capture_ else self.prior_scale)
+                                * float(ys.mean()) for ch in self.channels_])
+        for k, idx in enumerate(self._ix["gamma"]):
+            prec[np.ix_(idx, idx)] = block(self._tau_k[k])
+        for idx in self._ix["beta_q"]:
+            prec[np.ix_(idx, idx)] = block(self._tau["beta_q"])
         self._prior_prec = prec
 
     # -- the linear-Gaussian core ------------------------------------------------
@@ -668,7 +677,7 @@ class StructuralModel(BaseEstimator):
         pooled = (coef * w).sum(axis=2) / w.sum()
         ident = {}
         for k, ch in enumerate(self.channels_):
-            prior_sd = self._tau["gamma"] * np.sqrt(1 + self.pooling**2 / self._C)
+            prior_sd = self._tau_k[k] * np.sqrt(1 + self.pooling**2 / self._C)
             if k in self._med_k:
                 kap = float(th[:, self._ix["kappa"]].sum(axis=1).mean())
                 prior_sd = float(np.hypot(prior_sd, kap * self._tau["beta_q"]))
@@ -702,7 +711,7 @@ class StructuralModel(BaseEstimator):
             raise ConfigError(f"StructuralModel: confidence must be in (0, 1), got {self.confidence}")
         if self.n_draws < 10:
             raise ConfigError(f"StructuralModel: n_draws must be at least 10, got {self.n_draws}")
-        for name in ("prior_scale", "pooling", "demand_bias_scale"):
+        for name in ("prior_scale", "capture_prior_scale", "pooling", "demand_bias_scale"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"StructuralModel: {name} must be > 0, got {getattr(self, name)}")
         if not self.decays or any(not 0 <= d < 1 for d in self.decays):
