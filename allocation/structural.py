@@ -677,10 +677,12 @@ class StructuralModel(BaseEstimator):
         pooled = (coef * w).sum(axis=2) / w.sum()
         ident = {}
         for k, ch in enumerate(self.channels_):
-            prior_sd = self._tau_k[k] * np.sqrt(1 + self.pooling**2 / self._C)
+            # sd of the (half-normal when effects are positive) prior of the pooled coefficient
+            trunc = 1.0 if self.allow_negative else np.sqrt(1 - 2 / np.pi)
+            prior_sd = trunc * self._tau_k[k] * np.sqrt(1 + self.pooling**2 / self._C)
             if k in self._med_k:
                 kap = float(th[:, self._ix["kappa"]].sum(axis=1).mean())
-                prior_sd = float(np.hypot(prior_sd, kap * self._tau["beta_q"]))
+                prior_sd = float(np.hypot(prior_sd, trunc * kap * self._tau["beta_q"]))
             post_sd = float(pooled[:, k].std())
             r = self.contributions_.iloc[k]
             ident[ch] = {
