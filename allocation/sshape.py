@@ -38,6 +38,7 @@ import numpy as np
 
 from allocation.curves import Curve, CurveSet
 from allocation.rules import Bounds, Rules, group_matrix, market_matrix
+from causal import response as R
 from causal.errors import ConfigError, InfeasibleError
 
 
@@ -54,34 +55,13 @@ def _upper_limit(c: Curve, upper: float, rules: Rules) -> float:
     raise ConfigError(f"line {c.label}: give a --budget or max_spend so the piecewise-linear model has a range")
 
 
-def concave_envelope(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    """Values at ``xs`` of the upper concave hull of the points (xs, ys) (monotone chain)."""
-    hull: list[int] = []
-    for i in range(len(xs)):
-        while len(hull) >= 2:
-            a, b = hull[-2], hull[-1]
-            # b lies on or below the chord from a to i: not on the upper hull
-            if (ys[b] - ys[a]) * (xs[i] - xs[a]) <= (ys[i] - ys[a]) * (xs[b] - xs[a]):
-                hull.pop()
-            else:
-                break
-        hull.append(i)
-    return np.interp(xs, xs[hull], ys[hull])
+concave_envelope = R.concave_envelope
 
 
 def _pieces(c: Curve, lo: float, hi: float, k: int, mode: str) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Breakpoints, model values there, the largest under-statement and over-statement of the true curve."""
-    xs = np.linspace(lo, hi, k + 1)
-    ys = c.evaluate(xs)
-    if mode == "envelope" and not c.is_concave:
-        ys = concave_envelope(xs, ys)
-    fine = np.linspace(lo, hi, 40 * k + 1)
-    model = np.interp(fine, xs, ys)
-    truth = c.evaluate(fine)
-    # The grid is 40x finer than the pieces; the curvature term bounds what it misses between grid points.
-    eps_under = float(max(0.0, (truth - model).max()))
-    eps_over = float(max(0.0, (model - truth).max()))
-    return xs, ys, eps_under, eps_over
+    pw = R.piecewise(c.form, c.params, lo, hi, k, envelope=mode == "envelope" and not c.is_concave)
+    return pw.xs, pw.ys, pw.under, pw.over
 
 
 @contextmanager
