@@ -175,6 +175,27 @@ class CurveSet:
         spend = np.asarray(spend, dtype=float)
         return np.array([c.marginal(x) for c, x in zip(self.curves, spend)], dtype=float)
 
+    def _by_form(self, x: np.ndarray, fn) -> np.ndarray:
+        # One vectorised call per form: the parameters of its lines as arrays broadcast over days.
+        x = np.asarray(x, dtype=float)
+        out = np.empty_like(x)
+        forms = np.array([c.form for c in self.curves])
+        for form in dict.fromkeys(forms):
+            idx = np.flatnonzero(forms == form)
+            keys = set().union(*(self.curves[i].params for i in idx))
+            params = {k: np.array([float(self.curves[i].params.get(k, dict(R.FORMS[form].optional).get(k, np.nan)))
+                                   for i in idx]).reshape((-1,) + (1,) * (x.ndim - 1)) for k in keys}
+            out[idx] = fn(form, x[idx], params)
+        return out
+
+    def evaluate_lines(self, x: np.ndarray) -> np.ndarray:
+        """Outcome at spend ``x`` of shape ``(lines, ...)`` (e.g. lines x days), one vectorised call per form."""
+        return self._by_form(x, R.value)
+
+    def marginal_lines(self, x: np.ndarray) -> np.ndarray:
+        """Marginal outcome at ``x`` of shape ``(lines, ...)``."""
+        return self._by_form(x, R.derivative)
+
     def to_dict(self) -> dict[str, Any]:
         return {"outcome": self.outcome, "period": self.period, "channels": [c.to_dict() for c in self.curves]}
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import cvxpy as cp
 import numpy as np
 
+from allocation.constraints import spend_constraints
 from allocation.curves import Curve, CurveSet
 from causal import response as R
 
@@ -84,23 +85,21 @@ def build_static(keys: list[tuple], *, objective: str, budget_mode: str, ceiling
     spend = cp.multiply(scale, z)
     resp = concave_response(z, keys, coef)
     params = {"coef": coef, "scale": scale, "floor": floor}
-    cons: dict[str, cp.Constraint] = {"line_floors": spend >= floor}
+    ceiling = None
     if len(ceiling_idx):
-        ceiling = cp.Parameter(len(ceiling_idx), nonneg=True, name="ceiling")
-        params["ceiling"] = ceiling
-        cons["line_ceilings"] = spend[ceiling_idx] <= ceiling
+        ceiling = params["ceiling"] = cp.Parameter(len(ceiling_idx), nonneg=True, name="ceiling")
     if has_budget:
-        budget = cp.Parameter(nonneg=True, name="budget")
-        params["budget"] = budget
-        cons["total_budget"] = (cp.sum(spend) == budget) if budget_mode == "eq" else (cp.sum(spend) <= budget)
+        params["budget"] = cp.Parameter(nonneg=True, name="budget")
+    market = group = None
     if market_matrix is not None and len(market_matrix):
         params["market_cap"] = cp.Parameter(market_matrix.shape[0], nonneg=True, name="market_cap")
-        cons["market_budgets"] = market_matrix @ spend <= params["market_cap"]
+        market = (market_matrix, params["market_cap"])
     if group_matrix is not None and len(group_matrix):
         params["group_cap"] = cp.Parameter(group_matrix.shape[0], nonneg=True, name="group_cap")
         params["group_floor"] = cp.Parameter(group_matrix.shape[0], nonneg=True, name="group_floor")
-        cons["group_budgets"] = group_matrix @ spend <= params["group_cap"]
-        cons["group_minimums"] = group_matrix @ spend >= params["group_floor"]
+        group = (group_matrix, params["group_cap"], params["group_floor"])
+    cons = spend_constraints(spend, lower=floor, upper=ceiling, upper_idx=np.asarray(ceiling_idx, dtype=int),
+                             budget=params.get("budget"), budget_mode=budget_mode, market=market, group=group)
     if objective == "min_spend":
         params["target"] = cp.Parameter(nonneg=True, name="target")
         cons["incremental_target"] = resp >= params["target"]

@@ -36,7 +36,9 @@ from contextlib import contextmanager
 import cvxpy as cp
 import numpy as np
 
+from allocation.constraints import spend_constraints
 from allocation.curves import Curve, CurveSet
+from allocation.plans import make_plan
 from allocation.rules import Bounds, Rules, group_matrix, market_matrix
 from causal import response as R
 from causal.errors import ConfigError, InfeasibleError
@@ -96,18 +98,10 @@ def _solve_model(curves, rules, bounds, pieces, objective, target, value, mode):
         resp_terms.append(ys[0] + slope @ d)
     spend = cp.hstack(xs_expr)
     resp = cp.sum(cp.hstack(resp_terms))
-    named: dict[str, cp.Constraint] = {}
-    if rules.spendable is not None:
-        named["total_budget"] = (cp.sum(spend) == rules.spendable) if rules.budget_mode == "eq" else (cp.sum(spend) <= rules.spendable)
-    if rules.market_budgets:
-        mat, caps, _ = market_matrix(curves, rules)
-        named["market_budgets"] = mat @ spend <= caps
-    if rules.group_budgets:
-        mat, caps, mins, _ = group_matrix(curves, rules)
-        fc = np.isfinite(caps)
-        if fc.any():
-            named["group_budgets"] = mat[fc] @ spend <= caps[fc]
-        named["group_minimums"] = mat @ spend >= mins
+    named = spend_constraints(
+        spend, budget=rules.spendable, budget_mode=rules.budget_mode,
+        market=market_matrix(curves, rules)[:2] if rules.market_budgets else None,
+        group=group_matrix(curves, rules)[:3] if rules.group_budgets else None)
     if objective == "min_spend":
         named["incremental_target"] = resp >= target
         obj = cp.Minimize(cp.sum(spend))
@@ -160,8 +154,6 @@ def _polish(curves: CurveSet, rules: Rules, bounds: Bounds, spend: np.ndarray, o
 def solve_pwl(curves: CurveSet, rules: Rules, bounds: Bounds, *, objective: str, target: float | None,
               value_per_signup: float | None, mode: str = "milp", breakpoints: int = 60):
     """Allocate with S-shaped curves; returns a :class:`~allocation.optimize.Plan` with its proven gap."""
-    from allocation.optimize import make_plan
-
     if mode not in ("milp", "envelope"):
         raise ConfigError(f"line {next(c.label for c in curves if not c.is_concave)}: S-shaped Hill curve "
                           f"(shape > 1) needs s_curves 'milp' or 'envelope', got {mode!r}")
