@@ -75,7 +75,7 @@ from allocation.mmm import QUARTER_PERIODS, fixed_block
 from causal.base import BaseEstimator, check_is_fitted
 from causal.errors import ConfigError, DataError
 from causal.panel import SPEND_PREFIX, Panel
-from causal.transforms import geometric_adstock, hill
+from causal.response import geometric_adstock, hill
 
 DECAYS = (0.0, 0.2, 0.4, 0.6, 0.8)
 HALF_SATURATION = (0.5, 1.0, 2.0, 4.0)   # times the channel's mean positive spend per unit size

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from causal import response as R
+
 if TYPE_CHECKING:
     from allocation.structural import StructuralModel
 
@@ -15,10 +17,9 @@ def _r(v) -> list[float]:
     return [float(f"{x:.6g}") for x in np.asarray(v, float).ravel()]
 
 
-def _hill_slope(x: float, beta: float, k: float, n: float) -> float:
-    """d/dx of beta x^n / (k^n + x^n) (steady-state marginal outcome per unit spend)."""
-    x = max(x, 1e-12)
-    return float(beta * n * k**n * x ** (n - 1) / (k**n + x**n) ** 2)
+def _hill_slope(x, beta, k, n) -> np.ndarray:
+    """Steady-state marginal outcome per unit spend of a Hill curve (the curve core's derivative), vectorised."""
+    return R.derivative("hill", np.maximum(x, 1e-12), {"beta": beta, "half_saturation": k, "shape": n})
 
 
 def point_shapes(model: StructuralModel) -> tuple[np.ndarray, np.ndarray]:
@@ -83,7 +84,7 @@ def curves_dict(model: StructuralModel) -> dict:
             b = float(beta_pt[c] * s)
             cd = contrib[:, k, g]
             lo, hi = np.quantile(cd, [a, 1 - a])
-            mr_draws = np.array([_hill_slope(cur[g], coef[i, k, c] * s, ks[i] * s, ns[i]) for i in range(N)])
+            mr_draws = _hill_slope(cur[g], coef[:, k, c] * s, ks * s, ns)
             sp = float(tot_sp[g]) or np.nan
             mean_c = float(cd.mean())
             lines.append({
@@ -97,7 +98,7 @@ def curves_dict(model: StructuralModel) -> dict:
                            "total": mean_c},
                 "calibrated": ch in lifted,
                 "roas": {"calibrated": mean_c / sp if sp == sp else None},
-                "marginal_roas": {"calibrated": _hill_slope(cur[g], b, sh.half_saturation * s, sh.shape)},
+                "marginal_roas": {"calibrated": float(_hill_slope(cur[g], b, sh.half_saturation * s, sh.shape))},
                 "intervals": {"confidence": model.confidence, "contribution": [float(lo), float(hi)],
                               "roas": [float(lo / sp), float(hi / sp)] if sp == sp else None,
                               "marginal_roas": _r(np.quantile(mr_draws, [a, 1 - a]))},
