@@ -24,9 +24,18 @@ def clusters_of(world: World) -> dict[str, str]:
 def lift_from_truth(t: dict, rel_sd: float = 0.1) -> Lift:
     inc = t["true_incremental"]
     half = 1.6448536269514722 * abs(inc) * rel_sd
-    return Lift.from_dict({"channel": t["channel"], "treated": t["geos"], "test_period": [t["start"], t["end"]],
-                           "incremental": inc, "incremental_ci": [inc - half, inc + half], "confidence": 0.9,
-                           "spend_delta": t["spend_delta"]}, f"{t['channel']} lift")
+    return Lift.from_dict(
+        {
+            "channel": t["channel"],
+            "treated": t["geos"],
+            "test_period": [t["start"], t["end"]],
+            "incremental": inc,
+            "incremental_ci": [inc - half, inc + half],
+            "confidence": 0.9,
+            "spend_delta": t["spend_delta"],
+        },
+        f"{t['channel']} lift",
+    )
 
 
 def ratios(model: StructuralModel, truth: dict) -> dict[str, float]:
@@ -39,7 +48,9 @@ def no_lift(request):
     n_geos, n_days, seed = request.param
     world = World(n_geos, n_days, seed=seed)
     panel, truth = world.simulate()
-    model = StructuralModel(controls=CONTROLS, clusters=clusters_of(world), n_draws=100).fit(load_panel(panel))
+    model = StructuralModel(controls=CONTROLS, clusters=clusters_of(world), n_draws=100).fit(
+        load_panel(panel)
+    )
     return world, model, truth, panel
 
 
@@ -68,17 +79,25 @@ def test_plausible_positive_and_draws_coherent(no_lift):
         assert ln["response"]["beta"] >= 0 and ln["response"]["form"] == "hill"
         assert ln["adstock"]["form"] == "geometric"
         d = ln["response_draws"]
-        assert len(d["beta"]) == len(d["half_saturation"]) == len(ln["adstock_draws"]["decay"]) == 100
+        assert (
+            len(d["beta"]) == len(d["half_saturation"]) == len(ln["adstock_draws"]["decay"]) == 100
+        )
         assert min(d["beta"]) >= 0
     # Draw i is one joint posterior draw: two markets of a cluster share its shape and coefficient per unit size.
     a, b = [ln for ln in lines if ln["name"] == "ctv" and ln["cluster"] == "NA"][:2]
     sa, sb = model.size_[a["market"]], model.size_[b["market"]]
-    assert np.allclose(np.array(a["response_draws"]["beta"]) / sa, np.array(b["response_draws"]["beta"]) / sb, rtol=1e-4)
+    assert np.allclose(
+        np.array(a["response_draws"]["beta"]) / sa,
+        np.array(b["response_draws"]["beta"]) / sb,
+        rtol=1e-4,
+    )
     assert a["adstock_draws"] == b["adstock_draws"]
     # Cluster aggregates sum the markets; identification per channel.
     agg = [x for x in curves["aggregates"] if x["name"] == "ctv"]
-    assert np.isclose(sum(x["contribution"]["calibrated"] for x in agg),
-                      sum(ln["contribution"]["calibrated"] for ln in lines if ln["name"] == "ctv"))
+    assert np.isclose(
+        sum(x["contribution"]["calibrated"] for x in agg),
+        sum(ln["contribution"]["calibrated"] for ln in lines if ln["name"] == "ctv"),
+    )
     assert set(curves["identification"]) == set(world.channels)
     assert all(v["lift_checked"] is False for v in curves["identification"].values())
     json.dumps(curves)  # serialisable, no NaN objects
@@ -89,7 +108,9 @@ def test_a_lift_pins_its_channel_within_1_3x():
     exp = Experiment("social", tuple(world.geos[::2]), "2024-08-01", "2024-09-11", 0.0)
     panel, truth = world.simulate([exp])
     lift = lift_from_truth(truth["experiments"][0])
-    model = StructuralModel(controls=CONTROLS, clusters=clusters_of(world), n_draws=100).fit(load_panel(panel), [lift])
+    model = StructuralModel(controls=CONTROLS, clusters=clusters_of(world), n_draws=100).fit(
+        load_panel(panel), [lift]
+    )
     r = ratios(model, truth)
     assert 1 / 1.3 <= r["social"] <= 1.3, r
     assert all(0.5 <= v <= 2.0 for v in r.values()), r
@@ -105,7 +126,8 @@ def test_without_the_mediator_it_warns_and_widens(no_lift):
         pytest.skip("one world is enough")
     with pytest.warns(MediatorWarning, match="brand_queries"):
         bare = StructuralModel(controls=CONTROLS, clusters=clusters_of(world), n_draws=100).fit(
-            load_panel(panel.drop(columns="brand_queries")))
+            load_panel(panel.drop(columns="brand_queries"))
+        )
     # Branded search's observational coefficient gets a confounding bias: the panel no longer narrows it.
     assert bare.demand_ == ["brand_search"] and model.demand_ == []
     assert bare.identification_["brand_search"]["posterior_sd_over_prior_sd"] > 0.8
@@ -113,7 +135,8 @@ def test_without_the_mediator_it_warns_and_widens(no_lift):
     assert bare.identification_["brand_search"]["demand_adjusted"] is False
     with pytest.raises(DataError, match="brand_queries"):
         StructuralModel(controls=CONTROLS, strict_mediator=True, n_draws=20).fit(
-            load_panel(panel.assign(brand_queries=1.0)))
+            load_panel(panel.assign(brand_queries=1.0))
+        )
 
 
 def test_clusters_from_mapping_or_column_and_bad_input(no_lift):
@@ -137,5 +160,7 @@ def test_deterministic_given_the_seed(no_lift):
         pytest.skip("one world is enough")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        again = StructuralModel(controls=CONTROLS, clusters=clusters_of(world), n_draws=100).fit(load_panel(panel))
+        again = StructuralModel(controls=CONTROLS, clusters=clusters_of(world), n_draws=100).fit(
+            load_panel(panel)
+        )
     assert np.array_equal(again.draws_["theta"], model.draws_["theta"])
