@@ -79,7 +79,7 @@ from causal.response import geometric_adstock, hill
 
 DECAYS = (0.0, 0.2, 0.4, 0.6, 0.8)
 HALF_SATURATION = (0.5, 1.0, 2.0, 4.0)  # times the channel's mean positive spend per unit size
-SHAPES = (1.0,)
+SHAPES = (0.8, 1.0, 1.5)  # Hill exponents: with one, the extrapolation to zero spend is too sure
 CAPTURE_DECAYS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45)
 Q_SMOOTHING = (0.0, 0.2, 0.4, 0.6, 0.8)  # decays of the query smoothings in the demand proxy
 
@@ -147,6 +147,23 @@ def graph_roles(graph, channels: Sequence[str], mediator: str) -> tuple[list[str
         if any(not str(p).startswith(SPEND_PREFIX) for p in graph.predecessors(node)):
             demand.append(ch)
     return mediated, demand
+
+
+class _TwoWay:
+    """Residual-maker of geo effects plus cluster-by-period effects on a balanced panel (rows date-major)."""
+
+    def __init__(self, cidx: np.ndarray, n_cl: int, T: int, G: int) -> None:
+        self.cidx, self.n_cl, self.T, self.G = cidx, n_cl, T, G
+        self.members = [np.flatnonzero(cidx == c) for c in range(n_cl)]
+        self.dof = G + T * n_cl - n_cl
+
+    def resid(self, v: np.ndarray) -> np.ndarray:
+        X = v.reshape(self.T, self.G, -1).astype(float, copy=True)
+        X -= X.mean(axis=0, keepdims=True)
+        for m in self.members:
+            if len(m):
+                X[:, m] -= X[:, m].mean(axis=1, keepdims=True)
+        return X.reshape(v.shape)
 
 
 class StructuralModel(BaseEstimator):
@@ -227,6 +244,7 @@ class StructuralModel(BaseEstimator):
         half_saturations: Sequence[float] = HALF_SATURATION,
         shapes: Sequence[float] = SHAPES,
         fourier: int = 2,
+        time_effects: bool = False,
         confidence: float = 0.9,
         n_draws: int = 200,
         min_baseline: float = 0.05,
@@ -249,6 +267,7 @@ class StructuralModel(BaseEstimator):
         self.half_saturations = half_saturations
         self.shapes = shapes
         self.fourier = fourier
+        self.time_effects = time_effects
         self.confidence = confidence
         self.n_draws = n_draws
         self.min_baseline = min_baseline
@@ -354,8 +373,11 @@ class StructuralModel(BaseEstimator):
                 for n in self.shapes
             ]
         n_cand = len(grid[channels[0]])
-        block = fixed_block(panel, controls, cidx, C, fourier=self.fourier, holdout=0)
-        proj = block.projector(np.ones(T * G, dtype=bool))
+        if self.time_effects:
+            proj = _TwoWay(cidx, C, T, G)
+        else:
+            block = fixed_block(panel, controls, cidx, C, fourier=self.fourier, holdout=0)
+            proj = block.projector(np.ones(T * G, dtype=bool))
         # The demand proxy: the queries and their exponential smoothings. Branded search's adstock is a
         # smoothing of past queries; without these its lags would proxy the organic demand that today's
         # (noisy) query count misses.
@@ -418,6 +440,7 @@ class StructuralModel(BaseEstimator):
         use = list(range(len(lifts)))
         mode, cond = self._search(mode, lifts=use)
         self.mode_ = mode
+        self._robust_scale(mode, use)
         self._sample(cond, use, rng)
         self.lifts_ = lifts
         self._summaries(lifts, notes)
@@ -665,17 +688,66 @@ class StructuralModel(BaseEstimator):
         combos = uniq[inv[pick]]
         self.draws_ = {"shape": combos, "theta": thetas}
 
+    def _robust_scale(self, combo: np.ndarray, use: Sequence[int]) -> None:
+        """Per-parameter widening of the posterior to a geo-clustered sandwich (Mueller 2013).
+
+        At the mode's shapes: the posterior covariance ``S`` (tempered likelihood, prior, lifts) and the
+        sandwich ``S B S`` with ``B`` the outer products of each geo's summed likelihood scores (robust to
+        any autocorrelation within a geo and to misspecification of the mean). Where the sandwich
+        variance is larger, the draws are scaled up by the square root of the ratio; never narrowed.
+        """
+        T, G, C = self._T, self._G, self._C
+        mean, L, _ = self._posterior(combo, use)
+        cols = self._cols(combo)
+        ix = self._ix
+        has_q = self._Q is not None
+        feats = self._X[:, cols].astype(float)
+        yv = self._X[:, 0].astype(float)
+        blocks = [self._X[:, 1 : self._nb].astype(float)] if has_q else []
+        ycols = blocks + [feats] + ([feats[:, self._dem_k]] if self._dem_k else [])
+        Dy = np.column_stack(ycols)  # (n, J + K + nd) before the cluster split
+        nj = self._nb - 1
+        # Parameter index of each (column, cluster) of the signups equation.
+        ypar = [
+            list(ix["kappa"][:, c]) + list(ix["gamma"][:, c]) + list(ix["bias"][:, c])
+            for c in range(C)
+        ]
+        rc = np.repeat(self.cluster_idx_[None, :], T, axis=0).ravel()
+        scores = np.zeros((G, self._p))
+        geo = np.tile(np.arange(G), T)
+        for c in range(C):
+            rows = rc == c
+            pred = Dy[rows] @ mean[ypar[c]]
+            r = (yv[rows] - pred) * self._wy
+            sc = Dy[rows] * r[:, None]
+            np.add.at(scores, (geo[rows][:, None], np.array(ypar[c])[None, :]), sc)
+            if has_q and self._med_k:
+                Dq = feats[rows][:, self._med_k]
+                qpar = list(ix["beta_q"][:, c])
+                rq = (self._X[rows, 1].astype(float) - Dq @ mean[qpar]) * self._wq
+                np.add.at(scores, (geo[rows][:, None], np.array(qpar)[None, :]), Dq * rq[:, None])
+        del nj
+        S = np.linalg.inv(L @ L.T)
+        V = S @ (scores.T @ scores) @ S
+        ratio = np.diag(V) / np.maximum(np.diag(S), 1e-300)
+        self.robust_scale_ = np.sqrt(np.maximum(ratio, 1.0))
+
     def _truncated_draw(
         self, mean: np.ndarray, L: np.ndarray, rng: np.random.Generator
     ) -> np.ndarray:
-        """One draw of N(mean, (L L')^-1) restricted to the positive coordinates being >= 0."""
+        """One draw of N(mean, D (L L')^-1 D) restricted to the positive coordinates being >= 0.
+
+        ``D`` is the robust scale (:meth:`_robust_scale`): the posterior widened where the
+        geo-clustered sandwich says the model-based covariance is too narrow.
+        """
         pos = self._positive
+        D = self.robust_scale_
         for _ in range(20):
-            x = mean + np.linalg.solve(L.T, rng.standard_normal(len(mean)))
+            x = mean + D * np.linalg.solve(L.T, rng.standard_normal(len(mean)))
             if (x[pos] >= 0).all():
                 return x
         # Gibbs on the precision (Geweke 1991), started at the projection on the constraint.
-        P = L @ L.T
+        P = (L @ L.T) / np.outer(D, D)
         x = np.where(pos, np.maximum(mean, 0.0), mean)
         d = np.diag(P)
         for _ in range(30):

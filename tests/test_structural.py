@@ -43,7 +43,7 @@ def ratios(model: StructuralModel, truth: dict) -> dict[str, float]:
     return {ch: float(c.loc[ch, "total"] / truth["contributions"][ch]) for ch in c.index}
 
 
-@pytest.fixture(scope="module", params=[(12, 200, 5), (30, 365, 1)], ids=["12x200-s5", "30x365-s1"])
+@pytest.fixture(scope="module", params=[(20, 365, 5), (30, 365, 1)], ids=["20x365-s5", "30x365-s1"])
 def no_lift(request):
     n_geos, n_days, seed = request.param
     world = World(n_geos, n_days, seed=seed)
@@ -122,7 +122,7 @@ def test_a_lift_pins_its_channel_within_1_3x():
 
 def test_without_the_mediator_it_warns_and_widens(no_lift):
     world, model, truth, panel = no_lift
-    if len(world.geos) != 12:
+    if len(world.geos) != 20:
         pytest.skip("one world is enough")
     with pytest.warns(MediatorWarning, match="brand_queries"):
         bare = StructuralModel(controls=CONTROLS, clusters=clusters_of(world), n_draws=100).fit(
@@ -156,7 +156,7 @@ def test_clusters_from_mapping_or_column_and_bad_input(no_lift):
 
 def test_deterministic_given_the_seed(no_lift):
     world, model, _, panel = no_lift
-    if len(world.geos) != 12:
+    if len(world.geos) != 20:
         pytest.skip("one world is enough")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
