@@ -206,6 +206,11 @@ class StructuralModel(BaseEstimator):
         The shape grid (geometric decay; Hill half-saturation as multiples of
         the mean positive spend per unit size; Hill exponent).
     fourier : int, default=2
+        Yearly Fourier harmonics per cluster in the fixed block.
+    time_effects : bool, default=False
+        Replace the fixed block's trend, Fourier, weekday and control terms by cluster-by-period
+        effects (identification from within-cluster differences only). Measured no better on the
+        simulated worlds (docs/calibration.md); kept as an option for panels with unmodelled shocks.
     confidence : float, default=0.9
     n_draws : int, default=200
         Joint posterior draws written to curves.json.
@@ -706,7 +711,6 @@ class StructuralModel(BaseEstimator):
         blocks = [self._X[:, 1 : self._nb].astype(float)] if has_q else []
         ycols = blocks + [feats] + ([feats[:, self._dem_k]] if self._dem_k else [])
         Dy = np.column_stack(ycols)  # (n, J + K + nd) before the cluster split
-        nj = self._nb - 1
         # Parameter index of each (column, cluster) of the signups equation.
         ypar = [
             list(ix["kappa"][:, c]) + list(ix["gamma"][:, c]) + list(ix["bias"][:, c])
@@ -726,7 +730,6 @@ class StructuralModel(BaseEstimator):
                 qpar = list(ix["beta_q"][:, c])
                 rq = (self._X[rows, 1].astype(float) - Dq @ mean[qpar]) * self._wq
                 np.add.at(scores, (geo[rows][:, None], np.array(qpar)[None, :]), Dq * rq[:, None])
-        del nj
         S = np.linalg.inv(L @ L.T)
         V = S @ (scores.T @ scores) @ S
         ratio = np.diag(V) / np.maximum(np.diag(S), 1e-300)
