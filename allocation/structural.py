@@ -70,7 +70,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from allocation.calibration import Lift, validate_lift
+from allocation.calibration import Lift, counterfactual_spend, validate_lift
 from allocation.mmm import QUARTER_PERIODS, fixed_block
 from causal.base import BaseEstimator, check_is_fitted
 from causal.errors import ConfigError, DataError
@@ -633,23 +633,7 @@ class StructuralModel(BaseEstimator):
         if window.size == 0:
             raise DataError(f"{lf.source}: lift window {lf.start}..{lf.end} holds no panel date")
         x = self._spend[lf.channel]
-        obs = x[np.ix_(window, cols)]
-        if obs.sum() > 1e-9 * abs(lf.spend_delta):
-            share = obs / obs.sum()
-        else:
-            # Go-dark: spread the change like the 28 periods before.
-            pre = x[max(0, window[0] - 28) : window[0], cols]
-            base = pre.mean(axis=0) if pre.size else np.ones(len(cols))
-            base = base if base.sum() > 0 else np.ones(len(cols))
-            share = np.broadcast_to(base / base.sum() / len(window), obs.shape)
-        cf_cells = obs - share * lf.spend_delta
-        if (cf_cells < -1e-6 * abs(lf.spend_delta)).any():
-            raise DataError(
-                f"{lf.source}: spend_delta {lf.spend_delta:,.2f} exceeds the observed spend "
-                f"{obs.sum():,.2f} of channel '{lf.channel}' in the treated geos and window"
-            )
-        cf = x[:, cols].copy()
-        cf[window] = np.maximum(cf_cells, 0.0)
+        cf = counterfactual_spend(x, window, cols, lf)[:, cols]
         s = self.size_.to_numpy()[cols]
         row = np.zeros((self._p, self._n_cand))
         for j, sh in enumerate(self.grid_[lf.channel]):
