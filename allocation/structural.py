@@ -72,10 +72,11 @@ from scipy import special
 
 from allocation.calibration import Lift, counterfactual_spend, validate_lift
 from allocation.mmm import QUARTER_PERIODS, fixed_block
+from causal import response as R
 from causal.base import BaseEstimator, check_is_fitted
 from causal.errors import ConfigError, DataError
 from causal.panel import SPEND_PREFIX, Panel
-from causal.response import geometric_adstock, hill
+from causal.response import geometric_adstock
 
 DECAYS = (0.0, 0.2, 0.4, 0.6, 0.8)
 HALF_SATURATION = (0.5, 1.0, 2.0, 4.0)  # times the channel's mean positive spend per unit size
@@ -93,6 +94,14 @@ class Shape:
     decay: float
     half_saturation: float  # per unit market size
     shape: float
+
+
+def _saturated(x: np.ndarray, sh: Shape) -> np.ndarray:
+    """Unit-coefficient Hill curve of the normalised geometric adstock (the curve core's), along axis 0."""
+    a = geometric_adstock(x, sh.decay)
+    return R.value(
+        "hill", a, {"beta": 1.0, "half_saturation": sh.half_saturation, "shape": sh.shape}
+    )
 
 
 def resolve_clusters(
@@ -396,9 +405,7 @@ class StructuralModel(BaseEstimator):
         for k, ch in enumerate(channels):
             feats = np.empty((T, G, n_cand))
             for j, sh in enumerate(grid[ch]):
-                feats[:, :, j] = hill(
-                    geometric_adstock(spend[ch] / size, sh.decay), sh.half_saturation, sh.shape
-                )
+                feats[:, :, j] = _saturated(spend[ch] / size, sh)
             unit[k] = (feats.sum(axis=0) * size[:, None]).T
             X[:, nb + k * n_cand : nb + (k + 1) * n_cand] = proj.resid(feats.reshape(T * G, n_cand))
         # Per-cluster Gram matrices: every shape combination's posterior comes from these.
@@ -637,8 +644,8 @@ class StructuralModel(BaseEstimator):
         s = self.size_.to_numpy()[cols]
         row = np.zeros((self._p, self._n_cand))
         for j, sh in enumerate(self.grid_[lf.channel]):
-            f_obs = hill(geometric_adstock(x[:, cols] / s, sh.decay), sh.half_saturation, sh.shape)
-            f_cf = hill(geometric_adstock(cf / s, sh.decay), sh.half_saturation, sh.shape)
+            f_obs = _saturated(x[:, cols] / s, sh)
+            f_cf = _saturated(cf / s, sh)
             per_geo = (f_obs - f_cf)[window].sum(axis=0) * s
             for c in range(self._C):
                 tot = float(per_geo[self.cluster_idx_[cols] == c].sum())

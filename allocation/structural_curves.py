@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
 from causal import response as R
 
-if TYPE_CHECKING:
-    from allocation.structural import StructuralModel
+# The fitted model is passed in, not imported (allocation.structural imports this module): ``Model``.
+Model = Any
 
 
 def _r(v) -> list[float]:
@@ -24,7 +24,7 @@ def _hill_slope(x, beta, k, n) -> np.ndarray:
     )
 
 
-def point_shapes(model: StructuralModel) -> tuple[np.ndarray, np.ndarray]:
+def point_shapes(model: Model) -> tuple[np.ndarray, np.ndarray]:
     """Per channel the most frequent shape among the draws, and the draws that have it (mask (N, K))."""
     combos = model.draws_["shape"]
     point = np.array(
@@ -33,7 +33,7 @@ def point_shapes(model: StructuralModel) -> tuple[np.ndarray, np.ndarray]:
     return point, combos == point[None, :]
 
 
-def lift_table(model: StructuralModel) -> list[dict]:
+def lift_table(model: Model) -> list[dict]:
     """Per lift: measured, predicted without lifts, after, and leave-one-out (at the mode's shapes)."""
     out = []
     th, combos = model.draws_["theta"], model.draws_["shape"]
@@ -72,7 +72,7 @@ def lift_table(model: StructuralModel) -> list[dict]:
     return out
 
 
-def curves_dict(model: StructuralModel) -> dict:
+def curves_dict(model: Model) -> dict:
     """The curves.json dict (INTERFACE keys kept; lines per channel and market)."""
     th, combos = model.draws_["theta"], model.draws_["shape"]
     N = len(th)
