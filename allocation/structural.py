@@ -902,6 +902,54 @@ class StructuralModel(BaseEstimator):
         df["roas"] = df["total"] / df["spend"].replace(0, np.nan)
         return df
 
+    def conf_int(self) -> pd.DataFrame:
+        """Per channel: the ``confidence`` interval of its total contribution (columns lo, hi)."""
+        check_is_fitted(self, "draws_")
+        return self.contributions_.set_index("channel")[["lo", "hi"]]
+
+    def curve_draws(self, channel: str, spend: np.ndarray) -> np.ndarray:
+        """(n_draws, len(spend)) steady-state total response of all markets to a total spend per period,
+        spread over the markets in proportion to their size (one row per joint posterior draw)."""
+        check_is_fitted(self, "draws_")
+        k = self.channels_.index(channel)
+        th, combos = self.draws_["theta"], self.draws_["shape"]
+        size = self.size_.to_numpy()
+        S = np.array([size[self.cluster_idx_ == c].sum() for c in range(self._C)])
+        B = (self.total_coef(th)[:, k, :] * S).sum(axis=1)
+        shapes = [self.grid_[channel][j] for j in combos[:, k]]
+        K = np.array([sh.half_saturation for sh in shapes])[:, None]
+        n = np.array([sh.shape for sh in shapes])[:, None]
+        z = np.asarray(spend, float)[None, :] / size.sum()
+        return R.value("hill", z, {"beta": B[:, None], "half_saturation": K, "shape": n})
+
+    def plot(self, channel: str, *, ax=None, show: bool = False):
+        """Steady-state response of a channel (all markets), posterior median and band, current spend marked.
+
+        Returns
+        -------
+        (fig, ax)
+        """
+        import matplotlib.pyplot as plt
+
+        check_is_fitted(self, "draws_")
+        fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 4))
+        x = self._spend[channel]
+        cur = float(x[-self._quarter :].sum(axis=1).mean())
+        xs = np.linspace(0.0, max(2.5 * cur, 1.0), 120)
+        ys = self.curve_draws(channel, xs)
+        a = (1 - self.confidence) / 2
+        lo, med, hi = np.quantile(ys, [a, 0.5, 1 - a], axis=0)
+        ax.fill_between(xs, lo, hi, color="#2f5fa7", alpha=0.2, label=f"{self.confidence:.0%} band")
+        ax.plot(xs, med, color="#2f5fa7", lw=1.6, label="posterior median")
+        ax.axvline(cur, color="grey", lw=0.8, ls=":", label="current spend")
+        ax.set_xlabel(f"{channel} spend per {self.period_} (all markets)")
+        ax.set_ylabel(f"incremental {self.outcome_} per {self.period_}")
+        ax.set_title(f"{channel}: total response (direct + through branded queries)")
+        ax.legend(fontsize=8, loc="upper left")
+        if show:
+            plt.show()
+        return fig, ax
+
     def to_dict(self) -> dict:
         return self.to_curves()
 

@@ -10,6 +10,7 @@ import pytest
 
 from allocation.calibration import Lift
 from allocation.structural import MediatorWarning, StructuralModel, resolve_clusters
+from causal import response as R
 from causal.errors import DataError
 from causal.panel import load_panel
 from causal.world import CLUSTERS, Experiment, World
@@ -101,6 +102,24 @@ def test_plausible_positive_and_draws_coherent(no_lift):
     assert set(curves["identification"]) == set(world.channels)
     assert all(v["lift_checked"] is False for v in curves["identification"].values())
     json.dumps(curves)  # serialisable, no NaN objects
+    # The curve draws at the panel's mean spend agree with the summed line responses of the same draw.
+    social = [ln for ln in lines if ln["name"] == "social"]
+    X = sum(ln["current_spend"] for ln in social)
+    band = model.curve_draws("social", np.array([X]))
+    assert band.shape == (100, 1) and (band >= 0).all()
+    size = model.size_
+    summed = sum(
+        R.value(
+            "hill",
+            X * size[ln["market"]] / size.sum(),
+            {k: np.array(ln["response_draws"][k]) for k in ("beta", "half_saturation", "shape")},
+        )
+        for ln in social
+    )
+    assert np.allclose(summed, band[:, 0], rtol=1e-4)
+    fig, ax = model.plot("social")
+    assert ax.get_lines()
+    assert list(model.conf_int().columns) == ["lo", "hi"]
 
 
 def test_a_lift_pins_its_channel_within_1_3x():
