@@ -151,6 +151,9 @@ def command(lift_paths: tuple[str, ...], registry_url: str | None, out_path: str
         click.echo(f"  {ch:<16} total {r['total']:>12,.0f} [{r['lo']:,.0f}, {r['hi']:,.0f}] ({conf})  direct "
                    f"{r['direct']:,.0f}  mediated {r['mediated']:,.0f}  ROAS {r['roas']:.4g}"
                    + ("  (lift)" if r["lifted"] else ""))
+    for r in curves["lifts"]:
+        click.echo(f"  lift {r['name']}: measured {r['measured']:,.0f}, model without lifts {r['predicted_before']:,.0f}, "
+                   f"calibrated {r['predicted_after']:,.0f}" + ("  CONFLICT" if r["conflict"] else ""))
     for c in curves["conflicts"]:
         click.echo(f"  conflict: {c}")
 
