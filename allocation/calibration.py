@@ -350,7 +350,6 @@ class CalibrationResult:
         cur = sum(m.current_spend(channel).values())
         xs = np.linspace(0, max(cur * 2.5, 1.0), 200)
         total = sum(sizes.values())
-        from matplotlib.ticker import FuncFormatter
 
         for theta, label, style, color in ((self.theta_before, "before calibration", "--", "#8a94a3"),
                                            (self.theta_after, "after calibration", "-", "#2f5fa7")):
@@ -376,17 +375,26 @@ class CalibrationResult:
             # The lift's name goes in the legend: a text label on the plot collides with the curves.
             ax.errorbar([x_pt], [y_pt], yerr=[[y_pt - lo], [hi - y_pt]], fmt="o", color="#a12", capsize=4,
                         label=f"lift {r['name']}: measured, {self.confidence:.0%} interval")
-        thousands = FuncFormatter(lambda v, _: f"{v:,.0f}")
-        ax.xaxis.set_major_formatter(thousands)
-        ax.yaxis.set_major_formatter(thousands)
-        ax.tick_params(axis="x", labelrotation=20)
-        ax.set_xlabel(f"{channel} spend per {m.period_} (all markets)")
-        ax.set_ylabel(f"incremental {m.outcome_} per {m.period_}")
-        ax.set_title(f"{channel}: response curve before and after calibration")
-        ax.legend(fontsize=8, loc="upper left")
-        if show:
-            plt.show()
-        return fig, ax
+        return finish_curve_axes(fig, ax, channel, m.period_, m.outcome_,
+                                 f"{channel}: response curve before and after calibration", show)
+
+
+def finish_curve_axes(fig, ax, channel: str, period: str, outcome: str, title: str, show: bool = False):
+    """Axis labels, thousands ticks, title and legend of a response-curve figure (both models); (fig, ax)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    thousands = FuncFormatter(lambda v, _: f"{v:,.0f}")
+    ax.xaxis.set_major_formatter(thousands)
+    ax.yaxis.set_major_formatter(thousands)
+    ax.tick_params(axis="x", labelrotation=20)
+    ax.set_xlabel(f"{channel} spend per {period} (all markets)")
+    ax.set_ylabel(f"incremental {outcome} per {period}")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper left")
+    if show:
+        plt.show()
+    return fig, ax
 
 
 def calibrate(

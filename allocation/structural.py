@@ -70,7 +70,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from allocation.calibration import Lift, counterfactual_spend, validate_lift
+from allocation.calibration import Lift, counterfactual_spend, finish_curve_axes, validate_lift
 from allocation.mmm import QUARTER_PERIODS, fixed_block
 from causal import response as R
 from causal.base import BaseEstimator, check_is_fitted
@@ -942,13 +942,8 @@ class StructuralModel(BaseEstimator):
         ax.fill_between(xs, lo, hi, color="#2f5fa7", alpha=0.2, label=f"{self.confidence:.0%} band")
         ax.plot(xs, med, color="#2f5fa7", lw=1.6, label="posterior median")
         ax.axvline(cur, color="grey", lw=0.8, ls=":", label="current spend")
-        ax.set_xlabel(f"{channel} spend per {self.period_} (all markets)")
-        ax.set_ylabel(f"incremental {self.outcome_} per {self.period_}")
-        ax.set_title(f"{channel}: total response (direct + through branded queries)")
-        ax.legend(fontsize=8, loc="upper left")
-        if show:
-            plt.show()
-        return fig, ax
+        title = f"{channel}: total response (direct + through branded queries)"
+        return finish_curve_axes(fig, ax, channel, self.period_, self.outcome_, title, show)
 
     def to_dict(self) -> dict:
         return self.to_curves()
