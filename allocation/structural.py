@@ -132,6 +132,14 @@ def resolve_clusters(
     if column is not None:
         if column not in panel.data.columns:
             raise DataError(f"{panel.source}: no cluster column '{column}'")
+        values = panel.data[column]
+        missing = values.isna() | (values.astype(str).str.strip() == "")
+        if missing.any():
+            row = panel.data[missing].iloc[0]
+            raise DataError(
+                f"{panel.source}: cluster column '{column}' is empty at geo '{row[panel.geo_col]}', "
+                f"date {pd.Timestamp(row[panel.date_col]).date()}"
+            )
         per = panel.data.groupby(panel.geo_col)[column].agg(
             lambda v: v.astype(str).unique().tolist()
         )

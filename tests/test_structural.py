@@ -165,6 +165,11 @@ def test_clusters_from_mapping_or_column_and_bad_input(no_lift):
     assert resolve_clusters(p, mapping) == mapping
     col = load_panel(panel.assign(region=panel["geo"].map(mapping)))
     assert resolve_clusters(col, column="region") == mapping
+    holes = panel.assign(region=panel["geo"].map(mapping).where(panel["geo"] != world.geos[3], ""))
+    with pytest.raises(
+        DataError, match=f"cluster column 'region' is empty at geo '{world.geos[3]}'"
+    ):
+        resolve_clusters(load_panel(holes), column="region")
     short = dict(list(mapping.items())[1:])
     with pytest.raises(DataError, match=world.geos[0]):
         resolve_clusters(p, short, source="map.csv")

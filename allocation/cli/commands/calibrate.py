@@ -53,8 +53,9 @@ def _clusters(path: str | None) -> dict[str, str] | None:
     for col in ("geo", "cluster"):
         if col not in table.columns:
             raise DataError(f"{path}: no column '{col}' (the cluster file needs columns geo, cluster)")
-    if table["cluster"].isna().any():
-        g = table.loc[table["cluster"].isna(), "geo"].iloc[0]
+    empty = table["cluster"].isna() | (table["cluster"].astype(str).str.strip() == "")
+    if empty.any():
+        g = table.loc[empty, "geo"].iloc[0]
         raise DataError(f"{path}: geo '{g}' has an empty cluster")
     return dict(zip(table["geo"].astype(str).str.strip(), table["cluster"].astype(str)))
 
