@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from allocation.jsonfile import read_json
 from allocation.mmm import ResponseModel
 from causal.base import check_is_fitted
 from causal.errors import DataError
@@ -107,6 +108,14 @@ class Lift:
             if d.get(key) is None:
                 hint = " (the readout needs --channel)" if key in ("channel", "spend_delta") else ""
                 raise DataError(f"{source}: lift has no '{key}'{hint}")
+        for key in ("incremental", "spend_delta", "confidence"):
+            v = d.get(key)
+            if v is not None and (isinstance(v, (str, bool)) or not isinstance(v, (int, float))):
+                raise DataError(f"{source}: lift '{key}' must be a number, got {v!r}")
+        ci_raw = d["incremental_ci"]
+        if not isinstance(ci_raw, (list, tuple)) or any(isinstance(v, (str, bool)) or not isinstance(v, (int, float))
+                                                        for v in ci_raw):
+            raise DataError(f"{source}: lift 'incremental_ci' must be two numbers [lo, hi], got {ci_raw!r}")
         try:
             ci = tuple(float(v) for v in d["incremental_ci"])
             period = [str(v) for v in d["test_period"]]
@@ -118,6 +127,11 @@ class Lift:
             raise DataError(f"{source}: lift has a non-numeric or malformed value ({exc})") from exc
         if len(ci) != 2 or not ci[0] < ci[1] or not all(np.isfinite(ci)):
             raise DataError(f"{source}: incremental_ci must be [lo, hi] with lo < hi, got {d['incremental_ci']!r}")
+        if not np.isfinite(incremental):
+            raise DataError(f"{source}: lift 'incremental' is {incremental}; it must be a finite number")
+        if not ci[0] <= incremental <= ci[1]:
+            raise DataError(f"{source}: lift 'incremental' {incremental:,.2f} lies outside its own interval "
+                            f"[{ci[0]:,.2f}, {ci[1]:,.2f}]")
         if len(period) != 2:
             raise DataError(f"{source}: test_period must be [first_date, last_date], got {d['test_period']!r}")
         if not treated:
@@ -132,17 +146,8 @@ class Lift:
 
 
 def load_lift(path: str | Path) -> Lift:
-    """Read a readout.json file as a :class:`Lift`."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read lift file ({exc.strerror or exc})") from exc
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
-    return Lift.from_dict(data, str(path))
+    """Read a readout.json file as a :class:`Lift` (strict JSON through :func:`allocation.jsonfile.read_json`)."""
+    return Lift.from_dict(read_json(path, "lift file"), str(path))
 
 
 def validate_lift(lift: Lift, panel: Panel) -> None:
@@ -173,6 +178,35 @@ class _LiftDesign:
     window: np.ndarray         # row positions
 
 
+def counterfactual_spend(x: np.ndarray, window: np.ndarray, cols: np.ndarray, lift: Lift) -> np.ndarray:
+    """The channel's (T, G) spend had the lift's intervention not happened: observed minus ``spend_delta``.
+
+    The change is spread over the treated cells in proportion to the observed spend (exact for any
+    multiplier but zero), else to the 28 periods before the window (a go-dark).
+
+    Raises
+    ------
+    DataError
+        If ``spend_delta`` exceeds the observed spend in the treated geos and window.
+    """
+    obs = x[np.ix_(window, cols)]
+    if obs.sum() > 1e-9 * abs(lift.spend_delta):
+        share = obs / obs.sum()
+    else:
+        pre = x[max(0, window[0] - 28):window[0], cols]
+        base = pre.mean(axis=0) if pre.size else np.ones(len(cols))
+        if base.sum() <= 0:
+            base = np.ones(len(cols))
+        share = np.broadcast_to(base / base.sum() / len(window), obs.shape)
+    cf_cells = obs - share * lift.spend_delta
+    if (cf_cells < -1e-6 * abs(lift.spend_delta)).any():
+        raise DataError(f"{lift.source}: spend_delta {lift.spend_delta:,.2f} exceeds the observed spend "
+                        f"{obs.sum():,.2f} of channel '{lift.channel}' in the treated geos and window")
+    cf = x.copy()
+    cf[np.ix_(window, cols)] = np.maximum(cf_cells, 0.0)
+    return cf
+
+
 def lift_design(model: ResponseModel, lift: Lift) -> _LiftDesign:
     """Loadings of a lift's predicted incremental on the model's coefficients (validates the lift)."""
     check_is_fitted(model, "theta_")
@@ -199,23 +233,7 @@ def lift_design(model: ResponseModel, lift: Lift) -> _LiftDesign:
     mask = np.zeros(len(model.geos_), dtype=bool)
     mask[cols] = True
     x = model._d.spend[lift.channel]
-    obs = x[np.ix_(window, cols)]
-    # Spread the spend change over the treated cells: in proportion to the observed
-    # spend (exact for any multiplier but zero), else to the 28 periods before (go-dark).
-    if obs.sum() > 1e-9 * abs(lift.spend_delta):
-        share = obs / obs.sum()
-    else:
-        pre = x[max(0, window[0] - 28):window[0], cols]
-        base = pre.mean(axis=0) if pre.size else np.ones(len(cols))
-        if base.sum() <= 0:
-            base = np.ones(len(cols))
-        share = np.broadcast_to(base / base.sum() / len(window), obs.shape)
-    cf_cells = obs - share * lift.spend_delta
-    if (cf_cells < -1e-6 * abs(lift.spend_delta)).any():
-        raise DataError(f"{src}: spend_delta {lift.spend_delta:,.2f} exceeds the observed spend "
-                        f"{obs.sum():,.2f} of channel '{lift.channel}' in the treated geos and window")
-    cf = x.copy()
-    cf[np.ix_(window, cols)] = np.maximum(cf_cells, 0.0)
+    cf = counterfactual_spend(x, window, cols, lift)
     f_obs = model.features(lift.channel)
     f_cf = model.features(lift.channel, cf)
     diff = np.zeros_like(f_obs)
@@ -332,7 +350,6 @@ class CalibrationResult:
         cur = sum(m.current_spend(channel).values())
         xs = np.linspace(0, max(cur * 2.5, 1.0), 200)
         total = sum(sizes.values())
-        from matplotlib.ticker import FuncFormatter
 
         for theta, label, style, color in ((self.theta_before, "before calibration", "--", "#8a94a3"),
                                            (self.theta_after, "after calibration", "-", "#2f5fa7")):
@@ -358,17 +375,26 @@ class CalibrationResult:
             # The lift's name goes in the legend: a text label on the plot collides with the curves.
             ax.errorbar([x_pt], [y_pt], yerr=[[y_pt - lo], [hi - y_pt]], fmt="o", color="#a12", capsize=4,
                         label=f"lift {r['name']}: measured, {self.confidence:.0%} interval")
-        thousands = FuncFormatter(lambda v, _: f"{v:,.0f}")
-        ax.xaxis.set_major_formatter(thousands)
-        ax.yaxis.set_major_formatter(thousands)
-        ax.tick_params(axis="x", labelrotation=20)
-        ax.set_xlabel(f"{channel} spend per {m.period_} (all markets)")
-        ax.set_ylabel(f"incremental {m.outcome_} per {m.period_}")
-        ax.set_title(f"{channel}: response curve before and after calibration")
-        ax.legend(fontsize=8, loc="upper left")
-        if show:
-            plt.show()
-        return fig, ax
+        return finish_curve_axes(fig, ax, channel, m.period_, m.outcome_,
+                                 f"{channel}: response curve before and after calibration", show)
+
+
+def finish_curve_axes(fig, ax, channel: str, period: str, outcome: str, title: str, show: bool = False):
+    """Axis labels, thousands ticks, title and legend of a response-curve figure (both models); (fig, ax)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    thousands = FuncFormatter(lambda v, _: f"{v:,.0f}")
+    ax.xaxis.set_major_formatter(thousands)
+    ax.yaxis.set_major_formatter(thousands)
+    ax.tick_params(axis="x", labelrotation=20)
+    ax.set_xlabel(f"{channel} spend per {period} (all markets)")
+    ax.set_ylabel(f"incremental {outcome} per {period}")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper left")
+    if show:
+        plt.show()
+    return fig, ax
 
 
 def calibrate(

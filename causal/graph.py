@@ -153,6 +153,60 @@ def joint_controls(graph: nx.DiGraph, channels: Sequence[str], covariates: Seque
     return [c for c in covariates if c in graph and c not in desc]
 
 
+def check_identifiable(graph: nx.DiGraph, channels: Sequence[str], observed: Sequence[str], *, outcome: str = "signups",
+                       source: str = "the causal graph", allow_missing: Sequence[str] = ()) -> dict[str, list[str]]:
+    """Back-door adjustment set of each channel's total effect, or a :class:`DataError` naming the channel.
+
+    The candidate set is every observed non-descendant of the channel's spend node (other channels' spend
+    included); ``allow_missing`` nodes count as observed (the caller handles their absence, e.g. a mediator
+    column whose absence widens the intervals instead). A channel whose back-door paths to the outcome stay
+    open given that set is not identified from observational data by this graph.
+    """
+    obs = set(observed) | set(allow_missing) | {SPEND_PREFIX + ch for ch in channels}
+    out = {}
+    if outcome not in graph:
+        raise DataError(f"{source}: no node '{outcome}' (the outcome)")
+    for ch in channels:
+        node = SPEND_PREFIX + ch
+        if node not in graph:
+            continue
+        desc = nx.descendants(graph, node)
+        z = sorted(n for n in graph if n in obs and n != node and n not in desc)
+        g = graph.copy()
+        g.remove_edges_from(list(graph.out_edges(node)))
+        if not nx.is_d_separator(g, {node}, {outcome}, set(z)):
+            hidden = sorted(str(p) for p in graph.predecessors(node) if p not in obs)
+            raise DataError(f"{source}: channel '{ch}' is not identifiable: a back-door path from its spend to "
+                            f"'{outcome}' stays open given the observed variables"
+                            + (f" (its spend follows unobserved {', '.join(hidden)})" if hidden else ""))
+        out[ch] = z
+    return out
+
+
+def graph_layout(graph: nx.DiGraph) -> tuple[nx.DiGraph, dict]:
+    """A sorted copy of the graph and its layered layout (causes above effects).
+
+    Nodes and edges are sorted by name first: the layout must not depend on set iteration order,
+    which changes with PYTHONHASHSEED.
+    """
+    g = nx.DiGraph()
+    g.add_nodes_from(sorted(graph.nodes, key=str))
+    g.add_edges_from(sorted(graph.edges, key=lambda e: (str(e[0]), str(e[1]))))
+    layers = {n: 0 for n in g}
+    for n in nx.topological_sort(g):
+        for s in g.successors(n):
+            layers[s] = max(layers[s], layers[n] + 1)
+    # Our own placement (networkx's multipartite layout groups layers through a set): each layer a row,
+    # its nodes in name order, spread evenly over [-1, 1].
+    pos = {}
+    for layer in sorted(set(layers.values())):
+        row = sorted((n for n in g if layers[n] == layer), key=str)
+        xs = np.linspace(-1.0, 1.0, len(row)) if len(row) > 1 else np.zeros(1)
+        for x, n in zip(xs, row):
+            pos[n] = (float(x), -float(layer))
+    return g, pos
+
+
 def to_gml(graph: nx.DiGraph) -> str:
     return "\n".join(nx.generate_gml(graph))
 
@@ -195,14 +249,7 @@ class GraphAnalysis:
         import matplotlib.pyplot as plt
 
         fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(11, 5))
-        g = self.graph
-        layers = {n: 0 for n in g}
-        for n in nx.topological_sort(g):
-            for s in g.successors(n):
-                layers[s] = max(layers[s], layers[n] + 1)
-        nx.set_node_attributes(g, layers, "layer")
-        pos = nx.multipartite_layout(g, subset_key="layer", align="horizontal")
-        pos = {k: (v[0], -v[1]) for k, v in pos.items()}
+        g, pos = graph_layout(self.graph)
         observed = self.table.attrs.get("observed", set())
         colors = ["#d9534f" if n == self.table.attrs.get("outcome") else "#2f5fa7" if str(n).startswith(SPEND_PREFIX)
                   else "#bbbbbb" if n not in observed else "#5cb85c" for n in g]
@@ -213,7 +260,7 @@ class GraphAnalysis:
                         fontsize=8, color="white", bbox={"boxstyle": "round,pad=0.4", "fc": color, "ec": "none"})
         xs, ys = zip(*pos.values())
         ax.set_xlim(min(xs) - 0.15, max(xs) + 0.15)
-        ax.set_ylim(min(ys) - 0.15, max(ys) + 0.15)
+        ax.set_ylim(min(ys) - 0.4, max(ys) + 0.4)
         ax.set_axis_off()
         if show:
             plt.show()
