@@ -247,6 +247,7 @@ class TimePlan:
     method: str = "convex (daily, adstock)"
     gap: float = 0.0
     objective: str = "max_incremental"
+    certificate: dict = field(default_factory=dict)
 
     @property
     def days(self) -> int:
@@ -279,6 +280,7 @@ class TimePlan:
             "guardrail_window_days": WINDOW, "constraints": self.rules,
             "launch_calendar": None if self.calendar is None else self.calendar.to_dict(),
             "solver": self.solver, "method": self.method, "gap": self.gap, "solve_seconds": self.solve_seconds,
+            "certificate": self.certificate or {"kind": "convex", "gap": self.gap},
         }
 
     def summary(self) -> str:

@@ -44,15 +44,18 @@ from allocation.constraints import (
     guardrail_box,
     guardrail_constraints,
     guardrail_violation,
+    implied_bounds,
     rule_name,
     spend_constraints,
 )
 from allocation.curves import CurveSet
 from allocation.daily_ipm import SUPPORTED, solve_daily
+from allocation.daily_pwl import MAX_BINARIES, solve_daily_pwl
 from allocation.jsonfile import read_json
 from allocation.plans import TimePlan, _tabulate
 from allocation.problem import concave_response, scaling, solve_robust, structure_key
 from allocation.rules import Rules, check_feasible, group_matrix, line_bounds, market_matrix
+from causal import response as R
 from causal.errors import ConfigError, DataError, InfeasibleError
 
 # The daily problem is large: faer's sparse LDL is ~25% faster than the default qdldl here, and a
@@ -186,10 +189,10 @@ def plan_days(curves: CurveSet, rules: Rules, *, days: int = 28, calendar: Launc
     """
     if days < 1:
         raise ConfigError(f"days must be >= 1, got {days}")
-    if not all(c.is_concave for c in curves):
-        bad = next(c for c in curves if not c.is_concave)
-        raise ConfigError(f"line {bad.label}: S-shaped curves are not supported in daily plans "
-                          "(use the static allocate, which handles them with a mixed-integer model)")
+    convex = next((c for c in curves if c.form == "power" and not c.is_concave), None)
+    if convex is not None:
+        raise ConfigError(f"line {convex.label}: power curve with exponent {convex.params['exponent']:g} > 1 is "
+                          "convex (increasing returns without bound); use exponent <= 1 or a Hill curve")
     rules = Rules(**rules.to_dict()).validate()
     n = len(curves)
     need_current = rules.max_change is not None
@@ -240,6 +243,13 @@ def plan_days(curves: CurveSet, rules: Rules, *, days: int = 28, calendar: Launc
     mult = calendar.multipliers(curves, days) if calendar is not None else np.ones((n, days))
 
     structured_reason = _structured_blocker(curves, rules, coef[:, None] * mult, lo, hi, band)
+    s_lines = [c.label for c in curves if not c.is_concave]
+    if s_lines:
+        if structured_reason or solver.lower() not in ("structured", "auto"):
+            why = structured_reason or f"solver {solver} takes concave (DCP) curves only"
+            raise ConfigError(f"line {s_lines[0]}: S-shaped Hill curve in a daily plan needs the structured solver, "
+                              f"which does not apply here: {why}")
+        return plan_s_curves(curves, rules, coef, scale, mult, lam, a0, lo, hi, band, history, cur, calendar)
     if solver.lower() == "structured" and structured_reason:
         raise ConfigError(f"solver 'structured' does not apply here: {structured_reason}; use --solver CLARABEL")
     fallback = ""
@@ -297,8 +307,6 @@ def plan_days(curves: CurveSet, rules: Rules, *, days: int = 28, calendar: Launc
 def _structured_blocker(curves: CurveSet, rules: Rules, weights: np.ndarray, lo: np.ndarray, hi: np.ndarray,
                         band: np.ndarray | None) -> str:
     """Why the structured solver cannot take this plan ('' if it can)."""
-    if rules.market_budgets:
-        return "market budgets couple lines day by day"
     if rules.group_budgets:
         return "group budgets couple lines day by day"
     odd = next((c for c in curves if c.form not in SUPPORTED), None)
@@ -327,26 +335,138 @@ class _Stalled(RuntimeError):
     """The structured solver stopped short of the optimum (numerically degenerate plan)."""
 
 
-def _plan_structured(curves, rules, coef, scale, mult, lam, a0, lo, hi, band, history, cur, calendar):
+def _market_rows(curves: CurveSet, rules: Rules) -> tuple[np.ndarray | None, np.ndarray | None, list[str]]:
+    """Each line's budgeted market (index, -1 for none) and the markets' daily caps."""
+    if not rules.market_budgets:
+        return None, None, []
+    mat, caps, markets = market_matrix(curves, rules)
+    idx = np.where(mat.any(axis=0), mat.argmax(axis=0), -1)
+    return idx, caps, markets
+
+
+def _solve_structured(curves, rules, coef, scale, mult, lam, a0, lo, hi, band, cur, tangent=None):
     n, days = mult.shape
     reference = np.array([cur[i] if np.isfinite(cur[i]) and cur[i] > 0 else rules.spendable / days / n
                           for i in range(n)])
     shapes = np.array([c.shape if c.form == "hill" else float(c.params.get("exponent", 1.0)) for c in curves])
+    market, caps, _ = _market_rows(curves, rules)
     # The same margin as the cvxpy build: the reported plan stays inside the band, not only within tolerance.
     t0 = time.perf_counter()
-    sol = solve_daily(forms=[c.form for c in curves], shapes=shapes, weights=coef[:, None] * mult, scale=scale,
-                      decay=lam, start_adstock=a0, lower=lo, upper=hi,
-                      band=None if band is None else band * (1 - 1e-6), window=WINDOW,
-                      budget=float(rules.spendable), budget_mode=rules.budget_mode, reference=reference)
+    try:
+        sol = solve_daily(forms=[c.form for c in curves], shapes=shapes, weights=coef[:, None] * mult, scale=scale,
+                          decay=lam, start_adstock=a0, lower=lo, upper=hi,
+                          band=None if band is None else band * (1 - 1e-6), window=WINDOW,
+                          budget=float(rules.spendable), budget_mode=rules.budget_mode, reference=reference,
+                          market=market, market_caps=caps, tangent=tangent)
+    except ValueError as exc:  # no strictly feasible start
+        raise InfeasibleError(f"the daily plan has no strictly feasible point: {exc}") from None
     elapsed = time.perf_counter() - t0
     if sol.status != "optimal":
         raise _Stalled(f"the structured solver stopped after {sol.iterations} iterations short of the optimum "
                        f"(relative gap {sol.gap:.1e})")
-    spend = _project_guardrail(np.maximum(sol.spend, 0.0), lo, hi)
+    return sol, _project_guardrail(np.maximum(sol.spend, 0.0), lo, hi), elapsed
+
+
+def _finish(curves, rules, sol, spend, elapsed, history, a0, mult, lam, cur, calendar, lo, hi):
     plan = _tabulate(curves, rules, spend, history, a0, mult, lam, cur, sol.budget_dual,
                      sol.guardrail_dual > 1e-7, "optimal", elapsed, calendar, "liftlab structured IPM", lo, hi)
+    if sol.market_dual is not None:
+        _, caps, markets = _market_rows(curves, rules)
+        for m, d, cap in zip(markets, sol.market_dual, caps):
+            if d > 1e-7:
+                plan.binding.append({"constraint": "market_budgets", "market": m, "value": float(cap)})
     plan.method = f"convex (daily, adstock; structured interior point, {sol.iterations} iterations)"
     plan.gap = sol.gap
+    return plan
+
+
+def _plan_structured(curves, rules, coef, scale, mult, lam, a0, lo, hi, band, history, cur, calendar):
+    sol, spend, elapsed = _solve_structured(curves, rules, coef, scale, mult, lam, a0, lo, hi, band, cur)
+    return _finish(curves, rules, sol, spend, elapsed, history, a0, mult, lam, cur, calendar, lo, hi)
+
+
+def plan_s_curves(curves, rules, coef, scale, mult, lam, a0, lo, hi, band, history, cur, calendar,
+                  *, tolerance: float = 1e-3, pwl_pieces: int = 40) -> TimePlan:
+    r"""The daily plan with S-shaped Hill curves, and a certificate of how far it can be from the optimum.
+
+    1. The guardrail and the bounds imply a lowest adstock :math:`a^-_i` for every line over the
+       horizon (:func:`allocation.constraints.implied_bounds`). A line whose :math:`a^-_i` lies
+       past its inflection point is concave wherever the plan can take it: the problem is convex
+       as it is (certificate ``concave_in_band``), solved to the interior-point gap.
+    2. Otherwise each such line's curve is replaced by its concave envelope on
+       :math:`[a^-_i, \infty)` (:func:`causal.response.envelope_tangent`); the envelope problem
+       is convex and its optimum bounds the true optimum from above. Its plan, and the plan the
+       interior-point method reaches on the true curves, are feasible; the better one is kept
+       and ``gap = (bound - outcome) / bound`` (certificate ``concave_envelope``).
+    3. If that gap exceeds ``tolerance`` and the case is small (S-lines x days x pieces binaries
+       within :data:`allocation.daily_pwl.MAX_BINARIES`), the mixed-integer piecewise-linear
+       model (:func:`allocation.daily_pwl.solve_daily_pwl`) adds its plan and its bound.
+    """
+    n, days = mult.shape
+    s_idx = np.flatnonzero([not c.is_concave for c in curves])
+    ilo, _ = implied_bounds(lo, hi, band)
+    a_lo = R.geometric_carry(ilo, lam, a0).min(axis=1)
+    tangent = np.zeros(n)
+    in_band = []
+    for i in s_idx:
+        c = curves.curves[i]
+        xt = float(R.envelope_tangent(c.form, c.params, a_lo[i]))
+        if xt > a_lo[i] * (1 + 1e-12):
+            tangent[i] = xt / scale[i]
+        else:
+            in_band.append(c.label)
+    weights = coef[:, None] * mult
+    labels = [curves.labels[i] for i in s_idx]
+    if not tangent.any():
+        sol, spend, elapsed = _solve_structured(curves, rules, coef, scale, mult, lam, a0, lo, hi, band, cur)
+        plan = _finish(curves, rules, sol, spend, elapsed, history, a0, mult, lam, cur, calendar, lo, hi)
+        plan.method = f"S-curves concave in their guardrail band; {plan.method}"
+        plan.certificate = {"kind": "concave_in_band", "s_shaped_lines": labels, "lines_in_band": in_band,
+                            "gap": plan.gap}
+        return plan
+
+    def outcome(spend: np.ndarray, envelope: bool) -> float:
+        z = R.geometric_carry(spend, lam, a0) / scale[:, None]
+        g = np.empty_like(z)
+        for i, c in enumerate(curves):
+            g[i] = R.unit_terms(c.form, z[i], c.shape if c.form == "hill" else
+                                float(c.params.get("exponent", 1.0)))[0]
+            if envelope and tangent[i] > 0:
+                zt = tangent[i]
+                gt, g1t, _ = R.unit_terms("hill", zt, c.shape)
+                g[i] = np.where(z[i] < zt, gt + g1t * (z[i] - zt), g[i])
+        return float((weights * g).sum())
+
+    env_sol, env_spend, t_env = _solve_structured(curves, rules, coef, scale, mult, lam, a0, lo, hi, band, cur,
+                                                  tangent=tangent)
+    bound = outcome(env_spend, True) * (1 + env_sol.gap)
+    candidates = [(outcome(env_spend, False), env_sol, env_spend, "envelope plan")]
+    t_local = 0.0
+    try:
+        loc_sol, loc_spend, t_local = _solve_structured(curves, rules, coef, scale, mult, lam, a0, lo, hi, band,
+                                                        cur)
+        candidates.append((outcome(loc_spend, False), loc_sol, loc_spend, "interior point on the true curves"))
+    except (_Stalled, InfeasibleError):
+        pass
+    binaries = len(s_idx) * days * (pwl_pieces - 1)
+    if max(c[0] for c in candidates) < bound * (1 - tolerance) and binaries <= MAX_BINARIES:
+        # Small case: the mixed-integer piecewise-linear model, whose bound may also be tighter.
+        t0 = time.perf_counter()
+        ref = solve_daily_pwl(curves, lo=lo, hi=hi, band=None if band is None else band * (1 - 1e-6), decay=lam,
+                              start=a0, mult=mult, budget=float(rules.spendable), budget_mode=rules.budget_mode,
+                              rules=rules, pieces=pwl_pieces)
+        t_local += time.perf_counter() - t0
+        bound = min(bound, ref.upper_bound)
+        candidates.append((ref.outcome, env_sol, ref.spend, f"MILP on a {pwl_pieces}-piece linear form"))
+    value, sol, spend, which = max(candidates, key=lambda t: t[0])
+    gap = max(0.0, (bound - value) / max(abs(bound), 1e-300))
+    plan = _finish(curves, rules, sol, spend, t_env + t_local, history, a0, mult, lam, cur, calendar, lo, hi)
+    plan.method = (f"S-curves: concave envelope bound, feasible plan from the {which} "
+                   f"(structured interior point)")
+    plan.gap = gap
+    plan.certificate = {"kind": "concave_envelope", "s_shaped_lines": labels, "lines_in_band": in_band,
+                        "upper_bound": bound, "objective": value, "gap": gap,
+                        "within_tolerance": bool(gap <= tolerance)}
     return plan
 
 
