@@ -43,10 +43,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from causal import response as R
 from causal.base import BaseEstimator, check_is_fitted
 from causal.errors import ConfigError, DataError
 from causal.panel import Panel
-from causal import response as R
 from causal.response import geometric_adstock, weibull_adstock_weights, weighted_adstock
 
 FORMS = ("hill", "exp", "log")

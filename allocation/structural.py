@@ -68,7 +68,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
 from allocation.calibration import Lift, validate_lift
 from allocation.mmm import QUARTER_PERIODS, fixed_block

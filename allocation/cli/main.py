@@ -32,6 +32,7 @@ def _register() -> None:
         calibrate,
         demo,
         design,
+        propose_tests,
         readout,
         registry,
         replan,
@@ -39,7 +40,10 @@ def _register() -> None:
         validate,
     )
 
-    for module in (simulate, validate, design, readout, registry, calibrate, allocate, replan, audit, demo, backtest):
+    for module in (
+        simulate, validate, design, readout, registry, calibrate, allocate, replan, propose_tests, audit,
+        demo, backtest,
+    ):
         cli.add_command(module.command)
 
 
