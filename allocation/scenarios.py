@@ -38,6 +38,7 @@ from allocation.curves import CurveSet
 from allocation.optimize import Allocator, solver_options
 from allocation.problem import concave_response, scaling, solve_robust, structure_key
 from allocation.rules import Rules, check_feasible, group_matrix, line_bounds, market_matrix
+from causal import response as R
 from causal.errors import ConfigError, InfeasibleError
 
 
@@ -60,7 +61,7 @@ class Frontier:
 
     def to_dict(self) -> dict[str, Any]:
         return {"points": self.table.to_dict("records"), "spend": {str(k): v for k, v in self.spend.to_dict("index").items()},
-                "solve_seconds": self.solve_seconds}
+                "timing": {"solve_seconds": self.solve_seconds}}
 
     def plot(self, *, ax=None, show: bool = True):
         """Incremental outcome against budget, with the marginal cost on a second axis. Returns ``(fig, ax)``."""
@@ -94,9 +95,18 @@ def budget_sweep(curves: CurveSet, budgets: np.ndarray, *, rules: Rules | None =
     t0 = time.perf_counter()
     for b in budgets:
         base.budget = float(b)
-        plan = alloc.solve(curves, base)
+        try:
+            plan = alloc.solve(curves, base)
+        except InfeasibleError as exc:
+            # A budget the rules cannot meet (e.g. below the guardrail's floors) is a point of the
+            # sweep too: reported as infeasible, with the reason, not as a failure of the command.
+            rows.append({"budget": float(b), "status": "infeasible", "reason": str(exc), "total_spend": np.nan,
+                         "total_incremental": np.nan, "marginal_return": np.nan, "marginal_cost": np.nan})
+            spends.append(np.full(len(curves), np.nan))
+            continue
         mr = plan.budget_dual
-        rows.append({"budget": float(b), "total_spend": plan.total_spend, "total_incremental": plan.total_incremental,
+        rows.append({"budget": float(b), "status": plan.status, "reason": None, "total_spend": plan.total_spend,
+                     "total_incremental": plan.total_incremental,
                      "marginal_return": mr, "marginal_cost": (1.0 / mr) if mr else np.inf})
         spends.append(plan.lines["spend"].to_numpy())
     return Frontier(pd.DataFrame(rows), pd.DataFrame(spends, index=budgets, columns=curves.labels),
@@ -104,7 +114,8 @@ def budget_sweep(curves: CurveSet, budgets: np.ndarray, *, rules: Rules | None =
 
 
 def sample_curves(curves: CurveSet, n_samples: int, *, cv: float = 0.2, seed: int = 0) -> list[CurveSet]:
-    """Samples of the curves: each line's ``samples`` list (response parameter sets) if every line has one, else log-normal draws.
+    """Samples of the curves: the file's posterior draws (the first ``n_samples``) when it has them;
+    else each line's ``samples`` list (response parameter sets) if every line has one, else log-normal draws.
 
     The draws multiply ``beta`` and the scale (``half_saturation`` or ``scale``)
     by independent log-normal factors with coefficient of variation ``cv``
@@ -112,6 +123,8 @@ def sample_curves(curves: CurveSet, n_samples: int, *, cv: float = 0.2, seed: in
     """
     if n_samples < 1:
         raise ConfigError(f"n_samples must be >= 1, got {n_samples}")
+    if curves.n_draws:
+        return [curves.draw(j) for j in range(min(n_samples, curves.n_draws))]
     if all(isinstance(c.extra.get("samples"), list) and c.extra["samples"] for c in curves):
         k = min(len(c.extra["samples"]) for c in curves)
         return [curves.with_params([{kk: v for kk, v in c.extra["samples"][s % k].items() if kk != "form"}
@@ -238,3 +251,44 @@ def robust_allocate(curves: CurveSet, samples: list[CurveSet], *, budget: float,
         "sample_spend_p95": np.quantile(own, 0.95, axis=0), "stable_share": close.mean(axis=0),
     }, index=pd.Index(curves.labels, name="line"))
     return RobustPlan(lines, realised, risk, alpha, problem.status, budget, own)
+
+
+def plan_uncertainty(curves: CurveSet, plan, *, level: float = 0.9) -> dict[str, Any] | None:
+    """The plan's outcome and its gain over the current spend under every posterior draw of the curves.
+
+    For a static :class:`~allocation.plans.Plan` the outcome per period; for a
+    :class:`~allocation.plans.TimePlan` the outcome over the horizon (adstock from the plan's
+    history, the calendar's multipliers), against holding every line at its current spend.
+    Returns ``None`` when the curves file has no draws. The interval is the central ``level``
+    share of the draws.
+    """
+    n = curves.n_draws
+    if not n:
+        return None
+    cur = curves.current()
+    if np.isnan(cur).any():
+        return None
+    q = [(1 - level) / 2, (1 + level) / 2]
+    if hasattr(plan, "schedule"):
+        x = plan.schedule.to_numpy()
+        days = x.shape[1]
+        base = np.repeat(cur[:, None], days, axis=1)
+        hist, mult = np.asarray(plan.history, dtype=float), plan.multipliers
+        inc, gain = np.empty(n), np.empty(n)
+        for j in range(n):
+            cj = curves.draw(j)
+            lam = np.array([c.decay for c in cj])
+            a0 = R.geometric_carry(hist[:, 1:], lam, hist[:, 0])[:, -1] if hist.shape[1] > 1 else hist[:, 0]
+            planned = (cj.evaluate_lines(R.geometric_carry(x, lam, a0)) * mult).sum()
+            held = (cj.evaluate_lines(R.geometric_carry(base, lam, a0)) * mult).sum()
+            inc[j], gain[j] = planned, planned - held
+        unit = f"over the {days}-day horizon"
+    else:
+        spend = plan.lines["spend"].to_numpy(dtype=float)
+        inc = curves.draw_values(spend).sum(axis=0)
+        gain = inc - curves.draw_values(cur).sum(axis=0)
+        unit = "per period"
+    return {"source": f"posterior draws in {curves.source}", "n_draws": n, "level": level, "unit": unit,
+            "expected_incremental": float(inc.mean()), "incremental_interval": np.quantile(inc, q).tolist(),
+            "expected_gain": float(gain.mean()), "gain_interval": np.quantile(gain, q).tolist(),
+            "probability_gain_positive": float((gain > 0).mean())}
