@@ -207,8 +207,9 @@ def robust_allocate(curves: CurveSet, samples: list[CurveSet], *, budget: float,
         raise ConfigError(f"risk must be 'expected' or 'cvar', got {risk!r}")
     if not 0 < alpha <= 1:
         raise ConfigError(f"alpha must be in (0, 1], got {alpha}")
-    if any(not c.is_concave for s in samples for c in s):
-        raise ConfigError("allocation over samples needs concave curves (no S-shaped Hill)")
+    bad = next((c for s in samples for c in s if c.form == "power" and not c.is_concave), None)
+    if bad is not None:
+        raise ConfigError(f"line {bad.label}: power curve with exponent > 1 is convex; use a Hill curve")
     rules = Rules() if rules is None else Rules(**rules.to_dict())
     rules.budget = budget
     rules.validate()
@@ -216,25 +217,47 @@ def robust_allocate(curves: CurveSet, samples: list[CurveSet], *, budget: float,
     check_feasible(curves, rules, bounds, objective="max_incremental")
     keys = list(structure_key(curves))
     n, S = len(curves), len(samples)
+    # S-shaped lines are kept in their concave part under every sample (spend at or past the largest
+    # inflection point), where each sample's curve is the minimum of its chords: a concave, exact-to-
+    # the-interpolation model. The other lines keep their exact DCP form.
+    s_idx = np.flatnonzero([any(not s.curves[i].is_concave for s in samples) for i in range(n)])
+    c_idx = np.setdiff1d(np.arange(n), s_idx)
+    lower = bounds.lower.copy()
+    for i in s_idx:
+        lower[i] = max(lower[i], max(float(s.curves[i].inflection) for s in samples))
     x = cp.Variable(n, nonneg=True, name="spend")
     ref = [c.max_spend or c.current_spend or budget / n for c in curves]
     outcomes = []
-    for s in samples:
+    hypo = cp.Variable((S, len(s_idx)), name="s_curve_outcome") if len(s_idx) else None
+    pw_cons = []
+    for k, s in enumerate(samples):
         if list(structure_key(s)) != keys:
             raise ConfigError("every sample must have the same forms, shapes and exponents as the curves")
         cs = np.array([scaling(c, r) for c, r in zip(s, ref)])
-        outcomes.append(concave_response(cp.multiply(1.0 / cs[:, 1], x), keys, cs[:, 0]))
-    R = cp.hstack(outcomes)
+        terms = []
+        if len(c_idx):
+            terms.append(concave_response(cp.multiply(1.0 / cs[c_idx, 1], x[c_idx]), [keys[i] for i in c_idx],
+                                          cs[c_idx, 0]))
+        for j, i in enumerate(s_idx):
+            c = s.curves[i]
+            top = bounds.upper[i] if np.isfinite(bounds.upper[i]) else float(rules.spendable)
+            pw = R.piecewise(c.form, c.params, lower[i], max(top, lower[i] * (1 + 1e-9) + 1e-9), 24)
+            pw_cons.append(hypo[k, j] <= pw.ys[:-1] + cp.multiply(pw.slopes, x[i] - pw.xs[:-1]))
+            terms.append(hypo[k, j])
+        outcomes.append(cp.sum(cp.hstack(terms)))
+    R_ = cp.hstack(outcomes)
     cons = spend_constraints(
-        x, lower=bounds.lower, upper=bounds.upper, budget=rules.spendable, budget_mode=rules.budget_mode,
+        x, lower=lower, upper=bounds.upper, budget=rules.spendable, budget_mode=rules.budget_mode,
         market=market_matrix(curves, rules)[:2] if rules.market_budgets else None,
         group=group_matrix(curves, rules)[:3] if rules.group_budgets else None)
+    cons["s_curve_model"] = pw_cons
     if risk == "expected":
-        obj = cp.sum(R) / S
+        obj = cp.sum(R_) / S
     else:
         t = cp.Variable(name="var")
-        obj = t - cp.sum(cp.pos(t - R)) / (alpha * S)
-    problem = cp.Problem(cp.Maximize(obj), list(cons.values()))
+        obj = t - cp.sum(cp.pos(t - R_)) / (alpha * S)
+    flat = [c for v in cons.values() for c in (v if isinstance(v, list) else [v])]
+    problem = cp.Problem(cp.Maximize(obj), flat)
     solve_robust(problem, solver, solver_options(solver))
     if x.value is None or problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
         raise InfeasibleError(f"allocation over samples: solver status {problem.status}")
