@@ -31,6 +31,7 @@ moves spend toward awareness before a launch and toward search after it.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +99,17 @@ class LaunchCalendar:
     launches: list[Launch] = field(default_factory=list)
     awareness: tuple[str, ...] = AWARENESS
     conversion: tuple[str, ...] | None = None
+    source: str = "launch calendar"
+
+    def check(self, curves: CurveSet) -> LaunchCalendar:
+        """Refuse a launch in a market the curves do not have (it would silently change nothing)."""
+        markets = {c.market for c in curves}
+        for i, ev in enumerate(self.launches):
+            if ev.market is not None and ev.market not in markets:
+                known = ", ".join(sorted(str(m) for m in markets if m is not None)) or "none (one market, null)"
+                raise DataError(f"{self.source}: launches[{i}] key 'market' is {ev.market!r}, not a market of "
+                                f"{curves.source} (markets: {known})")
+        return self
 
     def is_conversion(self, name: str) -> bool:
         return name in self.conversion if self.conversion is not None else "search" in name
@@ -123,7 +135,7 @@ class LaunchCalendar:
     def shifted(self, days: int) -> LaunchCalendar:
         """The same calendar seen ``days`` later (for a re-plan)."""
         return LaunchCalendar([Launch(e.day - days, e.market, e.strength, e.pre_days, e.post_days)
-                               for e in self.launches], self.awareness, self.conversion)
+                               for e in self.launches], self.awareness, self.conversion, self.source)
 
     def to_dict(self) -> dict[str, Any]:
         return {"launches": [vars(e) for e in self.launches], "awareness": list(self.awareness),
@@ -152,7 +164,7 @@ class LaunchCalendar:
                 raise DataError(f"{where}: strength, pre_days and post_days must be >= 0")
             launches.append(ev)
         conv = data.get("conversion")
-        return cls(launches, tuple(data.get("awareness", AWARENESS)), None if conv is None else tuple(conv))
+        return cls(launches, tuple(data.get("awareness", AWARENESS)), None if conv is None else tuple(conv), source)
 
     @classmethod
     def load(cls, path: str | Path) -> LaunchCalendar:
@@ -195,6 +207,7 @@ def plan_days(curves: CurveSet, rules: Rules, *, days: int = 28, calendar: Launc
                           "convex (increasing returns without bound); use exponent <= 1 or a Hill curve")
     rules = Rules(**rules.to_dict()).validate()
     n = len(curves)
+    check_size(n, days, structured=solver.lower() in ("structured", "auto") and not rules.group_budgets)
     need_current = rules.max_change is not None
     cur = curves.current(required=need_current, why=f"the guardrail (max_change {rules.max_change}) needs")
     if history is None:
@@ -225,8 +238,11 @@ def plan_days(curves: CurveSet, rules: Rules, *, days: int = 28, calendar: Launc
                        "reserve": 0.0, "reserve_share": 0.0, "max_change": None})
     check_feasible(curves, per_day, bounds, objective="max_incremental")
     if rules.spendable < lo.sum() * (1 - 1e-9) - 1e-9:
+        need = (lo.sum() + rules.reserve) / (1 - rules.reserve_share)
         raise InfeasibleError(f"the daily lower bounds (floors, commitments, guardrail from the history) sum to "
-                              f"{lo.sum():,.2f} over {days} days, above the budget {rules.spendable:,.2f}")
+                              f"{lo.sum():,.2f} over {days} days, above the budget {rules.spendable:,.2f}; binding "
+                              f"rule: {'guardrail (max_change)' if band is not None else 'line_floors'}; the smallest "
+                              f"feasible budget is {need:,.2f}")
     if rules.budget_mode == "eq" and np.isfinite(hi).all() and hi.sum() < rules.spendable * (1 - 1e-9):
         raise InfeasibleError(f"the daily upper bounds (ceilings, guardrail) sum to {hi.sum():,.2f} over {days} days, "
                               f"below the budget {rules.spendable:,.2f} that budget_mode 'eq' must spend")
@@ -240,6 +256,8 @@ def plan_days(curves: CurveSet, rules: Rules, *, days: int = 28, calendar: Launc
             for i, c in enumerate(curves)]
     cs = np.array([scaling(c, r) for c, r in zip(curves, refs)])
     coef, scale = cs[:, 0], cs[:, 1]
+    if calendar is not None:
+        calendar.check(curves)
     mult = calendar.multipliers(curves, days) if calendar is not None else np.ones((n, days))
 
     structured_reason = _structured_blocker(curves, rules, coef[:, None] * mult, lo, hi, band)
@@ -333,6 +351,25 @@ def _structured_blocker(curves: CurveSet, rules: Rules, weights: np.ndarray, lo:
 
 class _Stalled(RuntimeError):
     """The structured solver stopped short of the optimum (numerically degenerate plan)."""
+
+
+#: Memory of the structured solver per line and day, measured (benchmarks/bench_allocation.py --scale:
+#: 139 MiB peak at 1,520 lines x 28 days, growing linearly) with a margin for temporaries.
+BYTES_PER_LINE_DAY = 4096
+#: The largest daily plan taken: lines x days. The cvxpy path (group budgets, a named solver) needs
+#: far more memory per line-day (its canonicalisation), so it has its own, smaller limit.
+MAX_LINE_DAYS = 500_000
+MAX_LINE_DAYS_CVXPY = 60_000
+
+
+def check_size(lines: int, days: int, *, structured: bool = True) -> None:
+    """Refuse a daily plan past the size limit, naming it, instead of running out of memory."""
+    limit = MAX_LINE_DAYS if structured else MAX_LINE_DAYS_CVXPY
+    if lines * days > limit:
+        need = lines * days * BYTES_PER_LINE_DAY / 2**30
+        raise ConfigError(f"daily plan of {lines:,} lines x {days} days = {lines * days:,} line-days is past the limit "
+                          f"of {limit:,} line-days ({'structured solver' if structured else 'cvxpy path'}; about "
+                          f"{need:.1f} GiB for the structured solver): plan fewer days or split the markets")
 
 
 def _market_rows(curves: CurveSet, rules: Rules) -> tuple[np.ndarray | None, np.ndarray | None, list[str]]:
@@ -443,6 +480,8 @@ def plan_s_curves(curves, rules, coef, scale, mult, lam, a0, lo, hi, band, histo
     candidates = [(outcome(env_spend, False), env_sol, env_spend, "envelope plan")]
     t_local = 0.0
     try:
+        if candidates[0][0] >= bound * (1 - tolerance):
+            raise _Stalled("the envelope plan is within tolerance")  # no second solve needed
         loc_sol, loc_spend, t_local = _solve_structured(curves, rules, coef, scale, mult, lam, a0, lo, hi, band,
                                                         cur)
         candidates.append((outcome(loc_spend, False), loc_sol, loc_spend, "interior point on the true curves"))
@@ -476,9 +515,64 @@ def _project_guardrail(spend: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.
     return np.minimum(np.maximum(spend, lo), hi)
 
 
+def _spend_list(v: Any, where: str, key: str, *, allow_empty: bool = False) -> list[float]:
+    if not isinstance(v, list) or (not v and not allow_empty):
+        raise DataError(f"{where}: key '{key}' must be a {'' if allow_empty else 'non-empty '}list of daily spends, "
+                        f"got {type(v).__name__}")
+    for j, x in enumerate(v):
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or not np.isfinite(x) or x < 0:
+            raise DataError(f"{where}: key '{key}[{j}]' must be a finite spend >= 0, got {json.dumps(x)}")
+    return v
+
+
+def check_previous_plan(previous: Any, source: str = "previous plan") -> dict[tuple, dict]:
+    """Validate a plan.json written by ``allocate --days``; its lines by ``(name, market)``.
+
+    Every error names the file and the key: a top-level array, a line that is not an object
+    or has no ``name``, a ``daily_spend`` that is not a list of finite spends >= 0, lines of
+    different lengths, a duplicated line.
+    """
+    if not isinstance(previous, dict):
+        raise DataError(f"{source}: expected a JSON object written by allocate --days, got {type(previous).__name__}")
+    lines = previous.get("lines")
+    if not isinstance(lines, list) or not lines:
+        raise DataError(f"{source}: key 'lines' must be a non-empty list (write the plan with allocate --days)")
+    out: dict[tuple, dict] = {}
+    length = None
+    for i, ln in enumerate(lines):
+        where = f"{source}: lines[{i}]"
+        if not isinstance(ln, dict):
+            raise DataError(f"{where}: expected an object with 'name' and 'daily_spend', got {type(ln).__name__}")
+        if not isinstance(ln.get("name"), str) or not ln["name"]:
+            raise DataError(f"{where}: key 'name' must be a non-empty string")
+        if ln.get("market") is not None and not isinstance(ln["market"], str):
+            raise DataError(f"{where}: key 'market' must be a string or null")
+        if "daily_spend" not in ln:
+            raise DataError(f"{where}: no key 'daily_spend' (write the plan with allocate --days)")
+        _spend_list(ln["daily_spend"], where, "daily_spend")
+        if ln.get("history") is not None:
+            _spend_list(ln["history"], where, "history", allow_empty=True)
+        if length is not None and len(ln["daily_spend"]) != length:
+            raise DataError(f"{where}: key 'daily_spend' has {len(ln['daily_spend'])} days, lines[0] has {length}")
+        length = len(ln["daily_spend"])
+        key = (ln["name"], ln.get("market"))
+        if key in out:
+            raise DataError(f"{where}: duplicates line {ln['name']}/{ln.get('market')}")
+        out[key] = ln
+    if previous.get("launch_calendar") is not None and not isinstance(previous["launch_calendar"], (dict, list)):
+        raise DataError(f"{source}: key 'launch_calendar' must be an object or null")
+    if previous.get("constraints") is not None and not isinstance(previous["constraints"], dict):
+        raise DataError(f"{source}: key 'constraints' must be an object")
+    if previous.get("max_change") is not None:
+        mc = previous["max_change"]
+        if isinstance(mc, bool) or not isinstance(mc, (int, float)) or not np.isfinite(mc) or mc < 0:
+            raise DataError(f"{source}: key 'max_change' must be a finite number >= 0, got {json.dumps(mc)}")
+    return out
+
+
 def replan(previous: dict, curves: CurveSet, *, elapsed: int = 1, actual: np.ndarray | None = None,
            days: int | None = None, budget: float | None = None, rules: Rules | None = None,
-           solver: str = "auto") -> TimePlan:
+           solver: str = "auto", source: str = "previous plan") -> TimePlan:
     """Re-plan from yesterday's plan (a plan.json dict) with refreshed curves.
 
     The first ``elapsed`` days of the previous plan are done (their planned spend,
@@ -487,18 +581,18 @@ def replan(previous: dict, curves: CurveSet, *, elapsed: int = 1, actual: np.nda
     previous plan's remaining days (or ``days``) with the previous plan's
     remaining spend as budget (or ``budget``), and the launch calendar shifted.
     """
-    prev_lines = previous.get("lines")
-    if not isinstance(prev_lines, list) or not prev_lines or "daily_spend" not in prev_lines[0]:
-        raise DataError("previous plan: no 'lines' with 'daily_spend' (write it with allocate --days)")
-    by_label = {(ln["name"], ln.get("market")): ln for ln in prev_lines}
+    by_label = check_previous_plan(previous, source)
     sched, hist = [], []
     for c in curves:
         ln = by_label.get((c.name, c.market))
         if ln is None:
-            raise DataError(f"previous plan has no line {c.label}; re-plan needs the same lines as yesterday's plan")
+            raise DataError(f"{source}: no line {c.label}; re-plan needs the same lines as yesterday's plan")
         sched.append(ln["daily_spend"])
         hist.append(ln.get("history") or [])
     sched = np.array(sched, dtype=float)
+    if len({len(h) for h in hist}) > 1:
+        raise DataError(f"{source}: key 'history' has different lengths across lines")
+    hist = [np.asarray(h, dtype=float) for h in hist]
     prev_days = sched.shape[1]
     if not 1 <= elapsed < prev_days + 1:
         raise ConfigError(f"elapsed must be between 1 and the previous plan's {prev_days} days, got {elapsed}")
@@ -511,10 +605,15 @@ def replan(previous: dict, curves: CurveSet, *, elapsed: int = 1, actual: np.nda
     if budget is None:
         per_day = sched.sum() / prev_days
         budget = float(sched[:, elapsed:elapsed + days].sum() + per_day * max(0, days - remaining))
-    rules = Rules(**(rules.to_dict() if rules is not None else previous.get("constraints") or {}))
+    if rules is None:
+        try:
+            rules = Rules(**(previous.get("constraints") or {})).validate(f"{source}: key 'constraints'")
+        except TypeError as exc:
+            raise DataError(f"{source}: key 'constraints' has an unknown rule ({exc})") from None
+    rules = Rules(**rules.to_dict())
     rules.budget = budget
     if previous.get("max_change") is not None and rules.max_change is None:
         rules.max_change = previous["max_change"]
     cal = previous.get("launch_calendar")
-    calendar = LaunchCalendar.from_dict(cal).shifted(elapsed) if cal else None
+    calendar = LaunchCalendar.from_dict(cal, source=f"{source}: key 'launch_calendar'").shifted(elapsed) if cal else None
     return plan_days(curves, rules, days=days, calendar=calendar, history=history, solver=solver)
