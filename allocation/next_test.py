@@ -22,7 +22,7 @@ curves.json with posterior draws into what the planner needs:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -47,56 +47,36 @@ from experiments.test_planner import (
 INTENSITIES = {"go-dark": 0.0, "half": 0.5, "heavy-up": 1.5}
 
 
-@dataclass
-class Posterior:
-    """Posterior draws of every line's response parameters (from curves.json's ``response_draws``)."""
-
-    curves: CurveSet
-    params: list[dict[str, np.ndarray]]
-    n: int
-
-    @classmethod
-    def from_curves(cls, curves: CurveSet, *, max_draws: int | None = None) -> Posterior:
-        params, n = [], None
-        for c in curves:
-            draws = c.extra.get("response_draws")
-            if not isinstance(draws, dict) or not draws:
-                raise DataError(
-                    f"{curves.source}: line {c.label} has no 'response_draws': the test planner needs "
-                    "the calibration's posterior draws (write the curves with liftlab calibrate)"
-                )
-            p = {}
-            for key, point in c.params.items():
-                values = draws.get(key)
-                arr = np.full(n or 1, point, float) if values is None else np.asarray(values, float)
-                p[key] = arr
-            lengths = {len(v) for v in p.values() if len(v) > 1}
-            if len(lengths) > 1 or (n is not None and lengths and lengths != {n}):
-                raise DataError(
-                    f"{curves.source}: line {c.label}: 'response_draws' lists have unequal lengths"
-                )
-            n = n or (lengths.pop() if lengths else 1)
-            params.append(p)
-        n = int(n or 1)
-        if n < 2:
-            raise DataError(
-                f"{curves.source}: the posterior has fewer than 2 draws; nothing to learn from a test"
-            )
-        k = min(n, max_draws or n)
-        params = [
-            {key: (v[:k] if len(v) > 1 else np.full(k, v[0])) for key, v in p.items()}
-            for p in params
-        ]
-        return cls(curves, params, k)
-
-    def line_values(self, spend: np.ndarray) -> np.ndarray:
-        """Outcome per period of each line at ``spend`` under each draw: shape (lines, S)."""
-        return np.array([R.value(c.form, x, p) for c, x, p in zip(self.curves, spend, self.params)])
-
-    def line_marginals(self, spend: np.ndarray) -> np.ndarray:
-        return np.array(
-            [R.derivative(c.form, x, p) for c, x, p in zip(self.curves, spend, self.params)]
+def posterior(curves: CurveSet, *, max_draws: int | None = None) -> CurveSet:
+    """``curves`` with at most ``max_draws`` of its posterior draws; an error if it has fewer than two."""
+    n = curves.n_draws
+    if n < 2:
+        raise DataError(
+            f"{curves.source}: the curves have {'no' if n == 0 else 'one'} posterior draw "
+            "('response_draws'); the test planner needs the calibration's posterior draws "
+            "(write the curves with liftlab calibrate)"
         )
+    k = min(n, max_draws or n)
+    return replace(
+        curves, draws=[{key: np.asarray(v)[:k] for key, v in d.items()} for d in curves.draws]
+    )
+
+
+def draw_marginals(curves: CurveSet, spend: np.ndarray) -> np.ndarray:
+    """Marginal outcome per unit of spend of each line (rows) under every draw (columns)."""
+    return np.array(
+        [
+            R.derivative(c.form, x, {**c.params, **{k: v for k, v in d.items() if k != "decay"}})
+            for c, x, d in zip(curves, np.asarray(spend, float), curves.draws)
+        ]
+    )
+
+
+def subset(curves: CurveSet, idx: Sequence[int]) -> CurveSet:
+    """The lines ``idx`` of ``curves``, with their draws."""
+    return replace(
+        curves, curves=[curves.curves[i] for i in idx], draws=[curves.draws[i] for i in idx]
+    )
 
 
 @dataclass
@@ -184,17 +164,17 @@ class _Planner:
     """Plan maker and plan value over the posterior draws, on the one static allocator."""
 
     def __init__(
-        self, post: Posterior, *, budget: float, max_change: float | None, solver: str
+        self, post: CurveSet, *, budget: float, max_change: float | None, solver: str
     ) -> None:
         self.post = post
-        self.curves = post.curves
+        self.curves = post
         self.current = self.curves.current(
             required=True, why="the test planner needs (it values moves from it)"
         )
         self.rules = Rules(budget=budget, max_change=max_change)
         self.allocator = Allocator(solver=solver, s_curves="envelope")
         # Marginal return of each line at current spend under each draw, and the point curve's own.
-        self._marg = post.line_marginals(self.current)  # (lines, S)
+        self._marg = draw_marginals(post, self.current)  # (lines, S)
         self._point_marg = np.array(
             [c.marginal(x) for c, x in zip(self.curves, self.current)], float
         )
@@ -218,7 +198,7 @@ class _Planner:
         return self._cache[key]
 
     def value(self, spend: np.ndarray) -> np.ndarray:
-        return self.post.line_values(spend).sum(axis=0)
+        return self.post.draw_values(spend).sum(axis=0)
 
 
 def propose_tests(
@@ -275,7 +255,7 @@ def propose_tests(
     ConfigError
         No free markets, no channel with spend to test, an unknown intensity.
     """
-    post = Posterior.from_curves(curves, max_draws=max_draws)
+    post = posterior(curves, max_draws=max_draws)
     names = list(dict.fromkeys(curves.names))
     channels = list(channels) if channels else names
     for ch in channels:
@@ -342,7 +322,7 @@ def propose_tests(
         )
 
     planner = _Planner(post, budget=budget, max_change=max_change, solver=solver)
-    base_plan = planner.plan(np.full(post.n, 1.0 / post.n))
+    base_plan = planner.plan(np.full(post.n_draws, 1.0 / post.n_draws))
     lam = _marginal_return(planner, base_plan)
     tests = []
     for ch in testable:
@@ -356,10 +336,8 @@ def propose_tests(
                 continue
             for kname in intensities:
                 k = INTENSITIES[kname]
-                sub = Posterior(
-                    CurveSet([curves.curves[i] for i in idx]), [post.params[i] for i in idx], post.n
-                )
-                lift = periods * (sub.line_values(k * x0) - sub.line_values(x0)).sum(axis=0)
+                sub = subset(post, idx)
+                lift = periods * (sub.draw_values(k * x0) - sub.draw_values(x0)).sum(axis=0)
                 dspend = periods * float(((k - 1.0) * x0).sum())
                 tests.append(
                     CandidateTest(ch, tuple(treated), periods, k, se, lift, dspend, mde=mde)
@@ -405,21 +383,21 @@ def propose_tests(
         "seed": seed,
         "exclude": sorted(exclude),
     }
-    return Proposal(values, horizon, per, post.n, intervals, settings, notes)
+    return Proposal(values, horizon, per, post.n_draws, intervals, settings, notes)
 
 
 def _marginal_return(planner: _Planner, spend: np.ndarray) -> float:
     """Expected outcome per extra unit of spend at the plan: the spend-weighted mean marginal return."""
-    marg = planner.post.line_marginals(spend).mean(axis=1)
+    marg = draw_marginals(planner.post, spend).mean(axis=1)
     w = spend / spend.sum() if spend.sum() > 0 else np.full(len(spend), 1.0 / len(spend))
     return float(w @ marg)
 
 
 def _channel_draws(
-    post: Posterior, current: np.ndarray, channels: Sequence[str]
+    post: CurveSet, current: np.ndarray, channels: Sequence[str]
 ) -> dict[str, np.ndarray]:
     """Each channel's outcome per period at current spend under each draw."""
-    lv = post.line_values(current)
+    lv = post.draw_values(current)
     return {
         ch: lv[[i for i, c in enumerate(post.curves) if c.name == ch]].sum(axis=0)
         for ch in channels
