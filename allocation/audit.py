@@ -1,32 +1,37 @@
-"""Audit trail of allocation decisions: one append-only table through SQLAlchemy.
+"""Audit trail of allocation decisions: one append-only table on the shared store.
 
 Every ``allocate`` and ``replan`` appends one record: the time, a SHA-256 hash
 of the inputs, the curves, the constraints, the solution, the solver status and
-the gap. The same code path writes to an embedded SQLite file (the default:
-``liftlab.db`` in the current folder, or the ``LIFTLAB_DB`` environment
-variable) or to PostgreSQL given a URL (``postgresql+psycopg://...``).
+the gap. The table lives in the same database as the experiment registry and
+goes through the same layer, :mod:`experiments.store`: an embedded SQLite file
+(the default: ``liftlab.db`` in the current folder, or the ``LIFTLAB_DB``
+environment variable) or PostgreSQL given a URL (``postgresql+psycopg://...``),
+the URL resolved, masked and its errors reported the same way.
 
 Each record is written in one transaction, so a crash mid-write loses at most
-the record being written, never one already committed; SQLite runs in WAL
-mode with ``synchronous=FULL`` so a committed record survives a killed process.
+the record being written, never one already committed; SQLite runs with
+``synchronous=FULL`` so a committed record survives a killed process.
+Reading the trail (``list``, ``show``) never creates a database file.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
 
-from causal.errors import ConfigError, DataError
+from causal.errors import DataError
+from experiments import store
+from experiments.store import DEFAULT_DB, ENV_VAR, mask_url, resolve_url
 
-DEFAULT_DB = "liftlab.db"
-ENV_VAR = "LIFTLAB_DB"
+__all__ = ["DEFAULT_DB", "ENV_VAR", "AuditLog", "inputs_hash", "mask_url", "resolve_url"]
+
+WHAT = "audit database"
 
 _metadata = sa.MetaData()
 decisions = sa.Table(
@@ -47,14 +52,6 @@ decisions = sa.Table(
 )
 
 
-def resolve_url(url: str | None = None) -> str:
-    """A SQLAlchemy URL: given, else ``$LIFTLAB_DB``, else ``liftlab.db``; a bare path means SQLite."""
-    url = url or os.environ.get(ENV_VAR) or DEFAULT_DB
-    if "://" not in url:
-        url = f"sqlite:///{Path(url).expanduser()}"
-    return url
-
-
 def inputs_hash(*parts: Any) -> str:
     """SHA-256 of the canonical JSON of the inputs (sorted keys), to spot identical decisions."""
     text = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
@@ -68,31 +65,72 @@ class AuditLog:
     ----------
     url : str, optional
         SQLAlchemy URL or a SQLite file path; default ``$LIFTLAB_DB`` or ``liftlab.db``.
+    create : bool, default=True
+        Create the database file and table if missing. With False (reading),
+        a missing SQLite file or a database without the table holds no
+        records; nothing is created.
     """
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, *, create: bool = True) -> None:
         self.url = resolve_url(url)
-        try:
-            self.engine = sa.create_engine(self.url)
-        except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
-            raise ConfigError(f"audit database URL {self._safe_url()} is not usable ({exc})") from None
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        try:
-            _metadata.create_all(self.engine)
-        except sa.exc.SQLAlchemyError as exc:
-            raise DataError(f"audit database {self._safe_url()}: cannot open ({type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0]})") from None
+        path = store.sqlite_path(self.url)
+        # Reading a trail that was never written: no records, and no file created for them.
+        self._absent = not create and path is not None and not path.exists()
+        self.engine = (
+            None if self._absent else store.open_engine(self.url, create=create, what=WHAT)
+        )
+        if create:
+            store.ensure_schema(self.engine, _metadata, what=WHAT)
 
-    def _safe_url(self) -> str:
-        try:
-            return sa.engine.make_url(self.url).render_as_string(hide_password=True)
-        except Exception:
-            return "<unparseable URL>"
+    def safe_url(self) -> str:
+        """The database URL with its password masked, for messages and output files."""
+        return mask_url(self.url)
 
-    def record(self, *, command: str, curves: dict, constraints: dict, solution: dict,
-               options: dict | None = None) -> int:
+    _safe_url = safe_url  # the name allocate.py calls
+
+    def _has_table(self) -> bool:
+        return not self._absent and store.has_tables(self.engine, _metadata, what=WHAT)
+
+    def record(
+        self,
+        *,
+        command: str,
+        curves: dict,
+        constraints: dict,
+        solution: dict,
+        options: dict | None = None,
+    ) -> int:
         """Append one decision in one transaction; returns its id."""
+        with self.recording(
+            command=command,
+            curves=curves,
+            constraints=constraints,
+            solution=solution,
+            options=options,
+        ) as record_id:
+            return record_id
+
+    @contextmanager
+    def recording(
+        self,
+        *,
+        command: str,
+        curves: dict,
+        constraints: dict,
+        solution: dict,
+        options: dict | None = None,
+    ) -> Iterator[int]:
+        """Insert one decision and commit it only when the ``with`` block succeeds.
+
+        The block writes the files the decision produced; if it fails (or the
+        process dies in it), the record is rolled back, so no record exists
+        for a plan that was never written::
+
+            with outputs() as files, log.recording(...) as audit_id:
+                result["audit_id"] = audit_id
+                files.write_json(out_path, result)
+                files.commit()          # the plan is in place; the record commits next
+        """
         row = {
             "created_at": datetime.now(UTC).isoformat(timespec="microseconds"),
             "command": command,
@@ -102,46 +140,52 @@ class AuditLog:
             "objective": solution.get("objective"),
             "total_spend": solution.get("total_spend"),
             "total_incremental": solution.get("total_incremental"),
-            "curves": json.dumps(curves, default=str),
-            "constraints": json.dumps({"rules": constraints, "options": options or {}}, default=str),
-            "solution": json.dumps(solution, default=str),
+            # A database URL inside the inputs (a lift's source) is stored with its password masked.
+            "curves": mask_url(json.dumps(curves, default=str)),
+            "constraints": mask_url(
+                json.dumps({"rules": constraints, "options": options or {}}, default=str)
+            ),
+            "solution": mask_url(json.dumps(solution, default=str)),
         }
-        with self.engine.begin() as conn:  # one transaction: all of the record or none of it
+        if not self._has_table():
+            store.ensure_schema(self.engine, _metadata, what=WHAT)
+        # One transaction: all of the record or none of it.
+        with store.transaction(self.engine, write=True, lock=None, what=WHAT) as conn:
             result = conn.execute(decisions.insert().values(**row))
-            return int(result.inserted_primary_key[0])
+            yield int(result.inserted_primary_key[0])
 
     def list(self, limit: int | None = None) -> list[dict]:
         """Records newest first, without their JSON bodies."""
+        if not self._has_table():
+            return []
         cols = [c for c in decisions.c if c.name not in ("curves", "constraints", "solution")]
         q = sa.select(*cols).order_by(decisions.c.id.desc())
         if limit:
             q = q.limit(limit)
-        with self.engine.connect() as conn:
+        with store.transaction(self.engine, what=WHAT) as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
     def show(self, record_id: int) -> dict:
         """One full record, its JSON bodies parsed."""
-        with self.engine.connect() as conn:
-            r = conn.execute(sa.select(decisions).where(decisions.c.id == record_id)).first()
+        r = None
+        if self._has_table():
+            with store.transaction(self.engine, what=WHAT) as conn:
+                r = conn.execute(sa.select(decisions).where(decisions.c.id == record_id)).first()
         if r is None:
-            raise DataError(f"audit database {self._safe_url()}: no record with id {record_id}")
+            where = store.sqlite_path(self.url) if self._absent else store.describe(self.engine)
+            missing = " (the file does not exist)" if self._absent else ""
+            raise DataError(f"{WHAT} {where}: no record with id {record_id}{missing}")
         out = dict(r._mapping)
         for key in ("curves", "constraints", "solution"):
             out[key] = json.loads(out[key])
         return out
 
     def count(self) -> int:
-        with self.engine.connect() as conn:
+        if not self._has_table():
+            return 0
+        with store.transaction(self.engine, what=WHAT) as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(decisions)).scalar_one())
 
     def close(self) -> None:
-        self.engine.dispose()
-
-
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
-    # WAL + synchronous=FULL: a committed transaction is on disk before commit returns.
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=FULL")
-    cur.execute("PRAGMA busy_timeout=10000")
-    cur.close()
+        if self.engine is not None:
+            self.engine.dispose()

@@ -8,6 +8,9 @@ Every user-facing error subclasses a built-in as well, so a caller catching
 
 from __future__ import annotations
 
+import os
+import re
+
 
 class LiftlabError(Exception):
     """Base class of errors caused by the user's input, not by liftlab."""
@@ -39,3 +42,34 @@ class WeakFitWarning(LiftlabWarning):
 
 class FilledRowsWarning(LiftlabWarning):
     """Absent panel rows were filled with zeros because the user asked for it."""
+
+
+_USERINFO = re.compile(r"(?P<head>://[^:/@\s]*:)(?P<secret>[^@/\s]*)@")
+_QUERY_SECRET = re.compile(
+    r"(?P<head>[?&](?:password|passwd|pwd)=)(?P<secret>[^&\s]*)", re.IGNORECASE
+)
+
+
+def mask_url(url: str | os.PathLike | None) -> str:
+    """``url`` (or any text holding URLs) with every password replaced by ``***``.
+
+    The one masking rule for messages, reports and stored files (re-exported
+    by :mod:`experiments.store`). It works on URLs SQLAlchemy cannot parse too
+    (a non-numeric port, an unknown dialect), because those are exactly the
+    ones that end up in error messages. It lives here, in the lowest package,
+    so that every package can use it.
+
+    Examples
+    --------
+    >>> mask_url("postgresql+psycopg://ana:s3cret@db.example:5432/liftlab")
+    'postgresql+psycopg://ana:***@db.example:5432/liftlab'
+    >>> mask_url("postgresql://ana:s3cret@host:port/db")
+    'postgresql://ana:***@host:port/db'
+    >>> mask_url("sqlite:////tmp/liftlab.db")
+    'sqlite:////tmp/liftlab.db'
+    """
+    if url is None:
+        return ""
+    text = str(url)
+    text = _USERINFO.sub(lambda m: m.group("head") + "***@", text)
+    return _QUERY_SECRET.sub(lambda m: m.group("head") + "***", text)

@@ -21,11 +21,52 @@ from causal.errors import DataError, FilledRowsWarning
 
 SPEND_PREFIX = "spend_"
 
-_FREQ_NAMES = {"D": "daily", "W": "weekly", "MS": "monthly", "ME": "monthly", "YS": "yearly", "YE": "yearly"}
+_FREQ_NAMES = {
+    "D": "daily",
+    "W": "weekly",
+    "MS": "monthly",
+    "ME": "monthly",
+    "YS": "yearly",
+    "YE": "yearly",
+}
 
 
 def _fmt_date(d: pd.Timestamp) -> str:
     return pd.Timestamp(d).date().isoformat()
+
+
+DATE_RULE = (
+    "dates are local calendar dates, YYYY-MM-DD (a midnight time is allowed): no time of day and no "
+    "UTC offset; convert them to local dates first"
+)
+
+
+def parse_date(value: object, role: str = "date") -> pd.Timestamp:
+    """Parse one date by the rule every command shares (:data:`DATE_RULE`).
+
+    A date is a local calendar date: ``YYYY-MM-DD``, optionally with a
+    midnight time. A time of day or a UTC offset is refused rather than
+    dropped, so ``validate`` and ``readout`` (and the registry) agree on what a
+    date is.
+
+    Raises
+    ------
+    DataError
+        Naming ``role`` and the value.
+    """
+    if isinstance(value, str):
+        value = value.strip()
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise DataError(f"{role} '{value}' is not a date (use YYYY-MM-DD)") from exc
+    if ts is pd.NaT or pd.isna(ts):
+        raise DataError(f"{role} '{value}' is not a date (use YYYY-MM-DD)")
+    if ts.tz is not None:
+        raise DataError(f"{role} '{value}' has a UTC offset; {DATE_RULE}")
+    if ts != ts.normalize():
+        raise DataError(f"{role} '{value}' has a time of day; {DATE_RULE}")
+    return ts
 
 
 @dataclass(frozen=True)
@@ -68,7 +109,7 @@ class Panel:
     @property
     def channels(self) -> list[str]:
         """Channel names, from the ``spend_<channel>`` columns."""
-        return [c[len(SPEND_PREFIX):] for c in self.data.columns if c.startswith(SPEND_PREFIX)]
+        return [c[len(SPEND_PREFIX) :] for c in self.data.columns if c.startswith(SPEND_PREFIX)]
 
     @property
     def covariates(self) -> list[str]:
@@ -81,6 +122,12 @@ class Panel:
             and not c.startswith(SPEND_PREFIX)
             and pd.api.types.is_numeric_dtype(self.data[c])
         ]
+
+    @property
+    def text_columns(self) -> list[str]:
+        """Columns of text (labels such as a region name): kept in ``data``, used by no model."""
+        skip = {self.y, self.date_col, self.geo_col}
+        return [c for c in self.data.columns if c not in skip and not pd.api.types.is_numeric_dtype(self.data[c])]
 
     @property
     def period_name(self) -> str:
@@ -114,7 +161,9 @@ class Panel:
         """Raise :class:`DataError` naming the first column that is absent or unusable."""
         for col in columns:
             if col not in self.data.columns:
-                raise DataError(f"{self.source}: no column '{col}' (columns: {', '.join(self.data.columns)})")
+                raise DataError(
+                    f"{self.source}: no column '{col}' (columns: {', '.join(self.data.columns)})"
+                )
             _check_numeric(self.data, col, self.date_col, self.geo_col, self.source)
 
     def check_geos(self, geos: Sequence[str], role: str = "geo") -> list[str]:
@@ -123,7 +172,9 @@ class Panel:
         known = set(self.geos)
         for g in out:
             if g not in known:
-                raise DataError(f"{self.source}: {role} geo '{g}' is not in the panel's '{self.geo_col}' column")
+                raise DataError(
+                    f"{self.source}: {role} geo '{g}' is not in the panel's '{self.geo_col}' column"
+                )
         seen: set[str] = set()
         for g in out:
             if g in seen:
@@ -133,26 +184,44 @@ class Panel:
 
     def check_date(self, value: str | pd.Timestamp, role: str = "date") -> pd.Timestamp:
         """Parse a date and check it is one of the panel's dates."""
-        try:
-            ts = pd.Timestamp(value)
-        except (ValueError, TypeError) as exc:
-            raise DataError(f"{role} '{value}' is not a date (use YYYY-MM-DD)") from exc
+        ts = parse_date(value, role)
         if ts < self.dates[0] or ts > self.dates[-1]:
             raise DataError(
                 f"{role} {_fmt_date(ts)} is outside the data in {self.source} "
                 f"({_fmt_date(self.dates[0])} to {_fmt_date(self.dates[-1])})"
             )
         if ts not in self.dates:
-            raise DataError(f"{role} {_fmt_date(ts)} is not one of the {_FREQ_NAMES.get(self.freq, self.freq)} dates in {self.source}")
+            raise DataError(
+                f"{role} {_fmt_date(ts)} is not one of the {_FREQ_NAMES.get(self.freq, self.freq)} dates in {self.source}"
+            )
         return ts
 
     def date_position(self, ts: pd.Timestamp) -> int:
         return int(self.dates.get_loc(ts))
 
 
-def _check_numeric(df: pd.DataFrame, col: str, date_col: str, geo_col: str, source: str) -> None:
+def _check_numeric(
+    df: pd.DataFrame,
+    col: str,
+    date_col: str,
+    geo_col: str,
+    source: str,
+    *,
+    allow_bool: bool = False,
+) -> None:
     values = df[col]
-    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+    if pd.api.types.is_bool_dtype(values) and allow_bool:
+        # An indicator covariate (a holiday flag) is a 0/1 number by meaning.
+        df[col] = values.astype(float)
+        return
+    if pd.api.types.is_bool_dtype(values):
+        i = int(values.notna().to_numpy().argmax())
+        raise DataError(
+            f"{source}: column '{col}' holds true/false values (e.g. {values.iloc[i]!r} at geo "
+            f"'{df[geo_col].iloc[i]}', date {_fmt_date(df[date_col].iloc[i])}), not numbers; "
+            "write them as numbers if they are"
+        )
+    if not pd.api.types.is_numeric_dtype(values):
         coerced = pd.to_numeric(values, errors="coerce")
         bad = coerced.isna() & values.notna()
         if bad.any():
@@ -176,7 +245,9 @@ def _check_numeric(df: pd.DataFrame, col: str, date_col: str, geo_col: str, sour
 
 def _infer_freq(dates: pd.DatetimeIndex, source: str, date_col: str) -> str:
     if len(dates) < 3:
-        raise DataError(f"{source}: column '{date_col}' has only {len(dates)} distinct dates; at least 3 are needed")
+        raise DataError(
+            f"{source}: column '{date_col}' has only {len(dates)} distinct dates; at least 3 are needed"
+        )
     diffs = np.diff(dates.to_numpy().astype("datetime64[D]")).astype(np.int64)
     candidates: list[tuple[str, pd.DatetimeIndex]] = []
     if (diffs == 1).all():
@@ -204,15 +275,122 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if not path.exists():
         raise DataError(f"{path}: no such file")
     suffix = path.suffix.lower()
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not a file")
     try:
         if suffix in (".csv", ".txt", ".gz"):
+            # The header as written: pandas would rename a repeated 'ctv' to a phantom 'ctv.1'.
+            header = pd.read_csv(path, nrows=1, header=None, keep_default_na=False, dtype=str)
+            _check_unique_columns([str(c) for c in header.iloc[0]] if len(header) else [], path)
             # Only empty cells are missing: "NA" may be a market id, and "n/a" a typo to report.
             return pd.read_csv(path, keep_default_na=False, na_values=[""])
         if suffix in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            _check_unique_columns(list(pq.read_schema(path).names), path)
             return pd.read_parquet(path)
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise DataError(f"{path}: cannot be read as {suffix[1:]} ({exc})") from exc
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty (no header row)") from None
+    except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(
+            f"{path}: cannot be read as {suffix[1:]} ({' '.join(str(exc).split())})"
+        ) from None
+    except Exception as exc:
+        # pyarrow raises its own ArrowInvalid (a ValueError) and ArrowException types on damaged files.
+        if type(exc).__module__.startswith("pyarrow"):
+            raise DataError(
+                f"{path}: cannot be read as {suffix[1:]} ({' '.join(str(exc).split())})"
+            ) from None
+        raise
     raise DataError(f"{path}: unknown file type '{suffix}' (use .csv or .parquet)")
+
+
+def _check_unique_columns(names: Sequence[str], source: str | Path) -> None:
+    """A repeated column name is refused: which of the two is the spend would be a guess."""
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        key = str(name).strip()
+        if key in seen:
+            raise DataError(
+                f"{source}: column '{key}' appears twice (columns {seen[key] + 1} and {i + 1}); "
+                "rename or remove one"
+            )
+        seen[key] = i
+
+
+def _parse_date_column(df: pd.DataFrame, date_col: str, name: str) -> pd.Series:
+    """The date column parsed by :data:`DATE_RULE`, or a :class:`DataError` naming the first bad row."""
+    values = df[date_col]
+
+    def row_of(mask: pd.Series | np.ndarray) -> int:
+        return int(np.flatnonzero(np.asarray(mask))[0])
+
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        raise DataError(
+            f"{name}: column '{date_col}' holds times with a UTC offset ({values.iloc[0]} in row 2); "
+            f"{DATE_RULE}"
+        )
+    if pd.api.types.is_datetime64_dtype(values):
+        parsed = values
+    else:
+        text = values.astype(str).str.strip()
+        offset = text.str.contains(
+            r"(?:[Tt ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d*)?)?\s*(?:[Zz]|[+-]\d{2}:?\d{2})|[Zz])$",
+            regex=True,
+        )
+        if offset.any():
+            i = row_of(offset)
+            raise DataError(
+                f"{name}: column '{date_col}' has {values.iloc[i]!r} in row {i + 2}, with a UTC offset; "
+                f"{DATE_RULE}"
+            )
+        try:
+            parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
+        except (ValueError, TypeError, OverflowError):
+            # Formats pandas cannot vectorise together: name the first value the one rule refuses.
+            for j, v in enumerate(values):
+                try:
+                    parse_date(v, f"{name}: column '{date_col}' row {j + 2}:")
+                except DataError as exc:
+                    raise DataError(str(exc).replace(": '", " '", 1)) from None
+            raise DataError(
+                f"{name}: column '{date_col}' mixes date formats; {DATE_RULE}"
+            ) from None
+        bad = parsed.isna()
+        if bad.any():
+            i = row_of(bad)
+            raise DataError(
+                f"{name}: column '{date_col}' has {values.iloc[i]!r} in row {i + 2}, "
+                "which is not an ISO date"
+            )
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        raise DataError(f"{name}: column '{date_col}' holds times with a UTC offset; {DATE_RULE}")
+    timed = (parsed != parsed.dt.normalize()).to_numpy()
+    if timed.any():
+        i = row_of(timed)
+        raise DataError(
+            f"{name}: column '{date_col}' has {values.iloc[i]!r} in row {i + 2}, with a time of day; "
+            f"{DATE_RULE}"
+        )
+    return parsed
+
+
+def _mixed_columns(df: pd.DataFrame, skip: set[str]) -> list[str]:
+    """Text columns whose values are numbers except a few cells (a typo, 'n/a', '1,5')."""
+    out = []
+    for col in df.columns:
+        if (
+            col in skip
+            or pd.api.types.is_numeric_dtype(df[col])
+            or pd.api.types.is_bool_dtype(df[col])
+        ):
+            continue
+        values = df[col]
+        present = values.notna()
+        numeric = pd.to_numeric(values.where(present), errors="coerce").notna()
+        if numeric.any() and (present & ~numeric).any():
+            out.append(col)
+    return out
 
 
 def load_panel(
@@ -223,6 +401,7 @@ def load_panel(
     geo_col: str = "geo",
     fill_missing: str | None = None,
     columns: Sequence[str] = (),
+    name: str | None = None,
 ) -> Panel:
     """Read and validate a long geo panel.
 
@@ -241,6 +420,9 @@ def load_panel(
     columns : sequence of str, default=()
         Further columns (covariates) that must exist and be numeric and finite.
         The outcome and every ``spend_*`` column are always checked.
+    name : str, optional
+        How messages name a DataFrame source (e.g. the masked database URL it was
+        read from); a file is named by its path.
 
     Returns
     -------
@@ -252,7 +434,8 @@ def load_panel(
         Naming the file and the column, geo or date at fault.
     """
     if isinstance(source, pd.DataFrame):
-        df, name = source.copy(), "<DataFrame>"
+        df, name = source.copy(), name or "<DataFrame>"
+        _check_unique_columns([str(c) for c in df.columns], name)
     else:
         df, name = read_table(source), str(source)
     if fill_missing not in (None, "zero"):
@@ -260,8 +443,14 @@ def load_panel(
 
     for col in (date_col, geo_col, y):
         if col not in df.columns:
-            hint = " (set --y)" if col == y else (" (set --date-col)" if col == date_col else " (set --geo-col)")
-            raise DataError(f"{name}: no column '{col}'{hint}; columns are: {', '.join(map(str, df.columns))}")
+            hint = (
+                " (set --y)"
+                if col == y
+                else (" (set --date-col)" if col == date_col else " (set --geo-col)")
+            )
+            raise DataError(
+                f"{name}: no column '{col}'{hint}; columns are: {', '.join(map(str, df.columns))}"
+            )
     if len(df) == 0:
         raise DataError(f"{name}: the file has no rows")
 
@@ -271,14 +460,7 @@ def load_panel(
         raise DataError(f"{name}: column '{geo_col}' is empty in row {i + 2}")
     df[geo_col] = df[geo_col].astype(str).str.strip()
 
-    parsed = pd.to_datetime(df[date_col], errors="coerce", format="ISO8601")
-    bad = parsed.isna()
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(f"{name}: column '{date_col}' has {df[date_col].iloc[i]!r} in row {i + 2}, which is not an ISO date")
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_localize(None)
-    df[date_col] = parsed
+    df[date_col] = _parse_date_column(df, date_col, name)
 
     dup = df.duplicated([date_col, geo_col], keep=False)
     if dup.any():
@@ -305,8 +487,14 @@ def load_panel(
                 f"{name}: no row for geo '{g}', date {_fmt_date(d)} ({len(absent)} (date, geo) rows absent "
                 f"of {expected}); fill them with zeros explicitly with --fill-missing zero"
             )
-        numeric = [c for c in df.columns if c not in (date_col, geo_col) and pd.api.types.is_numeric_dtype(df[c])]
-        filler = pd.DataFrame({date_col: absent.get_level_values(0), geo_col: absent.get_level_values(1)})
+        numeric = [
+            c
+            for c in df.columns
+            if c not in (date_col, geo_col) and pd.api.types.is_numeric_dtype(df[c])
+        ]
+        filler = pd.DataFrame(
+            {date_col: absent.get_level_values(0), geo_col: absent.get_level_values(1)}
+        )
         for c in numeric:
             filler[c] = 0.0
         df = pd.concat([df, filler], ignore_index=True)
@@ -319,10 +507,30 @@ def load_panel(
 
     df = df.sort_values([date_col, geo_col], kind="stable").reset_index(drop=True)
     spend_cols = [c for c in df.columns if str(c).startswith(SPEND_PREFIX)]
-    for col in [y, *spend_cols, *columns]:
+    # A covariate with one unparseable cell would otherwise stop being numeric and drop out of the
+    # model's controls without a word: it is checked like a used column, and so is a true/false one.
+    checked = [y, *spend_cols, *columns]
+    extra = _mixed_columns(df, {date_col, geo_col, *checked})
+    # Every numeric column is a covariate a command may adjust for: a NaN there is as bad as in spend.
+    extra += [
+        c
+        for c in df.columns
+        if c not in (date_col, geo_col, *checked, *extra) and pd.api.types.is_numeric_dtype(df[c])
+    ]
+    for col in [*checked, *extra]:
         if col not in df.columns:
-            raise DataError(f"{name}: no column '{col}'; columns are: {', '.join(map(str, df.columns))}")
-        _check_numeric(df, col, date_col, geo_col, name)
+            raise DataError(
+                f"{name}: no column '{col}'; columns are: {', '.join(map(str, df.columns))}"
+            )
+        # The outcome and spend are amounts: true/false there is a wrong column, not a number.
+        _check_numeric(
+            df,
+            col,
+            date_col,
+            geo_col,
+            name,
+            allow_bool=col != y and not str(col).startswith(SPEND_PREFIX),
+        )
     for col in spend_cols:
         neg = df[col].to_numpy() < 0
         if neg.any():
@@ -332,6 +540,13 @@ def load_panel(
                 f"date {_fmt_date(df[date_col].iloc[i])}"
             )
     return Panel(
-        data=df, y=y, date_col=date_col, geo_col=geo_col, dates=dates, geos=list(geos),
-        freq=freq, source=name, n_filled=n_filled,
+        data=df,
+        y=y,
+        date_col=date_col,
+        geo_col=geo_col,
+        dates=dates,
+        geos=list(geos),
+        freq=freq,
+        source=name,
+        n_filled=n_filled,
     )

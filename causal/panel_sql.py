@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from causal.errors import DataError
+from causal.errors import DataError, mask_url
 
 #: URL schemes this module treats as a database rather than a file path.
 _URL_MARK = "://"
@@ -22,16 +22,6 @@ def is_database_url(value: str) -> bool:
     """True if ``value`` looks like a SQLAlchemy URL (``dialect[+driver]://...``)."""
     head, sep, _ = str(value).partition(_URL_MARK)
     return bool(sep) and head.replace("+", "").replace("_", "").isalnum()
-
-
-def masked(url: str) -> str:
-    """``url`` with its password replaced by ``***`` (as SQLAlchemy renders it)."""
-    import sqlalchemy as sa
-
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparseable URL: show only its scheme, never the rest
-        return str(url).partition(_URL_MARK)[0] + _URL_MARK + "..."
 
 
 def read_sql_panel(url: str, query: str) -> pd.DataFrame:
@@ -52,7 +42,7 @@ def read_sql_panel(url: str, query: str) -> pd.DataFrame:
     """
     import sqlalchemy as sa
 
-    where = masked(url)
+    where = mask_url(url)
     if not query or not str(query).strip():
         raise DataError(f"{where}: a database panel needs --query (a SELECT of the panel's rows)")
     try:

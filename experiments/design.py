@@ -37,10 +37,11 @@ from experiments.candidates import (
     neighbours,
     similarity_matrix,
 )
+from experiments.design_defaults import DesignSettings, choose_settings, period_days
+from experiments.design_screen import screen_mde, stratified_masks
 from experiments.power import (
     PowerResult,
     candidate_power,
-    default_min_pre,
     null_rejection_rate,
     simulation_windows,
 )
@@ -74,6 +75,8 @@ class Design:
     rank: int = 0
     max_false_positive_rate: float = 1.0
     null_rate: float | None = None
+    period: str = "day"
+    period_days: float = 1.0
 
     @property
     def null_rejection_rate(self) -> float:
@@ -104,6 +107,8 @@ class Design:
 
     def to_dict(self) -> dict:
         d = {"rank": self.rank, **self.power.to_dict(), "investment": self.investment,
+             "duration_days": int(round(self.duration * self.period_days)),
+             "duration_periods": int(self.duration), "period": self.period,
              "within_budget": self.within_budget, "null_rejection_rate": self.null_rejection_rate,
              "calibrated": self.calibrated, "feasible": self.feasible,
              "fit": self.fit}
@@ -134,6 +139,13 @@ class DesignResult:
         (``dates``, ``observed``, ``synthetic``), for the report.
     mde_by_duration : list of dict
         Best MDE and investment per test length.
+    plan : DesignSettings
+        Test lengths, pre-periods and window counts, chosen or given.
+    held_out : bool
+        Whether the cells' figures were measured on windows the search did not see.
+    search_cells : list of Design
+        The same designs as measured on the search's windows (their MDE there is
+        biased low: the winner's curse), for comparison with ``cells``.
     """
 
     outcome: str
@@ -147,6 +159,9 @@ class DesignResult:
     settings: dict
     fit_series: dict = field(repr=False, default_factory=dict)
     mde_by_duration: list[dict] = field(default_factory=list)
+    plan: DesignSettings | None = None
+    held_out: bool = False
+    search_cells: list[Design] = field(default_factory=list)
 
     @property
     def best(self) -> Design:
@@ -161,15 +176,25 @@ class DesignResult:
             "power_target": self.power_target,
             "treated": list(b.treated),
             "control": list(self.control),
-            "duration_days": b.duration,
+            "duration_days": int(round(b.duration * b.period_days)),
+            "duration_periods": int(b.duration),
+            "period": b.period,
             "mde": b.mde,
+            "mde_se": b.power.mde_se,
             "mde_power": b.power.mde_power,
+            "power_se": b.power.power_se,
             "mde_incremental": b.power.mde_incremental,
             "power_curve": b.power.to_dict()["power_curve"],
             "false_positive_rate": b.power.false_positive_rate,
+            "false_positive_rate_se": b.power.false_positive_rate_se,
+            "held_out": self.held_out,
+            "n_windows": b.power.n_windows,
+            "n_effective_windows": b.power.n_effective,
+            "search_mde": self.search_cells[0].mde if self.search_cells else b.mde,
+            "search_false_positive_rate": (self.search_cells[0].null_rejection_rate if self.search_cells
+                                           else b.power.false_positive_rate),
             "investment": b.investment,
             "fit": b.fit,
-            "n_windows": b.power.n_windows,
             "cells": [dict(c.to_dict(), cell=i + 1) for i, c in enumerate(self.cells)],
             "mde_by_duration": self.mde_by_duration,
             "candidates": [c.to_dict() for c in self.candidates],
@@ -181,20 +206,33 @@ class DesignResult:
         b = self.best
         lines = [
             f"design ({self.estimator}, alpha {self.alpha}, power target {self.power_target:.0%}; "
-            f"{self.n_screened} candidates screened, {len(self.candidates)} simulated in full)",
+            + (f"{self.settings['n_prescreen']:,} treated sets prescreened, "
+               if self.settings.get("n_prescreen") else "")
+            + f"{self.n_screened} candidates screened, {len(self.candidates)} simulated in full)",
         ]
+        per = self.plan.period if self.plan is not None else "period"
+        where = (f"measured on {self.best.power.n_windows} held-out windows (~{self.best.power.n_effective:.1f} "
+                 "independent), not those that chose it") if self.held_out else (
+                 "measured on the windows that chose it (too short a history to hold any out: optimistic)")
         for i, c in enumerate(self.cells):
             head = f"cell {i + 1}: " if len(self.cells) > 1 else "recommended: "
-            mde = "not reached within the effect sizes" if c.mde is None else f"{c.mde:.1%} ({c.power.mde_incremental:,.0f} {self.outcome})"
+            se = "" if c.power.mde_se is None else f" +- {c.power.mde_se:.1%}"
+            mde = "not reached within the effect sizes" if c.mde is None else (
+                f"{c.mde:.1%}{se} ({c.power.mde_incremental:,.0f} {self.outcome}), power there "
+                f"{c.power.mde_power:.2f} +- {c.power.power_se:.2f}")
             inv = "" if c.investment is None else f", investment {c.investment:,.0f}"
-            lines.append(f"{head}treat {', '.join(c.treated)} for {c.duration} periods: MDE {mde}{inv}, "
-                         f"false positive rate {c.power.false_positive_rate:.2f}")
+            lines.append(f"{head}treat {', '.join(c.treated)} for {c.duration} {per}s: MDE {mde}{inv}, "
+                         f"false positive rate {c.power.false_positive_rate:.2f} +- "
+                         f"{c.power.false_positive_rate_se:.2f}")
+        lines.append(f"  ({where}; on the search windows: MDE "
+                     + ("—" if not self.search_cells or self.search_cells[0].mde is None
+                        else f"{self.search_cells[0].mde:.1%}") + ")")
         lines.append("power curve: " + ", ".join(f"{x:.3g}: {p:.2f}" for x, p in zip(b.power.lifts, b.power.power)))
         lines.append("top candidates:")
         for c in self.candidates[:5]:
             mde = "—" if c.mde is None else f"{c.mde:.1%}"
             inv = "" if c.investment is None else f"  investment {c.investment:,.0f}"
-            lines.append(f"  {c.rank:>2}. {', '.join(c.treated)} ({c.duration}): MDE {mde}{inv}")
+            lines.append(f"  {c.rank:>2}. {', '.join(c.treated)} ({c.duration} {per}s): MDE {mde}{inv} (search windows)")
         return DesignText("\n".join(lines))
 
     def plot(self, *, ax=None, show: bool = False, top: int = 5):
@@ -336,7 +374,7 @@ def design_experiment(
     treated_share: tuple[float, float] | None = None,
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
-    durations: Sequence[int] = (14, 21, 28),
+    durations: Sequence[int] | None = None,
     effect_sizes: Sequence[float] = DEFAULT_EFFECTS,
     alpha: float = 0.1,
     power_target: float = 0.8,
@@ -345,14 +383,16 @@ def design_experiment(
     incremental_per_spend: float | None = None,
     budget: float | None = None,
     n_cells: int = 1,
-    n_windows: int = 30,
+    n_windows: int | None = None,
     n_screen_windows: int = 4,
     n_finalists: int = 20,
     greedy_rounds: int = 1,
     n_null_windows: int = 100,
-    claim_share: float = 0.0,
+    claim_share: float = 1 / 3,
     method: str = "auto",
     max_exhaustive: int = 400,
+    n_prescreen: int = 0,
+    n_prescreen_keep: int = 40,
     min_pre: int | None = None,
     max_false_positive_rate: float | None = None,
     seed: int = 0,
@@ -382,8 +422,14 @@ def design_experiment(
         history lies in this range (e.g. ``(0.05, 0.2)``), on top of ``n_treated``.
     include, exclude : sequence of str
         Geos that must be treated (in cell 1), and geos never treated (they stay donors).
-    durations : sequence of int, default=(14, 21, 28)
-        Test lengths in periods.
+    durations : sequence of int, optional
+        Test lengths in periods. Default: chosen from the history's length and
+        frequency (:func:`experiments.design_defaults.choose_settings`: 14, 21
+        and 28 days, or 4, 6 and 8 weeks, those that leave at least 10
+        windows), recorded in ``settings["chosen"]``.
+
+        .. versionchanged:: issue 20
+           Was ``(14, 21, 28)`` whatever the history.
     effect_sizes : sequence of float
         Relative lifts for the power curve (0 to 0.25 by 0.025 by default).
     alpha : float, default=0.1
@@ -397,8 +443,9 @@ def design_experiment(
         Largest investment; designs above it are ranked last, and none within it is an error.
     n_cells : int, default=1
         Disjoint test cells, each with its own treated set and power.
-    n_windows : int, default=30
-        Historical windows simulated per finalist design.
+    n_windows : int, optional
+        Historical windows simulated per finalist design (default 30, or all
+        the search's windows when fewer); more than the history holds is an error.
     n_screen_windows : int, default=4
         Windows per candidate in the screening stage.
     n_finalists : int, default=20
@@ -410,16 +457,26 @@ def design_experiment(
         Windows on which each finalist's rejection rate with no effect is
         measured (every admissible start, thinned to this many); it decides
         the false-positive cap and the ranking term. 0 uses the power windows.
-    claim_share : float, default=0.0
-        Share of the windows (the latest) kept out of the search: candidates
-        are screened and ranked on the earlier windows, and the recommended
-        design's power, MDE and false positive rate are measured on the later
-        ones, so that picking the best of many noisy estimates does not make its
-        claimed power optimistic. 0 (default) uses every window for both: with
-        the histories tested, halving the windows made the claim noisier more
-        than it removed bias (docs/design.md).
+    claim_share : float, default=1/3
+        Share of the admissible windows (the latest, every one of them) held
+        out of the search: candidates are screened, simulated and ranked on
+        the earlier windows, and the recommended design's power, MDE and false
+        positive rate are measured on the held-out ones, so that picking the
+        best of many noisy estimates does not make its claim optimistic (the
+        winner's curse). 0, or a history too short for 4 windows on each side,
+        makes the claim on the search's windows (``held_out`` false).
+
+        .. versionchanged:: issue 20
+           Was 0.
     method : str, default="auto"
-        Candidate generation (:func:`experiments.candidates.generate_candidates`).
+        Candidate generation (:func:`experiments.candidates.generate_candidates`);
+        ``"screen"`` uses only the prescreened sets (``n_prescreen``).
+    n_prescreen : int, default=0
+        Stratified treated sets drawn and scored all at once by the vectorised
+        screen (:mod:`experiments.design_screen`) before any readout is
+        simulated; for large panels and large treated sets.
+    n_prescreen_keep : int, default=40
+        Best prescreened sets (per test length) that go on to the readout's screening.
     max_exhaustive : int, default=400
         Largest number of treated sets enumerated exhaustively.
     min_pre : int, optional
@@ -459,9 +516,6 @@ def design_experiment(
         raise ConfigError("give either cost_per_incremental or incremental_per_spend, not both")
     if budget is not None and cost_per_incremental is None and incremental_per_spend is None:
         raise ConfigError("a budget cap needs cost_per_incremental or incremental_per_spend to price the designs")
-    durations = sorted({int(d) for d in durations})
-    if not durations or durations[0] < 1:
-        raise ConfigError(f"test lengths must be positive integers, got {list(durations)}")
     effects = np.unique(np.asarray(list(effect_sizes), dtype=float))
     if len(effects) == 0 or not np.isfinite(effects).all() or np.all(effects == 0):
         raise ConfigError("effect sizes must include at least one non-zero finite lift")
@@ -476,13 +530,21 @@ def design_experiment(
     check_constraints(geos, n_treated, include, exclude, n_cells=n_cells)
     Y = panel.wide().to_numpy(dtype=float)
     T, G = Y.shape
-    starts = {d: simulation_windows(T, d, n_windows=n_windows,
-                                    min_pre=min_pre if min_pre is not None else default_min_pre(est, d, T))
-              for d in durations}
+    plan = choose_settings(T, panel.period_name, durations=durations, n_windows=n_windows, min_pre=min_pre,
+                           estimator_min=est.min_pre_periods, days_per_period=period_days(panel.dates))
+    durations = plan.durations
+    claim, select, select_all, held_out = split_windows(T, plan, claim_share)
 
-    candidates = generate_candidates(Y, geos, n_treated=n_treated, include=include, exclude=exclude,
-                                     method=method, max_exhaustive=max_exhaustive, seed=seed)
-    if n_cells > 1 and include:
+    if method == "screen" and n_prescreen < 1:
+        raise ConfigError("candidate method 'screen' needs n_prescreen >= 1 (--prescreen N)")
+    candidates = [] if method == "screen" else generate_candidates(
+        Y, geos, n_treated=n_treated, include=include, exclude=exclude, method=method,
+        max_exhaustive=max_exhaustive, seed=seed)
+    if n_prescreen > 0:
+        candidates = candidates + [c for c in _prescreen(Y, geos, n_prescreen, n_prescreen_keep, n_treated, include,
+                                                          exclude, select_all, alpha, power_target, seed)
+                                   if c not in set(candidates)]
+    if n_cells > 1 and include and method != "screen":
         # Cells after the first need not contain the included geos (they cannot: cells are disjoint).
         more = generate_candidates(Y, geos, n_treated=n_treated, include=(), exclude=exclude + include,
                                    method=method, max_exhaustive=max_exhaustive, seed=seed)
@@ -512,13 +574,6 @@ def design_experiment(
         return _run_tasks(tasks, _power_task, n_jobs=n_jobs, scheduler=scheduler, progress=progress, desc=desc)
 
     pairs = [(t, d) for t in candidates for d in durations]
-    # Windows that choose the design, and later windows that measure the chosen one: the MDE of
-    # the best of many candidates, measured on the windows that picked it, is biased low
-    # (the winner's curse); the recommended design's figures come from windows it was not picked on.
-    claim, select = {}, {}
-    for d, st in starts.items():
-        k = int(np.ceil(len(st) * claim_share)) if len(st) >= 4 and claim_share > 0 else 0
-        claim[d], select[d] = (st[:k], st[k:]) if k else (st, st)
     screen_windows = {d: s[np.unique(np.round(np.linspace(0, len(s) - 1, min(n_screen_windows, len(s)))).astype(int))]
                       for d, s in select.items()}
     if len(pairs) > n_finalists:
@@ -550,12 +605,16 @@ def design_experiment(
 
     # The rejection rate with no effect, on many more windows than the power curve (it needs one
     # lift per window): selecting small MDEs on few windows otherwise favours over-rejecting sets.
-    null_starts = {d: dense_null_windows(T, d, min_pre if min_pre is not None else default_min_pre(est, d, T),
-                                         n_null_windows) for d in durations}
-    null_tasks = [(Y, [index[g] for g in t], control_of(t), d, null_starts[d], estimator, alpha, seed)
-                  for t, d in finalists]
-    nulls = _run_tasks(null_tasks, _null_task, n_jobs=n_jobs, scheduler=scheduler, progress=progress,
-                       desc="false positives") if n_null_windows else [None] * len(finalists)
+    # Only on the search's own part of the history: the held-out windows must not choose the design.
+    null_starts = {d: _thin(select_all[d], n_null_windows) for d in durations}
+    # Where the null windows are the power windows already simulated (short histories), their rate is reused.
+    fresh = [i for i, (t, d) in enumerate(finalists)
+             if n_null_windows and not np.array_equal(np.sort(null_starts[d]), np.sort(select[d]))]
+    null_tasks = [(Y, [index[g] for g in finalists[i][0]], control_of(finalists[i][0]), finalists[i][1],
+                   null_starts[finalists[i][1]], estimator, alpha, seed) for i in fresh]
+    done = dict(zip(fresh, _run_tasks(null_tasks, _null_task, n_jobs=n_jobs, scheduler=scheduler,
+                                      progress=progress, desc="false positives")))
+    nulls = [done.get(i, full[i].false_positive_rate if n_null_windows else None) for i in range(len(finalists))]
     fits: dict[tuple[str, ...], tuple[dict, np.ndarray]] = {}
     designs = []
     for r, nr in zip(full, nulls):
@@ -576,10 +635,13 @@ def design_experiment(
     control_names = [g for g in geos if g not in {x for c in cells for x in c.treated}]
     # Each cell is measured on the claim windows, against the geos in no cell (as cells are read out).
     all_treated = [g for c in cells for g in c.treated]
+    search_cells = cells
     again = evaluate([(c.treated, c.duration) for c in cells], claim, "measuring", also_out=all_treated)
     cells = [_price(Design(r, c.fit, rank=c.rank, max_false_positive_rate=max_fpr, null_rate=c.null_rate),
                     cost_per_incremental,
                     incremental_per_spend, budget) for r, c in zip(again, cells)]
+    for c in (*ranked, *cells):
+        c.period, c.period_days = plan.period, plan.period_days
     best = cells[0]
     t_idx = [index[g] for g in best.treated]
     _, synth = fit_quality(Y, t_idx, [index[g] for g in control_names], est)
@@ -590,29 +652,84 @@ def design_experiment(
         ds = [c for c in ranked if c.duration == d and c.mde is not None]
         if ds:
             top = min(ds, key=lambda c: c.mde)
-            by_duration.append({"duration_days": d, "mde": top.mde, "mde_incremental": top.power.mde_incremental,
+            by_duration.append({"duration_days": plan.days(d), "duration_periods": d, "mde": top.mde,
+                                "mde_se": top.power.mde_se, "mde_incremental": top.power.mde_incremental,
                                 "investment": top.investment, "treated": list(top.treated)})
         else:
-            by_duration.append({"duration_days": d, "mde": None, "mde_incremental": None, "investment": None,
-                                "treated": None})
+            by_duration.append({"duration_days": plan.days(d), "duration_periods": d, "mde": None, "mde_se": None,
+                                "mde_incremental": None, "investment": None, "treated": None})
     settings = {
         "n_treated": list(n_treated), "treated_share": None if treated_share is None else list(treated_share),
         "include": include, "exclude": exclude, "durations": durations,
         "effect_sizes": effects.tolist(), "cost_per_incremental": cost_per_incremental,
         "incremental_per_spend": incremental_per_spend, "budget": budget, "n_cells": n_cells,
-        "n_windows": n_windows, "n_screen_windows": n_screen_windows, "n_finalists": n_finalists, "greedy_rounds": greedy_rounds,
+        "n_windows": plan.n_windows, "n_screen_windows": n_screen_windows, "n_finalists": n_finalists, "greedy_rounds": greedy_rounds,
         "method": method, "seed": seed, "max_false_positive_rate": max_fpr, "n_periods": T, "n_geos": G,
-        "claim_share": claim_share,
-        "windows": {str(d): [panel.dates[int(s)].date().isoformat() for s in st] for d, st in starts.items()},
+        "claim_share": claim_share, "held_out": held_out, "n_prescreen": n_prescreen,
+        "n_prescreen_keep": n_prescreen_keep if n_prescreen else 0, "chosen": plan.to_dict(),
+        "windows": {str(d): [panel.dates[int(s)].date().isoformat() for s in st] for d, st in select.items()},
         "claim_windows": {str(d): [panel.dates[int(s)].date().isoformat() for s in st] for d, st in claim.items()},
     }
     return DesignResult(panel.y, estimator, float(alpha), float(power_target), cells, control_names, ranked,
-                        len(pairs), settings, fit_series, by_duration)
+                        len(pairs), settings, fit_series, by_duration, plan=plan, held_out=held_out,
+                        search_cells=search_cells)
 
 
-def dense_null_windows(n_periods: int, duration: int, min_pre: int, n: int) -> np.ndarray:
-    """Up to ``n`` window starts spread over every admissible start."""
-    return simulation_windows(n_periods, duration, n_windows=max(n, 1), min_pre=min_pre)
+def _prescreen(Y: np.ndarray, geos: list[str], n: int, keep: int, n_treated: tuple[int, int],
+               include: Sequence[str], exclude: Sequence[str], windows: dict[int, np.ndarray], alpha: float,
+               power_target: float, seed: int) -> list[tuple[str, ...]]:
+    """The ``keep`` best of ``n`` stratified treated sets by the vectorised screen, for each test length."""
+    index = {g: i for i, g in enumerate(geos)}
+    masks = stratified_masks(Y.mean(axis=0), n, n_treated, include=[index[g] for g in include],
+                             exclude=[index[g] for g in exclude], seed=seed)
+    out: dict[tuple[str, ...], None] = {}
+    for d, st in windows.items():
+        score = screen_mde(Y[: int(st.max()) + d], masks, st, d, alpha=alpha, power_target=power_target)
+        for i in np.argsort(score, kind="stable")[:keep]:
+            out[tuple(geos[j] for j in np.flatnonzero(masks[i]))] = None
+    return list(out)
+
+
+#: Fewest windows on either side of the split between search and claim.
+MIN_SPLIT_WINDOWS = 4
+
+
+def _thin(starts: np.ndarray, n: int) -> np.ndarray:
+    """``n`` of the starts, spread evenly (all of them if fewer)."""
+    if len(starts) <= n:
+        return starts
+    return starts[np.unique(np.round(np.linspace(0, len(starts) - 1, max(n, 1))).astype(int))]
+
+
+def split_windows(n_periods: int, plan: DesignSettings, claim_share: float
+                  ) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray], dict[int, np.ndarray], bool]:
+    """Windows that choose the design and later windows that measure the chosen one.
+
+    The latest ``claim_share`` of the admissible window starts, every one of
+    them, are held out of the search: the recommended design's power, MDE and
+    false positive rate are measured there. The MDE of the best of many
+    candidates measured on the windows that picked it is biased low (the
+    winner's curse); measured on windows that did not pick it, it is not.
+    The earlier starts, thinned to ``plan.n_windows``, run the search.
+
+    Returns ``(claim, search, search_all, held_out)``; when either side would
+    have fewer than :data:`MIN_SPLIT_WINDOWS` windows for some test length
+    (or ``claim_share`` is 0) nothing is held out, the claim is made on the
+    search windows and ``held_out`` is False.
+    """
+    claim, select, select_all = {}, {}, {}
+    held_out = claim_share > 0
+    every = {d: simulation_windows(n_periods, d, n_windows=n_periods, min_pre=plan.min_pre[d])
+             for d in plan.durations}
+    ks = {d: int(np.ceil(len(st) * claim_share)) if claim_share > 0 else 0 for d, st in every.items()}
+    if any(k < MIN_SPLIT_WINDOWS or len(every[d]) - k < MIN_SPLIT_WINDOWS for d, k in ks.items()):
+        held_out = False
+    for d, st in every.items():
+        k = ks[d] if held_out else 0
+        select_all[d] = st[k:]
+        select[d] = _thin(st[k:], plan.n_windows)
+        claim[d] = st[:k] if held_out else select[d]
+    return claim, select, select_all, held_out
 
 
 def _price(d: Design, cpi: float | None, ips: float | None, budget: float | None) -> Design:
@@ -656,9 +773,15 @@ def evaluate_design(
     n_windows: int = 30,
     min_pre: int | None = None,
     max_false_positive_rate: float | None = None,
+    claim_share: float = 0.0,
     seed: int = 0,
 ) -> Design:
     """Simulate one given design (e.g. one proposed elsewhere) exactly as :func:`design_experiment` does.
+
+    With ``claim_share > 0`` the design is simulated on the windows
+    :func:`design_experiment` holds out of its search (the latest
+    ``claim_share`` of them, every one), as its recommended design's claim is;
+    otherwise on ``n_windows`` windows spread over the whole history.
 
     Returns a :class:`Design` with rank 0 (unranked).
     """
@@ -667,13 +790,17 @@ def evaluate_design(
     geos = list(panel.geos)
     Y = panel.wide().to_numpy(dtype=float)
     T, G = Y.shape
-    starts = simulation_windows(T, int(duration), n_windows=n_windows,
-                                min_pre=min_pre if min_pre is not None else default_min_pre(est, int(duration), T))
+    plan = choose_settings(T, panel.period_name, durations=[int(duration)], n_windows=None, min_pre=min_pre,
+                           estimator_min=est.min_pre_periods, days_per_period=period_days(panel.dates))
+    plan.n_windows = n_windows
+    claim, select, _, held = split_windows(T, plan, claim_share)
+    starts = claim[int(duration)] if held else _thin(select[int(duration)], n_windows)
     t_idx = [geos.index(g) for g in treated]
     c_idx = [i for i in range(G) if i not in t_idx]
     effects = np.unique(np.asarray(list(effect_sizes), dtype=float))
     r = candidate_power(Y, t_idx, c_idx, int(duration), starts, effects, estimator=estimator, alpha=alpha,
                         power_target=power_target, names=geos, seed=seed)
     max_fpr = float(alpha + 0.05 if max_false_positive_rate is None else max_false_positive_rate)
-    d = Design(r, fit_quality(Y, t_idx, c_idx, est)[0], max_false_positive_rate=max_fpr)
+    d = Design(r, fit_quality(Y, t_idx, c_idx, est)[0], max_false_positive_rate=max_fpr, period=plan.period,
+               period_days=plan.period_days)
     return _price(d, cost_per_incremental, incremental_per_spend, None)

@@ -57,6 +57,7 @@ import numpy as np
 from causal.base import CounterfactualEstimator, clone, make_estimator
 from causal.conformal import DEFAULT_PERMUTATION, ConformalTest, refit_clone
 from causal.errors import ConfigError
+from experiments.design_defaults import min_pre_periods
 
 # The readout's default inference for estimators without their own (experiments.readout.INFERENCE).
 PERMUTATION, STATISTIC = DEFAULT_PERMUTATION, "mean"
@@ -94,15 +95,15 @@ def simulation_windows(n_periods: int, duration: int, *, n_windows: int = 20, mi
     return starts
 
 
-def default_min_pre(estimator: CounterfactualEstimator, duration: int, n_periods: int) -> int:
-    """Shortest pre-period a simulated window gets: four test lengths, at least 28 periods.
+def default_min_pre(estimator: CounterfactualEstimator, duration: int, n_periods: int, period: str = "day") -> int:
+    """Shortest pre-period a simulated window gets: four test lengths, at least four weeks (eight for weekly data).
 
     Windows spread over the whole history carry the most independent
     information about the readout's noise; their shorter pre-periods make the
     simulated power slightly conservative against a readout fitted on the
     whole history (``benchmarks/study_design_power.py``).
     """
-    return max(estimator.min_pre_periods, 4 * duration, 28)
+    return min_pre_periods(duration, period, estimator.min_pre_periods)
 
 
 # -- the exact parametric path of the simplex least squares --------------------
@@ -127,16 +128,18 @@ def simplex_path(A: np.ndarray, b0: np.ndarray, b1: np.ndarray, t_max: float, w0
         S = np.flatnonzero(active)
         out = np.flatnonzero(~active)
         k = len(S)
-        K = np.zeros((k + 1, k + 1))
-        K[:k, :k] = G[np.ix_(S, S)]
+        GS = G[:, S]  # one gather per piece; both the KKT block and the multipliers come from it
+        K = np.empty((k + 1, k + 1))
+        K[:k, :k] = GS[S]
         K[:k, k] = K[k, :k] = 1.0
+        K[k, k] = 0.0
         rhs = np.zeros((k + 1, 2))
         rhs[:k] = C[S]
         rhs[k, 0] = 1.0
         sol = np.linalg.solve(K, rhs)
         p, q = sol[:k, 0], sol[:k, 1]
         # Multipliers of the inactive bounds: mu_j(t) = G_jS w_S(t) - c_j(t) + nu(t) >= 0.
-        M = G[np.ix_(out, S)] @ sol[:k] - C[out] + sol[k]
+        M = (GS @ sol[:k] - C + sol[k])[out]
         m0, m1 = M[:, 0], M[:, 1]
         tol = 1e-12 * max(1.0, t)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -343,6 +346,10 @@ class PowerResult:
     window_starts : ndarray
         Positions of the windows' first periods.
     detections : ndarray (n_windows, K) of bool
+    mde_slope : float or None
+        Slope of the power curve at the MDE (for the MDE's standard error).
+    fine_lifts, fine_power : ndarray, optional
+        The power curve on the fine grid the MDE is found on (lifts >= 0).
     """
 
     treated: tuple[str, ...]
@@ -357,10 +364,56 @@ class PowerResult:
     window_starts: np.ndarray = field(repr=False)
     detections: np.ndarray = field(repr=False)
     power_injected: np.ndarray | None = field(default=None, repr=False)
+    mde_slope: float | None = None
+    fine_lifts: np.ndarray | None = field(default=None, repr=False)
+    fine_power: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def mde_incremental(self) -> float | None:
         return None if self.mde is None else float(self.mde * self.baseline)
+
+    @property
+    def n_effective(self) -> float:
+        """Independent windows the rates rest on: overlapping windows share their test periods.
+
+        The windows' test periods cover ``span + duration`` periods, which hold
+        ``span / duration + 1`` disjoint tests; never more than the windows themselves.
+        """
+        st = np.asarray(self.window_starts)
+        if len(st) == 0:
+            return 0.0
+        span = float(st.max() - st.min())
+        return float(min(len(st), span / max(self.duration, 1) + 1.0))
+
+    def rate_se(self, rate: float | None) -> float | None:
+        """Monte-Carlo standard error of a rate over the windows, with :attr:`n_effective` windows.
+
+        A binomial standard error on the effective number of windows, with the
+        rate shrunk half a window towards 1/2 so a rate of 0 or 1 on few
+        windows does not claim certainty.
+        """
+        n = self.n_effective
+        if rate is None or n <= 0:
+            return None
+        p = (rate * n + 0.5) / (n + 1.0)
+        return float(np.sqrt(p * (1 - p) / n))
+
+    @property
+    def power_se(self) -> float | None:
+        """Standard error of the power at the MDE."""
+        return self.rate_se(self.mde_power)
+
+    @property
+    def false_positive_rate_se(self) -> float | None:
+        return self.rate_se(self.false_positive_rate)
+
+    @property
+    def mde_se(self) -> float | None:
+        """Standard error of the MDE: the power's, through the slope of the power curve at the MDE."""
+        se = self.power_se
+        if se is None or not self.mde_slope or self.mde_slope <= 0:
+            return None
+        return float(se / self.mde_slope)
 
     def power_at(self, lift: float) -> float:
         return float(np.interp(lift, self.lifts, self.power))
@@ -374,6 +427,10 @@ class PowerResult:
             "mde_incremental": self.mde_incremental,
             "baseline": self.baseline,
             "false_positive_rate": self.false_positive_rate,
+            "power_se": self.power_se,
+            "false_positive_rate_se": self.false_positive_rate_se,
+            "mde_se": self.mde_se,
+            "n_effective_windows": self.n_effective,
             "power_curve": [{"lift": float(x), "power": float(p)} for x, p in zip(self.lifts, self.power)],
             "power_injected": None if self.power_injected is None else [float(p) for p in self.power_injected],
             "n_windows": self.n_windows,
@@ -460,7 +517,20 @@ def candidate_power(
     labels = tuple(names[i] for i in t_idx) if names is not None else tuple(str(i) for i in t_idx)
     return PowerResult(labels, int(duration), grid, sym[on_grid], fpr, mde, mde_power,
                        float(base.mean()), len(starts), np.asarray(starts), det[:, on_grid],
-                       power_injected=raw[on_grid])
+                       power_injected=raw[on_grid], mde_slope=_slope(lifts, sym, mde),
+                       fine_lifts=lifts[lifts >= 0], fine_power=sym[lifts >= 0])
+
+
+def _slope(lifts: np.ndarray, power: np.ndarray, at: float | None, half_width: float = 0.02) -> float | None:
+    """Slope of the power curve around ``at`` (a secant over +-``half_width``: the curve is a step function)."""
+    if at is None:
+        return None
+    side = lifts > 0 if at > 0 else lifts < 0
+    x, y = np.abs(lifts[side]), power[side]
+    lo, hi = max(abs(at) - half_width, 0.0), min(abs(at) + half_width, float(x.max()))
+    if hi <= lo:
+        return None
+    return float((np.interp(hi, x, y) - np.interp(lo, x, y)) / (hi - lo))
 
 
 def _mde(lifts: np.ndarray, power: np.ndarray, target: float, grid: np.ndarray) -> tuple[float | None, float | None]:

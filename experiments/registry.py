@@ -32,18 +32,19 @@ test in the same geos must wait until that persistence has decayed.
 from __future__ import annotations
 
 import json
+import math
 import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from causal.errors import ConfigError, DataError, LiftlabWarning
+from causal.panel import parse_date as parse_panel_date
 from experiments import store
 
 WASHOUT_DAYS = 14
@@ -53,6 +54,7 @@ OCCUPYING = ("designed", "running", "read_out")
 DEFAULT_ESTIMATOR = "sc"
 DEFAULT_CONFIDENCE = 0.9
 LOCK = "registry"
+WHAT = "registry database"
 
 # A test hook: seconds to sleep between the conflict check and the insert, to widen the race
 # window in the concurrent-writers test (it proves the lock, not luck, keeps tests apart).
@@ -367,17 +369,13 @@ def _now() -> datetime:
 
 # -- validation at the edge ---------------------------------------------------------------------
 def parse_date(value: str | date | datetime | None, role: str) -> date | None:
-    """``YYYY-MM-DD`` (or a date) -> date; raise DataError naming ``role``."""
+    """``YYYY-MM-DD`` (or a date) -> date, by the one date rule of :func:`causal.panel.parse_date`.
+
+    A time of day or a UTC offset is refused, naming ``role``, as everywhere else.
+    """
     if value is None or isinstance(value, date) and not isinstance(value, datetime):
         return value
-    if isinstance(value, datetime):
-        return value.date()
-    if hasattr(value, "date") and callable(value.date):  # pandas Timestamp
-        return value.date()
-    try:
-        return date.fromisoformat(str(value).strip())
-    except ValueError as exc:
-        raise DataError(f"{role} '{value}' is not a date (use YYYY-MM-DD)") from exc
+    return parse_panel_date(value, role).date()
 
 
 def _check_name(name: str) -> str:
@@ -447,34 +445,67 @@ def _check_estimator(name: str) -> str:
     return name
 
 
+def _design_geos(value: Any, key: str) -> list[str]:
+    """A design's list of geo ids; a string, a number or a nested value is refused, naming ``key``."""
+    if not isinstance(value, list) or not value:
+        raise DataError(f"design key '{key}' must be a non-empty list of geo ids, got {type(value).__name__}")
+    for g in value:
+        if isinstance(g, bool) or not isinstance(g, (str, int)) or not str(g).strip():
+            raise DataError(f"design key '{key}' holds {g!r}, which is not a geo id")
+    return [str(g).strip() for g in value]
+
+
 def design_defaults(design: Mapping[str, Any]) -> dict[str, Any]:
     """Registration settings a design.json implies: cells, control, estimator, outcome, duration, confidence.
 
     A design's ``cells`` may be a list of ``{"name", "treated"}`` or a mapping
-    of cell name to geos; otherwise its ``treated`` list is cell ``A``.
+    of cell name to geos; otherwise its ``treated`` list is cell ``A``. Every
+    key used is type-checked: a wrong type is a :class:`DataError` naming the
+    key, never a value converted into something else (a string of geo ids is
+    not a list of its characters).
     """
+    if not isinstance(design, Mapping):
+        raise DataError(f"a design must be a JSON object, got {type(design).__name__}")
     out: dict[str, Any] = {}
     cells = design.get("cells")
-    if isinstance(cells, Mapping):
-        out["cells"] = {str(k): list(v) for k, v in cells.items()}
+    if isinstance(cells, Mapping) and cells:
+        out["cells"] = {str(k): _design_geos(v, f"cells.{k}") for k, v in cells.items()}
     elif isinstance(cells, list) and cells:
         out["cells"] = {}
         for i, c in enumerate(cells):
             if not isinstance(c, Mapping) or "treated" not in c:
                 raise DataError(f"design cell {i + 1} has no 'treated' list")
-            out["cells"][str(c.get("name") or chr(ord("A") + i))] = list(c["treated"])
-    elif design.get("treated"):
-        out["cells"] = {"A": list(design["treated"])}
-    if design.get("control"):
-        out["control"] = list(design["control"])
+            name = c.get("name")
+            if name is not None and not isinstance(name, (str, int)) or isinstance(name, bool):
+                raise DataError(f"design key 'cells[{i}].name' must be a string, got {type(name).__name__}")
+            label = str(name or chr(ord("A") + i))
+            if label in out["cells"]:
+                raise DataError(f"design cell '{label}' appears twice")
+            out["cells"][label] = _design_geos(c["treated"], f"cells[{i}].treated")
+    elif cells not in (None, [], {}):
+        raise DataError(f"design key 'cells' must be a list or an object, got {type(cells).__name__}")
+    elif design.get("treated") is not None:
+        out["cells"] = {"A": _design_geos(design["treated"], "treated")}
+    if design.get("control") is not None:
+        out["control"] = _design_geos(design["control"], "control")
     for key in ("estimator", "outcome"):
-        if design.get(key):
-            out[key] = design[key]
-    if design.get("duration_days"):
-        out["duration_days"] = int(design["duration_days"])
-    if design.get("alpha") is not None:
+        value = design.get(key)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise DataError(f"design key '{key}' must be a non-empty string, got {value!r}")
+        if value:
+            out[key] = value.strip()
+    days = design.get("duration_days")
+    if days is not None:
+        if (isinstance(days, bool) or not isinstance(days, (int, float)) or not math.isfinite(days)
+                or days != int(days) or days < 1):
+            raise DataError(f"design key 'duration_days' must be a whole number of days >= 1, got {days!r}")
+        out["duration_days"] = int(days)
+    alpha = design.get("alpha")
+    if alpha is not None:
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+            raise DataError(f"design key 'alpha' must be a number between 0 and 1, got {alpha!r}")
         # A two-sided test at alpha reports a (1 - alpha) interval: the same decision rule.
-        out["confidence"] = 1.0 - float(design["alpha"])
+        out["confidence"] = 1.0 - float(alpha)
     return out
 
 
@@ -496,15 +527,27 @@ class Registry:
 
     def __init__(self, db: str | os.PathLike | None = None, *, create: bool = True) -> None:
         self.url = store.resolve_url(db)
-        parsed = sa.engine.make_url(self.url) if "://" in self.url else None
-        if (not create and parsed is not None and parsed.get_backend_name() == "sqlite"
-                and parsed.database and parsed.database != ":memory:" and not Path(parsed.database).exists()):
-            raise DataError(f"no registry database at {parsed.database} (register a test first with `liftlab registry add`)")
-        self.engine = store.get_engine(self.url)
-        store.ensure_schema(self.engine, meta, lock_names=(LOCK,))
+        self.engine = store.open_engine(self.url, create=create, what=WHAT)
+        if create:
+            store.ensure_schema(self.engine, meta, lock_names=(LOCK,), what=WHAT)
+        elif not store.has_tables(self.engine, meta, what=WHAT):
+            # A read creates nothing: a database without the registry's tables has no tests.
+            self.engine.dispose()
+            raise DataError(f"{WHAT} {store.describe(self.engine)} has no registered tests "
+                            "(register one first with `liftlab registry add`)")
 
     def __repr__(self) -> str:
-        return f"Registry({self.engine.url.render_as_string(hide_password=True)!r})"
+        return f"Registry({store.mask_url(self.url)!r})"
+
+    def close(self) -> None:
+        """Close the database connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- writers ---------------------------------------------------------------------------------
     def add(
@@ -582,7 +625,7 @@ class Registry:
         outcome_ = outcome or from_design.get("outcome") or "signups"
         treated = {g for gs in cells_.values() for g in gs}
 
-        with store.transaction(self.engine, write=True, lock=LOCK) as conn:
+        with store.transaction(self.engine, write=True, lock=LOCK, what=WHAT) as conn:
             if conn.execute(sa.select(experiments_table.c.id).where(experiments_table.c.name == name)).first():
                 raise ConfigError(f"experiment '{name}' is already registered (choose another name)")
             conflicts = _find_conflicts(conn, treated, start_, end_, washout_days)
@@ -616,7 +659,7 @@ class Registry:
         itself only; starting the earlier test then needs this owner's
         ``allow_overlap`` too.
         """
-        with store.transaction(self.engine, write=True, lock=LOCK) as conn:
+        with store.transaction(self.engine, write=True, lock=LOCK, what=WHAT) as conn:
             row = _row(conn, name)
             _require_status(row, "start", ("designed",))
             treated = {g for g, _ in _geos_of(conn, row.id)}
@@ -632,7 +675,7 @@ class Registry:
 
     def cancel(self, name: str, *, reason: str = "") -> Experiment:
         """``designed`` or ``running -> cancelled``; the test's geos are free again."""
-        with store.transaction(self.engine, write=True, lock=LOCK) as conn:
+        with store.transaction(self.engine, write=True, lock=LOCK, what=WHAT) as conn:
             row = _row(conn, name)
             _require_status(row, "cancel", ("designed", "running"))
             _set_status(conn, row.id, "cancelled", "cancel", reason or "cancelled")
@@ -667,7 +710,7 @@ class Registry:
         for key in ("treated", "test_period", "estimator", "confidence", "incremental", "incremental_ci"):
             if key not in result:
                 raise DataError(f"readout of '{name}' has no '{key}' key (is it a readout.json?)")
-        with store.transaction(self.engine, write=True, lock=LOCK) as conn:
+        with store.transaction(self.engine, write=True, lock=LOCK, what=WHAT) as conn:
             row = _row(conn, name)
             _require_status(row, "read out", ("running", "read_out"))
             exp = self._load(conn, row)
@@ -749,13 +792,13 @@ class Registry:
     # -- readers ---------------------------------------------------------------------------------
     def get(self, name: str) -> Experiment:
         """The experiment called ``name``, with its readouts and history."""
-        with store.transaction(self.engine) as conn:
+        with store.transaction(self.engine, what=WHAT) as conn:
             return self._load(conn, _row(conn, name))
 
     def list(self, *, status: str | Sequence[str] | None = None, channel: str | None = None) -> list[Experiment]:
         """Registered experiments by start date, optionally of some statuses or one channel."""
         statuses = _check_statuses(status)
-        with store.transaction(self.engine) as conn:
+        with store.transaction(self.engine, what=WHAT) as conn:
             q = sa.select(experiments_table).order_by(experiments_table.c.start_date, experiments_table.c.name)
             if statuses:
                 q = q.where(experiments_table.c.status.in_(statuses))
@@ -767,7 +810,7 @@ class Registry:
                   washout_days: int = WASHOUT_DAYS, exclude: str | None = None) -> list[Conflict]:
         """Live tests that a test treating ``geos`` from ``start`` to ``end`` would conflict with."""
         start_, end_ = parse_date(start, "start"), parse_date(end, "end")
-        with store.transaction(self.engine) as conn:
+        with store.transaction(self.engine, what=WHAT) as conn:
             exclude_id = _row(conn, exclude).id if exclude else None
             return _find_conflicts(conn, set(geos), start_, end_, int(washout_days), exclude_id=exclude_id)
 
@@ -776,7 +819,7 @@ class Registry:
         start_, end_ = parse_date(start, "start"), parse_date(end, "end")
         if end_ < start_:
             raise DataError(f"end {end_} is before start {start_}")
-        with store.transaction(self.engine) as conn:
+        with store.transaction(self.engine, what=WHAT) as conn:
             return {g for c in _find_conflicts(conn, None, start_, end_, int(washout_days)) for g in c.geos}
 
     def calibration_lifts(self) -> list[dict]:
@@ -825,7 +868,7 @@ class Registry:
 
     # -- internals -------------------------------------------------------------------------------
     def _busy_except(self, exp: Experiment) -> set[str]:
-        with store.transaction(self.engine) as conn:
+        with store.transaction(self.engine, what=WHAT) as conn:
             row = _row(conn, exp.name)
             found = _find_conflicts(conn, None, exp.start, exp.end, 0, exclude_id=row.id)
         return {g for c in found for g in c.geos}
@@ -1076,7 +1119,8 @@ def calibration_lifts(url: str | os.PathLike | None) -> list[dict]:
     DataError
         If ``url`` names an SQLite file that does not exist.
     """
-    return Registry(url, create=False).calibration_lifts()
+    with Registry(url, create=False) as reg:
+        return reg.calibration_lifts()
 
 
 def busy_geos(url: str | os.PathLike | None, start: str | date, end: str | date, *,
@@ -1088,7 +1132,8 @@ def busy_geos(url: str | os.PathLike | None, start: str | date, end: str | date,
     washout after its end. Pass the result as ``design_experiment(...,
     exclude=...)``.
     """
-    return Registry(url, create=False).busy_geos(start, end, washout_days=washout_days)
+    with Registry(url, create=False) as reg:
+        return reg.busy_geos(start, end, washout_days=washout_days)
 
 
 def plot_calendar(frame: Any, *, ax: Any = None, show: bool = False, title: str = "Geo tests by market") -> tuple[Any, Any]:

@@ -1,7 +1,10 @@
-"""Write the three user notebooks (run: python notebooks/build_notebooks.py).
+"""Write the user notebooks (run: python notebooks/build_notebooks.py --execute).
 
-The notebooks are stored without outputs (small diffs); the tests execute them
-top to bottom. Edit the cells here, not in the .ipynb files.
+The notebooks are stored executed, with their outputs and figures, so a reader
+sees every number; tests/test_notebooks.py re-executes them and fails when a
+cell tagged ``conclusion`` no longer prints what is stored. Every conclusion is
+text built from computed values; markdown cells explain and never state a
+result. Edit the cells here, not in the .ipynb files.
 """
 
 from __future__ import annotations
@@ -33,9 +36,10 @@ Before we spend a cent, this notebook answers the questions the budget owner wil
 * which markets should go dark, and for how long;
 * the smallest lift the test can detect (the **minimum detectable effect**, MDE) with 80% power;
 * how often the test would cry wolf when CTV does nothing (the **false positive rate**);
-* what the test costs in signups given up.
+* whether the effect we expect is larger than what the test can see.
 
-We work on liftlab's simulated world, where the truth is known, so the claims can be checked."""),
+We work on liftlab's simulated world, where the truth is known, so the claims can be checked. Every number and
+every conclusion below is printed by a cell from the results; the prose only explains."""),
     new_code_cell(SETUP + """
 from causal.world import World
 from causal.panel import load_panel
@@ -47,12 +51,21 @@ history = history[history["date"] <= "2025-09-30"]   # what we know before the t
 panel = load_panel(history)
 print(f"{len(panel.geos)} markets, {len(panel.dates)} days of history, channels: {', '.join(panel.channels)}")"""),
     new_markdown_cell("""\
+## The planning assumption
+
+The budget owner's question is whether a test can see the effect we *expect*. Our planning assumption, an input
+and not a result, is the lift the go-dark should cause; the benchmark for it is the observational model's credit
+for CTV (which under-states the upper funnel), so we take a round figure above it."""),
+    new_code_cell("""\
+EXPECTED_LIFT = 0.05   # planning assumption: switching CTV off cuts treated-market signups by about 5%
+print(f"planning assumption: a go-dark changes signups in the treated markets by {EXPECTED_LIFT:.0%}")"""),
+    new_markdown_cell("""\
 ## Search the candidate designs
 
 Power is measured **by simulation on history**: for each candidate set of markets and test length, known
 lifts are injected into many past windows and read out with exactly the estimator and inference the final
-readout will use (synthetic control with conformal inference). The share of windows where the readout
-rejects "no effect" is the power at that lift; at zero lift it is the false positive rate."""),
+readout will use. The share of windows where the readout rejects "no effect" is the power at that lift; at zero
+lift it is the false positive rate."""),
     new_code_cell("""\
 design = design_experiment(
     panel,
@@ -66,40 +79,51 @@ design = design_experiment(
 )
 print(design.summary())"""),
     new_code_cell("""\
-fig, ax = design.plot(show=False)
+fig, ax = design.plot()
 plt.show()"""),
-    new_markdown_cell("""\
-## The recommended design
-
-The table below is what goes into the test plan: the markets, the duration, the MDE in relative and
-absolute terms, and the measured false positive rate."""),
     new_code_cell("""\
 d = design.to_dict()
 print("treated:", ", ".join(d["treated"]))
 print("duration (days):", d["duration_days"])
 print(f"MDE: {d['mde']:.1%} of signups in the treated markets, about {d['mde_incremental']:,.0f} signups")
-print(f"false positive rate at zero lift: {d['false_positive_rate']:.0%}")
+print(f"false positive rate at zero lift: {d['false_positive_rate']:.0%} (alpha {d['alpha']:.0%})")
 pd.DataFrame(d["power_curve"])"""),
+    new_markdown_cell("""\
+## Decision
+
+The rule: run the design if the expected effect is at least its MDE; otherwise the test would more likely miss
+than find the effect, and we should lengthen it or add markets before running it."""),
+    new_code_cell("""\
+mde = d["mde"]
+if mde is None:
+    decision = "Do not run: no design in the search reaches 80% power at any lift tried; widen the search."
+elif EXPECTED_LIFT >= mde:
+    decision = (f"Run the CTV go-dark in {', '.join(d['treated'])} for {d['duration_days']} days: "
+                f"its MDE ({mde:.1%}) is below the expected {EXPECTED_LIFT:.0%}, and it raised false alarms "
+                f"in {d['false_positive_rate']:.0%} of null windows at alpha {d['alpha']:.0%}.")
+else:
+    decision = (f"Do not run this design yet: its MDE ({mde:.1%}) is above the expected {EXPECTED_LIFT:.0%}; "
+                "lengthen the test or add markets.")
+print(decision)""", metadata={"tags": ["conclusion"]}),
     new_markdown_cell("""\
 ## Check against the truth
 
-In the simulated world we can ask what switching CTV off in these markets really does. If the true effect
-is larger than the MDE, the design is adequate for CTV."""),
+Only a simulated world can tell us what switching CTV off in these markets really does. The analyst never sees
+this; we look to check the design's claim."""),
     new_code_cell("""\
 from causal.world import Experiment
 start = pd.Timestamp("2025-10-01")
 end = start + pd.Timedelta(days=d["duration_days"] - 1)
 truth = world.experiment_truth(Experiment("ctv", tuple(d["treated"]), str(start.date()), str(end.date()), 0.0))
+true_lift = abs(truth["true_lift"])
 print(f"true lift of a CTV go-dark in these markets: {truth['true_lift']:.1%} "
       f"({truth['true_incremental']:,.0f} signups, spend change {truth['spend_delta']:,.0f})")
-print("detectable" if d["mde"] is not None and abs(truth["true_lift"]) >= d["mde"] else "below the MDE")"""),
-    new_markdown_cell("""\
-## Decision
-
-Run the CTV go-dark in the recommended markets for the recommended length: the design detects effects at
-its MDE 80% of the time and raises a false alarm at about the 10% rate we accepted. If the business
-cannot afford the signups at risk, shorten the test only if the MDE at the shorter length (in the power
-table) is still below the effect we expect."""),
+if mde is not None and true_lift >= mde:
+    print(f"The true effect ({true_lift:.1%}) is above the MDE ({mde:.1%}): the test should detect it.")
+elif mde is not None:
+    print(f"The true effect ({true_lift:.1%}) is below the MDE ({mde:.1%}): the planning assumption was "
+          f"optimistic, and this test would detect the truth less often than {d['power_target']:.0%} of the time.")""",
+                  metadata={"tags": ["conclusion"]}),
 ]
 
 READOUT = [
@@ -107,8 +131,9 @@ READOUT = [
 # Lift readout: incremental signups, not total signups
 
 A readout answers: how many signups did the treatment **cause** in the treated markets, out of how many we
-observed, at what cost per incremental signup, and how sure are we. We first reproduce GeoLift's published
-walkthrough, then read out a test run inside the simulated world, where the truth is known."""),
+observed, at what cost per incremental signup, and how sure are we. We first compare with GeoLift's published
+walkthrough, then read out a test run inside the simulated world, where the truth is known. Every number and
+conclusion is printed by a cell."""),
     new_code_cell(SETUP + """
 from pathlib import Path
 from causal.panel import load_panel
@@ -120,11 +145,28 @@ geolift = load_panel(geolift_path, y="Y", geo_col="location")
 r = read_out(geolift, ["chicago", "portland"], ("2021-04-01", "2021-04-15"), estimator="sc", confidence=0.9)
 print(r.summary())"""),
     new_markdown_cell("""\
-GeoLift's published figures for this test are an ATT of 155.6 signups per market per day, 4,667
-incremental signups and a 5.4% lift with a p-value near 0.01. liftlab's synthetic control reproduces them
-(the parity test in `tests/` holds it to 1%)."""),
+GeoLift's walkthrough publishes, for this test: an ATT of 155.6 signups per market per day, 4,667 incremental
+signups, a 5.4% lift and a p-value near 0.01 from its permutation test. Its test shuffles residuals as if they
+were independent; geo residuals are autocorrelated, so liftlab's default draws moving blocks instead. The cell
+below runs both and says what follows."""),
     new_code_cell("""\
-fig, ax = r.plot(show=False)
+PUBLISHED = {"att": 155.6, "incremental": 4667, "lift": 0.054, "p_value": 0.01}
+g = read_out(geolift, ["chicago", "portland"], ("2021-04-01", "2021-04-15"), estimator="sc", confidence=0.9,
+             inference="geolift")
+print(f"point estimate: ATT {r.att:.1f} (published {PUBLISHED['att']}), incremental {r.incremental:,.0f} "
+      f"(published {PUBLISHED['incremental']:,}), lift {r.lift:.1%} (published {PUBLISHED['lift']:.1%})")
+print(f"p-value with GeoLift's test: {g.p_value:.3f} (published about {PUBLISHED['p_value']}); "
+      f"with liftlab's default moving-block test: {r.p_value:.3f}")
+same_point = abs(r.incremental / PUBLISHED["incremental"] - 1) < 0.01
+print(("liftlab reproduces GeoLift's point estimate to within 1%. " if same_point else
+       "liftlab's point estimate differs from GeoLift's by more than 1%. ")
+      + (f"Under GeoLift's own test the effect is significant at 10% (p = {g.p_value:.3f}), but once the "
+         f"residuals' autocorrelation is respected it is not (p = {r.p_value:.3f}): the evidence is weaker "
+         "than the walkthrough suggests." if g.p_value < 0.1 <= r.p_value else
+         f"Both tests agree at the 10% level (p = {g.p_value:.3f} and {r.p_value:.3f})."))""",
+                  metadata={"tags": ["conclusion"]}),
+    new_code_cell("""\
+fig, ax = r.plot()
 plt.show()
 r.table"""),
     new_markdown_cell("""\
@@ -143,24 +185,36 @@ print(ro.summary())
 t = truth["experiments"][0]
 print(f"\\ntruth: incremental {t['true_incremental']:,.0f} signups for a spend change of {t['spend_delta']:,.0f}")"""),
     new_code_cell("""\
-fig, ax = ro.plot(show=False)
+fig, ax = ro.plot()
 plt.show()"""),
     new_markdown_cell("""\
 ## Total versus incremental
 
-The table keeps the two apart: the treated markets still had tens of thousands of signups during the
-test; the go-dark removed only the incremental part. Cost per incremental signup is the spend we saved
-divided by the signups we lost: this, not cost per total signup, is what should price CTV."""),
+The table keeps the two apart: the treated markets still had many signups during the test; the go-dark removed
+only the incremental part. Cost per incremental signup is the spend we saved divided by the signups we lost:
+this, not cost per total signup, is what should price CTV."""),
     new_code_cell("""\
 d = ro.to_dict()
 pd.Series({k: d[k] for k in ("observed", "counterfactual", "incremental", "incremental_ci", "lift",
                              "p_value", "spend_delta", "cost_per_incremental")})"""),
     new_markdown_cell("""\
-## Decision
-
-CTV's go-dark cost signups in the treated markets, and the interval excludes zero: CTV is incremental.
-The cost per incremental signup from this test goes into calibration (next notebook), where it corrects the
-observational model's credit for CTV."""),
+## Decision"""),
+    new_code_cell("""\
+lo, hi = d["incremental_ci"]
+share = -d["incremental"] / d["observed"] if d["observed"] else float("nan")
+if hi < 0:
+    verdict = (f"CTV is incremental: the go-dark cost {-d['incremental']:,.0f} signups "
+               f"(90% interval {-hi:,.0f} to {-lo:,.0f}), {share:.1%} of the treated markets' signups")
+elif lo > 0:
+    verdict = f"The go-dark *raised* signups ({d['incremental']:,.0f}); check the test before acting on it"
+else:
+    verdict = f"The test cannot tell CTV's effect from zero (interval {lo:,.0f} to {hi:,.0f})"
+cpi = d["cost_per_incremental"]
+print(verdict + (f"; each incremental signup cost {cpi:,.2f} of spend." if cpi is not None and hi < 0 else "."))
+covered = lo <= t["true_incremental"] <= hi
+print(f"Against the truth ({t['true_incremental']:,.0f}): the interval {'covers' if covered else 'misses'} it.")
+print("The lift goes into calibration (next notebook), where it corrects the model's credit for CTV.")""",
+                  metadata={"tags": ["conclusion"]}),
 ]
 
 ALLOCATION = [
@@ -246,13 +300,27 @@ table above)."""),
 ]
 
 
-def write(name: str, cells: list) -> None:
+def write(name: str, cells: list, *, execute: bool = False) -> None:
+    """Write a notebook; with ``execute``, run it top to bottom first so it is stored with its outputs."""
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    if execute:
+        from nbclient import NotebookClient
+
+        NotebookClient(nb, timeout=1200, kernel_name="python3",
+                       resources={"metadata": {"path": str(HERE)}}).execute()
     nbformat.write(nb, HERE / name)
 
 
+NOTEBOOKS = {"experiment_design.ipynb": DESIGN, "lift_readout.ipynb": READOUT,
+             "calibrated_allocation.ipynb": ALLOCATION}
+
 if __name__ == "__main__":
-    write("experiment_design.ipynb", DESIGN)
-    write("lift_readout.ipynb", READOUT)
-    write("calibrated_allocation.ipynb", ALLOCATION)
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--execute", action="store_true", help="run each notebook and store its outputs")
+    parser.add_argument("names", nargs="*", help="notebooks to write (default: all)")
+    args = parser.parse_args()
+    for name in args.names or NOTEBOOKS:
+        write(name, NOTEBOOKS[name], execute=args.execute)

@@ -44,9 +44,6 @@ def pg_server():
     if isinstance(server, str):
         pytest.skip(server)
     yield server
-    from experiments import store
-
-    store.dispose_engines()
     server.stop()
 
 

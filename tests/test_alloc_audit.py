@@ -51,7 +51,9 @@ def test_sqlite_round_trip_and_default_location(tmp_path, monkeypatch):
     monkeypatch.setenv("LIFTLAB_DB", str(tmp_path / "env.db"))
     assert resolve_url(None) == f"sqlite:///{tmp_path / 'env.db'}"
     monkeypatch.delenv("LIFTLAB_DB")
-    assert resolve_url(None) == "sqlite:///liftlab.db"
+    monkeypatch.chdir(tmp_path)
+    # One resolve_url for the registry and the audit trail: a path becomes an absolute SQLite file.
+    assert resolve_url(None) == f"sqlite:///{tmp_path / 'liftlab.db'}"
     with pytest.raises(ConfigError, match="not usable"):
         AuditLog("nosuchdialect://x/y")
 

@@ -27,6 +27,8 @@ def test_design_writes_json_and_report(run_cli, panel_csv, tmp_path):
     assert d["investment"] == pytest.approx(5 * d["mde_incremental"])
     html = rep.read_text()
     assert "Candidate ranking" in html and "Pre-period fit" in html and "could not be drawn" not in html
+    # No --currency: amounts are plain numbers under headers that name the unit.
+    assert "investment (currency units)" in html and f"{d['investment']:,.0f} currency units" in html
     assert "recommended: treat" in stdout
     assert stderr == ""  # no progress bar when stderr is not a terminal
 
@@ -35,7 +37,7 @@ def test_design_writes_json_and_report(run_cli, panel_csv, tmp_path):
     (("--treated", "2", "--include", "NA01", "--exclude", "NA01"), "NA01' is both included and excluded"),
     (("--treated", "12..13"), "the panel has 12"),
     (("--treated-min", "13"), "the panel has 12"),
-    (("--treated", "2", "--durations", "190"), "periods of history"),
+    (("--treated", "2", "--durations", "190"), "days of history"),
     (("--treated", "2", "--cost-per-incremental", "5", "--budget", "1"), "below the cheapest design"),
     (("--treated", "2", "--exclude", "ZZ01"), "ZZ01"),
     (("--treated", "2", "--treated-max", "3"), "not both"),

@@ -7,7 +7,6 @@ import json
 import pytest
 
 from causal.world import Experiment, World
-from experiments import store
 from experiments.registry import calibration_lifts
 
 TEST = ("2024-06-01", "2024-06-28")
@@ -28,7 +27,6 @@ def world_files(tmp_path_factory):
 @pytest.fixture
 def db(tmp_path):
     yield str(tmp_path / "reg.db")
-    store.dispose_engines()
 
 
 def one_error(code: int, err: str, *fragments: str) -> None:
@@ -121,7 +119,7 @@ def test_conflict_is_refused_naming_the_other_test_and_allowed_explicitly(run_cl
         (["add", "x", "--treated", "NA01", "--start", "2024-06-01"], ["give an end date"]),
         (["add", "x", "--treated", "NA01", "--start", "2024-06-01", "--end", "2024-06-02", "--estimator", "zz"],
          ["estimator 'zz' is unknown"]),
-        (["add", "x", "--design", "missing.json", "--start", "2024-06-01"], ["missing.json: no such file"]),
+        (["add", "x", "--design", "missing.json", "--start", "2024-06-01"], ["missing.json: design file not found"]),
     ],
 )
 def test_bad_input_exits_2_with_one_line(run_cli, db, args, fragments):
@@ -176,7 +174,6 @@ def test_db_from_environment(run_cli, tmp_path, monkeypatch):
     code, _, err = run_cli("registry", "add", "t", "--treated", "NA01", "--start", "2024-06-01", "--end", "2024-06-20")
     assert code == 0, err
     assert (tmp_path / "env.db").exists()
-    store.dispose_engines()
 
 
 def test_busy_geos_for_design_exclude(run_cli, db):

@@ -12,6 +12,8 @@ def test_demo_end_to_end(tmp_path, run_cli):
                  "curves.html", "plan.html", "calendar.html", "calendar.png", "liftlab.db"):
         assert (out / name).exists(), name
     assert len(list((out / "figures").glob("*.png"))) >= 10
+    # Every file went through the atomic writer: no temporary file is left behind.
+    assert not list(out.rglob("*.part"))
     truth = json.loads((out / "truth.json").read_text())
     curves = json.loads((out / "curves.json").read_text())
     brand = [c["contribution"] for c in curves["channels"] if c["name"] == "brand_search"]

@@ -80,7 +80,7 @@ def test_candidates_generators(panel):
 @pytest.mark.parametrize("kwargs, message", [
     (dict(include=["NA01"], exclude=["NA01"]), "both included and excluded"),
     (dict(n_treated=(20, 25)), "the panel has 12"),
-    (dict(durations=(190,)), "periods of history"),
+    (dict(durations=(190,)), "days of history"),
     (dict(cost_per_incremental=10.0, budget=1.0), "below the cheapest design"),
     (dict(include=["XX99"]), "not in the panel"),
     (dict(treated_share=(0.95, 1.0)), "share of 'signups'"),

@@ -11,7 +11,7 @@ from conftest import reference_file
 
 from causal.errors import DataError
 from causal.panel import load_panel
-from causal.panel_sql import is_database_url, masked, read_sql_panel
+from causal.panel_sql import is_database_url, read_sql_panel
 from experiments.readout import read_out
 
 GEOLIFT = reference_file("geolift", "GeoLift_Test.csv")
@@ -65,7 +65,6 @@ def test_url_detection_and_masking():
     assert is_database_url("postgresql+psycopg://u:secret@h/db")
     assert not is_database_url("panel.csv")
     assert not is_database_url("C:/data/panel.csv")
-    assert "secret" not in masked("postgresql+psycopg://u:secret@h/db")
 
 
 def test_bad_database_inputs_name_the_masked_url(tmp_path):
@@ -78,3 +77,41 @@ def test_bad_database_inputs_name_the_masked_url(tmp_path):
     pytest.importorskip("duckdb_engine")
     with pytest.raises(DataError, match="the query failed"):
         read_sql_panel(f"duckdb:///{tmp_path / 'empty.duckdb'}", "SELECT * FROM missing_table")
+
+
+def test_cli_readout_from_duckdb_is_byte_identical_to_csv(tmp_path, csv_frame, run_cli):
+    pytest.importorskip("duckdb_engine")
+    url = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    _store(url, csv_frame)
+    common = (
+        "--y",
+        "Y",
+        "--geo-col",
+        "location",
+        "--treated",
+        "chicago,portland",
+        "--start",
+        "2021-04-01",
+        "--end",
+        "2021-04-15",
+    )
+    code, _, err = run_cli(
+        "readout", "--data", str(GEOLIFT), "--out", str(tmp_path / "csv.json"), *common
+    )
+    assert code == 0, err
+    code, _, err = run_cli(
+        "readout", "--data", url, "--query", QUERY, "--out", str(tmp_path / "db.json"), *common
+    )
+    assert code == 0, err
+    assert (tmp_path / "csv.json").read_bytes() == (tmp_path / "db.json").read_bytes()
+    code, _, err = run_cli(
+        "readout",
+        "--data",
+        str(GEOLIFT),
+        "--query",
+        QUERY,
+        "--out",
+        str(tmp_path / "x.json"),
+        *common,
+    )
+    assert code == 2 and "--query needs a database URL" in err

@@ -49,7 +49,6 @@ def db_url(request, tmp_path):
         store.metadata.drop_all(engine)
         engine.dispose()
         yield url
-    store.dispose_engines()
 
 
 @pytest.fixture
@@ -346,7 +345,7 @@ def test_default_database_is_liftlab_db_or_the_environment(tmp_path, monkeypatch
     assert store.resolve_url(None) == f"sqlite:///{tmp_path / 'x.db'}"
     assert store.resolve_url("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
     with pytest.raises(ConfigError, match="not usable"):
-        store.get_engine("nosuchdialect://x")
+        store.open_engine("nosuchdialect://x")
 
 
 def test_design_defaults_read_cells_lists():
@@ -397,9 +396,7 @@ def _register_worker(url: str, name: str, geos: list[str], barrier, queue) -> No
 
 
 def test_two_processes_registering_overlapping_tests_never_both_succeed(db_url):
-    Registry(db_url)  # create the schema first, as a user's first command would
-    # Forked children must not share the parent's pooled connections: close them first.
-    store.dispose_engines()
+    Registry(db_url).close()  # create the schema first, as a user's first command would
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     for round_ in range(2):
         barrier, queue = ctx.Barrier(2), ctx.Queue()
@@ -461,7 +458,6 @@ def test_registered_readout_on_a_simulated_world_flows_to_calibration(tmp_path):
     (expl,) = reg.run_readout("ctv_go_dark", panel, estimator="tbr")
     assert expl.exploratory and "estimator tbr instead of sc" in expl.deviations
     assert [d["readout_id"] for d in calibration_lifts(url)] == [rec.id]
-    store.dispose_engines()
 
 
 def test_unreachable_databases_are_one_line_errors(tmp_path):
@@ -471,4 +467,3 @@ def test_unreachable_databases_are_one_line_errors(tmp_path):
     # Port 1 on localhost refuses at once: a one-line DataError naming the database, not a traceback.
     with pytest.raises(DataError, match="database postgresql\\+psycopg://nobody@127.0.0.1:1/x"):
         Registry("postgresql+psycopg://nobody@127.0.0.1:1/x")
-    store.dispose_engines()

@@ -7,12 +7,19 @@ traceback is kept, because it is a bug of ours).
 
 from __future__ import annotations
 
+import functools
+import math
+import os
+import signal
 import sys
 import warnings
+from pathlib import Path
+from typing import Any
 
 import click
 
-from causal.errors import LiftlabError, LiftlabWarning
+from causal.errors import ConfigError, LiftlabError, LiftlabWarning, mask_url
+from experiments.store import DEFAULT_DB, ENV_VAR
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
 
@@ -41,22 +48,150 @@ def _register() -> None:
     )
 
     for module in (
-        simulate, validate, design, readout, registry, calibrate, allocate, replan, propose_tests, audit,
-        demo, backtest,
+        simulate,
+        validate,
+        design,
+        readout,
+        registry,
+        calibrate,
+        allocate,
+        replan,
+        propose_tests,
+        audit,
+        demo,
+        backtest,
     ):
+        _guard_paths(module.command)
         cli.add_command(module.command)
+
+
+# Parameters naming a file or folder a command writes; every other path parameter is an input.
+OUTPUT_PARAMS = ("out_path", "out_dir", "report_path")
+# Database options: an SQLite file among them is an input that an --out must not replace.
+DATABASE_PARAMS = ("db", "audit_db", "registry_url")
+# Those that fall back to the default database when not given (--registry does not).
+DEFAULT_DATABASE_PARAMS = ("db", "audit_db")
+
+
+def _flag(cmd: click.Command, name: str) -> str:
+    for p in cmd.params:
+        if p.name == name and getattr(p, "opts", None):
+            return p.opts[0]
+    return name
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)  # both exist: symlinks and hard links too
+    except (OSError, ValueError):
+        pass
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except (OSError, RuntimeError, ValueError):  # a name too long, a symlink loop
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+def check_paths(cmd: click.Command, params: dict[str, Any]) -> None:
+    """Refuse, before anything runs, a non-finite number or an output path that names an input.
+
+    Raises
+    ------
+    ConfigError
+        A float option is NaN or infinite; ``--out`` (or ``--report``) is
+        empty, equal to an input file (the panel, a lift, curves, a plan, a
+        design, an SQLite database...) or to the other output.
+    """
+    for p in cmd.params:
+        # click's FLOAT accepts "nan" and "inf": no option of ours means either.
+        value = params.get(p.name)
+        if isinstance(p.type, click.types.FloatParamType) and value is not None:
+            for v in value if isinstance(value, (tuple, list)) else [value]:
+                if not math.isfinite(v):
+                    raise ConfigError(f"{_flag(cmd, p.name)} must be a finite number, got {v}")
+    path_params = {p.name for p in cmd.params if isinstance(p.type, click.Path)}
+    outputs: list[tuple[str, str]] = []
+    inputs: list[tuple[str, str]] = []
+    for name, value in params.items():
+        if value is None and name in DEFAULT_DATABASE_PARAMS:
+            # The database used when none is given ($LIFTLAB_DB, else ./liftlab.db) is an input too.
+            value = os.environ.get(ENV_VAR) or DEFAULT_DB
+        if value is None:
+            continue
+        values = list(value) if isinstance(value, (tuple, list)) else [value]
+        if name in OUTPUT_PARAMS:
+            for v in values:
+                if str(v).strip() == "":
+                    raise ConfigError(f"{_flag(cmd, name)} is empty: give a file name")
+                outputs.append((name, str(v)))
+        elif name in path_params or name in DATABASE_PARAMS:
+            for v in values:
+                text = str(v)
+                if name in DATABASE_PARAMS and "://" in text:
+                    if not text.startswith("sqlite:///"):
+                        continue
+                    text = text[len("sqlite:///") :].split("?")[0]
+                if text:
+                    inputs.append((name, text))
+    for i, (oname, opath) in enumerate(outputs):
+        for iname, ipath in inputs:
+            if _same_file(opath, ipath):
+                raise ConfigError(
+                    f"{_flag(cmd, oname)} {opath} is the {_flag(cmd, iname)} input: "
+                    "writing it would destroy the input; choose another file name"
+                )
+        for oname2, opath2 in outputs[i + 1 :]:
+            if _same_file(opath, opath2):
+                raise ConfigError(
+                    f"{_flag(cmd, oname)} and {_flag(cmd, oname2)} are the same file {opath}: "
+                    "one would overwrite the other"
+                )
+
+
+def _guard_paths(cmd: click.Command) -> None:
+    """Wrap every (sub)command's callback with :func:`check_paths`: one check for all commands.
+
+    The check runs on the parsed options, before the command's own code, so a
+    refused command has read and written nothing.
+    """
+    if isinstance(cmd, click.Group):
+        for sub in cmd.commands.values():
+            _guard_paths(sub)
+        return
+    callback = cmd.callback
+    if callback is None or getattr(callback, "_liftlab_paths_checked", False):
+        return
+
+    @functools.wraps(callback)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        check_paths(cmd, kwargs)
+        return callback(*args, **kwargs)
+
+    checked._liftlab_paths_checked = True  # type: ignore[attr-defined]
+    cmd.callback = checked
 
 
 _register()
 
 
 def _one_line(message: str) -> str:
-    return " ".join(str(message).split())
+    # One line, and no database password even if a library put a URL into its message.
+    return mask_url(" ".join(str(message).split()))
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    click.echo("error: terminated", err=True)
+    sys.exit(128 + signum)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the command line; translate user errors into exit status 2."""
     warnings.simplefilter("default", LiftlabWarning)
+    # A terminated command (kill, a CI timeout) unwinds like an interrupted one, so the atomic
+    # writer deletes its staged files; the status is the shell's usual 128 + SIGTERM.
+    try:
+        signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread (an embedding application): leave signals alone
+        pass
     try:
         cli.main(args=argv, prog_name="liftlab", standalone_mode=False)
     except click.exceptions.Abort:

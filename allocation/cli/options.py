@@ -7,20 +7,37 @@ from typing import Any
 
 import click
 
+from causal.errors import ConfigError, mask_url
 from causal.panel import Panel, load_panel
+from causal.panel_sql import is_database_url, read_sql_panel
 
 
 def panel_options(f: Callable) -> Callable:
     """``--data``, ``--y``, ``--date-col``, ``--geo-col``, ``--fill-missing``."""
     for decorator in reversed(
         [
-            click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False),
-                         help="Long geo panel, CSV or Parquet: one row per (date, geo)."),
+            click.option(
+                "--data",
+                "data_path",
+                required=True,
+                type=click.Path(dir_okay=False),
+                help="Long geo panel, CSV or Parquet: one row per (date, geo); or a database "
+                "URL (duckdb:///w.duckdb, postgresql+psycopg://...) with --query.",
+            ),
+            click.option(
+                "--query",
+                default=None,
+                help="With a database URL as --data: the SELECT returning the panel's rows.",
+            ),
             click.option("--y", "y", default="signups", show_default=True, help="Outcome column."),
             click.option("--date-col", default="date", show_default=True, help="Date column."),
             click.option("--geo-col", default="geo", show_default=True, help="Market-id column."),
-            click.option("--fill-missing", type=click.Choice(["zero"]), default=None,
-                         help="Fill absent (date, geo) rows with zeros (sparse data); refused by default."),
+            click.option(
+                "--fill-missing",
+                type=click.Choice(["zero"]),
+                default=None,
+                help="Fill absent (date, geo) rows with zeros (sparse data); refused by default.",
+            ),
         ]
     ):
         f = decorator(f)
@@ -28,9 +45,20 @@ def panel_options(f: Callable) -> Callable:
 
 
 def read_panel(kwargs: dict[str, Any], columns: tuple[str, ...] = ()) -> Panel:
-    """Load the panel named by :func:`panel_options`' values (popped from ``kwargs``)."""
+    """Load the panel named by :func:`panel_options`' values (popped from ``kwargs``).
+
+    A database URL with ``--query`` is read by :func:`causal.panel_sql.read_sql_panel` and
+    validated exactly like a file.
+    """
+    source, query, name = kwargs.pop("data_path"), kwargs.pop("query"), None
+    if is_database_url(source):
+        name = mask_url(source)
+        source = read_sql_panel(source, query)
+    elif query:
+        raise ConfigError(f"--query needs a database URL as --data, got the file {source}")
     return load_panel(
-        kwargs.pop("data_path"),
+        source,
+        name=name,
         y=kwargs.pop("y"),
         date_col=kwargs.pop("date_col"),
         geo_col=kwargs.pop("geo_col"),
@@ -40,10 +68,35 @@ def read_panel(kwargs: dict[str, Any], columns: tuple[str, ...] = ()) -> Panel:
 
 
 confidence_option = click.option(
-    "--confidence", default=0.9, show_default=True, type=click.FloatRange(0.5, 0.999),
+    "--confidence",
+    default=0.9,
+    show_default=True,
+    type=click.FloatRange(0.5, 0.999),
     help="Confidence level of intervals.",
 )
-seed_option = click.option("--seed", default=0, show_default=True, type=int, help="Seed of every random draw.")
+
+
+def _currency(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    # The same check the reports apply (allocation.cli.report.check_currency): one rule.
+    from allocation.cli.report import check_currency
+
+    try:
+        return check_currency(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+currency_option = click.option(
+    "--currency",
+    default=None,
+    metavar="CODE",
+    callback=_currency,
+    help="Currency of spend and costs in the reports: a 3-letter code (EUR, USD) or a symbol (€, $); "
+    "default: plain 'currency units'.",
+)
+seed_option = click.option(
+    "--seed", default=0, show_default=True, type=int, help="Seed of every random draw."
+)
 
 
 def split_list(value: str | None) -> list[str]:

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from allocation.audit import AuditLog
+from allocation.audit import AuditLog, mask_url
 
 _db_option = click.option("--audit-db", default=None,
                           help="Audit database: SQLite path or SQLAlchemy URL (default $LIFTLAB_DB or liftlab.db).")
@@ -22,7 +22,7 @@ def command() -> None:
 @click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
 def list_cmd(audit_db: str | None, limit: int) -> None:
     """Recorded decisions, newest first."""
-    rows = AuditLog(audit_db).list(limit)
+    rows = AuditLog(audit_db, create=False).list(limit)
     if not rows:
         click.echo("no records")
         return
@@ -39,4 +39,4 @@ def list_cmd(audit_db: str | None, limit: int) -> None:
 @click.argument("record_id", type=int)
 def show_cmd(audit_db: str | None, record_id: int) -> None:
     """One decision in full, as JSON."""
-    click.echo(json.dumps(AuditLog(audit_db).show(record_id), indent=2, default=str))
+    click.echo(mask_url(json.dumps(AuditLog(audit_db, create=False).show(record_id), indent=2, default=str)))

@@ -5,6 +5,12 @@ inside the world, read them out, calibrate the response curves on the lifts,
 allocate the budget under the 15% weekly guardrail, and compare every step with
 the world's truth. Each step runs the same subcommand a user would run, so the
 demo's files are exactly what those commands write.
+
+Every file is written through the atomic writer (:mod:`allocation.cli.outputs`),
+so a killed demo leaves whole files or none, never a truncated panel. A folder
+that already holds a demo's registry (``liftlab.db``) is refused before
+anything runs: registering the same tests again would fail half-way, after
+the design files had been rewritten.
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from allocation.cli.options import currency_option
+from allocation.cli.outputs import dumps, outputs
+from causal.errors import ConfigError
 from causal.world import Experiment, World
 
 BRAND_WINDOW = ("2025-10-01", "2025-11-25")  # eight weeks: branded search's true effect is small
@@ -41,31 +50,38 @@ def _run(args: list[str]) -> None:
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for every file and report.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the world and of every random draw.")
 @click.option("--n-jobs", default=1, show_default=True, type=int, help="Parallel workers for the design search.")
-def command(out_dir: str, seed: int, n_jobs: int) -> None:
+@currency_option  # passed to the steps whose commands take it (design); the others show "currency units"
+def command(out_dir: str, seed: int, n_jobs: int, currency: str | None) -> None:
     """Run design, readout, calibration and allocation end to end on a simulated world."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if (out / "liftlab.db").exists():
+        raise ConfigError(f"--out {out} already holds a demo (its registry {out / 'liftlab.db'}): "
+                          "choose a new folder, or delete that one first")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a folder")
     total_steps = 7
     started = time.perf_counter()
+    money = ["--currency", currency] if currency else []
 
     _step(1, total_steps, "simulating the world's history")
     world = World(seed=seed)
     history = world.panel()
     history = history[history["date"] <= HISTORY_END]
-    history.to_csv(out / "history.csv", index=False)
+    with outputs() as files:
+        history.to_csv(files.path(out / "history.csv"), index=False)
 
     _step(2, total_steps, "designing the branded-search go-dark test")
     _run(["design", "--data", str(out / "history.csv"), "--out", str(out / "design_brand_search.json"),
           "--report", str(out / "design_brand_search.html"), "--treated", "12..20",
           "--durations", "56", "--effect-sizes", "0,0.005,0.01,0.015,0.02,0.03",
-          "--seed", str(seed), "--n-jobs", str(n_jobs)])
+          "--seed", str(seed), "--n-jobs", str(n_jobs), *money])
     brand_design = json.loads((out / "design_brand_search.json").read_text())
 
     _step(3, total_steps, "designing the CTV test on the remaining markets")
     _run(["design", "--data", str(out / "history.csv"), "--out", str(out / "design_ctv.json"),
           "--report", str(out / "design_ctv.html"), "--treated", "4..8", "--durations", "28",
           "--exclude", ",".join(brand_design["treated"]), "--effect-sizes", "0,0.02,0.04,0.06,0.08,0.1",
-          "--seed", str(seed), "--n-jobs", str(n_jobs)])
+          "--seed", str(seed), "--n-jobs", str(n_jobs), *money])
     ctv_design = json.loads((out / "design_ctv.json").read_text())
 
     _step(4, total_steps, "registering both tests and running them inside the world")
@@ -83,8 +99,9 @@ def command(out_dir: str, seed: int, n_jobs: int) -> None:
               "--channel", e.channel, "--start", e.start, "--end", e.end, "--control", control, "--seed", str(seed)])
         _run(["registry", "start", e.name, "--db", db])
     panel, truth = world.simulate(experiments)
-    panel.to_csv(out / "panel.csv", index=False)
-    (out / "truth.json").write_text(json.dumps(truth, indent=2) + "\n")
+    with outputs() as files:
+        panel.to_csv(files.path(out / "panel.csv"), index=False)
+        files.write_text(out / "truth.json", dumps(truth))
 
     _step(5, total_steps, "reading out both tests (pre-registered readouts, with reports)")
     readouts = {}
@@ -117,13 +134,13 @@ def command(out_dir: str, seed: int, n_jobs: int) -> None:
 def _export_figures(out: Path) -> int:
     """Write each report's inline figures as PNG files, for slides and documents."""
     folder = out / "figures"
-    folder.mkdir(exist_ok=True)
     count = 0
-    for report in sorted(out.glob("*.html")):
-        uris = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", report.read_text(encoding="utf-8"))
-        for i, data in enumerate(uris, start=1):
-            (folder / f"{report.stem}_{i}.png").write_bytes(base64.b64decode(data))
-            count += 1
+    with outputs() as files:
+        for report in sorted(out.glob("*.html")):
+            uris = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", report.read_text(encoding="utf-8"))
+            for i, data in enumerate(uris, start=1):
+                files.write_bytes(folder / f"{report.stem}_{i}.png", base64.b64decode(data))
+                count += 1
     return count
 
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import click
 
 from allocation.cli.options import panel_options, read_panel, split_list
 from allocation.cli.outputs import outputs
+from allocation.jsonfile import read_json
 from causal.errors import DataError
 
 db_option = click.option(
@@ -27,15 +26,15 @@ def _registry(db: str | None, *, create: bool = True):
 
 
 def _read_json(path: str) -> dict:
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"{p}: no such file")
-    try:
-        obj = json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{p}: not valid JSON ({exc})") from exc
+    from experiments.registry import design_defaults
+
+    obj = read_json(path, "design file")
     if not isinstance(obj, dict):
-        raise DataError(f"{p}: expected a JSON object")
+        raise DataError(f"{path}: a design file must be a JSON object, got {type(obj).__name__}")
+    try:
+        design_defaults(obj)  # checked here too, so that the message names the file
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from None
     return obj
 
 

@@ -19,5 +19,8 @@ def command(columns: str, **kwargs) -> None:
     )
     click.echo(f"  channels: {', '.join(panel.channels) or 'none'}")
     click.echo(f"  covariates: {', '.join(panel.covariates) or 'none'}")
+    if panel.text_columns:
+        # Said out loud: a column of text is a label, never a covariate the model adjusts for.
+        click.echo(f"  text columns, not used as covariates: {', '.join(panel.text_columns)}")
     if panel.n_filled:
         click.echo(f"  filled {panel.n_filled} absent rows with zeros (--fill-missing zero)")
