@@ -43,10 +43,24 @@ Calibrated policies use :func:`confounding_prior`: a wide confounding-bias prior
 for branded search (its spend follows demand) and a narrower one for the planned
 channels (Chen et al. 2018).
 
-Every allocation (any policy) is solved by :func:`best_allocation`, an exact
-dynamic programme on a grid of the budget: separable, handles S-shaped curves
-and per-line bounds, so the comparison between policies is about the curves
-they believe, never about the optimiser.
+Every decision policy plans with the product's own planner
+(:func:`allocation.optimize.allocate`: the convex problem, or the mixed-integer
+piecewise-linear model for S-shaped calibrated curves, with the guardrail box of
+:func:`allocation.constraints.guardrail_box` as line bounds), at exactly the
+budget (``budget_mode="eq"``), so the comparison between policies is about the
+curves they believe, never about the optimiser. The oracle's true curves are sums
+of two Hill curves (direct and the branded-query path), which no curves.json line
+can state; it alone keeps :func:`best_allocation`, an exact dynamic programme on a
+grid, as the reference it is.
+
+Equal spend
+-----------
+The daily loop's tests switch spend off in their markets, so its runs spend less
+than the others. Policies are compared on their *plans* run without test cuts,
+which all spend the budget every day (``equal_spend`` table: incremental signups
+at the matched budget, cost per incremental, and the share of the oracle's gain
+over the status quo each captures); the signups and spend the tests cost are
+reported apart (``given_up``).
 
 References
 ----------
@@ -66,6 +80,7 @@ import pandas as pd
 
 from allocation.audit import AuditLog
 from allocation.calibration import Lift, calibrate
+from allocation.constraints import guardrail_box, guardrail_violation
 from allocation.mmm import ResponseModel
 from causal import response as R
 from causal.errors import ConfigError
@@ -79,7 +94,35 @@ WEEK = 7
 CONTROLS = ("launch", "competitor_price")
 
 
-# -- the optimiser every policy shares ---------------------------------------------
+# -- the planner every decision policy uses -------------------------------------------
+def plan_lines(setting: Setting, curves: dict, budget: float, lower: np.ndarray | None = None,
+               upper: np.ndarray | None = None) -> np.ndarray:
+    """Spend per line from the product's planner on calibrated ``curves`` (a curves.json dict).
+
+    Exactly ``budget`` is spent (``budget_mode="eq"``) within ``lower <= x <= upper``. A calibrated
+    curve whose effect came out negative is planned as no effect (beta 0): spend there buys nothing.
+    """
+    from allocation.curves import CurveSet
+    from allocation.optimize import allocate
+    from allocation.rules import Rules
+
+    by = {(c["name"], c["market"]): c for c in curves["channels"]}
+    n = len(setting.lines)
+    lower = np.zeros(n) if lower is None else np.asarray(lower, float)
+    upper = np.full(n, budget) if upper is None else np.minimum(np.asarray(upper, float), budget)
+    lines = []
+    for i, key in enumerate(setting.lines):
+        resp = dict(by[key]["response"])
+        resp["beta"] = max(float(resp["beta"]), 0.0)
+        lines.append({"name": key[0], "market": key[1], "response": resp,
+                      "current_spend": float(setting.status_quo[i]),
+                      "min_spend": float(lower[i]), "max_spend": float(max(upper[i], lower[i]))})
+    cs = CurveSet.from_dict({"channels": lines}, source="backtest curves")
+    plan = allocate(cs, budget=float(budget), rules=Rules(budget_mode="eq"))
+    return plan.lines["spend"].to_numpy(dtype=float)
+
+
+# -- the oracle's reference optimiser -----------------------------------------------------
 def best_allocation(curves: list, budget: float, lower: np.ndarray | None = None, upper: np.ndarray | None = None,
                     *, grid: int = 400) -> np.ndarray:
     """Spend per line maximising ``sum_i f_i(x_i)`` with ``sum x = budget``, ``lower <= x <= upper``.
@@ -260,13 +303,11 @@ def overlapping_tests(tests: list[dict]) -> list[tuple[int, int]]:
 
 
 def guardrail_ratio(plan: np.ndarray, history: np.ndarray, current: np.ndarray, max_change: float) -> float:
-    """Largest change of a line within any 7-day window, over ``max_change * current`` (<= 1 keeps the rule)."""
-    seq = np.vstack([history, plan])
-    worst = 0.0
-    for k in range(1, WEEK):
-        d = np.abs(seq[k:] - seq[:-k])[max(0, history.shape[0] - k):]
-        worst = max(worst, float((d / (max_change * current)).max()) if len(d) else 0.0)
-    return worst
+    """Largest change of a line within any 7-day window, over ``max_change * current`` (<= 1 keeps the rule).
+
+    ``plan`` and ``history`` are days x lines; :func:`allocation.constraints.guardrail_violation` is the rule.
+    """
+    return guardrail_violation(np.asarray(plan).T, np.asarray(history).T, np.asarray(current), max_change)
 
 
 # -- models ---------------------------------------------------------------------------
@@ -274,11 +315,6 @@ def _fit(setting: Setting, frame: pd.DataFrame, day: int) -> ResponseModel:
     last = _date(setting.world, setting.start + day - 1)
     panel = load_panel(frame[frame["date"] <= last].reset_index(drop=True))
     return ResponseModel(controls=list(CONTROLS), holdout=0).fit(panel)
-
-
-def _curves_of(setting: Setting, curves: dict, key: str = "response") -> list:
-    by = {(c["name"], c["market"]): c for c in curves["channels"]}
-    return [_curve_fn(by[line][key]) for line in setting.lines]
 
 
 # Prior scale of the confounding bias (relative to the coefficient) of a channel whose spend is set by the
@@ -360,7 +396,7 @@ class QuarterlyModel:
             if self.max_step is not None:
                 current = setting.status_quo if self.plan_ is None else self.plan_
                 lo, hi = current / self.max_step, np.minimum(current * self.max_step, setting.budget)
-            self.plan_ = best_allocation(_curves_of(setting, curves), setting.budget, lo, hi)
+            self.plan_ = plan_lines(setting, curves, setting.budget, lo, hi)
         return self.plan_.copy()
 
 
@@ -402,7 +438,7 @@ class DailyLoop:
         self.tests_: list[dict] = []
         self.log_: list[dict] = []
         self.lifts_: list[Lift] = []
-        self._fns = None
+        self._curves = None
         self._model = None
         self._next_cluster = 0
 
@@ -419,16 +455,17 @@ class DailyLoop:
             bias = confounding_prior(w) if self.bias_scale is None else self.bias_scale
             curves = calibrate(self._model, [lf for lf in self.lifts_ if lf.end <= fitted_to],
                                bias_scale=bias, seed=setting.seed).to_dict()
-            self._fns = _curves_of(setting, curves)
+            self._curves = curves
             self._propose(day, setting, context)
         plan = context["plan"]
         hist = np.vstack([np.tile(setting.status_quo, (WEEK, 1)), plan[:day]])[-(WEEK - 1):]
         band = self.max_change * setting.status_quo
-        lo = np.maximum(hist.max(axis=0) - band, 0.0)
-        hi = hist.min(axis=0) + band
+        # The rolling guardrail, as the daily planner states it: today's box from the last six days.
+        lo, hi = guardrail_box(hist.T, 1, band * (1 - 1e-9))
+        lo, hi = np.maximum(lo[:, 0], 0.0), hi[:, 0]
         try:
-            x = best_allocation(self._fns, setting.budget, lo, hi, grid=200)
-        except ConfigError:  # the grid cannot meet the budget inside the box: hold yesterday's plan
+            x = plan_lines(setting, self._curves, setting.budget, lo, hi)
+        except ConfigError:  # the budget cannot be met inside the box: hold yesterday's plan
             x = hist[-1].copy()
         entry = {"day": _date(w, t_abs), "total_spend": float(x.sum()),
                  "largest_move": float(np.max(np.abs(x - hist[-1]))),
@@ -535,6 +572,12 @@ class BacktestResult:
         for name, r in t.iterrows():
             lines.append(f"  {name:<{width}} incremental {r['incremental']:>12,.0f}  cost/incremental "
                          f"{r['cost_per_incremental']:>8.2f}  share of oracle {r['share_of_oracle']:>6.1%}")
+        if "share_of_oracle_gain" in t:
+            lines.append("  at equal spend (plans run without test cuts, every policy spends the budget):")
+            for name, r in t.iterrows():
+                lines.append(f"  {name:<{width}} incremental {r['equal_incremental']:>12,.0f}  cost/incremental "
+                             f"{r['equal_cost_per_incremental']:>8.2f}  share of oracle's gain over status quo "
+                             f"{r['share_of_oracle_gain']:>7.1%}")
         lines.append(f"  daily loop: {len(self.tests)} tests, signups given up {self.given_up['signups']:,.0f}, "
                      f"guardrail ratio {self.guardrail:.3f} (<= 1 kept), overlapping tests {len(self.overlaps)}")
         return "\n".join(lines)
@@ -562,6 +605,25 @@ class BacktestResult:
         if show:
             plt.show()
         return fig, ax
+
+
+def equal_spend_table(setting: Setting, plans: dict, policies: list) -> pd.DataFrame:
+    """Each policy's plan run without test cuts: every one spends the budget, so they compare at equal spend.
+
+    Columns ``equal_spend``, ``equal_incremental``, ``equal_cost_per_incremental`` and
+    ``share_of_oracle_gain`` = (policy - status quo) / (oracle - status quo) in true incremental signups.
+    """
+    rows = {}
+    for pol in policies:
+        run = setting.run(plans[pol.name].to_numpy())
+        rows[pol.name] = {"equal_spend": float(setting.spend(run).sum()),
+                          "equal_incremental": float(setting.incremental(run).sum())}
+    out = pd.DataFrame(rows).T
+    out["equal_cost_per_incremental"] = out["equal_spend"] / out["equal_incremental"]
+    if "status quo" in out.index and "oracle" in out.index:
+        sq, orc = out.loc["status quo", "equal_incremental"], out.loc["oracle", "equal_incremental"]
+        out["share_of_oracle_gain"] = (out["equal_incremental"] - sq) / (orc - sq) if orc != sq else np.nan
+    return out
 
 
 def json_records(frame: pd.DataFrame) -> list[dict]:
@@ -628,6 +690,7 @@ def backtest(world: World, *, days: int = 182, seed: int = 0, policies: list | N
     table["share_of_oracle"] = table["incremental"] / oracle if oracle else np.nan
     if "status quo" in table.index:
         table["cpi_vs_status_quo"] = table["cost_per_incremental"] / table.loc["status quo", "cost_per_incremental"] - 1
+    table = table.join(equal_spend_table(setting, plans, policies))
     given_up, guard, overlaps, tests, decisions = {"signups": 0.0, "spend": 0.0}, 0.0, [], [], pd.DataFrame()
     if loop is not None:
         pol, plan, inc, sp = loop

@@ -26,6 +26,8 @@ from allocation.jsonfile import read_json
 from causal import response as R
 from causal.errors import ConfigError, DataError
 
+#: Largest magnitude of any number in a curves file (outcomes, spends, scales).
+MAX_VALUE = 1e13
 #: Required parameters of each response form (besides ``form``).
 FORMS: dict[str, tuple[str, ...]] = {name: f.params for name, f in R.FORMS.items()}
 _OPTIONAL = {name: tuple(k for k, _ in f.optional) for name, f in R.FORMS.items() if f.optional}
@@ -133,12 +135,45 @@ class CurveSet:
     outcome, period : str
     source : str
         The file the curves came from (for error messages), or ``"<dict>"``.
+    draws : list of dict
+        Posterior draws per line (curves.json's ``response_draws`` and ``adstock_draws``),
+        each ``{parameter: array of n_draws}``; empty when the file has none. Draw ``j`` is
+        coherent across lines (a joint posterior).
+    meta : dict
+        Top-level keys passed through untouched (``draws``, ``aggregates``: cluster-level
+        lines for reports, never planned).
     """
 
     curves: list[Curve]
     outcome: str = "signups"
     period: str = "day"
     source: str = "<dict>"
+    draws: list = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n_draws(self) -> int:
+        """Number of posterior draws in the file (0: none)."""
+        return len(next(iter(self.draws[0].values()))) if self.draws and self.draws[0] else 0
+
+    def draw(self, j: int) -> CurveSet:
+        """The curves at posterior draw ``j``: drawn parameters replace the point values."""
+        curves = []
+        for c, d in zip(self.curves, self.draws):
+            params = {**c.params, **{k: float(v[j]) for k, v in d.items() if k != "decay"}}
+            decay = float(d["decay"][j]) if "decay" in d else c.decay
+            curves.append(Curve(c.name, c.market, c.form, params, c.current_spend, c.min_spend, c.max_spend,
+                                decay, c.contribution, c.extra))
+        return CurveSet(curves, self.outcome, self.period, self.source)
+
+    def draw_values(self, spend: np.ndarray) -> np.ndarray:
+        """Outcome per line (rows) under every draw (columns) at spend per line, vectorised."""
+        spend = np.asarray(spend, dtype=float)
+        out = np.empty((len(self.curves), self.n_draws))
+        for i, (c, d) in enumerate(zip(self.curves, self.draws)):
+            params = {**c.params, **{k: v for k, v in d.items() if k != "decay"}}
+            out[i] = R.value(c.form, spend[i], params)
+        return out
 
     def __len__(self) -> int:
         return len(self.curves)
@@ -197,13 +232,14 @@ class CurveSet:
         return self._by_form(x, R.derivative)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"outcome": self.outcome, "period": self.period, "channels": [c.to_dict() for c in self.curves]}
+        return {"outcome": self.outcome, "period": self.period, "channels": [c.to_dict() for c in self.curves],
+                **self.meta}
 
     def with_params(self, params: list[dict[str, float]]) -> CurveSet:
         """The same lines with other response parameters (e.g. a posterior sample)."""
         curves = [Curve(c.name, c.market, c.form, dict(p), c.current_spend, c.min_spend, c.max_spend,
                         c.decay, c.contribution, c.extra) for c, p in zip(self.curves, params)]
-        return CurveSet(curves, self.outcome, self.period, self.source)
+        return CurveSet(curves, self.outcome, self.period, self.source, meta=self.meta)
 
     @classmethod
     def from_dict(cls, data: Any, *, source: str = "<dict>") -> CurveSet:
@@ -221,7 +257,11 @@ class CurveSet:
                 raise DataError(f"{source}: channels[{i}] ({c.label}) duplicates channels[{seen[key]}]; "
                                 "each (name, market) must appear once")
             seen[key] = i
-        return cls(curves, str(data.get("outcome", "signups")), str(data.get("period", "day")), source)
+        draws = _parse_draws(data, curves, source)
+        meta = {k: data[k] for k in ("draws", "aggregates") if k in data}
+        if "aggregates" in data and not isinstance(data["aggregates"], list):
+            raise DataError(f"{source}: key 'aggregates' must be a list of curve lines (reports only)")
+        return cls(curves, str(data.get("outcome", "signups")), str(data.get("period", "day")), source, draws, meta)
 
     @classmethod
     def load(cls, path: str | Path) -> CurveSet:
@@ -238,11 +278,67 @@ def _number(value: Any, where: str, key: str, *, allow_none: bool = False, posit
     v = float(value)
     if not math.isfinite(v):
         raise DataError(f"{where}: key '{key}' must be finite, got {value}")
+    if abs(v) > MAX_VALUE:
+        raise DataError(f"{where}: key '{key}' is {value:g}, beyond {MAX_VALUE:g} (the largest value the "
+                        "allocator's arithmetic keeps exact to the cent)")
     if positive and v <= 0:
         raise DataError(f"{where}: key '{key}' must be > 0, got {value}")
     if nonneg and v < 0:
         raise DataError(f"{where}: key '{key}' must be >= 0, got {value}")
     return v
+
+
+def _parse_draws(data: dict, curves: list[Curve], source: str) -> list[dict[str, np.ndarray]]:
+    """Validate the posterior draws: top-level ``draws: {n, seed}`` and per line ``response_draws``."""
+    meta = data.get("draws")
+    with_draws = [i for i, c in enumerate(curves) if "response_draws" in c.extra or "adstock_draws" in c.extra]
+    if meta is None:
+        if with_draws:
+            raise DataError(f"{source}: channels[{with_draws[0]}] has 'response_draws' but the file has no top-level "
+                            "key 'draws' ({\"n\": N, \"seed\": S})")
+        return []
+    if not isinstance(meta, dict) or isinstance(meta.get("n"), bool) or not isinstance(meta.get("n"), int) \
+            or meta["n"] < 1:
+        raise DataError(f"{source}: key 'draws' must be an object {{\"n\": N >= 1, \"seed\": S}}, got {json.dumps(meta)}")
+    n = meta["n"]
+    out = []
+    for i, c in enumerate(curves):
+        where = f"{source}: channels[{i}] ({c.label})"
+        rd = c.extra.get("response_draws")
+        if not isinstance(rd, dict) or not rd:
+            raise DataError(f"{where}: key 'response_draws' must be an object of parameter -> list of {n} draws "
+                            "(the file's 'draws.n')")
+        allowed = set(FORMS[c.form]) | set(_OPTIONAL.get(c.form, ()))
+        d: dict[str, np.ndarray] = {}
+        blocks = [("response_draws", rd)]
+        if c.extra.get("adstock_draws") is not None:
+            ad = c.extra["adstock_draws"]
+            if not isinstance(ad, dict) or set(ad) - {"decay"}:
+                raise DataError(f"{where}: key 'adstock_draws' must be {{\"decay\": [{n} numbers]}}")
+            blocks.append(("adstock_draws", ad))
+        for block, values in blocks:
+            for key, v in values.items():
+                name = f"{block}.{key}"
+                if block == "response_draws" and key not in allowed:
+                    raise DataError(f"{where}: key '{name}' is not a parameter of form '{c.form}' "
+                                    f"(use {', '.join(sorted(allowed))})")
+                if not isinstance(v, list) or len(v) != n:
+                    got = f"{len(v)} values" if isinstance(v, list) else type(v).__name__
+                    raise DataError(f"{where}: key '{name}' must be a list of {n} numbers (draws.n), got {got}")
+                if any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in v):
+                    raise DataError(f"{where}: key '{name}' holds a non-number")
+                arr = np.asarray(v, dtype=float)
+                bad = ~np.isfinite(arr) | (np.abs(arr) > MAX_VALUE)
+                if key in ("half_saturation", "scale", "shape", "exponent"):
+                    bad |= arr <= 0
+                if key == "decay":
+                    bad |= (arr < 0) | (arr >= 1)
+                if bad.any():
+                    j = int(np.flatnonzero(bad)[0])
+                    raise DataError(f"{where}: key '{name}' draw {j} is {v[j]!r}, out of range for {key}")
+                d[key] = arr
+        out.append(d)
+    return out
 
 
 def _parse_line(i: int, line: Any, source: str) -> Curve:

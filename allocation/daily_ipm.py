@@ -73,6 +73,7 @@ class DailySolution:
     budget_dual: float
     guardrail_dual: np.ndarray
     gap: float
+    market_dual: np.ndarray | None = None
 
 
 def _row_pattern(days: int, window: int | None) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix]:
@@ -102,13 +103,26 @@ def _row_pattern(days: int, window: int | None) -> tuple[np.ndarray, np.ndarray,
     return G, np.array(kind), outer
 
 
-def _curve_terms(form: np.ndarray, shape: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """g, g' and g'' of each line's unit curve (:mod:`causal.response`) at z (lines x days); z > 0 inside."""
+def _curve_terms(form: np.ndarray, shape: np.ndarray, z: np.ndarray,
+                 tangent: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """g, g' and g'' of each line's unit curve (:mod:`causal.response`) at z (lines x days); z > 0 inside.
+
+    A line with ``tangent[i] > 0`` uses the concave envelope of its curve instead: below the
+    tangent point the tangent line (:func:`causal.response.envelope_tangent`), the curve above.
+    """
     g, g1, g2 = np.empty_like(z), np.empty_like(z), np.empty_like(z)
     for code, name in enumerate(SUPPORTED):
         rows = form == code
         if rows.any():
             g[rows], g1[rows], g2[rows] = R.unit_terms(name, z[rows], shape[rows][:, None])
+    if tangent is not None and (tangent > 0).any():
+        rows = np.flatnonzero(tangent > 0)
+        zt = tangent[rows][:, None]
+        gt, g1t, _ = R.unit_terms("hill", zt, shape[rows][:, None])
+        below = z[rows] < zt
+        g[rows] = np.where(below, gt + g1t * (z[rows] - zt), g[rows])
+        g1[rows] = np.where(below, g1t, g1[rows])
+        g2[rows] = np.where(below, 0.0, g2[rows])
     return g, g1, g2
 
 
@@ -129,13 +143,15 @@ class _Point:
     z: np.ndarray
     y: float
     sB: float
+    u: np.ndarray | None = None  # market rows' slacks (markets x days)
+    w: np.ndarray | None = None  # and multipliers
 
 
 class _Model:
     """The problem's fixed data in scaled units, and the objective's value, gradient and Hessian."""
 
     def __init__(self, forms, shapes, weights, scale, decay, start_adstock, lower, upper, band, window, budget,
-                 budget_mode, reference):
+                 budget_mode, reference, market=None, market_caps=None, tangent=None):
         n, T = weights.shape
         self.n, self.T = n, T
         r = self.r = np.asarray(reference, dtype=float)
@@ -164,6 +180,17 @@ class _Model:
         self.m = int(self.active.sum()) + (1 if self.le else 0)
         self.q = np.asarray(weights, dtype=float)
         self.obj_scale = 1.0
+        self.tangent = None if tangent is None else np.asarray(tangent, dtype=float)
+        # Market rows: sum over a market's lines of r_i x_it <= cap_m, each day (a sparse markets x lines map).
+        self.k = 0 if market_caps is None else len(market_caps)
+        if self.k:
+            mk = np.asarray(market, dtype=int)
+            on = np.flatnonzero(mk >= 0)
+            self.Mr = sp.csr_matrix((r[on], (mk[on], on)), shape=(self.k, n))
+            self.Mr2 = sp.csr_matrix((r[on] ** 2, (mk[on], on)), shape=(self.k, n))
+            self.MrT = self.Mr.T.tocsr()
+            self.cap = np.asarray(market_caps, dtype=float)
+            self.m += self.k * T
 
     def start(self) -> _Point:
         """Constant spend per line strictly inside its floors and ceilings (a constant meets every
@@ -171,6 +198,17 @@ class _Model:
         floor, ceil = self.lo.max(axis=1), self.hi.min(axis=1)
         target = self.budget / self.r.sum() / self.T
         x = np.where(np.isfinite(ceil), 0.5 * (floor + ceil), np.maximum(target, floor + np.maximum(0.5, np.abs(floor))))
+        if self.k:
+            # Move each budgeted market's lines toward their floors until the market sits halfway
+            # between its floors and its cap: strictly inside the market rows too.
+            f_m, x_m = self.Mr @ floor, self.Mr @ x
+            if (f_m >= self.cap).any():
+                raise ValueError("no strictly feasible start: a market's floors meet its budget")
+            theta = np.minimum(1.0, 0.5 * (self.cap - f_m) / np.maximum(x_m - f_m, 1e-300))
+            th = np.ones(self.n)
+            on = self.Mr.tocoo()
+            th[on.col] = theta[on.row]
+            x = floor + th * (x - floor)
         x = np.repeat(x[:, None], self.T, axis=1)
         # Objective scaled so that its average gradient entry is one.
         _, grad, _ = self.terms(x)
@@ -181,13 +219,17 @@ class _Model:
             raise ValueError("no strictly feasible start: a line's floor meets its ceiling or guardrail box")
         z = self.act / s
         sB = max(self.budget - float((self.a * x).sum()), 1e-3 * self.budget) if self.le else 0.0
-        return _Point(x, s, z, 1.0 / sB if self.le else 0.0, sB)
+        u = w = None
+        if self.k:
+            u = self.cap[:, None] - self.Mr @ x
+            w = 1.0 / u
+        return _Point(x, s, z, 1.0 / sB if self.le else 0.0, sB, u, w)
 
     def terms(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         """Objective (minimised: minus the outcome), its gradient and its per-line Hessian blocks."""
         # x >= floor >= 0 at every iterate; the clip only absorbs rounding in the last digit.
         z = np.maximum((self.K @ x[:, :, None])[..., 0] + self.z0, 1e-300)
-        g, g1, g2 = _curve_terms(self.form, self.shape, z)
+        g, g1, g2 = _curve_terms(self.form, self.shape, z, self.tangent)
         grad = -(self.Kt @ (self.q * g1)[:, :, None])[..., 0]
         hess = self.Kt @ (np.maximum(-self.q * g2, 0.0)[:, :, None] * self.K)
         return -float((self.q * g).sum()), grad, hess
@@ -207,17 +249,34 @@ class _Newton:
         self.D = p.z / p.s * model.act
         n, T = model.n, model.T
         self.H_inv = np.linalg.inv(hess + (model.outer.T @ self.D.T).T.reshape(n, T, T))
+        if model.k:
+            # Woodbury for the market rows V E V': one T x T system per market,
+            # C_m = diag(1 / E_m) + sum over the market's lines of r_i^2 H_i^-1.
+            self.E = p.w / p.u
+            C = (model.Mr2 @ self.H_inv.reshape(n, T * T)).reshape(model.k, T, T)
+            C[:, np.arange(T), np.arange(T)] += 1.0 / self.E
+            self.C_inv = np.linalg.inv(C)
         self.dB = p.y / p.sB if model.le else 0.0
-        self.Ha = (self.H_inv @ model.a[:, :, None])[..., 0]
+        self.Ha = self._P(model.a)
         self.aHa = float((model.a * self.Ha).sum())
+
+    def _P(self, v):
+        """(H + V E V')^-1 v, with H the per-line blocks."""
+        h = (self.H_inv @ v[:, :, None])[..., 0]
+        if not self.m.k:
+            return h
+        c = (self.C_inv @ (self.m.Mr @ h)[:, :, None])[..., 0]
+        return h - (self.H_inv @ (self.m.MrT @ c)[:, :, None])[..., 0]
 
     def _solve(self, b):
         m, p, D = self.m, self.p, self.D
-        bd, bp, bc, bB, bcB = b
+        bd, bp, bc, bB, bcB, bpm, bcm = b
         rhs = bd + ((D * bp - bc / p.s) * m.act) @ m.G
+        if m.k:
+            rhs = rhs + m.MrT @ (self.E * bpm - bcm / p.u)
         if m.le:
             rhs = rhs + m.a * (self.dB * bB - bcB / p.sB)
-        v = (self.H_inv @ rhs[:, :, None])[..., 0]
+        v = self._P(rhs)
         av = float((m.a * v).sum())
         if m.le:  # Sherman-Morrison for the budget row's barrier term dB a a'
             dx = v - self.Ha * (self.dB * av / (1 + self.dB * self.aHa))
@@ -232,16 +291,26 @@ class _Newton:
             adx = float((m.a * dx).sum())
             dsB = bB - adx
             dy = self.dB * (adx - bB) + bcB / p.sB
-        return dx, ds, dz, dy, dsB
+        du = dw = 0.0
+        if m.k:
+            Mdx = m.Mr @ dx
+            du = bpm - Mdx
+            dw = self.E * (Mdx - bpm) + bcm / p.u
+        return dx, ds, dz, dy, dsB, du, dw
 
     def _apply(self, d):
         m, p = self.m, self.p
-        dx, ds, dz, dy, dsB = d
-        return ((self.hess @ dx[:, :, None])[..., 0] + dz @ m.G + m.a * dy,
+        dx, ds, dz, dy, dsB, du, dw = d
+        first = (self.hess @ dx[:, :, None])[..., 0] + dz @ m.G + m.a * dy
+        if m.k:
+            first = first + m.MrT @ dw
+        return (first,
                 (dx @ m.G.T + ds) * m.act,
                 (p.z * ds + p.s * dz) * m.act,
                 float((m.a * dx).sum()) + dsB,
-                p.y * dsB + p.sB * dy if m.le else 0.0)
+                p.y * dsB + p.sB * dy if m.le else 0.0,
+                (m.Mr @ dx + du) if m.k else 0.0,
+                (p.w * du + p.u * dw) if m.k else 0.0)
 
     def solve(self, b, refinements: int):
         # Iterative refinement on the full system: the eliminated one is ill-conditioned near the
@@ -255,12 +324,17 @@ class _Newton:
 
 def _max_step(m: _Model, p: _Point, d) -> float:
     """Largest step keeping slacks and multipliers of the rows (and the budget row if ``le``) >= 0."""
-    _, ds, dz, dy, dsB = d
+    _, ds, dz, dy, dsB, du, dw = d
     ratios = [1.0]
     for v, dv in ((p.s, ds), (p.z, dz)):
         neg = m.active & (dv < 0)
         if neg.any():
             ratios.append(float((-v[neg] / dv[neg]).min()))
+    if m.k:
+        for v, dv in ((p.u, du), (p.w, dw)):
+            neg = dv < 0
+            if neg.any():
+                ratios.append(float((-v[neg] / dv[neg]).min()))
     if m.le:
         ratios += [-v / dv for v, dv in ((p.sB, dsB), (p.y, dy)) if dv < 0]
     return min(ratios)
@@ -268,7 +342,8 @@ def _max_step(m: _Model, p: _Point, d) -> float:
 
 def _solve_daily(*, forms: list[str], shapes: np.ndarray, weights: np.ndarray, scale: np.ndarray, decay: np.ndarray,
                  start_adstock: np.ndarray, lower: np.ndarray, upper: np.ndarray, band: np.ndarray | None,
-                 window: int, budget: float, budget_mode: str, reference: np.ndarray, tol: float = 1e-9,
+                 window: int, budget: float, budget_mode: str, reference: np.ndarray, market: np.ndarray | None = None,
+                 market_caps: np.ndarray | None = None, tangent: np.ndarray | None = None, tol: float = 1e-9,
                  dual_tol: float = 1e-6, refinements: int = 1, max_iterations: int = 200) -> DailySolution:
     """Maximise ``sum weights * g(adstock / scale)`` over daily spend; see the module docstring.
 
@@ -293,6 +368,14 @@ def _solve_daily(*, forms: list[str], shapes: np.ndarray, weights: np.ndarray, s
     budget_mode : {"eq", "le"}
     reference : array (lines,)
         A typical daily spend per line (> 0), to scale the variables.
+    market : int array (lines,), optional
+        Each line's budgeted market (index into ``market_caps``), -1 for none.
+    market_caps : array (markets,), optional
+        Most spend per market and day. These rows couple a market's lines day by day; they
+        enter the Newton system by the Woodbury identity, one ``T x T`` system per market.
+    tangent : array (lines,), optional
+        Lines with a positive entry are S-shaped Hill curves to be replaced by their concave
+        envelope (the tangent line below this unit-scale tangent point).
     tol : float
         Stop when the duality gap (complementarity) is below ``tol`` times the objective ...
     dual_tol : float
@@ -303,7 +386,7 @@ def _solve_daily(*, forms: list[str], shapes: np.ndarray, weights: np.ndarray, s
         Iterative-refinement steps on each Newton system.
     """
     m = _Model(forms, shapes, weights, scale, decay, start_adstock, lower, upper, band, window, budget, budget_mode,
-               reference)
+               reference, market, market_caps, tangent)
     p = m.start()
     status, it = "max_iterations", 0
     best = (np.inf, p, np.inf, 0)
@@ -313,6 +396,12 @@ def _solve_daily(*, forms: list[str], shapes: np.ndarray, weights: np.ndarray, s
         r_p = (p.x @ m.G.T + p.s - m.h) * m.act
         r_B = float((m.a * p.x).sum()) + p.sB - m.budget
         complementarity = float((p.s * p.z * m.act).sum()) + p.sB * p.y
+        r_pm = rc_m = 0.0
+        if m.k:
+            r_d = r_d + m.MrT @ p.w
+            r_pm = m.Mr @ p.x + p.u - m.cap[:, None]
+            rc_m = p.u * p.w
+            complementarity += float(rc_m.sum())
         mu = complementarity / m.m
         gap = complementarity / max(1.0, abs(F))
         dual_res = float(np.abs(r_d).max()) / (1.0 + float(np.abs(grad).max()))
@@ -324,28 +413,33 @@ def _solve_daily(*, forms: list[str], shapes: np.ndarray, weights: np.ndarray, s
         if score <= 1.0:
             status = "optimal"
             break
-        if float(p.s[m.active].min()) < 1e-14 or (m.le and p.sB < 1e-14 * max(1.0, m.budget)):
+        if (float(p.s[m.active].min()) < 1e-14 or (m.le and p.sB < 1e-14 * max(1.0, m.budget))
+                or (m.k and float(p.u.min()) < 1e-14 * max(1.0, float(m.cap.max())))):
             status = "optimal" if best[0] <= 100 else "stalled"
             break
 
         newton = _Newton(m, p, hess)
         rc = p.s * p.z * m.act
         rcB = p.sB * p.y if m.le else 0.0
-        b = [-r_d, -r_p, -rc, -r_B, -rcB]
+        b = [-r_d, -r_p, -rc, -r_B, -rcB, -r_pm, -rc_m]
         d = newton.solve(b, refinements)  # affine (predictor) direction
         alpha = _max_step(m, p, d)
-        _, ds, dz, dy, dsB = d
+        _, ds, dz, dy, dsB, du, dw = d
         mu_aff = (float(((p.s + alpha * ds) * (p.z + alpha * dz) * m.act).sum())
-                  + ((p.sB + alpha * dsB) * (p.y + alpha * dy) if m.le else 0.0)) / m.m
+                  + ((p.sB + alpha * dsB) * (p.y + alpha * dy) if m.le else 0.0)
+                  + (float(((p.u + alpha * du) * (p.w + alpha * dw)).sum()) if m.k else 0.0)) / m.m
         sigma = min(1.0, (mu_aff / mu) ** 3)
         b[2] = -(rc + (ds * dz - sigma * mu) * m.act)  # Mehrotra's corrector and centring
         if m.le:
             b[4] = -(rcB + dsB * dy - sigma * mu)
+        if m.k:
+            b[6] = -(rc_m + du * dw - sigma * mu)
         d = newton.solve(b, refinements)
         alpha = min(1.0, 0.99 * _max_step(m, p, d))
-        dx, ds, dz, dy, dsB = d
+        dx, ds, dz, dy, dsB, du, dw = d
         p = _Point(p.x + alpha * dx, np.where(m.active, p.s + alpha * ds, 1.0), p.z + alpha * dz * m.act,
-                   p.y + alpha * dy, p.sB + alpha * dsB if m.le else 0.0)
+                   p.y + alpha * dy, p.sB + alpha * dsB if m.le else 0.0,
+                   p.u + alpha * du if m.k else None, p.w + alpha * dw if m.k else None)
 
     _, p, gap, it = best
     if status == "max_iterations" and best[0] <= 100:
@@ -353,5 +447,7 @@ def _solve_daily(*, forms: list[str], shapes: np.ndarray, weights: np.ndarray, s
     guard = np.zeros(m.n)
     if band is not None:
         guard = (p.z[:, m.kind == 2] * m.obj_scale / m.r[:, None]).max(axis=1)
+    market_dual = (p.w * m.obj_scale).max(axis=1) if m.k else None
     return DailySolution(spend=p.x * m.r[:, None], status=status, iterations=it,
-                         budget_dual=float(abs(p.y) * m.obj_scale), guardrail_dual=guard, gap=float(gap))
+                         budget_dual=float(abs(p.y) * m.obj_scale), guardrail_dual=guard, gap=float(gap),
+                         market_dual=market_dual)

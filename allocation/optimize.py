@@ -25,7 +25,15 @@ import numpy as np
 from allocation.curves import CurveSet
 from allocation.plans import Plan, make_plan
 from allocation.problem import StaticProblem, build_static, scaling, solve_robust, structure_key
-from allocation.rules import Bounds, Rules, check_feasible, group_matrix, line_bounds, market_matrix
+from allocation.rules import (
+    MAX_AMOUNT,
+    Bounds,
+    Rules,
+    check_feasible,
+    group_matrix,
+    line_bounds,
+    market_matrix,
+)
 from allocation.sshape import solve_pwl
 from causal.errors import ConfigError, InfeasibleError
 
@@ -81,11 +89,19 @@ class Allocator:
         if self.objective not in OBJECTIVES:
             raise ConfigError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
         rules.validate()
+        for key, v in (("target", target), ("value_per_signup", value_per_signup)):
+            if v is not None and (isinstance(v, bool) or not np.isfinite(v) or abs(v) > MAX_AMOUNT):
+                raise ConfigError(f"--{key.replace('_', '-')} must be a finite number up to {MAX_AMOUNT:g}, got {v!r}")
         if self.objective == "min_spend":
             if target is None or target < 0:
                 raise ConfigError("objective min_spend needs --target N (incremental outcome to reach), N >= 0")
         elif rules.budget is None:
-            raise ConfigError(f"objective {self.objective} needs a --budget")
+            cur = curves.current()
+            if np.isnan(cur).any():
+                raise ConfigError(f"objective {self.objective} needs a --budget (it defaults to the current spend, "
+                                  f"but line {curves.labels[int(np.flatnonzero(np.isnan(cur))[0])]} has no "
+                                  "current_spend)")
+            rules.budget = float(cur.sum())
         if self.objective == "max_profit" and (value_per_signup is None or value_per_signup <= 0):
             raise ConfigError("objective max_profit needs --value-per-signup V > 0")
         bounds = line_bounds(curves, rules)

@@ -96,8 +96,9 @@ class Plan:
             "solver": self.solver,
             "method": self.method,
             "gap": self.gap,
-            "solve_seconds": self.solve_seconds,
             **self.extra,
+            # Wall-clock time varies run to run: kept apart from the plan, outside anything compared.
+            "timing": {"solve_seconds": self.solve_seconds},
         }
 
     def summary(self) -> str:
@@ -247,6 +248,7 @@ class TimePlan:
     method: str = "convex (daily, adstock)"
     gap: float = 0.0
     objective: str = "max_incremental"
+    certificate: dict = field(default_factory=dict)
 
     @property
     def days(self) -> int:
@@ -278,7 +280,9 @@ class TimePlan:
             "binding_constraints": self.binding, "max_change": self.max_change,
             "guardrail_window_days": WINDOW, "constraints": self.rules,
             "launch_calendar": None if self.calendar is None else self.calendar.to_dict(),
-            "solver": self.solver, "method": self.method, "gap": self.gap, "solve_seconds": self.solve_seconds,
+            "solver": self.solver, "method": self.method, "gap": self.gap,
+            "timing": {"solve_seconds": self.solve_seconds},
+            "certificate": self.certificate or {"kind": "convex", "gap": self.gap},
         }
 
     def summary(self) -> str:

@@ -121,9 +121,16 @@ class Rules:
         return cls(**data).validate(source)
 
 
+#: The largest amount of money (budget, cap, commitment) taken: beyond it the solvers' arithmetic
+#: loses the cents (double precision keeps ~16 digits) and such a figure is a typo.
+MAX_AMOUNT = 1e13
+
+
 def _check_num(v: Any, source: str, key: str) -> None:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
         raise ConfigError(f"{source}: {key} must be a finite number, got {v!r}")
+    if abs(v) > MAX_AMOUNT:
+        raise ConfigError(f"{source}: {key} {v:g} is beyond {MAX_AMOUNT:g}, the largest amount the allocator takes")
 
 
 @dataclass
@@ -195,6 +202,11 @@ def group_matrix(curves: CurveSet, rules: Rules) -> tuple[np.ndarray, np.ndarray
     return (np.array(rows).reshape(len(names), len(curves)), np.array(caps), np.array(mins), names)
 
 
+def _rule_names(rules: list[str]) -> str:
+    names = {"floor": "line_floors", "commitment": "commitments", "guardrail": "guardrail (max_change)"}
+    return ", ".join(names.get(r, r) for r in rules) or "line_floors"
+
+
 def check_feasible(curves: CurveSet, rules: Rules, bounds: Bounds, *, objective: str,
                    target: float | None = None) -> None:
     """Name the conflicting constraints of obviously infeasible rules, before any solve."""
@@ -207,11 +219,15 @@ def check_feasible(curves: CurveSet, rules: Rules, bounds: Bounds, *, objective:
         if lo.sum() > spendable * (1 + 1e-9) + 1e-9:
             what = " + ".join(f"{r}s" for r in rules_lo) or "floors"
             res = f" less the test-and-learn reserve {rules.reserve_amount:,.2f}" if rules.reserve_amount else ""
-            raise InfeasibleError(f"line {what} sum to {lo.sum():,.2f}, above the total budget {rules.budget:,.2f}{res}")
+            need = lo.sum() + rules.reserve_amount if not rules.reserve_share else (
+                (lo.sum() + rules.reserve) / (1 - rules.reserve_share))
+            raise InfeasibleError(f"line {what} sum to {lo.sum():,.2f}, above the total budget {rules.budget:,.2f}{res}; "
+                                  f"binding rule: {_rule_names(rules_lo)}; the smallest feasible budget is {need:,.2f}")
         if rules.budget_mode == "eq" and np.isfinite(up).all() and up.sum() < spendable * (1 - 1e-9):
             rules_up = " + ".join(sorted({f"{r}s" for r in bounds.upper_rule}))
             raise InfeasibleError(f"line {rules_up} sum to {up.sum():,.2f}, below the total budget "
-                                  f"{spendable:,.2f} that budget_mode 'eq' must spend")
+                                  f"{spendable:,.2f} that budget_mode 'eq' must spend; the largest feasible "
+                                  f"budget is {up.sum() + rules.reserve_amount:,.2f}")
     if rules.market_budgets:
         mat, caps, markets = market_matrix(curves, rules)
         floors = mat @ lo

@@ -38,6 +38,7 @@ from allocation.curves import CurveSet
 from allocation.optimize import Allocator, solver_options
 from allocation.problem import concave_response, scaling, solve_robust, structure_key
 from allocation.rules import Rules, check_feasible, group_matrix, line_bounds, market_matrix
+from causal import response as R
 from causal.errors import ConfigError, InfeasibleError
 
 
@@ -60,7 +61,7 @@ class Frontier:
 
     def to_dict(self) -> dict[str, Any]:
         return {"points": self.table.to_dict("records"), "spend": {str(k): v for k, v in self.spend.to_dict("index").items()},
-                "solve_seconds": self.solve_seconds}
+                "timing": {"solve_seconds": self.solve_seconds}}
 
     def plot(self, *, ax=None, show: bool = True):
         """Incremental outcome against budget, with the marginal cost on a second axis. Returns ``(fig, ax)``."""
@@ -94,9 +95,18 @@ def budget_sweep(curves: CurveSet, budgets: np.ndarray, *, rules: Rules | None =
     t0 = time.perf_counter()
     for b in budgets:
         base.budget = float(b)
-        plan = alloc.solve(curves, base)
+        try:
+            plan = alloc.solve(curves, base)
+        except InfeasibleError as exc:
+            # A budget the rules cannot meet (e.g. below the guardrail's floors) is a point of the
+            # sweep too: reported as infeasible, with the reason, not as a failure of the command.
+            rows.append({"budget": float(b), "status": "infeasible", "reason": str(exc), "total_spend": np.nan,
+                         "total_incremental": np.nan, "marginal_return": np.nan, "marginal_cost": np.nan})
+            spends.append(np.full(len(curves), np.nan))
+            continue
         mr = plan.budget_dual
-        rows.append({"budget": float(b), "total_spend": plan.total_spend, "total_incremental": plan.total_incremental,
+        rows.append({"budget": float(b), "status": plan.status, "reason": None, "total_spend": plan.total_spend,
+                     "total_incremental": plan.total_incremental,
                      "marginal_return": mr, "marginal_cost": (1.0 / mr) if mr else np.inf})
         spends.append(plan.lines["spend"].to_numpy())
     return Frontier(pd.DataFrame(rows), pd.DataFrame(spends, index=budgets, columns=curves.labels),
@@ -104,7 +114,8 @@ def budget_sweep(curves: CurveSet, budgets: np.ndarray, *, rules: Rules | None =
 
 
 def sample_curves(curves: CurveSet, n_samples: int, *, cv: float = 0.2, seed: int = 0) -> list[CurveSet]:
-    """Samples of the curves: each line's ``samples`` list (response parameter sets) if every line has one, else log-normal draws.
+    """Samples of the curves: the file's posterior draws (the first ``n_samples``) when it has them;
+    else each line's ``samples`` list (response parameter sets) if every line has one, else log-normal draws.
 
     The draws multiply ``beta`` and the scale (``half_saturation`` or ``scale``)
     by independent log-normal factors with coefficient of variation ``cv``
@@ -112,6 +123,8 @@ def sample_curves(curves: CurveSet, n_samples: int, *, cv: float = 0.2, seed: in
     """
     if n_samples < 1:
         raise ConfigError(f"n_samples must be >= 1, got {n_samples}")
+    if curves.n_draws:
+        return [curves.draw(j) for j in range(min(n_samples, curves.n_draws))]
     if all(isinstance(c.extra.get("samples"), list) and c.extra["samples"] for c in curves):
         k = min(len(c.extra["samples"]) for c in curves)
         return [curves.with_params([{kk: v for kk, v in c.extra["samples"][s % k].items() if kk != "form"}
@@ -194,8 +207,9 @@ def robust_allocate(curves: CurveSet, samples: list[CurveSet], *, budget: float,
         raise ConfigError(f"risk must be 'expected' or 'cvar', got {risk!r}")
     if not 0 < alpha <= 1:
         raise ConfigError(f"alpha must be in (0, 1], got {alpha}")
-    if any(not c.is_concave for s in samples for c in s):
-        raise ConfigError("allocation over samples needs concave curves (no S-shaped Hill)")
+    bad = next((c for s in samples for c in s if c.form == "power" and not c.is_concave), None)
+    if bad is not None:
+        raise ConfigError(f"line {bad.label}: power curve with exponent > 1 is convex; use a Hill curve")
     rules = Rules() if rules is None else Rules(**rules.to_dict())
     rules.budget = budget
     rules.validate()
@@ -203,25 +217,47 @@ def robust_allocate(curves: CurveSet, samples: list[CurveSet], *, budget: float,
     check_feasible(curves, rules, bounds, objective="max_incremental")
     keys = list(structure_key(curves))
     n, S = len(curves), len(samples)
+    # S-shaped lines are kept in their concave part under every sample (spend at or past the largest
+    # inflection point), where each sample's curve is the minimum of its chords: a concave, exact-to-
+    # the-interpolation model. The other lines keep their exact DCP form.
+    s_idx = np.flatnonzero([any(not s.curves[i].is_concave for s in samples) for i in range(n)])
+    c_idx = np.setdiff1d(np.arange(n), s_idx)
+    lower = bounds.lower.copy()
+    for i in s_idx:
+        lower[i] = max(lower[i], max(float(s.curves[i].inflection) for s in samples))
     x = cp.Variable(n, nonneg=True, name="spend")
     ref = [c.max_spend or c.current_spend or budget / n for c in curves]
     outcomes = []
-    for s in samples:
+    hypo = cp.Variable((S, len(s_idx)), name="s_curve_outcome") if len(s_idx) else None
+    pw_cons = []
+    for k, s in enumerate(samples):
         if list(structure_key(s)) != keys:
             raise ConfigError("every sample must have the same forms, shapes and exponents as the curves")
         cs = np.array([scaling(c, r) for c, r in zip(s, ref)])
-        outcomes.append(concave_response(cp.multiply(1.0 / cs[:, 1], x), keys, cs[:, 0]))
-    R = cp.hstack(outcomes)
+        terms = []
+        if len(c_idx):
+            terms.append(concave_response(cp.multiply(1.0 / cs[c_idx, 1], x[c_idx]), [keys[i] for i in c_idx],
+                                          cs[c_idx, 0]))
+        for j, i in enumerate(s_idx):
+            c = s.curves[i]
+            top = bounds.upper[i] if np.isfinite(bounds.upper[i]) else float(rules.spendable)
+            pw = R.piecewise(c.form, c.params, lower[i], max(top, lower[i] * (1 + 1e-9) + 1e-9), 24)
+            pw_cons.append(hypo[k, j] <= pw.ys[:-1] + cp.multiply(pw.slopes, x[i] - pw.xs[:-1]))
+            terms.append(hypo[k, j])
+        outcomes.append(cp.sum(cp.hstack(terms)))
+    R_ = cp.hstack(outcomes)
     cons = spend_constraints(
-        x, lower=bounds.lower, upper=bounds.upper, budget=rules.spendable, budget_mode=rules.budget_mode,
+        x, lower=lower, upper=bounds.upper, budget=rules.spendable, budget_mode=rules.budget_mode,
         market=market_matrix(curves, rules)[:2] if rules.market_budgets else None,
         group=group_matrix(curves, rules)[:3] if rules.group_budgets else None)
+    cons["s_curve_model"] = pw_cons
     if risk == "expected":
-        obj = cp.sum(R) / S
+        obj = cp.sum(R_) / S
     else:
         t = cp.Variable(name="var")
-        obj = t - cp.sum(cp.pos(t - R)) / (alpha * S)
-    problem = cp.Problem(cp.Maximize(obj), list(cons.values()))
+        obj = t - cp.sum(cp.pos(t - R_)) / (alpha * S)
+    flat = [c for v in cons.values() for c in (v if isinstance(v, list) else [v])]
+    problem = cp.Problem(cp.Maximize(obj), flat)
     solve_robust(problem, solver, solver_options(solver))
     if x.value is None or problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
         raise InfeasibleError(f"allocation over samples: solver status {problem.status}")
@@ -238,3 +274,44 @@ def robust_allocate(curves: CurveSet, samples: list[CurveSet], *, budget: float,
         "sample_spend_p95": np.quantile(own, 0.95, axis=0), "stable_share": close.mean(axis=0),
     }, index=pd.Index(curves.labels, name="line"))
     return RobustPlan(lines, realised, risk, alpha, problem.status, budget, own)
+
+
+def plan_uncertainty(curves: CurveSet, plan, *, level: float = 0.9) -> dict[str, Any] | None:
+    """The plan's outcome and its gain over the current spend under every posterior draw of the curves.
+
+    For a static :class:`~allocation.plans.Plan` the outcome per period; for a
+    :class:`~allocation.plans.TimePlan` the outcome over the horizon (adstock from the plan's
+    history, the calendar's multipliers), against holding every line at its current spend.
+    Returns ``None`` when the curves file has no draws. The interval is the central ``level``
+    share of the draws.
+    """
+    n = curves.n_draws
+    if not n:
+        return None
+    cur = curves.current()
+    if np.isnan(cur).any():
+        return None
+    q = [(1 - level) / 2, (1 + level) / 2]
+    if hasattr(plan, "schedule"):
+        x = plan.schedule.to_numpy()
+        days = x.shape[1]
+        base = np.repeat(cur[:, None], days, axis=1)
+        hist, mult = np.asarray(plan.history, dtype=float), plan.multipliers
+        inc, gain = np.empty(n), np.empty(n)
+        for j in range(n):
+            cj = curves.draw(j)
+            lam = np.array([c.decay for c in cj])
+            a0 = R.geometric_carry(hist[:, 1:], lam, hist[:, 0])[:, -1] if hist.shape[1] > 1 else hist[:, 0]
+            planned = (cj.evaluate_lines(R.geometric_carry(x, lam, a0)) * mult).sum()
+            held = (cj.evaluate_lines(R.geometric_carry(base, lam, a0)) * mult).sum()
+            inc[j], gain[j] = planned, planned - held
+        unit = f"over the {days}-day horizon"
+    else:
+        spend = plan.lines["spend"].to_numpy(dtype=float)
+        inc = curves.draw_values(spend).sum(axis=0)
+        gain = inc - curves.draw_values(cur).sum(axis=0)
+        unit = "per period"
+    return {"source": f"posterior draws in {curves.source}", "n_draws": n, "level": level, "unit": unit,
+            "expected_incremental": float(inc.mean()), "incremental_interval": np.quantile(inc, q).tolist(),
+            "expected_gain": float(gain.mean()), "gain_interval": np.quantile(gain, q).tolist(),
+            "probability_gain_positive": float((gain > 0).mean())}

@@ -31,6 +31,7 @@ moves spend toward awareness before a launch and toward search after it.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,15 +45,18 @@ from allocation.constraints import (
     guardrail_box,
     guardrail_constraints,
     guardrail_violation,
+    implied_bounds,
     rule_name,
     spend_constraints,
 )
 from allocation.curves import CurveSet
 from allocation.daily_ipm import SUPPORTED, solve_daily
+from allocation.daily_pwl import MAX_BINARIES, solve_daily_pwl
 from allocation.jsonfile import read_json
 from allocation.plans import TimePlan, _tabulate
 from allocation.problem import concave_response, scaling, solve_robust, structure_key
 from allocation.rules import Rules, check_feasible, group_matrix, line_bounds, market_matrix
+from causal import response as R
 from causal.errors import ConfigError, DataError, InfeasibleError
 
 # The daily problem is large: faer's sparse LDL is ~25% faster than the default qdldl here, and a
@@ -95,6 +99,17 @@ class LaunchCalendar:
     launches: list[Launch] = field(default_factory=list)
     awareness: tuple[str, ...] = AWARENESS
     conversion: tuple[str, ...] | None = None
+    source: str = "launch calendar"
+
+    def check(self, curves: CurveSet) -> LaunchCalendar:
+        """Refuse a launch in a market the curves do not have (it would silently change nothing)."""
+        markets = {c.market for c in curves}
+        for i, ev in enumerate(self.launches):
+            if ev.market is not None and ev.market not in markets:
+                known = ", ".join(sorted(str(m) for m in markets if m is not None)) or "none (one market, null)"
+                raise DataError(f"{self.source}: launches[{i}] key 'market' is {ev.market!r}, not a market of "
+                                f"{curves.source} (markets: {known})")
+        return self
 
     def is_conversion(self, name: str) -> bool:
         return name in self.conversion if self.conversion is not None else "search" in name
@@ -120,7 +135,7 @@ class LaunchCalendar:
     def shifted(self, days: int) -> LaunchCalendar:
         """The same calendar seen ``days`` later (for a re-plan)."""
         return LaunchCalendar([Launch(e.day - days, e.market, e.strength, e.pre_days, e.post_days)
-                               for e in self.launches], self.awareness, self.conversion)
+                               for e in self.launches], self.awareness, self.conversion, self.source)
 
     def to_dict(self) -> dict[str, Any]:
         return {"launches": [vars(e) for e in self.launches], "awareness": list(self.awareness),
@@ -149,7 +164,7 @@ class LaunchCalendar:
                 raise DataError(f"{where}: strength, pre_days and post_days must be >= 0")
             launches.append(ev)
         conv = data.get("conversion")
-        return cls(launches, tuple(data.get("awareness", AWARENESS)), None if conv is None else tuple(conv))
+        return cls(launches, tuple(data.get("awareness", AWARENESS)), None if conv is None else tuple(conv), source)
 
     @classmethod
     def load(cls, path: str | Path) -> LaunchCalendar:
@@ -186,12 +201,13 @@ def plan_days(curves: CurveSet, rules: Rules, *, days: int = 28, calendar: Launc
     """
     if days < 1:
         raise ConfigError(f"days must be >= 1, got {days}")
-    if not all(c.is_concave for c in curves):
-        bad = next(c for c in curves if not c.is_concave)
-        raise ConfigError(f"line {bad.label}: S-shaped curves are not supported in daily plans "
-                          "(use the static allocate, which handles them with a mixed-integer model)")
+    convex = next((c for c in curves if c.form == "power" and not c.is_concave), None)
+    if convex is not None:
+        raise ConfigError(f"line {convex.label}: power curve with exponent {convex.params['exponent']:g} > 1 is "
+                          "convex (increasing returns without bound); use exponent <= 1 or a Hill curve")
     rules = Rules(**rules.to_dict()).validate()
     n = len(curves)
+    check_size(n, days, structured=solver.lower() in ("structured", "auto") and not rules.group_budgets)
     need_current = rules.max_change is not None
     cur = curves.current(required=need_current, why=f"the guardrail (max_change {rules.max_change}) needs")
     if history is None:
@@ -222,8 +238,11 @@ def plan_days(curves: CurveSet, rules: Rules, *, days: int = 28, calendar: Launc
                        "reserve": 0.0, "reserve_share": 0.0, "max_change": None})
     check_feasible(curves, per_day, bounds, objective="max_incremental")
     if rules.spendable < lo.sum() * (1 - 1e-9) - 1e-9:
+        need = (lo.sum() + rules.reserve) / (1 - rules.reserve_share)
         raise InfeasibleError(f"the daily lower bounds (floors, commitments, guardrail from the history) sum to "
-                              f"{lo.sum():,.2f} over {days} days, above the budget {rules.spendable:,.2f}")
+                              f"{lo.sum():,.2f} over {days} days, above the budget {rules.spendable:,.2f}; binding "
+                              f"rule: {'guardrail (max_change)' if band is not None else 'line_floors'}; the smallest "
+                              f"feasible budget is {need:,.2f}")
     if rules.budget_mode == "eq" and np.isfinite(hi).all() and hi.sum() < rules.spendable * (1 - 1e-9):
         raise InfeasibleError(f"the daily upper bounds (ceilings, guardrail) sum to {hi.sum():,.2f} over {days} days, "
                               f"below the budget {rules.spendable:,.2f} that budget_mode 'eq' must spend")
@@ -237,9 +256,18 @@ def plan_days(curves: CurveSet, rules: Rules, *, days: int = 28, calendar: Launc
             for i, c in enumerate(curves)]
     cs = np.array([scaling(c, r) for c, r in zip(curves, refs)])
     coef, scale = cs[:, 0], cs[:, 1]
+    if calendar is not None:
+        calendar.check(curves)
     mult = calendar.multipliers(curves, days) if calendar is not None else np.ones((n, days))
 
     structured_reason = _structured_blocker(curves, rules, coef[:, None] * mult, lo, hi, band)
+    s_lines = [c.label for c in curves if not c.is_concave]
+    if s_lines:
+        if structured_reason or solver.lower() not in ("structured", "auto"):
+            why = structured_reason or f"solver {solver} takes concave (DCP) curves only"
+            raise ConfigError(f"line {s_lines[0]}: S-shaped Hill curve in a daily plan needs the structured solver, "
+                              f"which does not apply here: {why}")
+        return plan_s_curves(curves, rules, coef, scale, mult, lam, a0, lo, hi, band, history, cur, calendar)
     if solver.lower() == "structured" and structured_reason:
         raise ConfigError(f"solver 'structured' does not apply here: {structured_reason}; use --solver CLARABEL")
     fallback = ""
@@ -297,8 +325,6 @@ def plan_days(curves: CurveSet, rules: Rules, *, days: int = 28, calendar: Launc
 def _structured_blocker(curves: CurveSet, rules: Rules, weights: np.ndarray, lo: np.ndarray, hi: np.ndarray,
                         band: np.ndarray | None) -> str:
     """Why the structured solver cannot take this plan ('' if it can)."""
-    if rules.market_budgets:
-        return "market budgets couple lines day by day"
     if rules.group_budgets:
         return "group budgets couple lines day by day"
     odd = next((c for c in curves if c.form not in SUPPORTED), None)
@@ -327,26 +353,159 @@ class _Stalled(RuntimeError):
     """The structured solver stopped short of the optimum (numerically degenerate plan)."""
 
 
-def _plan_structured(curves, rules, coef, scale, mult, lam, a0, lo, hi, band, history, cur, calendar):
+#: Memory of the structured solver per line and day, measured (benchmarks/bench_allocation.py --scale:
+#: 139 MiB peak at 1,520 lines x 28 days, growing linearly) with a margin for temporaries.
+BYTES_PER_LINE_DAY = 4096
+#: The largest daily plan taken: lines x days. The cvxpy path (group budgets, a named solver) needs
+#: far more memory per line-day (its canonicalisation), so it has its own, smaller limit.
+MAX_LINE_DAYS = 500_000
+MAX_LINE_DAYS_CVXPY = 60_000
+
+
+def check_size(lines: int, days: int, *, structured: bool = True) -> None:
+    """Refuse a daily plan past the size limit, naming it, instead of running out of memory."""
+    limit = MAX_LINE_DAYS if structured else MAX_LINE_DAYS_CVXPY
+    if lines * days > limit:
+        need = lines * days * BYTES_PER_LINE_DAY / 2**30
+        raise ConfigError(f"daily plan of {lines:,} lines x {days} days = {lines * days:,} line-days is past the limit "
+                          f"of {limit:,} line-days ({'structured solver' if structured else 'cvxpy path'}; about "
+                          f"{need:.1f} GiB for the structured solver): plan fewer days or split the markets")
+
+
+def _market_rows(curves: CurveSet, rules: Rules) -> tuple[np.ndarray | None, np.ndarray | None, list[str]]:
+    """Each line's budgeted market (index, -1 for none) and the markets' daily caps."""
+    if not rules.market_budgets:
+        return None, None, []
+    mat, caps, markets = market_matrix(curves, rules)
+    idx = np.where(mat.any(axis=0), mat.argmax(axis=0), -1)
+    return idx, caps, markets
+
+
+def _solve_structured(curves, rules, coef, scale, mult, lam, a0, lo, hi, band, cur, tangent=None):
     n, days = mult.shape
     reference = np.array([cur[i] if np.isfinite(cur[i]) and cur[i] > 0 else rules.spendable / days / n
                           for i in range(n)])
     shapes = np.array([c.shape if c.form == "hill" else float(c.params.get("exponent", 1.0)) for c in curves])
+    market, caps, _ = _market_rows(curves, rules)
     # The same margin as the cvxpy build: the reported plan stays inside the band, not only within tolerance.
     t0 = time.perf_counter()
-    sol = solve_daily(forms=[c.form for c in curves], shapes=shapes, weights=coef[:, None] * mult, scale=scale,
-                      decay=lam, start_adstock=a0, lower=lo, upper=hi,
-                      band=None if band is None else band * (1 - 1e-6), window=WINDOW,
-                      budget=float(rules.spendable), budget_mode=rules.budget_mode, reference=reference)
+    try:
+        sol = solve_daily(forms=[c.form for c in curves], shapes=shapes, weights=coef[:, None] * mult, scale=scale,
+                          decay=lam, start_adstock=a0, lower=lo, upper=hi,
+                          band=None if band is None else band * (1 - 1e-6), window=WINDOW,
+                          budget=float(rules.spendable), budget_mode=rules.budget_mode, reference=reference,
+                          market=market, market_caps=caps, tangent=tangent)
+    except ValueError as exc:  # no strictly feasible start
+        raise InfeasibleError(f"the daily plan has no strictly feasible point: {exc}") from None
     elapsed = time.perf_counter() - t0
     if sol.status != "optimal":
         raise _Stalled(f"the structured solver stopped after {sol.iterations} iterations short of the optimum "
                        f"(relative gap {sol.gap:.1e})")
-    spend = _project_guardrail(np.maximum(sol.spend, 0.0), lo, hi)
+    return sol, _project_guardrail(np.maximum(sol.spend, 0.0), lo, hi), elapsed
+
+
+def _finish(curves, rules, sol, spend, elapsed, history, a0, mult, lam, cur, calendar, lo, hi):
     plan = _tabulate(curves, rules, spend, history, a0, mult, lam, cur, sol.budget_dual,
                      sol.guardrail_dual > 1e-7, "optimal", elapsed, calendar, "liftlab structured IPM", lo, hi)
+    if sol.market_dual is not None:
+        _, caps, markets = _market_rows(curves, rules)
+        for m, d, cap in zip(markets, sol.market_dual, caps):
+            if d > 1e-7:
+                plan.binding.append({"constraint": "market_budgets", "market": m, "value": float(cap)})
     plan.method = f"convex (daily, adstock; structured interior point, {sol.iterations} iterations)"
     plan.gap = sol.gap
+    return plan
+
+
+def _plan_structured(curves, rules, coef, scale, mult, lam, a0, lo, hi, band, history, cur, calendar):
+    sol, spend, elapsed = _solve_structured(curves, rules, coef, scale, mult, lam, a0, lo, hi, band, cur)
+    return _finish(curves, rules, sol, spend, elapsed, history, a0, mult, lam, cur, calendar, lo, hi)
+
+
+def plan_s_curves(curves, rules, coef, scale, mult, lam, a0, lo, hi, band, history, cur, calendar,
+                  *, tolerance: float = 1e-3, pwl_pieces: int = 40) -> TimePlan:
+    r"""The daily plan with S-shaped Hill curves, and a certificate of how far it can be from the optimum.
+
+    1. The guardrail and the bounds imply a lowest adstock :math:`a^-_i` for every line over the
+       horizon (:func:`allocation.constraints.implied_bounds`). A line whose :math:`a^-_i` lies
+       past its inflection point is concave wherever the plan can take it: the problem is convex
+       as it is (certificate ``concave_in_band``), solved to the interior-point gap.
+    2. Otherwise each such line's curve is replaced by its concave envelope on
+       :math:`[a^-_i, \infty)` (:func:`causal.response.envelope_tangent`); the envelope problem
+       is convex and its optimum bounds the true optimum from above. Its plan, and the plan the
+       interior-point method reaches on the true curves, are feasible; the better one is kept
+       and ``gap = (bound - outcome) / bound`` (certificate ``concave_envelope``).
+    3. If that gap exceeds ``tolerance`` and the case is small (S-lines x days x pieces binaries
+       within :data:`allocation.daily_pwl.MAX_BINARIES`), the mixed-integer piecewise-linear
+       model (:func:`allocation.daily_pwl.solve_daily_pwl`) adds its plan and its bound.
+    """
+    n, days = mult.shape
+    s_idx = np.flatnonzero([not c.is_concave for c in curves])
+    ilo, _ = implied_bounds(lo, hi, band)
+    a_lo = R.geometric_carry(ilo, lam, a0).min(axis=1)
+    tangent = np.zeros(n)
+    in_band = []
+    for i in s_idx:
+        c = curves.curves[i]
+        xt = float(R.envelope_tangent(c.form, c.params, a_lo[i]))
+        if xt > a_lo[i] * (1 + 1e-12):
+            tangent[i] = xt / scale[i]
+        else:
+            in_band.append(c.label)
+    weights = coef[:, None] * mult
+    labels = [curves.labels[i] for i in s_idx]
+    if not tangent.any():
+        sol, spend, elapsed = _solve_structured(curves, rules, coef, scale, mult, lam, a0, lo, hi, band, cur)
+        plan = _finish(curves, rules, sol, spend, elapsed, history, a0, mult, lam, cur, calendar, lo, hi)
+        plan.method = f"S-curves concave in their guardrail band; {plan.method}"
+        plan.certificate = {"kind": "concave_in_band", "s_shaped_lines": labels, "lines_in_band": in_band,
+                            "gap": plan.gap}
+        return plan
+
+    def outcome(spend: np.ndarray, envelope: bool) -> float:
+        z = R.geometric_carry(spend, lam, a0) / scale[:, None]
+        g = np.empty_like(z)
+        for i, c in enumerate(curves):
+            g[i] = R.unit_terms(c.form, z[i], c.shape if c.form == "hill" else
+                                float(c.params.get("exponent", 1.0)))[0]
+            if envelope and tangent[i] > 0:
+                zt = tangent[i]
+                gt, g1t, _ = R.unit_terms("hill", zt, c.shape)
+                g[i] = np.where(z[i] < zt, gt + g1t * (z[i] - zt), g[i])
+        return float((weights * g).sum())
+
+    env_sol, env_spend, t_env = _solve_structured(curves, rules, coef, scale, mult, lam, a0, lo, hi, band, cur,
+                                                  tangent=tangent)
+    bound = outcome(env_spend, True) * (1 + env_sol.gap)
+    candidates = [(outcome(env_spend, False), env_sol, env_spend, "envelope plan")]
+    t_local = 0.0
+    try:
+        if candidates[0][0] >= bound * (1 - tolerance):
+            raise _Stalled("the envelope plan is within tolerance")  # no second solve needed
+        loc_sol, loc_spend, t_local = _solve_structured(curves, rules, coef, scale, mult, lam, a0, lo, hi, band,
+                                                        cur)
+        candidates.append((outcome(loc_spend, False), loc_sol, loc_spend, "interior point on the true curves"))
+    except (_Stalled, InfeasibleError):
+        pass
+    binaries = len(s_idx) * days * (pwl_pieces - 1)
+    if max(c[0] for c in candidates) < bound * (1 - tolerance) and binaries <= MAX_BINARIES:
+        # Small case: the mixed-integer piecewise-linear model, whose bound may also be tighter.
+        t0 = time.perf_counter()
+        ref = solve_daily_pwl(curves, lo=lo, hi=hi, band=None if band is None else band * (1 - 1e-6), decay=lam,
+                              start=a0, mult=mult, budget=float(rules.spendable), budget_mode=rules.budget_mode,
+                              rules=rules, pieces=pwl_pieces)
+        t_local += time.perf_counter() - t0
+        bound = min(bound, ref.upper_bound)
+        candidates.append((ref.outcome, env_sol, ref.spend, f"MILP on a {pwl_pieces}-piece linear form"))
+    value, sol, spend, which = max(candidates, key=lambda t: t[0])
+    gap = max(0.0, (bound - value) / max(abs(bound), 1e-300))
+    plan = _finish(curves, rules, sol, spend, t_env + t_local, history, a0, mult, lam, cur, calendar, lo, hi)
+    plan.method = (f"S-curves: concave envelope bound, feasible plan from the {which} "
+                   f"(structured interior point)")
+    plan.gap = gap
+    plan.certificate = {"kind": "concave_envelope", "s_shaped_lines": labels, "lines_in_band": in_band,
+                        "upper_bound": bound, "objective": value, "gap": gap,
+                        "within_tolerance": bool(gap <= tolerance)}
     return plan
 
 
@@ -356,9 +515,64 @@ def _project_guardrail(spend: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.
     return np.minimum(np.maximum(spend, lo), hi)
 
 
+def _spend_list(v: Any, where: str, key: str, *, allow_empty: bool = False) -> list[float]:
+    if not isinstance(v, list) or (not v and not allow_empty):
+        raise DataError(f"{where}: key '{key}' must be a {'' if allow_empty else 'non-empty '}list of daily spends, "
+                        f"got {type(v).__name__}")
+    for j, x in enumerate(v):
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or not np.isfinite(x) or x < 0:
+            raise DataError(f"{where}: key '{key}[{j}]' must be a finite spend >= 0, got {json.dumps(x)}")
+    return v
+
+
+def check_previous_plan(previous: Any, source: str = "previous plan") -> dict[tuple, dict]:
+    """Validate a plan.json written by ``allocate --days``; its lines by ``(name, market)``.
+
+    Every error names the file and the key: a top-level array, a line that is not an object
+    or has no ``name``, a ``daily_spend`` that is not a list of finite spends >= 0, lines of
+    different lengths, a duplicated line.
+    """
+    if not isinstance(previous, dict):
+        raise DataError(f"{source}: expected a JSON object written by allocate --days, got {type(previous).__name__}")
+    lines = previous.get("lines")
+    if not isinstance(lines, list) or not lines:
+        raise DataError(f"{source}: key 'lines' must be a non-empty list (write the plan with allocate --days)")
+    out: dict[tuple, dict] = {}
+    length = None
+    for i, ln in enumerate(lines):
+        where = f"{source}: lines[{i}]"
+        if not isinstance(ln, dict):
+            raise DataError(f"{where}: expected an object with 'name' and 'daily_spend', got {type(ln).__name__}")
+        if not isinstance(ln.get("name"), str) or not ln["name"]:
+            raise DataError(f"{where}: key 'name' must be a non-empty string")
+        if ln.get("market") is not None and not isinstance(ln["market"], str):
+            raise DataError(f"{where}: key 'market' must be a string or null")
+        if "daily_spend" not in ln:
+            raise DataError(f"{where}: no key 'daily_spend' (write the plan with allocate --days)")
+        _spend_list(ln["daily_spend"], where, "daily_spend")
+        if ln.get("history") is not None:
+            _spend_list(ln["history"], where, "history", allow_empty=True)
+        if length is not None and len(ln["daily_spend"]) != length:
+            raise DataError(f"{where}: key 'daily_spend' has {len(ln['daily_spend'])} days, lines[0] has {length}")
+        length = len(ln["daily_spend"])
+        key = (ln["name"], ln.get("market"))
+        if key in out:
+            raise DataError(f"{where}: duplicates line {ln['name']}/{ln.get('market')}")
+        out[key] = ln
+    if previous.get("launch_calendar") is not None and not isinstance(previous["launch_calendar"], (dict, list)):
+        raise DataError(f"{source}: key 'launch_calendar' must be an object or null")
+    if previous.get("constraints") is not None and not isinstance(previous["constraints"], dict):
+        raise DataError(f"{source}: key 'constraints' must be an object")
+    if previous.get("max_change") is not None:
+        mc = previous["max_change"]
+        if isinstance(mc, bool) or not isinstance(mc, (int, float)) or not np.isfinite(mc) or mc < 0:
+            raise DataError(f"{source}: key 'max_change' must be a finite number >= 0, got {json.dumps(mc)}")
+    return out
+
+
 def replan(previous: dict, curves: CurveSet, *, elapsed: int = 1, actual: np.ndarray | None = None,
            days: int | None = None, budget: float | None = None, rules: Rules | None = None,
-           solver: str = "auto") -> TimePlan:
+           solver: str = "auto", source: str = "previous plan") -> TimePlan:
     """Re-plan from yesterday's plan (a plan.json dict) with refreshed curves.
 
     The first ``elapsed`` days of the previous plan are done (their planned spend,
@@ -367,18 +581,18 @@ def replan(previous: dict, curves: CurveSet, *, elapsed: int = 1, actual: np.nda
     previous plan's remaining days (or ``days``) with the previous plan's
     remaining spend as budget (or ``budget``), and the launch calendar shifted.
     """
-    prev_lines = previous.get("lines")
-    if not isinstance(prev_lines, list) or not prev_lines or "daily_spend" not in prev_lines[0]:
-        raise DataError("previous plan: no 'lines' with 'daily_spend' (write it with allocate --days)")
-    by_label = {(ln["name"], ln.get("market")): ln for ln in prev_lines}
+    by_label = check_previous_plan(previous, source)
     sched, hist = [], []
     for c in curves:
         ln = by_label.get((c.name, c.market))
         if ln is None:
-            raise DataError(f"previous plan has no line {c.label}; re-plan needs the same lines as yesterday's plan")
+            raise DataError(f"{source}: no line {c.label}; re-plan needs the same lines as yesterday's plan")
         sched.append(ln["daily_spend"])
         hist.append(ln.get("history") or [])
     sched = np.array(sched, dtype=float)
+    if len({len(h) for h in hist}) > 1:
+        raise DataError(f"{source}: key 'history' has different lengths across lines")
+    hist = [np.asarray(h, dtype=float) for h in hist]
     prev_days = sched.shape[1]
     if not 1 <= elapsed < prev_days + 1:
         raise ConfigError(f"elapsed must be between 1 and the previous plan's {prev_days} days, got {elapsed}")
@@ -391,10 +605,15 @@ def replan(previous: dict, curves: CurveSet, *, elapsed: int = 1, actual: np.nda
     if budget is None:
         per_day = sched.sum() / prev_days
         budget = float(sched[:, elapsed:elapsed + days].sum() + per_day * max(0, days - remaining))
-    rules = Rules(**(rules.to_dict() if rules is not None else previous.get("constraints") or {}))
+    if rules is None:
+        try:
+            rules = Rules(**(previous.get("constraints") or {})).validate(f"{source}: key 'constraints'")
+        except TypeError as exc:
+            raise DataError(f"{source}: key 'constraints' has an unknown rule ({exc})") from None
+    rules = Rules(**rules.to_dict())
     rules.budget = budget
     if previous.get("max_change") is not None and rules.max_change is None:
         rules.max_change = previous["max_change"]
     cal = previous.get("launch_calendar")
-    calendar = LaunchCalendar.from_dict(cal).shifted(elapsed) if cal else None
+    calendar = LaunchCalendar.from_dict(cal, source=f"{source}: key 'launch_calendar'").shifted(elapsed) if cal else None
     return plan_days(curves, rules, days=days, calendar=calendar, history=history, solver=solver)

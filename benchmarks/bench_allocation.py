@@ -15,7 +15,17 @@ structured interior point of ``allocation.daily_ipm``) against the same problem
 written in cvxpy and solved by Clarabel (``--no-previous`` skips it), prints the
 objective difference and the time ratio, and checks that the guardrail holds.
 
-Run: ``.venv/bin/python benchmarks/bench_allocation.py [--markets 190] [--repeats 3] [--daily-only] [--no-previous]``.
+``--scale CURVES_JSON`` instead times the per-market daily plan at 50, 190 and 400 markets x 8
+channels x 28 days with the guardrail, a launch calendar and a budget per market, on
+per-market curves derived from a calibrated ``curves.json`` (``liftlab calibrate`` writes one
+curve per market cluster, per unit of market size times the cluster's size: each market gets
+its cluster's curve at its own size, :func:`causal.response.to_market`, S-shaped Hill included;
+the three channels beyond calibrate's five repeat social, programmatic and ctv at half size).
+It prints wall time, peak traced memory (tracemalloc) and the growth exponents
+(slope of log time and log memory on log markets).
+
+Run: ``.venv/bin/python benchmarks/bench_allocation.py [--markets 190] [--repeats 3] [--daily-only] [--no-previous]``
+or ``.venv/bin/python benchmarks/bench_allocation.py --scale curves.json``.
 """
 
 from __future__ import annotations
@@ -107,7 +117,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--daily-only", action="store_true", help="only the 28-day plan at scale")
     ap.add_argument("--no-previous", action="store_true", help="skip the same daily plan solved by Clarabel (slow)")
+    ap.add_argument("--scale", metavar="CURVES_JSON", default=None,
+                    help="time 50/190/400 markets on per-market curves derived from this calibrated curves.json")
+    ap.add_argument("--sizes", default="50,190,400")
     args = ap.parse_args()
+    if args.scale:
+        scale_table(args.scale, [int(v) for v in args.sizes.split(",")], args.days, args.seed)
+        return
     rng = np.random.default_rng(args.seed)
     if not args.daily_only:
         compare_static(rng, args.repeats)
@@ -157,6 +173,72 @@ def daily(rng: np.random.Generator, args: argparse.Namespace) -> None:
         got = float(plan.response.to_numpy().sum())
         print(f"same problem in cvxpy, Clarabel: wall {t_ref:.2f}s; objective {ref:.6f} vs {got:.6f} "
               f"(relative difference {(got - ref) / ref:+.2e}); time ratio Clarabel / structured {t_ref / wall:.2f}")
+
+
+EXTRA = {"partnerships": "social", "display": "programmatic", "affiliate": "ctv"}
+
+
+def per_market_curves(path: str, markets: int, seed: int) -> CurveSet:
+    """Per-market lines from calibrate's per-cluster lines: each market gets its cluster's curve at its size."""
+    from causal import response as R
+
+    cal = CurveSet.load(path)
+    clusters = sorted({c.market for c in cal})
+    rng = np.random.default_rng(seed)
+    cluster_of = [clusters[m % len(clusters)] for m in range(markets)]
+    sizes = rng.lognormal(0.0, 0.6, markets)
+    total = {k: sum(sz for sz, c in zip(sizes, cluster_of) if c == k) for k in clusters}
+    lines = []
+    for m in range(markets):
+        k, share = cluster_of[m], sizes[m] / total[cluster_of[m]]
+        for c in cal:
+            if c.market != k:
+                continue
+            for name, factor in [(c.name, 1.0)] + [(e, 0.5) for e, src in EXTRA.items() if src == c.name]:
+                # The cluster curve is S * f(x / S) for a per-unit curve f; the market's is s * f(x / s).
+                unit = R.to_market(c.form, c.params, 1.0 / total[k])
+                params = {key: float(v) for key, v in R.to_market(c.form, unit, total[k] * share * factor).items()}
+                lines.append({"name": name, "market": f"G{m:03d}", "response": {"form": c.form, **params},
+                              "adstock": {"form": "geometric", "decay": c.decay},
+                              "current_spend": float(c.current_spend * share * factor)})
+    return CurveSet.from_dict({"channels": lines})
+
+
+def scale_table(path: str, sizes: list[int], days: int, seed: int) -> None:
+    import tracemalloc
+
+    from allocation.timeplan import Launch, LaunchCalendar
+
+    print(f"== per-market daily plans on calibrated curves ({path}): {days} days, 15% rolling guardrail, "
+          "launch calendar, market budgets 1.05x current ==")
+    print("| markets | lines | S-shaped lines | wall s | peak MiB | certificate | gap | market budgets binding |")
+    print("| ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
+    rows = []
+    for markets in sizes:
+        curves = per_market_curves(path, markets, seed)
+        cur = curves.current()
+        caps = {}
+        for c, v in zip(curves, cur):
+            caps[c.market] = caps.get(c.market, 0.0) + 1.05 * v
+        cal = LaunchCalendar([Launch(day=10, market="G001", strength=0.8), Launch(day=18, market="G002", strength=0.5)])
+        rules = Rules(budget=float(cur.sum() * days), max_change=0.15, market_budgets=caps)
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        plan = plan_days(curves, rules, days=days, calendar=cal)
+        wall = time.perf_counter() - t0
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        viol = guardrail_violation(plan.schedule.to_numpy(), plan.history, cur, 0.15)
+        assert viol <= 1 + 1e-9
+        cert = plan.to_dict()["certificate"]
+        n_s = sum(not c.is_concave for c in curves)
+        binding = sum(b["constraint"] == "market_budgets" for b in plan.binding)
+        rows.append((markets, wall, peak))
+        print(f"| {markets} | {len(curves)} | {n_s} | {wall:.2f} | {peak:.0f} | {cert['kind']} | {plan.gap:.1e} | "
+              f"{binding} |")
+    m, t, mem = (np.log([r[i] for r in rows]) for i in range(3))
+    print(f"growth exponent (log-log slope over markets): time {np.polyfit(m, t, 1)[0]:.2f}, "
+          f"memory {np.polyfit(m, mem, 1)[0]:.2f}")
 
 
 if __name__ == "__main__":

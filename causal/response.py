@@ -369,6 +369,50 @@ def cvx_response(z, keys: list[tuple], coef):
     return cp.sum(cp.hstack(terms)) if len(terms) > 1 else terms[0]
 
 
+def envelope_tangent(form: str, params: Params, anchor) -> np.ndarray:
+    """Tangent point of the concave envelope of ``f`` on ``[anchor, inf)``.
+
+    The envelope is the tangent line from ``(anchor, f(anchor))`` up to the returned
+    spend ``x_T``, and ``f`` from there on. It equals ``f`` (``x_T = anchor``) when the
+    anchor lies in the concave part (at or past :func:`inflection`). Vectorised over
+    parameter arrays and anchors; solved by bisection on
+    ``f'(x) (x - anchor) = f(x) - f(anchor)`` over ``x >= inflection``.
+    """
+    f = get_form(form)
+    a = np.asarray(anchor, dtype=float)
+    xi = np.asarray(f.inflection(params), dtype=float)
+    if not np.isfinite(xi).all():
+        raise NotConcaveError(f"{form} curve has no concave part: no concave envelope on a half-line")
+    xi, a = np.broadcast_arrays(xi, a)
+    done = a >= xi
+    fa = f.value(a, params)
+
+    def h(x):
+        return f.derivative(x, params) * (x - a) - (f.value(x, params) - fa)
+
+    lo = np.maximum(xi, a).astype(float)
+    hi = np.maximum(2.0 * lo, 1e-9)
+    for _ in range(200):  # grow hi until the tangent lies below it
+        grow = (h(hi) > 0) & ~done
+        if not grow.any():
+            break
+        hi = np.where(grow, 2.0 * hi, hi)
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        pos = h(mid) > 0
+        lo, hi = np.where(pos, mid, lo), np.where(pos, hi, mid)
+    return np.where(done, a, 0.5 * (lo + hi))
+
+
+def envelope_value(form: str, x, params: Params, anchor) -> np.ndarray:
+    """The concave envelope of ``f`` on ``[anchor, inf)`` (see :func:`envelope_tangent`), at ``x``."""
+    xt = envelope_tangent(form, params, anchor)
+    f = get_form(form)
+    x = np.asarray(x, dtype=float)
+    line = f.value(xt, params) + f.derivative(xt, params) * (x - xt)
+    return np.where(x < xt, line, f.value(x, params))
+
+
 # ---------------------------------------------------------------------------------------------
 # Piecewise-linear forms
 # ---------------------------------------------------------------------------------------------

@@ -149,6 +149,8 @@ def evaluate_tests(
     n_outcomes: int = 64,
     alpha: float = 0.1,
     seed: int = 0,
+    spend_value: float = 0.0,
+    track: dict[str, Callable[[np.ndarray], float]] | None = None,
 ) -> list[TestValue]:
     """Rank candidate tests by net expected value of information (best first).
 
@@ -170,6 +172,13 @@ def evaluate_tests(
         Test level, for the share of truths under which the test would detect its effect.
     seed : int
         Seed of the simulated readouts.
+    spend_value : float, default=0
+        Outcome one unit of spend earns at the plan's margin: a test's cost is the
+        outcome it forgoes plus ``spend_value`` times the spend it adds (minus for
+        spend it frees), and never below zero.
+    track : dict of name -> callable, optional
+        Statistics of the posterior weights (e.g. a channel's interval width),
+        averaged over the simulated readouts and stored in ``extra`` as ``name``.
 
     Returns
     -------
@@ -196,6 +205,7 @@ def evaluate_tests(
             )
         gains = np.empty(n_outcomes)
         post_sd = np.empty(n_outcomes)
+        tracked = {name: np.empty(n_outcomes) for name in (track or {})}
         for k, (s, zk) in enumerate(zip(truths, z)):
             y = L[s] + t.se * zk
             w1 = reweight(w0, L, y, t.se)
@@ -204,16 +214,31 @@ def evaluate_tests(
             gains[k] = v1[s] - base_value[s]
             m = float(w1 @ L)
             post_sd[k] = float(np.sqrt(max(w1 @ (L - m) ** 2, 0.0)))
+            for name, fn in (track or {}).items():
+                tracked[name][k] = fn(w1)
         evsi = float(gains.mean())
         evsi_se = float(gains.std(ddof=1) / np.sqrt(n_outcomes)) if n_outcomes > 1 else float("nan")
         mean_lift = float(w0 @ L)
         prior_sd = float(np.sqrt(w0 @ (L - mean_lift) ** 2))
-        cost = max(0.0, -mean_lift) if t.intensity < 1 else 0.0
+        # Outcome forgone in the test, plus what the spend it moves would earn at the plan's margin. A test
+        # that earns more than it forgoes costs nothing; it is not credited with that gain, which belongs to
+        # the plan (the guardrail, not ignorance, stops the plan from taking it).
+        cost = max(0.0, -mean_lift + spend_value * t.spend_delta)
         val = evsi * horizon
         detect = float(w0 @ (np.abs(L) / t.se > crit))
+        extra = {name: float(v.mean()) for name, v in tracked.items()}
         out.append(
             TestValue(
-                t, evsi, evsi_se, val, cost, val - cost, prior_sd, float(post_sd.mean()), detect
+                t,
+                evsi,
+                evsi_se,
+                val,
+                cost,
+                val - cost,
+                prior_sd,
+                float(post_sd.mean()),
+                detect,
+                extra,
             )
         )
     return sorted(out, key=lambda r: -r.net_value)
@@ -229,6 +254,16 @@ def expected_regret(
     S = len(best_values)
     w = np.full(S, 1.0 / S) if weights is None else np.asarray(weights, float) / np.sum(weights)
     return float(w @ (np.asarray(best_values, float) - value(plan(w))))
+
+
+def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: Sequence[float]) -> np.ndarray:
+    """Quantiles ``q`` of ``values`` under ``weights`` (inverse of the weighted empirical distribution)."""
+    order = np.argsort(values)
+    cw = np.cumsum(np.asarray(weights, float)[order])
+    cw /= cw[-1]
+    return np.asarray(values, float)[order][
+        np.minimum(np.searchsorted(cw, np.asarray(q)), len(cw) - 1)
+    ]
 
 
 def ranking_table(values: Sequence[TestValue]) -> pd.DataFrame:

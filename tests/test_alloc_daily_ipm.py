@@ -79,17 +79,21 @@ def test_structured_solver_reaches_clarabels_optimum(seed, mode, share, hist_day
         {b["line"] for b in ref.binding if b["constraint"] == "guardrail"}
 
 
-def test_auto_uses_the_structured_solver_unless_markets_couple_lines():
-    # ... or a linear curve makes a line's block singular (its spend can move between days for free).
+def test_auto_uses_the_structured_solver_unless_groups_couple_lines():
+    # Market budgets enter the structured solver (one T x T block per market); channel groups
+    # across markets do not, and a linear curve makes a line's block singular.
     curves = _instance(7)
     cur = curves.current()
     rules = Rules(budget=float(cur.sum() * 14), max_change=0.15)
     assert "structured" in plan_days(curves, rules, days=14).method
     caps = Rules(budget=float(cur.sum() * 14), max_change=0.15, market_budgets={"M0": 1e9})
-    plan = plan_days(curves, caps, days=14)
+    assert "structured" in plan_days(curves, caps, days=14).method
+    groups = Rules(budget=float(cur.sum() * 14), max_change=0.15,
+                   group_budgets={"g": {"channels": [curves.names[0]], "max": 1e9}})
+    plan = plan_days(curves, groups, days=14)
     assert "structured" not in plan.method and plan.solver == "CLARABEL"
-    with pytest.raises(ConfigError, match="market budgets couple lines"):
-        plan_days(curves, caps, days=14, solver="structured")
+    with pytest.raises(ConfigError, match="group budgets couple lines"):
+        plan_days(curves, groups, days=14, solver="structured")
     d = curves.to_dict()
     d["channels"][0]["response"] = {"form": "linear", "beta": 0.05}
     d["channels"][0]["max_spend"] = 2.0 * d["channels"][0]["current_spend"]
@@ -105,7 +109,8 @@ def test_cli_daily_plan_names_the_structured_solver(tmp_path, run_cli):
     path = tmp_path / "curves.json"
     path.write_text(json.dumps(curves.to_dict()), encoding="utf-8")
     caps = tmp_path / "constraints.json"
-    caps.write_text(json.dumps({"market_budgets": {"M0": 1e9}}), encoding="utf-8")
+    caps.write_text(json.dumps({"group_budgets": {"g": {"channels": [curves.names[0]], "max": 1e9}}}),
+                    encoding="utf-8")
     code, _, err = run_cli("allocate", "--curves", str(path), "--days", "14", "--max-change", "0.15",
                            "--out", str(tmp_path / "plan.json"), "--audit-db", str(tmp_path / "audit.db"))
     assert code == 0, err
@@ -114,7 +119,7 @@ def test_cli_daily_plan_names_the_structured_solver(tmp_path, run_cli):
     code, _, err = run_cli("allocate", "--curves", str(path), "--days", "14", "--max-change", "0.15",
                            "--solver", "structured", "--constraints", str(caps),
                            "--out", str(tmp_path / "plan2.json"), "--audit-db", str(tmp_path / "audit.db"))
-    assert code == 2 and err.strip().count("\n") == 0 and "market budgets couple lines" in err
+    assert code == 2 and err.strip().count("\n") == 0 and "group budgets couple lines" in err
     assert not (tmp_path / "plan2.json").exists()
 
 

@@ -74,6 +74,15 @@ def test_net_value_charges_the_signups_forgone(draws):
         n_outcomes=50,
     )
     assert all(r.cost == pytest.approx(-np.mean(r.test.lift_draws)) for r in ranked)
+    priced = evaluate_tests(
+        [_test(draws, 1, 0.5)],
+        _plan(draws),
+        _value(draws),
+        horizon=1,
+        n_outcomes=5,
+        spend_value=2.0,
+    )[0]
+    assert priced.cost == pytest.approx(-np.mean(priced.test.lift_draws) - 2.0)
     assert [r.net_value for r in ranked] == sorted((r.net_value for r in ranked), reverse=True)
 
 
@@ -87,3 +96,19 @@ def test_bad_candidates_are_refused(draws):
         evaluate_tests([], _plan(draws), _value(draws), horizon=1)
     with pytest.raises(ConfigError, match="standard error"):
         evaluate_tests([_test(draws, 1, 0.0)], _plan(draws), _value(draws), horizon=1)
+
+
+def test_a_test_that_earns_more_than_it_forgoes_costs_nothing(draws):
+    heavy_up = CandidateTest(
+        channel="1",
+        markets=("m1",),
+        periods=14,
+        intensity=1.5,
+        se=0.5,
+        lift_draws=5.0 * draws[:, 1],
+        spend_delta=1.0,
+    )
+    r = evaluate_tests(
+        [heavy_up], _plan(draws), _value(draws), horizon=1, n_outcomes=5, spend_value=0.1
+    )[0]
+    assert r.cost == 0.0 and r.net_value == r.value

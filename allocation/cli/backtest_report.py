@@ -23,6 +23,10 @@ def _policy_table(result) -> pd.DataFrame:
         "cost per incremental signup": [fmt_money(v) for v in t["cost_per_incremental"]],
         "share of oracle": [fmt_pct(v) for v in t["share_of_oracle"]],
         "cost per incremental vs status quo": [fmt_pct(v) for v in t.get("cpi_vs_status_quo", [None] * len(t))],
+        "equal spend: incremental": [fmt_number(v) for v in t.get("equal_incremental", [None] * len(t))],
+        "equal spend: cost per incremental": [fmt_money(v) for v in t.get("equal_cost_per_incremental",
+                                                                          [None] * len(t))],
+        "equal spend: share of oracle's gain": [fmt_pct(v) for v in t.get("share_of_oracle_gain", [None] * len(t))],
     })
 
 

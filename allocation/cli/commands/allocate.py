@@ -7,16 +7,17 @@ import numpy as np
 
 from allocation.audit import AuditLog
 from allocation.cli.options import seed_option
-from allocation.cli.outputs import outputs
+from allocation.cli.outputs import dumps, outputs
 from allocation.curves import CurveSet
 from allocation.optimize import OBJECTIVES, allocate
 from allocation.rules import Rules
-from causal.errors import InfeasibleError
+from causal.errors import ConfigError, InfeasibleError
 
 
 @click.command("allocate")
 @click.option("--curves", "curves_path", required=True, type=click.Path(dir_okay=False), help="curves.json (INTERFACE.md).")
-@click.option("--budget", type=float, default=None, help="Total budget per period (over the horizon with --days).")
+@click.option("--budget", type=float, default=None,
+              help="Total budget per period (over the horizon with --days); default: the current spend.")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="plan.json to write.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None, help="HTML report to write.")
 @click.option("--max-change", type=float, default=None,
@@ -53,17 +54,37 @@ def command(curves_path: str, budget: float | None, out_path: str, report_path: 
             budget_mode: str | None, constraints_path: str | None, days: int | None, calendar_path: str | None,
             s_curves: str, frontier_points: int | None, n_samples: int | None, risk: str, alpha: float,
             sample_cv: float, daily_solver: str, seed: int, audit_db: str | None) -> None:
-    """Allocate a budget across channels and markets on the curves (global optimum, named constraints)."""
+    """Allocate a budget across channels and markets on the curves (global optimum, named constraints).
+
+    The budget defaults to the current spend (per period; over the horizon with --days).
+    """
     curves = CurveSet.load(curves_path)
     rules = Rules.load(constraints_path, budget=budget, max_change=max_change, budget_mode=budget_mode)
     if calendar_path and not days:
         raise click.UsageError("--launch-calendar needs --days")
+    calendar = None
+    if calendar_path:
+        from allocation.timeplan import LaunchCalendar
+
+        calendar = LaunchCalendar.load(calendar_path)
+        calendar.check(curves)
+    if frontier_points and rules.budget is None:
+        rules.budget = default_budget(curves, "--frontier") * (days or 1)
+    if frontier_points and (rules.budget is None or rules.budget <= 0):
+        raise ConfigError(f"--frontier needs a positive --budget (the sweep runs from 0.25x to 2x it), "
+                          f"got {rules.budget}")
     log = AuditLog(audit_db)
+    # Every input of the decision, so two plans from different inputs never share an inputs_hash.
+    options = {"frontier": frontier_points, "samples": n_samples, "risk": risk, "alpha": alpha,
+               "sample_cv": sample_cv, "seed": seed, "objective": objective, "target": target,
+               "value_per_signup": value_per_signup, "days": days, "solver": daily_solver,
+               "s_curves": s_curves, "curves_file": curves_path, "constraints_file": constraints_path,
+               "launch_calendar_file": calendar_path,
+               "launch_calendar": None if calendar is None else calendar.to_dict()}
     try:
         if days:
-            from allocation.timeplan import LaunchCalendar, plan_days
+            from allocation.timeplan import plan_days
 
-            calendar = LaunchCalendar.load(calendar_path) if calendar_path else None
             plan = plan_days(curves, rules, days=days, calendar=calendar, solver=daily_solver)
             command_name = "allocate --days"
         else:
@@ -73,41 +94,64 @@ def command(curves_path: str, budget: float | None, out_path: str, report_path: 
     except InfeasibleError as exc:
         # An infeasible request is a decision too: record it, then report it (exit 2).
         log.record(command="allocate", curves=curves.to_dict(), constraints=rules.to_dict(),
-                   solution={"status": "infeasible", "error": str(exc), "objective": objective},
-                   options={"days": days, "curves_file": curves_path})
+                   solution={"status": "infeasible", "error": str(exc), "objective": objective}, options=options)
         raise
     result = plan.to_dict()
+    timing = result.pop("timing", {})
     frontier = robust = None
+    notes = []
     if frontier_points:
-        if rules.budget is None:
-            raise click.UsageError("--frontier needs --budget")
         from allocation.scenarios import budget_sweep
 
-        frontier = budget_sweep(curves, np.linspace(0.25, 2.0, frontier_points) * rules.budget, rules=rules)
+        per_period = rules.budget / (days or 1)
+        frontier = budget_sweep(curves, np.linspace(0.25, 2.0, frontier_points) * per_period,
+                                rules=Rules(**{**rules.to_dict(), "max_change": rules.max_change}))
         result["frontier"] = frontier.to_dict()
-    if n_samples:
-        if rules.budget is None:
-            raise click.UsageError("--samples needs --budget")
-        from allocation.scenarios import robust_allocate, sample_curves
+        timing["frontier_seconds"] = result["frontier"].pop("timing")["solve_seconds"]
+    from allocation.scenarios import plan_uncertainty, robust_allocate, sample_curves
 
+    result["uncertainty"] = plan_uncertainty(curves, plan)
+    if n_samples:
+        budget_ps = (default_budget(curves, "--samples") if rules.budget is None
+                     else rules.budget / days if days else rules.budget)
         robust = robust_allocate(curves, sample_curves(curves, n_samples, cv=sample_cv, seed=seed),
-                                 budget=rules.budget, rules=rules, risk=risk, alpha=alpha)
+                                 budget=budget_ps, rules=Rules(**{**rules.to_dict(), "budget": None}), risk=risk,
+                                 alpha=alpha)
         result["robust"] = robust.to_dict()
-    options = {"frontier": frontier_points, "samples": n_samples, "risk": risk, "alpha": alpha,
-               "sample_cv": sample_cv, "seed": seed, "objective": objective, "target": target,
-               "value_per_signup": value_per_signup, "days": days,
-               "s_curves": s_curves, "curves_file": curves_path}
+        result["robust"]["sample_source"] = (
+            f"posterior draws in {curves_path} (the first {min(n_samples, curves.n_draws)} of {curves.n_draws})"
+            if curves.n_draws else f"no posterior draws in {curves_path}: log-normal draws of beta and scale "
+                                   f"(cv {sample_cv}, seed {seed})")
+        notes.append("--samples: " + result["robust"]["sample_source"])
+    result["timing"] = timing
     html = None
     if report_path:  # rendered before the audit record, so a failed report records nothing
         from allocation.cli.plan_report import plan_report
 
         html = plan_report(plan, curves, title=f"Budget plan from {curves_path}", frontier=frontier, robust=robust)
     with outputs() as files:
+        # plan.json is written (to its staged file) before the audit record, and rewritten with the record's
+        # id: a plan that cannot be written leaves no record behind.
+        staged = files.path(out_path)
+        staged.write_text(dumps(result), encoding="utf-8")
         result["audit_id"] = log.record(command=command_name, curves=curves.to_dict(), constraints=rules.to_dict(),
                                         solution=result, options=options)
         result["audit_db"] = log._safe_url()
-        files.write_json(out_path, result)
+        staged.write_text(dumps(result), encoding="utf-8")
         if html is not None:
             files.write_text(report_path, html)
     click.echo(plan.summary())
+    if result["uncertainty"]:
+        u = result["uncertainty"]
+        click.echo(f"gain over current spend {u['unit']}: {u['expected_gain']:,.1f} "
+                   f"[{u['gain_interval'][0]:,.1f}, {u['gain_interval'][1]:,.1f}] at {u['level']:.0%} "
+                   f"({u['n_draws']} posterior draws)")
+    for note in notes:
+        click.echo(note)
     click.echo(f"wrote {out_path}" + (f" and {report_path}" if report_path else "") + f"; audit record {result['audit_id']}")
+
+
+def default_budget(curves: CurveSet, why: str) -> float:
+    """The current spend, the budget every command defaults to."""
+    cur = curves.current(required=True, why=f"{why} without --budget (the budget defaults to the current spend)")
+    return float(cur.sum())

@@ -32,6 +32,7 @@ from causal.world import Experiment, World
 BRAND_WINDOW = ("2025-10-01", "2025-11-25")  # eight weeks: branded search's true effect is small
 CTV_WINDOW = ("2025-10-01", "2025-10-28")  # four weeks
 HISTORY_END = "2025-09-30"
+NEXT_WINDOW = ("2025-12-01", "2025-12-28")  # the third test, chosen by value of information: four weeks
 
 
 def _step(n: int, total: int, text: str) -> float:
@@ -59,7 +60,7 @@ def command(out_dir: str, seed: int, n_jobs: int, currency: str | None) -> None:
                           "choose a new folder, or delete that one first")
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file, not a folder")
-    total_steps = 7
+    total_steps = 9
     started = time.perf_counter()
     money = ["--currency", currency] if currency else []
 
@@ -126,8 +127,33 @@ def command(out_dir: str, seed: int, n_jobs: int, currency: str | None) -> None:
           "--audit-db", db])
     plan = json.loads((out / "plan.json").read_text())
 
+    _step(8, total_steps, "choosing a third test by the value of its information, and registering it")
+    _run(["propose-tests", "--curves", str(out / "curves.json"), "--data", str(out / "history.csv"),
+          "--out", str(out / "proposals.json"), "--report", str(out / "proposals.html"), "--registry", db,
+          "--start", NEXT_WINDOW[0], "--durations", "28", "--register", "next_test", "--seed", str(seed)])
+    best = json.loads((out / "proposals.json").read_text())["best"]
+    third = Experiment(best["channel"], tuple(best["markets"]), *NEXT_WINDOW, float(best["intensity"]),
+                       name="next_test")
+    _run(["registry", "start", third.name, "--db", db])
+
+    _step(9, total_steps, "running it, reading it out and calibrating on all three lifts")
+    panel_after, truth_after = world.simulate([*experiments, third])
+    with outputs() as files:
+        panel_after.to_csv(files.path(out / "panel_after.csv"), index=False)
+        files.write_text(out / "truth_after.json", dumps(truth_after))
+    path = out / f"readout_{third.name}.json"
+    _run(["readout", "--data", str(out / "panel_after.csv"), "--treated", ",".join(third.geos),
+          "--start", third.start, "--end", third.end, "--channel", third.channel, "--out", str(path),
+          "--report", str(out / f"readout_{third.name}.html"), "--seed", str(seed)])
+    readouts[third.name] = json.loads(path.read_text())
+    _run(["registry", "readout", third.name, "--db", db, "--data", str(out / "panel_after.csv")])
+    _run(["calibrate", "--data", str(out / "panel_after.csv"), "--registry", db,
+          "--out", str(out / "curves_after.json"), "--report", str(out / "curves_after.html"), "--seed", str(seed)])
+    curves_after = json.loads((out / "curves_after.json").read_text())
+
     figures = _export_figures(out)
-    click.echo(_summary(truth, readouts, curves, plan, time.perf_counter() - started, out))
+    click.echo(_summary(truth_after, readouts, curves, plan, time.perf_counter() - started, out,
+                        best=best, curves_after=curves_after))
     click.echo(f"{figures} report figures also written as PNG files in {out / 'figures'}/")
 
 
@@ -144,12 +170,26 @@ def _export_figures(out: Path) -> int:
     return count
 
 
-def _summary(truth: dict, readouts: dict, curves: dict, plan: dict, seconds: float, out: Path) -> str:
+def _credit(curves: dict) -> dict[str, list[float]]:
+    """Each channel's credit over the panel, before and after calibration, summed over its lines."""
+    credit: dict[str, list[float]] = {}
+    for c in curves["channels"]:
+        contrib = c.get("contribution") or {}
+        agg = credit.setdefault(c["name"], [0.0, 0.0])
+        agg[0] += float(contrib.get("uncalibrated") or 0.0)
+        agg[1] += float(contrib.get("calibrated") or 0.0)
+    return credit
+
+
+def _summary(truth: dict, readouts: dict, curves: dict, plan: dict, seconds: float, out: Path, *,
+             best: dict, curves_after: dict) -> str:
     lines = ["", "liftlab demo — what the tests, the curves and the plan say, against the world's truth", ""]
     lines.append("Tests (treated markets, test window):")
-    by_channel = {e["channel"]: e for e in truth["experiments"]}
+    by_name = {e.get("name") or e["channel"]: e for e in truth["experiments"]}
+    by_channel = {e["channel"]: e for e in truth["experiments"] if e.get("name") != "next_test"}
     for ch, r in readouts.items():
-        t = by_channel[ch]
+        t = by_name["next_test"] if ch == "next_test" else by_channel[ch]
+        ch = f"{r.get('channel')} (3rd)" if ch == "next_test" else ch
         lo, hi = r["incremental_ci"]
         cpi = r.get("cost_per_incremental")
         lines.append(
@@ -157,16 +197,17 @@ def _summary(truth: dict, readouts: dict, curves: dict, plan: dict, seconds: flo
             f"[{lo:,.0f}, {hi:,.0f}]   true {t['true_incremental']:>8,.0f}   p={r['p_value']:.3f}"
             + (f"   cost per incremental {cpi:,.2f}" if cpi is not None else "")
         )
-    lines += ["", "Credit over the whole panel (signups):",
-              f"  {'channel':<16}{'model before':>14}{'after calibration':>19}{'truth':>12}"]
-    credit: dict[str, list[float]] = {}
-    for c in curves["channels"]:
-        contrib = c.get("contribution") or {}
-        agg = credit.setdefault(c["name"], [0.0, 0.0])
-        agg[0] += float(contrib.get("uncalibrated") or 0.0)
-        agg[1] += float(contrib.get("calibrated") or 0.0)
-    for ch, (before, after) in credit.items():
-        lines.append(f"  {ch:<16}{before:>14,.0f}{after:>19,.0f}{truth['contributions'].get(ch, float('nan')):>12,.0f}")
+    lines += ["", f"Third test, chosen by the value of its information: {best['label']} "
+              f"(value of information {best['value']:,.0f}, cost {best['cost']:,.0f} signups)"]
+    lines += ["", "Credit over the whole panel (signups; x = times the truth):",
+              f"  {'channel':<16}{'no lift':>12}{'2 lifts':>12}{'3 lifts':>12}{'truth':>12}"
+              f"{'x, 2 lifts':>12}{'x, 3 lifts':>12}"]
+    two, three = _credit(curves), _credit(curves_after)
+    for ch, (before, after) in two.items():
+        true = truth["contributions"].get(ch, float("nan"))
+        final = three.get(ch, [float("nan")] * 2)[1]
+        lines.append(f"  {ch:<16}{before:>12,.0f}{after:>12,.0f}{final:>12,.0f}{true:>12,.0f}"
+                     f"{after / true:>12.2f}{final / true:>12.2f}")
     lines += ["", f"Recommended daily budget shift (guardrail 15%, status {plan['status']}):"]
     frame = pd.DataFrame(plan["lines"])
     by = frame.groupby("name")[["current_spend", "spend", "incremental"]].sum()

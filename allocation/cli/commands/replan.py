@@ -5,10 +5,10 @@ from __future__ import annotations
 import click
 
 from allocation.audit import AuditLog
-from allocation.cli.outputs import outputs
+from allocation.cli.outputs import dumps, outputs
 from allocation.curves import CurveSet
 from allocation.jsonfile import read_json
-from allocation.timeplan import replan
+from allocation.timeplan import check_previous_plan, replan
 from causal.errors import InfeasibleError
 
 
@@ -29,6 +29,7 @@ def command(plan_path: str, curves_path: str, out_path: str, elapsed: int, days:
             max_change: float | None, report_path: str | None, daily_solver: str, audit_db: str | None) -> None:
     """Re-plan the remaining days from yesterday's plan with refreshed curves, moving within the guardrail."""
     previous = read_json(plan_path, "plan file")
+    check_previous_plan(previous, plan_path)
     curves = CurveSet.load(curves_path)
     from allocation.rules import Rules
 
@@ -37,26 +38,35 @@ def command(plan_path: str, curves_path: str, out_path: str, elapsed: int, days:
         rules = Rules(**(previous.get("constraints") or {}))
         rules.max_change = max_change
     log = AuditLog(audit_db)
+    # Every input of the decision: yesterday's plan is one (its schedule, history and calendar).
+    options = {"plan_file": plan_path, "elapsed": elapsed, "days": days, "budget": budget, "max_change": max_change,
+               "solver": daily_solver, "curves_file": curves_path,
+               "previous_plan": {k: v for k, v in previous.items() if k not in ("timing", "audit_db")}}
     try:
-        plan = replan(previous, curves, elapsed=elapsed, days=days, budget=budget, rules=rules, solver=daily_solver)
+        plan = replan(previous, curves, elapsed=elapsed, days=days, budget=budget, rules=rules, solver=daily_solver,
+                      source=plan_path)
     except InfeasibleError as exc:
         # An infeasible re-plan is recorded too, then reported (exit 2).
         log.record(command="replan", curves=curves.to_dict(), constraints=previous.get("constraints") or {},
-                   solution={"status": "infeasible", "error": str(exc)},
-                   options={"plan_file": plan_path, "elapsed": elapsed, "days": days})
+                   solution={"status": "infeasible", "error": str(exc)}, options=options)
         raise
     result = plan.to_dict()
     result["previous_audit_id"] = previous.get("audit_id")
+    from allocation.scenarios import plan_uncertainty
+
+    result["uncertainty"] = plan_uncertainty(curves, plan)
     html = None
     if report_path:  # rendered before the audit record, so a failed report records nothing
         from allocation.cli.plan_report import plan_report
 
         html = plan_report(plan, curves, title=f"Re-plan from {plan_path}")
     with outputs() as files:
+        # The new plan is written (staged) before the audit record, then rewritten with its id.
+        staged = files.path(out_path)
+        staged.write_text(dumps(result), encoding="utf-8")
         result["audit_id"] = log.record(command="replan", curves=curves.to_dict(), constraints=plan.rules,
-                                        solution=result, options={"plan_file": plan_path, "elapsed": elapsed,
-                                                                  "days": days, "curves_file": curves_path})
-        files.write_json(out_path, result)
+                                        solution=result, options=options)
+        staged.write_text(dumps(result), encoding="utf-8")
         if html is not None:
             files.write_text(report_path, html)
     click.echo(plan.summary())

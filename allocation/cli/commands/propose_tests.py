@@ -1,0 +1,187 @@
+"""``liftlab propose-tests``: rank candidate tests by what their information is worth to the budget."""
+
+from __future__ import annotations
+
+import click
+
+from allocation.cli.options import panel_options, read_panel, seed_option, split_list
+from allocation.cli.outputs import outputs
+from allocation.curves import CurveSet
+from allocation.next_test import INTENSITIES, propose_tests
+from causal.errors import ConfigError
+
+
+def _range(value: str | None) -> tuple[int, int] | None:
+    if not value:
+        return None
+    lo, _, hi = value.partition("..")
+    try:
+        return int(lo), int(hi or lo)
+    except ValueError:
+        raise ConfigError(f"--treated must look like 3..12, got {value!r}") from None
+
+
+def _ints(value: str | None, option: str) -> list[int] | None:
+    items = split_list(value)
+    try:
+        return [int(v) for v in items] or None
+    except ValueError:
+        raise ConfigError(
+            f"{option} must be a comma-separated list of whole numbers, got {value!r}"
+        ) from None
+
+
+def _end(panel, start: str, periods: int) -> str:
+    """Last date of a test of ``periods`` periods from ``start`` at the panel's frequency."""
+    import pandas as pd
+
+    first = pd.Timestamp(start)
+    return str((first + (periods - 1) * pd.tseries.frequencies.to_offset(panel.freq)).date())
+
+
+@click.command("propose-tests")
+@click.option(
+    "--curves",
+    "curves_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Calibrated curves.json with posterior draws (liftlab calibrate).",
+)
+@panel_options
+@click.option(
+    "--out",
+    "out_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="proposals.json to write.",
+)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="HTML report to write.",
+)
+@click.option(
+    "--channels", default=None, help="Channels that may be tested (default: all in the curves)."
+)
+@click.option(
+    "--treated",
+    default=None,
+    help="Treated-set sizes, e.g. 3..12 (default 3 to a quarter of the markets).",
+)
+@click.option(
+    "--durations",
+    default=None,
+    help="Test lengths in periods, e.g. 28,56 (default: chosen from the history).",
+)
+@click.option(
+    "--intensities",
+    default="go-dark,heavy-up",
+    show_default=True,
+    help=f"Spend changes to consider: {', '.join(INTENSITIES)}.",
+)
+@click.option(
+    "--horizon",
+    type=click.IntRange(1),
+    default=None,
+    help="Periods a better plan pays over (default: a year).",
+)
+@click.option(
+    "--budget",
+    type=float,
+    default=None,
+    help="Budget per period of the plan (default: current spend).",
+)
+@click.option(
+    "--max-change",
+    type=click.FloatRange(0, 10),
+    default=0.15,
+    show_default=True,
+    help="Guardrail of the plan the tests inform.",
+)
+@click.option(
+    "--registry",
+    "registry_url",
+    default=None,
+    help="Registry (path or URL): its busy markets are excluded; with --register, the best test is added.",
+)
+@click.option(
+    "--start", default=None, help="First date the test would run (for the registry's busy markets)."
+)
+@click.option(
+    "--register", "register_name", default=None, help="Register the best candidate under this name."
+)
+@seed_option
+def command(
+    curves_path: str,
+    out_path: str,
+    report_path: str | None,
+    channels: str | None,
+    treated: str | None,
+    durations: str | None,
+    intensities: str,
+    horizon: int | None,
+    budget: float | None,
+    max_change: float,
+    registry_url: str | None,
+    start: str | None,
+    register_name: str | None,
+    seed: int,
+    **panel_kwargs,
+) -> None:
+    """Rank candidate tests (channel x markets x length x intensity) by expected value of information."""
+    if register_name and not (registry_url and start):
+        raise ConfigError("--register needs --registry and --start (when the test would begin)")
+    curves = CurveSet.load(curves_path)
+    panel = read_panel(panel_kwargs)
+    exclude: list[str] = []
+    lengths = _ints(durations, "--durations")
+    if registry_url:
+        if not start:
+            raise ConfigError("--registry needs --start: the date the proposed test would begin")
+        from experiments.registry import Registry
+
+        # Registering creates the registry if needed; only reading it must find one.
+        registry = Registry(registry_url, create=bool(register_name))
+        exclude = sorted(registry.busy_geos(start, _end(panel, start, max(lengths or [56]))))
+    proposal = propose_tests(
+        curves,
+        panel,
+        channels=split_list(channels) or None,
+        exclude=exclude,
+        n_treated=_range(treated),
+        durations=lengths,
+        intensities=tuple(split_list(intensities)),
+        budget=budget,
+        max_change=max_change,
+        horizon=horizon,
+        seed=seed,
+    )
+    result = proposal.to_dict()
+    html = None
+    if report_path:
+        from allocation.cli.proposal_report import proposal_report
+
+        html = proposal_report(proposal)
+    registered = None
+    if register_name:
+        best = proposal.best.test
+        registered = registry.add(
+            register_name,
+            cells=list(best.markets),
+            start=start,
+            end=_end(panel, start, best.periods),
+            channel=best.channel,
+            reason="propose-tests: highest net value of information",
+            note=f"{best.label}; spend multiplier {best.intensity:g} in the treated markets",
+        )
+        result["registered"] = register_name
+    with outputs() as files:
+        files.write_json(out_path, result)
+        if html is not None:
+            files.write_text(report_path, html)
+    click.echo(proposal.summary())
+    if registered is not None:
+        click.echo(f"registered '{register_name}' in {registry_url}")
+    click.echo(f"wrote {out_path}" + (f" and {report_path}" if report_path else ""))
