@@ -579,8 +579,20 @@ class World:
             "true_incremental_per_spend": incr / spend_delta if spend_delta else None,
         }
 
-    def true_contributions(self, base: WorldRun | None = None) -> dict[str, float]:
-        """Signups each channel causes over the panel: total minus total with it switched off."""
+    def true_contributions(
+        self, base: WorldRun | None = None, experiments: Sequence[Experiment] = ()
+    ) -> dict[str, float]:
+        """Signups each channel causes over the panel: total minus total with it switched off.
+
+        With ``experiments``, over the observed panel that ran them (the spend
+        a model fitted on that panel sees), not business as usual.
+        """
+        if experiments:
+            mult = self._multipliers(experiments)
+            total = self.run(mult).signups.sum()
+            return {
+                ch: float(total - self.run({**mult, ch: 0.0}).signups.sum()) for ch in self.channels
+            }
         base = base or self.run()
         total = base.signups.sum()
         return {ch: float(total - self.run({ch: 0.0}).signups.sum()) for ch in self.channels}
