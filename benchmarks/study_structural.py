@@ -305,12 +305,19 @@ def run_study(
     }
 
 
+def fold_error(ratio: pd.Series) -> pd.Series:
+    """How many times off: max(r, 1/r); infinite for a zero or negative estimate."""
+    r = ratio.to_numpy(float)
+    with np.errstate(divide="ignore"):
+        return pd.Series(np.where(r > 0, np.maximum(r, 1 / r), np.inf), index=ratio.index)
+
+
 def goals(df: pd.DataFrame, worlds: pd.DataFrame) -> dict:
     """The issue's goals, measured: within 2x (no lift, queries observed), 1.3x (lifted), coverage."""
     a = df[(df["case"] == "no lift") & df["queries"]]
-    fold = np.exp(np.abs(np.log(a["ratio"].clip(lower=1e-9))))
+    fold = fold_error(a["ratio"])
     b = df[df["lifted"]]
-    fold_b = np.exp(np.abs(np.log(b["ratio"].clip(lower=1e-9))))
+    fold_b = fold_error(b["ratio"])
     return {
         "no_lift_pairs": len(a),
         "no_lift_within_2x": int((fold <= 2).sum()),
@@ -354,6 +361,10 @@ def ratio_table(df: pd.DataFrame, case: str) -> pd.DataFrame:
     )
 
 
+def _fold_text(fold: float) -> str:
+    return "a negative estimate" if np.isinf(fold) else f"{fold:.2f}x"
+
+
 def report(res: dict) -> str:
     """The study's markdown section (also printed)."""
     df, worlds, g = res["rows"], res["worlds"], res["goals"]
@@ -380,9 +391,9 @@ def report(res: dict) -> str:
         "| goal | target | measured |",
         "| --- | --- | --- |",
         f"| no lift, `brand_queries` observed: channels within 2x of truth | all | "
-        f"{g['no_lift_within_2x']} of {g['no_lift_pairs']} (worst {g['no_lift_worst_fold']:.1f}x) |",
+        f"{g['no_lift_within_2x']} of {g['no_lift_pairs']} (worst {_fold_text(g['no_lift_worst_fold'])}) |",
         f"| lifted channels within 1.3x | all | {g['lifted_within_1.3x']} of {g['lifted_pairs']} "
-        f"(worst {g['lifted_worst_fold']:.2f}x) |",
+        f"(worst {_fold_text(g['lifted_worst_fold'])}) |",
         f"| 90% interval coverage, (world, channel) pairs, no lift | 80-95% | {g['coverage_no_lift']:.0%} |",
         f"| 90% interval coverage, with lifts | 80-95% | {g['coverage_lifts']:.0%} |",
         f"| worlds crediting channels with more signups than the panel | 0 | {g['worlds_over_panel']} |",
