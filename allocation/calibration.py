@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from allocation.jsonfile import read_json
 from allocation.mmm import ResponseModel
 from causal.base import check_is_fitted
 from causal.errors import DataError
@@ -107,6 +108,14 @@ class Lift:
             if d.get(key) is None:
                 hint = " (the readout needs --channel)" if key in ("channel", "spend_delta") else ""
                 raise DataError(f"{source}: lift has no '{key}'{hint}")
+        for key in ("incremental", "spend_delta", "confidence"):
+            v = d.get(key)
+            if v is not None and (isinstance(v, (str, bool)) or not isinstance(v, (int, float))):
+                raise DataError(f"{source}: lift '{key}' must be a number, got {v!r}")
+        ci_raw = d["incremental_ci"]
+        if not isinstance(ci_raw, (list, tuple)) or any(isinstance(v, (str, bool)) or not isinstance(v, (int, float))
+                                                        for v in ci_raw):
+            raise DataError(f"{source}: lift 'incremental_ci' must be two numbers [lo, hi], got {ci_raw!r}")
         try:
             ci = tuple(float(v) for v in d["incremental_ci"])
             period = [str(v) for v in d["test_period"]]
@@ -118,6 +127,11 @@ class Lift:
             raise DataError(f"{source}: lift has a non-numeric or malformed value ({exc})") from exc
         if len(ci) != 2 or not ci[0] < ci[1] or not all(np.isfinite(ci)):
             raise DataError(f"{source}: incremental_ci must be [lo, hi] with lo < hi, got {d['incremental_ci']!r}")
+        if not np.isfinite(incremental):
+            raise DataError(f"{source}: lift 'incremental' is {incremental}; it must be a finite number")
+        if not ci[0] <= incremental <= ci[1]:
+            raise DataError(f"{source}: lift 'incremental' {incremental:,.2f} lies outside its own interval "
+                            f"[{ci[0]:,.2f}, {ci[1]:,.2f}]")
         if len(period) != 2:
             raise DataError(f"{source}: test_period must be [first_date, last_date], got {d['test_period']!r}")
         if not treated:
@@ -132,17 +146,8 @@ class Lift:
 
 
 def load_lift(path: str | Path) -> Lift:
-    """Read a readout.json file as a :class:`Lift`."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read lift file ({exc.strerror or exc})") from exc
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
-    return Lift.from_dict(data, str(path))
+    """Read a readout.json file as a :class:`Lift` (strict JSON through :func:`allocation.jsonfile.read_json`)."""
+    return Lift.from_dict(read_json(path, "lift file"), str(path))
 
 
 def validate_lift(lift: Lift, panel: Panel) -> None:

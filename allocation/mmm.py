@@ -37,7 +37,6 @@ Multilevel/Hierarchical Models. Cambridge University Press.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -49,9 +48,6 @@ from causal.errors import ConfigError, DataError
 from causal.panel import Panel
 from causal.transforms import geometric_adstock, hill, weibull_adstock_weights, weighted_adstock
 
-# Geo-id prefixes of the simulated world's market clusters.
-CLUSTER_PREFIXES = {"NA": "NA", "LA": "LATAM", "EM": "EMEA", "AP": "APAC"}
-_PREFIX_RE = re.compile(r"^(NA|LA|EM|AP)\d+$")
 FORMS = ("hill", "exp", "log")
 GEOMETRIC_DECAYS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 # Weibull (shape, scale) candidates and the longest lag they spread over.
@@ -61,23 +57,45 @@ QUARTER_PERIODS = {"day": 91, "week": 13, "month": 3, "year": 1}
 
 
 def infer_clusters(geos: Sequence[str], mapping: Mapping[str, str] | None = None) -> dict[str, str] | None:
-    """Market cluster of each geo: from ``mapping``, else from a NA/LA/EM/AP id prefix, else None.
+    """Market cluster of each geo from a user's ``mapping``; None (one market) without one.
 
     Raises
     ------
     DataError
         If ``mapping`` leaves a geo of the panel without a cluster.
     """
-    if mapping is not None:
-        out = {}
-        for g in geos:
-            if g not in mapping:
-                raise DataError(f"geo '{g}' has no market cluster in the cluster mapping")
-            out[g] = str(mapping[g])
-        return out
-    if geos and all(_PREFIX_RE.match(g) for g in geos):
-        return {g: CLUSTER_PREFIXES[g[:2]] for g in geos}
-    return None
+    if mapping is None:
+        return None
+    out = {}
+    for g in geos:
+        if g not in mapping:
+            raise DataError(f"geo '{g}' has no market cluster in the cluster mapping")
+        out[g] = str(mapping[g])
+    return out
+
+
+def fixed_block(panel: Panel, controls: Sequence[str], cidx: np.ndarray, n_cl: int, *, fourier: int = 2,
+                holdout: int = 0) -> _FixedBlock:
+    """Geo effects plus per-cluster trend, yearly Fourier terms, day of week and controls (linear and squared)."""
+    T, G = len(panel.dates), len(panel.geos)
+    t = np.repeat(np.arange(T), G)
+    trend = t / max(T - 1, 1)
+    days = np.repeat(panel.dates.day_of_year.to_numpy(), G)
+    per_cluster = [trend]
+    # Yearly terms need about a year (9 months) of data before the holdout; on less they extrapolate wildly.
+    span = (panel.dates[-1] - panel.dates[0]).days
+    held = (panel.dates[-1] - panel.dates[max(0, T - 1 - holdout)]).days
+    harmonics = fourier if span - held >= 274 else 0
+    for k in range(1, harmonics + 1):
+        per_cluster += [np.sin(2 * np.pi * k * days / 365.25), np.cos(2 * np.pi * k * days / 365.25)]
+    if panel.freq == "D":
+        dow = np.repeat(panel.dates.day_of_week.to_numpy(), G)
+        per_cluster += [(dow == d).astype(float) for d in range(1, 7)]
+    for col in controls:
+        z = panel.wide(col).to_numpy().ravel()
+        z = (z - z.mean()) / (z.std() or 1.0)
+        per_cluster += [z, z**2]
+    return _FixedBlock([v.reshape(T, G) for v in per_cluster], cidx, n_cl, T, G)
 
 
 @dataclass(frozen=True)
@@ -259,8 +277,7 @@ class ResponseModel(BaseEstimator):
         Covariate columns entering the time structure (the causal graph's
         adjustment variables that are not descendants of any channel).
     clusters : mapping geo -> cluster, or None, default=None
-        Market clusters; inferred from NA/LA/EM/AP geo-id prefixes when None,
-        and one market when ids carry no such prefix.
+        Market clusters (a user's mapping); one market when None.
     forms : sequence of str, default=("hill", "exp", "log")
         Saturation forms searched per channel.
     adstock : {"geometric", "weibull"}, default="geometric"
@@ -457,25 +474,7 @@ class ResponseModel(BaseEstimator):
             raise ConfigError(f"ResponseModel: holdout must be >= 0, got {self.holdout}")
 
     def _fixed_block(self, panel: Panel, controls: list[str], cidx: np.ndarray, n_cl: int) -> _FixedBlock:
-        T, G = len(panel.dates), len(panel.geos)
-        t = np.repeat(np.arange(T), G)
-        trend = t / max(T - 1, 1)
-        days = np.repeat(panel.dates.day_of_year.to_numpy(), G)
-        per_cluster = [trend]
-        # Yearly terms need about a year (9 months) of data before the holdout; on less they extrapolate wildly.
-        span = (panel.dates[-1] - panel.dates[0]).days
-        held = (panel.dates[-1] - panel.dates[max(0, T - 1 - self.holdout_)]).days
-        harmonics = self.fourier if span - held >= 274 else 0
-        for k in range(1, harmonics + 1):
-            per_cluster += [np.sin(2 * np.pi * k * days / 365.25), np.cos(2 * np.pi * k * days / 365.25)]
-        if panel.freq == "D":
-            dow = np.repeat(panel.dates.day_of_week.to_numpy(), G)
-            per_cluster += [(dow == d).astype(float) for d in range(1, 7)]
-        for col in controls:
-            z = panel.wide(col).to_numpy().ravel()
-            z = (z - z.mean()) / (z.std() or 1.0)
-            per_cluster += [z, z**2]
-        return _FixedBlock([v.reshape(T, G) for v in per_cluster], cidx, n_cl, T, G)
+        return fixed_block(panel, controls, cidx, n_cl, fourier=self.fourier, holdout=self.holdout_)
 
     def _candidates(self, ref: float) -> tuple[list[dict], list[tuple[str, dict]]]:
         if self.adstock == "geometric":

@@ -153,6 +153,36 @@ def joint_controls(graph: nx.DiGraph, channels: Sequence[str], covariates: Seque
     return [c for c in covariates if c in graph and c not in desc]
 
 
+def check_identifiable(graph: nx.DiGraph, channels: Sequence[str], observed: Sequence[str], *, outcome: str = "signups",
+                       source: str = "the causal graph", allow_missing: Sequence[str] = ()) -> dict[str, list[str]]:
+    """Back-door adjustment set of each channel's total effect, or a :class:`DataError` naming the channel.
+
+    The candidate set is every observed non-descendant of the channel's spend node (other channels' spend
+    included); ``allow_missing`` nodes count as observed (the caller handles their absence, e.g. a mediator
+    column whose absence widens the intervals instead). A channel whose back-door paths to the outcome stay
+    open given that set is not identified from observational data by this graph.
+    """
+    obs = set(observed) | set(allow_missing) | {SPEND_PREFIX + ch for ch in channels}
+    out = {}
+    if outcome not in graph:
+        raise DataError(f"{source}: no node '{outcome}' (the outcome)")
+    for ch in channels:
+        node = SPEND_PREFIX + ch
+        if node not in graph:
+            continue
+        desc = nx.descendants(graph, node)
+        z = sorted(n for n in graph if n in obs and n != node and n not in desc)
+        g = graph.copy()
+        g.remove_edges_from(list(graph.out_edges(node)))
+        if not nx.is_d_separator(g, {node}, {outcome}, set(z)):
+            hidden = sorted(str(p) for p in graph.predecessors(node) if p not in obs)
+            raise DataError(f"{source}: channel '{ch}' is not identifiable: a back-door path from its spend to "
+                            f"'{outcome}' stays open given the observed variables"
+                            + (f" (its spend follows unobserved {', '.join(hidden)})" if hidden else ""))
+        out[ch] = z
+    return out
+
+
 def to_gml(graph: nx.DiGraph) -> str:
     return "\n".join(nx.generate_gml(graph))
 
@@ -195,7 +225,10 @@ class GraphAnalysis:
         import matplotlib.pyplot as plt
 
         fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(11, 5))
-        g = self.graph
+        # Nodes and edges in sorted order: the layout must not depend on set iteration (PYTHONHASHSEED).
+        g = nx.DiGraph()
+        g.add_nodes_from(sorted(self.graph.nodes, key=str))
+        g.add_edges_from(sorted(self.graph.edges, key=lambda e: (str(e[0]), str(e[1]))))
         layers = {n: 0 for n in g}
         for n in nx.topological_sort(g):
             for s in g.successors(n):

@@ -141,3 +141,71 @@ def render_report(result: CalibrationResult, panel: Panel, graph: nx.DiGraph, *,
         }))
     rep.notes = [*result.notes, *analysis.notes]
     return rep.render()
+
+
+def render_structural_report(model, curves: dict, panel: Panel, graph: nx.DiGraph, *, seed: int = 0) -> str:
+    """The ``calibrate --report`` HTML of the structural model: credit (direct, mediated, total), identification,
+    lifts, cluster curves, the graph."""
+    conf = f"{model.confidence:.0%}"
+    s_ = model.summary()
+    rep = Report(
+        title="Structural response curves",
+        subtitle=f"{panel.source}: {len(model.geos_)} geos x {len(model.dates_)} {model.period_}s, "
+                 f"{len(model.lifts_)} lifts",
+        headline=[("channels", str(len(model.channels_))), ("markets", str(len(model.geos_))),
+                  ("clusters", str(len([c for c in model.clusters_ if c is not None]) or 1)),
+                  ("lifts", str(len(model.lifts_))), ("conflicts", str(len(curves["conflicts"])))],
+    )
+    sec = rep.section("Credit per channel",
+                      f"Contribution of each channel over the panel: direct (not through branded queries), mediated "
+                      f"(through them) and total, posterior means with the {conf} interval of the total. "
+                      f"'without lifts' is the same model fitted on the panel alone. ROAS uses the total.")
+    sec.table(pd.DataFrame({
+        "channel": s_.index, "lift": ["yes" if v else "no" for v in s_["lifted"]],
+        "direct": [fmt_number(v) for v in s_["direct"]], "mediated": [fmt_number(v) for v in s_["mediated"]],
+        "total": [fmt_number(v) for v in s_["total"]],
+        f"{conf} interval": [f"{fmt_number(a)} – {fmt_number(b)}" for a, b in zip(s_["lo"], s_["hi"])],
+        "without lifts": [fmt_number(v) for v in s_["uncalibrated"]],
+        "spend": [fmt_number(v) for v in s_["spend"]], "ROAS": [_g(v) for v in s_["roas"]],
+    }))
+    ident = curves["identification"]
+    sec = rep.section("Identification", "How far the data moved each channel from its prior (posterior sd over prior "
+                                        "sd of the pooled total coefficient; small is well identified), whether a "
+                                        "lift checked it, and the width of its contribution interval per unit spend.")
+    sec.table(pd.DataFrame({
+        "channel": list(ident), "posterior sd / prior sd": [_g(v["posterior_sd_over_prior_sd"]) for v in ident.values()],
+        "KL (normal approx.)": [_g(v["kl_normal_approx"]) for v in ident.values()],
+        "lift": [", ".join(v["lifts"]) or "none" for v in ident.values()],
+        "interval width per spend": [_g(v["interval_width_per_spend"]) for v in ident.values()],
+        "demand adjusted": ["yes" if v["demand_adjusted"] else "NO" for v in ident.values()],
+    }))
+    if curves["lifts"]:
+        lf = pd.DataFrame(curves["lifts"])
+        sec = rep.section("Lifts", "Measured incremental against the model's prediction for exactly that spend "
+                                   "change, geos and window (carryover included): without lifts, with all, and "
+                                   "without this one (leave-one-out).")
+        sec.table(pd.DataFrame({
+            "lift": lf["name"], "channel": lf["channel"], "measured": [fmt_number(v) for v in lf["measured"]],
+            f"{conf} interval": [f"{fmt_number(a)} – {fmt_number(b)}" for a, b in zip(lf["ci_lo"], lf["ci_hi"])],
+            "without lifts": [fmt_number(v) for v in lf["predicted_before"]],
+            "calibrated": [fmt_number(v) for v in lf["predicted_after"]],
+            "leave-one-out z": [f"{v:.2f}" for v in lf["z_loo"]],
+            "conflict": ["CONFLICT" if v else "no" for v in lf["conflict"]]}))
+        for c in curves["conflicts"]:
+            sec.paragraph(c)
+    sec = rep.section("Curves per cluster", "Aggregates of the per-market lines (reports only; plans use the "
+                                            "per-market lines).")
+    sec.table(pd.DataFrame([{
+        "channel": a["name"], "cluster": a["market"] or "all", "beta": _g(a["response"]["beta"]),
+        "half saturation": _g(a["response"]["half_saturation"]), "shape": _g(a["response"]["shape"]),
+        "decay": _g(a["adstock"]["decay"]), "current spend": fmt_number(a["current_spend"]),
+        "total contribution": fmt_number(a["effect"]["total"]), "mediated": fmt_number(a["effect"]["mediated"]),
+    } for a in curves["aggregates"]]))
+    sec = rep.section("The causal graph", "The model follows it: channels pointing into the branded queries have a "
+                                          "queries equation; the signups equation adjusts for the queries (the "
+                                          f"demand proxy) and for {', '.join(model.controls_) or 'no covariate'}.")
+    analysis = analyse(panel, graph, channels=model.channels_, num_simulations=5, confidence=model.confidence,
+                       seed=seed)
+    sec.figure(lambda: analysis.plot()[0], caption="causal graph")
+    rep.notes = [*model.notes_, *analysis.notes]
+    return rep.render()
