@@ -44,6 +44,7 @@ import pandas as pd
 
 from allocation.calibration import Lift, calibrate
 from allocation.mmm import ResponseModel
+from causal.errors import DataError
 from causal.graph import default_graph, joint_controls, normalise
 from causal.panel import Panel, load_panel
 from causal.world import Experiment, World, to_weekly
@@ -53,7 +54,7 @@ DOC = ROOT / "docs" / "structural_study.md"
 FIGURE = ROOT / "docs" / "img" / "structural_ratios.png"
 CONFIDENCE = 0.9
 N_DAYS = 728  # whole weeks, so the weekly worlds hold exactly the daily worlds' days
-DEFAULT_MODEL = "today"  # "structural" once allocation.structural lands
+DEFAULT_MODEL = "structural"  # "today": ResponseModel + calibrate, the path before issue 13
 
 
 @dataclass(frozen=True)
@@ -178,8 +179,13 @@ def _fit_structural(panel: Panel, lifts: Sequence[Lift], clusters: dict[str, str
     """Issue 13's StructuralModel: contributions_ (channel, direct, mediated, total, lo, hi)."""
     from allocation.structural import StructuralModel
 
+    graph = normalise(default_graph(panel.channels, panel.y), panel.channels, panel.y)
+    controls = joint_controls(graph, panel.channels, panel.covariates)
     t0 = time.perf_counter()
-    model = StructuralModel(clusters=clusters, confidence=CONFIDENCE).fit(panel, lifts=list(lifts))
+    model = StructuralModel(
+        controls=controls, clusters=clusters, graph=graph, confidence=CONFIDENCE
+    )
+    model.fit(panel, lifts=list(lifts))
     curves = model.to_curves()
     seconds = time.perf_counter() - t0
     table = model.contributions_.set_index("channel")[["total", "lo", "hi", "direct", "mediated"]]
@@ -224,10 +230,16 @@ def run_world(spec: WorldSpec, model: str = DEFAULT_MODEL) -> tuple[list[dict], 
     lifts = read_lifts(load_panel(observed), exps, control)
     readout_s = time.perf_counter() - t0
 
-    fits = {
-        "no lift": fit_contributions(model, model_panel(spec, bau), [], clusters),
-        "lifts": fit_contributions(model, model_panel(spec, observed), lifts, clusters),
-    }
+    fits, refused = {}, {}
+    for case, frame, use in (("no lift", bau, []), ("lifts", observed, lifts)):
+        try:
+            fits[case] = fit_contributions(model, model_panel(spec, frame), use, clusters)
+        except DataError as exc:  # refused as implausible: no curves, counted as a miss
+            refused[case] = str(exc)
+            cols = ["total", "lo", "hi", "direct", "mediated"]
+            fits[case] = Fit(
+                pd.DataFrame(np.nan, index=list(world.channels), columns=cols), [], np.nan
+            )
     rows = []
     for case, fit in fits.items():
         true = truth_bau if case == "no lift" else truth_obs
@@ -262,6 +274,7 @@ def run_world(spec: WorldSpec, model: str = DEFAULT_MODEL) -> tuple[list[dict], 
         "true_paid": float(sum(truth_bau.values())),
         "negative_curves": negative_curves(fits["no lift"].curves)
         + negative_curves(fits["lifts"].curves),
+        "refused": refused,
         "fit_s_no_lift": fits["no lift"].seconds,
         "fit_s_lifts": fits["lifts"].seconds,
         "readout_s": readout_s,
@@ -331,6 +344,7 @@ def goals(df: pd.DataFrame, worlds: pd.DataFrame) -> dict:
         "coverage_pairs": len(df),
         "worlds_over_panel": int(worlds["over_panel"].sum()),
         "negative_curves": int(worlds["negative_curves"].map(len).sum()),
+        "refused_fits": int(worlds["refused"].map(len).sum()),
     }
 
 
@@ -398,6 +412,7 @@ def report(res: dict) -> str:
         f"| 90% interval coverage, with lifts | 80-95% | {g['coverage_lifts']:.0%} |",
         f"| worlds crediting channels with more signups than the panel | 0 | {g['worlds_over_panel']} |",
         f"| curve lines with a negative effect | 0 | {g['negative_curves']} |",
+        f"| fits refused as implausible (counted as misses above) | 0 | {g['refused_fits']} |",
         "",
         "### Per world: plausibility, lifts, time, memory",
         "",
