@@ -704,6 +704,17 @@ def _ar1(innov: np.ndarray, rho: float) -> np.ndarray:
     return out
 
 
+def truth_clusters(truth: dict) -> pd.DataFrame:
+    """The ``geo, cluster`` table of a world from its truth (what ``clusters.csv`` holds).
+
+    Same rows as :meth:`World.clusters`, for code that holds only ``truth.json``
+    (e.g. ``liftlab simulate`` writing ``DIR/clusters.csv``).
+    """
+    return pd.DataFrame(
+        {"geo": [g["geo"] for g in truth["geos"]], "cluster": [g["cluster"] for g in truth["geos"]]}
+    )
+
+
 def to_weekly(panel: pd.DataFrame, truth: dict | None = None) -> tuple[pd.DataFrame, dict | None]:
     """The same daily world summed to weeks, so a model runs on ``period: week``.
 

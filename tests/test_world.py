@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from causal.errors import ConfigError
-from causal.world import Experiment, World, simulate
+from causal.world import Experiment, World, simulate, truth_clusters
 
 
 def test_same_seed_same_world_and_truth():
@@ -173,6 +173,7 @@ def test_clusters_mapping_matches_truth():
     assert dict(zip(clusters["geo"], clusters["cluster"])) == {
         g["geo"]: g["cluster"] for g in world.truth()["geos"]
     }
+    pd.testing.assert_frame_equal(truth_clusters(world.truth()), clusters)
 
 
 def test_to_weekly_sums_the_same_world():
