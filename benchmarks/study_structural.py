@@ -24,7 +24,7 @@ study runs on today's path (``ResponseModel`` + ``calibrate``) or on
 Run: ``nice -n 10 python benchmarks/study_structural.py [--model structural] [--write-docs]``
 (``--quick`` runs two small worlds). It prints the table and, with
 ``--write-docs``, writes its section of ``docs/structural_study.md`` and
-``docs/img/structural_ratios.png``.
+``docs/img/structural_ratios_<model>.png``.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from causal.world import Experiment, World, to_weekly
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "structural_study.md"
-FIGURE = ROOT / "docs" / "img" / "structural_ratios.png"
+FIGURE = ROOT / "docs" / "img" / "structural_ratios.png"  # suffixed with the model's name
 CONFIDENCE = 0.9
 N_DAYS = 728  # whole weeks, so the weekly worlds hold exactly the daily worlds' days
 DEFAULT_MODEL = "structural"  # "today": ResponseModel + calibrate, the path before issue 13
@@ -532,12 +532,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
     print(body)
     print(json.dumps(res["goals"], indent=1))
     if args.write_docs:
-        plot(res)
-        body += f"\n![estimated vs true contribution](img/{FIGURE.name})\n"
+        figure = FIGURE.with_name(f"structural_ratios_{args.model}.png")
+        plot(res, figure)
+        body += f"\n![estimated vs true contribution](img/{figure.name})\n"
+        title = {"structural": "The structural model", "today": "Before issue 13: ResponseModel + calibrate"}
         write_section(
             DOC,
-            "study",
-            "## The study (`benchmarks/study_structural.py`)\n\n" + body,
+            f"study-{args.model}",
+            f"## {title[args.model]} (`benchmarks/study_structural.py --model {args.model}`)\n\n" + body,
             "Structural response model: credit against the truth",
         )
     return res
