@@ -6,20 +6,24 @@ to weeks, the experiments run inside it and read out on the daily panel by
 
 * liftlab: the study's adapter (``fit_contributions``), i.e. today's
   ``ResponseModel`` + ``calibrate`` or the ``StructuralModel`` (``--model``);
-* PyMC-Marketing (``pymc_marketing.mmm.multidimensional.MMM``, ``dims=("geo",)``):
-  geometric adstock (``l_max`` 8 weeks) and logistic saturation per channel,
-  yearly Fourier seasonality (2 modes), ``launch`` and ``competitor_price`` as
-  controls, a geo intercept, its default priors and scaling; the same lifts
-  entered by ``add_lift_test_measurements`` (one row per treated geo, see
-  :func:`lift_rows`); NUTS with its default sampler, 2 chains x 500 draws after
-  500 tuning steps, chains run one after the other (``cores=1``: the machine's
-  two cores are shared).
+* PyMC-Marketing (``pymc_marketing.mmm.multidimensional.MMM``): geometric
+  adstock (``l_max`` 8 weeks) and logistic saturation per channel, yearly
+  Fourier seasonality (2 modes), ``launch`` and ``competitor_price`` as
+  controls, its default priors and scaling, the same lifts entered by
+  ``add_lift_test_measurements``; NUTS with its default sampler, 2 chains x 500
+  draws after 500 tuning steps, chains one after the other (``cores=1``: the
+  machine's two cores are shared). ``--level national`` (default) fits the
+  weekly panel summed over geos, the model's classic input (one lift row per
+  lift, :func:`national_lift_row`); ``--level geo`` fits ``dims=("geo",)`` on
+  the weekly geo panel (one lift row per treated geo, :func:`lift_rows`), which
+  on 50 geos x 104 weeks did not finish within 20 minutes on this shared
+  machine.
 
 Per channel: total contribution over the panel against the truth (ratio),
 90% interval coverage, and each fit's wall time (build + sampling for
 PyMC-Marketing, pytensor's C compilation included).
 
-Run: ``nice -n 10 python benchmarks/bench_pymc_marketing.py [--worlds 3] [--write-docs]``.
+Run: ``nice -n 10 python benchmarks/bench_pymc_marketing.py [--worlds 3] [--level national|geo] [--write-docs]``.
 """
 
 from __future__ import annotations
@@ -91,16 +95,43 @@ def lift_rows(lift: Lift, weekly: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def national_lift_row(lift: Lift, national: pd.DataFrame) -> pd.DataFrame:
+    """One lift as one row of a national model: per-week national spend change and lift."""
+    col = f"spend_{lift.channel}"
+    window = national[(national["date"] >= lift.start) & (national["date"] <= lift.end)]
+    weeks = len(window)
+    delta_x = lift.spend_delta / weeks
+    return pd.DataFrame(
+        {
+            "channel": [col],
+            "x": [window[col].mean() - delta_x],
+            "delta_x": [delta_x],
+            "delta_y": [lift.incremental / weeks],
+            "sigma": [lift.sd / weeks],
+        }
+    )
+
+
+def national(weekly: pd.DataFrame) -> pd.DataFrame:
+    """The weekly geo panel summed over geos (controls averaged): PyMC-Marketing's classic input."""
+    summed = ["signups", *[c for c in weekly if c.startswith("spend_")]]
+    out = weekly.groupby("date")[summed].sum().join(weekly.groupby("date")[CONTROLS].mean())
+    return out.reset_index()
+
+
 def fit_pymc(
-    weekly: pd.DataFrame, lifts: Sequence[Lift], seed: int = 0
+    weekly: pd.DataFrame, lifts: Sequence[Lift], seed: int = 0, level: str = "national"
 ) -> tuple[pd.DataFrame, float]:
-    """PyMC-Marketing's geo MMM with the lifts; per-channel contribution (mean, lo, hi) and seconds."""
+    """PyMC-Marketing's MMM (geo or national) with the lifts; per-channel contribution and seconds."""
     from pymc_marketing.mmm import GeometricAdstock, LogisticSaturation
     from pymc_marketing.mmm.multidimensional import MMM
 
-    channels = [c for c in weekly if c.startswith("spend_")]
-    X = weekly[["date", "geo", *channels, *CONTROLS]].assign(date=pd.to_datetime(weekly["date"]))
-    y = weekly["signups"].astype(float).rename("signups")
+    geo = level == "geo"
+    data = weekly if geo else national(weekly)
+    channels = [c for c in data if c.startswith("spend_")]
+    keys = ["date", "geo"] if geo else ["date"]
+    X = data[[*keys, *channels, *CONTROLS]].assign(date=pd.to_datetime(data["date"]))
+    y = data["signups"].astype(float).rename("signups")
     t0 = time.perf_counter()
     mmm = MMM(
         date_column="date",
@@ -110,17 +141,16 @@ def fit_pymc(
         saturation=LogisticSaturation(),
         control_columns=CONTROLS,
         yearly_seasonality=2,
-        dims=("geo",),
+        dims=("geo",) if geo else None,
     )
     mmm.build_model(X, y)
     if lifts:
-        mmm.add_lift_test_measurements(
-            pd.concat([lift_rows(lf, weekly) for lf in lifts], ignore_index=True)
-        )
+        rows = [lift_rows(lf, weekly) if geo else national_lift_row(lf, data) for lf in lifts]
+        mmm.add_lift_test_measurements(pd.concat(rows, ignore_index=True))
     mmm.add_original_scale_contribution_variable(var=["channel_contribution"])
     mmm.fit(X, y, progressbar=False, random_seed=seed, **SAMPLING)
     seconds = time.perf_counter() - t0
-    draws = mmm.idata.posterior["channel_contribution_original_scale"].sum(dim=["date", "geo"])
+    draws = mmm.idata.posterior["channel_contribution_original_scale"].sum(dim=["date", *keys[1:]])
     draws = draws.stack(sample=("chain", "draw")).transpose("sample", "channel").to_numpy()
     a = (1 - CONFIDENCE) / 2
     out = pd.DataFrame(
@@ -136,7 +166,7 @@ def fit_pymc(
     return out, seconds
 
 
-def run_world(spec: WorldSpec, model: str) -> tuple[list[dict], dict]:
+def run_world(spec: WorldSpec, model: str, level: str = "national") -> tuple[list[dict], dict]:
     world = World(spec.n_geos, spec.n_days, seed=spec.seed, **spec.options)
     clusters = dict(zip(world.clusters()["geo"], world.clusters()["cluster"]))
     exps, control = experiments(world, spec.lifts)
@@ -145,7 +175,7 @@ def run_world(spec: WorldSpec, model: str) -> tuple[list[dict], dict]:
     lifts = read_lifts(load_panel(observed), exps, control)
     weekly = to_weekly(observed)[0]
     ours = fit_contributions(model, load_panel(weekly), lifts, clusters)
-    theirs, pymc_s = fit_pymc(weekly, lifts)
+    theirs, pymc_s = fit_pymc(weekly, lifts, level=level)
     rows = []
     for name, table in (("liftlab", ours.contributions), ("PyMC-Marketing", theirs)):
         for ch in world.channels:
@@ -173,7 +203,7 @@ def run_world(spec: WorldSpec, model: str) -> tuple[list[dict], dict]:
     return rows, summary
 
 
-def report(df: pd.DataFrame, worlds: pd.DataFrame, model: str) -> str:
+def report(df: pd.DataFrame, worlds: pd.DataFrame, model: str, level: str = "national") -> str:
     df = df.assign(fold=fold_error(df["ratio"]))
     cell = df.apply(
         lambda r: f"{r['ratio']:.2f}{'' if r['covered'] else '*'}{' (L)' if r['lifted'] else ''}",
@@ -191,8 +221,13 @@ def report(df: pd.DataFrame, worlds: pd.DataFrame, model: str) -> str:
     mal = df.groupby("method")["fold"].apply(lambda f: float(np.mean(np.log(f))))
     w = worlds.assign(ratio=(worlds["pymc_s"] / worlds["liftlab_s"]).round(0))
     lines = [
-        f"liftlab model: `{model}`. PyMC-Marketing {_version()}: `multidimensional.MMM(dims=('geo',))`, "
-        f"GeometricAdstock(l_max=8), LogisticSaturation, yearly_seasonality=2, controls {', '.join(CONTROLS)}, "
+        f"liftlab model: `{model}` on the weekly geo panel. PyMC-Marketing {_version()}: "
+        + (
+            "`multidimensional.MMM(dims=('geo',))` on the weekly geo panel, "
+            if level == "geo"
+            else "`multidimensional.MMM()` on the weekly panel summed over geos (national), "
+        )
+        + f"GeometricAdstock(l_max=8), LogisticSaturation, yearly_seasonality=2, controls {', '.join(CONTROLS)}, "
         f"default priors; lifts by `add_lift_test_measurements`; NUTS {SAMPLING['chains']} chains x "
         f"{SAMPLING['draws']} draws after {SAMPLING['tune']} tuning steps, cores={SAMPLING['cores']}.",
         "",
@@ -237,6 +272,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--worlds", type=int, default=3, help="how many of the study's weekly worlds"
     )
+    parser.add_argument(
+        "--level",
+        choices=["national", "geo"],
+        default="national",
+        help="PyMC-Marketing on the national sum (default) or the geo panel",
+    )
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
@@ -244,20 +285,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     specs = [s for s in WORLDS if s.weekly][: args.worlds]
     rows, worlds = [], []
     for spec in specs:
-        r, s = run_world(spec, args.model)
+        r, s = run_world(spec, args.model, args.level)
         rows += r
         worlds.append(s)
         print(
             f"  {spec.name}: liftlab {s['liftlab_s']:.2f} s, PyMC-Marketing {s['pymc_s']:.0f} s",
             flush=True,
         )
-    body = report(pd.DataFrame(rows), pd.DataFrame(worlds), args.model)
+    body = report(pd.DataFrame(rows), pd.DataFrame(worlds), args.model, args.level)
     print(body)
     if args.write_docs:
         write_section(
             DOC,
-            "pymc",
-            "## Side by side with PyMC-Marketing (`benchmarks/bench_pymc_marketing.py`)\n\n" + body,
+            f"pymc-{args.level}",
+            f"## Side by side with PyMC-Marketing, {args.level} "
+            f"(`benchmarks/bench_pymc_marketing.py --level {args.level}`)\n\n" + body,
             "Structural response model: credit against the truth",
         )
 
