@@ -23,8 +23,6 @@ from study_structural import (  # noqa: E402
 
 from causal.world import World  # noqa: E402
 
-PENDING = DEFAULT_MODEL == "today"
-
 
 @pytest.fixture(scope="module")
 def study():
@@ -63,24 +61,12 @@ def test_lifted_channels_within_1_3x(study):
     assert (fold_error(lifted["ratio"]) <= 1.3).all(), lifted[["world", "channel", "ratio"]]
 
 
-@pytest.mark.xfail(
-    PENDING,
-    strict=True,
-    reason="pending issue 13's StructuralModel (branch i13model): "
-    "today's ResponseModel credits branded search ~90x its truth without a lift",
-)
 def test_no_lift_every_channel_within_2x(study):
     g = study["goals"]
     assert g["no_lift_pairs"] == 10
     assert g["no_lift_within_2x"] == g["no_lift_pairs"], f"worst {g['no_lift_worst_fold']:.1f}x"
 
 
-@pytest.mark.xfail(
-    PENDING,
-    strict=True,
-    reason="pending issue 13's StructuralModel: today's model credits "
-    "the channels with more signups than the panel holds",
-)
 def test_channels_never_credited_more_than_the_panel(study):
     assert study["goals"]["worlds_over_panel"] == 0
     assert study["goals"]["negative_curves"] == 0
