@@ -92,12 +92,12 @@ MEDIATED_CONVERSION = 0.5
 # then multiplied per cluster by _CLUSTER_FACTOR so channels respond differently.
 _CHANNEL = {
     #                  level   beta   K      shape decay
-    "brand_search":   (None,   25.0, 1000.0, 1.0, 0.10),
+    "brand_search": (None, 25.0, 1000.0, 1.0, 0.10),
     "nonbrand_search": (2500.0, 60.0, 3000.0, 1.0, 0.20),
-    "social":         (2000.0, 45.0, 2500.0, 1.0, 0.40),
-    "programmatic":   (1500.0, 25.0, 2000.0, 1.0, 0.50),
-    "ctv":            (3000.0, 40.0, 4000.0, 1.2, 0.70),
-    "partnerships":   (800.0,  15.0, 1000.0, 1.0, 0.30),
+    "social": (2000.0, 45.0, 2500.0, 1.0, 0.40),
+    "programmatic": (1500.0, 25.0, 2000.0, 1.0, 0.50),
+    "ctv": (3000.0, 40.0, 4000.0, 1.2, 0.70),
+    "partnerships": (800.0, 15.0, 1000.0, 1.0, 0.30),
 }
 # Mediated branded queries per day at saturation, and their half-saturation.
 _MEDIATED = {"ctv": (80.0, 4000.0), "programmatic": (40.0, 2000.0)}
@@ -105,10 +105,38 @@ _MEDIATED = {"ctv": (80.0, 4000.0), "programmatic": (40.0, 2000.0)}
 _CPC = {"NA": 0.35, "LATAM": 0.18, "EMEA": 0.30, "APAC": 0.25}
 # Per-cluster multipliers of beta (response strength), fixed so the truth is stable.
 _CLUSTER_FACTOR = {
-    "NA":    {"brand_search": 1.0, "nonbrand_search": 1.0, "social": 0.8, "programmatic": 1.0, "ctv": 1.2, "partnerships": 1.0},
-    "LATAM": {"brand_search": 0.8, "nonbrand_search": 0.8, "social": 1.4, "programmatic": 0.9, "ctv": 0.7, "partnerships": 1.3},
-    "EMEA":  {"brand_search": 1.1, "nonbrand_search": 1.1, "social": 0.9, "programmatic": 1.2, "ctv": 1.0, "partnerships": 0.8},
-    "APAC":  {"brand_search": 0.9, "nonbrand_search": 1.2, "social": 1.1, "programmatic": 0.8, "ctv": 0.9, "partnerships": 1.1},
+    "NA": {
+        "brand_search": 1.0,
+        "nonbrand_search": 1.0,
+        "social": 0.8,
+        "programmatic": 1.0,
+        "ctv": 1.2,
+        "partnerships": 1.0,
+    },
+    "LATAM": {
+        "brand_search": 0.8,
+        "nonbrand_search": 0.8,
+        "social": 1.4,
+        "programmatic": 0.9,
+        "ctv": 0.7,
+        "partnerships": 1.3,
+    },
+    "EMEA": {
+        "brand_search": 1.1,
+        "nonbrand_search": 1.1,
+        "social": 0.9,
+        "programmatic": 1.2,
+        "ctv": 1.0,
+        "partnerships": 0.8,
+    },
+    "APAC": {
+        "brand_search": 0.9,
+        "nonbrand_search": 1.2,
+        "social": 1.1,
+        "programmatic": 0.8,
+        "ctv": 0.9,
+        "partnerships": 1.1,
+    },
 }
 _YEARLY_PHASE = {"NA": 15.0, "LATAM": 197.0, "EMEA": 15.0, "APAC": 100.0}
 _GROWTH = {"NA": 0.06, "LATAM": 0.15, "EMEA": 0.08, "APAC": 0.12}
@@ -162,8 +190,17 @@ class Experiment:
             try:
                 mult = float(kind)
             except ValueError as exc:
-                raise ConfigError(f"experiment '{text}': '{kind}' is neither a kind ({', '.join(EXPERIMENT_KINDS)}) nor a number") from exc
-        return cls(channel, tuple(g.strip() for g in geos.split(",") if g.strip()), start, end, mult, name=f"{channel}_{kind}")
+                raise ConfigError(
+                    f"experiment '{text}': '{kind}' is neither a kind ({', '.join(EXPERIMENT_KINDS)}) nor a number"
+                ) from exc
+        return cls(
+            channel,
+            tuple(g.strip() for g in geos.split(",") if g.strip()),
+            start,
+            end,
+            mult,
+            name=f"{channel}_{kind}",
+        )
 
 
 @dataclass
@@ -193,6 +230,24 @@ class World:
         First date.
     partnerships : bool, default=False
         Add the ``partnerships`` channel.
+    brand_spend_noise : float, default=0.05
+        Log-sd of branded-search spend around cost per query times queries
+        (:math:`\\zeta_{gt}`). Small: its spend follows organic demand closely
+        (strong confounding); large (e.g. 0.3): its spend moves on its own.
+    demand_following : float, default=0.0
+        Elasticity of the other channels' planned spend to organic demand: the
+        plan is multiplied by :math:`(O_{gt}/\\bar O_g)^k`, as when a media team
+        heavies up around launches and peak season (confounding of the
+        upper funnel). 0 keeps spend set by the media plan alone.
+    brand_strength : float, default=1.0
+        Multiplier of branded search's true direct effect (:math:`\\beta^{bs}`):
+        0.2 a world where it truly is weak, 6 one where it truly is strong.
+    observe_queries : bool, default=True
+        Whether the panel carries the ``brand_queries`` column (the mediator).
+
+    Non-default options never change the random draws, only how they are used,
+    so worlds that differ in options share their organic demand and noise; the
+    default options give the same panel and truth as before they existed.
     """
 
     def __init__(
@@ -203,14 +258,49 @@ class World:
         seed: int = 0,
         start: str = "2024-01-01",
         partnerships: bool = False,
+        brand_spend_noise: float = 0.05,
+        demand_following: float = 0.0,
+        brand_strength: float = 1.0,
+        observe_queries: bool = True,
     ) -> None:
         if n_geos < 4:
             raise ConfigError(f"--geos must be at least 4 (one per cluster), got {n_geos}")
         if n_days < 28:
             raise ConfigError(f"--days must be at least 28, got {n_days}")
+        for name, value in (
+            ("brand_spend_noise", brand_spend_noise),
+            ("brand_strength", brand_strength),
+        ):
+            if not np.isfinite(value) or value < 0:
+                raise ConfigError(f"{name} must be a finite number >= 0, got {value}")
+        if not np.isfinite(demand_following):
+            raise ConfigError(f"demand_following must be finite, got {demand_following}")
         self.n_geos, self.n_days, self.seed, self.start = int(n_geos), int(n_days), int(seed), start
         self.channels = DEFAULT_CHANNELS + (("partnerships",) if partnerships else ())
+        self.brand_spend_noise = float(brand_spend_noise)
+        self.demand_following = float(demand_following)
+        self.brand_strength = float(brand_strength)
+        self.observe_queries = bool(observe_queries)
         self._build(np.random.default_rng(seed))
+
+    @property
+    def options(self) -> dict:
+        """The world's options that differ from the defaults (empty for the default world)."""
+        defaults = {
+            "brand_spend_noise": 0.05,
+            "demand_following": 0.0,
+            "brand_strength": 1.0,
+            "observe_queries": True,
+        }
+        return {k: getattr(self, k) for k, v in defaults.items() if getattr(self, k) != v}
+
+    def clusters(self) -> pd.DataFrame:
+        """The market cluster of each geo, as ``geo, cluster`` rows (what ``clusters.csv`` holds).
+
+        Models should read clusters from this mapping (or a user's file), not
+        from the geo ids' prefixes.
+        """
+        return pd.DataFrame({"geo": self.geos, "cluster": [CLUSTERS[c] for c in self.cluster_of]})
 
     # -- construction: every random draw happens here -------------------------
     def _build(self, rng: np.random.Generator) -> None:
@@ -219,7 +309,9 @@ class World:
         counts = np.floor(_CLUSTER_SHARE * G).astype(int)
         counts[np.argsort(-(_CLUSTER_SHARE * G - counts))[: G - counts.sum()]] += 1
         self.cluster_of = np.repeat(np.arange(4), counts)
-        self.geos = [f"{_CLUSTER_PREFIX[CLUSTERS[c]]}{i + 1:02d}" for c in range(4) for i in range(counts[c])]
+        self.geos = [
+            f"{_CLUSTER_PREFIX[CLUSTERS[c]]}{i + 1:02d}" for c in range(4) for i in range(counts[c])
+        ]
         size = rng.lognormal(0.0, 0.7, G)
         self.size = size / size.mean()
         cl = [CLUSTERS[c] for c in self.cluster_of]
@@ -233,9 +325,18 @@ class World:
         while day < T:
             strength = rng.uniform(0.12, 0.45) * rng.uniform(0.5, 1.5, 4)
             rel = t - day
-            profile = np.where(rel < 0, np.where(rel >= -7, 0.3 * (1 + rel / 8.0), 0.0), np.exp(-np.maximum(rel, 0) / 6.0))
+            profile = np.where(
+                rel < 0,
+                np.where(rel >= -7, 0.3 * (1 + rel / 8.0), 0.0),
+                np.exp(-np.maximum(rel, 0) / 6.0),
+            )
             launch += profile[:, None] * strength[None, :]
-            self.launches.append({"date": self.dates[day].date().isoformat(), "strength": dict(zip(CLUSTERS, np.round(strength, 4).tolist()))})
+            self.launches.append(
+                {
+                    "date": self.dates[day].date().isoformat(),
+                    "strength": dict(zip(CLUSTERS, np.round(strength, 4).tolist())),
+                }
+            )
             day += int(rng.integers(28, 64))
         self.launch = launch[:, self.cluster_of]
 
@@ -255,10 +356,21 @@ class World:
         v = _ar1(rng.normal(0.0, 0.025, (T, G)), 0.8)
         weekly = _WEEKLY[self.dates.day_of_week.to_numpy()][:, None]
         phase = np.array([_YEARLY_PHASE[c] for c in cl])
-        yearly = 1.0 + _YEARLY_AMPLITUDE * np.cos(2 * np.pi * (doy[:, None] - phase[None, :]) / 365.25)
+        yearly = 1.0 + _YEARLY_AMPLITUDE * np.cos(
+            2 * np.pi * (doy[:, None] - phase[None, :]) / 365.25
+        )
         growth = np.exp(np.outer(t / 365.0, [_GROWTH[c] for c in cl]))
         price_effect = (self.competitor_price / _BASE_PRICE) ** _PRICE_ELASTICITY
-        self.organic = BASE_SIGNUPS * self.size * weekly * yearly * growth * np.exp(self.launch) * price_effect * np.exp(u + v)
+        self.organic = (
+            BASE_SIGNUPS
+            * self.size
+            * weekly
+            * yearly
+            * growth
+            * np.exp(self.launch)
+            * price_effect
+            * np.exp(u + v)
+        )
 
         # Planned spend of the exogenous channels: weekly budgets with variation.
         week = t // 7
@@ -277,22 +389,38 @@ class World:
                 off = rng.random((n_weeks, G)) < 0.2
                 plan = np.where(off[week], 0.1 * plan, plan)
             self.planned[ch] = plan
+        if self.demand_following:
+            # Spend planned around demand: heavier at launches and in season, per geo.
+            follow = (self.organic / self.organic.mean(axis=0)) ** self.demand_following
+            self.planned = {ch: plan * follow for ch, plan in self.planned.items()}
         self.query_noise = rng.normal(0.0, 0.03, (T, G))
         self.cpc = np.array([_CPC[c] for c in cl])
-        self.brand_noise = rng.normal(0.0, 0.05, (T, G))
+        # Same standard-normal draws whatever the scale (numpy draws loc + scale * z).
+        self.brand_noise = rng.normal(0.0, self.brand_spend_noise, (T, G))
         self.z = rng.standard_normal((T, G))
 
         # Per-geo parameters, by cluster.
+        strength = {
+            ch: self.brand_strength if ch == "brand_search" else 1.0 for ch in self.channels
+        }
         self.params = {
             ch: {
-                "beta": np.array([_CHANNEL[ch][1] * _CLUSTER_FACTOR[c][ch] for c in cl]),
+                "beta": np.array(
+                    [_CHANNEL[ch][1] * _CLUSTER_FACTOR[c][ch] * strength[ch] for c in cl]
+                ),
                 "half_saturation": _CHANNEL[ch][2],
                 "shape": _CHANNEL[ch][3],
                 "decay": np.array([_channel_decay(ch, c) for c in cl]),
             }
             for ch in self.channels
         }
-        self.mediated = {ch: (np.array([_MEDIATED[ch][0] * _CLUSTER_FACTOR[c][ch] for c in cl]), _MEDIATED[ch][1]) for ch in MEDIATED_CHANNELS}
+        self.mediated = {
+            ch: (
+                np.array([_MEDIATED[ch][0] * _CLUSTER_FACTOR[c][ch] for c in cl]),
+                _MEDIATED[ch][1],
+            )
+            for ch in MEDIATED_CHANNELS
+        }
 
     # -- running --------------------------------------------------------------
     def run(
@@ -314,7 +442,9 @@ class World:
         spend = dict(spend or {})
         for ch in [*multipliers, *spend]:
             if ch not in self.channels:
-                raise ConfigError(f"channel '{ch}' is not in this world (channels: {', '.join(self.channels)})")
+                raise ConfigError(
+                    f"channel '{ch}' is not in this world (channels: {', '.join(self.channels)})"
+                )
         T, G = self.n_days, self.n_geos
         spends: dict[str, np.ndarray] = {}
         direct: dict[str, np.ndarray] = {}
@@ -322,7 +452,11 @@ class World:
         for ch in self.channels:
             if ch == "brand_search":
                 continue
-            x = np.asarray(spend[ch], float) if ch in spend else self.planned[ch] * multipliers.get(ch, 1.0)
+            x = (
+                np.asarray(spend[ch], float)
+                if ch in spend
+                else self.planned[ch] * multipliers.get(ch, 1.0)
+            )
             spends[ch] = np.broadcast_to(x, (T, G)).astype(float)
             adstocked[ch] = geometric_adstock(spends[ch] / self.size, self.params[ch]["decay"])
             direct[ch] = self._curve(ch, adstocked[ch])
@@ -335,9 +469,13 @@ class World:
         if "brand_search" in spend:
             bs = np.broadcast_to(np.asarray(spend["brand_search"], float), (T, G)).astype(float)
         else:
-            bs = self.cpc * queries * np.exp(self.brand_noise) * multipliers.get("brand_search", 1.0)
+            bs = (
+                self.cpc * queries * np.exp(self.brand_noise) * multipliers.get("brand_search", 1.0)
+            )
         spends = {"brand_search": np.asarray(bs, float), **spends}
-        direct["brand_search"] = self._curve("brand_search", geometric_adstock(bs / self.size, self.params["brand_search"]["decay"]))
+        direct["brand_search"] = self._curve(
+            "brand_search", geometric_adstock(bs / self.size, self.params["brand_search"]["decay"])
+        )
         mu = self.organic + MEDIATED_CONVERSION * med_total + sum(direct.values())
         y = np.round(np.maximum(mu + np.sqrt(mu) * self.z, 0.0))
         return WorldRun(y, spends, queries, self.organic, direct, mediated)
@@ -350,7 +488,9 @@ class World:
         mult: dict[str, np.ndarray] = {}
         for e in experiments:
             if e.channel not in self.channels:
-                raise ConfigError(f"experiment channel '{e.channel}' is not in this world (channels: {', '.join(self.channels)})")
+                raise ConfigError(
+                    f"experiment channel '{e.channel}' is not in this world (channels: {', '.join(self.channels)})"
+                )
             rows = self._window(e)
             cols = self._geo_positions(e.geos)
             m = mult.setdefault(e.channel, np.ones((self.n_days, self.n_geos)))
@@ -375,7 +515,9 @@ class World:
         index = {g: i for i, g in enumerate(self.geos)}
         missing = [g for g in geos if g not in index]
         if missing:
-            raise ConfigError(f"experiment geo '{missing[0]}' is not in this world (geos are {self.geos[0]}..{self.geos[-1]})")
+            raise ConfigError(
+                f"experiment geo '{missing[0]}' is not in this world (geos are {self.geos[0]}..{self.geos[-1]})"
+            )
         return [index[g] for g in geos]
 
     # -- outputs ----------------------------------------------------------------
@@ -390,7 +532,8 @@ class World:
         }
         for ch in self.channels:
             data[f"spend_{ch}"] = np.round(run.spend[ch].ravel(), 2)
-        data["brand_queries"] = np.round(run.brand_queries.ravel()).astype(np.int64)
+        if self.observe_queries:
+            data["brand_queries"] = np.round(run.brand_queries.ravel()).astype(np.int64)
         data["launch"] = np.round(self.launch.ravel(), 4)
         data["competitor_price"] = self.competitor_price.ravel()
         return pd.DataFrame(data)
@@ -409,9 +552,19 @@ class World:
         sel = np.ix_(rows, cols)
         after = np.arange(rows[-1] + 1, min(self.n_days, rows[-1] + 1 + 28))
         incr = float((run.signups[sel] - base.signups[sel]).sum())
-        mu_incr = float(sum((run.direct[c] - base.direct[c])[sel].sum() for c in run.direct)
-                        + MEDIATED_CONVERSION * sum((run.mediated_queries[c] - base.mediated_queries[c])[sel].sum() for c in run.mediated_queries))
-        carry = float((run.signups[np.ix_(after, cols)] - base.signups[np.ix_(after, cols)]).sum()) if len(after) else 0.0
+        mu_incr = float(
+            sum((run.direct[c] - base.direct[c])[sel].sum() for c in run.direct)
+            + MEDIATED_CONVERSION
+            * sum(
+                (run.mediated_queries[c] - base.mediated_queries[c])[sel].sum()
+                for c in run.mediated_queries
+            )
+        )
+        carry = (
+            float((run.signups[np.ix_(after, cols)] - base.signups[np.ix_(after, cols)]).sum())
+            if len(after)
+            else 0.0
+        )
         spend_delta = float((run.spend[e.channel][sel] - base.spend[e.channel][sel]).sum())
         counterfactual = float(base.signups[sel].sum())
         return {
@@ -426,8 +579,20 @@ class World:
             "true_incremental_per_spend": incr / spend_delta if spend_delta else None,
         }
 
-    def true_contributions(self, base: WorldRun | None = None) -> dict[str, float]:
-        """Signups each channel causes over the panel: total minus total with it switched off."""
+    def true_contributions(
+        self, base: WorldRun | None = None, experiments: Sequence[Experiment] = ()
+    ) -> dict[str, float]:
+        """Signups each channel causes over the panel: total minus total with it switched off.
+
+        With ``experiments``, over the observed panel that ran them (the spend
+        a model fitted on that panel sees), not business as usual.
+        """
+        if experiments:
+            mult = self._multipliers(experiments)
+            total = self.run(mult).signups.sum()
+            return {
+                ch: float(total - self.run({**mult, ch: 0.0}).signups.sum()) for ch in self.channels
+            }
         base = base or self.run()
         total = base.signups.sum()
         return {ch: float(total - self.run({ch: 0.0}).signups.sum()) for ch in self.channels}
@@ -451,29 +616,48 @@ class World:
                 p = self.params[ch]
                 i = int(np.flatnonzero(members)[0])
                 entry = {
-                    "name": ch, "market": name,
-                    "response": {"form": "hill", "beta": float(p["beta"][i] * S),
-                                 "half_saturation": float(p["half_saturation"] * S), "shape": float(p["shape"])},
+                    "name": ch,
+                    "market": name,
+                    "response": {
+                        "form": "hill",
+                        "beta": float(p["beta"][i] * S),
+                        "half_saturation": float(p["half_saturation"] * S),
+                        "shape": float(p["shape"]),
+                    },
                     "adstock": {"form": "geometric", "decay": float(p["decay"][i])},
-                    "per_unit_size": {"beta": float(p["beta"][i]), "half_saturation": float(p["half_saturation"])},
+                    "per_unit_size": {
+                        "beta": float(p["beta"][i]),
+                        "half_saturation": float(p["half_saturation"]),
+                    },
                 }
                 if ch in self.mediated:
                     m, k = self.mediated[ch]
-                    entry["mediated"] = {"form": "hill", "beta": float(MEDIATED_CONVERSION * m[i] * S),
-                                         "half_saturation": float(k * S), "shape": 1.0,
-                                         "via": "brand_queries"}
+                    entry["mediated"] = {
+                        "form": "hill",
+                        "beta": float(MEDIATED_CONVERSION * m[i] * S),
+                        "half_saturation": float(k * S),
+                        "shape": 1.0,
+                        "via": "brand_queries",
+                    }
                 if ch == "brand_search":
                     entry["spend_rule"] = {"cost_per_query": float(self.cpc[i])}
                 out.append(entry)
         return out
 
-    def truth(self, experiments: Sequence[Experiment] = (), *, base: WorldRun | None = None,
-              observed: WorldRun | None = None) -> dict:
+    def truth(
+        self,
+        experiments: Sequence[Experiment] = (),
+        *,
+        base: WorldRun | None = None,
+        observed: WorldRun | None = None,
+    ) -> dict:
         """The ground truth as written to ``truth.json``."""
         base = base or self.run()
         observed = observed or base
         contributions = self.true_contributions(base)
         organic = float(self.run({ch: 0.0 for ch in self.channels}).signups.sum())
+        # Written only for non-default worlds so the default truth.json keeps its bytes.
+        extra = {"options": self.options} if self.options else {}
         return {
             "seed": self.seed,
             "n_geos": self.n_geos,
@@ -485,14 +669,23 @@ class World:
             "organic_signups": organic,
             "contributions": contributions,
             "total_spend": {ch: float(base.spend[ch].sum()) for ch in self.channels},
-            "true_roas": {ch: contributions[ch] / float(base.spend[ch].sum()) for ch in self.channels},
-            "geos": [{"geo": g, "cluster": CLUSTERS[c], "size": float(s)} for g, c, s in zip(self.geos, self.cluster_of, self.size)],
+            "true_roas": {
+                ch: contributions[ch] / float(base.spend[ch].sum()) for ch in self.channels
+            },
+            "geos": [
+                {"geo": g, "cluster": CLUSTERS[c], "size": float(s)}
+                for g, c, s in zip(self.geos, self.cluster_of, self.size)
+            ],
             "curves": self.true_curves(),
-            "mediation": {"queries_per_organic_signup": QUERIES_PER_SIGNUP, "mediated_conversion": MEDIATED_CONVERSION,
-                          "mediated_channels": list(MEDIATED_CHANNELS)},
+            "mediation": {
+                "queries_per_organic_signup": QUERIES_PER_SIGNUP,
+                "mediated_conversion": MEDIATED_CONVERSION,
+                "mediated_channels": list(MEDIATED_CHANNELS),
+            },
             "launches": self.launches,
             "experiments": [self.experiment_truth(e, base=base) for e in experiments],
             "observed_total_signups": float(observed.signups.sum()),
+            **extra,
         }
 
 
@@ -511,6 +704,64 @@ def _ar1(innov: np.ndarray, rho: float) -> np.ndarray:
     return out
 
 
+def truth_clusters(truth: dict) -> pd.DataFrame:
+    """The ``geo, cluster`` table of a world from its truth (what ``clusters.csv`` holds).
+
+    Same rows as :meth:`World.clusters`, for code that holds only ``truth.json``
+    (e.g. ``liftlab simulate`` writing ``DIR/clusters.csv``).
+    """
+    return pd.DataFrame(
+        {"geo": [g["geo"] for g in truth["geos"]], "cluster": [g["cluster"] for g in truth["geos"]]}
+    )
+
+
+def to_weekly(panel: pd.DataFrame, truth: dict | None = None) -> tuple[pd.DataFrame, dict | None]:
+    """The same daily world summed to weeks, so a model runs on ``period: week``.
+
+    Signups, spend and ``brand_queries`` are summed over each week; other
+    numeric covariates (``launch``, ``competitor_price``) are averaged. A week
+    is labelled by its first date. The truth's totals (contributions, spend,
+    experiments' incremental signups) are sums over days and stay valid, so
+    the truth is copied with ``period`` set to ``"week"``.
+
+    Parameters
+    ----------
+    panel : DataFrame
+        A daily panel from :meth:`World.panel` or :func:`simulate`.
+    truth : dict or None
+
+    Raises
+    ------
+    ConfigError
+        When the days do not split into whole weeks (a partial last week would
+        be a shorter period; simulate a multiple of 7 days, e.g. 728).
+    """
+    dates = pd.to_datetime(pd.Index(panel["date"].unique())).sort_values()
+    if len(dates) % 7:
+        raise ConfigError(
+            f"{len(dates)} days do not split into whole weeks (the last week, from "
+            f"{dates[len(dates) // 7 * 7].date()}, has {len(dates) % 7} days); simulate a multiple of 7 days"
+        )
+    week = (pd.to_datetime(panel["date"]) - dates[0]).dt.days // 7
+    label = pd.Series(dates[::7].strftime("%Y-%m-%d"))
+    summed = [
+        "signups",
+        *[c for c in panel if c.startswith("spend_")],
+        *(["brand_queries"] if "brand_queries" in panel else []),
+    ]
+    averaged = [c for c in panel.columns if c not in ("date", "geo", *summed)]
+    keys = [week.rename("_week"), panel["geo"]]
+    out = panel[summed].groupby(keys, sort=True).sum()
+    if averaged:
+        out = out.join(panel[averaged].groupby(keys, sort=True).mean().round(4))
+    out = out.reset_index()
+    out.insert(0, "date", label.to_numpy()[out.pop("_week").to_numpy()])
+    out = out[["date", "geo", *[c for c in panel.columns if c not in ("date", "geo")]]]
+    if truth is None:
+        return out, None
+    return out, {**truth, "period": "week", "n_periods": len(dates) // 7}
+
+
 def simulate(
     n_geos: int = 50,
     n_days: int = 730,
@@ -519,6 +770,7 @@ def simulate(
     start: str = "2024-01-01",
     experiments: Sequence[Experiment | str] = (),
     partnerships: bool = False,
+    **options,
 ) -> tuple[pd.DataFrame, dict]:
     """Simulate the default world: the observed long panel and its truth.
 
@@ -526,6 +778,9 @@ def simulate(
     ----------
     n_geos, n_days, seed, start, partnerships
         See :class:`World`.
+    **options
+        The other options of :class:`World` (``brand_spend_noise``,
+        ``demand_following``, ``brand_strength``, ``observe_queries``).
     experiments : sequence of Experiment or str
         Interventions applied to the observed panel; strings are parsed by
         :meth:`Experiment.parse`.
@@ -544,6 +799,6 @@ def simulate(
     >>> panel.shape[0]
     480
     """
-    world = World(n_geos, n_days, seed=seed, start=start, partnerships=partnerships)
+    world = World(n_geos, n_days, seed=seed, start=start, partnerships=partnerships, **options)
     exps = [Experiment.parse(e) if isinstance(e, str) else e for e in experiments]
     return world.simulate(exps)

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from causal.world import Experiment, World, simulate
+from causal.errors import ConfigError
+from causal.world import Experiment, World, simulate, truth_clusters
 
 
 def test_same_seed_same_world_and_truth():
@@ -21,7 +22,9 @@ def test_panel_layout(small_world):
     assert len(panel) == 12 * 200
     assert list(panel.columns[:3]) == ["date", "geo", "signups"]
     spend = [c for c in panel if c.startswith("spend_")]
-    assert spend == [f"spend_{c}" for c in ("brand_search", "nonbrand_search", "social", "programmatic", "ctv")]
+    assert spend == [
+        f"spend_{c}" for c in ("brand_search", "nonbrand_search", "social", "programmatic", "ctv")
+    ]
     assert {"brand_queries", "launch", "competitor_price"} <= set(panel.columns)
     assert (panel[spend] >= 0).all().all()
     assert not panel.isna().any().any()
@@ -33,8 +36,12 @@ def test_geo_noise_is_autocorrelated(default_world):
     world, _ = default_world
     log_dev = np.log(world.organic) - np.log(world.organic).mean(axis=0)
     # Remove the common (cluster and calendar) part: deviation of each geo from its cluster mean.
-    resid = np.column_stack([log_dev[:, g] - log_dev[:, world.cluster_of == world.cluster_of[g]].mean(axis=1)
-                             for g in range(world.n_geos)])
+    resid = np.column_stack(
+        [
+            log_dev[:, g] - log_dev[:, world.cluster_of == world.cluster_of[g]].mean(axis=1)
+            for g in range(world.n_geos)
+        ]
+    )
     r1 = np.mean([np.corrcoef(resid[1:, g], resid[:-1, g])[0, 1] for g in range(world.n_geos)])
     assert r1 > 0.5
 
@@ -77,9 +84,13 @@ def test_naive_regression_over_credits_brand_and_under_credits_ctv(default_world
     truth = world.truth()
     spend_cols = [c for c in panel if c.startswith("spend_")]
     # Pooled OLS with geo fixed effects (within transformation).
-    demeaned = panel[["signups", *spend_cols]] - panel.groupby("geo")[["signups", *spend_cols]].transform("mean")
-    coef, *_ = np.linalg.lstsq(demeaned[spend_cols].to_numpy(), demeaned["signups"].to_numpy(), rcond=None)
-    credit = {c[len("spend_"):]: b * panel[c].sum() for c, b in zip(spend_cols, coef)}
+    demeaned = panel[["signups", *spend_cols]] - panel.groupby("geo")[
+        ["signups", *spend_cols]
+    ].transform("mean")
+    coef, *_ = np.linalg.lstsq(
+        demeaned[spend_cols].to_numpy(), demeaned["signups"].to_numpy(), rcond=None
+    )
+    credit = {c[len("spend_") :]: b * panel[c].sum() for c, b in zip(spend_cols, coef)}
     assert credit["brand_search"] >= 3 * truth["contributions"]["brand_search"]
     assert credit["ctv"] < truth["contributions"]["ctv"]
 
@@ -104,3 +115,80 @@ def test_experiment_parse_errors():
         world.experiment_truth(Experiment("ctv", ("NA01",), "2023-01-01", "2023-01-10"))
     with pytest.raises(ConfigError, match="'ZZ99' is not in this world"):
         world.experiment_truth(Experiment("ctv", ("ZZ99",), "2024-01-05", "2024-01-10"))
+
+
+# -- study-world options (issue 13) ------------------------------------------
+
+
+def test_default_options_leave_the_world_unchanged():
+    world = World(8, 56, seed=2)
+    assert world.options == {}
+    assert "options" not in world.truth()
+    same = World(8, 56, seed=2, brand_spend_noise=0.05, demand_following=0.0, brand_strength=1.0)
+    pd.testing.assert_frame_equal(world.panel(), same.panel())
+
+
+def test_brand_queries_column_can_be_withheld():
+    seen, hidden = World(8, 56, seed=2), World(8, 56, seed=2, observe_queries=False)
+    assert "brand_queries" in seen.panel() and "brand_queries" not in hidden.panel()
+    pd.testing.assert_frame_equal(seen.panel().drop(columns="brand_queries"), hidden.panel())
+    assert hidden.truth()["options"] == {"observe_queries": False}
+
+
+def test_brand_strength_scales_branded_search_only():
+    weak, strong = (
+        World(8, 120, seed=2, brand_strength=0.2),
+        World(8, 120, seed=2, brand_strength=6.0),
+    )
+    cw, cs = weak.true_contributions(), strong.true_contributions()
+    assert cs["brand_search"] > 15 * cw["brand_search"]
+    for ch in ("nonbrand_search", "social", "ctv"):
+        assert cs[ch] == pytest.approx(cw[ch], rel=0.1), ch
+    # Spend does not depend on the effect: the same in both worlds.
+    spend = [c for c in weak.panel() if c.startswith("spend_")]
+    pd.testing.assert_frame_equal(weak.panel()[spend], strong.panel()[spend])
+
+
+def _corr_with_demand(world: World, channel: str) -> float:
+    x = world.run().spend[channel]
+    return float(
+        np.mean([np.corrcoef(x[:, g], world.organic[:, g])[0, 1] for g in range(world.n_geos)])
+    )
+
+
+def test_confounding_strength_is_set_by_the_options():
+    strong = World(12, 200, seed=7, demand_following=0.7)
+    weak = World(12, 200, seed=7, brand_spend_noise=0.3)
+    assert _corr_with_demand(strong, "brand_search") > 0.8 > _corr_with_demand(weak, "brand_search")
+    for ch in ("ctv", "social"):  # CTV's flighting weeks keep its correlation lower
+        assert _corr_with_demand(strong, ch) > _corr_with_demand(weak, ch) + 0.1, ch
+    with pytest.raises(ConfigError, match="brand_spend_noise"):
+        World(8, 56, brand_spend_noise=-1.0)
+
+
+def test_clusters_mapping_matches_truth():
+    world = World(12, 56, seed=1)
+    clusters = world.clusters()
+    assert list(clusters.columns) == ["geo", "cluster"] and list(clusters["geo"]) == world.geos
+    assert dict(zip(clusters["geo"], clusters["cluster"])) == {
+        g["geo"]: g["cluster"] for g in world.truth()["geos"]
+    }
+    pd.testing.assert_frame_equal(truth_clusters(world.truth()), clusters)
+
+
+def test_to_weekly_sums_the_same_world():
+    from causal.world import to_weekly
+
+    panel, truth = simulate(8, 56, seed=2)
+    weekly, wtruth = to_weekly(panel, truth)
+    assert len(weekly) == 8 * 8 and list(weekly.columns) == list(panel.columns)
+    assert weekly["date"].iloc[0] == "2024-01-01" and weekly["date"].nunique() == 8
+    for col in ("signups", "spend_ctv", "brand_queries"):
+        assert weekly[col].sum() == pytest.approx(panel[col].sum())
+    first = panel[(panel["geo"] == "NA01") & (panel["date"] <= "2024-01-07")]
+    row = weekly[(weekly["geo"] == "NA01") & (weekly["date"] == "2024-01-01")].iloc[0]
+    assert row["signups"] == first["signups"].sum()
+    assert row["competitor_price"] == pytest.approx(first["competitor_price"].mean())
+    assert wtruth["period"] == "week" and wtruth["contributions"] == truth["contributions"]
+    with pytest.raises(ConfigError, match="whole weeks"):
+        to_weekly(simulate(8, 60, seed=2)[0])
