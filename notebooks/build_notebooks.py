@@ -221,11 +221,16 @@ ALLOCATION = [
     new_markdown_cell("""\
 # Calibrated allocation: from measured lifts to next month's budget
 
-The observational model (a regression of signups on spend) over-credits branded search, whose spend follows
-organic demand, and under-credits CTV, part of whose effect travels through branded searches. Two tests run
-inside the simulated world measure the truth at one operating point each: a branded-search go-dark and a CTV
-go-dark. We calibrate the response curves on them, compare the credit with the world's truth, and allocate
-the budget on the calibrated curves under a 15% weekly guardrail."""),
+A regression of signups on spend over-credits branded search, whose spend follows organic demand, and
+under-credits CTV and programmatic, part of whose effect travels through branded searches. liftlab's response
+model is **structural**: branded query volume has its own equation (organic demand plus what the upper funnel
+stirs up), branded search is credited only for the demand it captures given those queries, and a channel's
+total effect is its direct effect plus the part that travels through queries. It is Bayesian, so what the data
+cannot tell apart shows as width. Lifts from geo tests enter as likelihood terms on exactly their intervention.
+
+We fit it on liftlab's simulated world twice, without and with two go-dark tests, compare each channel's credit
+with the world's truth, and allocate the budget on the calibrated curves under a 15% guardrail. Every number and
+conclusion is printed by a cell."""),
     new_code_cell(SETUP + """
 from causal.world import World, Experiment
 from causal.panel import load_panel
@@ -241,62 +246,84 @@ panel = load_panel(frame)
 readouts = [read_out(panel, list(e.geos), (e.start, e.end), channel=e.channel, seed=0) for e in (brand, ctv)]
 for e, r in zip((brand, ctv), readouts):
     d, t = r.to_dict(), next(x for x in truth["experiments"] if x["channel"] == e.channel)
-    print(f"{e.channel:<13} incremental {d['incremental']:>8,.0f} {d['incremental_ci']}  truth {t['true_incremental']:>8,.0f}")"""),
+    lo, hi = d["incremental_ci"]
+    print(f"{e.channel:<13} incremental {d['incremental']:>8,.0f} [{lo:,.0f}, {hi:,.0f}]  truth {t['true_incremental']:>8,.0f}")"""),
     new_markdown_cell("""\
-## Fit the curves, then calibrate them on the lifts
+## The structural model, without and with the lifts
 
-Each lift enters the fit as a likelihood term on the curve's predicted incremental signups for exactly that
-spend change, markets and window, carryover included."""),
+The causal graph says which adjustment identifies each channel's total effect; the market clusters come from a
+mapping (here the world's), not from market names."""),
     new_code_cell("""\
-from allocation.calibration import Lift, calibrate
-from allocation.mmm import ResponseModel
+from allocation.calibration import Lift
+from allocation.structural import StructuralModel
 from causal.graph import default_graph, joint_controls, normalise
 
 graph = normalise(default_graph(panel.channels, panel.y), panel.channels, panel.y)
-model = ResponseModel(controls=joint_controls(graph, panel.channels, panel.covariates)).fit(panel)
-result = calibrate(model, [Lift.from_dict(r.to_dict()) for r in readouts], seed=0)
-print(result.summary())"""),
+clusters = dict(world.clusters().itertuples(index=False, name=None))
+settings = dict(controls=joint_controls(graph, panel.channels, panel.covariates), clusters=clusters, graph=graph,
+                seed=0)
+without = StructuralModel(**settings).fit(panel)
+lifts = [Lift.from_dict(r.to_dict()) for r in readouts]
+model = StructuralModel(**settings).fit(panel, lifts=lifts)
+
+def credit(m):
+    c = m.contributions_.set_index("channel")
+    return c[["total", "lo", "hi"]]
+
+true = pd.Series(truth["contributions"])
+table = pd.concat({"no lift": credit(without), "two lifts": credit(model)}, axis=1)
+table[("truth", "total")] = true
+for k in ("no lift", "two lifts"):
+    table[(k, "x truth")] = table[(k, "total")] / true
+table.round(2)"""),
     new_code_cell("""\
-curves = result.to_dict()
-credit = {}
-for c in curves["channels"]:
-    before, after = credit.get(c["name"], (0.0, 0.0))
-    credit[c["name"]] = (before + c["contribution"]["uncalibrated"], after + c["contribution"]["calibrated"])
-table = pd.DataFrame(credit, index=["model before", "after calibration"]).T
-table["truth"] = pd.Series(truth["contributions"])
-table.round(0)"""),
+rows = []
+for k in ("no lift", "two lifts"):
+    ratio = table[(k, "x truth")]
+    covered = ((table[(k, "lo")] <= true) & (true <= table[(k, "hi")]))
+    worst = ratio.map(lambda r: max(r, 1 / r)).idxmax()
+    rows.append(f"{k}: every channel within {ratio.map(lambda r: max(r, 1 / r)).max():.2f}x of its truth "
+                f"(furthest: {worst}, {ratio[worst]:.2f}x); the 90% interval contains the truth for "
+                f"{int(covered.sum())} of {len(covered)} channels")
+bs = table.loc["brand_search"]
+rows.append(f"branded search: {bs[('no lift', 'total')]:,.0f} signups without lifts, {bs[('two lifts', 'total')]:,.0f} "
+            f"with them, truth {bs[('truth', 'total')]:,.0f}")
+print("\\n".join(rows))""", metadata={"tags": ["conclusion"]}),
     new_markdown_cell("""\
 ## Allocate on the calibrated curves
 
-Same total budget as today; no line may move more than 15% of its current spend."""),
+The model writes one curve per channel and market with its posterior draws. The plan keeps today's total
+budget, and no line moves more than 15% of its current spend; the gain's interval comes from the posterior
+draws."""),
     new_code_cell("""\
 from allocation.curves import CurveSet
 from allocation.optimize import allocate
+from allocation.scenarios import plan_uncertainty
 
-curve_set = CurveSet.from_dict(curves)
-budget = sum(c["current_spend"] for c in curves["channels"])
-plan = allocate(curve_set, budget=budget, max_change=0.15)
-print(plan.summary())
-plan.to_frame().groupby("name")[["current_spend", "spend", "incremental"]].sum().round(0)"""),
+curve_set = CurveSet.from_dict(model.to_curves())
+plan = allocate(curve_set, max_change=0.15)
+gain = plan_uncertainty(curve_set, plan)
+by_channel = plan.to_frame().groupby("name")[["current_spend", "spend"]].sum()
+shift = (by_channel["spend"] / by_channel["current_spend"] - 1).sort_values()
+print(f"{len(curve_set)} lines ({curve_set.n_draws} posterior draws); budget {plan.to_dict()['total_spend']:,.0f} per day")
+lo, hi = gain["gain_interval"]
+print(f"expected gain {gain['expected_gain']:+,.1f} signups per day (90% interval {lo:+,.1f} to {hi:+,.1f}; "
+      f"probability of a gain {gain['probability_gain_positive']:.0%})")
+print("budget shift by channel: " + ", ".join(f"{k} {v:+.1%}" for k, v in shift.items()))""",
+                  metadata={"tags": ["conclusion"]}),
     new_code_cell("""\
-fig, ax = plan.plot(show=False)
+fig, ax = plt.subplots(figsize=(8, 3.5))
+shift.mul(100).plot.barh(ax=ax, color=["#c0504d" if v < 0 else "#2f5fa7" for v in shift])
+ax.set_xlabel("change of daily spend, % (guardrail 15% per line)")
+ax.set_title("Where the calibrated plan moves the budget")
 plt.show()"""),
-    new_code_cell("""\
-by_line = plan.to_frame().groupby("name")[["current_spend", "spend"]].sum()
-shift = (by_line["spend"] / by_line["current_spend"] - 1).sort_values()
-for ch in ("brand_search", "ctv"):
-    print(f"{ch}: credit {table.loc[ch, 'model before']:,.0f} -> {table.loc[ch, 'after calibration']:,.0f} "
-          f"(truth {table.loc[ch, 'truth']:,.0f})")
-print("budget shift by channel:", ", ".join(f"{k} {v:+.0%}" for k, v in shift.items()))"""),
     new_markdown_cell("""\
 ## Decision
 
-Calibration pulls branded search's credit from the observational model's many-fold over-statement down to
-what its go-dark measured, and keeps CTV's credit where its own test put it. The plan then moves each line by
-at most 15% toward the channels whose **calibrated marginal** return is highest: a channel's total credit
-says nothing about where the next dollar works best. Re-plan weekly as new tests refine the curves; the next
-tests should go to the channels whose calibrated curves are still the least certain (widest intervals in the
-table above)."""),
+The plan moves money toward the channels whose calibrated **marginal** return is highest, within the guardrail.
+A channel's total credit says nothing about where the next unit of spend works best. The next test should go
+where the posterior is least sure relative to what is at stake: `liftlab propose-tests` ranks candidate tests by
+the expected value of their information for this plan."""),
 ]
 
 
