@@ -13,12 +13,15 @@ def test_simulate_writes_panel_and_truth(tmp_path, run_cli):
     assert len(panel) == 480
     assert set(truth["contributions"]) == {"brand_search", "nonbrand_search", "social", "programmatic", "ctv"}
     assert truth["seed"] == 2 and truth["total_signups"] == panel["signups"].sum()
+    # The market clusters are written as a mapping file that calibrate --clusters reads.
+    clusters = pd.read_csv(out / "clusters.csv")
+    assert list(clusters.columns) == ["geo", "cluster"] and sorted(clusters["geo"]) == sorted(panel["geo"].unique())
 
 
 def test_simulate_is_byte_identical_for_one_seed(tmp_path, run_cli):
     for name in ("a", "b"):
         assert run_cli("simulate", "--out", str(tmp_path / name), "--geos", "6", "--days", "40", "--seed", "9")[0] == 0
-    for f in ("panel.csv", "truth.json"):
+    for f in ("panel.csv", "clusters.csv", "truth.json"):
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
 
 

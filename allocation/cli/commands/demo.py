@@ -70,6 +70,8 @@ def command(out_dir: str, seed: int, n_jobs: int, currency: str | None) -> None:
     history = history[history["date"] <= HISTORY_END]
     with outputs() as files:
         history.to_csv(files.path(out / "history.csv"), index=False)
+        # Market clusters come from a mapping file, as a user's would (not from market names).
+        world.clusters().to_csv(files.path(out / "clusters.csv"), index=False)
 
     _step(2, total_steps, "designing the branded-search go-dark test")
     _run(["design", "--data", str(out / "history.csv"), "--out", str(out / "design_brand_search.json"),
@@ -117,7 +119,7 @@ def command(out_dir: str, seed: int, n_jobs: int, currency: str | None) -> None:
 
     _step(6, total_steps, "calibrating response curves on the registry's lifts")
     _run(["calibrate", "--data", str(out / "panel.csv"), "--registry", db, "--out", str(out / "curves.json"),
-          "--report", str(out / "curves.html"), "--seed", str(seed)])
+          "--report", str(out / "curves.html"), "--clusters", str(out / "clusters.csv"), "--seed", str(seed)])
     curves = json.loads((out / "curves.json").read_text())
 
     _step(7, total_steps, "allocating the budget under the 15% weekly guardrail")
@@ -148,7 +150,8 @@ def command(out_dir: str, seed: int, n_jobs: int, currency: str | None) -> None:
     readouts[third.name] = json.loads(path.read_text())
     _run(["registry", "readout", third.name, "--db", db, "--data", str(out / "panel_after.csv")])
     _run(["calibrate", "--data", str(out / "panel_after.csv"), "--registry", db,
-          "--out", str(out / "curves_after.json"), "--report", str(out / "curves_after.html"), "--seed", str(seed)])
+          "--out", str(out / "curves_after.json"), "--report", str(out / "curves_after.html"),
+          "--clusters", str(out / "clusters.csv"), "--seed", str(seed)])
     curves_after = json.loads((out / "curves_after.json").read_text())
 
     figures = _export_figures(out)

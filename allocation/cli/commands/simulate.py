@@ -7,11 +7,11 @@ from pathlib import Path
 import click
 
 from allocation.cli.outputs import outputs
-from causal.world import Experiment, simulate
+from causal.world import Experiment, simulate, truth_clusters
 
 
 @click.command("simulate")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for panel.csv and truth.json.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for panel.csv, clusters.csv and truth.json.")
 @click.option("--geos", "n_geos", default=50, show_default=True, type=click.IntRange(4, 2000), help="Number of markets.")
 @click.option("--days", "n_days", default=730, show_default=True, type=click.IntRange(28, 20000), help="Number of days.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of every random draw.")
@@ -23,7 +23,7 @@ from causal.world import Experiment, simulate
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
 def command(out_dir: str, n_geos: int, n_days: int, seed: int, start: str, partnerships: bool,
             experiments: tuple[str, ...], fmt: str) -> None:
-    """Simulate a marketing world with known truth: DIR/panel.csv and DIR/truth.json."""
+    """Simulate a marketing world with known truth: DIR/panel.csv, DIR/clusters.csv and DIR/truth.json."""
     exps = [Experiment.parse(e) for e in experiments]
     panel, truth = simulate(n_geos, n_days, seed=seed, start=start, experiments=exps, partnerships=partnerships)
     out = Path(out_dir)
@@ -34,8 +34,11 @@ def command(out_dir: str, n_geos: int, n_days: int, seed: int, start: str, partn
         else:
             panel.to_parquet(files.path(panel_path), index=False)
         files.write_json(out / "truth.json", truth)
+        # The market clusters as a user's mapping file would hold them (calibrate --clusters).
+        truth_clusters(truth).to_csv(files.path(out / "clusters.csv"), index=False)
     total = truth["total_signups"]
-    click.echo(f"simulated {n_geos} geos x {n_days} days (seed {seed}) -> {panel_path}, {out / 'truth.json'}")
+    click.echo(f"simulated {n_geos} geos x {n_days} days (seed {seed}) -> {panel_path}, {out / 'clusters.csv'}, "
+               f"{out / 'truth.json'}")
     click.echo(f"signups {total:,.0f}, of which organic {truth['organic_signups']:,.0f} ({truth['organic_signups'] / total:.0%})")
     for ch, c in truth["contributions"].items():
         spend = truth["total_spend"][ch]
