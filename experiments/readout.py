@@ -8,11 +8,13 @@ counterfactual, incremental = treated-average effect x number of treated
 geos, its interval, the lift, a two-sided p-value and, with a channel, the
 spend change estimated the same way and the cost per incremental signup.
 
-Inference: estimators carrying their own (``tbr``, ``did``, ``bsts`` and
-``sdid``'s placebo inference, with ``own_inference`` true) are asked for it
-through ``effect_inference``; ``sc`` and ``asc`` (and ``sdid`` with
-``inference="conformal"``) get conformal inference (:mod:`causal.conformal`). Placebo-in-space and placebo-in-time checks are run
-for every estimator as diagnostics.
+Inference: every estimator lists its choices (:func:`inference_choices`):
+its own (``tbr``, ``did``, ``sdid``, ``bsts``, through ``effect_inference``)
+and the readout's conformal test (:mod:`causal.conformal`), the only one of
+``sc``, ``sc-classic`` and ``asc``. A choice that cannot give a finite
+interval containing its estimate falls back to the next valid one, down to
+placebo gaps, and a note says which ran. Placebo-in-space and placebo-in-time
+checks are run for every estimator as diagnostics.
 
 References
 ----------
@@ -22,7 +24,9 @@ Chernozhukov, V., Wüthrich, K. & Zhu, Y. (2021). JASA 116(536), 1849-1864.
 
 from __future__ import annotations
 
+import re
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -30,12 +34,12 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from causal.base import CounterfactualEstimator, EffectInference, clone, make_estimator
-from causal.conformal import conformal_inference, placebo_in_space, placebo_in_time
+from causal.conformal import PlaceboResult, conformal_inference, placebo_in_space, placebo_in_time
 from causal.errors import ConfigError, DataError
 from causal.panel import Panel
 from experiments.readout_result import MultiCellReadout, Readout
 
-# Inference presets for estimators without their own. "geolift" is GeoLift's
+# Inference presets of the readout's conformal test. "geolift" is GeoLift's
 # headline test exactly (i.i.d. permutations, sum of absolute residuals); the
 # default uses moving-block permutations, which keep nominal size on
 # autocorrelated geo data, within the recent segment (the last 16 test lengths)
@@ -49,15 +53,58 @@ INFERENCE = {
     "conformal-iid": {"permutation": "iid", "statistic": "mean"},
     "conformal-mean": {"permutation": "block", "statistic": "mean"},
 }
+# Inferences an estimator carries itself: choice -> the estimator parameters that select it.
+# The first is the estimator's default; every estimator also takes the conformal presets
+# above, except bsts (a refit takes seconds; the conformal test refits hundreds of times).
+OWN_INFERENCE: dict[str, dict[str, dict]] = {
+    "tbr": {"placebo": {"calibration": "placebo"}, "analytic": {"calibration": None}},
+    "did": {"placebo": {"inference": "placebo"}, "cluster": {"inference": "cluster"}},
+    "sdid": {"placebo": {"inference": "placebo"}},
+    "bsts": {"posterior": {"calibration": None}, "placebo": {"calibration": "placebo"}},
+}
+# Parameters that turn an estimator's own inference off (a conformal readout, a spend fit).
+NO_OWN_INFERENCE: dict[str, dict] = {"tbr": {"calibration": None}, "sdid": {"inference": "conformal"},
+                                     "bsts": {"calibration": None}}
+NO_CONFORMAL = ("bsts",)
 # Estimators whose intervals missed the nominal rates in the simulation study
 # (benchmarks/study_readout.py, docs/readout.md): every readout with them says so.
 MISCALIBRATED = {
     "bsts": "In the simulation study (40 replications, AR(1) geo deviations) bsts's 90% intervals covered 73% "
-            "and its false positive rate at alpha 0.1 was 0.275: its intervals are too narrow; "
-            "prefer sc or asc for inference.",
+            "and its false positive rate at alpha 0.1 was 0.275: its intervals are too narrow; it is kept for "
+            "parity with R's CausalImpact and is not recommended for inference: prefer sc or tbr. Its p-value "
+            "is two-sided (R's CausalImpact prints a one-sided posterior tail area).",
 }
 # Rough time allowed for placebo refits of a slow estimator, in seconds.
 PLACEBO_BUDGET_S = 10.0
+
+
+def inference_choices(estimator: str) -> list[str]:
+    """The ``inference`` values an estimator (by name) takes; the first is its default."""
+    own = list(OWN_INFERENCE.get(estimator, {}))
+    return own + ([] if estimator in NO_CONFORMAL else list(INFERENCE))
+
+
+def _configure_inference(est: CounterfactualEstimator, inference: str | None) -> tuple[CounterfactualEstimator, str]:
+    """The estimator set up for the chosen inference, and the choice (``None``: the estimator's default)."""
+    name = _estimator_name(est)
+    if name in OWN_INFERENCE or name in NO_CONFORMAL:
+        choices = inference_choices(name)
+    else:
+        # An estimator of the user's own: "own" when it carries its inference.
+        choices = (["own"] if getattr(est, "own_inference", False) else []) + list(INFERENCE)
+    if inference is None:
+        # An estimator object configured for its own inference keeps it; otherwise the first choice.
+        if name in OWN_INFERENCE and not getattr(est, "own_inference", False):
+            return est, "conformal"
+        return est, choices[0]
+    if inference not in choices:
+        raise ConfigError(f"inference '{inference}' is not available for estimator '{name}' "
+                          f"(valid: {', '.join(choices)})")
+    if inference in OWN_INFERENCE.get(name, {}):
+        est.set_params(**OWN_INFERENCE[name][inference])
+    elif name in NO_OWN_INFERENCE:
+        est.set_params(**NO_OWN_INFERENCE[name])
+    return est, inference
 
 
 def _dates(panel: Panel, period, role: str) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -104,7 +151,7 @@ def read_out(
     confidence: float = 0.9,
     channel: str | None = None,
     seed: int = 0,
-    inference: str = "conformal",
+    inference: str | None = None,
     placebos: bool = True,
     _exclude: Sequence[str] = (),
 ) -> Readout:
@@ -124,21 +171,34 @@ def read_out(
     control : sequence of str, optional
         Donor geos; by default every geo not treated.
     estimator : str or CounterfactualEstimator, default="sc"
-        ``sc``, ``asc``, ``sdid``, ``tbr``, ``did``, ``bsts`` or an unfitted estimator (cloned).
+        ``sc`` (GeoLift's demeaned synthetic control), ``sc-classic`` (Abadie et
+        al.'s, on levels), ``asc``, ``sdid``, ``tbr``, ``did``, ``bsts`` or an
+        unfitted estimator (cloned).
     confidence : float, default=0.9
         Level of every interval.
     channel : str, optional
         The channel whose spend the test moved: its ``spend_<channel>`` column
-        gets the same counterfactual, giving ``spend_delta`` and cost per incremental.
+        gets a counterfactual too (zero when the treated geos had no spend on it
+        before the test), giving ``spend_delta`` and the cost per incremental.
+        A spend change within the spend's own pre-period noise gets no cost per
+        incremental (the test did not move spend), with a note.
     seed : int, default=0
         Seed of the random permutations (block permutations are deterministic).
-    inference : {"conformal", "geolift", "conformal-iid", "conformal-mean"}, default="conformal"
-        For estimators without their own inference: moving-block conformal
-        inference on the average effect within the recent segment (default),
-        GeoLift's headline test (i.i.d. permutations of the sum of absolute
-        residuals) for parity, i.i.d. permutations of the average-effect
-        statistic, or moving blocks over the whole period (the earlier
-        default, for comparison).
+    inference : str, optional
+        One of :func:`inference_choices` for the estimator; by default its
+        first. Every estimator but ``bsts`` takes the conformal presets:
+        ``conformal`` (moving-block conformal inference on the average effect
+        within the recent segment), ``geolift`` (GeoLift's headline test:
+        i.i.d. permutations of the sum of absolute residuals, its interval from
+        the same permutations on the average effect), ``conformal-iid``,
+        ``conformal-mean`` (moving blocks over the whole period). ``tbr``
+        also takes ``placebo`` (default) and ``analytic``; ``did`` ``placebo``
+        (default) and ``cluster``; ``sdid`` ``placebo`` (default); ``bsts``
+        ``posterior`` (default) and ``placebo``. When the chosen inference
+        cannot give a finite interval that contains the estimate (too few
+        control geos for placebos, e.g. a balanced design; a yearly panel too
+        short for the conformal test), the readout falls back to the next valid
+        one and a note says which ran.
     placebos : bool, default=True
         Run the placebo-in-space and placebo-in-time checks. Each placebo is a
         refit; for a slow estimator (e.g. ``bsts``, seconds per fit) the
@@ -158,6 +218,13 @@ def read_out(
     ConfigError
         An unknown estimator or inference, a confidence outside (0, 1).
 
+    Notes
+    -----
+    Every fit runs on the outcome divided by one positive number (the mean
+    absolute pre-period outcome of the treated and control geos), and the
+    results are multiplied back: the readout does not depend on the outcome's
+    units (``tests/test_readout_scale.py``).
+
     Examples
     --------
     >>> from causal.panel import load_panel
@@ -169,18 +236,231 @@ def read_out(
     """
     if not 0.0 < float(confidence) < 1.0:
         raise ConfigError(f"confidence must be between 0 and 1, got {confidence}")
-    if inference not in INFERENCE:
-        raise ConfigError(f"inference must be one of {', '.join(INFERENCE)}, got {inference!r}")
-    est = _as_estimator(estimator)
+    est, mode = _configure_inference(_as_estimator(estimator), inference)
     # The fits inside inference loops are many small matrix problems: BLAS threads
     # only add contention there (ten times slower on a busy two-core machine).
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _read_out(panel, treated, test_period, pre_period=pre_period, control=control, est=est,
-                         confidence=float(confidence), channel=channel, seed=seed, inference=inference,
-                         placebos=placebos, exclude=_exclude)
+    # Warnings raised on the way become notes of the readout (no raw warnings in reports).
+    with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = _read_out(panel, treated, test_period, pre_period=pre_period, control=control, est=est,
+                      confidence=float(confidence), channel=channel, seed=seed, mode=mode,
+                      placebos=placebos, exclude=_exclude)
+    r.notes += warning_notes(caught)
+    return r
 
 
-def _read_out(panel, treated, test_period, *, pre_period, control, est, confidence, channel, seed, inference,
+def warning_notes(caught: Sequence[warnings.WarningMessage]) -> list[str]:
+    """One note per distinct warning message (its category named, no source line)."""
+    seen: list[str] = []
+    for w in caught:
+        text = f"Warning ({w.category.__name__}): {str(w.message).strip()}"
+        if text not in seen:
+            seen.append(text)
+    return seen
+
+
+def _scale_of(*arrays: np.ndarray) -> float:
+    """A positive number of the data's order of magnitude: every fit runs on data divided by it."""
+    values = np.concatenate([np.abs(np.asarray(a, float)).ravel() for a in arrays])
+    s = float(values.mean()) if values.size else 0.0
+    return s if np.isfinite(s) and s > 0 else 1.0
+
+
+class _Unscaled:
+    """A fitted estimator's outputs back on the data's scale (what :meth:`Readout.build` reads)."""
+
+    def __init__(self, fitted: CounterfactualEstimator, scale: float) -> None:
+        self.counterfactual_pre_ = np.asarray(fitted.counterfactual_pre_, float) * scale
+        self.counterfactual_post_ = np.asarray(fitted.counterfactual_post_, float) * scale
+        for attr in ("weights_", "pre_r2_", "scaled_l2_imbalance_"):
+            if hasattr(fitted, attr):
+                setattr(self, attr, getattr(fitted, attr))
+        if hasattr(fitted, "pre_rmse_"):
+            self.pre_rmse_ = fitted.pre_rmse_ * scale
+
+
+def _unscale_inference(inf: EffectInference, scale: float) -> EffectInference:
+    return EffectInference(inf.effect * scale, (inf.effect_ci[0] * scale, inf.effect_ci[1] * scale), inf.p_value,
+                           inf.counterfactual_lo * scale, inf.counterfactual_hi * scale, inf.method)
+
+
+def _valid(inf: EffectInference | None) -> bool:
+    """A finite interval that contains its own estimate."""
+    if inf is None:
+        return False
+    lo, hi = inf.effect_ci
+    tol = 1e-9 * max(abs(inf.effect), abs(lo), abs(hi), 1e-300)
+    return bool(np.isfinite([lo, hi]).all() and lo - tol <= inf.effect <= hi + tol and np.isfinite(inf.p_value))
+
+
+def _conformal(fitted, y_pre, X_pre, y_post, X_post, alpha, seed, preset) -> tuple[EffectInference, list[dict]]:
+    """The conformal test of ``preset``; with ``geolift`` also the average-effect test behind its interval."""
+    inf = conformal_inference(fitted, y_pre, X_pre, y_post, X_post, alpha=alpha, seed=seed, **INFERENCE[preset])
+    tests = [{"test": preset, "p_value": inf.p_value, "method": inf.method}]
+    if preset == "geolift":
+        # GeoLift's sum-of-|residuals| statistic tests the whole path of effects;
+        # the interval on the *average* effect inverts the average-effect statistic.
+        ci_inf = conformal_inference(fitted, y_pre, X_pre, y_post, X_post, alpha=alpha, seed=seed,
+                                     permutation="iid", statistic="mean")
+        tests.append({"test": "interval (same permutations, 'mean' statistic)", "p_value": ci_inf.p_value,
+                      "method": ci_inf.method})
+        inf = EffectInference(inf.effect, ci_inf.effect_ci, inf.p_value, inf.counterfactual_lo,
+                              inf.counterfactual_hi, inf.method + "; interval: same permutations, 'mean' statistic")
+    return inf, tests
+
+
+def gap_placebo_inference(fitted, y_pre, X_pre, y_post, X_post, alpha: float, *, refit: bool = True
+                          ) -> EffectInference | None:
+    """The last-resort interval: the estimate plus or minus the placebos' gaps (Abadie et al. 2010).
+
+    Each donor in turn is read out as if treated over the same window (the
+    other donors its controls); its summed gap is a draw of the estimation
+    error under no effect. The interval is the estimate plus or minus the
+    conservative ``1 - alpha`` rank of the absolute placebo gaps, and the
+    p-value the rank of the estimate among them (the same test, so they
+    agree). With fewer than two placebos (or ``refit=False``, for a slow
+    estimator), the pre-period's own residual sums over windows of the test's
+    length are used. ``None`` when neither exists.
+    """
+    T1 = len(y_post)
+    gaps = np.empty(0)
+    if refit:
+        space = placebo_in_space(fitted, y_pre, X_pre, y_post, X_post, [str(j) for j in range(X_pre.shape[1])])
+        gaps, kind = space.effects * T1, f"placebo-in-space gaps of {len(space.effects)} donors"
+    if gaps.size < 2:
+        resid = y_pre - np.asarray(fitted.counterfactual_pre_, float)
+        n = len(resid) - T1 + 1
+        if n < 2:
+            return None
+        sums = np.convolve(resid - resid.mean(), np.ones(T1), mode="valid")
+        gaps, kind = sums, f"pre-period residual sums over {n} windows of the test's length"
+    gaps = np.abs(gaps[np.isfinite(gaps)])
+    if gaps.size < 2:
+        return None
+    effect = float(np.sum(y_post - fitted.counterfactual_post_))
+    n = gaps.size
+    k = int(np.ceil((1 - alpha) * (n + 1)))
+    q = float(np.sort(gaps)[min(k, n) - 1])
+    p = float((1 + np.sum(gaps >= abs(effect) * (1 - 1e-10))) / (n + 1))
+    cf = np.asarray(fitted.counterfactual_post_, float)
+    band = q / T1
+    return EffectInference(effect, (effect - q, effect + q), p, cf - band, cf + band,
+                           f"placebo gaps ({kind}; Abadie, Diamond & Hainmueller 2010), rank test")
+
+
+def _infer(fitted, mode: str, name: str, Y_post, y_pre, X_pre, y_post, X_post, alpha, seed
+           ) -> tuple[EffectInference, list[dict], list[str]]:
+    """The chosen inference, or the first valid fallback, with the tests run and notes on what fell back."""
+    notes: list[str] = []
+    tried: list[str] = []
+    if mode in OWN_INFERENCE.get(name, {}) or mode == "own":
+        try:
+            inf = fitted.effect_inference(Y_post, alpha)
+            if _valid(inf):
+                return inf, [{"test": mode, "p_value": inf.p_value, "method": inf.method}], notes
+            tried.append(f"'{mode}' gave no valid interval")
+        except (ConfigError, DataError) as exc:
+            tried.append(f"'{mode}' is not available here ({exc})")
+        presets = [] if name in NO_CONFORMAL else ["conformal", "conformal-mean"]
+        conf_fit = None
+        if presets:
+            conf_fit = clone(fitted).set_params(**NO_OWN_INFERENCE.get(name, {}))
+            conf_fit.fit(y_pre, X_pre, X_post)
+    else:
+        presets = list(dict.fromkeys([mode, "conformal", "conformal-mean"]))
+        conf_fit = fitted
+    for preset in presets:
+        inf, tests = _conformal(conf_fit, y_pre, X_pre, y_post, X_post, alpha, seed, preset)
+        if _valid(inf):
+            if tried:
+                notes.append(f"Inference fell back to the conformal test '{preset}': " + "; ".join(tried) + ".")
+            return inf, tests, notes
+        tried.append(f"the conformal test '{preset}' gave no finite interval containing the estimate")
+    inf = gap_placebo_inference(fitted, y_pre, X_pre, y_post, X_post, alpha, refit=name not in NO_CONFORMAL)
+    if inf is None:
+        raise DataError(f"no valid inference for estimator '{name}': " + "; ".join(tried)
+                        + "; and there are too few donors and pre-periods for placebo gaps")
+    notes.append("Inference fell back to placebo gaps: " + "; ".join(tried) + ".")
+    return inf, [{"test": "placebo gaps", "p_value": inf.p_value, "method": inf.method}], notes
+
+
+def _permutation_note(method: str, alpha: float) -> str | None:
+    """Say the smallest attainable p-value when the reference distribution is small for the level."""
+    m = re.search(r"(\d+) (?:permutations|placebo groups|control groups|donors|windows)", method)
+    if not m:
+        return None
+    n = int(m.group(1))
+    if "permutations" in method:
+        p_min = 1.0 / n
+    else:
+        p_min = 1.0 / (n + 1)
+    if n * alpha >= 5:
+        return None
+    return (f"The test's reference distribution has {n} draws: the smallest attainable p-value is {p_min:.3f}, "
+            f"and at {1 - alpha:.0%} the interval's edges rest on its {max(int(np.floor(alpha / p_min)), 1)} most "
+            "extreme draw(s), so it is wide and moves in steps with the confidence level; a longer pre-period or "
+            "more control geos give a finer test.")
+
+
+def _spend_readout(est, S_pre, S_post, C_pre, C_post, alpha: float, channel: str) -> tuple[dict, list[str]]:
+    """Spend observed and without the test in the treated geos (totals), and whether the test moved it."""
+    n1, T1 = S_pre.shape[1], S_post.shape[0]
+    s_pre = S_pre.mean(axis=1)
+    notes: list[str] = []
+    if not np.any(S_pre):
+        # A new channel (or a heavy-up from nothing): without the test the treated geos spend nothing.
+        cf_post, resid = np.zeros(T1), np.zeros(len(s_pre))
+        method = "zero: the treated geos had no spend on the channel before the test"
+    elif np.ptp(C_pre.mean(axis=1)) == 0 and np.ptp(np.vstack([C_pre, C_post]).mean(axis=1)) == 0:
+        # The controls' spend never moved (e.g. zero everywhere): it predicts nothing; the treated
+        # geos' own pre-period level is the counterfactual.
+        cf_post, resid = np.full(T1, s_pre.mean()), s_pre - s_pre.mean()
+        method = "the treated geos' pre-period level (the control geos' spend is constant)"
+    else:
+        scale = _scale_of(S_pre, C_pre)
+        spend_est = clone(est).set_params(**NO_OWN_INFERENCE.get(_estimator_name(est), {}))
+        try:
+            fit = spend_est.fit(S_pre / scale, C_pre / scale, C_post / scale)
+            cf_post = np.asarray(fit.counterfactual_post_) * scale
+            resid = s_pre - np.asarray(fit.counterfactual_pre_) * scale
+            method = f"the '{_estimator_name(est)}' counterfactual of the spend"
+        except DataError as exc:
+            cf_post, resid = np.full(T1, s_pre.mean()), s_pre - s_pre.mean()
+            method = "the treated geos' pre-period level"
+            notes.append(f"The spend model of '{channel}' could not be fitted ({exc}); its counterfactual is "
+                         "the treated geos' pre-period level.")
+    observed = float(S_post.sum())
+    counterfactual = float(cf_post.sum() * n1)
+    noise = _window_noise(resid, T1, alpha) * n1
+    return {
+        "observed": observed,
+        "counterfactual": counterfactual,
+        "counterfactual_series": cf_post * n1,
+        "observed_series": S_post.sum(axis=1),
+        "method": method,
+        "noise": noise,
+        "moved": bool(abs(observed - counterfactual) > noise),
+    }, notes
+
+
+def _window_noise(resid: np.ndarray, T1: int, alpha: float) -> float:
+    """The ``1 - alpha`` quantile of |pre-period residual sums over windows of T1 periods|.
+
+    Moving windows keep the residuals' autocorrelation; with fewer than ten
+    windows, the residual sd times sqrt(T1) times the normal quantile.
+    """
+    resid = np.asarray(resid, float)
+    if not resid.size or not np.any(resid):
+        return 0.0
+    r = resid - resid.mean()
+    if len(r) - T1 + 1 >= 10:
+        return float(np.quantile(np.abs(np.convolve(r, np.ones(T1), mode="valid")), 1 - alpha))
+    from scipy import stats
+
+    return float(stats.norm.ppf(1 - alpha / 2) * r.std(ddof=1) * np.sqrt(T1)) if len(r) > 1 else 0.0
+
+
+def _read_out(panel, treated, test_period, *, pre_period, control, est, confidence, channel, seed, mode,
               placebos, exclude) -> Readout:
     alpha = 1.0 - confidence
 
@@ -222,32 +502,31 @@ def _read_out(panel, treated, test_period, *, pre_period, control, est, confiden
 
     Y_pre, Y_post = wide.loc[pre_mask, treated].to_numpy(), wide.loc[post_mask, treated].to_numpy()
     X_pre, X_post = wide.loc[pre_mask, control].to_numpy(), wide.loc[post_mask, control].to_numpy()
-    t0 = time.perf_counter()
-    fitted = clone(est).fit(Y_pre, X_pre, X_post)
-    fit_seconds = time.perf_counter() - t0
     y_pre, y_post = Y_pre.mean(axis=1), Y_post.mean(axis=1)
+    # Every fit and test runs on data divided by one number, so no threshold or solver
+    # tolerance inside an estimator sees the outcome's units.
+    scale = _scale_of(Y_pre, X_pre)
+    Ys_pre, Ys_post, Xs_pre, Xs_post = Y_pre / scale, Y_post / scale, X_pre / scale, X_post / scale
+    ys_pre, ys_post = Ys_pre.mean(axis=1), Ys_post.mean(axis=1)
+    t0 = time.perf_counter()
+    fitted = clone(est).fit(Ys_pre, Xs_pre, Xs_post)
+    fit_seconds = time.perf_counter() - t0
+    name = _estimator_name(est)
 
-    if getattr(fitted, "own_inference", False):
-        inf = fitted.effect_inference(Y_post, alpha)
-    else:
-        inf = conformal_inference(fitted, y_pre, X_pre, y_post, X_post, alpha=alpha, seed=seed,
-                                  **INFERENCE[inference])
-        if inference == "geolift":
-            # GeoLift's sum-of-|residuals| statistic tests the whole path of effects;
-            # the interval on the *average* effect inverts the average-effect statistic.
-            ci_inf = conformal_inference(fitted, y_pre, X_pre, y_post, X_post, alpha=alpha, seed=seed,
-                                         permutation="iid", statistic="mean")
-            inf = EffectInference(inf.effect, ci_inf.effect_ci, inf.p_value, inf.counterfactual_lo,
-                                  inf.counterfactual_hi, inf.method + "; interval: same permutations, 'mean' statistic")
+    inf, tests, extra_notes = _infer(fitted, mode, name, Ys_post, ys_pre, Xs_pre, ys_post, Xs_post, alpha, seed)
+    inf = _unscale_inference(inf, scale)
+    note = _permutation_note(inf.method, alpha)
+    if note:
+        extra_notes.append(note)
 
-    placebo, extra_notes = {}, []
+    placebo = {}
     if placebos:
         cap = max(3, int(PLACEBO_BUDGET_S / max(fit_seconds, 1e-6)))
         n_space = min(len(control), max(2, 2 * cap // 3))
-        space = placebo_in_space(fitted, y_pre, X_pre, y_post, X_post, list(control), max_placebos=n_space)
-        placebo["space"] = space
-        placebo["time"] = placebo_in_time(fitted, y_pre, X_pre, len(y_post), actual_score=space.actual_score,
-                                          max_placebos=min(20, max(1, cap - n_space)))
+        space = placebo_in_space(fitted, ys_pre, Xs_pre, ys_post, Xs_post, list(control), max_placebos=n_space)
+        time_ = placebo_in_time(fitted, ys_pre, Xs_pre, len(y_post), actual_score=space.actual_score,
+                                max_placebos=min(20, max(1, cap - n_space)))
+        placebo = {"space": _unscale_placebo(space, scale), "time": _unscale_placebo(time_, scale)}
         if n_space < len(control):
             extra_notes.append(f"Placebo in space limited to the first {n_space} of {len(control)} donors: "
                                f"one fit takes {fit_seconds:.1f} s.")
@@ -256,26 +535,24 @@ def _read_out(panel, treated, test_period, *, pre_period, control, est, confiden
     if channel is not None:
         col = panel.spend_column(channel)
         sw = panel.wide(col)
-        S_pre, S_post = sw.loc[pre_mask, treated].to_numpy(), sw.loc[post_mask, treated].to_numpy()
-        C_pre, C_post = sw.loc[pre_mask, control].to_numpy(), sw.loc[post_mask, control].to_numpy()
-        spend_fit = clone(est).fit(S_pre, C_pre, C_post)
-        n1 = len(treated)
-        spend = {
-            "observed": float(S_post.sum()),
-            "counterfactual": float(spend_fit.counterfactual_post_.sum() * n1),
-            "counterfactual_series": spend_fit.counterfactual_post_ * n1,
-            "observed_series": S_post.sum(axis=1),
-        }
+        spend, spend_notes = _spend_readout(
+            est, sw.loc[pre_mask, treated].to_numpy(), sw.loc[post_mask, treated].to_numpy(),
+            sw.loc[pre_mask, control].to_numpy(), sw.loc[post_mask, control].to_numpy(), alpha, channel)
+        extra_notes += spend_notes
 
-    name = _estimator_name(est)
     if name in MISCALIBRATED:
         extra_notes.append(MISCALIBRATED[name])
     return Readout.build(
-        panel=panel, estimator=fitted, estimator_name=_estimator_name(est), confidence=float(confidence),
+        panel=panel, estimator=_Unscaled(fitted, scale), estimator_name=name, confidence=float(confidence),
         treated=treated, control=list(control), pre_period=(pre_start, pre_end), test_period=(start, end),
         pre_dates=wide.index[pre_mask], post_dates=wide.index[post_mask], y_pre=y_pre, y_post=y_post,
         inference=inf, placebo=placebo, channel=channel, spend=spend, seed=seed, extra_notes=extra_notes,
+        tests=tests, inference_choice=mode,
     )
+
+
+def _unscale_placebo(res: PlaceboResult, scale: float) -> PlaceboResult:
+    return PlaceboResult(res.kind, res.labels, res.effects * scale, res.scores, res.actual_score)
 
 
 def parse_cells(text: str) -> dict[str, list[str]]:
