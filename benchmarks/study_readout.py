@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--estimators", default=",".join(ESTIMATOR_PATHS))
     parser.add_argument("--lifts", default="0,0.05,0.1")
     parser.add_argument("--confidence", type=float, default=0.9)
-    parser.add_argument("--inference", default="conformal")
+    parser.add_argument("--inference", default=None, help="default: each estimator's own first choice")
     parser.add_argument("--geos", type=int, default=30)
     parser.add_argument("--days", type=int, default=300)
     parser.add_argument("--worlds", type=int, default=10)

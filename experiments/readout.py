@@ -37,6 +37,7 @@ from causal.base import CounterfactualEstimator, EffectInference, clone, make_es
 from causal.conformal import PlaceboResult, conformal_inference, placebo_in_space, placebo_in_time
 from causal.errors import ConfigError, DataError
 from causal.panel import Panel
+from experiments.readout_geo import GEO_LEVEL, read_out_geo_level
 from experiments.readout_result import MultiCellReadout, Readout
 
 # Inference presets of the readout's conformal test. "geolift" is GeoLift's
@@ -80,6 +81,8 @@ PLACEBO_BUDGET_S = 10.0
 
 def inference_choices(estimator: str) -> list[str]:
     """The ``inference`` values an estimator (by name) takes; the first is its default."""
+    if estimator in GEO_LEVEL:
+        return [estimator]  # the method's own test only
     own = list(OWN_INFERENCE.get(estimator, {}))
     return own + ([] if estimator in NO_CONFORMAL else list(INFERENCE))
 
@@ -153,6 +156,7 @@ def read_out(
     seed: int = 0,
     inference: str | None = None,
     placebos: bool = True,
+    pairs: Sequence[tuple[str, str]] | None = None,
     _exclude: Sequence[str] = (),
 ) -> Readout:
     """Read out a geo experiment: incremental signups in the treated geos, with an interval.
@@ -204,6 +208,11 @@ def read_out(
         refit; for a slow estimator (e.g. ``bsts``, seconds per fit) the
         number of placebos is capped so they take about ``PLACEBO_BUDGET_S``
         seconds, and a note says so.
+    pairs : sequence of (treated, control), optional
+        Matched pairs of geos (a paired design). Required by ``trimmed_match``
+        and used by ``gbr``, the geo-level methods
+        (:mod:`experiments.readout_geo`); ``treated`` and ``control`` are then
+        the pairs' geos.
 
     Returns
     -------
@@ -236,6 +245,23 @@ def read_out(
     """
     if not 0.0 < float(confidence) < 1.0:
         raise ConfigError(f"confidence must be between 0 and 1, got {confidence}")
+    if isinstance(estimator, str) and estimator in GEO_LEVEL:
+        if inference not in (None, estimator):
+            raise ConfigError(f"inference '{inference}' is not available for estimator '{estimator}' "
+                              f"(valid: {estimator})")
+        if pairs is None:
+            treated = panel.check_geos(list(treated), "treated")
+        start, end, pre = _periods(panel, test_period, pre_period)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            r = read_out_geo_level(panel, (start, end), method=estimator, pre_period=pre,
+                                   treated=None if pairs is not None else treated, control=control, pairs=pairs,
+                                   confidence=float(confidence), channel=channel, seed=seed)
+        r.notes += warning_notes(caught)
+        return r
+    if pairs is not None:
+        pairs = list(pairs)
+        treated, control = [t for t, _ in pairs], [c for _, c in pairs]
     est, mode = _configure_inference(_as_estimator(estimator), inference)
     # The fits inside inference loops are many small matrix problems: BLAS threads
     # only add contention there (ten times slower on a busy two-core machine).
@@ -460,6 +486,20 @@ def _window_noise(resid: np.ndarray, T1: int, alpha: float) -> float:
     return float(stats.norm.ppf(1 - alpha / 2) * r.std(ddof=1) * np.sqrt(T1)) if len(r) > 1 else 0.0
 
 
+def _periods(panel: Panel, test_period, pre_period) -> tuple[pd.Timestamp, pd.Timestamp, tuple]:
+    """The checked test window and pre-period (by default every date before the test)."""
+    start, end = _dates(panel, test_period, "test period")
+    if pre_period is None:
+        pos = panel.date_position(start)
+        if pos == 0:
+            raise DataError(f"test period starts {start.date()}, the panel's first date: no pre-period to fit on")
+        return start, end, (panel.dates[0], panel.dates[pos - 1])
+    pre_start, pre_end = _dates(panel, pre_period, "pre-period")
+    if pre_end >= start:
+        raise DataError(f"pre-period ends {pre_end.date()}, not before the test starts {start.date()}")
+    return start, end, (pre_start, pre_end)
+
+
 def _read_out(panel, treated, test_period, *, pre_period, control, est, confidence, channel, seed, mode,
               placebos, exclude) -> Readout:
     alpha = 1.0 - confidence
@@ -467,16 +507,7 @@ def _read_out(panel, treated, test_period, *, pre_period, control, est, confiden
     treated = panel.check_geos(list(treated), "treated")
     if not treated:
         raise DataError("no treated geos given")
-    start, end = _dates(panel, test_period, "test period")
-    if pre_period is None:
-        pos = panel.date_position(start)
-        if pos == 0:
-            raise DataError(f"test period starts {start.date()}, the panel's first date: no pre-period to fit on")
-        pre_start, pre_end = panel.dates[0], panel.dates[pos - 1]
-    else:
-        pre_start, pre_end = _dates(panel, pre_period, "pre-period")
-        if pre_end >= start:
-            raise DataError(f"pre-period ends {pre_end.date()}, not before the test starts {start.date()}")
+    start, end, (pre_start, pre_end) = _periods(panel, test_period, pre_period)
 
     if control is None:
         skip = set(treated) | set(exclude)

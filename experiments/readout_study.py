@@ -58,7 +58,7 @@ def run_study(
     design: StudyDesign | None = None,
     confidence: float = 0.9,
     seed: int = 0,
-    inference: str = "conformal",
+    inference: str | None = None,
     progress: bool = False,
 ) -> pd.DataFrame:
     """Run the study; returns one row per (estimator, scenario, replication).

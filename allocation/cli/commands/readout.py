@@ -17,6 +17,7 @@ from allocation.cli.outputs import outputs
 from causal.base import ESTIMATOR_PATHS
 from causal.errors import ConfigError
 from experiments.readout import inference_choices, parse_cells, read_out, read_out_cells, warning_notes
+from experiments.readout_geo import GEO_LEVEL, read_pairs
 
 
 def _echo_one(r, prefix: str = "") -> None:
@@ -45,8 +46,13 @@ def _echo_one(r, prefix: str = "") -> None:
 @click.option("--end", required=True, help="Last day of the test (YYYY-MM-DD).")
 @click.option("--pre-start", default=None, help="First day of the pre-period (default: the panel's first date).")
 @click.option("--control", default=None, help="Control geos, comma-separated (default: every untreated geo).")
-@click.option("--estimator", default="sc", show_default=True, type=click.Choice(list(ESTIMATOR_PATHS)),
-              help="Counterfactual method.")
+@click.option("--estimator", default="sc", show_default=True,
+              type=click.Choice(list(ESTIMATOR_PATHS) + list(GEO_LEVEL)),
+              help="Method: sc (GeoLift's demeaned synthetic control), sc-classic (Abadie et al., on levels), asc, "
+                   "sdid, tbr, did, bsts; gbr or trimmed_match (geo-level, iROAS with --channel; trimmed_match "
+                   "needs --pairs).")
+@click.option("--pairs", "pairs_path", default=None, type=click.Path(dir_okay=False),
+              help="CSV of matched pairs (columns treated,control): a paired design; replaces --treated.")
 @click.option("--inference", default=None,
               help="Inference (default: the estimator's own first choice). sc, sc-classic, asc: conformal, geolift, "
                    "conformal-iid, conformal-mean; tbr: placebo, analytic + those; did: placebo, cluster + those; "
@@ -57,11 +63,12 @@ def _echo_one(r, prefix: str = "") -> None:
 @click.option("--no-placebos", is_flag=True, help="Skip the placebo-in-space and placebo-in-time checks.")
 @confidence_option
 @seed_option
-def command(treated, cells, start, end, pre_start, control, estimator, inference, channel, out_path,
+def command(treated, cells, pairs_path, start, end, pre_start, control, estimator, inference, channel, out_path,
             report_path, no_placebos, confidence, seed, **panel_kwargs) -> None:
     """Read out a geo experiment: total vs incremental signups, interval, p-value, cost per incremental."""
-    if bool(treated) == bool(cells):
-        raise ConfigError("give the treated geos with exactly one of --treated or --cells")
+    if sum(map(bool, (treated, cells, pairs_path))) != 1:
+        raise ConfigError("give the treated geos with exactly one of --treated, --cells or --pairs")
+    pairs = read_pairs(pairs_path) if pairs_path else None
     if inference is not None and inference not in inference_choices(estimator):
         raise ConfigError(f"--inference {inference} is not available for --estimator {estimator} "
                           f"(valid: {', '.join(inference_choices(estimator))})")
@@ -78,12 +85,12 @@ def command(treated, cells, start, end, pre_start, control, estimator, inference
         pre_period = (pre_start, panel.dates[pos - 1])
     kwargs = dict(pre_period=pre_period, control=split_list(control) or None, estimator=estimator,
                   confidence=confidence, channel=channel, seed=seed, inference=inference,
-                  placebos=not no_placebos)
+                  placebos=not no_placebos, pairs=pairs)
     if cells:
         result = read_out_cells(panel, parse_cells(cells), (start, end), **kwargs)
         readouts = result.cells
     else:
-        result = read_out(panel, split_list(treated), (start, end), **kwargs)
+        result = read_out(panel, split_list(treated) if treated else [], (start, end), **kwargs)
         readouts = {"": result}
     for r in readouts.values():
         r.notes += [n for n in warning_notes(caught) if n not in r.notes]
