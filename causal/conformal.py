@@ -355,7 +355,9 @@ def placebo_in_space(
         others = np.arange(J) != j
         if np.ptp(X_pre[:, j]) == 0:
             continue  # a constant donor cannot be a placebo treated series
-        g, s = _score(estimator, X_pre[:, j], X_pre[:, others], X_post[:, j], X_post[:, others])
+        # An estimator with per-unit inputs (covariate predictors) re-arranges them for the placebo.
+        base = estimator.placebo_of(j) if hasattr(estimator, "placebo_of") else estimator
+        g, s = _score(base, X_pre[:, j], X_pre[:, others], X_post[:, j], X_post[:, others])
         effects.append(g)
         scores.append(s)
         used.append(labels[j])

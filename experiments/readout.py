@@ -34,9 +34,16 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from causal.base import CounterfactualEstimator, EffectInference, clone, make_estimator
-from causal.conformal import PlaceboResult, conformal_inference, placebo_in_space, placebo_in_time
+from causal.conformal import (
+    PlaceboResult,
+    conformal_inference,
+    placebo_in_space,
+    placebo_in_time,
+    refit_clone,
+)
 from causal.errors import ConfigError, DataError
 from causal.panel import Panel
+from causal.synth_predictors import PredictorSyntheticControl
 from experiments.readout_geo import GEO_LEVEL, read_out_geo_level
 from experiments.readout_result import MultiCellReadout, Readout
 
@@ -157,6 +164,7 @@ def read_out(
     inference: str | None = None,
     placebos: bool = True,
     pairs: Sequence[tuple[str, str]] | None = None,
+    predictors: Sequence[str] | None = None,
     _exclude: Sequence[str] = (),
 ) -> Readout:
     """Read out a geo experiment: incremental signups in the treated geos, with an interval.
@@ -213,6 +221,14 @@ def read_out(
         and used by ``gbr``, the geo-level methods
         (:mod:`experiments.readout_geo`); ``treated`` and ``control`` are then
         the pairs' geos.
+    predictors : sequence of str, optional
+        Covariate predictors for the classic synthetic control (with
+        ``estimator="sc-classic"``): the readout then runs
+        :class:`causal.synth_predictors.PredictorSyntheticControl` (Abadie's
+        V-weighted predictor matching, named ``sc-predictors``). Each is
+        ``COL`` (the column's mean over the pre-period), ``COL@A:B`` (its mean
+        from date A to date B) or ``COL@A`` (its value at date A); ``COL`` may
+        be the outcome.
 
     Returns
     -------
@@ -262,6 +278,11 @@ def read_out(
     if pairs is not None:
         pairs = list(pairs)
         treated, control = [t for t, _ in pairs], [c for _, c in pairs]
+    if predictors:
+        if estimator != "sc-classic":
+            raise ConfigError("predictors are matched by the classic synthetic control: use estimator 'sc-classic' "
+                              f"with them, not {estimator if isinstance(estimator, str) else type(estimator).__name__!r}")
+        estimator = PredictorSyntheticControl(seed=seed)
     est, mode = _configure_inference(_as_estimator(estimator), inference)
     # The fits inside inference loops are many small matrix problems: BLAS threads
     # only add contention there (ten times slower on a busy two-core machine).
@@ -270,7 +291,7 @@ def read_out(
         warnings.simplefilter("always")
         r = _read_out(panel, treated, test_period, pre_period=pre_period, control=control, est=est,
                       confidence=float(confidence), channel=channel, seed=seed, mode=mode,
-                      placebos=placebos, exclude=_exclude)
+                      placebos=placebos, exclude=_exclude, predictors=list(predictors or []))
     r.notes += warning_notes(caught)
     return r
 
@@ -500,8 +521,49 @@ def _periods(panel: Panel, test_period, pre_period) -> tuple[pd.Timestamp, pd.Ti
     return start, end, (pre_start, pre_end)
 
 
+def parse_predictor(panel: Panel, spec: str, pre_period: tuple) -> tuple[str, pd.Timestamp, pd.Timestamp]:
+    """``COL``, ``COL@A:B`` or ``COL@A`` -> (column, first date, last date), checked against the panel."""
+    col, _, window = spec.partition("@")
+    col = col.strip()
+    if col not in panel.data.columns or col in (panel.geo_col, panel.date_col):
+        raise DataError(f"{panel.source}: predictor '{spec}': no column '{col}' in the panel")
+    if not pd.api.types.is_numeric_dtype(panel.data[col]):
+        raise DataError(f"{panel.source}: predictor column '{col}' is not numeric")
+    if not window:
+        return col, pre_period[0], pre_period[1]
+    a, _, b = window.partition(":")
+    first = panel.check_date(a.strip(), f"predictor '{spec}' date")
+    last = panel.check_date(b.strip(), f"predictor '{spec}' date") if b else first
+    if first > last:
+        raise DataError(f"predictor '{spec}': its window starts after it ends")
+    if last > pre_period[1]:
+        raise DataError(f"predictor '{spec}': its window ends {last.date()}, after the pre-period ({pre_period[1].date()})")
+    return col, first, last
+
+
+def predictor_matrix(panel: Panel, specs: Sequence[str], treated: Sequence[str], control: Sequence[str],
+                     pre_period: tuple) -> np.ndarray:
+    """Predictor values (k, 1 + J): the treated geos' average, then every control geo."""
+    rows = []
+    for spec in specs:
+        col, first, last = parse_predictor(panel, spec, pre_period)
+        # Not panel.wide(): a covariate may be missing outside the predictor's own window (checked below).
+        d = panel.data
+        dates = pd.to_datetime(d[panel.date_col])
+        part = d[(dates >= first) & (dates <= last)]
+        window = part.pivot(index=panel.date_col, columns=panel.geo_col, values=col)
+        window = window.reindex(columns=list(treated) + list(control)).astype(float)
+        bad = [g for g in list(treated) + list(control) if window[g].isna().any()]
+        if bad:
+            raise DataError(f"{panel.source}: predictor '{spec}': column '{col}' is missing for geo '{bad[0]}' "
+                            f"within {first.date()}..{last.date()}")
+        means = window.mean(axis=0)
+        rows.append(np.r_[means[list(treated)].mean(), means[list(control)].to_numpy()])
+    return np.asarray(rows, float)
+
+
 def _read_out(panel, treated, test_period, *, pre_period, control, est, confidence, channel, seed, mode,
-              placebos, exclude) -> Readout:
+              placebos, exclude, predictors=()) -> Readout:
     alpha = 1.0 - confidence
 
     treated = panel.check_geos(list(treated), "treated")
@@ -520,6 +582,9 @@ def _read_out(panel, treated, test_period, *, pre_period, control, est, confiden
     if not control:
         raise DataError("no control geos left: every geo of the panel is treated")
 
+    if predictors:
+        est.set_params(predictors=predictor_matrix(panel, predictors, treated, control, (pre_start, pre_end)),
+                       predictor_names=list(predictors))
     wide = panel.wide()
     pre_mask = (wide.index >= pre_start) & (wide.index <= pre_end)
     post_mask = (wide.index >= start) & (wide.index <= end)
@@ -552,6 +617,11 @@ def _read_out(panel, treated, test_period, *, pre_period, control, est, confiden
 
     placebo = {}
     if placebos:
+        if hasattr(fitted, "refit_params"):
+            # Placebo refits keep the tuning the real fit chose (e.g. sc-predictors' V): time one of those.
+            t0 = time.perf_counter()
+            refit_clone(fitted).fit(ys_pre, Xs_pre, Xs_post)
+            fit_seconds = time.perf_counter() - t0
         cap = max(3, int(PLACEBO_BUDGET_S / max(fit_seconds, 1e-6)))
         n_space = min(len(control), max(2, 2 * cap // 3))
         space = placebo_in_space(fitted, ys_pre, Xs_pre, ys_post, Xs_post, list(control), max_placebos=n_space)

@@ -20,7 +20,6 @@ PROP99 = ("1989-01-01", "2000-01-01")
 @pytest.fixture(scope="module")
 def smoking():
     f = pd.read_csv(reference_file("synth", "smoking.csv"))
-    f["date"] = pd.to_datetime(f["year"].astype(str) + "-01-01")
     return load_panel(f[["state", "date", "cigsale"]], y="cigsale", geo_col="state")
 
 
@@ -89,3 +88,28 @@ def test_gbr_readout_with_and_without_channel():
     assert (r.p_value < 0.1) == (lo > 0 or hi < 0)
     r0 = read_out(panel, [t for t, _ in pairs], test, estimator="gbr", control=[c for _, c in pairs])
     assert r0.channel is None and "effect per treated geo" in r0.inference_method
+
+
+# Abadie, Diamond & Hainmueller (2010), Table 2: California's synthetic control weights.
+ABADIE_WEIGHTS = {"Colorado": 0.164, "Connecticut": 0.069, "Montana": 0.199, "Nevada": 0.234, "Utah": 0.334}
+ABADIE_PREDICTORS = ("lnincome@1980:1988,retprice@1980:1988,age15to24@1980:1988,beer@1984:1988,"
+                     "cigsale@1975,cigsale@1980,cigsale@1988")
+
+
+def test_abadie_prop99_predictor_weights(run_cli, tmp_path):
+    out = tmp_path / "r.json"
+    code, stdout, err = run_cli("readout", "--data", str(reference_file("synth", "smoking.csv")), "--y", "cigsale",
+                                "--geo-col", "state", "--treated", "California",
+                                "--start", "1989-01-01", "--end", "2000-01-01", "--estimator", "sc-classic",
+                                "--predictors", ABADIE_PREDICTORS, "--out", str(out), "--no-placebos")
+    assert code == 0, err
+    d = json.loads(out.read_text())
+    assert d["estimator"] == "sc-predictors"
+    w = {k: v for k, v in d["weights"].items() if v > 0.01}
+    assert set(w) == set(ABADIE_WEIGHTS)
+    for k, v in ABADIE_WEIGHTS.items():
+        assert w[k] == pytest.approx(v, abs=0.006)
+    # "by 2000 ... about 26 packs lower" (Abadie et al. 2010, p. 502)
+    assert d["series"]["incremental"][-1] == pytest.approx(-26, abs=1.0)
+    lo, hi = d["incremental_ci"]
+    assert lo <= d["incremental"] <= hi

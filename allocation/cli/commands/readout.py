@@ -51,6 +51,10 @@ def _echo_one(r, prefix: str = "") -> None:
               help="Method: sc (GeoLift's demeaned synthetic control), sc-classic (Abadie et al., on levels), asc, "
                    "sdid, tbr, did, bsts; gbr or trimmed_match (geo-level, iROAS with --channel; trimmed_match "
                    "needs --pairs).")
+@click.option("--predictors", default=None,
+              help="Covariate predictors for --estimator sc-classic (Abadie's V-weighted matching; the readout is "
+                   "named sc-predictors): COL (pre-period mean), COL@A:B (mean from date A to B) or COL@A, "
+                   "comma-separated.")
 @click.option("--pairs", "pairs_path", default=None, type=click.Path(dir_okay=False),
               help="CSV of matched pairs (columns treated,control): a paired design; replaces --treated.")
 @click.option("--inference", default=None,
@@ -63,7 +67,7 @@ def _echo_one(r, prefix: str = "") -> None:
 @click.option("--no-placebos", is_flag=True, help="Skip the placebo-in-space and placebo-in-time checks.")
 @confidence_option
 @seed_option
-def command(treated, cells, pairs_path, start, end, pre_start, control, estimator, inference, channel, out_path,
+def command(treated, cells, predictors, pairs_path, start, end, pre_start, control, estimator, inference, channel, out_path,
             report_path, no_placebos, confidence, seed, **panel_kwargs) -> None:
     """Read out a geo experiment: total vs incremental signups, interval, p-value, cost per incremental."""
     if sum(map(bool, (treated, cells, pairs_path))) != 1:
@@ -85,7 +89,7 @@ def command(treated, cells, pairs_path, start, end, pre_start, control, estimato
         pre_period = (pre_start, panel.dates[pos - 1])
     kwargs = dict(pre_period=pre_period, control=split_list(control) or None, estimator=estimator,
                   confidence=confidence, channel=channel, seed=seed, inference=inference,
-                  placebos=not no_placebos, pairs=pairs)
+                  placebos=not no_placebos, pairs=pairs, predictors=split_list(predictors) or None)
     if cells:
         result = read_out_cells(panel, parse_cells(cells), (start, end), **kwargs)
         readouts = result.cells
