@@ -82,8 +82,8 @@ MISCALIBRATED = {
             "parity with R's CausalImpact and is not recommended for inference: prefer sc or tbr. Its p-value "
             "is two-sided (R's CausalImpact prints a one-sided posterior tail area).",
 }
-# Rough time allowed for placebo refits of a slow estimator, in seconds.
-PLACEBO_BUDGET_S = 10.0
+# Rough time allowed for placebo refits of a slow estimator, in seconds (fast ones run every placebo).
+PLACEBO_BUDGET_S = 3.0
 
 
 def inference_choices(estimator: str) -> list[str]:
