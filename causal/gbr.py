@@ -65,17 +65,25 @@ class GeoBasedRegression(BaseEstimator):
     def fit(self, y_test, y_pre, delta) -> GeoBasedRegression:
         y1, y0, d = (np.asarray(a, float).ravel() for a in (y_test, y_pre, delta))
         if not len(y1) == len(y0) == len(d):
-            raise DataError(f"GeoBasedRegression: {len(y1)} test responses, {len(y0)} pre-period responses, "
-                            f"{len(d)} spend changes")
+            raise DataError(
+                f"GeoBasedRegression: {len(y1)} test responses, {len(y0)} pre-period responses, "
+                f"{len(d)} spend changes"
+            )
         if len(y1) < MIN_GEOS:
             raise DataError(f"GeoBasedRegression: needs at least {MIN_GEOS} geos, got {len(y1)}")
         if not np.isfinite(np.r_[y1, y0, d]).all():
-            raise DataError("GeoBasedRegression: responses or spend changes contain NaN or infinite values")
+            raise DataError(
+                "GeoBasedRegression: responses or spend changes contain NaN or infinite values"
+            )
         if np.any(y0 <= 0):
-            raise DataError("GeoBasedRegression: every geo needs a positive pre-period response (the weights are "
-                            "1 / pre-period response)")
+            raise DataError(
+                "GeoBasedRegression: every geo needs a positive pre-period response (the weights are "
+                "1 / pre-period response)"
+            )
         if np.ptp(d) == 0:
-            raise DataError("GeoBasedRegression: the spend change is the same in every geo: nothing to estimate")
+            raise DataError(
+                "GeoBasedRegression: the spend change is the same in every geo: nothing to estimate"
+            )
         X = np.column_stack([np.ones_like(y0), y0, d])
         w = 1.0 / y0
         sw = np.sqrt(w)

@@ -44,7 +44,6 @@ from causal.base import CounterfactualEstimator
 from causal.errors import ConfigError, DataError
 from causal.synthetic_control import _SCFitMixin, simplex_least_squares
 
-
 OUTER_METHODS = ("Powell", "Nelder-Mead", "BFGS")
 
 
@@ -97,9 +96,15 @@ class PredictorSyntheticControl(_SCFitMixin, CounterfactualEstimator):
     min_pre_periods = 2
     fixed_effects = False
 
-    def __init__(self, *, predictors: np.ndarray | None = None, v: np.ndarray | None = None,
-                 methods: tuple[str, ...] = OUTER_METHODS, seed: int = 0,
-                 predictor_names: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        predictors: np.ndarray | None = None,
+        v: np.ndarray | None = None,
+        methods: tuple[str, ...] = OUTER_METHODS,
+        seed: int = 0,
+        predictor_names: list[str] | None = None,
+    ) -> None:
         self.predictors = predictors
         self.v = v
         self.methods = methods
@@ -111,8 +116,10 @@ class PredictorSyntheticControl(_SCFitMixin, CounterfactualEstimator):
             raise ConfigError("PredictorSyntheticControl: no predictors given")
         P = np.asarray(self.predictors, float)
         if P.ndim != 2 or P.shape[1] != J + 1:
-            raise DataError(f"PredictorSyntheticControl: predictors have shape {P.shape}; expected (k, {J + 1}) "
-                            "(the treated unit, then every donor)")
+            raise DataError(
+                f"PredictorSyntheticControl: predictors have shape {P.shape}; expected (k, {J + 1}) "
+                "(the treated unit, then every donor)"
+            )
         if not np.isfinite(P).all():
             raise DataError("PredictorSyntheticControl: predictors contain NaN or infinite values")
         sd = P.std(axis=1, ddof=1)
@@ -135,7 +142,9 @@ class PredictorSyntheticControl(_SCFitMixin, CounterfactualEstimator):
         if self.v is not None:
             v = np.asarray(self.v, float)
             if v.shape != (k,) or np.any(v < 0) or not v.sum() > 0:
-                raise ConfigError(f"PredictorSyntheticControl: v must be {k} non-negative weights, got {self.v!r}")
+                raise ConfigError(
+                    f"PredictorSyntheticControl: v must be {k} non-negative weights, got {self.v!r}"
+                )
             v = v / v.sum()
         elif k == 1:
             v = np.ones(1)
@@ -162,6 +171,10 @@ class PredictorSyntheticControl(_SCFitMixin, CounterfactualEstimator):
         """An unfitted copy with donor ``j`` as the treated unit and the others as donors."""
         P = np.asarray(self.predictors, float)
         order = [j + 1] + [c for c in range(1, P.shape[1]) if c != j + 1]
-        return PredictorSyntheticControl(predictors=P[:, order], v=getattr(self, "v_", self.v),
-                                         methods=self.methods, seed=self.seed,
-                                         predictor_names=self.predictor_names)
+        return PredictorSyntheticControl(
+            predictors=P[:, order],
+            v=getattr(self, "v_", self.v),
+            methods=self.methods,
+            seed=self.seed,
+            predictor_names=self.predictor_names,
+        )

@@ -94,7 +94,7 @@ def zeros_of_trimmed_mean(R: np.ndarray, S: np.ndarray, trim_rate: float) -> np.
         raise DataError(f"TrimmedMatch: trimming {n1} pairs from each side of {n} leaves none")
     edges = np.concatenate([[-BOUND_IROAS], _breakpoints(R, S), [BOUND_IROAS]])
     orders = _orders(R, S, _interval_points(edges))
-    body = orders[:, n1:n - n1]
+    body = orders[:, n1 : n - n1]
     with np.errstate(divide="ignore", invalid="ignore"):
         theta = R[body].sum(axis=1) / S[body].sum(axis=1)
     ok = np.isfinite(theta) & (theta >= edges[:-1]) & (theta <= edges[1:])
@@ -109,12 +109,14 @@ def trimmed_match_std_error(R: np.ndarray, S: np.ndarray, trim_rate: float, iroa
     res, dc = res[order], S[order]
     n1 = math.ceil(trim_rate * n)
     n2 = n - 1 - n1
-    ssr = n1 * (res[n1] ** 2 + res[n2] ** 2) + float((res[n1:n2 + 1] ** 2).sum())
-    tr_mean_dc = float(dc[n1:n2 + 1].sum()) / n
+    ssr = n1 * (res[n1] ** 2 + res[n2] ** 2) + float((res[n1 : n2 + 1] ** 2).sum())
+    tr_mean_dc = float(dc[n1 : n2 + 1].sum()) / n
     return float(math.sqrt(ssr / (tr_mean_dc**2 * n) / n))
 
 
-def _solve_quadratic(a: float, b: float, c: float, lo: float, hi: float) -> tuple[float, float] | None:
+def _solve_quadratic(
+    a: float, b: float, c: float, lo: float, hi: float
+) -> tuple[float, float] | None:
     """The part of [lo, hi] where a x^2 - 2 b x + c >= 0 (trimmed_match's QuadraticInequality.Solver)."""
     lo, hi = max(-BOUND_IROAS, lo), min(BOUND_IROAS, hi)
 
@@ -129,7 +131,9 @@ def _solve_quadratic(a: float, b: float, c: float, lo: float, hi: float) -> tupl
     if f1 < 0 <= f2:
         return ((0.5 * c / b) if a == 0 else (b + math.sqrt(max(b * b - a * c, 0.0))) / a), hi
     eps = 32 * np.finfo(float).eps
-    disc = 0.0 if abs(b * b - a * c) <= max(eps * max(abs(b * b), abs(a * c)), eps) else b * b - a * c
+    disc = (
+        0.0 if abs(b * b - a * c) <= max(eps * max(abs(b * b), abs(a * c)), eps) else b * b - a * c
+    )
     if disc < 0 or a >= 0:
         return None
     center = b / a
@@ -139,17 +143,21 @@ def _solve_quadratic(a: float, b: float, c: float, lo: float, hi: float) -> tupl
     return None
 
 
-def studentized_range(R: np.ndarray, S: np.ndarray, trim_rate: float, z: float) -> tuple[float, float]:
+def studentized_range(
+    R: np.ndarray, S: np.ndarray, trim_rate: float, z: float
+) -> tuple[float, float]:
     """The thetas whose residuals' studentised trimmed mean is within +-z (the inverted test)."""
     n = len(R)
     n1 = math.ceil(trim_rate * n)
     m = n - 2 * n1
     if m < 2:
-        raise DataError(f"TrimmedMatch: fewer than 2 pairs are left after trimming {n1} from each side")
+        raise DataError(
+            f"TrimmedMatch: fewer than 2 pairs are left after trimming {n1} from each side"
+        )
     H = z * z * m / (m - 1)
     edges = np.concatenate([[-BOUND_IROAS], _breakpoints(R, S), [BOUND_IROAS]])
     orders = _orders(R, S, _interval_points(edges))
-    body = orders[:, n1:n - n1]
+    body = orders[:, n1 : n - n1]
     left, right = orders[:, n1], orders[:, n - 1 - n1]
     X1, Y1 = S[body].sum(axis=1), R[body].sum(axis=1)
     X2 = (S[body] ** 2).sum(axis=1) + n1 * (S[left] ** 2 + S[right] ** 2)
@@ -161,7 +169,9 @@ def studentized_range(R: np.ndarray, S: np.ndarray, trim_rate: float, z: float) 
     c = H * (Y2 - Y1w**2 / n) - Y1**2
     lows, highs = [], []
     for k in range(len(a)):
-        part = _solve_quadratic(float(a[k]), float(b[k]), float(c[k]), float(edges[k]), float(edges[k + 1]))
+        part = _solve_quadratic(
+            float(a[k]), float(b[k]), float(c[k]), float(edges[k]), float(edges[k + 1])
+        )
         if part is not None:
             lows.append(part[0])
             highs.append(part[1])
@@ -209,13 +219,19 @@ class TrimmedMatch(BaseEstimator):
         R0 = np.asarray(delta_response, float).ravel()
         S0 = np.asarray(delta_spend, float).ravel()
         if R0.shape != S0.shape:
-            raise DataError(f"TrimmedMatch: {len(R0)} response differences but {len(S0)} spend differences")
+            raise DataError(
+                f"TrimmedMatch: {len(R0)} response differences but {len(S0)} spend differences"
+            )
         if len(R0) < 3:
             raise DataError(f"TrimmedMatch: needs at least 3 pairs, got {len(R0)}")
         if not (np.isfinite(R0).all() and np.isfinite(S0).all()):
-            raise DataError("TrimmedMatch: response or spend differences contain NaN or infinite values")
+            raise DataError(
+                "TrimmedMatch: response or spend differences contain NaN or infinite values"
+            )
         if np.max(np.abs(S0)) < 1e-10:
-            raise DataError("TrimmedMatch: the spend differences of every pair are zero: the test did not move spend")
+            raise DataError(
+                "TrimmedMatch: the spend differences of every pair are zero: the test did not move spend"
+            )
         if self.max_trim_rate < 0:
             raise ConfigError(f"TrimmedMatch: max_trim_rate must be >= 0, got {self.max_trim_rate}")
         n = len(R0)
@@ -223,7 +239,9 @@ class TrimmedMatch(BaseEstimator):
         max_rate = min(min(0.5 - 1.0 / n, self.max_trim_rate), MAX_TRIM_RATE)
         if self.trim_rate is not None:
             if not 0 <= self.trim_rate <= max_rate:
-                raise ConfigError(f"TrimmedMatch: trim_rate must be in [0, {max_rate:.3f}], got {self.trim_rate}")
+                raise ConfigError(
+                    f"TrimmedMatch: trim_rate must be in [0, {max_rate:.3f}], got {self.trim_rate}"
+                )
             rates = [float(self.trim_rate)]
         else:
             rates = [i / n for i in range(math.ceil(max_rate * n) + 1) if i / n <= max_rate]
@@ -288,7 +306,7 @@ class TrimmedMatch(BaseEstimator):
         n = self.n_pairs_
         k = math.ceil(self.trim_rate_ * n)
         r = np.sort(self._R)
-        body = r[k:n - k]
+        body = r[k : n - k]
         m = len(body)
         w = np.concatenate([np.full(k, r[k]), body, np.full(k, r[n - 1 - k])])
         ssw = float(((w - w.mean()) ** 2).sum())

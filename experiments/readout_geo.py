@@ -44,10 +44,14 @@ def read_pairs(path: str) -> list[tuple[str, str]]:
         raise DataError(f"{path}: not a readable CSV of pairs ({exc})") from exc
     missing = [c for c in ("treated", "control") if c not in frame.columns]
     if missing:
-        raise DataError(f"{path}: pairs file has no column '{missing[0]}' (it needs columns treated,control)")
+        raise DataError(
+            f"{path}: pairs file has no column '{missing[0]}' (it needs columns treated,control)"
+        )
     for col in ("treated", "control"):
         if frame[col].isna().any():
-            raise DataError(f"{path}: row {int(frame[col].isna().to_numpy().argmax()) + 2} has no '{col}' geo")
+            raise DataError(
+                f"{path}: row {int(frame[col].isna().to_numpy().argmax()) + 2} has no '{col}' geo"
+            )
     return [(t.strip(), c.strip()) for t, c in zip(frame["treated"], frame["control"])]
 
 
@@ -60,7 +64,9 @@ def _check_pairs(panel: Panel, pairs: Sequence[tuple[str, str]]) -> list[tuple[s
         panel.check_geos([t, c], f"pair {k + 1}")
         for g in (t, c):
             if g in seen:
-                raise DataError(f"geo '{g}' is in pair {seen[g] + 1} and pair {k + 1}; pairs must be disjoint")
+                raise DataError(
+                    f"geo '{g}' is in pair {seen[g] + 1} and pair {k + 1}; pairs must be disjoint"
+                )
             seen[g] = k
     return pairs
 
@@ -114,14 +120,18 @@ def read_out_geo_level(
         An unknown method, Trimmed Match without pairs.
     """
     if method not in GEO_LEVEL:
-        raise ConfigError(f"unknown geo-level method '{method}' (use one of: {', '.join(GEO_LEVEL)})")
+        raise ConfigError(
+            f"unknown geo-level method '{method}' (use one of: {', '.join(GEO_LEVEL)})"
+        )
     start, end = test_period
     pre_start, pre_end = pre_period
     if pairs is not None:
         pairs = _check_pairs(panel, pairs)
         treated, control = [t for t, _ in pairs], [c for _, c in pairs]
     elif method == "trimmed_match":
-        raise ConfigError("trimmed_match reads out matched pairs: give them (--pairs FILE, a CSV treated,control)")
+        raise ConfigError(
+            "trimmed_match reads out matched pairs: give them (--pairs FILE, a CSV treated,control)"
+        )
     treated = panel.check_geos(list(treated or []), "treated")
     if not treated:
         raise DataError("no treated geos given")
@@ -136,19 +146,30 @@ def read_out_geo_level(
     pre_mask = (wide.index >= pre_start) & (wide.index <= pre_end)
     post_mask = (wide.index >= start) & (wide.index <= end)
     T1 = int(post_mask.sum())
-    Yt_pre, Yt_post = wide.loc[pre_mask, treated].to_numpy(), wide.loc[post_mask, treated].to_numpy()
-    Yc_pre, Yc_post = wide.loc[pre_mask, control].to_numpy(), wide.loc[post_mask, control].to_numpy()
+    Yt_pre, Yt_post = (
+        wide.loc[pre_mask, treated].to_numpy(),
+        wide.loc[post_mask, treated].to_numpy(),
+    )
+    Yc_pre, Yc_post = (
+        wide.loc[pre_mask, control].to_numpy(),
+        wide.loc[post_mask, control].to_numpy(),
+    )
     if channel is not None:
         sw = panel.wide(panel.spend_column(channel))
-        St_pre, St_post = sw.loc[pre_mask, treated].to_numpy(), sw.loc[post_mask, treated].to_numpy()
-        Sc_pre, Sc_post = sw.loc[pre_mask, control].to_numpy(), sw.loc[post_mask, control].to_numpy()
-    alpha = 1 - confidence
+        St_pre, St_post = (
+            sw.loc[pre_mask, treated].to_numpy(),
+            sw.loc[post_mask, treated].to_numpy(),
+        )
+        Sc_pre, Sc_post = (
+            sw.loc[pre_mask, control].to_numpy(),
+            sw.loc[post_mask, control].to_numpy(),
+        )
     notes: list[str] = []
 
     if method == "trimmed_match":
         dR = Yt_post.sum(axis=0) - Yc_post.sum(axis=0)
         if channel is not None:
-            dS_series = St_post - Sc_post                      # (T1, pairs)
+            dS_series = St_post - Sc_post  # (T1, pairs)
             dS = dS_series.sum(axis=0)
             what = "iROAS"
         else:
@@ -158,13 +179,21 @@ def read_out_geo_level(
         est, (lo_e, hi_e), p = tm.estimate_, tm.conf_int(confidence), tm.p_value()
         total_dS = float(dS.sum())
         share = dS_series.sum(axis=1)
-        method_text = (f"Trimmed Match (Chen & Au 2022) on {tm.n_pairs_} pairs, trim rate {tm.trim_rate_:.3f} "
-                       f"chosen by the paper's rule, {what} {est:.4g} (se {tm.std_error_:.3g}); interval and "
-                       "p-value from the studentised trimmed mean")
+        method_text = (
+            f"Trimmed Match (Chen & Au 2022) on {tm.n_pairs_} pairs, trim rate {tm.trim_rate_:.3f} "
+            f"chosen by the paper's rule, {what} {est:.4g} (se {tm.std_error_:.3g}); interval and "
+            "p-value from the studentised trimmed mean"
+        )
         if tm.trimmed_:
-            notes.append("Trimmed pairs: " + ", ".join(f"{treated[i]}/{control[i]}" for i in tm.trimmed_) + ".")
-        notes.append("Trimmed Match compares the pairs' test-period responses only (as published): pairs "
-                     "must be matched on the pre-period.")
+            notes.append(
+                "Trimmed pairs: "
+                + ", ".join(f"{treated[i]}/{control[i]}" for i in tm.trimmed_)
+                + "."
+            )
+        notes.append(
+            "Trimmed Match compares the pairs' test-period responses only (as published): pairs "
+            "must be matched on the pre-period."
+        )
     else:
         y1 = np.r_[Yt_post.sum(axis=0), Yc_post.sum(axis=0)]
         y0 = np.r_[Yt_pre.sum(axis=0), Yc_pre.sum(axis=0)]
@@ -181,11 +210,15 @@ def read_out_geo_level(
             what = "effect per treated geo"
         gbr = GeoBasedRegression().fit(y1, y0, d)
         est, (lo_e, hi_e), p = gbr.estimate_, gbr.conf_int(confidence), gbr.p_value()
-        method_text = (f"GBR (Vaver & Koehler 2011), weighted regression over {gbr.n_geos_} geos, {what} "
-                       f"{est:.4g} (se {gbr.bse_[2]:.3g}); Student t with {gbr.df_} df")
+        method_text = (
+            f"GBR (Vaver & Koehler 2011), weighted regression over {gbr.n_geos_} geos, {what} "
+            f"{est:.4g} (se {gbr.bse_[2]:.3g}); Student t with {gbr.df_} df"
+        )
 
     if channel is not None and abs(total_dS) <= 1e-12:
-        raise DataError(f"the test did not change the spend of '{channel}' in the treated geos: no iROAS to estimate")
+        raise DataError(
+            f"the test did not change the spend of '{channel}' in the treated geos: no iROAS to estimate"
+        )
     n1 = len(treated)
     incremental = est * total_dS
     lo, hi = sorted((lo_e * total_dS, hi_e * total_dS))
@@ -197,19 +230,43 @@ def read_out_geo_level(
     gap = float((Yt_pre.sum(axis=1) - Yc_pre.sum(axis=1) * n1 / len(control)).mean())
     cf_pre = (Yc_pre.sum(axis=1) * n1 / len(control) + gap) / n1
     half = 0.5 * (hi - lo) * weights / n1
-    inf = EffectInference(incremental / n1, (lo / n1, hi / n1), p, cf_post - half, cf_post + half, method_text)
+    inf = EffectInference(
+        incremental / n1, (lo / n1, hi / n1), p, cf_post - half, cf_post + half, method_text
+    )
     spend = None
     if channel is not None:
         observed = float(St_post.sum())
-        spend = {"observed": observed, "counterfactual": observed - total_dS,
-                 "counterfactual_series": St_post.sum(axis=1) - share,
-                 "observed_series": St_post.sum(axis=1), "method": f"{method}'s spend change", "moved": True}
+        spend = {
+            "observed": observed,
+            "counterfactual": observed - total_dS,
+            "counterfactual_series": St_post.sum(axis=1) - share,
+            "observed_series": St_post.sum(axis=1),
+            "method": f"{method}'s spend change",
+            "moved": True,
+        }
     return Readout.build(
-        panel=panel, estimator=_GeoFit(cf_pre, cf_post), estimator_name=method, confidence=float(confidence),
-        treated=treated, control=list(control), pre_period=(pre_start, pre_end), test_period=(start, end),
-        pre_dates=wide.index[pre_mask], post_dates=wide.index[post_mask], y_pre=y_pre, y_post=y_post,
-        inference=inf, placebo={}, channel=channel, spend=spend, seed=seed,
-        extra_notes=notes + ["Pre-period line: the controls scaled to the treated count plus their mean "
-                             "pre-period gap (a reference; the method fits no time series)."],
-        tests=[{"test": method, "p_value": float(p), "method": method_text}], inference_choice=method,
+        panel=panel,
+        estimator=_GeoFit(cf_pre, cf_post),
+        estimator_name=method,
+        confidence=float(confidence),
+        treated=treated,
+        control=list(control),
+        pre_period=(pre_start, pre_end),
+        test_period=(start, end),
+        pre_dates=wide.index[pre_mask],
+        post_dates=wide.index[post_mask],
+        y_pre=y_pre,
+        y_post=y_post,
+        inference=inf,
+        placebo={},
+        channel=channel,
+        spend=spend,
+        seed=seed,
+        extra_notes=notes
+        + [
+            "Pre-period line: the controls scaled to the treated count plus their mean "
+            "pre-period gap (a reference; the method fits no time series)."
+        ],
+        tests=[{"test": method, "p_value": float(p), "method": method_text}],
+        inference_choice=method,
     )

@@ -24,7 +24,9 @@ def smoking():
 
 
 # Arkhangelsky, Athey, Hirshberg, Imbens & Wager (2021), AER, Table 1 (California, Proposition 99).
-@pytest.mark.parametrize("estimator, published", [("sdid", -15.6), ("sc-classic", -19.6), ("did", -27.3)])
+@pytest.mark.parametrize(
+    "estimator, published", [("sdid", -15.6), ("sc-classic", -19.6), ("did", -27.3)]
+)
 def test_synthdid_paper_table(smoking, estimator, published):
     r = read_out(smoking, ["California"], PROP99, estimator=estimator, placebos=False)
     assert r.att == pytest.approx(published, abs=0.15)
@@ -44,14 +46,37 @@ def test_trimmed_match_example_data_readout(run_cli, tmp_path):
     data = reference_file("trimmed_match", "example_weekly.csv")
     pairs = reference_file("trimmed_match", "pairs.csv")
     out = tmp_path / "r.json"
-    code, stdout, err = run_cli("readout", "--data", str(data), "--y", "response", "--geo-col", "geo",
-                                "--pairs", str(pairs), "--start", "2020-11-04", "--end", "2020-11-25",
-                                "--estimator", "trimmed_match", "--channel", "search", "--confidence", "0.8",
-                                "--out", str(out))
+    code, stdout, err = run_cli(
+        "readout",
+        "--data",
+        str(data),
+        "--y",
+        "response",
+        "--geo-col",
+        "geo",
+        "--pairs",
+        str(pairs),
+        "--start",
+        "2020-11-04",
+        "--end",
+        "2020-11-25",
+        "--estimator",
+        "trimmed_match",
+        "--channel",
+        "search",
+        "--confidence",
+        "0.8",
+        "--out",
+        str(out),
+    )
     assert code == 0, err
     d = json.loads(out.read_text())
     f = pd.read_csv(data)
-    test = f[(f["date"] >= "2020-11-04") & (f["date"] <= "2020-11-25")].groupby("geo")[["response", "spend_search"]].sum()
+    test = (
+        f[(f["date"] >= "2020-11-04") & (f["date"] <= "2020-11-25")]
+        .groupby("geo")[["response", "spend_search"]]
+        .sum()
+    )
     p = read_pairs(str(pairs))
     dR = [test.loc[t, "response"] - test.loc[c, "response"] for t, c in p]
     dS = [test.loc[t, "spend_search"] - test.loc[c, "spend_search"] for t, c in p]
@@ -67,13 +92,45 @@ def test_geo_level_errors(run_cli, tmp_path):
     data = reference_file("trimmed_match", "example_weekly.csv")
     bad = tmp_path / "pairs.csv"
     bad.write_text("treated,control\ng10,g103\ng10,g105\n")
-    code, _, err = run_cli("readout", "--data", str(data), "--y", "response", "--geo-col", "geo",
-                           "--pairs", str(bad), "--start", "2020-11-04", "--end", "2020-11-25",
-                           "--estimator", "trimmed_match", "--out", str(tmp_path / "r.json"))
+    code, _, err = run_cli(
+        "readout",
+        "--data",
+        str(data),
+        "--y",
+        "response",
+        "--geo-col",
+        "geo",
+        "--pairs",
+        str(bad),
+        "--start",
+        "2020-11-04",
+        "--end",
+        "2020-11-25",
+        "--estimator",
+        "trimmed_match",
+        "--out",
+        str(tmp_path / "r.json"),
+    )
     assert code == 2 and "pairs must be disjoint" in err and len(err.strip().splitlines()) == 1
-    code, _, err = run_cli("readout", "--data", str(data), "--y", "response", "--geo-col", "geo",
-                           "--treated", "g10", "--start", "2020-11-04", "--end", "2020-11-25",
-                           "--estimator", "trimmed_match", "--out", str(tmp_path / "r.json"))
+    code, _, err = run_cli(
+        "readout",
+        "--data",
+        str(data),
+        "--y",
+        "response",
+        "--geo-col",
+        "geo",
+        "--treated",
+        "g10",
+        "--start",
+        "2020-11-04",
+        "--end",
+        "2020-11-25",
+        "--estimator",
+        "trimmed_match",
+        "--out",
+        str(tmp_path / "r.json"),
+    )
     assert code == 2 and "--pairs" in err
 
 
@@ -84,24 +141,54 @@ def test_gbr_readout_with_and_without_channel():
     test = ("2020-11-04", "2020-11-25")
     r = read_out(panel, None, test, estimator="gbr", pairs=pairs, channel="search")
     lo, hi = r.incremental_ci
-    assert lo <= r.incremental <= hi and r.incremental_per_spend == pytest.approx(r.incremental / r.spend_delta)
+    assert lo <= r.incremental <= hi and r.incremental_per_spend == pytest.approx(
+        r.incremental / r.spend_delta
+    )
     assert (r.p_value < 0.1) == (lo > 0 or hi < 0)
-    r0 = read_out(panel, [t for t, _ in pairs], test, estimator="gbr", control=[c for _, c in pairs])
+    r0 = read_out(
+        panel, [t for t, _ in pairs], test, estimator="gbr", control=[c for _, c in pairs]
+    )
     assert r0.channel is None and "effect per treated geo" in r0.inference_method
 
 
 # Abadie, Diamond & Hainmueller (2010), Table 2: California's synthetic control weights.
-ABADIE_WEIGHTS = {"Colorado": 0.164, "Connecticut": 0.069, "Montana": 0.199, "Nevada": 0.234, "Utah": 0.334}
-ABADIE_PREDICTORS = ("lnincome@1980:1988,retprice@1980:1988,age15to24@1980:1988,beer@1984:1988,"
-                     "cigsale@1975,cigsale@1980,cigsale@1988")
+ABADIE_WEIGHTS = {
+    "Colorado": 0.164,
+    "Connecticut": 0.069,
+    "Montana": 0.199,
+    "Nevada": 0.234,
+    "Utah": 0.334,
+}
+ABADIE_PREDICTORS = (
+    "lnincome@1980:1988,retprice@1980:1988,age15to24@1980:1988,beer@1984:1988,"
+    "cigsale@1975,cigsale@1980,cigsale@1988"
+)
 
 
 def test_abadie_prop99_predictor_weights(run_cli, tmp_path):
     out = tmp_path / "r.json"
-    code, stdout, err = run_cli("readout", "--data", str(reference_file("synth", "smoking.csv")), "--y", "cigsale",
-                                "--geo-col", "state", "--treated", "California",
-                                "--start", "1989-01-01", "--end", "2000-01-01", "--estimator", "sc-classic",
-                                "--predictors", ABADIE_PREDICTORS, "--out", str(out), "--no-placebos")
+    code, stdout, err = run_cli(
+        "readout",
+        "--data",
+        str(reference_file("synth", "smoking.csv")),
+        "--y",
+        "cigsale",
+        "--geo-col",
+        "state",
+        "--treated",
+        "California",
+        "--start",
+        "1989-01-01",
+        "--end",
+        "2000-01-01",
+        "--estimator",
+        "sc-classic",
+        "--predictors",
+        ABADIE_PREDICTORS,
+        "--out",
+        str(out),
+        "--no-placebos",
+    )
     assert code == 0, err
     d = json.loads(out.read_text())
     assert d["estimator"] == "sc-predictors"

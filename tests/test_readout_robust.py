@@ -24,7 +24,9 @@ def frame() -> pd.DataFrame:
     return pd.read_csv(reference_file("geolift", "GeoLift_Test.csv"))
 
 
-def _heavy_up(frame: pd.DataFrame, treated=TREATED, level: float = 1000.0, seed: int = 0) -> pd.DataFrame:
+def _heavy_up(
+    frame: pd.DataFrame, treated=TREATED, level: float = 1000.0, seed: int = 0
+) -> pd.DataFrame:
     """A new channel: no spend anywhere before the test, spend in the treated geos during it."""
     f = frame.copy()
     rng = np.random.default_rng(seed)
@@ -37,7 +39,7 @@ def _heavy_up(frame: pd.DataFrame, treated=TREATED, level: float = 1000.0, seed:
 def test_new_channel_zero_prior_spend(frame, estimator):
     panel = load_panel(_heavy_up(frame), y="Y", geo_col="location")
     r = read_out(panel, TREATED, TEST, estimator=estimator, channel="social", placebos=False)
-    test = panel.wide("spend_social").loc[TEST[0]:TEST[1], TREATED]
+    test = panel.wide("spend_social").loc[TEST[0] : TEST[1], TREATED]
     assert r.spend["counterfactual"] == 0.0
     assert r.spend_delta == pytest.approx(float(test.to_numpy().sum()))
     assert r.cost_per_incremental == pytest.approx(r.spend_delta / r.incremental)
@@ -139,8 +141,24 @@ def test_inference_choices_and_validation(frame):
 
 def test_cli_inference_per_estimator(run_cli, tmp_path):
     data = reference_file("geolift", "GeoLift_Test.csv")
-    base = ["readout", "--data", str(data), "--y", "Y", "--geo-col", "location", "--treated", "chicago,portland",
-            "--start", TEST[0], "--end", TEST[1], "--out", str(tmp_path / "r.json"), "--no-placebos"]
+    base = [
+        "readout",
+        "--data",
+        str(data),
+        "--y",
+        "Y",
+        "--geo-col",
+        "location",
+        "--treated",
+        "chicago,portland",
+        "--start",
+        TEST[0],
+        "--end",
+        TEST[1],
+        "--out",
+        str(tmp_path / "r.json"),
+        "--no-placebos",
+    ]
     code, _, err = run_cli(*base, "--estimator", "sc", "--inference", "cluster")
     assert code == 2 and "valid: conformal, geolift" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
@@ -163,4 +181,6 @@ def test_scale_invariance(frame, estimator, factor):
     b = read_out(scaled, TREATED, TEST, estimator=estimator, placebos=False)
     assert b.lift == pytest.approx(a.lift, rel=1e-6)
     assert b.p_value == pytest.approx(a.p_value, rel=1e-6)
-    assert np.array(b.incremental_ci) / factor == pytest.approx(np.array(a.incremental_ci), rel=1e-5)
+    assert np.array(b.incremental_ci) / factor == pytest.approx(
+        np.array(a.incremental_ci), rel=1e-5
+    )

@@ -14,11 +14,14 @@ RESPONSE = [1.0, 10.0, 3.0, 8.0]
 SPEND = [1.0, 5.0, 2.0, 5.0]
 
 
-@pytest.mark.parametrize("trim_rate, estimate, se, rate, ci, trimmed", [
-    (0.0, 22 / 13, 0.138, 0.0, (1.250, 1.905), []),
-    (0.20, 11 / 7, 0.041, 0.20, (-29.374, 1.619), [0, 1]),
-    (None, 11 / 7, 0.041, 0.25, (-29.374, 1.619), [0, 1]),
-])
+@pytest.mark.parametrize(
+    "trim_rate, estimate, se, rate, ci, trimmed",
+    [
+        (0.0, 22 / 13, 0.138, 0.0, (1.250, 1.905), []),
+        (0.20, 11 / 7, 0.041, 0.20, (-29.374, 1.619), [0, 1]),
+        (None, 11 / 7, 0.041, 0.25, (-29.374, 1.619), [0, 1]),
+    ],
+)
 def test_parity_with_trimmed_match_unit_tests(trim_rate, estimate, se, rate, ci, trimmed):
     tm = TrimmedMatch(trim_rate=trim_rate).fit(RESPONSE, SPEND)
     assert tm.estimate_ == pytest.approx(estimate, abs=5e-4)

@@ -16,7 +16,13 @@ from allocation.cli.options import (
 from allocation.cli.outputs import outputs
 from causal.base import ESTIMATOR_PATHS
 from causal.errors import ConfigError
-from experiments.readout import inference_choices, parse_cells, read_out, read_out_cells, warning_notes
+from experiments.readout import (
+    inference_choices,
+    parse_cells,
+    read_out,
+    read_out_cells,
+    warning_notes,
+)
 from experiments.readout_geo import GEO_LEVEL, read_pairs
 
 
