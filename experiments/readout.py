@@ -403,6 +403,10 @@ def _infer(fitted, mode: str, name: str, Y_post, y_pre, X_pre, y_post, X_post, a
     tried: list[str] = []
     if mode in OWN_INFERENCE.get(name, {}) or mode == "own":
         try:
+            z = getattr(fitted, "placebo_z_", None)
+            if mode == "placebo" and z is not None and z.size < 10:
+                # tbr/bsts would quietly use their analytic interval, which misses on geo data.
+                raise ConfigError(f"{z.size} placebo groups, fewer than 10 (too few control geos)")
             inf = fitted.effect_inference(Y_post, alpha)
             if _valid(inf):
                 return inf, [{"test": mode, "p_value": inf.p_value, "method": inf.method}], notes
