@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from conftest import reference_file
 
+from causal.errors import ConfigError, DataError
 from causal.panel import load_panel
 from causal.trimmed_match import TrimmedMatch
 from experiments.readout import read_out
@@ -200,3 +201,32 @@ def test_abadie_prop99_predictor_weights(run_cli, tmp_path):
     assert d["series"]["incremental"][-1] == pytest.approx(-26, abs=1.0)
     lo, hi = d["incremental_ci"]
     assert lo <= d["incremental"] <= hi
+
+
+@pytest.mark.parametrize(
+    "predictors, estimator, error, match",
+    [
+        (["nosuch"], "sc-classic", DataError, "no column 'nosuch'"),
+        (
+            ["beer@1975:1980"],
+            "sc-classic",
+            DataError,
+            "missing for geo 'California' within 1975-01-01..1980-01-01",
+        ),
+        (["beer"], "sc", ConfigError, "use estimator 'sc-classic'"),
+        (["lnincome@1995"], "sc-classic", DataError, "after the pre-period"),
+    ],
+)
+def test_predictor_errors(predictors, estimator, error, match):
+    panel = load_panel(
+        pd.read_csv(reference_file("synth", "smoking.csv")), y="cigsale", geo_col="state"
+    )
+    with pytest.raises(error, match=match):
+        read_out(
+            panel,
+            ["California"],
+            PROP99,
+            estimator=estimator,
+            predictors=predictors,
+            placebos=False,
+        )
