@@ -224,7 +224,7 @@ def test_miscalibrated_estimator_says_so(geolift, monkeypatch):
     import experiments.readout as readout_module
 
     # bsts's posterior inference, gbr without a channel and trimmed_match (slightly) miss the nominal rates.
-    assert set(readout_module.MISCALIBRATED) == {"bsts:posterior", "gbr", "trimmed_match"}
+    assert set(readout_module.MISCALIBRATED) == {"bsts:posterior", "gbr", "trimmed_match", "tbr:conformal-fallback"}
     monkeypatch.setitem(readout_module.MISCALIBRATED, "asc", "asc's intervals covered 1% (a test note)")
     r = read_out(geolift, ["chicago", "portland"], TEST, estimator="asc", placebos=False)
     assert "asc's intervals covered 1% (a test note)" in r.notes
