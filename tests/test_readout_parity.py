@@ -42,42 +42,35 @@ def test_trimmed_match_readme_example():
     assert [round(x, 2) for x in tm.conf_int(0.8)] == [1.52, 1.66]
 
 
+TM_WINDOW = ("--y", "response", "--geo-col", "geo", "--start", "2020-11-04", "--end", "2020-11-25")
+
+
+def _tm_cli(run_cli, tmp_path, *args):
+    """``liftlab readout`` on Google's Trimmed Match example (weekly), with ``args`` added."""
+    data = str(reference_file("trimmed_match", "example_weekly.csv"))
+    return run_cli("readout", "--data", data, *TM_WINDOW, *args, "--out", str(tmp_path / "r.json"))
+
+
 def test_trimmed_match_example_data_readout(run_cli, tmp_path):
     """Google's post-analysis example through the CLI: the readout's iROAS is Trimmed Match's on the pairs."""
-    data = reference_file("trimmed_match", "example_weekly.csv")
     pairs = reference_file("trimmed_match", "pairs.csv")
-    out = tmp_path / "r.json"
-    code, stdout, err = run_cli(
-        "readout",
-        "--data",
-        str(data),
-        "--y",
-        "response",
-        "--geo-col",
-        "geo",
+    code, _, err = _tm_cli(
+        run_cli,
+        tmp_path,
         "--pairs",
         str(pairs),
-        "--start",
-        "2020-11-04",
-        "--end",
-        "2020-11-25",
         "--estimator",
         "trimmed_match",
         "--channel",
         "search",
         "--confidence",
         "0.8",
-        "--out",
-        str(out),
     )
     assert code == 0, err
-    d = json.loads(out.read_text())
-    f = pd.read_csv(data)
-    test = (
-        f[(f["date"] >= "2020-11-04") & (f["date"] <= "2020-11-25")]
-        .groupby("geo")[["response", "spend_search"]]
-        .sum()
-    )
+    d = json.loads((tmp_path / "r.json").read_text())
+    f = pd.read_csv(reference_file("trimmed_match", "example_weekly.csv"))
+    window = f[(f["date"] >= "2020-11-04") & (f["date"] <= "2020-11-25")]
+    test = window.groupby("geo")[["response", "spend_search"]].sum()
     p = read_pairs(str(pairs))
     dR = [test.loc[t, "response"] - test.loc[c, "response"] for t, c in p]
     dS = [test.loc[t, "spend_search"] - test.loc[c, "spend_search"] for t, c in p]
@@ -87,51 +80,15 @@ def test_trimmed_match_example_data_readout(run_cli, tmp_path):
     lo, hi = tm.conf_int(0.8)
     assert d["incremental_ci"] == pytest.approx([lo * sum(dS), hi * sum(dS)])
     assert d["estimator"] == "trimmed_match" and "Trimmed Match" in d["inference_method"]
+    assert any("slightly below 0.85" in n for n in d["notes"])
 
 
 def test_geo_level_errors(run_cli, tmp_path):
-    data = reference_file("trimmed_match", "example_weekly.csv")
     bad = tmp_path / "pairs.csv"
     bad.write_text("treated,control\ng10,g103\ng10,g105\n")
-    code, _, err = run_cli(
-        "readout",
-        "--data",
-        str(data),
-        "--y",
-        "response",
-        "--geo-col",
-        "geo",
-        "--pairs",
-        str(bad),
-        "--start",
-        "2020-11-04",
-        "--end",
-        "2020-11-25",
-        "--estimator",
-        "trimmed_match",
-        "--out",
-        str(tmp_path / "r.json"),
-    )
+    code, _, err = _tm_cli(run_cli, tmp_path, "--pairs", str(bad), "--estimator", "trimmed_match")
     assert code == 2 and "pairs must be disjoint" in err and len(err.strip().splitlines()) == 1
-    code, _, err = run_cli(
-        "readout",
-        "--data",
-        str(data),
-        "--y",
-        "response",
-        "--geo-col",
-        "geo",
-        "--treated",
-        "g10",
-        "--start",
-        "2020-11-04",
-        "--end",
-        "2020-11-25",
-        "--estimator",
-        "trimmed_match",
-        "--out",
-        str(tmp_path / "r.json"),
-    )
+    code, _, err = _tm_cli(run_cli, tmp_path, "--treated", "g10", "--estimator", "trimmed_match")
     assert code == 2 and "--pairs" in err
 
 
