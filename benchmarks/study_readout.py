@@ -10,7 +10,8 @@ experiment (true incremental from rerunning the world). See
 
 An estimator that cannot be imported is skipped with a printed note.
 
-Run: python benchmarks/study_readout.py --reps 200 [--estimators sc,asc,sdid,tbr,did,bsts] [--out study.csv]
+Run: python benchmarks/study_readout.py --reps 200 [--estimators sc,asc,sdid,tbr,did:cluster,gbr] [--treated 15]
+[--out study.csv]
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import time
 import pandas as pd
 
 from causal.base import ESTIMATOR_PATHS, estimator_class
+from experiments.readout_geo import GEO_LEVEL
 from experiments.readout_study import StudyDesign, run_study, summarise
 
 
@@ -30,8 +32,9 @@ def main() -> None:
     parser.add_argument("--estimators", default=",".join(ESTIMATOR_PATHS))
     parser.add_argument("--lifts", default="0,0.05,0.1")
     parser.add_argument("--confidence", type=float, default=0.9)
-    parser.add_argument("--inference", default="conformal")
+    parser.add_argument("--inference", default=None, help="default: each estimator's own first choice")
     parser.add_argument("--geos", type=int, default=30)
+    parser.add_argument("--treated", type=int, default=2, help="treated geos per replication (geos/2: balanced)")
     parser.add_argument("--days", type=int, default=300)
     parser.add_argument("--worlds", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
@@ -42,11 +45,12 @@ def main() -> None:
     names = []
     for name in args.estimators.split(","):
         try:
-            estimator_class(name)
+            if name.partition(":")[0] not in GEO_LEVEL:
+                estimator_class(name.partition(":")[0])
             names.append(name)
         except ImportError as exc:
             print(f"note: skipping estimator '{name}': it does not import ({exc})")
-    design = StudyDesign(n_geos=args.geos, n_days=args.days, n_worlds=args.worlds,
+    design = StudyDesign(n_geos=args.geos, n_days=args.days, n_worlds=args.worlds, n_treated=args.treated,
                          lifts=tuple(float(x) for x in args.lifts.split(",")),
                          world_experiments=not args.no_experiments)
     print(f"study: {args.reps} replications, estimators {', '.join(names)}, {design}")

@@ -38,6 +38,7 @@ from causal.errors import ConfigError, DataError, NotFittedError
 # INTERFACE.md's estimator names -> "module:Class". Modules are imported on first use.
 ESTIMATOR_PATHS: dict[str, str] = {
     "sc": "causal.synthetic_control:SyntheticControl",
+    "sc-classic": "causal.synthetic_control:ClassicSyntheticControl",
     "asc": "causal.synthetic_control:AugmentedSyntheticControl",
     "sdid": "causal.sdid:SyntheticDiD",
     "tbr": "causal.tbr:TimeBasedRegression",

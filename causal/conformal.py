@@ -312,8 +312,12 @@ class PlaceboResult:
         return float((1 + np.sum(np.abs(self.scores) >= abs(self.actual_score) * (1 - 1e-10))) / (n + 1))
 
     def to_dict(self) -> dict:
+        # JSON has no NaN: no placebos (too little history) is a null p-value.
+        p = self.p_value
+        actual = self.actual_score
         return {"kind": self.kind, "labels": [str(x) for x in self.labels], "effects": self.effects.tolist(),
-                "scores": self.scores.tolist(), "actual_score": self.actual_score, "p_value": self.p_value}
+                "scores": self.scores.tolist(), "actual_score": actual if np.isfinite(actual) else None,
+                "p_value": p if np.isfinite(p) else None}
 
 
 def _score(estimator, y_pre, X_pre, y_post, X_post) -> tuple[float, float]:
@@ -351,7 +355,9 @@ def placebo_in_space(
         others = np.arange(J) != j
         if np.ptp(X_pre[:, j]) == 0:
             continue  # a constant donor cannot be a placebo treated series
-        g, s = _score(estimator, X_pre[:, j], X_pre[:, others], X_post[:, j], X_post[:, others])
+        # An estimator with per-unit inputs (covariate predictors) re-arranges them for the placebo.
+        base = estimator.placebo_of(j) if hasattr(estimator, "placebo_of") else estimator
+        g, s = _score(base, X_pre[:, j], X_pre[:, others], X_post[:, j], X_post[:, others])
         effects.append(g)
         scores.append(s)
         used.append(labels[j])

@@ -150,6 +150,33 @@ class SyntheticControl(_SCFitMixin, CounterfactualEstimator):
         self._diagnostics(y, X0, w)
 
 
+class ClassicSyntheticControl(SyntheticControl):
+    r"""The classic synthetic control of Abadie, Diamond & Hainmueller (2010): no demeaning.
+
+    The weights match the treated series' *levels* over the pre-period (no
+    level shift), :math:`\min_{w \in \Delta} \sum_{t \le T_0} (\bar y_t - \sum_j w_j y_{jt})^2`,
+    and the counterfactual is :math:`\sum_j w_j y_{jt}`. This is
+    :class:`SyntheticControl` with ``fixed_effects=False``, under its own name
+    (``sc-classic``) so a readout says which synthetic control ran. With
+    ``predictors`` given to :func:`experiments.readout.read_out`, the readout
+    uses :class:`causal.synth_predictors.PredictorSyntheticControl` instead
+    (V-weighted predictor matching, as Abadie's Synth).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).normal(size=(30, 4)).cumsum(axis=0) + 10
+    >>> sc = ClassicSyntheticControl().fit(0.5 * X[:20, 1] + 0.5 * X[:20, 2], X[:20], X[20:])
+    >>> np.round(sc.weights_, 3).tolist(), sc.intercept_
+    ([0.0, 0.5, 0.5, 0.0], 0.0)
+    """
+
+    name = "sc-classic"
+
+    def __init__(self, *, fixed_effects: bool = False) -> None:
+        super().__init__(fixed_effects=fixed_effects)
+
+
 class AugmentedSyntheticControl(_SCFitMixin, CounterfactualEstimator):
     r"""Ridge-augmented synthetic control (Ben-Michael, Feller & Rothstein 2021).
 
@@ -227,6 +254,10 @@ class AugmentedSyntheticControl(_SCFitMixin, CounterfactualEstimator):
 
     def _choose_lambda(self, yc: np.ndarray, Xc: np.ndarray) -> tuple[float, np.ndarray]:
         smax = float(np.linalg.svd(Xc, compute_uv=False)[0]) ** 2
+        if not smax > 0:
+            # Constant donors (e.g. a spend that was zero everywhere): no imbalance to correct, and
+            # every penalty gives a zero correction; any positive one keeps the solve defined.
+            return 1.0, np.zeros(self.n_lambda)
         lambdas = smax * self.lambda_min_ratio ** np.linspace(0.0, 1.0, self.n_lambda)
         T0 = Xc.shape[0]
         errors = np.empty((T0, len(lambdas)))
@@ -239,12 +270,16 @@ class AugmentedSyntheticControl(_SCFitMixin, CounterfactualEstimator):
             proj = evecs.T @ (Xk.T @ (yk - Xk @ w))
             etas = evecs @ (proj[:, None] / (evals[:, None] + lambdas[None, :]))  # (J, n_lambda)
             errors[i] = (yc[i] - Xc[i] @ w - Xc[i] @ etas) ** 2
+        # A near-singular solve can give a non-finite error: such a penalty is never chosen.
+        errors = np.where(np.isfinite(errors), errors, np.inf)
         mean = errors.mean(axis=0)
-        se = errors.std(axis=0, ddof=1) / np.sqrt(T0)
+        se = errors.std(axis=0, ddof=1) / np.sqrt(T0) if T0 > 1 else np.zeros(len(lambdas))
         best = int(np.argmin(mean))
+        if not np.isfinite(mean[best]):
+            return float(lambdas[0]), mean
         if self.min_1se:
-            ok = np.flatnonzero(mean <= mean[best] + se[best])
-            choice = lambdas[ok].max()
+            ok = np.flatnonzero(mean <= mean[best] + np.nan_to_num(se[best], posinf=0.0))
+            choice = lambdas[ok].max() if ok.size else lambdas[best]
         else:
             choice = lambdas[best]
         return float(choice), mean

@@ -8,11 +8,13 @@ counterfactual, incremental = treated-average effect x number of treated
 geos, its interval, the lift, a two-sided p-value and, with a channel, the
 spend change estimated the same way and the cost per incremental signup.
 
-Inference: estimators carrying their own (``tbr``, ``did``, ``bsts`` and
-``sdid``'s placebo inference, with ``own_inference`` true) are asked for it
-through ``effect_inference``; ``sc`` and ``asc`` (and ``sdid`` with
-``inference="conformal"``) get conformal inference (:mod:`causal.conformal`). Placebo-in-space and placebo-in-time checks are run
-for every estimator as diagnostics.
+Inference: every estimator lists its choices (:func:`inference_choices`):
+its own (``tbr``, ``did``, ``sdid``, ``bsts``, through ``effect_inference``)
+and the readout's conformal test (:mod:`causal.conformal`), the only one of
+``sc``, ``sc-classic`` and ``asc``. A choice that cannot give a finite
+interval containing its estimate falls back to the next valid one, down to
+placebo gaps, and a note says which ran. Placebo-in-space and placebo-in-time
+checks are run for every estimator as diagnostics.
 
 References
 ----------
@@ -23,6 +25,7 @@ Chernozhukov, V., Wüthrich, K. & Zhu, Y. (2021). JASA 116(536), 1849-1864.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -30,34 +33,32 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from causal.base import CounterfactualEstimator, EffectInference, clone, make_estimator
-from causal.conformal import conformal_inference, placebo_in_space, placebo_in_time
+from causal.conformal import (
+    PlaceboResult,
+    placebo_in_space,
+    placebo_in_time,
+    refit_clone,
+)
 from causal.errors import ConfigError, DataError
 from causal.panel import Panel
+from causal.synth_predictors import PredictorSyntheticControl
+from experiments.readout_geo import GEO_LEVEL, read_out_geo_level
+from experiments.readout_inference import (  # noqa: F401 (INFERENCE, inference_choices: the public tables)
+    INFERENCE,
+    MISCALIBRATED,
+    OWN_INFERENCE,
+    configure_inference,
+    estimator_name,
+    infer,
+    inference_choices,
+    permutation_note,
+)
+from experiments.readout_predictors import parse_predictor, predictor_matrix  # noqa: F401
 from experiments.readout_result import MultiCellReadout, Readout
+from experiments.readout_spend import scale_of, spend_readout
 
-# Inference presets for estimators without their own. "geolift" is GeoLift's
-# headline test exactly (i.i.d. permutations, sum of absolute residuals); the
-# default uses moving-block permutations, which keep nominal size on
-# autocorrelated geo data, within the recent segment (the last 16 test lengths)
-# with the average-effect statistic: it keeps its size at the end of a long
-# history whose residuals drift or whose calm past got the geos chosen
-# (causal.conformal; docs/readout.md, docs/design.md). "conformal-mean" is the
-# earlier default (moving blocks over the whole period).
-INFERENCE = {
-    "conformal": {"permutation": "recent", "statistic": "mean"},
-    "geolift": {"permutation": "iid", "statistic": "abs"},
-    "conformal-iid": {"permutation": "iid", "statistic": "mean"},
-    "conformal-mean": {"permutation": "block", "statistic": "mean"},
-}
-# Estimators whose intervals missed the nominal rates in the simulation study
-# (benchmarks/study_readout.py, docs/readout.md): every readout with them says so.
-MISCALIBRATED = {
-    "bsts": "In the simulation study (40 replications, AR(1) geo deviations) bsts's 90% intervals covered 73% "
-            "and its false positive rate at alpha 0.1 was 0.275: its intervals are too narrow; "
-            "prefer sc or asc for inference.",
-}
-# Rough time allowed for placebo refits of a slow estimator, in seconds.
-PLACEBO_BUDGET_S = 10.0
+# Rough time allowed for placebo refits of a slow estimator, in seconds (fast ones run every placebo).
+PLACEBO_BUDGET_S = 3.0
 
 
 def _dates(panel: Panel, period, role: str) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -76,10 +77,6 @@ def _as_estimator(estimator: str | CounterfactualEstimator) -> CounterfactualEst
     if not isinstance(estimator, CounterfactualEstimator):
         raise ConfigError(f"estimator must be a name or a CounterfactualEstimator, got {type(estimator).__name__}")
     return clone(estimator)
-
-
-def _estimator_name(est: CounterfactualEstimator) -> str:
-    return est.name or type(est).__name__
 
 
 def _check_treated_series(panel: Panel, frame: pd.DataFrame, treated: Sequence[str]) -> None:
@@ -104,8 +101,10 @@ def read_out(
     confidence: float = 0.9,
     channel: str | None = None,
     seed: int = 0,
-    inference: str = "conformal",
+    inference: str | None = None,
     placebos: bool = True,
+    pairs: Sequence[tuple[str, str]] | None = None,
+    predictors: Sequence[str] | None = None,
     _exclude: Sequence[str] = (),
 ) -> Readout:
     """Read out a geo experiment: incremental signups in the treated geos, with an interval.
@@ -124,26 +123,52 @@ def read_out(
     control : sequence of str, optional
         Donor geos; by default every geo not treated.
     estimator : str or CounterfactualEstimator, default="sc"
-        ``sc``, ``asc``, ``sdid``, ``tbr``, ``did``, ``bsts`` or an unfitted estimator (cloned).
+        ``sc`` (GeoLift's demeaned synthetic control), ``sc-classic`` (Abadie et
+        al.'s, on levels), ``asc``, ``sdid``, ``tbr``, ``did``, ``bsts`` or an
+        unfitted estimator (cloned).
     confidence : float, default=0.9
         Level of every interval.
     channel : str, optional
         The channel whose spend the test moved: its ``spend_<channel>`` column
-        gets the same counterfactual, giving ``spend_delta`` and cost per incremental.
+        gets a counterfactual too (zero when the treated geos had no spend on it
+        before the test), giving ``spend_delta`` and the cost per incremental.
+        A spend change within the spend's own pre-period noise gets no cost per
+        incremental (the test did not move spend), with a note.
     seed : int, default=0
         Seed of the random permutations (block permutations are deterministic).
-    inference : {"conformal", "geolift", "conformal-iid", "conformal-mean"}, default="conformal"
-        For estimators without their own inference: moving-block conformal
-        inference on the average effect within the recent segment (default),
-        GeoLift's headline test (i.i.d. permutations of the sum of absolute
-        residuals) for parity, i.i.d. permutations of the average-effect
-        statistic, or moving blocks over the whole period (the earlier
-        default, for comparison).
+    inference : str, optional
+        One of :func:`inference_choices` for the estimator; by default its
+        first. Every estimator but ``bsts`` takes the conformal presets:
+        ``conformal`` (moving-block conformal inference on the average effect
+        within the recent segment), ``geolift`` (GeoLift's headline test:
+        i.i.d. permutations of the sum of absolute residuals, its interval from
+        the same permutations on the average effect), ``conformal-iid``,
+        ``conformal-mean`` (moving blocks over the whole period). ``tbr``
+        also takes ``placebo`` (default) and ``analytic``; ``did`` ``placebo``
+        (default) and ``cluster``; ``sdid`` ``placebo`` (default); ``bsts``
+        ``posterior`` (default) and ``placebo``. When the chosen inference
+        cannot give a finite interval that contains the estimate (too few
+        control geos for placebos, e.g. a balanced design; a yearly panel too
+        short for the conformal test), the readout falls back to the next valid
+        one and a note says which ran.
     placebos : bool, default=True
         Run the placebo-in-space and placebo-in-time checks. Each placebo is a
         refit; for a slow estimator (e.g. ``bsts``, seconds per fit) the
         number of placebos is capped so they take about ``PLACEBO_BUDGET_S``
         seconds, and a note says so.
+    pairs : sequence of (treated, control), optional
+        Matched pairs of geos (a paired design). Required by ``trimmed_match``
+        and used by ``gbr``, the geo-level methods
+        (:mod:`experiments.readout_geo`); ``treated`` and ``control`` are then
+        the pairs' geos.
+    predictors : sequence of str, optional
+        Covariate predictors for the classic synthetic control (with
+        ``estimator="sc-classic"``): the readout then runs
+        :class:`causal.synth_predictors.PredictorSyntheticControl` (Abadie's
+        V-weighted predictor matching, named ``sc-predictors``). Each is
+        ``COL`` (the column's mean over the pre-period), ``COL@A:B`` (its mean
+        from date A to date B) or ``COL@A`` (its value at date A); ``COL`` may
+        be the outcome.
 
     Returns
     -------
@@ -158,6 +183,13 @@ def read_out(
     ConfigError
         An unknown estimator or inference, a confidence outside (0, 1).
 
+    Notes
+    -----
+    Every fit runs on the outcome divided by one positive number (the mean
+    absolute pre-period outcome of the treated and control geos), and the
+    results are multiplied back: the readout does not depend on the outcome's
+    units (``tests/test_readout_scale.py``).
+
     Examples
     --------
     >>> from causal.panel import load_panel
@@ -169,34 +201,93 @@ def read_out(
     """
     if not 0.0 < float(confidence) < 1.0:
         raise ConfigError(f"confidence must be between 0 and 1, got {confidence}")
-    if inference not in INFERENCE:
-        raise ConfigError(f"inference must be one of {', '.join(INFERENCE)}, got {inference!r}")
-    est = _as_estimator(estimator)
+    if isinstance(estimator, str) and estimator in GEO_LEVEL:
+        if inference not in (None, estimator):
+            raise ConfigError(f"inference '{inference}' is not available for estimator '{estimator}' "
+                              f"(valid: {estimator})")
+        if pairs is None:
+            treated = panel.check_geos(list(treated), "treated")
+        start, end, pre = _periods(panel, test_period, pre_period)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            r = read_out_geo_level(panel, (start, end), method=estimator, pre_period=pre,
+                                   treated=None if pairs is not None else treated, control=control, pairs=pairs,
+                                   confidence=float(confidence), channel=channel, seed=seed)
+        r.notes += warning_notes(caught)
+        if estimator == "trimmed_match" or (estimator in MISCALIBRATED and channel is None):
+            r.notes.append(MISCALIBRATED[estimator])
+        return r
+    if pairs is not None:
+        pairs = list(pairs)
+        treated, control = [t for t, _ in pairs], [c for _, c in pairs]
+    if predictors:
+        if estimator != "sc-classic":
+            raise ConfigError("predictors are matched by the classic synthetic control: use estimator 'sc-classic' "
+                              f"with them, not {estimator if isinstance(estimator, str) else type(estimator).__name__!r}")
+        estimator = PredictorSyntheticControl(seed=seed)
+    est, mode = configure_inference(_as_estimator(estimator), inference)
     # The fits inside inference loops are many small matrix problems: BLAS threads
     # only add contention there (ten times slower on a busy two-core machine).
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _read_out(panel, treated, test_period, pre_period=pre_period, control=control, est=est,
-                         confidence=float(confidence), channel=channel, seed=seed, inference=inference,
-                         placebos=placebos, exclude=_exclude)
+    # Warnings raised on the way become notes of the readout (no raw warnings in reports).
+    with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = _read_out(panel, treated, test_period, pre_period=pre_period, control=control, est=est,
+                      confidence=float(confidence), channel=channel, seed=seed, mode=mode,
+                      placebos=placebos, exclude=_exclude, predictors=list(predictors or []))
+    r.notes += warning_notes(caught)
+    return r
 
 
-def _read_out(panel, treated, test_period, *, pre_period, control, est, confidence, channel, seed, inference,
-              placebos, exclude) -> Readout:
-    alpha = 1.0 - confidence
+def warning_notes(caught: Sequence[warnings.WarningMessage]) -> list[str]:
+    """One note per distinct warning message (its category named, no source line)."""
+    seen: list[str] = []
+    for w in caught:
+        text = f"Warning ({w.category.__name__}): {str(w.message).strip()}"
+        if text not in seen:
+            seen.append(text)
+    return seen
 
-    treated = panel.check_geos(list(treated), "treated")
-    if not treated:
-        raise DataError("no treated geos given")
+
+class _Unscaled:
+    """A fitted estimator's outputs back on the data's scale (what :meth:`Readout.build` reads)."""
+
+    def __init__(self, fitted: CounterfactualEstimator, scale: float) -> None:
+        self.counterfactual_pre_ = np.asarray(fitted.counterfactual_pre_, float) * scale
+        self.counterfactual_post_ = np.asarray(fitted.counterfactual_post_, float) * scale
+        for attr in ("weights_", "pre_r2_", "scaled_l2_imbalance_"):
+            if hasattr(fitted, attr):
+                setattr(self, attr, getattr(fitted, attr))
+        if hasattr(fitted, "pre_rmse_"):
+            self.pre_rmse_ = fitted.pre_rmse_ * scale
+
+
+def _unscale_inference(inf: EffectInference, scale: float) -> EffectInference:
+    return EffectInference(inf.effect * scale, (inf.effect_ci[0] * scale, inf.effect_ci[1] * scale), inf.p_value,
+                           inf.counterfactual_lo * scale, inf.counterfactual_hi * scale, inf.method)
+
+
+def _periods(panel: Panel, test_period, pre_period) -> tuple[pd.Timestamp, pd.Timestamp, tuple]:
+    """The checked test window and pre-period (by default every date before the test)."""
     start, end = _dates(panel, test_period, "test period")
     if pre_period is None:
         pos = panel.date_position(start)
         if pos == 0:
             raise DataError(f"test period starts {start.date()}, the panel's first date: no pre-period to fit on")
-        pre_start, pre_end = panel.dates[0], panel.dates[pos - 1]
-    else:
-        pre_start, pre_end = _dates(panel, pre_period, "pre-period")
-        if pre_end >= start:
-            raise DataError(f"pre-period ends {pre_end.date()}, not before the test starts {start.date()}")
+        return start, end, (panel.dates[0], panel.dates[pos - 1])
+    pre_start, pre_end = _dates(panel, pre_period, "pre-period")
+    if pre_end >= start:
+        raise DataError(f"pre-period ends {pre_end.date()}, not before the test starts {start.date()}")
+    return start, end, (pre_start, pre_end)
+
+
+def _read_out(panel, treated, test_period, *, pre_period, control, est, confidence, channel, seed, mode,
+              placebos, exclude, predictors=()) -> Readout:
+    alpha = 1.0 - confidence
+
+    treated = panel.check_geos(list(treated), "treated")
+    if not treated:
+        raise DataError("no treated geos given")
+    start, end, (pre_start, pre_end) = _periods(panel, test_period, pre_period)
 
     if control is None:
         skip = set(treated) | set(exclude)
@@ -209,6 +300,9 @@ def _read_out(panel, treated, test_period, *, pre_period, control, est, confiden
     if not control:
         raise DataError("no control geos left: every geo of the panel is treated")
 
+    if predictors:
+        est.set_params(predictors=predictor_matrix(panel, predictors, treated, control, (pre_start, pre_end)),
+                       predictor_names=list(predictors))
     wide = panel.wide()
     pre_mask = (wide.index >= pre_start) & (wide.index <= pre_end)
     post_mask = (wide.index >= start) & (wide.index <= end)
@@ -216,38 +310,42 @@ def _read_out(panel, treated, test_period, *, pre_period, control, est, confiden
     if n_pre < est.min_pre_periods:
         raise DataError(
             f"pre-period {pre_start.date()}..{pre_end.date()} has {n_pre} periods; estimator "
-            f"'{_estimator_name(est)}' needs at least {est.min_pre_periods}"
+            f"'{estimator_name(est)}' needs at least {est.min_pre_periods}"
         )
     _check_treated_series(panel, wide.loc[pre_mask | post_mask], treated)
 
     Y_pre, Y_post = wide.loc[pre_mask, treated].to_numpy(), wide.loc[post_mask, treated].to_numpy()
     X_pre, X_post = wide.loc[pre_mask, control].to_numpy(), wide.loc[post_mask, control].to_numpy()
-    t0 = time.perf_counter()
-    fitted = clone(est).fit(Y_pre, X_pre, X_post)
-    fit_seconds = time.perf_counter() - t0
     y_pre, y_post = Y_pre.mean(axis=1), Y_post.mean(axis=1)
+    # Every fit and test runs on data divided by one number, so no threshold or solver
+    # tolerance inside an estimator sees the outcome's units.
+    scale = scale_of(Y_pre, X_pre)
+    Ys_pre, Ys_post, Xs_pre, Xs_post = Y_pre / scale, Y_post / scale, X_pre / scale, X_post / scale
+    ys_pre, ys_post = Ys_pre.mean(axis=1), Ys_post.mean(axis=1)
+    t0 = time.perf_counter()
+    fitted = clone(est).fit(Ys_pre, Xs_pre, Xs_post)
+    fit_seconds = time.perf_counter() - t0
+    name = estimator_name(est)
 
-    if getattr(fitted, "own_inference", False):
-        inf = fitted.effect_inference(Y_post, alpha)
-    else:
-        inf = conformal_inference(fitted, y_pre, X_pre, y_post, X_post, alpha=alpha, seed=seed,
-                                  **INFERENCE[inference])
-        if inference == "geolift":
-            # GeoLift's sum-of-|residuals| statistic tests the whole path of effects;
-            # the interval on the *average* effect inverts the average-effect statistic.
-            ci_inf = conformal_inference(fitted, y_pre, X_pre, y_post, X_post, alpha=alpha, seed=seed,
-                                         permutation="iid", statistic="mean")
-            inf = EffectInference(inf.effect, ci_inf.effect_ci, inf.p_value, inf.counterfactual_lo,
-                                  inf.counterfactual_hi, inf.method + "; interval: same permutations, 'mean' statistic")
+    inf, tests, extra_notes = infer(fitted, mode, name, Ys_pre, Ys_post, ys_pre, Xs_pre, ys_post, Xs_post, alpha, seed)
+    inf = _unscale_inference(inf, scale)
+    note = permutation_note(inf.method, alpha)
+    if note:
+        extra_notes.append(note)
 
-    placebo, extra_notes = {}, []
+    placebo = {}
     if placebos:
+        if hasattr(fitted, "refit_params"):
+            # Placebo refits keep the tuning the real fit chose (e.g. sc-predictors' V): time one of those.
+            t0 = time.perf_counter()
+            refit_clone(fitted).fit(ys_pre, Xs_pre, Xs_post)
+            fit_seconds = time.perf_counter() - t0
         cap = max(3, int(PLACEBO_BUDGET_S / max(fit_seconds, 1e-6)))
         n_space = min(len(control), max(2, 2 * cap // 3))
-        space = placebo_in_space(fitted, y_pre, X_pre, y_post, X_post, list(control), max_placebos=n_space)
-        placebo["space"] = space
-        placebo["time"] = placebo_in_time(fitted, y_pre, X_pre, len(y_post), actual_score=space.actual_score,
-                                          max_placebos=min(20, max(1, cap - n_space)))
+        space = placebo_in_space(fitted, ys_pre, Xs_pre, ys_post, Xs_post, list(control), max_placebos=n_space)
+        time_ = placebo_in_time(fitted, ys_pre, Xs_pre, len(y_post), actual_score=space.actual_score,
+                                max_placebos=min(20, max(1, cap - n_space)))
+        placebo = {"space": _unscale_placebo(space, scale), "time": _unscale_placebo(time_, scale)}
         if n_space < len(control):
             extra_notes.append(f"Placebo in space limited to the first {n_space} of {len(control)} donors: "
                                f"one fit takes {fit_seconds:.1f} s.")
@@ -256,26 +354,25 @@ def _read_out(panel, treated, test_period, *, pre_period, control, est, confiden
     if channel is not None:
         col = panel.spend_column(channel)
         sw = panel.wide(col)
-        S_pre, S_post = sw.loc[pre_mask, treated].to_numpy(), sw.loc[post_mask, treated].to_numpy()
-        C_pre, C_post = sw.loc[pre_mask, control].to_numpy(), sw.loc[post_mask, control].to_numpy()
-        spend_fit = clone(est).fit(S_pre, C_pre, C_post)
-        n1 = len(treated)
-        spend = {
-            "observed": float(S_post.sum()),
-            "counterfactual": float(spend_fit.counterfactual_post_.sum() * n1),
-            "counterfactual_series": spend_fit.counterfactual_post_ * n1,
-            "observed_series": S_post.sum(axis=1),
-        }
+        spend, spend_notes = spend_readout(
+            est, sw.loc[pre_mask, treated].to_numpy(), sw.loc[post_mask, treated].to_numpy(),
+            sw.loc[pre_mask, control].to_numpy(), sw.loc[post_mask, control].to_numpy(), alpha, channel)
+        extra_notes += spend_notes
 
-    name = _estimator_name(est)
-    if name in MISCALIBRATED:
-        extra_notes.append(MISCALIBRATED[name])
+    miss = MISCALIBRATED.get(f"{name}:{mode}") or MISCALIBRATED.get(name)
+    if miss:
+        extra_notes.append(miss)
     return Readout.build(
-        panel=panel, estimator=fitted, estimator_name=_estimator_name(est), confidence=float(confidence),
+        panel=panel, estimator=_Unscaled(fitted, scale), estimator_name=name, confidence=float(confidence),
         treated=treated, control=list(control), pre_period=(pre_start, pre_end), test_period=(start, end),
         pre_dates=wide.index[pre_mask], post_dates=wide.index[post_mask], y_pre=y_pre, y_post=y_post,
         inference=inf, placebo=placebo, channel=channel, spend=spend, seed=seed, extra_notes=extra_notes,
+        tests=tests, inference_choice=mode,
     )
+
+
+def _unscale_placebo(res: PlaceboResult, scale: float) -> PlaceboResult:
+    return PlaceboResult(res.kind, res.labels, res.effects * scale, res.scores, res.actual_score)
 
 
 def parse_cells(text: str) -> dict[str, list[str]]:

@@ -79,6 +79,11 @@ class Readout:
         ``space`` and ``time`` checks, when run.
     inference_method : str
     notes : list of str
+    tests : list of dict
+        Every test behind the p-value and the interval: ``test``, ``p_value``,
+        ``method`` (one entry when one test gives both).
+    inference_choice : str or None
+        The ``inference`` asked for (the one that ran is in ``inference_method``).
     """
 
     outcome: str
@@ -109,12 +114,15 @@ class Readout:
     spend: dict | None = None
     seed: int = 0
     notes: list[str] = field(default_factory=list)
+    tests: list[dict] = field(default_factory=list)
+    inference_choice: str | None = None
 
     # -- construction ---------------------------------------------------------
     @classmethod
     def build(cls, *, panel, estimator, estimator_name: str, confidence: float, treated, control, pre_period,
               test_period, pre_dates, post_dates, y_pre, y_post, inference: EffectInference,
-              placebo: dict[str, PlaceboResult], channel, spend, seed, extra_notes=()) -> Readout:
+              placebo: dict[str, PlaceboResult], channel, spend, seed, extra_notes=(), tests=(),
+              inference_choice: str | None = None) -> Readout:
         n1 = len(treated)
         cf_pre = np.asarray(estimator.counterfactual_pre_, float)
         cf_post = np.asarray(estimator.counterfactual_post_, float)
@@ -152,37 +160,61 @@ class Readout:
         }
 
         spend_delta = None
+        spend_moved = True
         if spend is not None:
             spend_delta = spend["observed"] - spend["counterfactual"]
+            spend_moved = bool(spend.get("moved", abs(spend_delta) > 1e-9))
         notes = [f"Inference: {inference.method}."]
         notes.append(f"Incremental = treated-average effect x {n1} treated geo(s); observed totals include "
                      "everything that would have happened anyway.")
         if fit["r2"] == fit["r2"] and fit["r2"] < 0.5:
             notes.append(f"Weak pre-period fit (R² {fit['r2']:.2f}): the counterfactual may be biased; "
                          "consider more pre-period or other controls.")
-        if (inference.p_value <= 1 - confidence) != (lo > 0 or hi < 0):
-            notes.append("The p-value and the interval disagree on significance: the p-value tests "
-                         "no effect in any period, the interval is for the average effect.")
+        tests = list(tests) or [{"test": "inference", "p_value": float(inference.p_value), "method": inference.method}]
+        alpha = 1 - confidence
+        if (inference.p_value <= alpha) != (lo > 0 or hi < 0):
+            if len(tests) > 1:
+                shown = "; ".join(f"{t['test']}: p = {t['p_value']:.3f}" for t in tests)
+                notes.append(f"The p-value and the interval come from two tests and disagree on significance at "
+                             f"{confidence:.0%} ({shown}): the headline p-value tests no effect in any period "
+                             "(the whole path), the interval is for the average effect; read the interval.")
+            else:
+                notes.append("The p-value and the interval disagree on significance at the edge: the interval's "
+                             "ends are searched to a tolerance and the p-value lies on a finite lattice.")
         if not lo <= incremental <= hi:
             notes.append("The interval does not contain the point estimate: the conformal refit on the whole "
                          "period under each null moves the fit (a sign of an unstable pre-period fit); "
                          "read the interval, and check the placebos.")
         for kind, res in placebo.items():
-            notes.append(f"Placebo in {kind}: {len(res.scores)} placebos, rank p-value {res.p_value:.3f} "
-                         "(standardised effect vs placebos).")
+            if len(res.scores) == 0:
+                what = ("not enough history before the test for one placebo window of the test's length"
+                        if kind == "time" else "no donor could serve as a placebo")
+                notes.append(f"Placebo in {kind}: {what}; no placebo check.")
+            else:
+                notes.append(f"Placebo in {kind}: {len(res.scores)} placebos, rank p-value {res.p_value:.3f} "
+                             "(standardised effect vs placebos).")
         notes += list(extra_notes)
-        if spend is not None and abs(spend_delta) < 1e-9:
-            notes.append(f"The spend of '{channel}' did not change in the treated geos: no cost per incremental.")
+        if spend is not None and not spend_moved:
+            notes.append(f"The test did not move the spend of '{channel}': the change ({spend_delta:,.4g}) is "
+                         f"within the spend's own pre-period noise (±{spend.get('noise', 0.0):,.4g} over a window "
+                         f"of the test's length, {confidence:.0%}); no cost per incremental is reported.")
+        elif spend is not None and spend.get("method"):
+            notes.append(f"Spend counterfactual of '{channel}': {spend['method']}.")
+        if spend is not None and not spend_moved:
+            spend_for_ratio = None
+        else:
+            spend_for_ratio = spend_delta
         return cls(
             outcome=panel.y, estimator=estimator_name, confidence=confidence, treated=list(treated),
             control=list(control), pre_period=tuple(pre_period), test_period=tuple(test_period),
             observed=observed, counterfactual=counterfactual, incremental=incremental,
             incremental_ci=(float(lo), float(hi)), lift=lift_of(incremental), lift_ci=(lift_of(lo), lift_of(hi)),
             p_value=float(inference.p_value), channel=channel, spend_delta=spend_delta,
-            incremental_per_spend=_ratio(incremental, spend_delta),
-            cost_per_incremental=_ratio(spend_delta, incremental) if spend_delta else None,
+            incremental_per_spend=_ratio(incremental, spend_for_ratio),
+            cost_per_incremental=_ratio(spend_for_ratio, incremental) if spend_for_ratio else None,
             att=float(eff.mean()), period_name=panel.period_name, series=series, weights=weights, fit=fit,
             placebo=placebo, inference_method=inference.method, spend=spend, seed=seed, notes=notes,
+            tests=tests, inference_choice=inference_choice,
         )
 
     # -- verbs ----------------------------------------------------------------
@@ -219,7 +251,8 @@ class Readout:
         ]
         if self.channel is not None:
             sd = self.spend_delta
-            ci = [_ratio(x, sd) for x in self.incremental_ci]
+            # No ratio (and no interval of it) when the test did not move spend.
+            ci = [_ratio(x, sd) if self.incremental_per_spend is not None else None for x in self.incremental_ci]
             rows += [
                 (f"spend change ({self.channel})", sd, None, None),
                 ("incremental per unit spend", self.incremental_per_spend, min(ci, key=_nan_key), max(ci, key=_nan_key)),
@@ -286,8 +319,12 @@ class Readout:
             "seed": self.seed,
             "fit": dict(self.fit),
             "weights": None if self.weights is None else {k: float(v) for k, v in self.weights.items()},
-            "spend": None if self.spend is None else {"observed": self.spend["observed"],
-                                                      "counterfactual": self.spend["counterfactual"]},
+            "spend": None if self.spend is None else {
+                "observed": self.spend["observed"], "counterfactual": self.spend["counterfactual"],
+                "method": self.spend.get("method"), "noise": self.spend.get("noise"),
+                "moved": self.spend.get("moved", True)},
+            "inference": self.inference_choice,
+            "tests": [dict(t) for t in self.tests],
             "series": {
                 "date": [_iso(d) for d in test.index],
                 "observed": test["observed"].tolist(),

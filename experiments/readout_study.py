@@ -58,10 +58,13 @@ def run_study(
     design: StudyDesign | None = None,
     confidence: float = 0.9,
     seed: int = 0,
-    inference: str = "conformal",
+    inference: str | None = None,
     progress: bool = False,
 ) -> pd.DataFrame:
     """Run the study; returns one row per (estimator, scenario, replication).
+
+    ``estimators`` are names, or ``name:inference`` (e.g. ``did:cluster``) to
+    run one with a chosen inference.
 
     Columns: ``estimator, scenario, lift, rep, true_incremental, incremental,
     lo, hi, p_value, true_counterfactual, seconds``; ``scenario`` is
@@ -104,10 +107,12 @@ def run_study(
             for scenario, lift, frame, true_inc, true_cf in scenarios:
                 p = load_panel(frame)
                 for name in estimators:
+                    # "name:inference" runs one estimator with a chosen inference (e.g. "did:cluster").
+                    est_name, _, inf_name = name.partition(":")
                     t0 = time.perf_counter()
                     try:
-                        r = read_out(p, treated, test, pre_period=pre, estimator=name, confidence=confidence,
-                                     seed=seed + done, inference=inference, placebos=False)
+                        r = read_out(p, treated, test, pre_period=pre, estimator=est_name, confidence=confidence,
+                                     seed=seed + done, inference=inf_name or inference, placebos=False)
                     except LiftlabError as exc:  # a replication the method cannot fit is recorded, not hidden
                         rows.append({"estimator": name, "scenario": scenario, "lift": lift, "rep": done,
                                      "error": str(exc)})

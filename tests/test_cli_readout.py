@@ -71,7 +71,7 @@ def test_readout_cells(run_cli, tmp_path):
     (["--treated", "chicago", "--pre-start", "2021-03-30"], "needs at least"),
     (["--treated", "chicago", "--channel", "tv"], "no spend column 'spend_tv'"),
     (["--cells", "a=chicago;b=chicago,miami"], "in two cells"),
-    ([], "exactly one of --treated or --cells"),
+    ([], "exactly one of --treated, --cells or --pairs"),
     (["--treated", "chicago", "--estimator", "magic"], "magic"),
 ])
 def test_bad_input_exits_2_with_one_line(run_cli, geolift_csv, tmp_path, args, message):

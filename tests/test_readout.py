@@ -133,7 +133,9 @@ def test_channel_spend_delta_and_cost(world_experiment):
 
 
 class _OwnInference(CounterfactualEstimator):
-    """A mean-difference estimator that carries its own (fixed) inference."""
+    """A mean-difference estimator that carries its own (fixed) inference: +- width x the treated pre-mean.
+
+    Relative to the data's level, as any real inference is (the readout fits on rescaled data)."""
 
     name = "own"
     own_inference = True
@@ -143,19 +145,22 @@ class _OwnInference(CounterfactualEstimator):
 
     def _fit(self, Y, X0, X1):
         level = Y.mean() - X0.mean()
+        self.y_level_ = float(Y.mean())
         self.counterfactual_pre_ = X0.mean(axis=1) + level
         self.counterfactual_post_ = X1.mean(axis=1) + level
 
     def effect_inference(self, Y_treated_post, alpha):
         eff = float(np.sum(np.asarray(Y_treated_post).mean(axis=1) - self.counterfactual_post_))
         cf = self.counterfactual_post_
-        return EffectInference(eff, (eff - self.width, eff + self.width), 0.5, cf - 1, cf + 1, f"own, alpha {alpha:.2f}")
+        w = self.width * self.y_level_
+        return EffectInference(eff, (eff - w, eff + w), 0.5, cf - 1, cf + 1, f"own, alpha {alpha:.2f}")
 
 
 def test_estimator_with_own_inference_is_asked_for_it(geolift):
-    r = read_out(geolift, ["chicago", "portland"], TEST, estimator=_OwnInference(width=10.0), placebos=False)
+    r = read_out(geolift, ["chicago", "portland"], TEST, estimator=_OwnInference(width=0.5), placebos=False)
     assert r.inference_method == "own, alpha 0.10" and r.p_value == 0.5
-    assert r.incremental_ci[1] - r.incremental_ci[0] == pytest.approx(2 * 10.0 * 2)
+    pre = r.series[r.series["period"] == "pre"]["observed"].mean() / 2  # the treated average's pre-mean
+    assert r.incremental_ci[1] - r.incremental_ci[0] == pytest.approx(2 * 0.5 * pre * 2)
     assert r.estimator == "own"
 
 
@@ -218,8 +223,8 @@ def test_simulation_study_conformal_estimators(name):
 def test_miscalibrated_estimator_says_so(geolift, monkeypatch):
     import experiments.readout as readout_module
 
-    # Only bsts still misses the nominal rates in the study (sdid passes with its placebo inference).
-    assert set(readout_module.MISCALIBRATED) == {"bsts"}
+    # bsts's posterior inference, gbr without a channel and trimmed_match (slightly) miss the nominal rates.
+    assert set(readout_module.MISCALIBRATED) == {"bsts:posterior", "gbr", "trimmed_match", "tbr:conformal-fallback"}
     monkeypatch.setitem(readout_module.MISCALIBRATED, "asc", "asc's intervals covered 1% (a test note)")
     r = read_out(geolift, ["chicago", "portland"], TEST, estimator="asc", placebos=False)
     assert "asc's intervals covered 1% (a test note)" in r.notes

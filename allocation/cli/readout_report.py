@@ -96,7 +96,10 @@ def _add_readout(report: Report, r: Readout, prefix: str = "") -> None:
         sec.paragraph(f"Estimator '{r.estimator}' does not weight donors.")
     if r.placebo:
         sec = report.section(f"{prefix}Placebo checks")
-        rows = [[k, len(v.scores), f"{v.actual_score:.2f}", f"{v.p_value:.3f}"] for k, v in r.placebo.items()]
+        # No placebo (too little history) is said in words, never "nan".
+        rows = [[k, len(v.scores), f"{v.actual_score:.2f}",
+                 f"{v.p_value:.3f}" if len(v.scores) else "none: not enough history"]
+                for k, v in r.placebo.items()]
         sec.table(pd.DataFrame(rows, columns=["placebo", "placebos", "treated score", "rank p-value"]),
                   caption="Score: test-window gap / pre-period RMSE. Space: each donor as if treated; "
                           "time: the window moved back into the pre-period.")
@@ -147,6 +150,10 @@ def render_readout_report(result: Readout | MultiCellReadout) -> str:
         ("lift", _fmt(r.lift, "pct")),
         ("p-value (two-sided)", f"{r.p_value:.3f}"),
     ]
+    if len(r.tests) > 1:
+        # Two tests on one screen: both named, with their p-values (the notes say when they disagree).
+        headline[-1] = ("p-values (two-sided)", "; ".join(f"{t['test']} {t['p_value']:.3f}" for t in r.tests))
+    headline.append(("inference", r.inference_method.split(",")[0]))
     if r.channel is not None:
         headline.append(("cost per incremental", _fmt(r.cost_per_incremental, "money")))
     channel = f"{r.channel} test, " if r.channel else ""

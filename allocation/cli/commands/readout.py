@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import click
 
 from allocation.cli.options import (
@@ -14,7 +16,14 @@ from allocation.cli.options import (
 from allocation.cli.outputs import outputs
 from causal.base import ESTIMATOR_PATHS
 from causal.errors import ConfigError
-from experiments.readout import INFERENCE, parse_cells, read_out, read_out_cells
+from experiments.readout import (
+    inference_choices,
+    parse_cells,
+    read_out,
+    read_out_cells,
+    warning_notes,
+)
+from experiments.readout_geo import GEO_LEVEL, read_pairs
 
 
 def _echo_one(r, prefix: str = "") -> None:
@@ -25,7 +34,14 @@ def _echo_one(r, prefix: str = "") -> None:
                f"lift {lift}, p = {r.p_value:.3f}")
     if r.channel is not None:
         cpi = f"{r.cost_per_incremental:,.2f}" if r.cost_per_incremental is not None else "n/a"
-        click.echo(f"{prefix}  {r.channel}: spend change {r.spend_delta:,.0f}, cost per incremental {cpi}")
+        moved = "" if (r.spend or {}).get("moved", True) else " (within the spend's own noise: not moved)"
+        click.echo(f"{prefix}  {r.channel}: spend change {r.spend_delta:,.0f}{moved}, cost per incremental {cpi}")
+    if len(r.tests) > 1:
+        click.echo(f"{prefix}  tests: " + "; ".join(f"{t['test']} p = {t['p_value']:.3f}" for t in r.tests))
+    for note in r.notes:
+        # Fallbacks, disagreements and warnings are shown, not only written to the file.
+        if note.startswith(("Inference fell back", "The p-value and the interval", "Warning", "The test did not")):
+            click.echo(f"{prefix}  note: {note}")
 
 
 @click.command("readout")
@@ -36,22 +52,40 @@ def _echo_one(r, prefix: str = "") -> None:
 @click.option("--end", required=True, help="Last day of the test (YYYY-MM-DD).")
 @click.option("--pre-start", default=None, help="First day of the pre-period (default: the panel's first date).")
 @click.option("--control", default=None, help="Control geos, comma-separated (default: every untreated geo).")
-@click.option("--estimator", default="sc", show_default=True, type=click.Choice(list(ESTIMATOR_PATHS)),
-              help="Counterfactual method.")
-@click.option("--inference", default="conformal", show_default=True, type=click.Choice(list(INFERENCE)),
-              help="Inference of sc/asc: moving-block conformal, or GeoLift's i.i.d. test (sdid, tbr, did, bsts infer for themselves).")
+@click.option("--estimator", default="sc", show_default=True,
+              type=click.Choice(list(ESTIMATOR_PATHS) + list(GEO_LEVEL)),
+              help="Method: sc (GeoLift's demeaned synthetic control), sc-classic (Abadie et al., on levels), asc, "
+                   "sdid, tbr, did, bsts; gbr or trimmed_match (geo-level, iROAS with --channel; trimmed_match "
+                   "needs --pairs).")
+@click.option("--predictors", default=None,
+              help="Covariate predictors for --estimator sc-classic (Abadie's V-weighted matching; the readout is "
+                   "named sc-predictors): COL (pre-period mean), COL@A:B (mean from date A to B) or COL@A, "
+                   "comma-separated.")
+@click.option("--pairs", "pairs_path", default=None, type=click.Path(dir_okay=False),
+              help="CSV of matched pairs (columns treated,control): a paired design; replaces --treated.")
+@click.option("--inference", default=None,
+              help="Inference (default: the estimator's own first choice). sc, sc-classic, asc: conformal, geolift, "
+                   "conformal-iid, conformal-mean; tbr: placebo, analytic + those; did: placebo, cluster + those; "
+                   "sdid: placebo + those; bsts: posterior, placebo.")
 @click.option("--channel", default=None, help="Channel the test moved (its column is spend_<channel>).")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="readout.json to write.")
 @click.option("--report", "report_path", default=None, type=click.Path(dir_okay=False), help="HTML report to write.")
 @click.option("--no-placebos", is_flag=True, help="Skip the placebo-in-space and placebo-in-time checks.")
 @confidence_option
 @seed_option
-def command(treated, cells, start, end, pre_start, control, estimator, inference, channel, out_path,
+def command(treated, cells, predictors, pairs_path, start, end, pre_start, control, estimator, inference, channel, out_path,
             report_path, no_placebos, confidence, seed, **panel_kwargs) -> None:
     """Read out a geo experiment: total vs incremental signups, interval, p-value, cost per incremental."""
-    if bool(treated) == bool(cells):
-        raise ConfigError("give the treated geos with exactly one of --treated or --cells")
-    panel = read_panel(panel_kwargs)
+    if sum(map(bool, (treated, cells, pairs_path))) != 1:
+        raise ConfigError("give the treated geos with exactly one of --treated, --cells or --pairs")
+    pairs = read_pairs(pairs_path) if pairs_path else None
+    if inference is not None and inference not in inference_choices(estimator):
+        raise ConfigError(f"--inference {inference} is not available for --estimator {estimator} "
+                          f"(valid: {', '.join(inference_choices(estimator))})")
+    # Warnings of the panel's loading (e.g. filled rows) go into the readout's notes.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        panel = read_panel(panel_kwargs)
     pre_period = None
     if pre_start is not None:
         first = panel.check_date(start, "--start")
@@ -61,13 +95,15 @@ def command(treated, cells, start, end, pre_start, control, estimator, inference
         pre_period = (pre_start, panel.dates[pos - 1])
     kwargs = dict(pre_period=pre_period, control=split_list(control) or None, estimator=estimator,
                   confidence=confidence, channel=channel, seed=seed, inference=inference,
-                  placebos=not no_placebos)
+                  placebos=not no_placebos, pairs=pairs, predictors=split_list(predictors) or None)
     if cells:
         result = read_out_cells(panel, parse_cells(cells), (start, end), **kwargs)
         readouts = result.cells
     else:
-        result = read_out(panel, split_list(treated), (start, end), **kwargs)
+        result = read_out(panel, split_list(treated) if treated else [], (start, end), **kwargs)
         readouts = {"": result}
+    for r in readouts.values():
+        r.notes += [n for n in warning_notes(caught) if n not in r.notes]
     with outputs() as files:
         files.write_json(out_path, result.to_dict())
         if report_path:
