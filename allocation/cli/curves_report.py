@@ -8,7 +8,7 @@ import pandas as pd
 from scipy import stats
 
 from allocation.calibration import CalibrationResult
-from allocation.cli.report import Report, fmt_number
+from allocation.cli.report import Report, fmt_number, money_label, per_spend_label
 from causal.graph import analyse
 from causal.panel import Panel
 
@@ -143,6 +143,25 @@ def render_report(result: CalibrationResult, panel: Panel, graph: nx.DiGraph, *,
     return rep.render()
 
 
+def structural_warnings(summary: pd.DataFrame, curves: dict, total_outcome: float, outcome: str) -> list[str]:
+    """Untested channels, lifts in conflict, adjustments not made and implausible credit, from the model's fields."""
+    out = []
+    untested = [c for c in summary.index if not summary.loc[c, "lifted"]]
+    if untested:
+        out.append(f"No lift has tested {', '.join(untested)}: their credit rests on the panel and the causal graph "
+                   "alone (liftlab propose-tests ranks which test would teach most).")
+    out += [f"A lift disagrees with the model: {c}" for c in curves.get("conflicts", [])]
+    undone = [c for c, v in curves.get("identification", {}).items() if not v.get("demand_adjusted", True)]
+    if undone:
+        out.append(f"No demand adjustment for {', '.join(undone)} (the query column is missing or constant): "
+                   "their credit may carry demand they follow; the intervals are widened for it.")
+    share = float(summary["total"].sum()) / total_outcome if total_outcome else float("nan")
+    if share > 0.6:
+        out.append(f"The channels are credited with {share:.0%} of all {outcome}, leaving {1 - share:.0%} to "
+                   "baseline demand: check the model before acting on it.")
+    return out
+
+
 def render_structural_report(model, curves: dict, panel: Panel, graph: nx.DiGraph, *, seed: int = 0) -> str:
     """The ``calibrate --report`` HTML of the structural model: credit (direct, mediated, total), identification,
     lifts, cluster curves, the graph."""
@@ -156,17 +175,20 @@ def render_structural_report(model, curves: dict, panel: Panel, graph: nx.DiGrap
                   ("clusters", str(len([c for c in model.clusters_ if c is not None]) or 1)),
                   ("lifts", str(len(model.lifts_))), ("conflicts", str(len(curves["conflicts"])))],
     )
+    for text in structural_warnings(s_, curves, float(panel.data[panel.y].sum()), model.outcome_):
+        rep.warn(text)
     sec = rep.section("Credit per channel",
                       f"Contribution of each channel over the panel: direct (not through branded queries), mediated "
                       f"(through them) and total, posterior means with the {conf} interval of the total. "
-                      f"'without lifts' is the same model fitted on the panel alone. ROAS uses the total.")
+                      f"'without lifts' is the same model fitted on the panel alone; per 1,000 spent uses the total.")
     sec.table(pd.DataFrame({
         "channel": s_.index, "lift": ["yes" if v else "no" for v in s_["lifted"]],
         "direct": [fmt_number(v) for v in s_["direct"]], "mediated": [fmt_number(v) for v in s_["mediated"]],
         "total": [fmt_number(v) for v in s_["total"]],
         f"{conf} interval": [f"{fmt_number(a)} – {fmt_number(b)}" for a, b in zip(s_["lo"], s_["hi"])],
         "without lifts": [fmt_number(v) for v in s_["uncalibrated"]],
-        "spend": [fmt_number(v) for v in s_["spend"]], "ROAS": [_g(v) for v in s_["roas"]],
+        money_label("spend"): [fmt_number(v) for v in s_["spend"]],
+        per_spend_label(model.outcome_): [_g(1000 * v) for v in s_["roas"]],
     }))
     sec = rep.section("Response curves", "Steady-state total response of each channel for a steady spend per "
                                          "period spread over the markets by size: posterior median and band.")

@@ -160,6 +160,29 @@ def render_readout_report(result: Readout | MultiCellReadout) -> str:
     report = Report(f"Lift readout: {r.outcome}", f"{channel}estimator {r.estimator}, {len(r.treated)} treated geos "
                     f"({', '.join(r.treated)}), test {r.test_period[0].date()} to {r.test_period[1].date()}",
                     headline=headline)
+    for text in readout_warnings(r):
+        report.warn(text)
     _add_readout(report, r)
     report.notes = list(r.notes)
     return report.render()
+
+
+def readout_warnings(r: Readout) -> list[str]:
+    """What a reader must know before trusting the headline, from the readout's own fields."""
+    out = []
+    lo, hi = r.incremental_ci
+    alpha = 1 - r.confidence
+    if (lo > 0 or hi < 0) != (r.p_value < alpha):
+        out.append(f"The p-value ({r.p_value:.3f}) and the {r.confidence:.0%} interval ({fmt_number(lo)} to "
+                   f"{fmt_number(hi)}) disagree on significance at {alpha:.2f}: see the notes for the two methods.")
+    for t in r.tests[1:] if len(r.tests) > 1 else []:
+        if (t["p_value"] < alpha) != (r.tests[0]["p_value"] < alpha):
+            out.append(f"Two tests disagree: {r.tests[0]['test']} p = {r.tests[0]['p_value']:.3f}, "
+                       f"{t['test']} p = {t['p_value']:.3f}.")
+    if r.channel is not None and r.spend is not None and r.spend.get("moved") is False:
+        out.append(f"Spend on {r.channel} did not move beyond its own noise: the lift cannot be priced "
+                   "(no cost per incremental).")
+    elif r.cost_per_incremental is not None and r.cost_per_incremental < 0:
+        out.append(f"Incremental {r.outcome} and the spend change have opposite signs: read as no measured effect.")
+    out += [n for n in r.notes if "MISCALIBRATED" in n or "not recommended" in n.lower()]
+    return out
