@@ -236,6 +236,16 @@ def scale_table(path: str, sizes: list[int], days: int, seed: int) -> None:
         rows.append((markets, wall, peak))
         print(f"| {markets} | {len(curves)} | {n_s} | {wall:.2f} | {peak:.0f} | {cert['kind']} | {plan.gap:.1e} | "
               f"{binding} |")
+    if 190 in sizes:
+        # The same-process reference: the previous figure's setting (random concave curves, no market budgets).
+        ref = make_curves(np.random.default_rng([seed, 1]), 190, 8, decay=True)
+        rc = ref.current()
+        t0 = time.perf_counter()
+        plan_days(ref, Rules(budget=float(rc.sum() * days), max_change=0.15), days=days)
+        t_ref = time.perf_counter() - t0
+        t_190 = next(r[1] for r in rows if r[0] == 190)
+        print(f"reference in the same process: 190 x 8 random concave curves without market budgets {t_ref:.2f}s; "
+              f"calibrated per-market curves with market budgets and calendar take {t_190 / t_ref:.2f}x that")
     m, t, mem = (np.log([r[i] for r in rows]) for i in range(3))
     print(f"growth exponent (log-log slope over markets): time {np.polyfit(m, t, 1)[0]:.2f}, "
           f"memory {np.polyfit(m, mem, 1)[0]:.2f}")
