@@ -38,9 +38,17 @@ def _rows(values, days: int | None):
     return np.repeat(values[:, None], days, axis=1)
 
 
-def spend_constraints(spend, *, lower=None, upper=None, upper_idx: np.ndarray | None = None,
-                      budget=None, budget_mode: str = "le", market: tuple | None = None,
-                      group: tuple | None = None) -> dict[str, Any]:
+def spend_constraints(
+    spend,
+    *,
+    lower=None,
+    upper=None,
+    upper_idx: np.ndarray | None = None,
+    budget=None,
+    budget_mode: str = "le",
+    market: tuple | None = None,
+    group: tuple | None = None,
+) -> dict[str, Any]:
     """The named constraints of an allocation on a cvxpy spend vector (lines) or matrix (lines x days).
 
     Parameters
@@ -119,7 +127,9 @@ def rule_name(constraint: str) -> str:
     return "guardrail" if constraint.startswith("guardrail") else constraint
 
 
-def guardrail_box(history: np.ndarray, days: int, band: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def guardrail_box(
+    history: np.ndarray, days: int, band: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Bounds on the first days implied by the history days inside their 7-day windows."""
     n, h = history.shape
     lo, hi = np.zeros((n, days)), np.full((n, days), np.inf)
@@ -133,7 +143,9 @@ def guardrail_box(history: np.ndarray, days: int, band: np.ndarray) -> tuple[np.
     return lo, hi
 
 
-def implied_bounds(lo: np.ndarray, hi: np.ndarray, band: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def implied_bounds(
+    lo: np.ndarray, hi: np.ndarray, band: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
     """Tighter per-day bounds that every plan inside the box and the guardrail satisfies.
 
     A day within the window of a bounded day can be at most one band further:
@@ -158,7 +170,9 @@ def implied_bounds(lo: np.ndarray, hi: np.ndarray, band: np.ndarray | None) -> t
     return lo, hi
 
 
-def guardrail_violation(schedule: np.ndarray, history: np.ndarray, current: np.ndarray, max_change: float) -> float:
+def guardrail_violation(
+    schedule: np.ndarray, history: np.ndarray, current: np.ndarray, max_change: float
+) -> float:
     """Largest change within any 7-day window, as a multiple of ``max_change * current`` (<= 1 is fine)."""
     seq = np.concatenate([history, schedule], axis=1)
     h = history.shape[1]

@@ -103,7 +103,7 @@ def _row_pattern(days: int, window: int | None) -> tuple[np.ndarray, np.ndarray,
     return G, np.array(kind), outer
 
 
-def _curve_terms(form: np.ndarray, shape: np.ndarray, z: np.ndarray,
+def curve_terms(form: np.ndarray, shape: np.ndarray, z: np.ndarray,
                  tangent: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """g, g' and g'' of each line's unit curve (:mod:`causal.response`) at z (lines x days); z > 0 inside.
 
@@ -229,7 +229,7 @@ class _Model:
         """Objective (minimised: minus the outcome), its gradient and its per-line Hessian blocks."""
         # x >= floor >= 0 at every iterate; the clip only absorbs rounding in the last digit.
         z = np.maximum((self.K @ x[:, :, None])[..., 0] + self.z0, 1e-300)
-        g, g1, g2 = _curve_terms(self.form, self.shape, z, self.tangent)
+        g, g1, g2 = curve_terms(self.form, self.shape, z, self.tangent)
         grad = -(self.Kt @ (self.q * g1)[:, :, None])[..., 0]
         hess = self.Kt @ (np.maximum(-self.q * g2, 0.0)[:, :, None] * self.K)
         return -float((self.q * g).sum()), grad, hess

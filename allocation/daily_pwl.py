@@ -42,15 +42,27 @@ class PiecewiseDaily:
         return max(0.0, (self.upper_bound - self.outcome) / max(abs(self.upper_bound), 1e-300))
 
 
-def daily_outcome(curves: CurveSet, spend: np.ndarray, decay: np.ndarray, start: np.ndarray,
-                  mult: np.ndarray) -> float:
+def daily_outcome(
+    curves: CurveSet, spend: np.ndarray, decay: np.ndarray, start: np.ndarray, mult: np.ndarray
+) -> float:
     """Total outcome over the horizon of a daily plan on the true curves (adstock and multipliers)."""
     return float((curves.evaluate_lines(R.geometric_carry(spend, decay, start)) * mult).sum())
 
 
-def solve_daily_pwl(curves: CurveSet, *, lo: np.ndarray, hi: np.ndarray, band: np.ndarray | None,
-                    decay: np.ndarray, start: np.ndarray, mult: np.ndarray, budget: float,
-                    budget_mode: str = "le", rules=None, pieces: int = 40) -> PiecewiseDaily:
+def solve_daily_pwl(
+    curves: CurveSet,
+    *,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    band: np.ndarray | None,
+    decay: np.ndarray,
+    start: np.ndarray,
+    mult: np.ndarray,
+    budget: float,
+    budget_mode: str = "le",
+    rules=None,
+    pieces: int = 40,
+) -> PiecewiseDaily:
     """Maximise the piecewise-linear outcome over daily spend with binaries for S-shaped lines.
 
     ``lo``, ``hi`` (lines x days) are the spend bounds (floors, ceilings, the guardrail box from
@@ -66,36 +78,59 @@ def solve_daily_pwl(curves: CurveSet, *, lo: np.ndarray, hi: np.ndarray, band: n
     s_lines = np.array([not c.is_concave for c in curves])
     binaries = int(s_lines.sum()) * days * (pieces - 1)
     if binaries > MAX_BINARIES:
-        raise ValueError(f"{binaries} binaries: the piecewise-linear reference is for small cases "
-                         f"(at most {MAX_BINARIES})")
-    pw = [R.piecewise(c.form, c.params, a_lo[i], max(a_hi[i], a_lo[i] + 1e-9), pieces) for i, c in enumerate(curves)]
+        raise ValueError(
+            f"{binaries} binaries: the piecewise-linear reference is for small cases "
+            f"(at most {MAX_BINARIES})"
+        )
+    pw = [
+        R.piecewise(c.form, c.params, a_lo[i], max(a_hi[i], a_lo[i] + 1e-9), pieces)
+        for i, c in enumerate(curves)
+    ]
     width = np.array([np.diff(p.xs) for p in pw])  # (n, K)
     slope = np.array([p.slopes for p in pw])
     rep = np.repeat(np.arange(n), days)  # row (i, t) of the stacked segment variables
     x = cp.Variable((n, days), nonneg=True, name="spend")
     a = cp.Variable((n, days), name="adstock")
     d = cp.Variable((n * days, pieces), nonneg=True, name="segments")
-    cons = [a[:, 0] == cp.multiply(1 - decay, x[:, 0]) + decay * start,
-            d <= width[rep],
-            cp.reshape(cp.sum(d, axis=1), (n, days), order="C") == a - a_lo[:, None]]
+    cons = [
+        a[:, 0] == cp.multiply(1 - decay, x[:, 0]) + decay * start,
+        d <= width[rep],
+        cp.reshape(cp.sum(d, axis=1), (n, days), order="C") == a - a_lo[:, None],
+    ]
     if days > 1:
-        cons.append(a[:, 1:] == cp.multiply(np.repeat((1 - decay)[:, None], days - 1, 1), x[:, 1:])
-                    + cp.multiply(np.repeat(decay[:, None], days - 1, 1), a[:, :-1]))
+        cons.append(
+            a[:, 1:]
+            == cp.multiply(np.repeat((1 - decay)[:, None], days - 1, 1), x[:, 1:])
+            + cp.multiply(np.repeat(decay[:, None], days - 1, 1), a[:, :-1])
+        )
     s_rows = np.flatnonzero(s_lines[rep])
     if len(s_rows) and pieces > 1:
         y = cp.Variable((len(s_rows), pieces - 1), boolean=True, name="segment_order")
         ds = d[s_rows, :]
-        cons += [ds[:, :-1] >= cp.multiply(width[rep][s_rows, :-1], y),
-                 ds[:, 1:] <= cp.multiply(width[rep][s_rows, 1:], y)]
+        cons += [
+            ds[:, :-1] >= cp.multiply(width[rep][s_rows, :-1], y),
+            ds[:, 1:] <= cp.multiply(width[rep][s_rows, 1:], y),
+        ]
     named = spend_constraints(
-        x, lower=lo, upper=hi, budget=budget, budget_mode=budget_mode,
-        market=market_matrix(curves, rules)[:2] if rules is not None and rules.market_budgets else None,
-        group=group_matrix(curves, rules)[:3] if rules is not None and rules.group_budgets else None)
+        x,
+        lower=lo,
+        upper=hi,
+        budget=budget,
+        budget_mode=budget_mode,
+        market=market_matrix(curves, rules)[:2]
+        if rules is not None and rules.market_budgets
+        else None,
+        group=group_matrix(curves, rules)[:3]
+        if rules is not None and rules.group_budgets
+        else None,
+    )
     if band is not None and days > 1:
         named.update(guardrail_constraints(x, band))
     base = np.array([p.ys[0] for p in pw])
     m_flat = mult.reshape(-1)
-    objective = float((base[:, None] * mult).sum()) + cp.sum(cp.multiply(slope[rep] * m_flat[:, None], d))
+    objective = float((base[:, None] * mult).sum()) + cp.sum(
+        cp.multiply(slope[rep] * m_flat[:, None], d)
+    )
     problem = cp.Problem(cp.Maximize(objective), cons + list(named.values()))
     from allocation.sshape import _quiet_stdout
 
@@ -106,5 +141,10 @@ def solve_daily_pwl(curves: CurveSet, *, lo: np.ndarray, hi: np.ndarray, band: n
     spend = np.clip(x.value, lo, hi)
     eps = np.array([p.under for p in pw])
     bound = float(problem.value) + float((eps[:, None] * mult).sum())
-    return PiecewiseDaily(spend, daily_outcome(curves, spend, decay, start, mult), bound, float(problem.value),
-                          binaries)
+    return PiecewiseDaily(
+        spend,
+        daily_outcome(curves, spend, decay, start, mult),
+        bound,
+        float(problem.value),
+        binaries,
+    )

@@ -50,7 +50,7 @@ from allocation.constraints import (
     spend_constraints,
 )
 from allocation.curves import CurveSet
-from allocation.daily_ipm import SUPPORTED, solve_daily
+from allocation.daily_ipm import SUPPORTED, curve_terms, solve_daily
 from allocation.daily_pwl import MAX_BINARIES, solve_daily_pwl
 from allocation.jsonfile import read_json
 from allocation.plans import TimePlan, _tabulate
@@ -444,14 +444,12 @@ def plan_s_curves(curves, rules, coef, scale, mult, lam, a0, lo, hi, band, histo
     ilo, _ = implied_bounds(lo, hi, band)
     a_lo = R.geometric_carry(ilo, lam, a0).min(axis=1)
     tangent = np.zeros(n)
-    in_band = []
-    for i in s_idx:
-        c = curves.curves[i]
-        xt = float(R.envelope_tangent(c.form, c.params, a_lo[i]))
-        if xt > a_lo[i] * (1 + 1e-12):
-            tangent[i] = xt / scale[i]
-        else:
-            in_band.append(c.label)
+    s_params = {k: np.array([curves.curves[i].params.get(k, 1.0) for i in s_idx])
+                for k in ("beta", "half_saturation", "shape")}
+    xt = R.envelope_tangent("hill", s_params, a_lo[s_idx])  # all S-lines at once
+    out_of_band = xt > a_lo[s_idx] * (1 + 1e-12)
+    tangent[s_idx[out_of_band]] = xt[out_of_band] / scale[s_idx[out_of_band]]
+    in_band = [curves.labels[i] for i in s_idx[~out_of_band]]
     weights = coef[:, None] * mult
     labels = [curves.labels[i] for i in s_idx]
     if not tangent.any():
@@ -462,17 +460,12 @@ def plan_s_curves(curves, rules, coef, scale, mult, lam, a0, lo, hi, band, histo
                             "gap": plan.gap}
         return plan
 
+    forms = np.array([SUPPORTED.index(c.form) for c in curves])
+    shapes = np.array([c.shape if c.form == "hill" else float(c.params.get("exponent", 1.0)) for c in curves])
+
     def outcome(spend: np.ndarray, envelope: bool) -> float:
-        z = R.geometric_carry(spend, lam, a0) / scale[:, None]
-        g = np.empty_like(z)
-        for i, c in enumerate(curves):
-            g[i] = R.unit_terms(c.form, z[i], c.shape if c.form == "hill" else
-                                float(c.params.get("exponent", 1.0)))[0]
-            if envelope and tangent[i] > 0:
-                zt = tangent[i]
-                gt, g1t, _ = R.unit_terms("hill", zt, c.shape)
-                g[i] = np.where(z[i] < zt, gt + g1t * (z[i] - zt), g[i])
-        return float((weights * g).sum())
+        z = np.maximum(R.geometric_carry(spend, lam, a0) / scale[:, None], 0.0)
+        return float((weights * curve_terms(forms, shapes, z, tangent if envelope else None)[0]).sum())
 
     env_sol, env_spend, t_env = _solve_structured(curves, rules, coef, scale, mult, lam, a0, lo, hi, band, cur,
                                                   tangent=tangent)

@@ -382,7 +382,9 @@ def envelope_tangent(form: str, params: Params, anchor) -> np.ndarray:
     a = np.asarray(anchor, dtype=float)
     xi = np.asarray(f.inflection(params), dtype=float)
     if not np.isfinite(xi).all():
-        raise NotConcaveError(f"{form} curve has no concave part: no concave envelope on a half-line")
+        raise NotConcaveError(
+            f"{form} curve has no concave part: no concave envelope on a half-line"
+        )
     xi, a = np.broadcast_arrays(xi, a)
     done = a >= xi
     fa = f.value(a, params)

@@ -127,14 +127,14 @@ def test_cli_daily_plan_names_the_structured_solver(tmp_path, run_cli):
                                         ("linear", 1.0)])
 def test_curve_derivatives_match_finite_differences(form, shape):
     # The interior-point method's Newton steps rest on these first and second derivatives.
-    from allocation.daily_ipm import SUPPORTED, _curve_terms
+    from allocation.daily_ipm import SUPPORTED, curve_terms
 
     z = np.array([[0.05, 0.3, 1.0, 2.5, 7.0]])
     code = np.array([SUPPORTED.index(form)])
     h = 1e-6 * np.maximum(z, 1e-3)
-    g, g1, g2 = _curve_terms(code, np.array([shape]), z)
-    gp, g1p, _ = _curve_terms(code, np.array([shape]), z + h)
-    gm, g1m, _ = _curve_terms(code, np.array([shape]), z - h)
+    g, g1, g2 = curve_terms(code, np.array([shape]), z)
+    gp, g1p, _ = curve_terms(code, np.array([shape]), z + h)
+    gm, g1m, _ = curve_terms(code, np.array([shape]), z - h)
     np.testing.assert_allclose(g1, (gp - gm) / (2 * h), rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(g2, (g1p - g1m) / (2 * h), rtol=1e-5, atol=1e-8)
     assert (g2 <= 1e-12).all()  # concave

@@ -34,7 +34,13 @@ def test_readme_tour_runs_as_written(tmp_path, run_cli, monkeypatch):
     assert static["status"] == "optimal" and static["budget"] == current
     daily = json.loads((tmp_path / "plan28.json").read_text())
     curves = json.loads((tmp_path / "curves.json").read_text())
-    assert any(c["response"]["form"] == "hill" and c["response"].get("shape", 1) > 1 for c in curves["channels"])
-    assert daily["certificate"]["kind"] in ("concave_in_band", "concave_envelope") and daily["gap"] <= 1e-3
+    assert any(
+        c["response"]["form"] == "hill" and c["response"].get("shape", 1) > 1
+        for c in curves["channels"]
+    )
+    assert (
+        daily["certificate"]["kind"] in ("concave_in_band", "concave_envelope")
+        and daily["gap"] <= 1e-3
+    )
     assert len({line["market"] for line in daily["lines"]}) == 4
     assert json.loads((tmp_path / "replan.json").read_text())["days"] == 27

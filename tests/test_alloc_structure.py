@@ -12,7 +12,11 @@ def _imports(path: Path) -> set[str]:
     """Every allocation module a module imports, at top level or inside a function."""
     out = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("allocation"):
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.module.startswith("allocation")
+        ):
             out.add(node.module)
         elif isinstance(node, ast.Import):
             out |= {a.name for a in node.names if a.name.startswith("allocation")}
@@ -20,7 +24,11 @@ def _imports(path: Path) -> set[str]:
 
 
 def test_allocation_modules_import_no_cycle():
-    mods = {f"allocation.{p.stem}": p for p in (ROOT / "allocation").glob("*.py") if p.stem != "__init__"}
+    mods = {
+        f"allocation.{p.stem}": p
+        for p in (ROOT / "allocation").glob("*.py")
+        if p.stem != "__init__"
+    }
     graph = {m: {d for d in _imports(p) if d in mods and d != m} for m, p in mods.items()}
     state: dict[str, int] = {}
 
@@ -28,7 +36,9 @@ def test_allocation_modules_import_no_cycle():
         state[m] = 1
         for d in graph[m]:
             if state.get(d) == 1:
-                raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(d):] + [m, d]))
+                raise AssertionError(
+                    "import cycle: " + " -> ".join(stack[stack.index(d) :] + [m, d])
+                )
             if d not in state:
                 visit(d, stack + [m])
         state[m] = 2

@@ -111,6 +111,14 @@ def test_honest_comparison(result, world):
     assert result.given_up["signups"] > 0 and result.given_up["spend"] > 0
     assert np.allclose(t["cost_per_incremental"], t["spend"] / t["incremental"])
     assert np.isclose(t.loc["oracle", "share_of_oracle"], 1.0)
+    # At equal spend: every plan, run without the tests' cuts, spends exactly the budget each day.
+    assert np.allclose(t["equal_spend"], 42 * budget, rtol=1e-6)
+    assert np.allclose(t["equal_cost_per_incremental"], t["equal_spend"] / t["equal_incremental"])
+    sq, orc = t.loc["status quo", "equal_incremental"], t.loc["oracle", "equal_incremental"]
+    share = (t.loc["daily loop", "equal_incremental"] - sq) / (orc - sq)
+    assert np.isclose(t.loc["daily loop", "share_of_oracle_gain"], share)
+    assert np.isclose(t.loc["daily loop", "equal_incremental"],
+                      t.loc["daily loop", "incremental"] + result.given_up["signups"], rtol=1e-9)
     # On the true steady-state curves the oracle's plan is at least as good as the status quo's.
     setting = make_setting(world, 42, seed=0)
     truth = {(c["name"], c["market"]): c for c in world.true_curves()}
