@@ -44,6 +44,10 @@ class FilledRowsWarning(LiftlabWarning):
     """Absent panel rows were filled with zeros because the user asked for it."""
 
 
+class IncompleteColumnWarning(LiftlabWarning):
+    """A numeric column no command asked for has empty cells: kept, but not offered as a covariate."""
+
+
 _USERINFO = re.compile(r"(?P<head>://[^:/@\s]*:)(?P<secret>[^@/\s]*)@")
 _QUERY_SECRET = re.compile(
     r"(?P<head>[?&](?:password|passwd|pwd)=)(?P<secret>[^&\s]*)", re.IGNORECASE

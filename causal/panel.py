@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from causal.errors import DataError, FilledRowsWarning
+from causal.errors import DataError, FilledRowsWarning, IncompleteColumnWarning
 
 SPEND_PREFIX = "spend_"
 
@@ -92,6 +92,10 @@ class Panel:
         The file (or ``"<DataFrame>"``) the panel came from, used in messages.
     n_filled : int
         Rows added by ``fill_missing="zero"``.
+    incomplete : tuple of str
+        Numeric columns with empty cells that no command asked for: kept in ``data``
+        (a method may use them where they are present, as Synth's predictors do) but not
+        offered as covariates; loading warns about them.
     """
 
     data: pd.DataFrame
@@ -103,6 +107,7 @@ class Panel:
     freq: str
     source: str = "<DataFrame>"
     n_filled: int = 0
+    incomplete: tuple = ()
     _wide_cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     # -- shape ---------------------------------------------------------------
@@ -113,8 +118,8 @@ class Panel:
 
     @property
     def covariates(self) -> list[str]:
-        """Numeric columns that are neither the outcome nor a spend."""
-        skip = {self.y, self.date_col, self.geo_col}
+        """Numeric columns that are neither the outcome nor a spend, and have no empty cell."""
+        skip = {self.y, self.date_col, self.geo_col, *self.incomplete}
         return [
             c
             for c in self.data.columns
@@ -208,12 +213,14 @@ def _check_numeric(
     source: str,
     *,
     allow_bool: bool = False,
-) -> None:
+    allow_missing: bool = False,
+) -> bool:
+    """Check (and coerce) a numeric column; returns whether it has empty cells (only if ``allow_missing``)."""
     values = df[col]
     if pd.api.types.is_bool_dtype(values) and allow_bool:
         # An indicator covariate (a holiday flag) is a 0/1 number by meaning.
         df[col] = values.astype(float)
-        return
+        return False
     if pd.api.types.is_bool_dtype(values):
         i = int(values.notna().to_numpy().argmax())
         raise DataError(
@@ -234,6 +241,8 @@ def _check_numeric(
         values = coerced
     arr = values.to_numpy(dtype=float)
     nonfinite = ~np.isfinite(arr)
+    if allow_missing and nonfinite.any() and np.isnan(arr[nonfinite]).all():
+        return True
     if nonfinite.any():
         i = int(np.flatnonzero(nonfinite)[0])
         what = "a missing (NaN) value" if np.isnan(arr[i]) else f"a non-finite value {arr[i]}"
@@ -241,6 +250,7 @@ def _check_numeric(
             f"{source}: column '{col}' has {what} at geo '{df[geo_col].iloc[i]}', "
             f"date {_fmt_date(df[date_col].iloc[i])} ({int(nonfinite.sum())} such rows)"
         )
+    return False
 
 
 def _infer_freq(dates: pd.DatetimeIndex, source: str, date_col: str) -> str:
@@ -517,19 +527,31 @@ def load_panel(
         for c in df.columns
         if c not in (date_col, geo_col, *checked, *extra) and pd.api.types.is_numeric_dtype(df[c])
     ]
+    incomplete = []
     for col in [*checked, *extra]:
         if col not in df.columns:
             raise DataError(
                 f"{name}: no column '{col}'; columns are: {', '.join(map(str, df.columns))}"
             )
         # The outcome and spend are amounts: true/false there is a wrong column, not a number.
-        _check_numeric(
+        # A column no command asked for may have empty cells (a predictor observed in some years):
+        # it is kept, said aloud, and not offered as a covariate; text in it is still refused.
+        if _check_numeric(
             df,
             col,
             date_col,
             geo_col,
             name,
             allow_bool=col != y and not str(col).startswith(SPEND_PREFIX),
+            allow_missing=col not in checked,
+        ):
+            incomplete.append(col)
+    if incomplete:
+        warnings.warn(
+            f"{name}: column(s) {', '.join(map(repr, incomplete))} have empty cells: kept, but not used "
+            "as covariates (fill them, or name them explicitly where a method handles gaps)",
+            IncompleteColumnWarning,
+            stacklevel=2,
         )
     for col in spend_cols:
         neg = df[col].to_numpy() < 0
@@ -549,4 +571,5 @@ def load_panel(
         freq=freq,
         source=name,
         n_filled=n_filled,
+        incomplete=tuple(incomplete),
     )

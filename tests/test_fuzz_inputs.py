@@ -135,6 +135,8 @@ def _mutate(kind: str, row: int, col: str | None, value) -> tuple[bytes, str]:
         except ValueError:
             ok = False
         expect = "either" if ok else "refuse"  # a number written differently is still that number
+        if str(value).strip() == "" and col != "signups" and not col.startswith("spend_"):
+            expect = "incomplete"  # an empty covariate cell: kept, said aloud, not a covariate
     elif kind == "date":
         # The same calendar day written another ISO way ("2024-1-2", "20240102") may be read as that day.
         original = frame.loc[row, "date"]
@@ -189,6 +191,9 @@ def check_panel(tmp_path: Path, mutation) -> None:
         return
     event(f"{mutation[0]}: loaded")
     assert expect != "refuse", (mutation, data.decode(errors="replace")[:400])
+    if expect == "incomplete":
+        col = mutation[2]
+        assert col in panel.incomplete and col not in panel.covariates, mutation
     # Nothing silently dropped or changed: every numeric cell present is the one written.
     got = panel.data.set_index(["date", "geo"]).sort_index()
     raw = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
@@ -197,9 +202,12 @@ def check_panel(tmp_path: Path, mutation) -> None:
     assert len(got) == len(raw) == len(BASE) or panel.n_filled == 0 and len(got) == len(raw)
     for col in [c for c in NUMERIC if c in raw.columns]:
         np.testing.assert_array_equal(
-            got[col].to_numpy(dtype=float), raw[col].astype(float).to_numpy()
+            got[col].to_numpy(dtype=float),
+            pd.to_numeric(raw[col].replace("", np.nan)).astype(float).to_numpy(),
         )
-    assert set(panel.covariates) >= {c for c in ("competitor_price",) if c in raw.columns}
+    assert set(panel.covariates) | set(panel.incomplete) >= {
+        c for c in ("competitor_price",) if c in raw.columns
+    }
 
 
 @QUICK

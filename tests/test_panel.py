@@ -139,3 +139,23 @@ def test_wide_is_dates_by_geos(panel_frame):
     w = p.wide()
     assert w.shape == (10, 3) and list(w.columns) == ["a", "b", "c"]
     assert w.loc["2024-01-01", "b"] == panel_frame.loc[1, "signups"]
+
+
+def test_empty_cells_in_an_unused_column_are_kept_and_said_not_dropped(tmp_path):
+    import warnings as _w
+
+    from causal.errors import DataError, IncompleteColumnWarning
+    from causal.panel import load_panel
+
+    rows = [f"2024-01-0{d},{g},{10 + d},{1.0 + d},{'' if (d, g) == (2, 'b') else 5.0}"
+            for d in range(1, 6) for g in ("a", "b")]
+    path = tmp_path / "p.csv"
+    path.write_text("date,geo,signups,spend_tv,price\n" + "\n".join(rows) + "\n")
+    with _w.catch_warnings(record=True) as caught:
+        _w.simplefilter("always")
+        panel = load_panel(path)
+    assert any(issubclass(w.category, IncompleteColumnWarning) and "'price'" in str(w.message) for w in caught)
+    assert panel.incomplete == ("price",) and "price" not in panel.covariates
+    assert panel.data["price"].isna().sum() == 1          # kept as written, not filled
+    with pytest.raises(DataError, match="column 'price' has a missing"):
+        load_panel(path, columns=("price",))               # a command that uses it refuses it
