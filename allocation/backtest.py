@@ -272,8 +272,9 @@ def _read(world: World, frame: pd.DataFrame, test: dict, control: list[str], see
 # The weekly proposal's design search: the recent history is enough for the windows of one test length,
 # and a coarse effect grid with few windows keeps 26 proposals a half-year within about a minute.
 DESIGN_HISTORY_DAYS = 200
+# Eight windows are too few to hold some out for the claim: the weekly proposals claim on the search windows.
 DESIGN_SEARCH = {"effect_sizes": (0.0, 0.05, 0.1, 0.2), "n_windows": 8, "n_screen_windows": 2, "n_finalists": 5,
-                 "n_null_windows": 0, "greedy_rounds": 0}
+                 "n_null_windows": 0, "greedy_rounds": 0, "claim_share": 0.0}
 
 
 def _design_test(frame: pd.DataFrame, world: World, free: list[str], k: int, days: int, *, seed: int) -> dict | None:
@@ -314,7 +315,9 @@ def guardrail_ratio(plan: np.ndarray, history: np.ndarray, current: np.ndarray, 
 def _fit(setting: Setting, frame: pd.DataFrame, day: int) -> ResponseModel:
     last = _date(setting.world, setting.start + day - 1)
     panel = load_panel(frame[frame["date"] <= last].reset_index(drop=True))
-    return ResponseModel(controls=list(CONTROLS), holdout=0).fit(panel)
+    # The world's market clusters as a user's mapping would give them (models never parse geo ids).
+    clusters = {g: CLUSTERS[c] for g, c in zip(setting.world.geos, setting.world.cluster_of)}
+    return ResponseModel(controls=list(CONTROLS), holdout=0, clusters=clusters).fit(panel)
 
 
 # Prior scale of the confounding bias (relative to the coefficient) of a channel whose spend is set by the
