@@ -196,7 +196,7 @@ def test_huge_curve_number_is_refused(tmp_path, run_cli):
         ),
         (
             '{"lines": [{"name": "ctv", "market": "NA", "daily_spend": [1, NaN]}]}',
-            "key 'daily_spend[1]'",
+            "NaN is not a JSON number",  # refused by the strict JSON reader, with line and column
         ),
         (
             '{"lines": [{"name": "ctv", "market": "NA", "daily_spend": [1, 2]}, '

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import warnings
-from urllib.parse import urlsplit, urlunsplit
 
 import click
 
@@ -14,18 +13,9 @@ from allocation.cli.outputs import outputs
 from allocation.jsonfile import read_json
 from allocation.mmm import FORMS, ResponseModel
 from allocation.structural import MediatorWarning, StructuralModel, resolve_clusters
-from causal.errors import ConfigError, DataError
+from causal.errors import ConfigError, DataError, mask_url
 from causal.graph import check_identifiable, default_graph, joint_controls, normalise, read_graph
 from causal.panel import read_table
-
-
-def mask_url(url: str) -> str:
-    """The URL with its password replaced by ``***`` (user:***@host), for messages and curves.json."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _registry_lifts(url: str) -> list[Lift]:
