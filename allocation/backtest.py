@@ -67,9 +67,9 @@ import pandas as pd
 from allocation.audit import AuditLog
 from allocation.calibration import Lift, calibrate
 from allocation.mmm import ResponseModel
+from causal import response as R
 from causal.errors import ConfigError
 from causal.panel import load_panel
-from causal.transforms import hill
 from causal.world import CLUSTERS, EXOGENOUS_CHANNELS, MEDIATED_CONVERSION, World, WorldRun
 from experiments.design import design_experiment
 from experiments.readout import read_out
@@ -121,20 +121,11 @@ def best_allocation(curves: list, budget: float, lower: np.ndarray | None = None
 
 def _curve_fn(block: dict):
     """A curves.json ``response`` block as a function (a fitted beta may be negative: kept as believed)."""
-    form, b = block["form"], float(block["beta"])
-    if form == "hill":
-        k, s = float(block["half_saturation"]), float(block.get("shape", 1.0))
-        return lambda x: b * hill(np.asarray(x, float), k, s)
-    if form == "exp":
-        sc = float(block["scale"])
-        return lambda x: b * (1.0 - np.exp(-np.asarray(x, float) / sc))
-    if form == "log":
-        sc = float(block["scale"])
-        return lambda x: b * np.log1p(np.asarray(x, float) / sc)
-    if form == "power":
-        e = float(block["exponent"])
-        return lambda x: b * np.asarray(x, float) ** e
-    raise ConfigError(f"response form '{form}' is not one of hill, exp, log, power")
+    form = block["form"]
+    if form not in R.FORMS:
+        raise ConfigError(f"response form '{form}' is not one of {', '.join(R.FORMS)}")
+    params = {k: v for k, v in block.items() if k != "form"}
+    return lambda x: R.value(form, x, params)
 
 
 # -- applying plans to the world ----------------------------------------------------

@@ -178,6 +178,35 @@ class _LiftDesign:
     window: np.ndarray         # row positions
 
 
+def counterfactual_spend(x: np.ndarray, window: np.ndarray, cols: np.ndarray, lift: Lift) -> np.ndarray:
+    """The channel's (T, G) spend had the lift's intervention not happened: observed minus ``spend_delta``.
+
+    The change is spread over the treated cells in proportion to the observed spend (exact for any
+    multiplier but zero), else to the 28 periods before the window (a go-dark).
+
+    Raises
+    ------
+    DataError
+        If ``spend_delta`` exceeds the observed spend in the treated geos and window.
+    """
+    obs = x[np.ix_(window, cols)]
+    if obs.sum() > 1e-9 * abs(lift.spend_delta):
+        share = obs / obs.sum()
+    else:
+        pre = x[max(0, window[0] - 28):window[0], cols]
+        base = pre.mean(axis=0) if pre.size else np.ones(len(cols))
+        if base.sum() <= 0:
+            base = np.ones(len(cols))
+        share = np.broadcast_to(base / base.sum() / len(window), obs.shape)
+    cf_cells = obs - share * lift.spend_delta
+    if (cf_cells < -1e-6 * abs(lift.spend_delta)).any():
+        raise DataError(f"{lift.source}: spend_delta {lift.spend_delta:,.2f} exceeds the observed spend "
+                        f"{obs.sum():,.2f} of channel '{lift.channel}' in the treated geos and window")
+    cf = x.copy()
+    cf[np.ix_(window, cols)] = np.maximum(cf_cells, 0.0)
+    return cf
+
+
 def lift_design(model: ResponseModel, lift: Lift) -> _LiftDesign:
     """Loadings of a lift's predicted incremental on the model's coefficients (validates the lift)."""
     check_is_fitted(model, "theta_")
@@ -204,23 +233,7 @@ def lift_design(model: ResponseModel, lift: Lift) -> _LiftDesign:
     mask = np.zeros(len(model.geos_), dtype=bool)
     mask[cols] = True
     x = model._d.spend[lift.channel]
-    obs = x[np.ix_(window, cols)]
-    # Spread the spend change over the treated cells: in proportion to the observed
-    # spend (exact for any multiplier but zero), else to the 28 periods before (go-dark).
-    if obs.sum() > 1e-9 * abs(lift.spend_delta):
-        share = obs / obs.sum()
-    else:
-        pre = x[max(0, window[0] - 28):window[0], cols]
-        base = pre.mean(axis=0) if pre.size else np.ones(len(cols))
-        if base.sum() <= 0:
-            base = np.ones(len(cols))
-        share = np.broadcast_to(base / base.sum() / len(window), obs.shape)
-    cf_cells = obs - share * lift.spend_delta
-    if (cf_cells < -1e-6 * abs(lift.spend_delta)).any():
-        raise DataError(f"{src}: spend_delta {lift.spend_delta:,.2f} exceeds the observed spend "
-                        f"{obs.sum():,.2f} of channel '{lift.channel}' in the treated geos and window")
-    cf = x.copy()
-    cf[np.ix_(window, cols)] = np.maximum(cf_cells, 0.0)
+    cf = counterfactual_spend(x, window, cols, lift)
     f_obs = model.features(lift.channel)
     f_cf = model.features(lift.channel, cf)
     diff = np.zeros_like(f_obs)
@@ -337,7 +350,6 @@ class CalibrationResult:
         cur = sum(m.current_spend(channel).values())
         xs = np.linspace(0, max(cur * 2.5, 1.0), 200)
         total = sum(sizes.values())
-        from matplotlib.ticker import FuncFormatter
 
         for theta, label, style, color in ((self.theta_before, "before calibration", "--", "#8a94a3"),
                                            (self.theta_after, "after calibration", "-", "#2f5fa7")):
@@ -363,17 +375,26 @@ class CalibrationResult:
             # The lift's name goes in the legend: a text label on the plot collides with the curves.
             ax.errorbar([x_pt], [y_pt], yerr=[[y_pt - lo], [hi - y_pt]], fmt="o", color="#a12", capsize=4,
                         label=f"lift {r['name']}: measured, {self.confidence:.0%} interval")
-        thousands = FuncFormatter(lambda v, _: f"{v:,.0f}")
-        ax.xaxis.set_major_formatter(thousands)
-        ax.yaxis.set_major_formatter(thousands)
-        ax.tick_params(axis="x", labelrotation=20)
-        ax.set_xlabel(f"{channel} spend per {m.period_} (all markets)")
-        ax.set_ylabel(f"incremental {m.outcome_} per {m.period_}")
-        ax.set_title(f"{channel}: response curve before and after calibration")
-        ax.legend(fontsize=8, loc="upper left")
-        if show:
-            plt.show()
-        return fig, ax
+        return finish_curve_axes(fig, ax, channel, m.period_, m.outcome_,
+                                 f"{channel}: response curve before and after calibration", show)
+
+
+def finish_curve_axes(fig, ax, channel: str, period: str, outcome: str, title: str, show: bool = False):
+    """Axis labels, thousands ticks, title and legend of a response-curve figure (both models); (fig, ax)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    thousands = FuncFormatter(lambda v, _: f"{v:,.0f}")
+    ax.xaxis.set_major_formatter(thousands)
+    ax.yaxis.set_major_formatter(thousands)
+    ax.tick_params(axis="x", labelrotation=20)
+    ax.set_xlabel(f"{channel} spend per {period} (all markets)")
+    ax.set_ylabel(f"incremental {outcome} per {period}")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper left")
+    if show:
+        plt.show()
+    return fig, ax
 
 
 def calibrate(

@@ -3,13 +3,10 @@
 A :class:`CurveSet` holds one :class:`Curve` per line (a channel in a market).
 Each curve gives the steady-state outcome per period for a steady spend ``x``
 per period (INTERFACE.md); the formulas are those of
-:func:`causal.transforms.response`:
+:mod:`causal.response`:
 
-* ``hill``  ``beta * x^s / (K^s + x^s)`` (``K`` = ``half_saturation``, ``s`` = ``shape``)
-* ``exp``   ``beta * (1 - exp(-x / scale))``
-* ``log``   ``beta * log(1 + x / scale)``
-* ``power`` ``beta * x^exponent``
-* ``linear`` ``beta * x``
+``hill``, ``exp``, ``log``, ``power`` and ``linear``, each defined once in
+:mod:`causal.response` (value, derivatives, cvxpy and piecewise forms).
 
 Validation happens once, here, at the boundary: every error is one line naming
 the file, the line (``channels[i]`` with its name and market) and the key.
@@ -26,18 +23,12 @@ from typing import Any
 import numpy as np
 
 from allocation.jsonfile import read_json
+from causal import response as R
 from causal.errors import ConfigError, DataError
-from causal.transforms import response as _response
 
 #: Required parameters of each response form (besides ``form``).
-FORMS: dict[str, tuple[str, ...]] = {
-    "hill": ("beta", "half_saturation"),
-    "exp": ("beta", "scale"),
-    "log": ("beta", "scale"),
-    "power": ("beta", "exponent"),
-    "linear": ("beta",),
-}
-_OPTIONAL = {"hill": ("shape",)}
+FORMS: dict[str, tuple[str, ...]] = {name: f.params for name, f in R.FORMS.items()}
+_OPTIONAL = {name: tuple(k for k, _ in f.optional) for name, f in R.FORMS.items() if f.optional}
 
 
 @dataclass(frozen=True)
@@ -85,38 +76,34 @@ class Curve:
     @property
     def is_concave(self) -> bool:
         """True unless an S-shaped Hill (shape > 1) or a convex power (exponent > 1)."""
-        if self.form == "hill":
-            return self.shape <= 1.0
-        if self.form == "power":
-            return float(self.params["exponent"]) <= 1.0
-        return True
+        return bool(R.is_concave(self.form, self.params))
+
+    @property
+    def inflection(self) -> float:
+        """Spend from which the curve is concave (0 for concave curves)."""
+        return float(R.inflection(self.form, self.params))
+
+    @property
+    def structure(self) -> tuple:
+        """Form and structural exponent: what fixes the cvxpy expression tree."""
+        return R.structure(self.form, self.params)
 
     def evaluate(self, x: np.ndarray | float) -> np.ndarray:
         """Steady-state outcome per period at spend ``x`` per period."""
-        return _response(self.form, x, self.params)
+        return R.value(self.form, x, self.params)
 
     def marginal(self, x: np.ndarray | float) -> np.ndarray:
         """Derivative of :meth:`evaluate`: incremental outcome per extra unit of spend."""
-        x = np.maximum(np.asarray(x, dtype=float), 0.0)
-        p = self.params
-        beta = float(p["beta"])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if self.form == "hill":
-                k, s = float(p["half_saturation"]), self.shape
-                ks, xs = k**s, x**s
-                d = beta * s * ks * x ** (s - 1.0) / (ks + xs) ** 2
-                if s < 1.0:
-                    d = np.where(x == 0.0, np.inf, d)
-                return d
-            if self.form == "exp":
-                scale = float(p["scale"])
-                return beta / scale * np.exp(-x / scale)
-            if self.form == "log":
-                return beta / (float(p["scale"]) + x)
-            if self.form == "power":
-                e = float(p["exponent"])
-                return np.where(x == 0.0, np.inf if e < 1 else (beta if e == 1 else 0.0), beta * e * x ** (e - 1.0))
-            return np.full_like(x, beta)
+        return R.derivative(self.form, x, self.params)
+
+    def curvature(self, x: np.ndarray | float) -> np.ndarray:
+        """Second derivative of :meth:`evaluate`."""
+        return R.second_derivative(self.form, x, self.params)
+
+    def scaling(self, reference: float = 1.0) -> tuple[float, float]:
+        """``(coef, scale)`` such that the curve is ``coef * g(x / scale)`` (see :mod:`causal.response`)."""
+        c, k = R.scaling(self.form, self.params, reference)
+        return float(c), float(k)
 
     def to_dict(self) -> dict[str, Any]:
         """The curves.json line, with the keys INTERFACE.md names."""
@@ -187,6 +174,27 @@ class CurveSet:
     def marginal(self, spend: np.ndarray) -> np.ndarray:
         spend = np.asarray(spend, dtype=float)
         return np.array([c.marginal(x) for c, x in zip(self.curves, spend)], dtype=float)
+
+    def _by_form(self, x: np.ndarray, fn) -> np.ndarray:
+        # One vectorised call per form: the parameters of its lines as arrays broadcast over days.
+        x = np.asarray(x, dtype=float)
+        out = np.empty_like(x)
+        forms = np.array([c.form for c in self.curves])
+        for form in dict.fromkeys(forms):
+            idx = np.flatnonzero(forms == form)
+            keys = set().union(*(self.curves[i].params for i in idx))
+            params = {k: np.array([float(self.curves[i].params.get(k, dict(R.FORMS[form].optional).get(k, np.nan)))
+                                   for i in idx]).reshape((-1,) + (1,) * (x.ndim - 1)) for k in keys}
+            out[idx] = fn(form, x[idx], params)
+        return out
+
+    def evaluate_lines(self, x: np.ndarray) -> np.ndarray:
+        """Outcome at spend ``x`` of shape ``(lines, ...)`` (e.g. lines x days), one vectorised call per form."""
+        return self._by_form(x, R.value)
+
+    def marginal_lines(self, x: np.ndarray) -> np.ndarray:
+        """Marginal outcome at ``x`` of shape ``(lines, ...)``."""
+        return self._by_form(x, R.derivative)
 
     def to_dict(self) -> dict[str, Any]:
         return {"outcome": self.outcome, "period": self.period, "channels": [c.to_dict() for c in self.curves]}

@@ -44,6 +44,8 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from causal import response as R
+
 SUPPORTED = ("exp", "log", "hill", "power", "linear")
 
 
@@ -101,28 +103,12 @@ def _row_pattern(days: int, window: int | None) -> tuple[np.ndarray, np.ndarray,
 
 
 def _curve_terms(form: np.ndarray, shape: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """g, g' and g'' of each line's form at z (lines x days); z > 0 inside the feasible set."""
+    """g, g' and g'' of each line's unit curve (:mod:`causal.response`) at z (lines x days); z > 0 inside."""
     g, g1, g2 = np.empty_like(z), np.empty_like(z), np.empty_like(z)
     for code, name in enumerate(SUPPORTED):
         rows = form == code
-        if not rows.any():
-            continue
-        zi = z[rows]
-        s = shape[rows][:, None]
-        if name == "exp":
-            e = np.exp(-zi)
-            g[rows], g1[rows], g2[rows] = 1 - e, e, -e
-        elif name == "log":
-            g[rows], g1[rows], g2[rows] = np.log1p(zi), 1 / (1 + zi), -1 / (1 + zi) ** 2
-        elif name == "hill":
-            u = zi**s
-            g[rows] = u / (1 + u)
-            g1[rows] = s * zi ** (s - 1) / (1 + u) ** 2
-            g2[rows] = s * zi ** (s - 2) / (1 + u) ** 3 * ((s - 1) * (1 + u) - 2 * s * u)
-        elif name == "power":
-            g[rows], g1[rows], g2[rows] = zi**s, s * zi ** (s - 1), s * (s - 1) * zi ** (s - 2)
-        else:
-            g[rows], g1[rows], g2[rows] = zi, 1.0, 0.0
+        if rows.any():
+            g[rows], g1[rows], g2[rows] = R.unit_terms(name, z[rows], shape[rows][:, None])
     return g, g1, g2
 
 

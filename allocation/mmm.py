@@ -43,10 +43,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from causal import response as R
 from causal.base import BaseEstimator, check_is_fitted
 from causal.errors import ConfigError, DataError
 from causal.panel import Panel
-from causal.transforms import geometric_adstock, hill, weibull_adstock_weights, weighted_adstock
+from causal.response import geometric_adstock, weibull_adstock_weights, weighted_adstock
 
 FORMS = ("hill", "exp", "log")
 GEOMETRIC_DECAYS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -120,22 +121,12 @@ class ChannelCurve:
         return weighted_adstock(x, w)
 
     def saturate(self, a: np.ndarray) -> np.ndarray:
-        """Saturation in [0, 1) for hill and exp, unbounded log for log."""
-        if self.form == "hill":
-            return hill(a, self.params["half_saturation"], self.params["shape"])
-        if self.form == "exp":
-            return 1.0 - np.exp(-np.maximum(a, 0.0) / self.params["scale"])
-        return np.log1p(np.maximum(a, 0.0) / self.params["scale"])
+        """Saturation in [0, 1) for hill and exp, unbounded log for log (the curve core with unit beta)."""
+        return R.value(self.form, a, {"beta": 1.0, **self.params})
 
     def derivative(self, a: np.ndarray) -> np.ndarray:
         """d saturate / d a (for marginal returns)."""
-        a = np.maximum(np.asarray(a, float), 1e-12)
-        if self.form == "hill":
-            k, s = self.params["half_saturation"], self.params["shape"]
-            return s * k**s * a ** (s - 1) / (k**s + a**s) ** 2
-        if self.form == "exp":
-            return np.exp(-a / self.params["scale"]) / self.params["scale"]
-        return 1.0 / (self.params["scale"] + a)
+        return R.derivative(self.form, np.maximum(np.asarray(a, float), 1e-12), {"beta": 1.0, **self.params})
 
     def response_block(self, beta: float, size: float) -> dict:
         """curves.json ``response`` of a market of total size ``size`` (steady spend per period)."""

@@ -18,19 +18,19 @@ Agrawal, A. et al. (2019). Differentiable convex optimization layers (DPP). Neur
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import Any
 
 import cvxpy as cp
 import numpy as np
-import pandas as pd
 
 from allocation.curves import CurveSet
+from allocation.plans import Plan, make_plan
 from allocation.problem import StaticProblem, build_static, scaling, solve_robust, structure_key
 from allocation.rules import Bounds, Rules, check_feasible, group_matrix, line_bounds, market_matrix
+from allocation.sshape import solve_pwl
 from causal.errors import ConfigError, InfeasibleError
 
 OBJECTIVES = ("max_incremental", "min_spend", "max_profit")
+__all__ = ["OBJECTIVES", "Allocator", "Plan", "allocate", "make_plan", "solver_options"]
 
 
 def solver_options(solver: str) -> dict:
@@ -38,127 +38,6 @@ def solver_options(solver: str) -> dict:
     if solver.upper() == "CLARABEL":
         return {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10, "max_iter": 400}
     return {}
-
-
-@dataclass
-class Plan:
-    """A recommended allocation.
-
-    Attributes
-    ----------
-    status : str
-        ``optimal`` or the solver's word.
-    objective : str
-    budget : float or None
-    lines : pandas.DataFrame
-        One row per line: ``name, market, spend, current_spend, incremental,
-        current_incremental, marginal`` (outcome per extra unit of spend) and
-        ``cost_per_incremental`` (1 / marginal), ``lower``, ``upper``, ``binding``.
-    budget_dual : float or None
-        Dual value of ``total_budget``: incremental outcome of one more unit of budget.
-    binding : list of dict
-        Binding constraints, each ``{"constraint", "line" or "market" or "group", "value"}``.
-    solver, method : str
-    gap : float
-        Relative gap to the true optimum (0 for the exact convex model; the
-        proven bound for the piecewise-linear model of S-shaped curves).
-    """
-
-    status: str
-    objective: str
-    budget: float | None
-    lines: pd.DataFrame
-    budget_dual: float | None
-    binding: list[dict]
-    solver: str
-    method: str
-    gap: float
-    solve_seconds: float
-    rules: dict = field(default_factory=dict)
-    target: float | None = None
-    value_per_signup: float | None = None
-    objective_value: float | None = None
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def total_spend(self) -> float:
-        return float(self.lines["spend"].sum())
-
-    @property
-    def total_incremental(self) -> float:
-        return float(self.lines["incremental"].sum())
-
-    def to_dict(self) -> dict[str, Any]:
-        """plan.json: INTERFACE.md's keys, then extras."""
-        cols = ["name", "market", "spend", "current_spend", "incremental", "marginal",
-                "cost_per_incremental", "current_incremental", "lower", "lower_rule", "upper", "upper_rule", "binding"]
-        lines = []
-        for row in self.lines[cols].to_dict("records"):
-            row = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()}
-            lines.append(row)
-        cur = self.lines["current_spend"]
-        return {
-            "status": self.status,
-            "objective": self.objective,
-            "budget": self.budget,
-            "lines": lines,
-            "total_spend": self.total_spend,
-            "total_incremental": self.total_incremental,
-            "current_total_spend": float(cur.sum()) if cur.notna().all() else None,
-            "current_total_incremental": float(self.lines["current_incremental"].sum()) if cur.notna().all() else None,
-            "target": self.target,
-            "value_per_signup": self.value_per_signup,
-            "budget_dual": self.budget_dual,
-            "marginal_return": self.budget_dual,
-            "binding_constraints": self.binding,
-            "constraints": self.rules,
-            "solver": self.solver,
-            "method": self.method,
-            "gap": self.gap,
-            "solve_seconds": self.solve_seconds,
-            **self.extra,
-        }
-
-    def summary(self) -> str:
-        """A few lines for a terminal."""
-        out = [f"{self.objective}: {self.status} ({self.method}, {self.solver}, gap {self.gap:.2e}), "
-               f"spend {self.total_spend:,.2f} -> incremental {self.total_incremental:,.2f}"]
-        if self.budget_dual is not None and self.budget_dual > 1e-9:
-            mr = self.budget_dual
-            cpi = f"{1 / mr:,.2f}" if mr and mr > 0 else "—"
-            out.append(f"marginal return of budget {mr:.6g} per unit (marginal cost per incremental {cpi})")
-        if self.binding:
-            names = sorted({b["constraint"] for b in self.binding})
-            out.append(f"binding: {', '.join(names)}")
-        return "\n".join(out)
-
-    def to_frame(self) -> pd.DataFrame:
-        return self.lines.copy()
-
-    def plot(self, *, ax=None, show: bool = True):
-        """Current and recommended spend per line (horizontal bars). Returns ``(fig, ax)``."""
-        import matplotlib.pyplot as plt
-
-        lines = self.lines
-        if ax is None:
-            fig, ax = plt.subplots(figsize=(8, max(2.5, 0.25 * len(lines))))
-        else:
-            fig = ax.figure
-        from matplotlib.ticker import FuncFormatter
-
-        y = np.arange(len(lines))
-        ax.barh(y - 0.2, np.nan_to_num(lines["current_spend"].to_numpy(dtype=float)), height=0.4,
-                color="#8a94a3", label="current")
-        ax.barh(y + 0.2, lines["spend"].to_numpy(dtype=float), height=0.4, color="#2f5fa7", label="recommended")
-        ax.set_yticks(y, list(lines.index))
-        ax.invert_yaxis()
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-        ax.set_xlabel("spend per period (currency units)")
-        ax.set_title("Current vs recommended spend per channel and market")
-        ax.legend(loc="lower right")
-        if show:
-            plt.show()
-        return fig, ax
 
 
 class Allocator:
@@ -212,8 +91,6 @@ class Allocator:
         bounds = line_bounds(curves, rules)
         check_feasible(curves, rules, bounds, objective=self.objective, target=target)
         if not all(c.is_concave for c in curves):
-            from allocation.sshape import solve_pwl
-
             return solve_pwl(curves, rules, bounds, objective=self.objective, target=target,
                              value_per_signup=value_per_signup, mode=self.s_curves, breakpoints=self.breakpoints)
         sp = self.problem_for(curves, rules, bounds)
@@ -270,75 +147,6 @@ class Allocator:
             sp.params["group_floor"].value = mins
         if "target" in sp.params:
             sp.params["target"].value = float(target)
-
-
-def make_plan(curves: CurveSet, rules: Rules, bounds: Bounds, spend: np.ndarray, *, status: str,
-              objective: str, budget_dual: float | None, solver: str, method: str, gap: float,
-              seconds: float, target: float | None = None, value_per_signup: float | None = None,
-              extra: dict | None = None) -> Plan:
-    """Tabulate a solution: per-line outcome, marginal return, and which constraints bind."""
-    cur = curves.current()
-    inc = curves.evaluate(spend)
-    marg = curves.marginal(spend)
-    with np.errstate(divide="ignore"):
-        cpi = np.where(marg > 0, 1.0 / marg, np.inf)
-    tol = 1e-5
-    binding: list[dict] = []
-    line_binding = []
-    for i, c in enumerate(curves):
-        scale = max(1.0, abs(spend[i]))
-        tags = []
-        if bounds.lower[i] > 0 and spend[i] - bounds.lower[i] <= tol * scale:
-            tags.append(bounds.lower_rule[i])
-            binding.append({"constraint": _lower_name(bounds.lower_rule[i]), "line": c.label, "value": float(bounds.lower[i])})
-        if np.isfinite(bounds.upper[i]) and bounds.upper[i] - spend[i] <= tol * scale:
-            tags.append(bounds.upper_rule[i])
-            binding.append({"constraint": _upper_name(bounds.upper_rule[i]), "line": c.label, "value": float(bounds.upper[i])})
-        line_binding.append(",".join(tags))
-    total = float(spend.sum())
-    if rules.spendable is not None and objective != "min_spend" and abs(total - rules.spendable) <= tol * max(1.0, rules.spendable):
-        binding.append({"constraint": "total_budget", "value": float(rules.spendable)})
-        if rules.reserve_amount > 0:
-            binding.append({"constraint": "test_and_learn_reserve", "value": rules.reserve_amount})
-    if rules.market_budgets:
-        mat, caps, markets = market_matrix(curves, rules)
-        for m, s, cap in zip(markets, mat @ spend, caps):
-            if cap - s <= tol * max(1.0, cap):
-                binding.append({"constraint": "market_budgets", "market": m, "value": float(cap)})
-    if rules.group_budgets:
-        mat, caps, mins, names = group_matrix(curves, rules)
-        for g, s, cap, mn in zip(names, mat @ spend, caps, mins):
-            if np.isfinite(cap) and cap - s <= tol * max(1.0, cap):
-                binding.append({"constraint": "group_budgets", "group": g, "value": float(cap)})
-            if mn > 0 and s - mn <= tol * max(1.0, mn):
-                binding.append({"constraint": "group_minimums", "group": g, "value": float(mn)})
-    if objective == "min_spend":
-        binding.append({"constraint": "incremental_target", "value": float(target)})
-    frame = pd.DataFrame({
-        "name": curves.names, "market": curves.markets, "spend": spend, "current_spend": cur,
-        "incremental": inc, "current_incremental": np.where(np.isfinite(cur), curves.evaluate(np.nan_to_num(cur)), np.nan),
-        "marginal": marg, "cost_per_incremental": cpi, "lower": bounds.lower, "lower_rule": bounds.lower_rule,
-        "upper": bounds.upper, "upper_rule": bounds.upper_rule, "binding": line_binding,
-    })
-    frame.index = pd.Index(curves.labels, name="line")
-    if objective == "max_profit" and value_per_signup:
-        obj_value = value_per_signup * float(inc.sum()) - total
-    elif objective == "min_spend":
-        obj_value = total
-    else:
-        obj_value = float(inc.sum())
-    return Plan(status=status, objective=objective, budget=rules.budget, lines=frame, budget_dual=budget_dual,
-                binding=binding, solver=solver, method=method, gap=gap, solve_seconds=seconds,
-                rules=rules.to_dict(), target=target, value_per_signup=value_per_signup,
-                objective_value=obj_value, extra=extra or {})
-
-
-def _lower_name(rule: str) -> str:
-    return {"floor": "line_floors", "commitment": "commitments", "guardrail": "guardrail"}.get(rule, rule)
-
-
-def _upper_name(rule: str) -> str:
-    return {"ceiling": "line_ceilings", "guardrail": "guardrail"}.get(rule, rule)
 
 
 def allocate(curves: CurveSet, *, budget: float | None = None, objective: str = "max_incremental",

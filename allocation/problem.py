@@ -1,15 +1,8 @@
 """Building the static allocation problem once, in DCP and DPP form.
 
 Each line's spend is written ``x = scale * z`` with a scaled variable ``z`` so
-every concave curve becomes ``coef * g(z)`` with a fixed concave ``g``:
-
-* ``exp``:   ``g(z) = 1 - exp(-z)``, ``scale`` = the curve's scale
-* ``log``:   ``g(z) = log(1 + z)``
-* ``hill`` with shape ``s <= 1``: ``g(z) = 1 - 1 / (1 + z^s)``, ``scale = K``; exact
-  in DCP because ``1 / (1 + w)`` is convex and non-increasing and ``z^s`` is concave
-* ``power`` with exponent ``e <= 1``: ``g(z) = z^e``, ``scale`` = a reference spend
-  and ``coef = beta * scale^e`` (keeps ``z`` near one for the solver)
-* ``linear``: ``g(z) = z``
+every concave curve becomes ``coef * g(z)`` with a fixed concave ``g``, the unit
+curve of :mod:`causal.response` (which also gives its exact DCP form).
 
 ``coef`` and ``scale`` are non-negative :class:`cvxpy.Parameter` vectors, so a
 new sample of curves, a budget sweep or refreshed floors only set ``.value``
@@ -26,66 +19,27 @@ from dataclasses import dataclass, field
 import cvxpy as cp
 import numpy as np
 
+from allocation.constraints import spend_constraints
 from allocation.curves import Curve, CurveSet
+from causal import response as R
 
 
 def scaling(curve: Curve, reference: float) -> tuple[float, float]:
-    """``(coef, scale)`` such that the curve is ``coef * g(x / scale)``."""
-    p = curve.params
-    beta = float(p["beta"])
-    if curve.form == "hill":
-        return beta, float(p["half_saturation"])
-    if curve.form in ("exp", "log"):
-        return beta, float(p["scale"])
-    ref = max(float(reference), 1e-9)
-    if curve.form == "power":
-        return beta * ref ** float(p["exponent"]), ref
-    return beta * ref, ref  # linear
+    """``(coef, scale)`` such that the curve is ``coef * g(x / scale)`` (:func:`causal.response.scaling`)."""
+    return curve.scaling(reference)
 
 
 def structure_key(curves: CurveSet) -> tuple:
     """What fixes the cvxpy expression tree: forms with their shapes or exponents."""
-    return tuple(_group_key(c) for c in curves)
-
-
-def _group_key(c: Curve) -> tuple:
-    if c.form == "hill":
-        return ("hill", c.shape)
-    if c.form == "power":
-        return ("power", float(c.params["exponent"]))
-    return (c.form, None)
+    return tuple(c.structure for c in curves)
 
 
 def concave_response(z: cp.Expression, keys: list[tuple], coef: cp.Expression) -> cp.Expression:
-    """Sum of ``coef_i * g_i(z_i)`` over the lines (the first axis of ``z``).
+    """Sum of ``coef_i * g_i(z_i)`` over the lines: :func:`causal.response.cvx_response`.
 
-    ``z`` may be a vector (one per line) or a matrix (lines x days); ``coef``
-    broadcasts against it. Lines are grouped by form so each group is one
-    vectorised atom.
+    Raises :class:`ValueError` (:class:`causal.response.NotConcaveError`) for an S-shaped line.
     """
-    groups: dict[tuple, list[int]] = {}
-    for i, k in enumerate(keys):
-        groups.setdefault(k, []).append(i)
-    terms = []
-    for (form, s), idx in groups.items():
-        zi = z[idx] if len(z.shape) == 1 else z[idx, :]
-        ci = coef[idx]
-        if form == "exp":
-            g = 1 - cp.exp(-zi)
-        elif form == "log":
-            g = cp.log1p(zi)
-        elif form == "hill":
-            if s > 1:
-                raise ValueError("S-shaped Hill curves are not concave; use the mixed-integer model")
-            g = 1 - cp.inv_pos(1 + (zi if s == 1.0 else cp.power(zi, s, approx=False)))
-        elif form == "power":
-            if s > 1:
-                raise ValueError("power curves with exponent > 1 are not concave")
-            g = zi if s == 1.0 else cp.power(zi, s, approx=False)
-        else:
-            g = zi
-        terms.append(cp.sum(cp.multiply(ci, g)))
-    return cp.sum(cp.hstack(terms)) if len(terms) > 1 else terms[0]
+    return R.cvx_response(z, keys, coef)
 
 
 @dataclass
@@ -131,23 +85,21 @@ def build_static(keys: list[tuple], *, objective: str, budget_mode: str, ceiling
     spend = cp.multiply(scale, z)
     resp = concave_response(z, keys, coef)
     params = {"coef": coef, "scale": scale, "floor": floor}
-    cons: dict[str, cp.Constraint] = {"line_floors": spend >= floor}
+    ceiling = None
     if len(ceiling_idx):
-        ceiling = cp.Parameter(len(ceiling_idx), nonneg=True, name="ceiling")
-        params["ceiling"] = ceiling
-        cons["line_ceilings"] = spend[ceiling_idx] <= ceiling
+        ceiling = params["ceiling"] = cp.Parameter(len(ceiling_idx), nonneg=True, name="ceiling")
     if has_budget:
-        budget = cp.Parameter(nonneg=True, name="budget")
-        params["budget"] = budget
-        cons["total_budget"] = (cp.sum(spend) == budget) if budget_mode == "eq" else (cp.sum(spend) <= budget)
+        params["budget"] = cp.Parameter(nonneg=True, name="budget")
+    market = group = None
     if market_matrix is not None and len(market_matrix):
         params["market_cap"] = cp.Parameter(market_matrix.shape[0], nonneg=True, name="market_cap")
-        cons["market_budgets"] = market_matrix @ spend <= params["market_cap"]
+        market = (market_matrix, params["market_cap"])
     if group_matrix is not None and len(group_matrix):
         params["group_cap"] = cp.Parameter(group_matrix.shape[0], nonneg=True, name="group_cap")
         params["group_floor"] = cp.Parameter(group_matrix.shape[0], nonneg=True, name="group_floor")
-        cons["group_budgets"] = group_matrix @ spend <= params["group_cap"]
-        cons["group_minimums"] = group_matrix @ spend >= params["group_floor"]
+        group = (group_matrix, params["group_cap"], params["group_floor"])
+    cons = spend_constraints(spend, lower=floor, upper=ceiling, upper_idx=np.asarray(ceiling_idx, dtype=int),
+                             budget=params.get("budget"), budget_mode=budget_mode, market=market, group=group)
     if objective == "min_spend":
         params["target"] = cp.Parameter(nonneg=True, name="target")
         cons["incremental_target"] = resp >= params["target"]

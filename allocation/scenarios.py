@@ -33,10 +33,11 @@ import cvxpy as cp
 import numpy as np
 import pandas as pd
 
+from allocation.constraints import spend_constraints
 from allocation.curves import CurveSet
 from allocation.optimize import Allocator, solver_options
 from allocation.problem import concave_response, scaling, solve_robust, structure_key
-from allocation.rules import Rules, check_feasible, line_bounds
+from allocation.rules import Rules, check_feasible, group_matrix, line_bounds, market_matrix
 from causal.errors import ConfigError, InfeasibleError
 
 
@@ -211,11 +212,10 @@ def robust_allocate(curves: CurveSet, samples: list[CurveSet], *, budget: float,
         cs = np.array([scaling(c, r) for c, r in zip(s, ref)])
         outcomes.append(concave_response(cp.multiply(1.0 / cs[:, 1], x), keys, cs[:, 0]))
     R = cp.hstack(outcomes)
-    cons = {"line_floors": x >= bounds.lower}
-    fin = np.isfinite(bounds.upper)
-    if fin.any():
-        cons["line_ceilings"] = x[fin] <= bounds.upper[fin]
-    cons["total_budget"] = (cp.sum(x) == rules.spendable) if rules.budget_mode == "eq" else (cp.sum(x) <= rules.spendable)
+    cons = spend_constraints(
+        x, lower=bounds.lower, upper=bounds.upper, budget=rules.spendable, budget_mode=rules.budget_mode,
+        market=market_matrix(curves, rules)[:2] if rules.market_budgets else None,
+        group=group_matrix(curves, rules)[:3] if rules.group_budgets else None)
     if risk == "expected":
         obj = cp.sum(R) / S
     else:

@@ -36,8 +36,11 @@ from contextlib import contextmanager
 import cvxpy as cp
 import numpy as np
 
+from allocation.constraints import spend_constraints
 from allocation.curves import Curve, CurveSet
+from allocation.plans import make_plan
 from allocation.rules import Bounds, Rules, group_matrix, market_matrix
+from causal import response as R
 from causal.errors import ConfigError, InfeasibleError
 
 
@@ -54,34 +57,13 @@ def _upper_limit(c: Curve, upper: float, rules: Rules) -> float:
     raise ConfigError(f"line {c.label}: give a --budget or max_spend so the piecewise-linear model has a range")
 
 
-def concave_envelope(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    """Values at ``xs`` of the upper concave hull of the points (xs, ys) (monotone chain)."""
-    hull: list[int] = []
-    for i in range(len(xs)):
-        while len(hull) >= 2:
-            a, b = hull[-2], hull[-1]
-            # b lies on or below the chord from a to i: not on the upper hull
-            if (ys[b] - ys[a]) * (xs[i] - xs[a]) <= (ys[i] - ys[a]) * (xs[b] - xs[a]):
-                hull.pop()
-            else:
-                break
-        hull.append(i)
-    return np.interp(xs, xs[hull], ys[hull])
+concave_envelope = R.concave_envelope
 
 
 def _pieces(c: Curve, lo: float, hi: float, k: int, mode: str) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Breakpoints, model values there, the largest under-statement and over-statement of the true curve."""
-    xs = np.linspace(lo, hi, k + 1)
-    ys = c.evaluate(xs)
-    if mode == "envelope" and not c.is_concave:
-        ys = concave_envelope(xs, ys)
-    fine = np.linspace(lo, hi, 40 * k + 1)
-    model = np.interp(fine, xs, ys)
-    truth = c.evaluate(fine)
-    # The grid is 40x finer than the pieces; the curvature term bounds what it misses between grid points.
-    eps_under = float(max(0.0, (truth - model).max()))
-    eps_over = float(max(0.0, (model - truth).max()))
-    return xs, ys, eps_under, eps_over
+    pw = R.piecewise(c.form, c.params, lo, hi, k, envelope=mode == "envelope" and not c.is_concave)
+    return pw.xs, pw.ys, pw.under, pw.over
 
 
 @contextmanager
@@ -116,18 +98,10 @@ def _solve_model(curves, rules, bounds, pieces, objective, target, value, mode):
         resp_terms.append(ys[0] + slope @ d)
     spend = cp.hstack(xs_expr)
     resp = cp.sum(cp.hstack(resp_terms))
-    named: dict[str, cp.Constraint] = {}
-    if rules.spendable is not None:
-        named["total_budget"] = (cp.sum(spend) == rules.spendable) if rules.budget_mode == "eq" else (cp.sum(spend) <= rules.spendable)
-    if rules.market_budgets:
-        mat, caps, _ = market_matrix(curves, rules)
-        named["market_budgets"] = mat @ spend <= caps
-    if rules.group_budgets:
-        mat, caps, mins, _ = group_matrix(curves, rules)
-        fc = np.isfinite(caps)
-        if fc.any():
-            named["group_budgets"] = mat[fc] @ spend <= caps[fc]
-        named["group_minimums"] = mat @ spend >= mins
+    named = spend_constraints(
+        spend, budget=rules.spendable, budget_mode=rules.budget_mode,
+        market=market_matrix(curves, rules)[:2] if rules.market_budgets else None,
+        group=group_matrix(curves, rules)[:3] if rules.group_budgets else None)
     if objective == "min_spend":
         named["incremental_target"] = resp >= target
         obj = cp.Minimize(cp.sum(spend))
@@ -180,8 +154,6 @@ def _polish(curves: CurveSet, rules: Rules, bounds: Bounds, spend: np.ndarray, o
 def solve_pwl(curves: CurveSet, rules: Rules, bounds: Bounds, *, objective: str, target: float | None,
               value_per_signup: float | None, mode: str = "milp", breakpoints: int = 60):
     """Allocate with S-shaped curves; returns a :class:`~allocation.optimize.Plan` with its proven gap."""
-    from allocation.optimize import make_plan
-
     if mode not in ("milp", "envelope"):
         raise ConfigError(f"line {next(c.label for c in curves if not c.is_concave)}: S-shaped Hill curve "
                           f"(shape > 1) needs s_curves 'milp' or 'envelope', got {mode!r}")

@@ -68,18 +68,19 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
-from allocation.calibration import Lift, validate_lift
+from allocation.calibration import Lift, counterfactual_spend, finish_curve_axes, validate_lift
 from allocation.mmm import QUARTER_PERIODS, fixed_block
+from causal import response as R
 from causal.base import BaseEstimator, check_is_fitted
 from causal.errors import ConfigError, DataError
 from causal.panel import SPEND_PREFIX, Panel
-from causal.transforms import geometric_adstock, hill
+from causal.response import geometric_adstock
 
 DECAYS = (0.0, 0.2, 0.4, 0.6, 0.8)
-HALF_SATURATION = (0.5, 1.0, 2.0, 4.0)   # times the channel's mean positive spend per unit size
-SHAPES = (1.0,)
+HALF_SATURATION = (0.5, 1.0, 2.0, 4.0)  # times the channel's mean positive spend per unit size
+SHAPES = (0.8, 1.0, 1.5)  # Hill exponents: with one, the extrapolation to zero spend is too sure
 CAPTURE_DECAYS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45)
 Q_SMOOTHING = (0.0, 0.2, 0.4, 0.6, 0.8)  # decays of the query smoothings in the demand proxy
 
@@ -95,8 +96,20 @@ class Shape:
     shape: float
 
 
-def resolve_clusters(panel: Panel, mapping: Mapping[str, str] | None = None, column: str | None = None,
-                     source: str = "the cluster mapping") -> dict[str, str] | None:
+def _saturated(x: np.ndarray, sh: Shape) -> np.ndarray:
+    """Unit-coefficient Hill curve of the normalised geometric adstock (the curve core's), along axis 0."""
+    a = geometric_adstock(x, sh.decay)
+    return R.value(
+        "hill", a, {"beta": 1.0, "half_saturation": sh.half_saturation, "shape": sh.shape}
+    )
+
+
+def resolve_clusters(
+    panel: Panel,
+    mapping: Mapping[str, str] | None = None,
+    column: str | None = None,
+    source: str = "the cluster mapping",
+) -> dict[str, str] | None:
     """Cluster of every geo from a mapping or a panel column; None (one market) without either.
 
     Raises
@@ -105,20 +118,36 @@ def resolve_clusters(panel: Panel, mapping: Mapping[str, str] | None = None, col
         A geo missing from the mapping, a missing column, or a geo whose column value changes over time.
     """
     if mapping is not None and column is not None:
-        raise ConfigError("give the clusters either as a mapping (--clusters) or a panel column (--cluster-col), not both")
+        raise ConfigError(
+            "give the clusters either as a mapping (--clusters) or a panel column (--cluster-col), not both"
+        )
     if mapping is not None:
         missing = [g for g in panel.geos if g not in mapping]
         if missing:
-            raise DataError(f"{source}: geo '{missing[0]}' of {panel.source} has no cluster"
-                            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+            raise DataError(
+                f"{source}: geo '{missing[0]}' of {panel.source} has no cluster"
+                + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+            )
         return {g: str(mapping[g]) for g in panel.geos}
     if column is not None:
         if column not in panel.data.columns:
             raise DataError(f"{panel.source}: no cluster column '{column}'")
-        per = panel.data.groupby(panel.geo_col)[column].agg(lambda v: v.astype(str).unique().tolist())
+        values = panel.data[column]
+        missing = values.isna() | (values.astype(str).str.strip() == "")
+        if missing.any():
+            row = panel.data[missing].iloc[0]
+            raise DataError(
+                f"{panel.source}: cluster column '{column}' is empty at geo '{row[panel.geo_col]}', "
+                f"date {pd.Timestamp(row[panel.date_col]).date()}"
+            )
+        per = panel.data.groupby(panel.geo_col)[column].agg(
+            lambda v: v.astype(str).unique().tolist()
+        )
         for g, vals in per.items():
             if len(vals) != 1:
-                raise DataError(f"{panel.source}: geo '{g}' has more than one value in cluster column '{column}'")
+                raise DataError(
+                    f"{panel.source}: geo '{g}' has more than one value in cluster column '{column}'"
+                )
         return {str(g): v[0] for g, v in per.items()}
     return None
 
@@ -135,6 +164,23 @@ def graph_roles(graph, channels: Sequence[str], mediator: str) -> tuple[list[str
         if any(not str(p).startswith(SPEND_PREFIX) for p in graph.predecessors(node)):
             demand.append(ch)
     return mediated, demand
+
+
+class _TwoWay:
+    """Residual-maker of geo effects plus cluster-by-period effects on a balanced panel (rows date-major)."""
+
+    def __init__(self, cidx: np.ndarray, n_cl: int, T: int, G: int) -> None:
+        self.cidx, self.n_cl, self.T, self.G = cidx, n_cl, T, G
+        self.members = [np.flatnonzero(cidx == c) for c in range(n_cl)]
+        self.dof = G + T * n_cl - n_cl
+
+    def resid(self, v: np.ndarray) -> np.ndarray:
+        X = v.reshape(self.T, self.G, -1).astype(float, copy=True)
+        X -= X.mean(axis=0, keepdims=True)
+        for m in self.members:
+            if len(m):
+                X[:, m] -= X[:, m].mean(axis=1, keepdims=True)
+        return X.reshape(v.shape)
 
 
 class StructuralModel(BaseEstimator):
@@ -177,6 +223,11 @@ class StructuralModel(BaseEstimator):
         The shape grid (geometric decay; Hill half-saturation as multiples of
         the mean positive spend per unit size; Hill exponent).
     fourier : int, default=2
+        Yearly Fourier harmonics per cluster in the fixed block.
+    time_effects : bool, default=False
+        Replace the fixed block's trend, Fourier, weekday and control terms by cluster-by-period
+        effects (identification from within-cluster differences only). Measured no better on the
+        simulated worlds (docs/calibration.md); kept as an option for panels with unmodelled shocks.
     confidence : float, default=0.9
     n_draws : int, default=200
         Joint posterior draws written to curves.json.
@@ -195,14 +246,32 @@ class StructuralModel(BaseEstimator):
     notes_ : list of str
     """
 
-    def __init__(self, *, channels=None, controls=None, clusters=None, mediator: str = "brand_queries",
-                 strict_mediator: bool = False, mediated_channels=None, demand_channels=None, graph=None,
-                 allow_negative: bool = False, prior_scale: float = 0.25, capture_prior_scale: float = 0.05,
-                 pooling: float = 0.5,
-                 demand_bias_scale: float = 1.0, decays: Sequence[float] = DECAYS,
-                 half_saturations: Sequence[float] = HALF_SATURATION, shapes: Sequence[float] = SHAPES,
-                 fourier: int = 2, confidence: float = 0.9, n_draws: int = 200, min_baseline: float = 0.05,
-                 seed: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        channels=None,
+        controls=None,
+        clusters=None,
+        mediator: str = "brand_queries",
+        strict_mediator: bool = False,
+        mediated_channels=None,
+        demand_channels=None,
+        graph=None,
+        allow_negative: bool = False,
+        prior_scale: float = 0.25,
+        capture_prior_scale: float = 0.05,
+        pooling: float = 0.5,
+        demand_bias_scale: float = 1.0,
+        decays: Sequence[float] = DECAYS,
+        half_saturations: Sequence[float] = HALF_SATURATION,
+        shapes: Sequence[float] = SHAPES,
+        fourier: int = 2,
+        time_effects: bool = False,
+        confidence: float = 0.9,
+        n_draws: int = 200,
+        min_baseline: float = 0.05,
+        seed: int = 0,
+    ) -> None:
         self.channels = channels
         self.controls = controls
         self.clusters = clusters
@@ -220,6 +289,7 @@ class StructuralModel(BaseEstimator):
         self.half_saturations = half_saturations
         self.shapes = shapes
         self.fourier = fourier
+        self.time_effects = time_effects
         self.confidence = confidence
         self.n_draws = n_draws
         self.min_baseline = min_baseline
@@ -246,7 +316,9 @@ class StructuralModel(BaseEstimator):
         for lf in lifts:
             validate_lift(lf, panel)
             if lf.channel not in channels:
-                raise DataError(f"{lf.source}: lift channel '{lf.channel}' is not among the modelled channels")
+                raise DataError(
+                    f"{lf.source}: lift channel '{lf.channel}' is not among the modelled channels"
+                )
         T, G = len(panel.dates), len(panel.geos)
         if T < 30:
             raise DataError(f"{panel.source}: {T} periods; response curves need at least 30")
@@ -254,11 +326,17 @@ class StructuralModel(BaseEstimator):
         geo_mean = y.mean(axis=0)
         if (geo_mean <= 0).any():
             g = panel.geos[int(np.flatnonzero(geo_mean <= 0)[0])]
-            raise DataError(f"{panel.source}: geo '{g}' has no positive '{panel.y}'; its market size cannot be measured")
+            raise DataError(
+                f"{panel.source}: geo '{g}' has no positive '{panel.y}'; its market size cannot be measured"
+            )
         size = geo_mean / geo_mean.mean()
         geo_cluster = resolve_clusters(panel, self.clusters) if self.clusters is not None else None
         clusters = sorted(set(geo_cluster.values())) if geo_cluster else [None]
-        cidx = np.array([clusters.index(geo_cluster[g]) for g in panel.geos]) if geo_cluster else np.zeros(G, int)
+        cidx = (
+            np.array([clusters.index(geo_cluster[g]) for g in panel.geos])
+            if geo_cluster
+            else np.zeros(G, int)
+        )
         C, K = len(clusters), len(channels)
         notes: list[str] = []
 
@@ -277,15 +355,19 @@ class StructuralModel(BaseEstimator):
         if self.mediator in panel.data.columns:
             Qw = panel.wide(self.mediator).to_numpy().astype(float)
             if not np.isfinite(Qw).all():
-                raise DataError(f"{panel.source}: mediator column '{self.mediator}' has missing or non-finite values")
+                raise DataError(
+                    f"{panel.source}: mediator column '{self.mediator}' has missing or non-finite values"
+                )
             if np.ptp(Qw) > 0:
                 Q = Qw
         if Q is None:
             why = "is constant" if self.mediator in panel.data.columns else "is not in the panel"
-            msg = (f"mediator column '{self.mediator}' {why}: the demand adjustment (signups given branded queries) "
-                   f"could not be made; {', '.join(demand) or 'no channel'} "
-                   f"{'gets' if len(demand) == 1 else 'get'} a confounding-bias prior and wide intervals, "
-                   f"and mediated effects are not separated from direct ones")
+            msg = (
+                f"mediator column '{self.mediator}' {why}: the demand adjustment (signups given branded queries) "
+                f"could not be made; {', '.join(demand) or 'no channel'} "
+                f"{'gets' if len(demand) == 1 else 'get'} a confounding-bias prior and wide intervals, "
+                f"and mediated effects are not separated from direct ones"
+            )
             if self.strict_mediator:
                 raise DataError(f"{panel.source}: {msg}")
             warnings.warn(msg, MediatorWarning, stacklevel=2)
@@ -305,11 +387,19 @@ class StructuralModel(BaseEstimator):
             ref = float(pos.mean()) if pos.size else 1.0
             # Demand-capture spend (it follows same-day queries) gets short carryover only: a long adstock of
             # it is a smoothed demand proxy, which would hand it organic demand the queries measure with noise.
-            decays = CAPTURE_DECAYS[:len(self.decays)] if ch in capture else self.decays
-            grid[ch] = [Shape(d, ref * m, n) for d in decays for m in self.half_saturations for n in self.shapes]
+            decays = CAPTURE_DECAYS[: len(self.decays)] if ch in capture else self.decays
+            grid[ch] = [
+                Shape(d, ref * m, n)
+                for d in decays
+                for m in self.half_saturations
+                for n in self.shapes
+            ]
         n_cand = len(grid[channels[0]])
-        block = fixed_block(panel, controls, cidx, C, fourier=self.fourier, holdout=0)
-        proj = block.projector(np.ones(T * G, dtype=bool))
+        if self.time_effects:
+            proj = _TwoWay(cidx, C, T, G)
+        else:
+            block = fixed_block(panel, controls, cidx, C, fourier=self.fourier, holdout=0)
+            proj = block.projector(np.ones(T * G, dtype=bool))
         # The demand proxy: the queries and their exponential smoothings. Branded search's adstock is a
         # smoothing of past queries; without these its lags would proxy the organic demand that today's
         # (noisy) query count misses.
@@ -323,23 +413,27 @@ class StructuralModel(BaseEstimator):
         for k, ch in enumerate(channels):
             feats = np.empty((T, G, n_cand))
             for j, sh in enumerate(grid[ch]):
-                feats[:, :, j] = hill(geometric_adstock(spend[ch] / size, sh.decay), sh.half_saturation, sh.shape)
+                feats[:, :, j] = _saturated(spend[ch] / size, sh)
             unit[k] = (feats.sum(axis=0) * size[:, None]).T
-            X[:, nb + k * n_cand: nb + (k + 1) * n_cand] = proj.resid(feats.reshape(T * G, n_cand))
+            X[:, nb + k * n_cand : nb + (k + 1) * n_cand] = proj.resid(feats.reshape(T * G, n_cand))
         # Per-cluster Gram matrices: every shape combination's posterior comes from these.
         rows_c = np.repeat(cidx[None, :], T, axis=0).ravel()
         gram = np.zeros((C, X.shape[1], X.shape[1]))
         for c in range(C):
             idx = np.flatnonzero(rows_c == c)
             for s in range(0, len(idx), 20000):
-                Xi = X[idx[s:s + 20000]].astype(float)
+                Xi = X[idx[s : s + 20000]].astype(float)
                 gram[c] += Xi.T @ Xi
         self._X, self._nb = X, nb
         dof = T * G - proj.dof
 
         self.channels_, self.clusters_, self.controls_ = channels, clusters, controls
         self.mediated_, self.demand_ = mediated, demand
-        self.geos_, self.dates_, self.size_ = list(panel.geos), panel.dates, pd.Series(size, index=panel.geos)
+        self.geos_, self.dates_, self.size_ = (
+            list(panel.geos),
+            panel.dates,
+            pd.Series(size, index=panel.geos),
+        )
         self.geo_cluster_ = geo_cluster or {g: None for g in panel.geos}
         self.cluster_idx_ = cidx
         self.outcome_, self.period_, self.has_mediator_ = panel.y, panel.period_name, Q is not None
@@ -358,12 +452,15 @@ class StructuralModel(BaseEstimator):
         mode, cond = self._search(mode, lifts=[])
         self._noise(mode, lifts=[])
         self.uncal_mean_ = self._posterior(mode, [])[0]
-        kappa_hat = self.uncal_mean_[self._ix["kappa"]].sum(axis=0) if Q is not None else np.zeros(C)
+        kappa_hat = (
+            self.uncal_mean_[self._ix["kappa"]].sum(axis=0) if Q is not None else np.zeros(C)
+        )
         self._lift_ch = [lf.channel for lf in lifts]
         self._lift_rows = [self._lift_row(lf, kappa_hat) for lf in lifts]
         use = list(range(len(lifts)))
         mode, cond = self._search(mode, lifts=use)
         self.mode_ = mode
+        self._robust_scale(mode, use)
         self._sample(cond, use, rng)
         self.lifts_ = lifts
         self._summaries(lifts, notes)
@@ -407,8 +504,13 @@ class StructuralModel(BaseEstimator):
             return np.linalg.inv(cov)
 
         # Demand-capture channels (spend following queries, e.g. branded search) get their own prior scale.
-        self._tau_k = np.array([(self.capture_prior_scale if ch in self.capture_ else self.prior_scale)
-                                * float(ys.mean()) for ch in self.channels_])
+        self._tau_k = np.array(
+            [
+                (self.capture_prior_scale if ch in self.capture_ else self.prior_scale)
+                * float(ys.mean())
+                for ch in self.channels_
+            ]
+        )
         for k, idx in enumerate(self._ix["gamma"]):
             prec[np.ix_(idx, idx)] = block(self._tau_k[k])
         for idx in self._ix["beta_q"]:
@@ -444,12 +546,14 @@ class StructuralModel(BaseEstimator):
 
     def _bias_prior(self) -> np.ndarray:
         prec = np.zeros(self._p)
-        for j, k in enumerate(self._dem_k):
+        for j in range(len(self._dem_k)):
             for c in range(self._C):
                 prec[self._ix["bias"][j, c]] = 1.0 / self._bias_tau[j] ** 2
         return prec
 
-    def _posterior(self, combo: np.ndarray, use: Sequence[int]) -> tuple[np.ndarray, np.ndarray, float]:
+    def _posterior(
+        self, combo: np.ndarray, use: Sequence[int]
+    ) -> tuple[np.ndarray, np.ndarray, float]:
         """Posterior mean, Cholesky factor of the precision, and log marginal likelihood (up to a constant)."""
         P, r = self._likelihood(combo)
         P = P + self._prior_prec
@@ -475,7 +579,9 @@ class StructuralModel(BaseEstimator):
         has_q = self._Q is not None
         feats = self._X[:, cols].astype(float)
         yv = self._X[:, 0].astype(float)
-        design = np.column_stack([self._X[:, 1:self._nb].astype(float), feats]) if has_q else feats
+        design = (
+            np.column_stack([self._X[:, 1 : self._nb].astype(float), feats]) if has_q else feats
+        )
         design = self._split(design)
         coef, *_ = np.linalg.lstsq(design, yv, rcond=None)
         ry = yv - design @ coef
@@ -488,7 +594,9 @@ class StructuralModel(BaseEstimator):
         stats_ = {}
         for name, res in out.items():
             R = res.reshape(T, G)
-            rho = float(np.clip((R[1:] * R[:-1]).sum() / (R * R).sum(), 0.0, 0.95)) if T > 2 else 0.0
+            rho = (
+                float(np.clip((R[1:] * R[:-1]).sum() / (R * R).sum(), 0.0, 0.95)) if T > 2 else 0.0
+            )
             sigma2 = float(res @ res) / max(self._dof - design.shape[1], 1)
             vif = (1 + rho) / (1 - rho)
             stats_[name] = (sigma2, rho, vif)
@@ -497,9 +605,15 @@ class StructuralModel(BaseEstimator):
         self._wq = 1.0 / (stats_["q"][0] * stats_["q"][2]) if "q" in stats_ else 1.0
         if self._dem_k:
             # Confounding-bias scale: the observational coefficient of each demand-following channel.
-            per = coef.reshape(self._C, -1)[:, self._nb - 1:].T      # (K, C); columns were split by cluster
-            self._bias_tau = np.array([self.demand_bias_scale * max(abs(per[k]).max(), 0.05 * self._tau["gamma"])
-                                       for k in self._dem_k])
+            per = coef.reshape(self._C, -1)[
+                :, self._nb - 1 :
+            ].T  # (K, C); columns were split by cluster
+            self._bias_tau = np.array(
+                [
+                    self.demand_bias_scale * max(abs(per[k]).max(), 0.05 * self._tau["gamma"])
+                    for k in self._dem_k
+                ]
+            )
 
     def _split(self, M: np.ndarray) -> np.ndarray:
         """Columns split by cluster (one copy per cluster, zero outside it)."""
@@ -534,26 +648,12 @@ class StructuralModel(BaseEstimator):
         if window.size == 0:
             raise DataError(f"{lf.source}: lift window {lf.start}..{lf.end} holds no panel date")
         x = self._spend[lf.channel]
-        obs = x[np.ix_(window, cols)]
-        if obs.sum() > 1e-9 * abs(lf.spend_delta):
-            share = obs / obs.sum()
-        else:
-            # Go-dark: spread the change like the 28 periods before.
-            pre = x[max(0, window[0] - 28):window[0], cols]
-            base = pre.mean(axis=0) if pre.size else np.ones(len(cols))
-            base = base if base.sum() > 0 else np.ones(len(cols))
-            share = np.broadcast_to(base / base.sum() / len(window), obs.shape)
-        cf_cells = obs - share * lf.spend_delta
-        if (cf_cells < -1e-6 * abs(lf.spend_delta)).any():
-            raise DataError(f"{lf.source}: spend_delta {lf.spend_delta:,.2f} exceeds the observed spend "
-                            f"{obs.sum():,.2f} of channel '{lf.channel}' in the treated geos and window")
-        cf = x[:, cols].copy()
-        cf[window] = np.maximum(cf_cells, 0.0)
+        cf = counterfactual_spend(x, window, cols, lf)[:, cols]
         s = self.size_.to_numpy()[cols]
         row = np.zeros((self._p, self._n_cand))
         for j, sh in enumerate(self.grid_[lf.channel]):
-            f_obs = hill(geometric_adstock(x[:, cols] / s, sh.decay), sh.half_saturation, sh.shape)
-            f_cf = hill(geometric_adstock(cf / s, sh.decay), sh.half_saturation, sh.shape)
+            f_obs = _saturated(x[:, cols] / s, sh)
+            f_cf = _saturated(cf / s, sh)
             per_geo = (f_obs - f_cf)[window].sum(axis=0) * s
             for c in range(self._C):
                 tot = float(per_geo[self.cluster_idx_[cols] == c].sum())
@@ -568,7 +668,9 @@ class StructuralModel(BaseEstimator):
         N, K = self.n_draws, self._K
         logq = cond - special.logsumexp(cond, axis=1, keepdims=True)
         n_prop = 4 * N
-        props = np.column_stack([rng.choice(self._n_cand, size=n_prop, p=np.exp(logq[k])) for k in range(K)])
+        props = np.column_stack(
+            [rng.choice(self._n_cand, size=n_prop, p=np.exp(logq[k])) for k in range(K)]
+        )
         uniq, inv = np.unique(props, axis=0, return_inverse=True)
         inv = np.asarray(inv).ravel()
         cache = {}
@@ -590,15 +692,64 @@ class StructuralModel(BaseEstimator):
         combos = uniq[inv[pick]]
         self.draws_ = {"shape": combos, "theta": thetas}
 
-    def _truncated_draw(self, mean: np.ndarray, L: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """One draw of N(mean, (L L')^-1) restricted to the positive coordinates being >= 0."""
+    def _robust_scale(self, combo: np.ndarray, use: Sequence[int]) -> None:
+        """Per-parameter widening of the posterior to a geo-clustered sandwich (Mueller 2013).
+
+        At the mode's shapes: the posterior covariance ``S`` (tempered likelihood, prior, lifts) and the
+        sandwich ``S B S`` with ``B`` the outer products of each geo's summed likelihood scores (robust to
+        any autocorrelation within a geo and to misspecification of the mean). Where the sandwich
+        variance is larger, the draws are scaled up by the square root of the ratio; never narrowed.
+        """
+        T, G, C = self._T, self._G, self._C
+        mean, L, _ = self._posterior(combo, use)
+        cols = self._cols(combo)
+        ix = self._ix
+        has_q = self._Q is not None
+        feats = self._X[:, cols].astype(float)
+        yv = self._X[:, 0].astype(float)
+        blocks = [self._X[:, 1 : self._nb].astype(float)] if has_q else []
+        ycols = blocks + [feats] + ([feats[:, self._dem_k]] if self._dem_k else [])
+        Dy = np.column_stack(ycols)  # (n, J + K + nd) before the cluster split
+        # Parameter index of each (column, cluster) of the signups equation.
+        ypar = [
+            list(ix["kappa"][:, c]) + list(ix["gamma"][:, c]) + list(ix["bias"][:, c])
+            for c in range(C)
+        ]
+        rc = np.repeat(self.cluster_idx_[None, :], T, axis=0).ravel()
+        scores = np.zeros((G, self._p))
+        geo = np.tile(np.arange(G), T)
+        for c in range(C):
+            rows = rc == c
+            pred = Dy[rows] @ mean[ypar[c]]
+            r = (yv[rows] - pred) * self._wy
+            sc = Dy[rows] * r[:, None]
+            np.add.at(scores, (geo[rows][:, None], np.array(ypar[c])[None, :]), sc)
+            if has_q and self._med_k:
+                Dq = feats[rows][:, self._med_k]
+                qpar = list(ix["beta_q"][:, c])
+                rq = (self._X[rows, 1].astype(float) - Dq @ mean[qpar]) * self._wq
+                np.add.at(scores, (geo[rows][:, None], np.array(qpar)[None, :]), Dq * rq[:, None])
+        S = np.linalg.inv(L @ L.T)
+        V = S @ (scores.T @ scores) @ S
+        ratio = np.diag(V) / np.maximum(np.diag(S), 1e-300)
+        self.robust_scale_ = np.sqrt(np.maximum(ratio, 1.0))
+
+    def _truncated_draw(
+        self, mean: np.ndarray, L: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray:
+        """One draw of N(mean, D (L L')^-1 D) restricted to the positive coordinates being >= 0.
+
+        ``D`` is the robust scale (:meth:`_robust_scale`): the posterior widened where the
+        geo-clustered sandwich says the model-based covariance is too narrow.
+        """
         pos = self._positive
+        D = self.robust_scale_
         for _ in range(20):
-            x = mean + np.linalg.solve(L.T, rng.standard_normal(len(mean)))
+            x = mean + D * np.linalg.solve(L.T, rng.standard_normal(len(mean)))
             if (x[pos] >= 0).all():
                 return x
         # Gibbs on the precision (Geweke 1991), started at the projection on the constraint.
-        P = L @ L.T
+        P = (L @ L.T) / np.outer(D, D)
         x = np.where(pos, np.maximum(mean, 0.0), mean)
         d = np.diag(P)
         for _ in range(30):
@@ -628,7 +779,9 @@ class StructuralModel(BaseEstimator):
                 tot[..., k, :] += kap * theta[..., self._ix["beta_q"][j]]
         return tot
 
-    def _line_contrib(self, theta: np.ndarray, combos: np.ndarray, part: str = "total") -> np.ndarray:
+    def _line_contrib(
+        self, theta: np.ndarray, combos: np.ndarray, part: str = "total"
+    ) -> np.ndarray:
         """(N, K, G) contribution per draw, channel and geo."""
         th = np.atleast_2d(theta)
         combos = np.atleast_2d(combos)
@@ -640,7 +793,7 @@ class StructuralModel(BaseEstimator):
                 coef = self.total_coef(th) - coef
         out = np.empty((len(th), self._K, self._G))
         for k in range(self._K):
-            u = self._unit[k][combos[:, k]]                       # (N, G)
+            u = self._unit[k][combos[:, k]]  # (N, G)
             out[:, k] = u * coef[:, k][:, self.cluster_idx_]
         return out
 
@@ -650,7 +803,7 @@ class StructuralModel(BaseEstimator):
         tot = self._line_contrib(th, combos)
         direct = self._line_contrib(th, combos, "direct")
         self._contrib_draws = tot
-        ch_tot = tot.sum(axis=2)                                    # (N, K)
+        ch_tot = tot.sum(axis=2)  # (N, K)
         ch_dir = direct.sum(axis=2)
         observed = float(self._y.sum())
         total_median = float(np.median(ch_tot.sum(axis=1)))
@@ -658,18 +811,27 @@ class StructuralModel(BaseEstimator):
             raise DataError(
                 f"fit refused: the channels' total contribution {total_median:,.0f} exceeds the observed "
                 f"{self.outcome_} {observed:,.0f} less a {self.min_baseline:.0%} baseline; the curves are not "
-                "plausible (check the mediator, controls and spend columns)")
+                "plausible (check the mediator, controls and spend columns)"
+            )
         unc = self._line_contrib(self.uncal_mean_, self.mode_[None, :])[0].sum(axis=1)
         lifted = {lf.channel for lf in lifts}
         rows = []
         for k, ch in enumerate(self.channels_):
             spend = float(self._spend[ch].sum())
             lo, hi = np.quantile(ch_tot[:, k], [a, 1 - a])
-            rows.append({"channel": ch, "direct": float(ch_dir[:, k].mean()),
-                         "mediated": float((ch_tot[:, k] - ch_dir[:, k]).mean()),
-                         "total": float(ch_tot[:, k].mean()), "lo": float(lo), "hi": float(hi),
-                         "uncalibrated": float(max(unc[k], 0.0) if not self.allow_negative else unc[k]),
-                         "spend": spend, "lifted": ch in lifted})
+            rows.append(
+                {
+                    "channel": ch,
+                    "direct": float(ch_dir[:, k].mean()),
+                    "mediated": float((ch_tot[:, k] - ch_dir[:, k]).mean()),
+                    "total": float(ch_tot[:, k].mean()),
+                    "lo": float(lo),
+                    "hi": float(hi),
+                    "uncalibrated": float(max(unc[k], 0.0) if not self.allow_negative else unc[k]),
+                    "spend": spend,
+                    "lifted": ch in lifted,
+                }
+            )
         self.contributions_ = pd.DataFrame(rows)
         # Identification: posterior sd of the pooled total coefficient against its prior sd.
         coef = self.total_coef(th)
@@ -677,47 +839,68 @@ class StructuralModel(BaseEstimator):
         pooled = (coef * w).sum(axis=2) / w.sum()
         ident = {}
         for k, ch in enumerate(self.channels_):
-            prior_sd = self._tau_k[k] * np.sqrt(1 + self.pooling**2 / self._C)
+            # sd of the (half-normal when effects are positive) prior of the pooled coefficient
+            trunc = 1.0 if self.allow_negative else np.sqrt(1 - 2 / np.pi)
+            prior_sd = trunc * self._tau_k[k] * np.sqrt(1 + self.pooling**2 / self._C)
             if k in self._med_k:
                 kap = float(th[:, self._ix["kappa"]].sum(axis=1).mean())
-                prior_sd = float(np.hypot(prior_sd, kap * self._tau["beta_q"]))
+                prior_sd = float(np.hypot(prior_sd, trunc * kap * self._tau["beta_q"]))
             post_sd = float(pooled[:, k].std())
             r = self.contributions_.iloc[k]
             ident[ch] = {
                 "posterior_sd_over_prior_sd": post_sd / prior_sd,
-                "kl_normal_approx": float(np.log(prior_sd / max(post_sd, 1e-300)) + (post_sd**2 + pooled[:, k].mean() ** 2)
-                                          / (2 * prior_sd**2) - 0.5),
+                "kl_normal_approx": float(
+                    np.log(prior_sd / max(post_sd, 1e-300))
+                    + (post_sd**2 + pooled[:, k].mean() ** 2) / (2 * prior_sd**2)
+                    - 0.5
+                ),
                 "lift_checked": bool(r["lifted"]),
                 "lifts": [lf.name for lf in lifts if lf.channel == ch],
-                "interval_width_per_spend": float((r["hi"] - r["lo"]) / r["spend"]) if r["spend"] else None,
+                "interval_width_per_spend": float((r["hi"] - r["lo"]) / r["spend"])
+                if r["spend"]
+                else None,
                 "demand_adjusted": ch not in self.demand_ or self.has_mediator_,
             }
         self.identification_ = ident
         sy, ry, vy = self.noise_["y"]
-        notes.append(f"Signups equation: residual autocorrelation {ry:.2f}, likelihood tempered by {vy:.2f} "
-                     "(AR(1) effective sample size).")
+        notes.append(
+            f"Signups equation: residual autocorrelation {ry:.2f}, likelihood tempered by {vy:.2f} "
+            "(AR(1) effective sample size)."
+        )
         if "q" in self.noise_:
-            notes.append(f"Queries equation: residual autocorrelation {self.noise_['q'][1]:.2f}, tempered by "
-                         f"{self.noise_['q'][2]:.2f}.")
-        notes.append(f"Shapes averaged over a {self._n_cand}-point grid per channel by marginal likelihood "
-                     f"(importance-resampling effective size {self.shape_ess_:.0f} of {4 * self.n_draws} proposals).")
+            notes.append(
+                f"Queries equation: residual autocorrelation {self.noise_['q'][1]:.2f}, tempered by "
+                f"{self.noise_['q'][2]:.2f}."
+            )
+        notes.append(
+            f"Shapes averaged over a {self._n_cand}-point grid per channel by marginal likelihood "
+            f"(importance-resampling effective size {self.shape_ess_:.0f} of {4 * self.n_draws} proposals)."
+        )
         if self._C > 1 or self._G > 1:
-            notes.append("Per-market lines share their cluster's coefficient per unit of market size (pooled within "
-                         "the cluster), scaled by each market's size; clusters are partially pooled toward the channel.")
+            notes.append(
+                "Per-market lines share their cluster's coefficient per unit of market size (pooled within "
+                "the cluster), scaled by each market's size; clusters are partially pooled toward the channel."
+            )
         self.notes_ = notes
 
     def _check_params(self) -> None:
         if not 0 < self.confidence < 1:
-            raise ConfigError(f"StructuralModel: confidence must be in (0, 1), got {self.confidence}")
+            raise ConfigError(
+                f"StructuralModel: confidence must be in (0, 1), got {self.confidence}"
+            )
         if self.n_draws < 10:
             raise ConfigError(f"StructuralModel: n_draws must be at least 10, got {self.n_draws}")
         for name in ("prior_scale", "capture_prior_scale", "pooling", "demand_bias_scale"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"StructuralModel: {name} must be > 0, got {getattr(self, name)}")
         if not self.decays or any(not 0 <= d < 1 for d in self.decays):
-            raise ConfigError(f"StructuralModel: decays must lie in [0, 1), got {list(self.decays)}")
+            raise ConfigError(
+                f"StructuralModel: decays must lie in [0, 1), got {list(self.decays)}"
+            )
         if not 0 <= self.min_baseline < 1:
-            raise ConfigError(f"StructuralModel: min_baseline must be in [0, 1), got {self.min_baseline}")
+            raise ConfigError(
+                f"StructuralModel: min_baseline must be in [0, 1), got {self.min_baseline}"
+            )
 
     # -- outputs -------------------------------------------------------------------
     def summary(self) -> pd.DataFrame:
@@ -726,6 +909,49 @@ class StructuralModel(BaseEstimator):
         df = self.contributions_.set_index("channel")
         df["roas"] = df["total"] / df["spend"].replace(0, np.nan)
         return df
+
+    def conf_int(self) -> pd.DataFrame:
+        """Per channel: the ``confidence`` interval of its total contribution (columns lo, hi)."""
+        check_is_fitted(self, "draws_")
+        return self.contributions_.set_index("channel")[["lo", "hi"]]
+
+    def curve_draws(self, channel: str, spend: np.ndarray) -> np.ndarray:
+        """(n_draws, len(spend)) steady-state total response of all markets to a total spend per period,
+        spread over the markets in proportion to their size (one row per joint posterior draw)."""
+        check_is_fitted(self, "draws_")
+        k = self.channels_.index(channel)
+        th, combos = self.draws_["theta"], self.draws_["shape"]
+        size = self.size_.to_numpy()
+        S = np.array([size[self.cluster_idx_ == c].sum() for c in range(self._C)])
+        B = (self.total_coef(th)[:, k, :] * S).sum(axis=1)
+        shapes = [self.grid_[channel][j] for j in combos[:, k]]
+        K = np.array([sh.half_saturation for sh in shapes])[:, None]
+        n = np.array([sh.shape for sh in shapes])[:, None]
+        z = np.asarray(spend, float)[None, :] / size.sum()
+        return R.value("hill", z, {"beta": B[:, None], "half_saturation": K, "shape": n})
+
+    def plot(self, channel: str, *, ax=None, show: bool = False):
+        """Steady-state response of a channel (all markets), posterior median and band, current spend marked.
+
+        Returns
+        -------
+        (fig, ax)
+        """
+        import matplotlib.pyplot as plt
+
+        check_is_fitted(self, "draws_")
+        fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 4))
+        x = self._spend[channel]
+        cur = float(x[-self._quarter :].sum(axis=1).mean())
+        xs = np.linspace(0.0, max(2.5 * cur, 1.0), 120)
+        ys = self.curve_draws(channel, xs)
+        a = (1 - self.confidence) / 2
+        lo, med, hi = np.quantile(ys, [a, 0.5, 1 - a], axis=0)
+        ax.fill_between(xs, lo, hi, color="#2f5fa7", alpha=0.2, label=f"{self.confidence:.0%} band")
+        ax.plot(xs, med, color="#2f5fa7", lw=1.6, label="posterior median")
+        ax.axvline(cur, color="grey", lw=0.8, ls=":", label="current spend")
+        title = f"{channel}: total response (direct + through branded queries)"
+        return finish_curve_axes(fig, ax, channel, self.period_, self.outcome_, title, show)
 
     def to_dict(self) -> dict:
         return self.to_curves()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from allocation.structural import StructuralModel
+from causal import response as R
+
+# The fitted model is passed in, not imported (allocation.structural imports this module): ``Model``.
+Model = Any
 
 
 def _r(v) -> list[float]:
@@ -15,20 +17,23 @@ def _r(v) -> list[float]:
     return [float(f"{x:.6g}") for x in np.asarray(v, float).ravel()]
 
 
-def _hill_slope(x: float, beta: float, k: float, n: float) -> float:
-    """d/dx of beta x^n / (k^n + x^n) (steady-state marginal outcome per unit spend)."""
-    x = max(x, 1e-12)
-    return float(beta * n * k**n * x ** (n - 1) / (k**n + x**n) ** 2)
+def _hill_slope(x, beta, k, n) -> np.ndarray:
+    """Steady-state marginal outcome per unit spend of a Hill curve (the curve core's derivative), vectorised."""
+    return R.derivative(
+        "hill", np.maximum(x, 1e-12), {"beta": beta, "half_saturation": k, "shape": n}
+    )
 
 
-def point_shapes(model: StructuralModel) -> tuple[np.ndarray, np.ndarray]:
+def point_shapes(model: Model) -> tuple[np.ndarray, np.ndarray]:
     """Per channel the most frequent shape among the draws, and the draws that have it (mask (N, K))."""
     combos = model.draws_["shape"]
-    point = np.array([np.bincount(combos[:, k], minlength=model._n_cand).argmax() for k in range(model._K)])
+    point = np.array(
+        [np.bincount(combos[:, k], minlength=model._n_cand).argmax() for k in range(model._K)]
+    )
     return point, combos == point[None, :]
 
 
-def lift_table(model: StructuralModel) -> list[dict]:
+def lift_table(model: Model) -> list[dict]:
     """Per lift: measured, predicted without lifts, after, and leave-one-out (at the mode's shapes)."""
     out = []
     th, combos = model.draws_["theta"], model.draws_["shape"]
@@ -44,23 +49,37 @@ def lift_table(model: StructuralModel) -> list[dict]:
         v = np.linalg.solve(L, rr)
         zloo = (val - float(rr @ mean)) / np.sqrt(sd**2 + float(v @ v))
         same = any(model.lifts_[j].channel == lf.channel for j in others)
-        out.append({"name": lf.name, "source": lf.source, "channel": lf.channel, "start": lf.start, "end": lf.end,
-                    "n_geos": len(lf.treated), "spend_delta": lf.spend_delta, "measured": val,
-                    "ci_lo": lf.incremental_ci[0], "ci_hi": lf.incremental_ci[1], "sd": sd,
-                    "predicted_before": before, "predicted_after": float(pred.mean()),
-                    "predicted_loo": float(rr @ mean), "z_loo": float(zloo),
-                    "conflict": bool(same and abs(zloo) > z90)})
+        out.append(
+            {
+                "name": lf.name,
+                "source": lf.source,
+                "channel": lf.channel,
+                "start": lf.start,
+                "end": lf.end,
+                "n_geos": len(lf.treated),
+                "spend_delta": lf.spend_delta,
+                "measured": val,
+                "ci_lo": lf.incremental_ci[0],
+                "ci_hi": lf.incremental_ci[1],
+                "sd": sd,
+                "predicted_before": before,
+                "predicted_after": float(pred.mean()),
+                "predicted_loo": float(rr @ mean),
+                "z_loo": float(zloo),
+                "conflict": bool(same and abs(zloo) > z90),
+            }
+        )
     return out
 
 
-def curves_dict(model: StructuralModel) -> dict:
+def curves_dict(model: Model) -> dict:
     """The curves.json dict (INTERFACE keys kept; lines per channel and market)."""
     th, combos = model.draws_["theta"], model.draws_["shape"]
     N = len(th)
     a = (1 - model.confidence) / 2
-    coef = model.total_coef(th)                                  # (N, K, C)
+    coef = model.total_coef(th)  # (N, K, C)
     point, has_point = point_shapes(model)
-    contrib = model._contrib_draws                               # (N, K, G)
+    contrib = model._contrib_draws  # (N, K, G)
     direct = model._line_contrib(th, combos, "direct")
     unc = model._line_contrib(model.uncal_mean_, model.mode_[None, :])[0]
     size = model.size_.to_numpy()
@@ -73,7 +92,7 @@ def curves_dict(model: StructuralModel) -> dict:
         dec = np.array([shapes[j].decay for j in combos[:, k]])
         ks = np.array([shapes[j].half_saturation for j in combos[:, k]])
         ns = np.array([shapes[j].shape for j in combos[:, k]])
-        beta_pt = coef[has_point[:, k], k].mean(axis=0)          # (C,)
+        beta_pt = coef[has_point[:, k], k].mean(axis=0)  # (C,)
         x = model._spend[ch]
         cur = x[-q:].mean(axis=0)
         tot_sp = x.sum(axis=0)
@@ -83,75 +102,140 @@ def curves_dict(model: StructuralModel) -> dict:
             b = float(beta_pt[c] * s)
             cd = contrib[:, k, g]
             lo, hi = np.quantile(cd, [a, 1 - a])
-            mr_draws = np.array([_hill_slope(cur[g], coef[i, k, c] * s, ks[i] * s, ns[i]) for i in range(N)])
+            mr_draws = _hill_slope(cur[g], coef[:, k, c] * s, ks * s, ns)
             sp = float(tot_sp[g]) or np.nan
             mean_c = float(cd.mean())
-            lines.append({
-                "name": ch, "market": geo, "cluster": model.geo_cluster_[geo],
-                "response": {"form": "hill", "beta": b, "half_saturation": float(sh.half_saturation * s),
-                             "shape": float(sh.shape)},
-                "adstock": {"form": "geometric", "decay": float(sh.decay)},
-                "current_spend": float(cur[g]), "min_spend": 0.0, "max_spend": None,
-                "contribution": {"uncalibrated": float(unc[k, g]), "calibrated": mean_c},
-                "effect": {"direct": float(direct[:, k, g].mean()), "mediated": float((cd - direct[:, k, g]).mean()),
-                           "total": mean_c},
-                "calibrated": ch in lifted,
-                "roas": {"calibrated": mean_c / sp if sp == sp else None},
-                "marginal_roas": {"calibrated": _hill_slope(cur[g], b, sh.half_saturation * s, sh.shape)},
-                "intervals": {"confidence": model.confidence, "contribution": [float(lo), float(hi)],
-                              "roas": [float(lo / sp), float(hi / sp)] if sp == sp else None,
-                              "marginal_roas": _r(np.quantile(mr_draws, [a, 1 - a]))},
-                "total_spend": float(tot_sp[g]),
-                "response_draws": {"beta": _r(coef[:, k, c] * s), "half_saturation": _r(ks * s), "shape": _r(ns)},
-                "adstock_draws": {"decay": _r(dec)},
-            })
+            lines.append(
+                {
+                    "name": ch,
+                    "market": geo,
+                    "cluster": model.geo_cluster_[geo],
+                    "response": {
+                        "form": "hill",
+                        "beta": b,
+                        "half_saturation": float(sh.half_saturation * s),
+                        "shape": float(sh.shape),
+                    },
+                    "adstock": {"form": "geometric", "decay": float(sh.decay)},
+                    "current_spend": float(cur[g]),
+                    "min_spend": 0.0,
+                    "max_spend": None,
+                    "contribution": {"uncalibrated": float(unc[k, g]), "calibrated": mean_c},
+                    "effect": {
+                        "direct": float(direct[:, k, g].mean()),
+                        "mediated": float((cd - direct[:, k, g]).mean()),
+                        "total": mean_c,
+                    },
+                    "calibrated": ch in lifted,
+                    "roas": {"calibrated": mean_c / sp if sp == sp else None},
+                    "marginal_roas": {
+                        "calibrated": float(
+                            _hill_slope(cur[g], b, sh.half_saturation * s, sh.shape)
+                        )
+                    },
+                    "intervals": {
+                        "confidence": model.confidence,
+                        "contribution": [float(lo), float(hi)],
+                        "roas": [float(lo / sp), float(hi / sp)] if sp == sp else None,
+                        "marginal_roas": _r(np.quantile(mr_draws, [a, 1 - a])),
+                    },
+                    "total_spend": float(tot_sp[g]),
+                    "response_draws": {
+                        "beta": _r(coef[:, k, c] * s),
+                        "half_saturation": _r(ks * s),
+                        "shape": _r(ns),
+                    },
+                    "adstock_draws": {"decay": _r(dec)},
+                }
+            )
         for c, name in enumerate(model.clusters_):
             m = model.cluster_idx_ == c
             S = float(size[m].sum())
             cd = contrib[:, k, m].sum(axis=1)
             lo, hi = np.quantile(cd, [a, 1 - a])
-            aggregates.append({
-                "name": ch, "market": name, "level": "cluster",
-                "response": {"form": "hill", "beta": float(beta_pt[c] * S), "half_saturation": float(sh.half_saturation * S),
-                             "shape": float(sh.shape)},
-                "adstock": {"form": "geometric", "decay": float(sh.decay)},
-                "current_spend": float(cur[m].sum()),
-                "contribution": {"uncalibrated": float(unc[k, m].sum()), "calibrated": float(cd.mean())},
-                "effect": {"direct": float(direct[:, k, m].sum(axis=1).mean()),
-                           "mediated": float((cd - direct[:, k, m].sum(axis=1)).mean()), "total": float(cd.mean())},
-                "intervals": {"confidence": model.confidence, "contribution": [float(lo), float(hi)]},
-                "total_spend": float(tot_sp[m].sum()),
-            })
+            aggregates.append(
+                {
+                    "name": ch,
+                    "market": name,
+                    "level": "cluster",
+                    "response": {
+                        "form": "hill",
+                        "beta": float(beta_pt[c] * S),
+                        "half_saturation": float(sh.half_saturation * S),
+                        "shape": float(sh.shape),
+                    },
+                    "adstock": {"form": "geometric", "decay": float(sh.decay)},
+                    "current_spend": float(cur[m].sum()),
+                    "contribution": {
+                        "uncalibrated": float(unc[k, m].sum()),
+                        "calibrated": float(cd.mean()),
+                    },
+                    "effect": {
+                        "direct": float(direct[:, k, m].sum(axis=1).mean()),
+                        "mediated": float((cd - direct[:, k, m].sum(axis=1)).mean()),
+                        "total": float(cd.mean()),
+                    },
+                    "intervals": {
+                        "confidence": model.confidence,
+                        "contribution": [float(lo), float(hi)],
+                    },
+                    "total_spend": float(tot_sp[m].sum()),
+                }
+            )
     df = model.contributions_.set_index("channel")
     totals = {}
     for ch, r in df.iterrows():
         sp = r["spend"] or np.nan
-        totals[ch] = {"direct": r["direct"], "mediated": r["mediated"], "total": r["total"],
-                      "lo": r["lo"], "hi": r["hi"], "contribution_before": r["uncalibrated"],
-                      "contribution_after": r["total"], "contribution_after_lo": r["lo"],
-                      "contribution_after_hi": r["hi"], "spend": r["spend"],
-                      "roas_after": r["total"] / sp if sp == sp else None, "calibrated": bool(r["lifted"])}
+        totals[ch] = {
+            "direct": r["direct"],
+            "mediated": r["mediated"],
+            "total": r["total"],
+            "lo": r["lo"],
+            "hi": r["hi"],
+            "contribution_before": r["uncalibrated"],
+            "contribution_after": r["total"],
+            "contribution_after_lo": r["lo"],
+            "contribution_after_hi": r["hi"],
+            "spend": r["spend"],
+            "roas_after": r["total"] / sp if sp == sp else None,
+            "calibrated": bool(r["lifted"]),
+        }
     lifts = lift_table(model)
-    conflicts = [f"lift {r['name']} ({r['source']}) measured {r['measured']:,.0f} but the model calibrated on the "
-                 f"other {r['channel']} lifts predicts {r['predicted_loo']:,.0f} (z = {r['z_loo']:.2f})"
-                 for r in lifts if r["conflict"]]
+    conflicts = [
+        f"lift {r['name']} ({r['source']}) measured {r['measured']:,.0f} but the model calibrated on the "
+        f"other {r['channel']} lifts predicts {r['predicted_loo']:,.0f} (z = {r['z_loo']:.2f})"
+        for r in lifts
+        if r["conflict"]
+    ]
     sy, ry, vy = model.noise_["y"]
     return {
-        "outcome": model.outcome_, "period": model.period_, "model": "structural",
+        "outcome": model.outcome_,
+        "period": model.period_,
+        "model": "structural",
         "channels": lines,
         "aggregates": aggregates,
         "draws": {"n": int(N), "seed": int(model.seed)},
         "identification": model.identification_,
         "totals": totals,
-        "lifts": lifts, "conflicts": conflicts,
+        "lifts": lifts,
+        "conflicts": conflicts,
         "backtest": None,
-        "fit": {"controls": list(model.controls_), "mediator": model.mediator if model.has_mediator_ else None,
-                "mediated_channels": list(model.mediated_), "demand_channels_unadjusted": list(model.demand_),
-                "clusters": [c for c in model.clusters_ if c is not None],
-                "residual_autocorrelation": {"signups": ry, **({"queries": model.noise_["q"][1]} if "q" in model.noise_ else {})},
-                "kappa": _r(th[:, model._ix["kappa"]].sum(axis=1).mean(axis=0)) if model.has_mediator_ else None,
-                "shape_effective_draws": model.shape_ess_,
-                "dates": [model.dates_[0].date().isoformat(), model.dates_[-1].date().isoformat()]},
+        "fit": {
+            "controls": list(model.controls_),
+            "mediator": model.mediator if model.has_mediator_ else None,
+            "mediated_channels": list(model.mediated_),
+            "demand_channels_unadjusted": list(model.demand_),
+            "clusters": [c for c in model.clusters_ if c is not None],
+            "residual_autocorrelation": {
+                "signups": ry,
+                **({"queries": model.noise_["q"][1]} if "q" in model.noise_ else {}),
+            },
+            "kappa": _r(th[:, model._ix["kappa"]].sum(axis=1).mean(axis=0))
+            if model.has_mediator_
+            else None,
+            "shape_effective_draws": model.shape_ess_,
+            "dates": [model.dates_[0].date().isoformat(), model.dates_[-1].date().isoformat()],
+        },
         "confidence": model.confidence,
         "notes": list(model.notes_),
     }

@@ -38,16 +38,23 @@ from typing import Any
 
 import cvxpy as cp
 import numpy as np
-import pandas as pd
 
+from allocation.constraints import (
+    WINDOW,
+    guardrail_box,
+    guardrail_constraints,
+    guardrail_violation,
+    rule_name,
+    spend_constraints,
+)
 from allocation.curves import CurveSet
 from allocation.daily_ipm import SUPPORTED, solve_daily
 from allocation.jsonfile import read_json
+from allocation.plans import TimePlan, _tabulate
 from allocation.problem import concave_response, scaling, solve_robust, structure_key
 from allocation.rules import Rules, check_feasible, group_matrix, line_bounds, market_matrix
 from causal.errors import ConfigError, DataError, InfeasibleError
 
-WINDOW = 7
 # The daily problem is large: faer's sparse LDL is ~25% faster than the default qdldl here, and a
 # relative gap of 1e-7 (instead of 1e-8) saves a quarter of the iterations at no visible cost.
 # Iterative refinement of each KKT solve to 1e-10 instead of Clarabel's 1e-13/1e-12 (far below the
@@ -56,6 +63,9 @@ WINDOW = 7
 _DAILY_OPTIONS = {"direct_solve_method": "faer", "tol_gap_rel": 1e-7, "tol_gap_abs": 1e-6, "tol_feas": 1e-7,
                   "iterative_refinement_reltol": 1e-10, "iterative_refinement_abstol": 1e-10}
 AWARENESS = ("ctv", "programmatic", "social")
+# Plans and the guardrail live in their own modules; re-exported for existing callers.
+__all__ = ["WINDOW", "Launch", "LaunchCalendar", "TimePlan", "guardrail_box", "guardrail_violation", "plan_days",
+           "replan"]
 
 
 @dataclass
@@ -144,140 +154,6 @@ class LaunchCalendar:
     @classmethod
     def load(cls, path: str | Path) -> LaunchCalendar:
         return cls.from_dict(read_json(path, "launch calendar"), source=str(path))
-
-
-def guardrail_box(history: np.ndarray, days: int, band: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Bounds on the first days implied by the history days inside their 7-day windows."""
-    n, h = history.shape
-    lo, hi = np.zeros((n, days)), np.full((n, days), np.inf)
-    for j in range(min(days, WINDOW - 1)):
-        for k in range(j + 1, WINDOW):  # partner is k days earlier, in the history
-            pos = h + j - k
-            if pos < 0:
-                break
-            lo[:, j] = np.maximum(lo[:, j], history[:, pos] - band)
-            hi[:, j] = np.minimum(hi[:, j], history[:, pos] + band)
-    return lo, hi
-
-
-def guardrail_violation(schedule: np.ndarray, history: np.ndarray, current: np.ndarray, max_change: float) -> float:
-    """Largest change within any 7-day window, as a multiple of ``max_change * current`` (<= 1 is fine)."""
-    seq = np.concatenate([history, schedule], axis=1)
-    h = history.shape[1]
-    worst = 0.0
-    band = max_change * current
-    for k in range(1, WINDOW):
-        for t in range(max(h, k), seq.shape[1]):
-            d = np.abs(seq[:, t] - seq[:, t - k])
-            with np.errstate(divide="ignore", invalid="ignore"):
-                r = np.where(band > 0, d / band, np.where(d > 1e-9, np.inf, 0.0))
-            worst = max(worst, float(r.max()))
-    return worst
-
-
-@dataclass
-class TimePlan:
-    """A daily plan.
-
-    Attributes
-    ----------
-    schedule : pandas.DataFrame
-        Spend per line (rows, ``name/market``) and day (columns 0..days-1).
-    response : pandas.DataFrame
-        Expected incremental outcome per line and day (with the calendar's multipliers).
-    multipliers : numpy.ndarray
-    history : numpy.ndarray
-        The spend before the first day that the guardrail windows reach into.
-    lines : pandas.DataFrame
-        Per line: average daily ``spend`` and ``incremental``, ``current_spend``,
-        ``marginal`` (average over days of the outcome of one more unit of spend that day,
-        carryover included), ``cost_per_incremental``, ``binding``.
-    """
-
-    status: str
-    budget: float
-    schedule: pd.DataFrame
-    response: pd.DataFrame
-    multipliers: np.ndarray
-    history: np.ndarray
-    lines: pd.DataFrame
-    budget_dual: float | None
-    binding: list[dict]
-    max_change: float | None
-    calendar: LaunchCalendar | None
-    solve_seconds: float
-    rules: dict = field(default_factory=dict)
-    solver: str = "CLARABEL"
-    method: str = "convex (daily, adstock)"
-    gap: float = 0.0
-    objective: str = "max_incremental"
-
-    @property
-    def days(self) -> int:
-        return self.schedule.shape[1]
-
-    @property
-    def total_spend(self) -> float:
-        return float(self.lines["spend"].sum())
-
-    @property
-    def total_incremental(self) -> float:
-        return float(self.lines["incremental"].sum())
-
-    def to_dict(self) -> dict[str, Any]:
-        lines = []
-        for lab, row in self.lines.iterrows():
-            d = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()}
-            d["daily_spend"] = self.schedule.loc[lab].tolist()
-            d["daily_incremental"] = self.response.loc[lab].tolist()
-            d["history"] = self.history[self.lines.index.get_loc(lab)].tolist()
-            lines.append(d)
-        return {
-            "status": self.status, "objective": self.objective, "budget": self.budget, "lines": lines,
-            "total_spend": self.total_spend, "total_incremental": self.total_incremental,
-            "days": self.days, "period_totals": "lines' spend and incremental are averages per day over the horizon",
-            "horizon_spend": float(self.schedule.to_numpy().sum()),
-            "horizon_incremental": float(self.response.to_numpy().sum()),
-            "budget_dual": self.budget_dual, "marginal_return": self.budget_dual,
-            "binding_constraints": self.binding, "max_change": self.max_change,
-            "guardrail_window_days": WINDOW, "constraints": self.rules,
-            "launch_calendar": None if self.calendar is None else self.calendar.to_dict(),
-            "solver": self.solver, "method": self.method, "gap": self.gap, "solve_seconds": self.solve_seconds,
-        }
-
-    def summary(self) -> str:
-        out = [f"{self.days}-day plan: {self.status} ({self.method}, {self.solver}), horizon spend "
-               f"{self.schedule.to_numpy().sum():,.2f} -> incremental {self.response.to_numpy().sum():,.2f}"]
-        if self.max_change is not None:
-            viol = guardrail_violation(self.schedule.to_numpy(), self.history,
-                                       self.lines["current_spend"].to_numpy(), self.max_change)
-            out.append(f"guardrail {self.max_change:.0%} per 7-day window: largest change {viol:.3f} of the allowed band")
-        if self.binding:
-            out.append("binding: " + ", ".join(sorted({b["constraint"] for b in self.binding})))
-        return "\n".join(out)
-
-    def channel_daily(self) -> pd.DataFrame:
-        """Daily spend per channel, summed over markets (days x channels)."""
-        return self.schedule.groupby(self.lines["name"].to_numpy()).sum().T
-
-    def plot(self, *, ax=None, show: bool = True):
-        """Daily spend per channel; launch days as vertical lines. Returns ``(fig, ax)``."""
-        import matplotlib.pyplot as plt
-
-        if ax is None:
-            fig, ax = plt.subplots(figsize=(8, 4))
-        else:
-            fig = ax.figure
-        self.channel_daily().plot(ax=ax)
-        if self.calendar is not None:
-            for ev in self.calendar.launches:
-                if 0 <= ev.day < self.days:
-                    ax.axvline(ev.day, color="grey", ls="--", lw=1)
-        ax.set_xlabel("day")
-        ax.set_ylabel("spend per day")
-        if show:
-            plt.show()
-        return fig, ax
 
 
 def plan_days(curves: CurveSet, rules: Rules, *, days: int = 28, calendar: LaunchCalendar | None = None,
@@ -386,29 +262,12 @@ def plan_days(curves: CurveSet, rules: Rules, *, days: int = 28, calendar: Launc
         cons["adstock"] = w[:, 1:] == cp.multiply(np.repeat(keep, days - 1, 1), x[:, 1:]) + cp.multiply(
             np.repeat(lam_c, days - 1, 1), w[:, :-1])
     budget_p = cp.Parameter(nonneg=True, name="budget")
-    total = cp.sum(x)
-    cons["total_budget"] = (total == budget_p) if rules.budget_mode == "eq" else (total <= budget_p)
-    cons["line_floors"] = x >= lo
-    fin = np.isfinite(hi)
-    if fin.any():
-        cons["line_ceilings"] = x[fin] <= hi[fin] if not fin.all() else x <= hi
+    cons.update(spend_constraints(
+        x, lower=lo, upper=hi, budget=budget_p, budget_mode=rules.budget_mode,
+        market=market_matrix(curves, rules)[:2] if rules.market_budgets else None,
+        group=group_matrix(curves, rules)[:3] if rules.group_budgets else None))
     if band is not None and days > 1:
-        for k in range(1, min(WINDOW, days)):
-            d = x[:, k:] - x[:, :-k]
-            # A margin of 1e-6 of the band absorbs the solver's feasibility tolerance, so the
-            # reported plan never exceeds the guardrail, not even by rounding.
-            b = np.repeat(band[:, None] * (1 - 1e-6), days - k, 1)
-            cons[f"guardrail_lag{k}_up"] = d <= b
-            cons[f"guardrail_lag{k}_down"] = d >= -b
-    if rules.market_budgets:
-        mat, caps, _ = market_matrix(curves, rules)
-        cons["market_budgets"] = mat @ x <= np.repeat(caps[:, None], days, 1)
-    if rules.group_budgets:
-        mat, caps, mins, _ = group_matrix(curves, rules)
-        fc = np.isfinite(caps)
-        if fc.any():
-            cons["group_budgets"] = mat[fc] @ x <= np.repeat(caps[fc][:, None], days, 1)
-        cons["group_minimums"] = mat @ x >= np.repeat(mins[:, None], days, 1)
+        cons.update(guardrail_constraints(x, band))
     weights = coef[:, None] * mult
     objective = concave_response(w, list(structure_key(curves)), weights)
     problem = cp.Problem(cp.Maximize(objective), list(cons.values()))
@@ -420,7 +279,7 @@ def plan_days(curves: CurveSet, rules: Rules, *, days: int = 28, calendar: Launc
         raise InfeasibleError(f"solver {solver} failed on the daily plan ({exc})") from None
     elapsed = time.perf_counter() - t0
     if problem.status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE) or x.value is None:
-        raise InfeasibleError(f"the daily plan is infeasible under: {', '.join(sorted(set(k.split('_lag')[0] for k in cons)))}")
+        raise InfeasibleError(f"the daily plan is infeasible under: {', '.join(sorted({rule_name(k) for k in cons}))}")
     spend = np.maximum(x.value, 0.0)
     if band is not None:
         spend = _project_guardrail(spend, lo, hi)
@@ -495,49 +354,6 @@ def _project_guardrail(spend: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.
     # Interior-point solutions sit within ~1e-10 of the bounds; clip to the box so a
     # reported plan never exceeds a guardrail bound by rounding.
     return np.minimum(np.maximum(spend, lo), hi)
-
-
-def _tabulate(curves, rules, spend, history, a0, mult, lam, cur, dual, guarded, status, elapsed, calendar, solver,
-              lo, hi):
-    n, days = spend.shape
-    ad = np.empty_like(spend)
-    prev = a0
-    for t in range(days):
-        prev = (1 - lam) * spend[:, t] + lam * prev
-        ad[:, t] = prev
-    resp = np.array([c.evaluate(ad[i]) for i, c in enumerate(curves)]) * mult
-    v = np.array([c.marginal(ad[i]) for i, c in enumerate(curves)]) * mult  # per unit of adstock
-    marg = np.empty_like(v)
-    nxt = np.zeros(n)
-    for t in range(days - 1, -1, -1):  # m_t = (1 - lam) v_t + lam m_{t+1}
-        nxt = (1 - lam) * v[:, t] + lam * nxt
-        marg[:, t] = nxt
-    labels = curves.labels
-    binding = []
-    line_tags = []
-    tol = 1e-6
-    for i in range(len(labels)):
-        tags = []
-        if (np.abs(spend[i] - lo[i]) <= tol * np.maximum(1, lo[i])).any() and lo[i].max() > 0:
-            tags.append("lower")
-        if (np.isfinite(hi[i]) & (np.abs(hi[i] - spend[i]) <= tol * np.maximum(1, spend[i]))).any():
-            tags.append("upper")
-        line_tags.append(",".join(tags))
-    if rules.spendable is not None and abs(spend.sum() - rules.spendable) <= 1e-6 * max(1.0, rules.spendable):
-        binding.append({"constraint": "total_budget", "value": rules.spendable})
-    for r in np.flatnonzero(guarded):
-        binding.append({"constraint": "guardrail", "line": labels[r], "value": rules.max_change})
-    frame = pd.DataFrame({
-        "name": curves.names, "market": curves.markets, "spend": spend.mean(axis=1), "current_spend": cur,
-        "incremental": resp.mean(axis=1),
-        "current_incremental": np.where(np.isfinite(cur), curves.evaluate(np.nan_to_num(cur)), np.nan),
-        "marginal": marg.mean(axis=1), "binding": line_tags}, index=pd.Index(labels, name="line"))
-    with np.errstate(divide="ignore"):
-        frame["cost_per_incremental"] = np.where(frame["marginal"] > 0, 1 / frame["marginal"], np.inf)
-    return TimePlan(status=status, budget=float(rules.budget), schedule=pd.DataFrame(spend, index=frame.index),
-                    response=pd.DataFrame(resp, index=frame.index), multipliers=mult, history=history, lines=frame,
-                    budget_dual=dual, binding=binding, max_change=rules.max_change, calendar=calendar,
-                    solve_seconds=elapsed, rules=rules.to_dict(), solver=solver)
 
 
 def replan(previous: dict, curves: CurveSet, *, elapsed: int = 1, actual: np.ndarray | None = None,

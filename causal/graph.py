@@ -183,6 +183,30 @@ def check_identifiable(graph: nx.DiGraph, channels: Sequence[str], observed: Seq
     return out
 
 
+def graph_layout(graph: nx.DiGraph) -> tuple[nx.DiGraph, dict]:
+    """A sorted copy of the graph and its layered layout (causes above effects).
+
+    Nodes and edges are sorted by name first: the layout must not depend on set iteration order,
+    which changes with PYTHONHASHSEED.
+    """
+    g = nx.DiGraph()
+    g.add_nodes_from(sorted(graph.nodes, key=str))
+    g.add_edges_from(sorted(graph.edges, key=lambda e: (str(e[0]), str(e[1]))))
+    layers = {n: 0 for n in g}
+    for n in nx.topological_sort(g):
+        for s in g.successors(n):
+            layers[s] = max(layers[s], layers[n] + 1)
+    # Our own placement (networkx's multipartite layout groups layers through a set): each layer a row,
+    # its nodes in name order, spread evenly over [-1, 1].
+    pos = {}
+    for layer in sorted(set(layers.values())):
+        row = sorted((n for n in g if layers[n] == layer), key=str)
+        xs = np.linspace(-1.0, 1.0, len(row)) if len(row) > 1 else np.zeros(1)
+        for x, n in zip(xs, row):
+            pos[n] = (float(x), -float(layer))
+    return g, pos
+
+
 def to_gml(graph: nx.DiGraph) -> str:
     return "\n".join(nx.generate_gml(graph))
 
@@ -225,17 +249,7 @@ class GraphAnalysis:
         import matplotlib.pyplot as plt
 
         fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(11, 5))
-        # Nodes and edges in sorted order: the layout must not depend on set iteration (PYTHONHASHSEED).
-        g = nx.DiGraph()
-        g.add_nodes_from(sorted(self.graph.nodes, key=str))
-        g.add_edges_from(sorted(self.graph.edges, key=lambda e: (str(e[0]), str(e[1]))))
-        layers = {n: 0 for n in g}
-        for n in nx.topological_sort(g):
-            for s in g.successors(n):
-                layers[s] = max(layers[s], layers[n] + 1)
-        nx.set_node_attributes(g, layers, "layer")
-        pos = nx.multipartite_layout(g, subset_key="layer", align="horizontal")
-        pos = {k: (v[0], -v[1]) for k, v in pos.items()}
+        g, pos = graph_layout(self.graph)
         observed = self.table.attrs.get("observed", set())
         colors = ["#d9534f" if n == self.table.attrs.get("outcome") else "#2f5fa7" if str(n).startswith(SPEND_PREFIX)
                   else "#bbbbbb" if n not in observed else "#5cb85c" for n in g]
@@ -246,7 +260,7 @@ class GraphAnalysis:
                         fontsize=8, color="white", bbox={"boxstyle": "round,pad=0.4", "fc": color, "ec": "none"})
         xs, ys = zip(*pos.values())
         ax.set_xlim(min(xs) - 0.15, max(xs) + 0.15)
-        ax.set_ylim(min(ys) - 0.15, max(ys) + 0.15)
+        ax.set_ylim(min(ys) - 0.4, max(ys) + 0.4)
         ax.set_axis_off()
         if show:
             plt.show()

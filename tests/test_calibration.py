@@ -9,7 +9,7 @@ from allocation.calibration import Lift, calibrate, lift_design
 from allocation.mmm import ResponseModel
 from causal.errors import DataError
 from causal.panel import load_panel
-from causal.world import Experiment, World
+from causal.world import CLUSTERS, Experiment, World
 
 
 def lift_from_truth(t: dict, rel_sd: float = 0.15, scale: float = 1.0, confidence: float = 0.9) -> dict:
@@ -26,7 +26,9 @@ def world_fit():
     exps = [Experiment("ctv", tuple(world.geos[::2]), "2024-08-01", "2024-09-11", 0.0),
             Experiment("brand_search", tuple(world.geos[1::2]), "2024-08-01", "2024-09-25", 0.0)]
     panel, truth = world.simulate(exps)
-    model = ResponseModel(controls=["launch", "competitor_price"], holdout=0, n_sweeps=1).fit(load_panel(panel))
+    clusters = {g: CLUSTERS[c] for g, c in zip(world.geos, world.cluster_of)}
+    model = ResponseModel(controls=["launch", "competitor_price"], holdout=0, n_sweeps=1,
+                          clusters=clusters).fit(load_panel(panel))
     return world, model, truth
 
 

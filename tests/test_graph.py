@@ -91,3 +91,33 @@ def test_bad_graphs(tmp_path):
         normalise(nx.DiGraph([("a", "b")]), ["ctv"], "signups")
     with pytest.raises(DataError, match="cannot read graph"):
         read_graph(tmp_path / "absent.dot")
+
+
+def test_graph_layout_does_not_depend_on_the_hash_seed(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = ("import json; from causal.graph import default_graph, graph_layout; "
+            "g = default_graph(['brand_search', 'nonbrand_search', 'social', 'programmatic', 'ctv']); "
+            "g.add_edges_from({('zeta', 'signups'), ('alpha', 'signups'), ('mid', 'brand_queries')}); "
+            "print(json.dumps(sorted((str(k), v) for k, v in graph_layout(g)[1].items())))")
+    outs = []
+    for seed in ("1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        outs.append(json.loads(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                              check=True).stdout))
+    assert outs[0] == outs[1] == outs[2]
+
+
+def test_identifiability_check():
+    from causal.errors import DataError
+    from causal.graph import check_identifiable, default_graph
+
+    chans = ["brand_search", "ctv"]
+    g = default_graph(chans)
+    sets = check_identifiable(g, chans, observed=["brand_queries", "launch"])
+    assert "brand_queries" in sets["brand_search"] and "brand_queries" not in sets["ctv"]
+    with pytest.raises(DataError, match="channel 'brand_search' is not identifiable"):
+        check_identifiable(g, chans, observed=["launch"])

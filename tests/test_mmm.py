@@ -10,6 +10,7 @@ from allocation.mmm import ResponseModel, infer_clusters
 from causal.errors import ConfigError, DataError
 from causal.panel import load_panel
 from causal.transforms import geometric_adstock, hill
+from causal.world import CLUSTERS
 
 
 def _known_panel(seed: int = 0, n_geos: int = 8, n_days: int = 400, beta: float = 60.0, decay: float = 0.5):
@@ -37,20 +38,22 @@ def test_recovers_known_curve_contribution_and_forecasts():
     assert m.r2_ > 0.9
 
 
-def test_clusters_from_prefix_mapping_or_none():
-    assert infer_clusters(["NA01", "LA02", "EM03", "AP04"]) == {"NA01": "NA", "LA02": "LATAM", "EM03": "EMEA", "AP04": "APAC"}
-    assert infer_clusters(["paris", "NA01"]) is None
+def test_clusters_from_a_mapping_or_none():
+    # No cluster from geo-id prefixes: one market unless the user maps geos to clusters.
+    assert infer_clusters(["NA01", "LA02", "EM03", "AP04"]) is None
     assert infer_clusters(["a", "b"], {"a": "x", "b": "y"}) == {"a": "x", "b": "y"}
     with pytest.raises(DataError, match="geo 'b'"):
         infer_clusters(["a", "b"], {"a": "x"})
 
 
 def test_partial_pooling_shrinks_cluster_coefficients(small_world):
-    _, df = small_world
+    world, df = small_world
     panel = load_panel(df)
+    clusters = {g: CLUSTERS[c] for g, c in zip(world.geos, world.cluster_of)}
     spread = {}
     for pooling in (0.02, 50.0):
-        m = ResponseModel(controls=["launch", "competitor_price"], pooling=pooling, holdout=0, n_sweeps=1, forms=("exp",)).fit(panel)
+        m = ResponseModel(controls=["launch", "competitor_price"], pooling=pooling, holdout=0, n_sweeps=1, forms=("exp",),
+                          clusters=clusters).fit(panel)
         coef = m.coef_.loc["social"]
         spread[pooling] = float(coef.std() / abs(coef.mean()))
         assert list(m.coef_.columns) == ["APAC", "EMEA", "LATAM", "NA"]

@@ -168,6 +168,11 @@ def render_structural_report(model, curves: dict, panel: Panel, graph: nx.DiGrap
         "without lifts": [fmt_number(v) for v in s_["uncalibrated"]],
         "spend": [fmt_number(v) for v in s_["spend"]], "ROAS": [_g(v) for v in s_["roas"]],
     }))
+    sec = rep.section("Response curves", "Steady-state total response of each channel for a steady spend per "
+                                         "period spread over the markets by size: posterior median and band.")
+    for name in model.channels_:
+        sec.figure(lambda name=name: model.plot(name, ax=plt.subplots(figsize=(8, 4.5))[1])[0],
+                   caption=f"{name}: total response, all markets")
     ident = curves["identification"]
     sec = rep.section("Identification", "How far the data moved each channel from its prior (posterior sd over prior "
                                         "sd of the pooled total coefficient; small is well identified), whether a "

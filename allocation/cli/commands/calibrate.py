@@ -53,8 +53,9 @@ def _clusters(path: str | None) -> dict[str, str] | None:
     for col in ("geo", "cluster"):
         if col not in table.columns:
             raise DataError(f"{path}: no column '{col}' (the cluster file needs columns geo, cluster)")
-    if table["cluster"].isna().any():
-        g = table.loc[table["cluster"].isna(), "geo"].iloc[0]
+    empty = table["cluster"].isna() | (table["cluster"].astype(str).str.strip() == "")
+    if empty.any():
+        g = table.loc[empty, "geo"].iloc[0]
         raise DataError(f"{path}: geo '{g}' has an empty cluster")
     return dict(zip(table["geo"].astype(str).str.strip(), table["cluster"].astype(str)))
 
@@ -151,6 +152,9 @@ def command(lift_paths: tuple[str, ...], registry_url: str | None, out_path: str
         click.echo(f"  {ch:<16} total {r['total']:>12,.0f} [{r['lo']:,.0f}, {r['hi']:,.0f}] ({conf})  direct "
                    f"{r['direct']:,.0f}  mediated {r['mediated']:,.0f}  ROAS {r['roas']:.4g}"
                    + ("  (lift)" if r["lifted"] else ""))
+    for r in curves["lifts"]:
+        click.echo(f"  lift {r['name']}: measured {r['measured']:,.0f}, model without lifts {r['predicted_before']:,.0f}, "
+                   f"calibrated {r['predicted_after']:,.0f}" + ("  CONFLICT" if r["conflict"] else ""))
     for c in curves["conflicts"]:
         click.echo(f"  conflict: {c}")
 
