@@ -349,6 +349,9 @@ def _parse_line(i: int, line: Any, source: str) -> Curve:
     if not isinstance(name, str) or not name:
         raise DataError(f"{where}: key 'name' must be a non-empty string")
     market = line.get("market")
+    # A market id is text (a whole number such as a DMA code is read as its digits); anything else is a mistake.
+    if isinstance(market, bool) or not (market is None or isinstance(market, (str, int))):
+        raise DataError(f"{where} ({name}): key 'market' must be a string or null, got {json.dumps(market)}")
     if market is not None:
         market = str(market)
     where = f"{where} ({name if market is None else f'{name}/{market}'})"
@@ -356,7 +359,7 @@ def _parse_line(i: int, line: Any, source: str) -> Curve:
     if not isinstance(resp, dict):
         raise DataError(f"{where}: key 'response' must be an object with a 'form'")
     form = resp.get("form")
-    if form not in FORMS:
+    if not isinstance(form, str) or form not in FORMS:
         raise DataError(f"{where}: unknown response form {json.dumps(form)} in key 'response.form' "
                         f"(use {', '.join(FORMS)})")
     params: dict[str, float] = {}

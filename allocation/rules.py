@@ -91,6 +91,10 @@ class Rules:
                 raise ConfigError(f"{source}: {key} must be >= 0, got {v:g}")
         if self.reserve_share >= 1:
             raise ConfigError(f"{source}: reserve_share must be < 1, got {self.reserve_share:g}")
+        for name in ("commitments", "market_budgets", "group_budgets"):
+            if not isinstance(getattr(self, name), dict):
+                raise ConfigError(f"{source}: {name} must be an object of name -> amount, "
+                                  f"got {type(getattr(self, name)).__name__}")
         for name in ("commitments", "market_budgets"):
             for k, v in getattr(self, name).items():
                 _check_num(v, source, f"{name}.{k}")

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from causal.errors import LiftlabError
@@ -323,26 +323,9 @@ def _finite_numbers(obj) -> bool:
     return True
 
 
-def _lines(doc) -> list:
-    chans = doc.get("channels") if isinstance(doc, dict) else None
-    return [c for c in chans if isinstance(c, dict)] if isinstance(chans, list) else []
-
-
-def _known_curves_bug(doc) -> bool:
-    """Inputs of two open bugs in allocation/curves.py, tested on their own below (xfail)."""
-    for line in _lines(doc):
-        resp = line.get("response")
-        if isinstance(resp, dict) and isinstance(resp.get("form"), (dict, list)):
-            return True
-        if isinstance(line.get("market"), (dict, list, bool, float)):
-            return True
-    return False
-
-
 def check_curves(doc) -> None:
     from allocation.curves import CurveSet
 
-    assume(not _known_curves_bug(doc))
     try:
         curves = CurveSet.from_dict(doc, source="c.json")
     except LiftlabError:
@@ -355,24 +338,12 @@ def check_curves(doc) -> None:
         assert isinstance(c.name, str) and (c.market is None or isinstance(c.market, str))
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="allocation/curves.py _parse_line (allocator's file): `form not in FORMS` "
-    "with a list or object form raises TypeError; fix: `if not isinstance(form, str) or form not in "
-    "FORMS`",
-)
 def test_curves_response_form_of_the_wrong_type_is_a_data_error():
     check_curves_known(
         {"channels": [{**GOOD_LINE, "response": {**GOOD_LINE["response"], "form": []}}]}
     )
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="allocation/curves.py _parse_line (allocator's file): a 'market' given as "
-    "an object is stringified (`market = str(market)`); fix: refuse a market that is not a string "
-    "or null, naming the key",
-)
 def test_curves_market_of_the_wrong_type_is_a_data_error():
     check_curves_known({"channels": [{**GOOD_LINE, "market": {"id": "NA"}}]})
 
@@ -489,16 +460,6 @@ rules_docs = _near(GOOD_RULES)
 def check_rules(tmp_path: Path, doc) -> None:
     from allocation.rules import Rules
 
-    # Inputs of an open bug in allocation/rules.py, tested on their own below (xfail).
-    assume(
-        not (
-            isinstance(doc, dict)
-            and any(
-                k in doc and not isinstance(doc[k], dict)
-                for k in ("commitments", "market_budgets", "group_budgets")
-            )
-        )
-    )
     path = tmp_path / "constraints.json"
     path.write_text(json.dumps(doc))
     try:
@@ -510,14 +471,6 @@ def check_rules(tmp_path: Path, doc) -> None:
     assert _finite_numbers(rules.to_dict())
 
 
-@pytest.mark.xfail(
-    strict=False,
-    raises=AttributeError,
-    reason=(
-        "allocation/rules.py Rules.validate (allocator's file) calls .items() on commitments/market_budgets given as "
-        "null or a list: a traceback instead of a DataError naming the key"
-    ),
-)
 def test_constraints_mapping_of_the_wrong_type_is_a_data_error(tmp_path):
     from allocation.rules import Rules
 

@@ -686,14 +686,6 @@ def test_design_file_of_the_registry_is_parsed_strictly(work, run_cli):
     assert not (work / "r.db").exists()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "allocation/calibration.py (model engineer's file): load_lift parses with json.loads, not "
-        "allocation.jsonfile.read_json, so Infinity and NaN pass, and Lift.from_dict does not check that "
-        "'incremental' is finite: curves.json then holds beta null"
-    ),
-)
 def test_a_lift_of_infinity_is_refused(work, run_cli):
     lift = {
         "channel": "ctv",

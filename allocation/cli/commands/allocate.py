@@ -129,17 +129,17 @@ def command(curves_path: str, budget: float | None, out_path: str, report_path: 
         from allocation.cli.plan_report import plan_report
 
         html = plan_report(plan, curves, title=f"Budget plan from {curves_path}", frontier=frontier, robust=robust)
-    with outputs() as files:
-        # plan.json is written (to its staged file) before the audit record, and rewritten with the record's
-        # id: a plan that cannot be written leaves no record behind.
-        staged = files.path(out_path)
-        staged.write_text(dumps(result), encoding="utf-8")
-        result["audit_id"] = log.record(command=command_name, curves=curves.to_dict(), constraints=rules.to_dict(),
-                                        solution=result, options=options)
-        result["audit_db"] = log._safe_url()
-        staged.write_text(dumps(result), encoding="utf-8")
+    # The record commits only after plan.json (and the report) are in place: a plan that was never
+    # written leaves no record, and a killed writer leaves neither.
+    with outputs() as files, log.recording(command=command_name, curves=curves.to_dict(),
+                                           constraints=rules.to_dict(), solution=result,
+                                           options=options) as audit_id:
+        result["audit_id"] = audit_id
+        result["audit_db"] = log.safe_url()
+        files.write_text(out_path, dumps(result))
         if html is not None:
             files.write_text(report_path, html)
+        files.commit()
     click.echo(plan.summary())
     if result["uncertainty"]:
         u = result["uncertainty"]

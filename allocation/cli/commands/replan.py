@@ -60,14 +60,13 @@ def command(plan_path: str, curves_path: str, out_path: str, elapsed: int, days:
         from allocation.cli.plan_report import plan_report
 
         html = plan_report(plan, curves, title=f"Re-plan from {plan_path}")
-    with outputs() as files:
-        # The new plan is written (staged) before the audit record, then rewritten with its id.
-        staged = files.path(out_path)
-        staged.write_text(dumps(result), encoding="utf-8")
-        result["audit_id"] = log.record(command="replan", curves=curves.to_dict(), constraints=plan.rules,
-                                        solution=result, options=options)
-        staged.write_text(dumps(result), encoding="utf-8")
+    # The record commits only after the new plan (and the report) are in place.
+    with outputs() as files, log.recording(command="replan", curves=curves.to_dict(), constraints=plan.rules,
+                                           solution=result, options=options) as audit_id:
+        result["audit_id"] = audit_id
+        files.write_text(out_path, dumps(result))
         if html is not None:
             files.write_text(report_path, html)
+        files.commit()
     click.echo(plan.summary())
     click.echo(f"wrote {out_path}; audit record {result['audit_id']}")
