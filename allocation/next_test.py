@@ -6,8 +6,9 @@ curves.json with posterior draws into what the planner needs:
 * the **plan** made under posterior weights over the draws: the one static
   allocator (:class:`allocation.optimize.Allocator`) on curves whose
   coefficients give the weighted posterior's marginal return at current spend
-  (shapes stay at their point values, so the parametrised problem is built
-  once and re-solved, not rebuilt);
+  (shapes stay at their point values, an S-shaped line is replaced by its
+  local concave stand-in, so the parametrised problem is built once and
+  re-solved, not rebuilt);
 * the plan's **outcome under every draw** (the curve core, vectorised over draws);
 * **candidate tests**: treated market sets and lengths from the design search
   among the free markets (the registry's busy markets excluded), each channel
@@ -70,6 +71,27 @@ def draw_marginals(curves: CurveSet, spend: np.ndarray) -> np.ndarray:
             for c, x, d in zip(curves, np.asarray(spend, float), curves.draws)
         ]
     )
+
+
+def local_concave(curves: CurveSet, spend: np.ndarray) -> CurveSet:
+    """``curves`` with each S-shaped line replaced by the power curve through its value and slope at
+    ``spend`` (exponent = the curve's elasticity there, at most 1).
+
+    The test planner re-makes the plan hundreds of times under reweighted posteriors, inside the
+    guardrail band around current spend: there a curve is described by its level and slope, and a
+    concave stand-in keeps every re-plan a re-solve of one convex problem (an S-shaped line would
+    make each one a piecewise-linear model). The plans are valued on the true draws, not on these.
+    """
+    lines = []
+    for c, x in zip(curves, np.asarray(spend, float)):
+        if c.is_concave:
+            lines.append(c)
+            continue
+        level, slope = float(c.evaluate(x)), float(c.marginal(x))
+        e = float(np.clip(slope * x / level, 0.05, 1.0)) if x > 0 and level > 0 else 1.0
+        beta = level / x**e if x > 0 and level > 0 else 0.0
+        lines.append(replace(c, form="power", params={"beta": beta, "exponent": e}))
+    return replace(curves, curves=lines)
 
 
 def subset(curves: CurveSet, idx: Sequence[int]) -> CurveSet:
@@ -173,6 +195,7 @@ class _Planner:
         )
         self.rules = Rules(budget=budget, max_change=max_change)
         self.allocator = Allocator(solver=solver, s_curves="envelope")
+        self.local = local_concave(self.curves, self.current)
         # Marginal return of each line at current spend under each draw, and the point curve's own.
         self._marg = draw_marginals(post, self.current)  # (lines, S)
         self._point_marg = np.array(
@@ -181,6 +204,9 @@ class _Planner:
         self._cache: dict[bytes, np.ndarray] = {}
 
     def plan(self, w: np.ndarray) -> np.ndarray:
+        """The plan under posterior weights ``w``: each line's coefficient scaled so that its marginal
+        return at current spend is the weighted posterior's; shapes stay fixed, so the parametrised
+        problem is built once and re-solved."""
         # Readouts that barely move the posterior give the same plan: no new solve.
         key = np.round(w * len(w), 3).tobytes()
         if key not in self._cache:
@@ -191,9 +217,9 @@ class _Planner:
             )
             params = [
                 {**c.params, "beta": float(c.params["beta"]) * float(r)}
-                for c, r in zip(self.curves, ratio)
+                for c, r in zip(self.local, ratio)
             ]
-            plan = self.allocator.solve(self.curves.with_params(params), self.rules)
+            plan = self.allocator.solve(self.local.with_params(params), self.rules)
             self._cache[key] = np.asarray(plan.to_frame()["spend"], float)
         return self._cache[key]
 
