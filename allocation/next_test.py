@@ -320,15 +320,11 @@ def propose_tests(
     horizon = int(horizon or per_year)
 
     kw = {} if durations is None else {"durations": tuple(int(d) for d in durations)}
-    design = design_experiment(
-        panel,
-        n_treated=tuple(n_treated),
-        exclude=list(exclude),
-        alpha=alpha,
-        power_target=power_target,
-        seed=seed,
-        **kw,
-    )
+    # The search only has to supply a few good market sets and their noise: fewer windows and finalists,
+    # no greedy refinement and no separate null windows keep it a fraction of a full design search.
+    design = design_experiment(panel, n_treated=tuple(n_treated), exclude=list(exclude), alpha=alpha,
+                               power_target=power_target, n_windows=n_windows, n_finalists=2 * n_sets,
+                               greedy_rounds=0, n_null_windows=0, seed=seed, **kw)
     z = norm.ppf(1 - alpha / 2) + norm.ppf(power_target)
     sets, seen = [], set()
     for d in design.candidates:
