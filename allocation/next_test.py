@@ -393,6 +393,7 @@ def propose_tests(
         f"plans re-made under reweighted posteriors by the static allocator (guardrail {max_change}, budget "
         f"{budget:,.0f}); marginal return of spend {lam:.4g} {curves.outcome} per unit",
     ]
+    notes = verdict(values[0], horizon) + notes
     settings = {
         "n_treated": list(n_treated),
         "durations": sorted({s[1] for s in sets}),
@@ -406,6 +407,17 @@ def propose_tests(
         "exclude": sorted(exclude),
     }
     return Proposal(values, horizon, per, post.n_draws, intervals, settings, notes)
+
+
+def verdict(best: TestValue, horizon: int) -> list[str]:
+    """What the ranking means, said first: whether the best test is worth its cost at all."""
+    if best.net_value <= 0:
+        return ["no candidate's information is worth its cost over the horizon: the posterior already decides "
+                "the plan, and the first row is the least costly test, not one worth its price"]
+    if best.value < 2 * best.evsi_se * horizon:
+        return [f"the best candidate's value of information ({best.value:,.0f}) is within two Monte-Carlo "
+                "standard errors of zero: it ranks first mostly on its low cost"]
+    return []
 
 
 def _marginal_return(planner: _Planner, spend: np.ndarray) -> float:
