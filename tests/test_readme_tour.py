@@ -9,6 +9,8 @@ import re
 import shlex
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
@@ -37,7 +39,7 @@ def test_readme_tour_runs_as_written(tmp_path, run_cli, monkeypatch):
         assert code == 0, f"{line}\n{err}"
     static = json.loads(Path("plan.json").read_text())
     assert static["status"] == "optimal"
-    assert static["budget"] == sum(line["current_spend"] for line in static["lines"])  # default: today's spend
+    assert static["budget"] == pytest.approx(sum(line["current_spend"] for line in static["lines"]), rel=1e-12)  # default: today's spend
     daily = json.loads(Path("plan28.json").read_text())
     assert daily["certificate"]["kind"] in ("concave", "concave_in_band", "concave_envelope") and daily["gap"] <= 1e-3
     assert len({line["market"] for line in daily["lines"]}) == 20  # one line per market and channel
