@@ -104,3 +104,29 @@ def split_list(value: str | None) -> list[str]:
     if not value:
         return []
     return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def int_range(value: str | None, name: str) -> tuple[int, int] | None:
+    """``"2..5"``, ``"2-5"`` or ``"3"`` -> (low, high)."""
+    if value is None:
+        return None
+    text = value.replace("..", "-").strip()
+    try:
+        parts = [int(p) for p in text.split("-")]
+    except ValueError as exc:
+        raise ConfigError(f"{name} '{value}' is not N or N..M") from exc
+    if len(parts) == 1:
+        return parts[0], parts[0]
+    if len(parts) != 2:
+        raise ConfigError(f"{name} '{value}' is not N or N..M")
+    return parts[0], parts[1]
+
+
+def numbers(value: str | None, name: str, cast=float) -> list | None:
+    """``"0.1, 0.2"`` -> ``[0.1, 0.2]`` (``cast`` each), or a one-line error naming the option."""
+    if value is None:
+        return None
+    try:
+        return [cast(v) for v in split_list(value)]
+    except ValueError as exc:
+        raise ConfigError(f"{name} '{value}' is not a comma-separated list of numbers") from exc

@@ -8,6 +8,8 @@ import click
 
 from allocation.cli.options import (
     currency_option,
+    int_range,
+    numbers,
     panel_options,
     read_panel,
     seed_option,
@@ -15,31 +17,6 @@ from allocation.cli.options import (
 )
 from allocation.cli.outputs import outputs
 from causal.errors import ConfigError
-
-
-def _int_range(value: str | None, name: str) -> tuple[int, int] | None:
-    """``"2..5"``, ``"2-5"`` or ``"3"`` -> (low, high)."""
-    if value is None:
-        return None
-    text = value.replace("..", "-").strip()
-    try:
-        parts = [int(p) for p in text.split("-")]
-    except ValueError as exc:
-        raise ConfigError(f"{name} '{value}' is not N or N..M") from exc
-    if len(parts) == 1:
-        return parts[0], parts[0]
-    if len(parts) != 2:
-        raise ConfigError(f"{name} '{value}' is not N or N..M")
-    return parts[0], parts[1]
-
-
-def _numbers(value: str | None, name: str, cast=float) -> list | None:
-    if value is None:
-        return None
-    try:
-        return [cast(v) for v in split_list(value)]
-    except ValueError as exc:
-        raise ConfigError(f"{name} '{value}' is not a comma-separated list of numbers") from exc
 
 
 @click.command("design")
@@ -217,7 +194,7 @@ def command(
     """Design a geo experiment: treated markets, test length, MDE and investment, with power simulated on history."""
     from experiments.design import design_experiment
 
-    rng = _int_range(treated_range, "--treated")
+    rng = int_range(treated_range, "--treated")
     if rng is not None and (treated_min is not None or treated_max is not None):
         raise ConfigError("give either --treated N..M or --treated-min/--treated-max, not both")
     if rng is None:
@@ -230,12 +207,12 @@ def command(
     panel = read_panel(panel_kwargs)
     kwargs = {}
     if treated_share is not None:
-        parts = _numbers(treated_share.replace("..", ","), "--treated-share")
+        parts = numbers(treated_share.replace("..", ","), "--treated-share")
         if len(parts) != 2:
             raise ConfigError(f"--treated-share '{treated_share}' is not LO..HI")
         kwargs["treated_share"] = tuple(parts)
     if effect_sizes is not None:
-        kwargs["effect_sizes"] = _numbers(effect_sizes, "--effect-sizes")
+        kwargs["effect_sizes"] = numbers(effect_sizes, "--effect-sizes")
     if n_windows is not None:
         kwargs["n_windows"] = n_windows
     result = design_experiment(
@@ -243,7 +220,7 @@ def command(
         n_treated=rng,
         include=split_list(include),
         exclude=split_list(exclude),
-        durations=_numbers(durations, "--durations", int),
+        durations=numbers(durations, "--durations", int),
         claim_share=claim_share,
         alpha=alpha,
         power_target=power_target,

@@ -4,31 +4,18 @@ from __future__ import annotations
 
 import click
 
-from allocation.cli.options import panel_options, read_panel, seed_option, split_list
+from allocation.cli.options import (
+    int_range,
+    numbers,
+    panel_options,
+    read_panel,
+    seed_option,
+    split_list,
+)
 from allocation.cli.outputs import outputs
 from allocation.curves import CurveSet
 from allocation.next_test import INTENSITIES, propose_tests
 from causal.errors import ConfigError
-
-
-def _range(value: str | None) -> tuple[int, int] | None:
-    if not value:
-        return None
-    lo, _, hi = value.partition("..")
-    try:
-        return int(lo), int(hi or lo)
-    except ValueError:
-        raise ConfigError(f"--treated must look like 3..12, got {value!r}") from None
-
-
-def _ints(value: str | None, option: str) -> list[int] | None:
-    items = split_list(value)
-    try:
-        return [int(v) for v in items] or None
-    except ValueError:
-        raise ConfigError(
-            f"{option} must be a comma-separated list of whole numbers, got {value!r}"
-        ) from None
 
 
 def _end(panel, start: str, periods: int) -> str:
@@ -136,7 +123,7 @@ def command(
     curves = CurveSet.load(curves_path)
     panel = read_panel(panel_kwargs)
     exclude: list[str] = []
-    lengths = _ints(durations, "--durations")
+    lengths = numbers(durations, "--durations", int)
     if registry_url:
         if not start:
             raise ConfigError("--registry needs --start: the date the proposed test would begin")
@@ -150,7 +137,7 @@ def command(
         panel,
         channels=split_list(channels) or None,
         exclude=exclude,
-        n_treated=_range(treated),
+        n_treated=int_range(treated, "--treated"),
         durations=lengths,
         intensities=tuple(split_list(intensities)),
         budget=budget,
