@@ -112,6 +112,7 @@ class Proposal:
     channel_intervals: pd.DataFrame
     settings: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def best(self) -> TestValue:
@@ -135,7 +136,7 @@ class Proposal:
                 f"{v.prior_sd:>10,.0f} -> {v.posterior_sd:>9,.0f}"
             )
         lines += ["", "markets of the best: " + ", ".join(self.best.test.markets)]
-        lines += [f"note: {n}" for n in self.notes]
+        lines += [f"warning: {w}" for w in self.warnings] + [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -148,6 +149,7 @@ class Proposal:
             "channels": self.channel_intervals.reset_index().to_dict(orient="records"),
             "settings": self.settings,
             "notes": list(self.notes),
+            "warnings": list(self.warnings),
         }
 
     def plot(self, *, ax=None, top: int = 12):
@@ -393,7 +395,6 @@ def propose_tests(
         f"plans re-made under reweighted posteriors by the static allocator (guardrail {max_change}, budget "
         f"{budget:,.0f}); marginal return of spend {lam:.4g} {curves.outcome} per unit",
     ]
-    notes = verdict(values[0], horizon) + notes
     settings = {
         "n_treated": list(n_treated),
         "durations": sorted({s[1] for s in sets}),
@@ -406,7 +407,7 @@ def propose_tests(
         "seed": seed,
         "exclude": sorted(exclude),
     }
-    return Proposal(values, horizon, per, post.n_draws, intervals, settings, notes)
+    return Proposal(values, horizon, per, post.n_draws, intervals, settings, notes, verdict(values[0], horizon))
 
 
 def verdict(best: TestValue, horizon: int) -> list[str]:

@@ -62,7 +62,9 @@ def test_ranked_proposal_report_and_registration(world, run_cli):
         "ctv",
     }
     assert p["registered"] == "next_test" and "registered 'next_test'" in stdout
-    assert "Which test next" in (world / "p.html").read_text()
+    html = (world / "p.html").read_text()
+    assert "Which test next" in html
+    assert all(w in html for w in p["warnings"])  # the verdict opens the report
     # The registered markets are busy now: the next proposal over the same window avoids them.
     code, _, err = run_cli(
         "propose-tests",

@@ -24,6 +24,7 @@ def proposal_report(proposal, *, title: str = "Which test next") -> str:
         subtitle=f"{d['n_draws']} posterior draws; value = expected gain of the plan made "
         "after the test, over the plan made now",
         headline=headline,
+        warnings=d["warnings"],
     )
     sec = report.section(
         "Ranked candidates",

@@ -153,7 +153,7 @@ def render_readout_report(result: Readout | MultiCellReadout) -> str:
     if len(r.tests) > 1:
         # Two tests on one screen: both named, with their p-values (the notes say when they disagree).
         headline[-1] = ("p-values (two-sided)", "; ".join(f"{t['test']} {t['p_value']:.3f}" for t in r.tests))
-    headline.append(("inference", r.inference_method.split(",")[0]))
+    headline.append(("inference", r.inference_method.split(",")[0].split(" (")[0]))
     if r.channel is not None:
         headline.append(("cost per incremental", _fmt(r.cost_per_incremental, "money")))
     channel = f"{r.channel} test, " if r.channel else ""
