@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from html import escape
 
 import pytest
 
@@ -64,7 +65,7 @@ def test_ranked_proposal_report_and_registration(world, run_cli):
     assert p["registered"] == "next_test" and "registered 'next_test'" in stdout
     html = (world / "p.html").read_text()
     assert "Which test next" in html
-    assert all(w in html for w in p["warnings"])  # the verdict opens the report
+    assert all(escape(w) in html for w in p["warnings"])  # the verdict opens the report
     # The registered markets are busy now: the next proposal over the same window avoids them.
     code, _, err = run_cli(
         "propose-tests",
