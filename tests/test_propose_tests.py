@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from html import escape
 
 import pytest
+from markupsafe import escape  # what the report templates use
 
 
 @pytest.fixture(scope="module")
