@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import warnings
 
@@ -44,15 +45,26 @@ def ratios(model: StructuralModel, truth: dict) -> dict[str, float]:
     return {ch: float(c.loc[ch, "total"] / truth["contributions"][ch]) for ch in c.index}
 
 
-@pytest.fixture(scope="module", params=[(20, 365, 5), (30, 365, 1)], ids=["20x365-s5", "30x365-s1"])
-def no_lift(request):
-    n_geos, n_days, seed = request.param
+@functools.cache
+def fitted_world(n_geos: int, n_days: int, seed: int):
+    """A world, the structural model fitted on it without lifts, its truth and panel (fitted once)."""
     world = World(n_geos, n_days, seed=seed)
     panel, truth = world.simulate()
     model = StructuralModel(controls=CONTROLS, clusters=clusters_of(world), n_draws=100).fit(
         load_panel(panel)
     )
     return world, model, truth, panel
+
+
+@pytest.fixture(scope="module", params=[(20, 365, 5), (30, 365, 1)], ids=["20x365-s5", "30x365-s1"])
+def no_lift(request):
+    return fitted_world(*request.param)
+
+
+@pytest.fixture(scope="module")
+def one_world():
+    """The first of the worlds above: for checks that one world settles."""
+    return fitted_world(20, 365, 5)
 
 
 def test_no_lift_every_channel_within_2x_of_truth(no_lift):
@@ -139,10 +151,8 @@ def test_a_lift_pins_its_channel_within_1_3x():
     assert row["ci_lo"] <= row["predicted_after"] <= row["ci_hi"]
 
 
-def test_without_the_mediator_it_warns_and_widens(no_lift):
-    world, model, truth, panel = no_lift
-    if len(world.geos) != 20:
-        pytest.skip("one world is enough")
+def test_without_the_mediator_it_warns_and_widens(one_world):
+    world, model, truth, panel = one_world
     with pytest.warns(MediatorWarning, match="brand_queries"):
         bare = StructuralModel(controls=CONTROLS, clusters=clusters_of(world), n_draws=100).fit(
             load_panel(panel.drop(columns="brand_queries"))
@@ -178,10 +188,8 @@ def test_clusters_from_mapping_or_column_and_bad_input(no_lift):
         StructuralModel(controls=CONTROLS, n_draws=20, min_baseline=0.999).fit(p)
 
 
-def test_deterministic_given_the_seed(no_lift):
-    world, model, _, panel = no_lift
-    if len(world.geos) != 20:
-        pytest.skip("one world is enough")
+def test_deterministic_given_the_seed(one_world):
+    world, model, _, panel = one_world
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         again = StructuralModel(controls=CONTROLS, clusters=clusters_of(world), n_draws=100).fit(
