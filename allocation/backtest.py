@@ -85,6 +85,7 @@ from allocation.mmm import ResponseModel
 from causal import response as R
 from causal.errors import ConfigError
 from causal.panel import load_panel
+from causal.progress import progress
 from causal.world import CLUSTERS, EXOGENOUS_CHANNELS, MEDIATED_CONVERSION, World, WorldRun
 from experiments.design import design_experiment
 from experiments.readout import read_out
@@ -663,7 +664,7 @@ def backtest(world: World, *, days: int = 182, seed: int = 0, policies: list | N
     policies = default_policies(audit) if policies is None else policies
     rows, spent, incs, plans = [], {}, {}, {}
     loop = None
-    for pol in policies:
+    for pol in progress(policies, desc="backtest: policies", total=len(policies)):
         plan = np.zeros((days, len(setting.lines)))
         tests = getattr(pol, "tests_", None)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from allocation.cli.options import (
@@ -17,6 +15,7 @@ from allocation.cli.options import (
 )
 from allocation.cli.outputs import outputs
 from causal.errors import ConfigError
+from causal.progress import enabled as progress_enabled
 
 
 @click.command("design")
@@ -234,7 +233,7 @@ def command(
         seed=seed,
         n_jobs=n_jobs,
         scheduler=scheduler,
-        progress=sys.stderr.isatty(),
+        progress=progress_enabled(),
         **kwargs,
     )
     with outputs() as files:
