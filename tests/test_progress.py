@@ -26,10 +26,7 @@ def test_drawn_on_a_terminal_and_hidden_by_ci(monkeypatch):
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.delenv("LIFTLAB_PROGRESS", raising=False)
     assert list(prog.progress(range(3), desc="design search", total=3)) == [0, 1, 2]
-    with prog.Steps(["fit", "plan"], desc="demo") as steps:
-        steps.next("fit")
-        steps.next("plan")
-    assert "design search" in term.getvalue() and "demo" in term.getvalue()
+    assert "design search" in term.getvalue()
     for env in ("CI", "LIFTLAB_PROGRESS"):
         monkeypatch.setenv(env, "1" if env == "CI" else "0")
         quiet = _Terminal()
