@@ -86,7 +86,6 @@ class AuditLog:
         """The database URL with its password masked, for messages and output files."""
         return mask_url(self.url)
 
-
     def _has_table(self) -> bool:
         return not self._absent and store.has_tables(self.engine, _metadata, what=WHAT)
 

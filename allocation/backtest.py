@@ -96,8 +96,13 @@ CONTROLS = ("launch", "competitor_price")
 
 
 # -- the planner every decision policy uses -------------------------------------------
-def plan_lines(setting: Setting, curves: dict, budget: float, lower: np.ndarray | None = None,
-               upper: np.ndarray | None = None) -> np.ndarray:
+def plan_lines(
+    setting: Setting,
+    curves: dict,
+    budget: float,
+    lower: np.ndarray | None = None,
+    upper: np.ndarray | None = None,
+) -> np.ndarray:
     """Spend per line from the product's planner on calibrated ``curves`` (a curves.json dict).
 
     Exactly ``budget`` is spent (``budget_mode="eq"``) within ``lower <= x <= upper``. A calibrated
@@ -115,17 +120,30 @@ def plan_lines(setting: Setting, curves: dict, budget: float, lower: np.ndarray 
     for i, key in enumerate(setting.lines):
         resp = dict(by[key]["response"])
         resp["beta"] = max(float(resp["beta"]), 0.0)
-        lines.append({"name": key[0], "market": key[1], "response": resp,
-                      "current_spend": float(setting.status_quo[i]),
-                      "min_spend": float(lower[i]), "max_spend": float(max(upper[i], lower[i]))})
+        lines.append(
+            {
+                "name": key[0],
+                "market": key[1],
+                "response": resp,
+                "current_spend": float(setting.status_quo[i]),
+                "min_spend": float(lower[i]),
+                "max_spend": float(max(upper[i], lower[i])),
+            }
+        )
     cs = CurveSet.from_dict({"channels": lines}, source="backtest curves")
     plan = allocate(cs, budget=float(budget), rules=Rules(budget_mode="eq"))
     return plan.lines["spend"].to_numpy(dtype=float)
 
 
 # -- the oracle's reference optimiser -----------------------------------------------------
-def best_allocation(curves: list, budget: float, lower: np.ndarray | None = None, upper: np.ndarray | None = None,
-                    *, grid: int = 400) -> np.ndarray:
+def best_allocation(
+    curves: list,
+    budget: float,
+    lower: np.ndarray | None = None,
+    upper: np.ndarray | None = None,
+    *,
+    grid: int = 400,
+) -> np.ndarray:
     """Spend per line maximising ``sum_i f_i(x_i)`` with ``sum x = budget``, ``lower <= x <= upper``.
 
     Exact on a grid of ``grid`` steps of the free budget (``budget - sum(lower)``),
@@ -182,7 +200,9 @@ class Setting:
     days: int
     lines: list[tuple[str, str]]  # (channel, cluster)
     status_quo: np.ndarray  # spend per line per day
-    history_spend: dict[str, np.ndarray]  # (days x geos) spend before the horizon (battery included)
+    history_spend: dict[
+        str, np.ndarray
+    ]  # (days x geos) spend before the horizon (battery included)
     battery: list[dict] = field(default_factory=list)  # the battery's tests
     lifts: list[Lift] = field(default_factory=list)
     seed: int = 0
@@ -202,7 +222,9 @@ class Setting:
         out = {ch: self.history_spend[ch].copy() for ch in w.channels}
         for i, (ch, cl) in enumerate(self.lines):
             c = CLUSTERS.index(cl)
-            out[ch][self.start:self.start + plan.shape[0], share[c] > 0] = plan[:, i:i + 1] * share[c][share[c] > 0]
+            out[ch][self.start : self.start + plan.shape[0], share[c] > 0] = (
+                plan[:, i : i + 1] * share[c][share[c] > 0]
+            )
         return out
 
     def run(self, plan: np.ndarray, cuts: list[dict] = ()) -> WorldRun:
@@ -210,14 +232,15 @@ class Setting:
         spend = self.to_geos(plan)
         idx = {g: i for i, g in enumerate(self.world.geos)}
         for t in cuts:
-            spend[t["channel"]][t["first"]:t["last"] + 1, [idx[g] for g in t["geos"]]] = 0.0
+            spend[t["channel"]][t["first"] : t["last"] + 1, [idx[g] for g in t["geos"]]] = 0.0
         return self.world.run(spend=spend)
 
     def incremental(self, run: WorldRun) -> np.ndarray:
         """True expected incremental signups per horizon day (media-caused, mediated path included)."""
         rows = slice(self.start, self.start + self.days)
         total = sum(d[rows] for d in run.direct.values()) + MEDIATED_CONVERSION * sum(
-            m[rows] for m in run.mediated_queries.values())
+            m[rows] for m in run.mediated_queries.values()
+        )
         return total.sum(axis=1)
 
     def spend(self, run: WorldRun) -> np.ndarray:
@@ -229,28 +252,54 @@ def make_setting(world: World, days: int, *, seed: int = 0, battery_days: int = 
     """Build the shared start: status quo from the last 91 days, battery of go-dark tests before the horizon."""
     start = world.n_days - days
     if days < WEEK or start < QUARTER + battery_days:
-        raise ConfigError(f"--days {days}: the world ({world.n_days} days) must hold at least "
-                          f"{QUARTER + battery_days} days of history before the horizon and a horizon of a week")
+        raise ConfigError(
+            f"--days {days}: the world ({world.n_days} days) must hold at least "
+            f"{QUARTER + battery_days} days of history before the horizon and a horizon of a week"
+        )
     rng = np.random.default_rng(seed)
     base = world.run()
-    lines = [(ch, cl) for ch in world.channels for c, cl in enumerate(CLUSTERS) if (world.cluster_of == c).any()]
-    sq = np.array([base.spend[ch][start - QUARTER:start][:, world.cluster_of == CLUSTERS.index(cl)].sum(axis=1).mean()
-                   for ch, cl in lines])
+    lines = [
+        (ch, cl)
+        for ch in world.channels
+        for c, cl in enumerate(CLUSTERS)
+        if (world.cluster_of == c).any()
+    ]
+    sq = np.array(
+        [
+            base.spend[ch][start - QUARTER : start][:, world.cluster_of == CLUSTERS.index(cl)]
+            .sum(axis=1)
+            .mean()
+            for ch, cl in lines
+        ]
+    )
     # Battery: one go-dark per channel, disjoint random markets, last four weeks before the horizon.
     k = max(1, world.n_geos // 10)
     if len(world.channels) * k > world.n_geos - 2:
-        raise ConfigError(f"--geos {world.n_geos}: the battery needs {len(world.channels) * k} treated markets "
-                          f"(one go-dark test per channel) and at least 2 controls; use --geos >= {len(world.channels) + 2}")
+        raise ConfigError(
+            f"--geos {world.n_geos}: the battery needs {len(world.channels) * k} treated markets "
+            f"(one go-dark test per channel) and at least 2 controls; use --geos >= {len(world.channels) + 2}"
+        )
     order = rng.permutation(world.n_geos)
     battery, mult = [], {}
     for j, ch in enumerate(world.channels):
-        geos = [world.geos[i] for i in sorted(order[j * k:(j + 1) * k])]
-        battery.append({"channel": ch, "geos": geos, "first": start - battery_days, "last": start - 1})
+        geos = [world.geos[i] for i in sorted(order[j * k : (j + 1) * k])]
+        battery.append(
+            {"channel": ch, "geos": geos, "first": start - battery_days, "last": start - 1}
+        )
         m = np.ones((world.n_days, world.n_geos))
-        m[start - battery_days:start, [world.geos.index(g) for g in geos]] = 0.0
+        m[start - battery_days : start, [world.geos.index(g) for g in geos]] = 0.0
         mult[ch] = m
     hist = world.run(mult)
-    setting = Setting(world, start, days, lines, sq, {ch: hist.spend[ch].copy() for ch in world.channels}, battery, seed=seed)
+    setting = Setting(
+        world,
+        start,
+        days,
+        lines,
+        sq,
+        {ch: hist.spend[ch].copy() for ch in world.channels},
+        battery,
+        seed=seed,
+    )
     panel = world.panel(hist)
     busy = {g for t in battery for g in t["geos"]}
     control = [g for g in world.geos if g not in busy]
@@ -265,8 +314,15 @@ def _date(world: World, i: int) -> str:
 def _read(world: World, frame: pd.DataFrame, test: dict, control: list[str], seed: int) -> Lift:
     last = _date(world, test["last"])
     panel = load_panel(frame[frame["date"] <= last].reset_index(drop=True))
-    ro = read_out(panel, test["geos"], (_date(world, test["first"]), last), control=control,
-                  channel=test["channel"], seed=seed, placebos=False)
+    ro = read_out(
+        panel,
+        test["geos"],
+        (_date(world, test["first"]), last),
+        control=control,
+        channel=test["channel"],
+        seed=seed,
+        placebos=False,
+    )
     return Lift.from_dict(ro.to_dict(), source=f"test {test['channel']} {test['geos'][0]}..")
 
 
@@ -274,19 +330,36 @@ def _read(world: World, frame: pd.DataFrame, test: dict, control: list[str], see
 # and a coarse effect grid with few windows keeps 26 proposals a half-year within about a minute.
 DESIGN_HISTORY_DAYS = 200
 # Eight windows are too few to hold some out for the claim: the weekly proposals claim on the search windows.
-DESIGN_SEARCH = {"effect_sizes": (0.0, 0.05, 0.1, 0.2), "n_windows": 8, "n_screen_windows": 2, "n_finalists": 5,
-                 "n_null_windows": 0, "greedy_rounds": 0, "claim_share": 0.0}
+DESIGN_SEARCH = {
+    "effect_sizes": (0.0, 0.05, 0.1, 0.2),
+    "n_windows": 8,
+    "n_screen_windows": 2,
+    "n_finalists": 5,
+    "n_null_windows": 0,
+    "greedy_rounds": 0,
+    "claim_share": 0.0,
+}
 
 
-def _design_test(frame: pd.DataFrame, world: World, free: list[str], k: int, days: int, *, seed: int) -> dict | None:
+def _design_test(
+    frame: pd.DataFrame, world: World, free: list[str], k: int, days: int, *, seed: int
+) -> dict | None:
     """The treated markets ``experiments.design.design_experiment`` recommends among ``free`` (k of them),
     simulated on the recent history with the readout's own estimator and inference; None if no design fits."""
     dates = np.sort(frame["date"].unique())
-    recent = frame[frame["date"] >= dates[max(0, len(dates) - DESIGN_HISTORY_DAYS)]].reset_index(drop=True)
+    recent = frame[frame["date"] >= dates[max(0, len(dates) - DESIGN_HISTORY_DAYS)]].reset_index(
+        drop=True
+    )
     exclude = [g for g in world.geos if g not in set(free)]
     try:
-        r = design_experiment(load_panel(recent), n_treated=(k, k), exclude=exclude, durations=(days,),
-                              seed=seed, **DESIGN_SEARCH)
+        r = design_experiment(
+            load_panel(recent),
+            n_treated=(k, k),
+            exclude=exclude,
+            durations=(days,),
+            seed=seed,
+            **DESIGN_SEARCH,
+        )
     except ConfigError:
         return None
     best = r.best
@@ -299,17 +372,25 @@ def overlapping_tests(tests: list[dict]) -> list[tuple[int, int]]:
     for i, a in enumerate(tests):
         for j in range(i + 1, len(tests)):
             b = tests[j]
-            if a["first"] <= b["last"] and b["first"] <= a["last"] and set(a["geos"]) & set(b["geos"]):
+            if (
+                a["first"] <= b["last"]
+                and b["first"] <= a["last"]
+                and set(a["geos"]) & set(b["geos"])
+            ):
                 out.append((i, j))
     return out
 
 
-def guardrail_ratio(plan: np.ndarray, history: np.ndarray, current: np.ndarray, max_change: float) -> float:
+def guardrail_ratio(
+    plan: np.ndarray, history: np.ndarray, current: np.ndarray, max_change: float
+) -> float:
     """Largest change of a line within any 7-day window, over ``max_change * current`` (<= 1 keeps the rule).
 
     ``plan`` and ``history`` are days x lines; :func:`allocation.constraints.guardrail_violation` is the rule.
     """
-    return guardrail_violation(np.asarray(plan).T, np.asarray(history).T, np.asarray(current), max_change)
+    return guardrail_violation(
+        np.asarray(plan).T, np.asarray(history).T, np.asarray(current), max_change
+    )
 
 
 # -- models ---------------------------------------------------------------------------
@@ -356,7 +437,10 @@ class Oracle:
             fns = []
             for line in setting.lines:
                 c = truth[line]
-                direct, med = _curve_fn(c["response"]), _curve_fn(c["mediated"]) if "mediated" in c else None
+                direct, med = (
+                    _curve_fn(c["response"]),
+                    _curve_fn(c["mediated"]) if "mediated" in c else None,
+                )
                 fns.append((lambda x, d=direct, m=med: d(x) + m(x)) if med else direct)
             self.plan_ = best_allocation(fns, setting.budget)
         return self.plan_.copy()
@@ -381,10 +465,18 @@ class QuarterlyModel:
     name : str, optional
     """
 
-    def __init__(self, *, calibrated: bool, max_step: float | None = None,
-                 bias_scale: float | dict[str, float] | None = None, name: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        calibrated: bool,
+        max_step: float | None = None,
+        bias_scale: float | dict[str, float] | None = None,
+        name: str | None = None,
+    ) -> None:
         if max_step is not None and not max_step > 1:
-            raise ConfigError(f"max_step must be > 1 (a factor of the current spend), got {max_step}")
+            raise ConfigError(
+                f"max_step must be > 1 (a factor of the current spend), got {max_step}"
+            )
         self.calibrated, self.max_step, self.bias_scale = calibrated, max_step, bias_scale
         default = "quarterly calibrated" if calibrated else "quarterly observational"
         self.name = name or default
@@ -394,12 +486,16 @@ class QuarterlyModel:
         if day % QUARTER == 0:
             model = _fit(setting, context["frame"](), day)
             bias = confounding_prior(setting.world) if self.bias_scale is None else self.bias_scale
-            curves = calibrate(model, setting.lifts if self.calibrated else [], bias_scale=bias,
-                               seed=setting.seed).to_dict()
+            curves = calibrate(
+                model, setting.lifts if self.calibrated else [], bias_scale=bias, seed=setting.seed
+            ).to_dict()
             lo = hi = None
             if self.max_step is not None:
                 current = setting.status_quo if self.plan_ is None else self.plan_
-                lo, hi = current / self.max_step, np.minimum(current * self.max_step, setting.budget)
+                lo, hi = (
+                    current / self.max_step,
+                    np.minimum(current * self.max_step, setting.budget),
+                )
             self.plan_ = plan_lines(setting, curves, setting.budget, lo, hi)
         return self.plan_.copy()
 
@@ -428,15 +524,28 @@ class DailyLoop:
 
     name = "daily loop"
 
-    def __init__(self, *, max_change: float = 0.15, test_days: int = 21, refit_every: int = 28,
-                 test_share: float = 1 / 3, bias_scale: float | dict[str, float] | None = None,
-                 proposer: str = "design", audit: AuditLog | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        max_change: float = 0.15,
+        test_days: int = 21,
+        refit_every: int = 28,
+        test_share: float = 1 / 3,
+        bias_scale: float | dict[str, float] | None = None,
+        proposer: str = "design",
+        audit: AuditLog | None = None,
+    ) -> None:
         if proposer not in ("design", "random"):
             raise ConfigError(f"proposer must be 'design' or 'random', got {proposer!r}")
         self.proposer = proposer
         if not 0 < test_share < 1:
             raise ConfigError(f"test_share must be in (0, 1), got {test_share}")
-        self.max_change, self.test_days, self.refit_every, self.audit = max_change, test_days, refit_every, audit
+        self.max_change, self.test_days, self.refit_every, self.audit = (
+            max_change,
+            test_days,
+            refit_every,
+            audit,
+        )
         self.test_share = test_share
         self.bias_scale = bias_scale
         self.tests_: list[dict] = []
@@ -455,14 +564,20 @@ class DailyLoop:
             self._read_finished(day, setting, context)
             if day % self.refit_every == 0 or self._model is None:
                 self._model = _fit(setting, context["frame"](), day)
-            fitted_to = self._model.dates_[-1].date().isoformat()  # lifts inside the fitted panel only
+            fitted_to = (
+                self._model.dates_[-1].date().isoformat()
+            )  # lifts inside the fitted panel only
             bias = confounding_prior(w) if self.bias_scale is None else self.bias_scale
-            curves = calibrate(self._model, [lf for lf in self.lifts_ if lf.end <= fitted_to],
-                               bias_scale=bias, seed=setting.seed).to_dict()
+            curves = calibrate(
+                self._model,
+                [lf for lf in self.lifts_ if lf.end <= fitted_to],
+                bias_scale=bias,
+                seed=setting.seed,
+            ).to_dict()
             self._curves = curves
             self._propose(day, setting, context)
         plan = context["plan"]
-        hist = np.vstack([np.tile(setting.status_quo, (WEEK, 1)), plan[:day]])[-(WEEK - 1):]
+        hist = np.vstack([np.tile(setting.status_quo, (WEEK, 1)), plan[:day]])[-(WEEK - 1) :]
         band = self.max_change * setting.status_quo
         # The rolling guardrail, as the daily planner states it: today's box from the last six days.
         lo, hi = guardrail_box(hist.T, 1, band * (1 - 1e-9))
@@ -471,16 +586,31 @@ class DailyLoop:
             x = plan_lines(setting, self._curves, setting.budget, lo, hi)
         except ConfigError:  # the budget cannot be met inside the box: hold yesterday's plan
             x = hist[-1].copy()
-        entry = {"day": _date(w, t_abs), "total_spend": float(x.sum()),
-                 "largest_move": float(np.max(np.abs(x - hist[-1]))),
-                 "tests_running": sum(t["first"] <= t_abs <= t["last"] for t in self.tests_)}
+        entry = {
+            "day": _date(w, t_abs),
+            "total_spend": float(x.sum()),
+            "largest_move": float(np.max(np.abs(x - hist[-1]))),
+            "tests_running": sum(t["first"] <= t_abs <= t["last"] for t in self.tests_),
+        }
         self.log_.append(entry)
         if self.audit is not None:
-            self.audit.record(command="backtest daily-loop", curves={"lines": [list(x) for x in setting.lines]},
-                              constraints={"budget": setting.budget, "max_change": self.max_change,
-                                           "lower": lo.tolist(), "upper": hi.tolist()},
-                              solution={"status": "optimal", "objective": "max_incremental",
-                                        "total_spend": float(x.sum()), "spend": x.tolist(), "day": entry["day"]})
+            self.audit.record(
+                command="backtest daily-loop",
+                curves={"lines": [list(x) for x in setting.lines]},
+                constraints={
+                    "budget": setting.budget,
+                    "max_change": self.max_change,
+                    "lower": lo.tolist(),
+                    "upper": hi.tolist(),
+                },
+                solution={
+                    "status": "optimal",
+                    "objective": "max_incremental",
+                    "total_spend": float(x.sum()),
+                    "spend": x.tolist(),
+                    "day": entry["day"],
+                },
+            )
         return x
 
     def _propose(self, day: int, setting: Setting, context: dict) -> None:
@@ -495,24 +625,36 @@ class DailyLoop:
         clusters = [c for c in range(4) if (w.cluster_of == c).any()]
         c = clusters[self._next_cluster % len(clusters)]
         self._next_cluster += 1
-        busy = {g for t in self.tests_ if t["first"] <= last and first <= t["last"] for g in t["geos"]}
+        busy = {
+            g for t in self.tests_ if t["first"] <= last and first <= t["last"] for g in t["geos"]
+        }
         free = [g for g, cl in zip(w.geos, w.cluster_of) if cl == c and g not in busy]
         k = max(1, int(np.sum(w.cluster_of == c) * self.test_share + 1e-9))
         if len(free) < k:
             return
         design = None
         if self.proposer == "design":
-            design = _design_test(context["frame"](), w, free, k, self.test_days, seed=setting.seed + day)
+            design = _design_test(
+                context["frame"](), w, free, k, self.test_days, seed=setting.seed + day
+            )
         if design is not None:
             geos = sorted(design["geos"])
         else:
             rng = np.random.default_rng([setting.seed, day])
             geos = sorted(rng.choice(free, size=k, replace=False).tolist())
-        test = {"channel": ch, "cluster": CLUSTERS[c], "geos": geos, "first": first, "last": last,
-                "start": _date(w, first), "end": _date(w, last), "proposed": _date(w, first),
-                "proposer": "random" if design is None else "design",
-                "design_mde": None if design is None else design["mde"],
-                "design_power_at_mde": None if design is None else design["power"]}
+        test = {
+            "channel": ch,
+            "cluster": CLUSTERS[c],
+            "geos": geos,
+            "first": first,
+            "last": last,
+            "start": _date(w, first),
+            "end": _date(w, last),
+            "proposed": _date(w, first),
+            "proposer": "random" if design is None else "design",
+            "design_mde": None if design is None else design["mde"],
+            "design_power_at_mde": None if design is None else design["power"],
+        }
         self.tests_.append(test)
         if overlapping_tests(self.tests_):  # cannot happen by construction; kept as a hard check
             raise AssertionError("two overlapping tests proposed")
@@ -524,7 +666,12 @@ class DailyLoop:
             return
         frame = context["frame"]()
         for t in due:
-            busy = {g for o in self.tests_ if o["first"] <= t["last"] and t["first"] <= o["last"] for g in o["geos"]}
+            busy = {
+                g
+                for o in self.tests_
+                if o["first"] <= t["last"] and t["first"] <= o["last"]
+                for g in o["geos"]
+            }
             control = [g for g in setting.world.geos if g not in busy]
             lift = _read(setting.world, frame, t, control, setting.seed)
             t["incremental"], t["incremental_ci"] = lift.incremental, list(lift.incremental_ci)
@@ -571,19 +718,29 @@ class BacktestResult:
 
     def summary(self) -> str:
         t = self.summary_table
-        lines = [f"backtest over {self.settings['days']} days, budget {self.settings['budget']:,.0f} per day"]
+        lines = [
+            f"backtest over {self.settings['days']} days, budget {self.settings['budget']:,.0f} per day"
+        ]
         width = max(24, *(len(str(n)) for n in t.index))
         for name, r in t.iterrows():
-            lines.append(f"  {name:<{width}} incremental {r['incremental']:>12,.0f}  cost/incremental "
-                         f"{r['cost_per_incremental']:>8.2f}  share of oracle {r['share_of_oracle']:>6.1%}")
+            lines.append(
+                f"  {name:<{width}} incremental {r['incremental']:>12,.0f}  cost/incremental "
+                f"{r['cost_per_incremental']:>8.2f}  share of oracle {r['share_of_oracle']:>6.1%}"
+            )
         if "share_of_oracle_gain" in t:
-            lines.append("  at equal spend (plans run without test cuts, every policy spends the budget):")
+            lines.append(
+                "  at equal spend (plans run without test cuts, every policy spends the budget):"
+            )
             for name, r in t.iterrows():
-                lines.append(f"  {name:<{width}} incremental {r['equal_incremental']:>12,.0f}  cost/incremental "
-                             f"{r['equal_cost_per_incremental']:>8.2f}  share of oracle's gain over status quo "
-                             f"{r['share_of_oracle_gain']:>7.1%}")
-        lines.append(f"  daily loop: {len(self.tests)} tests, signups given up {self.given_up['signups']:,.0f}, "
-                     f"guardrail ratio {self.guardrail:.3f} (<= 1 kept), overlapping tests {len(self.overlaps)}")
+                lines.append(
+                    f"  {name:<{width}} incremental {r['equal_incremental']:>12,.0f}  cost/incremental "
+                    f"{r['equal_cost_per_incremental']:>8.2f}  share of oracle's gain over status quo "
+                    f"{r['share_of_oracle_gain']:>7.1%}"
+                )
+        lines.append(
+            f"  daily loop: {len(self.tests)} tests, signups given up {self.given_up['signups']:,.0f}, "
+            f"guardrail ratio {self.guardrail:.3f} (<= 1 kept), overlapping tests {len(self.overlaps)}"
+        )
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -620,27 +777,45 @@ def equal_spend_table(setting: Setting, plans: dict, policies: list) -> pd.DataF
     rows = {}
     for pol in policies:
         run = setting.run(plans[pol.name].to_numpy())
-        rows[pol.name] = {"equal_spend": float(setting.spend(run).sum()),
-                          "equal_incremental": float(setting.incremental(run).sum())}
+        rows[pol.name] = {
+            "equal_spend": float(setting.spend(run).sum()),
+            "equal_incremental": float(setting.incremental(run).sum()),
+        }
     out = pd.DataFrame(rows).T
     out["equal_cost_per_incremental"] = out["equal_spend"] / out["equal_incremental"]
     if "status quo" in out.index and "oracle" in out.index:
         sq, orc = out.loc["status quo", "equal_incremental"], out.loc["oracle", "equal_incremental"]
-        out["share_of_oracle_gain"] = (out["equal_incremental"] - sq) / (orc - sq) if orc != sq else np.nan
+        out["share_of_oracle_gain"] = (
+            (out["equal_incremental"] - sq) / (orc - sq) if orc != sq else np.nan
+        )
     return out
 
 
 def json_records(frame: pd.DataFrame) -> list[dict]:
-    return [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in frame.to_dict(orient="records")]
+    return [
+        {k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
+        for r in frame.to_dict(orient="records")
+    ]
 
 
 def default_policies(audit: AuditLog | None = None) -> list:
-    return [StatusQuo(), QuarterlyModel(calibrated=False), QuarterlyModel(calibrated=True, max_step=2.0),
-            DailyLoop(audit=audit), Oracle()]
+    return [
+        StatusQuo(),
+        QuarterlyModel(calibrated=False),
+        QuarterlyModel(calibrated=True, max_step=2.0),
+        DailyLoop(audit=audit),
+        Oracle(),
+    ]
 
 
-def backtest(world: World, *, days: int = 182, seed: int = 0, policies: list | None = None,
-             audit: AuditLog | None = None) -> BacktestResult:
+def backtest(
+    world: World,
+    *,
+    days: int = 182,
+    seed: int = 0,
+    policies: list | None = None,
+    audit: AuditLog | None = None,
+) -> BacktestResult:
     """Run every policy over the last ``days`` days of ``world`` and score them on the truth.
 
     Parameters
@@ -678,14 +853,26 @@ def backtest(world: World, *, days: int = 182, seed: int = 0, policies: list | N
         cuts = list(tests) if tests is not None else []
         run = setting.run(plan, cuts=cuts)
         inc, sp = setting.incremental(run), setting.spend(run)
-        plans[pol.name] = pd.DataFrame(plan, columns=[f"{ch}/{cl}" for ch, cl in setting.lines],
-                                       index=pd.Index([_date(world, setting.start + d) for d in range(days)], name="date"))
+        plans[pol.name] = pd.DataFrame(
+            plan,
+            columns=[f"{ch}/{cl}" for ch, cl in setting.lines],
+            index=pd.Index([_date(world, setting.start + d) for d in range(days)], name="date"),
+        )
         spent[pol.name], incs[pol.name] = sp.sum(), inc.sum()
         if isinstance(pol, DailyLoop):
             loop = (pol, plan, inc, sp)
-        rows.append(pd.DataFrame({"policy": pol.name, "date": [_date(world, setting.start + d) for d in range(days)],
-                                  "spend": sp, "incremental": inc, "cum_spend": np.cumsum(sp),
-                                  "cum_incremental": np.cumsum(inc)}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "policy": pol.name,
+                    "date": [_date(world, setting.start + d) for d in range(days)],
+                    "spend": sp,
+                    "incremental": inc,
+                    "cum_spend": np.cumsum(sp),
+                    "cum_incremental": np.cumsum(inc),
+                }
+            )
+        )
     daily = pd.concat(rows, ignore_index=True)
     table = pd.DataFrame({"spend": pd.Series(spent), "incremental": pd.Series(incs)})
     table.index.name = "policy"
@@ -693,21 +880,44 @@ def backtest(world: World, *, days: int = 182, seed: int = 0, policies: list | N
     oracle = incs.get("oracle")
     table["share_of_oracle"] = table["incremental"] / oracle if oracle else np.nan
     if "status quo" in table.index:
-        table["cpi_vs_status_quo"] = table["cost_per_incremental"] / table.loc["status quo", "cost_per_incremental"] - 1
+        table["cpi_vs_status_quo"] = (
+            table["cost_per_incremental"] / table.loc["status quo", "cost_per_incremental"] - 1
+        )
     table = table.join(equal_spend_table(setting, plans, policies))
-    given_up, guard, overlaps, tests, decisions = {"signups": 0.0, "spend": 0.0}, 0.0, [], [], pd.DataFrame()
+    given_up, guard, overlaps, tests, decisions = (
+        {"signups": 0.0, "spend": 0.0},
+        0.0,
+        [],
+        [],
+        pd.DataFrame(),
+    )
     if loop is not None:
         pol, plan, inc, sp = loop
         clean = setting.run(plan)
-        given_up = {"signups": float(setting.incremental(clean).sum() - inc.sum()),
-                    "spend": float(setting.spend(clean).sum() - sp.sum())}
-        guard = guardrail_ratio(plan, np.tile(setting.status_quo, (WEEK - 1, 1)), setting.status_quo, pol.max_change)
+        given_up = {
+            "signups": float(setting.incremental(clean).sum() - inc.sum()),
+            "spend": float(setting.spend(clean).sum() - sp.sum()),
+        }
+        guard = guardrail_ratio(
+            plan, np.tile(setting.status_quo, (WEEK - 1, 1)), setting.status_quo, pol.max_change
+        )
         overlaps = overlapping_tests(pol.tests_)
         tests = [{k: v for k, v in t.items() if k not in ("first", "last")} for t in pol.tests_]
         decisions = pd.DataFrame(pol.log_)
-    settings = {"seed": seed, "days": days, "n_geos": world.n_geos, "world_days": world.n_days,
-                "world_seed": world.seed, "budget": setting.budget, "horizon": [_date(world, setting.start),
-                                                                                  _date(world, world.n_days - 1)],
-                "lines": [f"{ch}/{cl}" for ch, cl in setting.lines], "status_quo": setting.status_quo.tolist(),
-                "battery": [{k: v for k, v in t.items() if k not in ("first", "last")} for t in setting.battery]}
-    return BacktestResult(daily, table, tests, decisions, given_up, guard, overlaps, settings, plans)
+    settings = {
+        "seed": seed,
+        "days": days,
+        "n_geos": world.n_geos,
+        "world_days": world.n_days,
+        "world_seed": world.seed,
+        "budget": setting.budget,
+        "horizon": [_date(world, setting.start), _date(world, world.n_days - 1)],
+        "lines": [f"{ch}/{cl}" for ch, cl in setting.lines],
+        "status_quo": setting.status_quo.tolist(),
+        "battery": [
+            {k: v for k, v in t.items() if k not in ("first", "last")} for t in setting.battery
+        ],
+    }
+    return BacktestResult(
+        daily, table, tests, decisions, given_up, guard, overlaps, settings, plans
+    )

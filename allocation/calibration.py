@@ -103,7 +103,9 @@ class Lift:
     def from_dict(cls, d: dict, source: str = "<lift>") -> Lift:
         """Build from a readout.json dict, raising :class:`DataError` naming the missing or bad key."""
         if not isinstance(d, dict):
-            raise DataError(f"{source}: a lift must be a JSON object (readout.json), got {type(d).__name__}")
+            raise DataError(
+                f"{source}: a lift must be a JSON object (readout.json), got {type(d).__name__}"
+            )
         for key in _REQUIRED:
             if d.get(key) is None:
                 hint = " (the readout needs --channel)" if key in ("channel", "spend_delta") else ""
@@ -113,9 +115,12 @@ class Lift:
             if v is not None and (isinstance(v, (str, bool)) or not isinstance(v, (int, float))):
                 raise DataError(f"{source}: lift '{key}' must be a number, got {v!r}")
         ci_raw = d["incremental_ci"]
-        if not isinstance(ci_raw, (list, tuple)) or any(isinstance(v, (str, bool)) or not isinstance(v, (int, float))
-                                                        for v in ci_raw):
-            raise DataError(f"{source}: lift 'incremental_ci' must be two numbers [lo, hi], got {ci_raw!r}")
+        if not isinstance(ci_raw, (list, tuple)) or any(
+            isinstance(v, (str, bool)) or not isinstance(v, (int, float)) for v in ci_raw
+        ):
+            raise DataError(
+                f"{source}: lift 'incremental_ci' must be two numbers [lo, hi], got {ci_raw!r}"
+            )
         try:
             ci = tuple(float(v) for v in d["incremental_ci"])
             period = [str(v) for v in d["test_period"]]
@@ -126,23 +131,44 @@ class Lift:
         except (TypeError, ValueError) as exc:
             raise DataError(f"{source}: lift has a non-numeric or malformed value ({exc})") from exc
         if len(ci) != 2 or not ci[0] < ci[1] or not all(np.isfinite(ci)):
-            raise DataError(f"{source}: incremental_ci must be [lo, hi] with lo < hi, got {d['incremental_ci']!r}")
+            raise DataError(
+                f"{source}: incremental_ci must be [lo, hi] with lo < hi, got {d['incremental_ci']!r}"
+            )
         if not np.isfinite(incremental):
-            raise DataError(f"{source}: lift 'incremental' is {incremental}; it must be a finite number")
+            raise DataError(
+                f"{source}: lift 'incremental' is {incremental}; it must be a finite number"
+            )
         if not ci[0] <= incremental <= ci[1]:
-            raise DataError(f"{source}: lift 'incremental' {incremental:,.2f} lies outside its own interval "
-                            f"[{ci[0]:,.2f}, {ci[1]:,.2f}]")
+            raise DataError(
+                f"{source}: lift 'incremental' {incremental:,.2f} lies outside its own interval "
+                f"[{ci[0]:,.2f}, {ci[1]:,.2f}]"
+            )
         if len(period) != 2:
-            raise DataError(f"{source}: test_period must be [first_date, last_date], got {d['test_period']!r}")
+            raise DataError(
+                f"{source}: test_period must be [first_date, last_date], got {d['test_period']!r}"
+            )
         if not treated:
             raise DataError(f"{source}: lift has no treated geos")
         if not np.isfinite(spend_delta) or spend_delta == 0:
-            raise DataError(f"{source}: spend_delta of channel '{d['channel']}' is {spend_delta}; "
-                            "a lift whose spend did not change cannot calibrate a curve")
+            raise DataError(
+                f"{source}: spend_delta of channel '{d['channel']}' is {spend_delta}; "
+                "a lift whose spend did not change cannot calibrate a curve"
+            )
         if not 0 < conf < 1:
             raise DataError(f"{source}: confidence must be in (0, 1), got {conf}")
         name = str(d.get("name") or f"{d['channel']} {period[0]}..{period[1]}")
-        return cls(str(d["channel"]), treated, period[0], period[1], incremental, ci, conf, spend_delta, source, name)
+        return cls(
+            str(d["channel"]),
+            treated,
+            period[0],
+            period[1],
+            incremental,
+            ci,
+            conf,
+            spend_delta,
+            source,
+            name,
+        )
 
 
 def load_lift(path: str | Path) -> Lift:
@@ -154,8 +180,10 @@ def validate_lift(lift: Lift, panel: Panel) -> None:
     """Check a lift against a panel before any fit: channel spend column, treated geos, window."""
     src = lift.source
     if lift.channel not in panel.channels:
-        raise DataError(f"{src}: lift channel '{lift.channel}' has no spend column 'spend_{lift.channel}' in "
-                        f"{panel.source} (channels: {', '.join(panel.channels) or 'none'})")
+        raise DataError(
+            f"{src}: lift channel '{lift.channel}' has no spend column 'spend_{lift.channel}' in "
+            f"{panel.source} (channels: {', '.join(panel.channels) or 'none'})"
+        )
     known = set(panel.geos)
     for g in lift.treated:
         if g not in known:
@@ -165,20 +193,24 @@ def validate_lift(lift: Lift, panel: Panel) -> None:
     except ValueError as exc:
         raise DataError(f"{src}: test_period {lift.start}..{lift.end} is not ISO dates") from exc
     if s < panel.dates[0] or e > panel.dates[-1] or s > e:
-        raise DataError(f"{src}: lift window {lift.start}..{lift.end} is outside the panel {panel.source} "
-                        f"({panel.dates[0].date()} to {panel.dates[-1].date()})")
+        raise DataError(
+            f"{src}: lift window {lift.start}..{lift.end} is outside the panel {panel.source} "
+            f"({panel.dates[0].date()} to {panel.dates[-1].date()})"
+        )
 
 
 @dataclass
 class _LiftDesign:
     lift: Lift
-    row: np.ndarray            # loadings over theta: predicted incremental = row @ theta
-    cf_spend: np.ndarray       # (T, G) counterfactual spend of the channel
-    geo_mask: np.ndarray       # (G,)
-    window: np.ndarray         # row positions
+    row: np.ndarray  # loadings over theta: predicted incremental = row @ theta
+    cf_spend: np.ndarray  # (T, G) counterfactual spend of the channel
+    geo_mask: np.ndarray  # (G,)
+    window: np.ndarray  # row positions
 
 
-def counterfactual_spend(x: np.ndarray, window: np.ndarray, cols: np.ndarray, lift: Lift) -> np.ndarray:
+def counterfactual_spend(
+    x: np.ndarray, window: np.ndarray, cols: np.ndarray, lift: Lift
+) -> np.ndarray:
     """The channel's (T, G) spend had the lift's intervention not happened: observed minus ``spend_delta``.
 
     The change is spread over the treated cells in proportion to the observed spend (exact for any
@@ -193,15 +225,17 @@ def counterfactual_spend(x: np.ndarray, window: np.ndarray, cols: np.ndarray, li
     if obs.sum() > 1e-9 * abs(lift.spend_delta):
         share = obs / obs.sum()
     else:
-        pre = x[max(0, window[0] - 28):window[0], cols]
+        pre = x[max(0, window[0] - 28) : window[0], cols]
         base = pre.mean(axis=0) if pre.size else np.ones(len(cols))
         if base.sum() <= 0:
             base = np.ones(len(cols))
         share = np.broadcast_to(base / base.sum() / len(window), obs.shape)
     cf_cells = obs - share * lift.spend_delta
     if (cf_cells < -1e-6 * abs(lift.spend_delta)).any():
-        raise DataError(f"{lift.source}: spend_delta {lift.spend_delta:,.2f} exceeds the observed spend "
-                        f"{obs.sum():,.2f} of channel '{lift.channel}' in the treated geos and window")
+        raise DataError(
+            f"{lift.source}: spend_delta {lift.spend_delta:,.2f} exceeds the observed spend "
+            f"{obs.sum():,.2f} of channel '{lift.channel}' in the treated geos and window"
+        )
     cf = x.copy()
     cf[np.ix_(window, cols)] = np.maximum(cf_cells, 0.0)
     return cf
@@ -212,8 +246,10 @@ def lift_design(model: ResponseModel, lift: Lift) -> _LiftDesign:
     check_is_fitted(model, "theta_")
     src = lift.source
     if lift.channel not in model.channels_:
-        raise DataError(f"{src}: lift channel '{lift.channel}' has no spend column 'spend_{lift.channel}' in the panel "
-                        f"(channels: {', '.join(model.channels_)})")
+        raise DataError(
+            f"{src}: lift channel '{lift.channel}' has no spend column 'spend_{lift.channel}' in the panel "
+            f"(channels: {', '.join(model.channels_)})"
+        )
     index = {g: i for i, g in enumerate(model.geos_)}
     for g in lift.treated:
         if g not in index:
@@ -224,8 +260,10 @@ def lift_design(model: ResponseModel, lift: Lift) -> _LiftDesign:
     except ValueError as exc:
         raise DataError(f"{src}: test_period {lift.start}..{lift.end} is not ISO dates") from exc
     if s < dates[0] or e > dates[-1] or s > e:
-        raise DataError(f"{src}: lift window {lift.start}..{lift.end} is outside the panel "
-                        f"({dates[0].date()} to {dates[-1].date()})")
+        raise DataError(
+            f"{src}: lift window {lift.start}..{lift.end} is outside the panel "
+            f"({dates[0].date()} to {dates[-1].date()})"
+        )
     window = np.flatnonzero((dates >= s) & (dates <= e))
     if window.size == 0:
         raise DataError(f"{src}: lift window {lift.start}..{lift.end} holds no panel date")
@@ -278,14 +316,20 @@ class CalibrationResult:
 
     def summary(self) -> str:
         """A short text: contributions before/after, lifts and conflicts."""
-        lines = [f"Calibrated response curves ({len(self.designs)} lifts, intervals at {self.confidence:.0%})"]
+        lines = [
+            f"Calibrated response curves ({len(self.designs)} lifts, intervals at {self.confidence:.0%})"
+        ]
         for ch, r in self.channels.iterrows():
-            lines.append(f"  {ch:<16} contribution {r['contribution_before']:>12,.0f} -> {r['contribution_after']:>12,.0f} "
-                         f"[{r['contribution_after_lo']:,.0f}, {r['contribution_after_hi']:,.0f}]  "
-                         f"ROAS {r['roas_after']:.4g}  marginal {r['mroas_after']:.4g}")
+            lines.append(
+                f"  {ch:<16} contribution {r['contribution_before']:>12,.0f} -> {r['contribution_after']:>12,.0f} "
+                f"[{r['contribution_after_lo']:,.0f}, {r['contribution_after_hi']:,.0f}]  "
+                f"ROAS {r['roas_after']:.4g}  marginal {r['mroas_after']:.4g}"
+            )
         for _, r in self.lifts.iterrows():
-            lines.append(f"  lift {r['name']}: measured {r['measured']:,.0f}, curve before {r['predicted_before']:,.0f}, "
-                         f"after {r['predicted_after']:,.0f}" + ("  CONFLICT" if r["conflict"] else ""))
+            lines.append(
+                f"  lift {r['name']}: measured {r['measured']:,.0f}, curve before {r['predicted_before']:,.0f}, "
+                f"after {r['predicted_after']:,.0f}" + ("  CONFLICT" if r["conflict"] else "")
+            )
         lines += [f"  conflict: {c}" for c in self.conflicts]
         return "\n".join(lines)
 
@@ -300,25 +344,50 @@ class CalibrationResult:
             current = m.current_spend(ch)
             for name in m.clusters_:
                 r = self.lines.loc[(ch, str(name))]
-                out.append({
-                    "name": ch, "market": name,
-                    "response": curve.response_block(float(after.loc[ch, name]), sizes[name]),
-                    "adstock": curve.adstock_block(),
-                    "current_spend": current[name], "min_spend": 0.0, "max_spend": None,
-                    "contribution": {"uncalibrated": float(r["contribution_before"]), "calibrated": float(r["contribution_after"])},
-                    "response_uncalibrated": curve.response_block(float(before.loc[ch, name]), sizes[name]),
-                    "calibrated": bool(r["calibrated"]),
-                    "intervals": {
-                        "confidence": self.confidence,
-                        "beta": [r["beta_after_lo"] * sizes[name], r["beta_after_hi"] * sizes[name]],
-                        "contribution": [float(r["contribution_after_lo"]), float(r["contribution_after_hi"])],
-                        "roas": [float(r["roas_after_lo"]), float(r["roas_after_hi"])],
-                        "marginal_roas": [float(r["mroas_after_lo"]), float(r["mroas_after_hi"])],
-                    },
-                    "roas": {"uncalibrated": float(r["roas_before"]), "calibrated": float(r["roas_after"])},
-                    "marginal_roas": {"uncalibrated": float(r["mroas_before"]), "calibrated": float(r["mroas_after"])},
-                    "total_spend": float(r["spend"]),
-                })
+                out.append(
+                    {
+                        "name": ch,
+                        "market": name,
+                        "response": curve.response_block(float(after.loc[ch, name]), sizes[name]),
+                        "adstock": curve.adstock_block(),
+                        "current_spend": current[name],
+                        "min_spend": 0.0,
+                        "max_spend": None,
+                        "contribution": {
+                            "uncalibrated": float(r["contribution_before"]),
+                            "calibrated": float(r["contribution_after"]),
+                        },
+                        "response_uncalibrated": curve.response_block(
+                            float(before.loc[ch, name]), sizes[name]
+                        ),
+                        "calibrated": bool(r["calibrated"]),
+                        "intervals": {
+                            "confidence": self.confidence,
+                            "beta": [
+                                r["beta_after_lo"] * sizes[name],
+                                r["beta_after_hi"] * sizes[name],
+                            ],
+                            "contribution": [
+                                float(r["contribution_after_lo"]),
+                                float(r["contribution_after_hi"]),
+                            ],
+                            "roas": [float(r["roas_after_lo"]), float(r["roas_after_hi"])],
+                            "marginal_roas": [
+                                float(r["mroas_after_lo"]),
+                                float(r["mroas_after_hi"]),
+                            ],
+                        },
+                        "roas": {
+                            "uncalibrated": float(r["roas_before"]),
+                            "calibrated": float(r["roas_after"]),
+                        },
+                        "marginal_roas": {
+                            "uncalibrated": float(r["mroas_before"]),
+                            "calibrated": float(r["mroas_after"]),
+                        },
+                        "total_spend": float(r["spend"]),
+                    }
+                )
         return out
 
     def to_dict(self) -> dict:
@@ -326,16 +395,28 @@ class CalibrationResult:
         m = self.model
         bt = m.backtest_.to_dict() if m.backtest_ is not None else None
         return {
-            "outcome": m.outcome_, "period": m.period_,
+            "outcome": m.outcome_,
+            "period": m.period_,
             "channels": self.curve_lines(),
-            "totals": {ch: {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()}
-                       for ch, row in self.channels.to_dict(orient="index").items()},
+            "totals": {
+                ch: {
+                    k: (None if isinstance(v, float) and not np.isfinite(v) else v)
+                    for k, v in row.items()
+                }
+                for ch, row in self.channels.to_dict(orient="index").items()
+            },
             "lifts": json.loads(self.lifts.to_json(orient="records")),
             "conflicts": self.conflicts,
             "backtest": bt,
-            "fit": {"r2": m.r2_, "residual_autocorrelation": m.rho_, "controls": m.controls_,
-                    "clusters": [c for c in m.clusters_ if c is not None], "pooling": m.pooling,
-                    "adstock": m.adstock, "dates": [m.dates_[0].date().isoformat(), m.dates_[-1].date().isoformat()]},
+            "fit": {
+                "r2": m.r2_,
+                "residual_autocorrelation": m.rho_,
+                "controls": m.controls_,
+                "clusters": [c for c in m.clusters_ if c is not None],
+                "pooling": m.pooling,
+                "adstock": m.adstock,
+                "dates": [m.dates_[0].date().isoformat(), m.dates_[-1].date().isoformat()],
+            },
             "confidence": self.confidence,
             "notes": self.notes,
         }
@@ -351,11 +432,16 @@ class CalibrationResult:
         xs = np.linspace(0, max(cur * 2.5, 1.0), 200)
         total = sum(sizes.values())
 
-        for theta, label, style, color in ((self.theta_before, "before calibration", "--", "#8a94a3"),
-                                           (self.theta_after, "after calibration", "-", "#2f5fa7")):
+        for theta, label, style, color in (
+            (self.theta_before, "before calibration", "--", "#8a94a3"),
+            (self.theta_after, "after calibration", "-", "#2f5fa7"),
+        ):
             coef = m.cluster_coef(theta).loc[channel]
             # Spend split across markets in proportion to their size, as in the steady state.
-            ys = sum(coef[n] * sizes[n] * curve.saturate(xs * sizes[n] / total / sizes[n]) for n in m.clusters_)
+            ys = sum(
+                coef[n] * sizes[n] * curve.saturate(xs * sizes[n] / total / sizes[n])
+                for n in m.clusters_
+            )
             ax.plot(xs, ys, style, color=color, lw=1.6, label=label)
         # The lifts are drawn from the calibrated curve (the last one drawn).
         ax.axvline(cur, color="grey", lw=0.8, ls=":", label="current spend")
@@ -370,16 +456,38 @@ class CalibrationResult:
             lo, hi = sorted((y_cf + r["ci_lo"] * scale, y_cf + r["ci_hi"] * scale))
             first = i == 0  # one legend entry for the open circles of all lifts
             ax.plot([x_cf, x_pt], [y_cf, y_pt], ":", color="#a12", lw=0.8)
-            ax.plot([x_cf], [y_cf], "o", mfc="none", color="#a12",
-                    label="lift: counterfactual spend on the curve" if first else None)
+            ax.plot(
+                [x_cf],
+                [y_cf],
+                "o",
+                mfc="none",
+                color="#a12",
+                label="lift: counterfactual spend on the curve" if first else None,
+            )
             # The lift's name goes in the legend: a text label on the plot collides with the curves.
-            ax.errorbar([x_pt], [y_pt], yerr=[[y_pt - lo], [hi - y_pt]], fmt="o", color="#a12", capsize=4,
-                        label=f"lift {r['name']}: measured, {self.confidence:.0%} interval")
-        return finish_curve_axes(fig, ax, channel, m.period_, m.outcome_,
-                                 f"{channel}: response curve before and after calibration", show)
+            ax.errorbar(
+                [x_pt],
+                [y_pt],
+                yerr=[[y_pt - lo], [hi - y_pt]],
+                fmt="o",
+                color="#a12",
+                capsize=4,
+                label=f"lift {r['name']}: measured, {self.confidence:.0%} interval",
+            )
+        return finish_curve_axes(
+            fig,
+            ax,
+            channel,
+            m.period_,
+            m.outcome_,
+            f"{channel}: response curve before and after calibration",
+            show,
+        )
 
 
-def finish_curve_axes(fig, ax, channel: str, period: str, outcome: str, title: str, show: bool = False):
+def finish_curve_axes(
+    fig, ax, channel: str, period: str, outcome: str, title: str, show: bool = False
+):
     """Axis labels, thousands ticks, title and legend of a response-curve figure (both models); (fig, ax)."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
@@ -452,7 +560,9 @@ def calibrate(
     for ch in calibrated:
         sl = model.column_index(ch)
         rows = [d for d in designs if d.lift.channel == ch]
-        implied = sum(d.lift.incremental for d in rows) / sum(d.row[sl].sum() if w == 1 else d.row[sl.start] for d in rows)
+        implied = sum(d.lift.incremental for d in rows) / sum(
+            d.row[sl].sum() if w == 1 else d.row[sl.start] for d in rows
+        )
         obs = model.theta_[sl.start]
         scale = bias_scale.get(ch, 1.0) if isinstance(bias_scale, Mapping) else bias_scale
         tau = scale * max(abs(obs), abs(implied)) + 1e-12
@@ -505,26 +615,71 @@ def calibrate(
         same = [j for j in others if designs[j].lift.channel == d.lift.channel]
         conflict = bool(same) and abs(z) > zq
         if conflict:
-            conflicts.append(f"lift {d.lift.name} ({d.lift.source}) measured {d.lift.incremental:,.0f} but the curve "
-                             f"calibrated on the other {d.lift.channel} lifts predicts {pred_loo:,.0f} (z = {z:.2f})")
+            conflicts.append(
+                f"lift {d.lift.name} ({d.lift.source}) measured {d.lift.incremental:,.0f} but the curve "
+                f"calibrated on the other {d.lift.channel} lifts predicts {pred_loo:,.0f} (z = {z:.2f})"
+            )
         sizes = model.size_.to_numpy()
-        lift_rows.append({
-            "name": d.lift.name, "source": d.lift.source, "channel": d.lift.channel,
-            "start": d.lift.start, "end": d.lift.end, "n_geos": len(d.lift.treated), "n_periods": int(len(d.window)),
-            "treated_size": float(sizes[d.geo_mask].sum()),
-            "cf_spend": float(d.cf_spend[np.ix_(d.window, np.flatnonzero(d.geo_mask))].sum()),
-            "spend_delta": d.lift.spend_delta, "measured": d.lift.incremental,
-            "ci_lo": d.lift.incremental_ci[0], "ci_hi": d.lift.incremental_ci[1], "sd": d.lift.sd,
-            "predicted_before": float(d.row @ theta_before),
-            "predicted_after": float(d.row @ theta_after),
-            "predicted_loo": pred_loo, "z_loo": float(z), "conflict": conflict,
-        })
-    lifts_df = pd.DataFrame(lift_rows, columns=[
-        "name", "source", "channel", "start", "end", "n_geos", "n_periods", "treated_size", "cf_spend", "spend_delta", "measured",
-        "ci_lo", "ci_hi", "sd", "predicted_before", "predicted_after", "predicted_loo", "z_loo", "conflict"])
+        lift_rows.append(
+            {
+                "name": d.lift.name,
+                "source": d.lift.source,
+                "channel": d.lift.channel,
+                "start": d.lift.start,
+                "end": d.lift.end,
+                "n_geos": len(d.lift.treated),
+                "n_periods": int(len(d.window)),
+                "treated_size": float(sizes[d.geo_mask].sum()),
+                "cf_spend": float(d.cf_spend[np.ix_(d.window, np.flatnonzero(d.geo_mask))].sum()),
+                "spend_delta": d.lift.spend_delta,
+                "measured": d.lift.incremental,
+                "ci_lo": d.lift.incremental_ci[0],
+                "ci_hi": d.lift.incremental_ci[1],
+                "sd": d.lift.sd,
+                "predicted_before": float(d.row @ theta_before),
+                "predicted_after": float(d.row @ theta_after),
+                "predicted_loo": pred_loo,
+                "z_loo": float(z),
+                "conflict": conflict,
+            }
+        )
+    lifts_df = pd.DataFrame(
+        lift_rows,
+        columns=[
+            "name",
+            "source",
+            "channel",
+            "start",
+            "end",
+            "n_geos",
+            "n_periods",
+            "treated_size",
+            "cf_spend",
+            "spend_delta",
+            "measured",
+            "ci_lo",
+            "ci_hi",
+            "sd",
+            "predicted_before",
+            "predicted_after",
+            "predicted_loo",
+            "z_loo",
+            "conflict",
+        ],
+    )
 
     rng = np.random.default_rng(seed)
-    channels, lines = _tables(model, theta_before, cov_before, theta_after, cov_after, calibrated, confidence, n_draws, rng)
+    channels, lines = _tables(
+        model,
+        theta_before,
+        cov_before,
+        theta_after,
+        cov_after,
+        calibrated,
+        confidence,
+        n_draws,
+        rng,
+    )
     notes = [
         "Intervals are from the Gaussian posterior of the curve coefficients given the adstock and saturation "
         "shapes chosen by the fit; the shapes' own uncertainty is not propagated.",
@@ -532,8 +687,20 @@ def calibrate(
     ]
     if k and not calibrated:
         notes.append("No lifts: calibrated curves equal the uncalibrated ones.")
-    return CalibrationResult(model, theta_before, theta_after, cov_before, cov_after, channels, lines, lifts_df,
-                             conflicts, confidence, designs, notes)
+    return CalibrationResult(
+        model,
+        theta_before,
+        theta_after,
+        cov_before,
+        cov_after,
+        channels,
+        lines,
+        lifts_df,
+        conflicts,
+        confidence,
+        designs,
+        notes,
+    )
 
 
 def _tables(model, theta_b, cov_b, theta_a, cov_a, calibrated, confidence, n_draws, rng):
@@ -554,24 +721,35 @@ def _tables(model, theta_b, cov_b, theta_a, cov_a, calibrated, confidence, n_dra
         ch_marg_pt = {"b": 0.0, "a": 0.0}
         for c, name in enumerate(model.clusters_):
             i = labels.index((ch, name))
-            row = {"channel": ch, "market": str(name), "spend": spend[name], "calibrated": ch in calibrated,
-                   "current_spend": current[name]}
+            row = {
+                "channel": ch,
+                "market": str(name),
+                "spend": spend[name],
+                "calibrated": ch in calibrated,
+                "current_spend": current[name],
+            }
             # Marginal outcome per unit spend at the current steady spend: beta * f'(x / S).
             dslope = float(curve.derivative(np.array(current[name] / sizes[name])))
             for tag, theta, draws in (("before", theta_b, draws_b), ("after", theta_a, draws_a)):
                 key = tag[0]
                 beta = theta[sl.start] + (theta[sl.start + 1 + c] if model._width > 1 else 0.0)
-                bdraw = draws[:, sl.start] + (draws[:, sl.start + 1 + c] if model._width > 1 else 0.0)
+                bdraw = draws[:, sl.start] + (
+                    draws[:, sl.start + 1 + c] if model._width > 1 else 0.0
+                )
                 contrib, cdraw = float(M[i] @ theta), draws @ M[i]
                 row[f"beta_{tag}"] = beta
                 row[f"beta_{tag}_lo"], row[f"beta_{tag}_hi"] = np.quantile(bdraw, [a, 1 - a])
                 row[f"contribution_{tag}"] = contrib
-                row[f"contribution_{tag}_lo"], row[f"contribution_{tag}_hi"] = np.quantile(cdraw, [a, 1 - a])
+                row[f"contribution_{tag}_lo"], row[f"contribution_{tag}_hi"] = np.quantile(
+                    cdraw, [a, 1 - a]
+                )
                 sp = spend[name] or np.nan
                 row[f"roas_{tag}"] = contrib / sp
                 row[f"roas_{tag}_lo"], row[f"roas_{tag}_hi"] = np.quantile(cdraw / sp, [a, 1 - a])
                 row[f"mroas_{tag}"] = beta * dslope
-                row[f"mroas_{tag}_lo"], row[f"mroas_{tag}_hi"] = np.quantile(bdraw * dslope, [a, 1 - a])
+                row[f"mroas_{tag}_lo"], row[f"mroas_{tag}_hi"] = np.quantile(
+                    bdraw * dslope, [a, 1 - a]
+                )
                 ch_contrib[key] += contrib
                 ch_draw[key] += cdraw
                 # Channel-level marginal ROAS: spend-weighted mean of the markets'.
@@ -584,9 +762,13 @@ def _tables(model, theta_b, cov_b, theta_a, cov_a, calibrated, confidence, n_dra
         for tag in ("before", "after"):
             key = tag[0]
             crow[f"contribution_{tag}"] = ch_contrib[key]
-            crow[f"contribution_{tag}_lo"], crow[f"contribution_{tag}_hi"] = np.quantile(ch_draw[key], [a, 1 - a])
+            crow[f"contribution_{tag}_lo"], crow[f"contribution_{tag}_hi"] = np.quantile(
+                ch_draw[key], [a, 1 - a]
+            )
             crow[f"roas_{tag}"] = ch_contrib[key] / tot
-            crow[f"roas_{tag}_lo"], crow[f"roas_{tag}_hi"] = np.quantile(ch_draw[key] / tot, [a, 1 - a])
+            crow[f"roas_{tag}_lo"], crow[f"roas_{tag}_hi"] = np.quantile(
+                ch_draw[key] / tot, [a, 1 - a]
+            )
             crow[f"mroas_{tag}"] = ch_marg_pt[key]
             crow[f"mroas_{tag}_lo"], crow[f"mroas_{tag}_hi"] = np.quantile(ch_marg[key], [a, 1 - a])
         chan_rows.append(crow)

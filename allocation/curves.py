@@ -162,8 +162,20 @@ class CurveSet:
         for c, d in zip(self.curves, self.draws):
             params = {**c.params, **{k: float(v[j]) for k, v in d.items() if k != "decay"}}
             decay = float(d["decay"][j]) if "decay" in d else c.decay
-            curves.append(Curve(c.name, c.market, c.form, params, c.current_spend, c.min_spend, c.max_spend,
-                                decay, c.contribution, c.extra))
+            curves.append(
+                Curve(
+                    c.name,
+                    c.market,
+                    c.form,
+                    params,
+                    c.current_spend,
+                    c.min_spend,
+                    c.max_spend,
+                    decay,
+                    c.contribution,
+                    c.extra,
+                )
+            )
         return CurveSet(curves, self.outcome, self.period, self.source)
 
     def draw_values(self, spend: np.ndarray) -> np.ndarray:
@@ -195,10 +207,14 @@ class CurveSet:
 
     def current(self, *, required: bool = False, why: str = "") -> np.ndarray:
         """Current spend per line; missing ones are NaN, or an error if ``required``."""
-        out = np.array([np.nan if c.current_spend is None else c.current_spend for c in self.curves])
+        out = np.array(
+            [np.nan if c.current_spend is None else c.current_spend for c in self.curves]
+        )
         if required and np.isnan(out).any():
             bad = self.curves[int(np.flatnonzero(np.isnan(out))[0])]
-            raise ConfigError(f"{self.source}: line {bad.label} has no current_spend, which {why or 'is required'}")
+            raise ConfigError(
+                f"{self.source}: line {bad.label} has no current_spend, which {why or 'is required'}"
+            )
         return out
 
     def evaluate(self, spend: np.ndarray) -> np.ndarray:
@@ -218,8 +234,19 @@ class CurveSet:
         for form in dict.fromkeys(forms):
             idx = np.flatnonzero(forms == form)
             keys = set().union(*(self.curves[i].params for i in idx))
-            params = {k: np.array([float(self.curves[i].params.get(k, dict(R.FORMS[form].optional).get(k, np.nan)))
-                                   for i in idx]).reshape((-1,) + (1,) * (x.ndim - 1)) for k in keys}
+            params = {
+                k: np.array(
+                    [
+                        float(
+                            self.curves[i].params.get(
+                                k, dict(R.FORMS[form].optional).get(k, np.nan)
+                            )
+                        )
+                        for i in idx
+                    ]
+                ).reshape((-1,) + (1,) * (x.ndim - 1))
+                for k in keys
+            }
             out[idx] = fn(form, x[idx], params)
         return out
 
@@ -232,20 +259,39 @@ class CurveSet:
         return self._by_form(x, R.derivative)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"outcome": self.outcome, "period": self.period, "channels": [c.to_dict() for c in self.curves],
-                **self.meta}
+        return {
+            "outcome": self.outcome,
+            "period": self.period,
+            "channels": [c.to_dict() for c in self.curves],
+            **self.meta,
+        }
 
     def with_params(self, params: list[dict[str, float]]) -> CurveSet:
         """The same lines with other response parameters (e.g. a posterior sample)."""
-        curves = [Curve(c.name, c.market, c.form, dict(p), c.current_spend, c.min_spend, c.max_spend,
-                        c.decay, c.contribution, c.extra) for c, p in zip(self.curves, params)]
+        curves = [
+            Curve(
+                c.name,
+                c.market,
+                c.form,
+                dict(p),
+                c.current_spend,
+                c.min_spend,
+                c.max_spend,
+                c.decay,
+                c.contribution,
+                c.extra,
+            )
+            for c, p in zip(self.curves, params)
+        ]
         return CurveSet(curves, self.outcome, self.period, self.source, meta=self.meta)
 
     @classmethod
     def from_dict(cls, data: Any, *, source: str = "<dict>") -> CurveSet:
         """Parse and validate a curves.json document (see INTERFACE.md)."""
         if not isinstance(data, dict):
-            raise DataError(f"{source}: expected a JSON object with a 'channels' list, got {type(data).__name__}")
+            raise DataError(
+                f"{source}: expected a JSON object with a 'channels' list, got {type(data).__name__}"
+            )
         channels = data.get("channels")
         if not isinstance(channels, list) or not channels:
             raise DataError(f"{source}: key 'channels' must be a non-empty list of curve lines")
@@ -254,14 +300,25 @@ class CurveSet:
         for i, c in enumerate(curves):
             key = (c.name, c.market)
             if key in seen:
-                raise DataError(f"{source}: channels[{i}] ({c.label}) duplicates channels[{seen[key]}]; "
-                                "each (name, market) must appear once")
+                raise DataError(
+                    f"{source}: channels[{i}] ({c.label}) duplicates channels[{seen[key]}]; "
+                    "each (name, market) must appear once"
+                )
             seen[key] = i
         draws = _parse_draws(data, curves, source)
         meta = {k: data[k] for k in ("draws", "aggregates") if k in data}
         if "aggregates" in data and not isinstance(data["aggregates"], list):
-            raise DataError(f"{source}: key 'aggregates' must be a list of curve lines (reports only)")
-        return cls(curves, str(data.get("outcome", "signups")), str(data.get("period", "day")), source, draws, meta)
+            raise DataError(
+                f"{source}: key 'aggregates' must be a list of curve lines (reports only)"
+            )
+        return cls(
+            curves,
+            str(data.get("outcome", "signups")),
+            str(data.get("period", "day")),
+            source,
+            draws,
+            meta,
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> CurveSet:
@@ -269,8 +326,15 @@ class CurveSet:
         return cls.from_dict(read_json(path, "curves file"), source=str(path))
 
 
-def _number(value: Any, where: str, key: str, *, allow_none: bool = False, positive: bool = False,
-            nonneg: bool = False) -> float | None:
+def _number(
+    value: Any,
+    where: str,
+    key: str,
+    *,
+    allow_none: bool = False,
+    positive: bool = False,
+    nonneg: bool = False,
+) -> float | None:
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -279,8 +343,10 @@ def _number(value: Any, where: str, key: str, *, allow_none: bool = False, posit
     if not math.isfinite(v):
         raise DataError(f"{where}: key '{key}' must be finite, got {value}")
     if abs(v) > MAX_VALUE:
-        raise DataError(f"{where}: key '{key}' is {value:g}, beyond {MAX_VALUE:g} (the largest value the "
-                        "allocator's arithmetic keeps exact to the cent)")
+        raise DataError(
+            f"{where}: key '{key}' is {value:g}, beyond {MAX_VALUE:g} (the largest value the "
+            "allocator's arithmetic keeps exact to the cent)"
+        )
     if positive and v <= 0:
         raise DataError(f"{where}: key '{key}' must be > 0, got {value}")
     if nonneg and v < 0:
@@ -291,40 +357,58 @@ def _number(value: Any, where: str, key: str, *, allow_none: bool = False, posit
 def _parse_draws(data: dict, curves: list[Curve], source: str) -> list[dict[str, np.ndarray]]:
     """Validate the posterior draws: top-level ``draws: {n, seed}`` and per line ``response_draws``."""
     meta = data.get("draws")
-    with_draws = [i for i, c in enumerate(curves) if "response_draws" in c.extra or "adstock_draws" in c.extra]
+    with_draws = [
+        i for i, c in enumerate(curves) if "response_draws" in c.extra or "adstock_draws" in c.extra
+    ]
     if meta is None:
         if with_draws:
-            raise DataError(f"{source}: channels[{with_draws[0]}] has 'response_draws' but the file has no top-level "
-                            "key 'draws' ({\"n\": N, \"seed\": S})")
+            raise DataError(
+                f"{source}: channels[{with_draws[0]}] has 'response_draws' but the file has no top-level "
+                'key \'draws\' ({"n": N, "seed": S})'
+            )
         return []
-    if not isinstance(meta, dict) or isinstance(meta.get("n"), bool) or not isinstance(meta.get("n"), int) \
-            or meta["n"] < 1:
-        raise DataError(f"{source}: key 'draws' must be an object {{\"n\": N >= 1, \"seed\": S}}, got {json.dumps(meta)}")
+    if (
+        not isinstance(meta, dict)
+        or isinstance(meta.get("n"), bool)
+        or not isinstance(meta.get("n"), int)
+        or meta["n"] < 1
+    ):
+        raise DataError(
+            f'{source}: key \'draws\' must be an object {{"n": N >= 1, "seed": S}}, got {json.dumps(meta)}'
+        )
     n = meta["n"]
     out = []
     for i, c in enumerate(curves):
         where = f"{source}: channels[{i}] ({c.label})"
         rd = c.extra.get("response_draws")
         if not isinstance(rd, dict) or not rd:
-            raise DataError(f"{where}: key 'response_draws' must be an object of parameter -> list of {n} draws "
-                            "(the file's 'draws.n')")
+            raise DataError(
+                f"{where}: key 'response_draws' must be an object of parameter -> list of {n} draws "
+                "(the file's 'draws.n')"
+            )
         allowed = set(FORMS[c.form]) | set(_OPTIONAL.get(c.form, ()))
         d: dict[str, np.ndarray] = {}
         blocks = [("response_draws", rd)]
         if c.extra.get("adstock_draws") is not None:
             ad = c.extra["adstock_draws"]
             if not isinstance(ad, dict) or set(ad) - {"decay"}:
-                raise DataError(f"{where}: key 'adstock_draws' must be {{\"decay\": [{n} numbers]}}")
+                raise DataError(
+                    f"{where}: key 'adstock_draws' must be {{\"decay\": [{n} numbers]}}"
+                )
             blocks.append(("adstock_draws", ad))
         for block, values in blocks:
             for key, v in values.items():
                 name = f"{block}.{key}"
                 if block == "response_draws" and key not in allowed:
-                    raise DataError(f"{where}: key '{name}' is not a parameter of form '{c.form}' "
-                                    f"(use {', '.join(sorted(allowed))})")
+                    raise DataError(
+                        f"{where}: key '{name}' is not a parameter of form '{c.form}' "
+                        f"(use {', '.join(sorted(allowed))})"
+                    )
                 if not isinstance(v, list) or len(v) != n:
                     got = f"{len(v)} values" if isinstance(v, list) else type(v).__name__
-                    raise DataError(f"{where}: key '{name}' must be a list of {n} numbers (draws.n), got {got}")
+                    raise DataError(
+                        f"{where}: key '{name}' must be a list of {n} numbers (draws.n), got {got}"
+                    )
                 if any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in v):
                     raise DataError(f"{where}: key '{name}' holds a non-number")
                 arr = np.asarray(v, dtype=float)
@@ -335,7 +419,9 @@ def _parse_draws(data: dict, curves: list[Curve], source: str) -> list[dict[str,
                     bad |= (arr < 0) | (arr >= 1)
                 if bad.any():
                     j = int(np.flatnonzero(bad)[0])
-                    raise DataError(f"{where}: key '{name}' draw {j} is {v[j]!r}, out of range for {key}")
+                    raise DataError(
+                        f"{where}: key '{name}' draw {j} is {v[j]!r}, out of range for {key}"
+                    )
                 d[key] = arr
         out.append(d)
     return out
@@ -351,7 +437,9 @@ def _parse_line(i: int, line: Any, source: str) -> Curve:
     market = line.get("market")
     # A market id is text (a whole number such as a DMA code is read as its digits); anything else is a mistake.
     if isinstance(market, bool) or not (market is None or isinstance(market, (str, int))):
-        raise DataError(f"{where} ({name}): key 'market' must be a string or null, got {json.dumps(market)}")
+        raise DataError(
+            f"{where} ({name}): key 'market' must be a string or null, got {json.dumps(market)}"
+        )
     if market is not None:
         market = str(market)
     where = f"{where} ({name if market is None else f'{name}/{market}'})"
@@ -360,14 +448,21 @@ def _parse_line(i: int, line: Any, source: str) -> Curve:
         raise DataError(f"{where}: key 'response' must be an object with a 'form'")
     form = resp.get("form")
     if not isinstance(form, str) or form not in FORMS:
-        raise DataError(f"{where}: unknown response form {json.dumps(form)} in key 'response.form' "
-                        f"(use {', '.join(FORMS)})")
+        raise DataError(
+            f"{where}: unknown response form {json.dumps(form)} in key 'response.form' "
+            f"(use {', '.join(FORMS)})"
+        )
     params: dict[str, float] = {}
     for key in FORMS[form]:
         if key not in resp:
             raise DataError(f"{where}: response form '{form}' needs key 'response.{key}'")
-        params[key] = _number(resp[key], where, f"response.{key}", positive=key in ("half_saturation", "scale"),
-                              nonneg=key == "beta")
+        params[key] = _number(
+            resp[key],
+            where,
+            f"response.{key}",
+            positive=key in ("half_saturation", "scale"),
+            nonneg=key == "beta",
+        )
     for key in _OPTIONAL.get(form, ()):
         if resp.get(key) is not None:
             params[key] = _number(resp[key], where, f"response.{key}", positive=True)
@@ -382,13 +477,26 @@ def _parse_line(i: int, line: Any, source: str) -> Curve:
     ad = line.get("adstock")
     if ad is not None:
         if not isinstance(ad, dict):
-            raise DataError(f"{where}: key 'adstock' must be an object like {{\"form\": \"geometric\", \"decay\": 0.4}}")
+            raise DataError(
+                f'{where}: key \'adstock\' must be an object like {{"form": "geometric", "decay": 0.4}}'
+            )
         if ad.get("form", "geometric") != "geometric":
-            raise DataError(f"{where}: adstock form {json.dumps(ad.get('form'))} in key 'adstock.form' is not "
-                            "supported by the allocator (use geometric)")
+            raise DataError(
+                f"{where}: adstock form {json.dumps(ad.get('form'))} in key 'adstock.form' is not "
+                "supported by the allocator (use geometric)"
+            )
         decay = _number(ad.get("decay", 0.0), where, "adstock.decay", nonneg=True)
         if decay >= 1.0:
             raise DataError(f"{where}: key 'adstock.decay' must be in [0, 1), got {decay}")
-    known = {"name", "market", "response", "adstock", "current_spend", "min_spend", "max_spend", "contribution"}
+    known = {
+        "name",
+        "market",
+        "response",
+        "adstock",
+        "current_spend",
+        "min_spend",
+        "max_spend",
+        "contribution",
+    }
     extra = {k: v for k, v in line.items() if k not in known}
     return Curve(name, market, form, params, cur, lo, hi, decay, line.get("contribution"), extra)

@@ -103,8 +103,9 @@ def _row_pattern(days: int, window: int | None) -> tuple[np.ndarray, np.ndarray,
     return G, np.array(kind), outer
 
 
-def curve_terms(form: np.ndarray, shape: np.ndarray, z: np.ndarray,
-                 tangent: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def curve_terms(
+    form: np.ndarray, shape: np.ndarray, z: np.ndarray, tangent: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """g, g' and g'' of each line's unit curve (:mod:`causal.response`) at z (lines x days); z > 0 inside.
 
     A line with ``tangent[i] > 0`` uses the concave envelope of its curve instead: below the
@@ -150,8 +151,25 @@ class _Point:
 class _Model:
     """The problem's fixed data in scaled units, and the objective's value, gradient and Hessian."""
 
-    def __init__(self, forms, shapes, weights, scale, decay, start_adstock, lower, upper, band, window, budget,
-                 budget_mode, reference, market=None, market_caps=None, tangent=None):
+    def __init__(
+        self,
+        forms,
+        shapes,
+        weights,
+        scale,
+        decay,
+        start_adstock,
+        lower,
+        upper,
+        band,
+        window,
+        budget,
+        budget_mode,
+        reference,
+        market=None,
+        market_caps=None,
+        tangent=None,
+    ):
         n, T = weights.shape
         self.n, self.T = n, T
         r = self.r = np.asarray(reference, dtype=float)
@@ -197,7 +215,11 @@ class _Model:
         guardrail pair with the whole band to spare), multipliers on the central path."""
         floor, ceil = self.lo.max(axis=1), self.hi.min(axis=1)
         target = self.budget / self.r.sum() / self.T
-        x = np.where(np.isfinite(ceil), 0.5 * (floor + ceil), np.maximum(target, floor + np.maximum(0.5, np.abs(floor))))
+        x = np.where(
+            np.isfinite(ceil),
+            0.5 * (floor + ceil),
+            np.maximum(target, floor + np.maximum(0.5, np.abs(floor))),
+        )
         if self.k:
             # Move each budgeted market's lines toward their floors until the market sits halfway
             # between its floors and its cap: strictly inside the market rows too.
@@ -216,7 +238,9 @@ class _Model:
         self.q = self.q / self.obj_scale
         s = np.where(self.active, self.h - x @ self.G.T, 1.0)
         if (s[self.active] <= 0).any():
-            raise ValueError("no strictly feasible start: a line's floor meets its ceiling or guardrail box")
+            raise ValueError(
+                "no strictly feasible start: a line's floor meets its ceiling or guardrail box"
+            )
         z = self.act / s
         sB = max(self.budget - float((self.a * x).sum()), 1e-3 * self.budget) if self.le else 0.0
         u = w = None
@@ -304,13 +328,15 @@ class _Newton:
         first = (self.hess @ dx[:, :, None])[..., 0] + dz @ m.G + m.a * dy
         if m.k:
             first = first + m.MrT @ dw
-        return (first,
-                (dx @ m.G.T + ds) * m.act,
-                (p.z * ds + p.s * dz) * m.act,
-                float((m.a * dx).sum()) + dsB,
-                p.y * dsB + p.sB * dy if m.le else 0.0,
-                (m.Mr @ dx + du) if m.k else 0.0,
-                (p.w * du + p.u * dw) if m.k else 0.0)
+        return (
+            first,
+            (dx @ m.G.T + ds) * m.act,
+            (p.z * ds + p.s * dz) * m.act,
+            float((m.a * dx).sum()) + dsB,
+            p.y * dsB + p.sB * dy if m.le else 0.0,
+            (m.Mr @ dx + du) if m.k else 0.0,
+            (p.w * du + p.u * dw) if m.k else 0.0,
+        )
 
     def solve(self, b, refinements: int):
         # Iterative refinement on the full system: the eliminated one is ill-conditioned near the
@@ -340,11 +366,29 @@ def _max_step(m: _Model, p: _Point, d) -> float:
     return min(ratios)
 
 
-def _solve_daily(*, forms: list[str], shapes: np.ndarray, weights: np.ndarray, scale: np.ndarray, decay: np.ndarray,
-                 start_adstock: np.ndarray, lower: np.ndarray, upper: np.ndarray, band: np.ndarray | None,
-                 window: int, budget: float, budget_mode: str, reference: np.ndarray, market: np.ndarray | None = None,
-                 market_caps: np.ndarray | None = None, tangent: np.ndarray | None = None, tol: float = 1e-9,
-                 dual_tol: float = 1e-6, refinements: int = 1, max_iterations: int = 200) -> DailySolution:
+def _solve_daily(
+    *,
+    forms: list[str],
+    shapes: np.ndarray,
+    weights: np.ndarray,
+    scale: np.ndarray,
+    decay: np.ndarray,
+    start_adstock: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    band: np.ndarray | None,
+    window: int,
+    budget: float,
+    budget_mode: str,
+    reference: np.ndarray,
+    market: np.ndarray | None = None,
+    market_caps: np.ndarray | None = None,
+    tangent: np.ndarray | None = None,
+    tol: float = 1e-9,
+    dual_tol: float = 1e-6,
+    refinements: int = 1,
+    max_iterations: int = 200,
+) -> DailySolution:
     """Maximise ``sum weights * g(adstock / scale)`` over daily spend; see the module docstring.
 
     Parameters
@@ -385,8 +429,24 @@ def _solve_daily(*, forms: list[str], shapes: np.ndarray, weights: np.ndarray, s
     refinements : int
         Iterative-refinement steps on each Newton system.
     """
-    m = _Model(forms, shapes, weights, scale, decay, start_adstock, lower, upper, band, window, budget, budget_mode,
-               reference, market, market_caps, tangent)
+    m = _Model(
+        forms,
+        shapes,
+        weights,
+        scale,
+        decay,
+        start_adstock,
+        lower,
+        upper,
+        band,
+        window,
+        budget,
+        budget_mode,
+        reference,
+        market,
+        market_caps,
+        tangent,
+    )
     p = m.start()
     status, it = "max_iterations", 0
     best = (np.inf, p, np.inf, 0)
@@ -413,8 +473,11 @@ def _solve_daily(*, forms: list[str], shapes: np.ndarray, weights: np.ndarray, s
         if score <= 1.0:
             status = "optimal"
             break
-        if (float(p.s[m.active].min()) < 1e-14 or (m.le and p.sB < 1e-14 * max(1.0, m.budget))
-                or (m.k and float(p.u.min()) < 1e-14 * max(1.0, float(m.cap.max())))):
+        if (
+            float(p.s[m.active].min()) < 1e-14
+            or (m.le and p.sB < 1e-14 * max(1.0, m.budget))
+            or (m.k and float(p.u.min()) < 1e-14 * max(1.0, float(m.cap.max())))
+        ):
             status = "optimal" if best[0] <= 100 else "stalled"
             break
 
@@ -425,9 +488,11 @@ def _solve_daily(*, forms: list[str], shapes: np.ndarray, weights: np.ndarray, s
         d = newton.solve(b, refinements)  # affine (predictor) direction
         alpha = _max_step(m, p, d)
         _, ds, dz, dy, dsB, du, dw = d
-        mu_aff = (float(((p.s + alpha * ds) * (p.z + alpha * dz) * m.act).sum())
-                  + ((p.sB + alpha * dsB) * (p.y + alpha * dy) if m.le else 0.0)
-                  + (float(((p.u + alpha * du) * (p.w + alpha * dw)).sum()) if m.k else 0.0)) / m.m
+        mu_aff = (
+            float(((p.s + alpha * ds) * (p.z + alpha * dz) * m.act).sum())
+            + ((p.sB + alpha * dsB) * (p.y + alpha * dy) if m.le else 0.0)
+            + (float(((p.u + alpha * du) * (p.w + alpha * dw)).sum()) if m.k else 0.0)
+        ) / m.m
         sigma = min(1.0, (mu_aff / mu) ** 3)
         b[2] = -(rc + (ds * dz - sigma * mu) * m.act)  # Mehrotra's corrector and centring
         if m.le:
@@ -437,9 +502,15 @@ def _solve_daily(*, forms: list[str], shapes: np.ndarray, weights: np.ndarray, s
         d = newton.solve(b, refinements)
         alpha = min(1.0, 0.99 * _max_step(m, p, d))
         dx, ds, dz, dy, dsB, du, dw = d
-        p = _Point(p.x + alpha * dx, np.where(m.active, p.s + alpha * ds, 1.0), p.z + alpha * dz * m.act,
-                   p.y + alpha * dy, p.sB + alpha * dsB if m.le else 0.0,
-                   p.u + alpha * du if m.k else None, p.w + alpha * dw if m.k else None)
+        p = _Point(
+            p.x + alpha * dx,
+            np.where(m.active, p.s + alpha * ds, 1.0),
+            p.z + alpha * dz * m.act,
+            p.y + alpha * dy,
+            p.sB + alpha * dsB if m.le else 0.0,
+            p.u + alpha * du if m.k else None,
+            p.w + alpha * dw if m.k else None,
+        )
 
     _, p, gap, it = best
     if status == "max_iterations" and best[0] <= 100:
@@ -448,6 +519,12 @@ def _solve_daily(*, forms: list[str], shapes: np.ndarray, weights: np.ndarray, s
     if band is not None:
         guard = (p.z[:, m.kind == 2] * m.obj_scale / m.r[:, None]).max(axis=1)
     market_dual = (p.w * m.obj_scale).max(axis=1) if m.k else None
-    return DailySolution(spend=p.x * m.r[:, None], status=status, iterations=it,
-                         budget_dual=float(abs(p.y) * m.obj_scale), guardrail_dual=guard, gap=float(gap),
-                         market_dual=market_dual)
+    return DailySolution(
+        spend=p.x * m.r[:, None],
+        status=status,
+        iterations=it,
+        budget_dual=float(abs(p.y) * m.obj_scale),
+        guardrail_dual=guard,
+        gap=float(gap),
+        market_dual=market_dual,
+    )

@@ -57,7 +57,9 @@ WEIBULL_MAX_LAG = 21
 QUARTER_PERIODS = {"day": 91, "week": 13, "month": 3, "year": 1}
 
 
-def infer_clusters(geos: Sequence[str], mapping: Mapping[str, str] | None = None) -> dict[str, str] | None:
+def infer_clusters(
+    geos: Sequence[str], mapping: Mapping[str, str] | None = None
+) -> dict[str, str] | None:
     """Market cluster of each geo from a user's ``mapping``; None (one market) without one.
 
     Raises
@@ -75,8 +77,15 @@ def infer_clusters(geos: Sequence[str], mapping: Mapping[str, str] | None = None
     return out
 
 
-def fixed_block(panel: Panel, controls: Sequence[str], cidx: np.ndarray, n_cl: int, *, fourier: int = 2,
-                holdout: int = 0) -> _FixedBlock:
+def fixed_block(
+    panel: Panel,
+    controls: Sequence[str],
+    cidx: np.ndarray,
+    n_cl: int,
+    *,
+    fourier: int = 2,
+    holdout: int = 0,
+) -> _FixedBlock:
     """Geo effects plus per-cluster trend, yearly Fourier terms, day of week and controls (linear and squared)."""
     T, G = len(panel.dates), len(panel.geos)
     t = np.repeat(np.arange(T), G)
@@ -88,7 +97,10 @@ def fixed_block(panel: Panel, controls: Sequence[str], cidx: np.ndarray, n_cl: i
     held = (panel.dates[-1] - panel.dates[max(0, T - 1 - holdout)]).days
     harmonics = fourier if span - held >= 274 else 0
     for k in range(1, harmonics + 1):
-        per_cluster += [np.sin(2 * np.pi * k * days / 365.25), np.cos(2 * np.pi * k * days / 365.25)]
+        per_cluster += [
+            np.sin(2 * np.pi * k * days / 365.25),
+            np.cos(2 * np.pi * k * days / 365.25),
+        ]
     if panel.freq == "D":
         dow = np.repeat(panel.dates.day_of_week.to_numpy(), G)
         per_cluster += [(dow == d).astype(float) for d in range(1, 7)]
@@ -117,7 +129,9 @@ class ChannelCurve:
         """Normalised adstock along axis 0 (periods)."""
         if self.adstock["form"] == "geometric":
             return geometric_adstock(x, self.adstock["decay"])
-        w = weibull_adstock_weights(self.adstock["shape"], self.adstock["scale"], self.adstock["max_lag"])
+        w = weibull_adstock_weights(
+            self.adstock["shape"], self.adstock["scale"], self.adstock["max_lag"]
+        )
         return weighted_adstock(x, w)
 
     def saturate(self, a: np.ndarray) -> np.ndarray:
@@ -126,13 +140,19 @@ class ChannelCurve:
 
     def derivative(self, a: np.ndarray) -> np.ndarray:
         """d saturate / d a (for marginal returns)."""
-        return R.derivative(self.form, np.maximum(np.asarray(a, float), 1e-12), {"beta": 1.0, **self.params})
+        return R.derivative(
+            self.form, np.maximum(np.asarray(a, float), 1e-12), {"beta": 1.0, **self.params}
+        )
 
     def response_block(self, beta: float, size: float) -> dict:
         """curves.json ``response`` of a market of total size ``size`` (steady spend per period)."""
         if self.form == "hill":
-            return {"form": "hill", "beta": beta * size, "half_saturation": self.params["half_saturation"] * size,
-                    "shape": self.params["shape"]}
+            return {
+                "form": "hill",
+                "beta": beta * size,
+                "half_saturation": self.params["half_saturation"] * size,
+                "shape": self.params["shape"],
+            }
         return {"form": self.form, "beta": beta * size, "scale": self.params["scale"] * size}
 
     def adstock_block(self) -> dict:
@@ -160,11 +180,11 @@ class Backtest:
 class _Design:
     """Arrays the fit and the calibration share (rows are date-major: t * G + g)."""
 
-    y: np.ndarray                 # (T, G) outcome
-    size: np.ndarray              # (G,) market size
+    y: np.ndarray  # (T, G) outcome
+    size: np.ndarray  # (G,) market size
     spend: dict[str, np.ndarray]  # channel -> (T, G)
-    Z: _FixedBlock                # geo effects + per-cluster time structure
-    cluster_idx: np.ndarray       # (G,) cluster position
+    Z: _FixedBlock  # geo effects + per-cluster time structure
+    cluster_idx: np.ndarray  # (G,) cluster position
     clusters: list[str]
     extra: dict = field(default_factory=dict)
 
@@ -181,11 +201,17 @@ class _FixedBlock:
     O(T G), against a QR of a (T G) x q matrix otherwise.
     """
 
-    def __init__(self, features: list[np.ndarray], cidx: np.ndarray, n_cl: int, T: int, G: int) -> None:
+    def __init__(
+        self, features: list[np.ndarray], cidx: np.ndarray, n_cl: int, T: int, G: int
+    ) -> None:
         self.features, self.cidx, self.n_cl, self.T, self.G = features, cidx, n_cl, T, G
         members = [np.flatnonzero(cidx == c) for c in range(n_cl)]
         self.members = members
-        self.fast = all(np.ptp(v[:, m], axis=1).max() == 0 if len(m) else True for v in features for m in members)
+        self.fast = all(
+            np.ptp(v[:, m], axis=1).max() == 0 if len(m) else True
+            for v in features
+            for m in members
+        )
 
     def projector(self, rows: np.ndarray) -> _Projector:
         t_rows = rows.reshape(self.T, self.G).all(axis=1)
@@ -205,7 +231,11 @@ class _Projector:
         if self.fast:
             self.W, self.Wmean, self.pinv = [], [], []
             for m in block.members:
-                W = np.column_stack([v[t_idx, m[0]] for v in block.features]) if len(m) else np.zeros((len(t_idx), k))
+                W = (
+                    np.column_stack([v[t_idx, m[0]] for v in block.features])
+                    if len(m)
+                    else np.zeros((len(t_idx), k))
+                )
                 mean = W.mean(axis=0)
                 self.W.append(W)
                 self.Wmean.append(mean)
@@ -229,7 +259,7 @@ class _Projector:
         X -= X.mean(axis=0, keepdims=True)
         for m, W, mean, P in zip(self.b.members, self.W, self.Wmean, self.pinv):
             if len(m):
-                xbar = X[:, m].mean(axis=1)                # (Tr, p)
+                xbar = X[:, m].mean(axis=1)  # (Tr, p)
                 X[:, m] -= ((W - mean) @ (P @ xbar))[:, None, :]
         return X.reshape(v.shape)
 
@@ -251,7 +281,7 @@ class _Projector:
             if not len(m):
                 continue
             gamma = P @ Y[:, m].mean(axis=1)
-            alpha = Y[:, m].mean(axis=0) - mean @ gamma       # geo effects
+            alpha = Y[:, m].mean(axis=0) - mean @ gamma  # geo effects
             W_new = np.column_stack([v[t_new, m[0]] for v in self.b.features])
             out[:, m] = alpha[None, :] + (W_new @ gamma)[:, None]
         return out
@@ -350,7 +380,9 @@ class ResponseModel(BaseEstimator):
         geo_mean = y.mean(axis=0)
         if (geo_mean <= 0).any():
             g = panel.geos[int(np.flatnonzero(geo_mean <= 0)[0])]
-            raise DataError(f"{panel.source}: geo '{g}' has no positive '{panel.y}'; its market size cannot be measured")
+            raise DataError(
+                f"{panel.source}: geo '{g}' has no positive '{panel.y}'; its market size cannot be measured"
+            )
         size = geo_mean / geo_mean.mean()
         geo_cluster = infer_clusters(panel.geos, self.clusters)
         if geo_cluster is None:
@@ -392,7 +424,9 @@ class ResponseModel(BaseEstimator):
         w = self._width
         return slice(k * w, (k + 1) * w)
 
-    def loadings(self, channel: str, values: np.ndarray, geo_mask: np.ndarray | None = None) -> np.ndarray:
+    def loadings(
+        self, channel: str, values: np.ndarray, geo_mask: np.ndarray | None = None
+    ) -> np.ndarray:
         """Row over ``theta_`` mapping coefficients to ``sum_g s_g * beta_c(g) * sum_t values[t, g]``."""
         s = self._d.size
         tot = (values.sum(axis=0) * s) if values.ndim == 2 else values * s
@@ -423,20 +457,31 @@ class ResponseModel(BaseEstimator):
         for ch in self.channels_:
             sl = self.column_index(ch)
             t = theta[sl]
-            out[ch] = [t[0] + (t[1 + c] if self._width > 1 else 0.0) for c in range(len(self.clusters_))]
+            out[ch] = [
+                t[0] + (t[1 + c] if self._width > 1 else 0.0) for c in range(len(self.clusters_))
+            ]
         return pd.DataFrame(out, index=pd.Index(self.clusters_, name="cluster")).T
 
     def cluster_size(self) -> dict:
-        return {name: float(self._d.size[self._d.cluster_idx == c].sum()) for c, name in enumerate(self.clusters_)}
+        return {
+            name: float(self._d.size[self._d.cluster_idx == c].sum())
+            for c, name in enumerate(self.clusters_)
+        }
 
     def current_spend(self, channel: str, periods: int | None = None) -> dict:
         """Mean spend per period of each cluster over the last ``periods`` periods (one quarter by default)."""
-        x = self._d.spend[channel][-(periods or self._quarter):]
-        return {name: float(x[:, self._d.cluster_idx == c].sum(axis=1).mean()) for c, name in enumerate(self.clusters_)}
+        x = self._d.spend[channel][-(periods or self._quarter) :]
+        return {
+            name: float(x[:, self._d.cluster_idx == c].sum(axis=1).mean())
+            for c, name in enumerate(self.clusters_)
+        }
 
     def total_spend(self, channel: str) -> dict:
         x = self._d.spend[channel]
-        return {name: float(x[:, self._d.cluster_idx == c].sum()) for c, name in enumerate(self.clusters_)}
+        return {
+            name: float(x[:, self._d.cluster_idx == c].sum())
+            for c, name in enumerate(self.clusters_)
+        }
 
     def summary(self) -> pd.DataFrame:
         """Per channel: curve, coefficient, contribution, spend and ROAS."""
@@ -445,37 +490,57 @@ class ResponseModel(BaseEstimator):
         for ch in self.channels_:
             c = self.curves_[ch]
             spend = sum(self.total_spend(ch).values())
-            rows.append({"channel": ch, "form": c.form, **{f"sat_{k}": v for k, v in c.params.items()},
-                         **{f"adstock_{k}": v for k, v in c.adstock.items() if k != "form"},
-                         "coef_global": float(self.coef_global_[ch]),
-                         "contribution": float(self.contribution_[ch]), "spend": spend,
-                         "roas": float(self.contribution_[ch]) / spend if spend else np.nan})
+            rows.append(
+                {
+                    "channel": ch,
+                    "form": c.form,
+                    **{f"sat_{k}": v for k, v in c.params.items()},
+                    **{f"adstock_{k}": v for k, v in c.adstock.items() if k != "form"},
+                    "coef_global": float(self.coef_global_[ch]),
+                    "contribution": float(self.contribution_[ch]),
+                    "spend": spend,
+                    "roas": float(self.contribution_[ch]) / spend if spend else np.nan,
+                }
+            )
         return pd.DataFrame(rows).set_index("channel")
 
     # -- internals -------------------------------------------------------------
     def _check_params(self) -> None:
         if self.adstock not in ("geometric", "weibull"):
-            raise ConfigError(f"ResponseModel: adstock must be 'geometric' or 'weibull', got {self.adstock!r}")
+            raise ConfigError(
+                f"ResponseModel: adstock must be 'geometric' or 'weibull', got {self.adstock!r}"
+            )
         bad = [f for f in self.forms if f not in FORMS]
         if bad or not self.forms:
-            raise ConfigError(f"ResponseModel: forms must be among {', '.join(FORMS)}, got {list(self.forms)!r}")
+            raise ConfigError(
+                f"ResponseModel: forms must be among {', '.join(FORMS)}, got {list(self.forms)!r}"
+            )
         if not self.pooling > 0:
             raise ConfigError(f"ResponseModel: pooling must be > 0, got {self.pooling}")
         if self.holdout is not None and self.holdout < 0:
             raise ConfigError(f"ResponseModel: holdout must be >= 0, got {self.holdout}")
 
-    def _fixed_block(self, panel: Panel, controls: list[str], cidx: np.ndarray, n_cl: int) -> _FixedBlock:
+    def _fixed_block(
+        self, panel: Panel, controls: list[str], cidx: np.ndarray, n_cl: int
+    ) -> _FixedBlock:
         return fixed_block(panel, controls, cidx, n_cl, fourier=self.fourier, holdout=self.holdout_)
 
     def _candidates(self, ref: float) -> tuple[list[dict], list[tuple[str, dict]]]:
         if self.adstock == "geometric":
             ads = [{"form": "geometric", "decay": d} for d in GEOMETRIC_DECAYS]
         else:
-            ads = [{"form": "weibull", "shape": k, "scale": lam, "max_lag": WEIBULL_MAX_LAG} for k, lam in WEIBULL_GRID]
+            ads = [
+                {"form": "weibull", "shape": k, "scale": lam, "max_lag": WEIBULL_MAX_LAG}
+                for k, lam in WEIBULL_GRID
+            ]
         sats: list[tuple[str, dict]] = []
         for form in self.forms:
             if form == "hill":
-                sats += [("hill", {"half_saturation": ref * m, "shape": s}) for s in (1.0, 2.0) for m in (0.5, 1.0, 2.0, 4.0)]
+                sats += [
+                    ("hill", {"half_saturation": ref * m, "shape": s})
+                    for s in (1.0, 2.0)
+                    for m in (0.5, 1.0, 2.0, 4.0)
+                ]
             elif form == "exp":
                 sats += [("exp", {"scale": ref * m}) for m in (0.5, 1.0, 2.0, 4.0)]
             else:
@@ -514,8 +579,11 @@ class ResponseModel(BaseEstimator):
                 ads, sats = grids[ch]
                 for stage in ("adstock", "saturation"):
                     best, best_curve, best_f = np.inf, curves[ch], feats[ch]
-                    options = ([ChannelCurve(ch, a, curves[ch].form, curves[ch].params) for a in ads] if stage == "adstock"
-                               else [ChannelCurve(ch, curves[ch].adstock, f, p) for f, p in sats])
+                    options = (
+                        [ChannelCurve(ch, a, curves[ch].form, curves[ch].params) for a in ads]
+                        if stage == "adstock"
+                        else [ChannelCurve(ch, curves[ch].adstock, f, p) for f, p in sats]
+                    )
                     for cand in options:
                         f = resid_feature(cand, d.spend[ch])
                         val = sse([*others, f])
@@ -540,7 +608,10 @@ class ResponseModel(BaseEstimator):
 
     def _fit_linear(self, d: _Design, rows: np.ndarray, *, store: bool) -> dict:
         """Pooled ridge fit of the media coefficients with the fixed block profiled out."""
-        feat = {ch: self.curves_[ch].saturate(self.curves_[ch].carry(d.spend[ch] / d.size)) for ch in self.channels_}
+        feat = {
+            ch: self.curves_[ch].saturate(self.curves_[ch].carry(d.spend[ch] / d.size))
+            for ch in self.channels_
+        }
         proj = d.Z.projector(rows)
         yv = (d.y / d.size).ravel()[rows]
         F = self._media_block(d, feat, rows)
@@ -556,7 +627,7 @@ class ResponseModel(BaseEstimator):
         if w > 1:
             for i in range(k):
                 tau = self.pooling * abs(bg[i]) + 1e-9
-                penalty[i * w + 1:(i + 1) * w] = sigma2 / tau**2
+                penalty[i * w + 1 : (i + 1) * w] = sigma2 / tau**2
         FtF = Fr.T @ Fr
         Fty = Fr.T @ yr
         A = FtF + np.diag(penalty)
@@ -570,8 +641,19 @@ class ResponseModel(BaseEstimator):
             num = (R[1:] * R[:-1]).sum()
             rho = float(np.clip(num / (R * R).sum(), 0.0, 0.95))
         vif = (1 + rho) / (1 - rho)
-        out = {"theta": theta, "FtF": FtF, "Fty": Fty, "penalty": penalty, "sigma2": sigma2, "rho": rho,
-               "vif": vif, "feat": feat, "proj": proj, "F": F, "yv": yv}
+        out = {
+            "theta": theta,
+            "FtF": FtF,
+            "Fty": Fty,
+            "penalty": penalty,
+            "sigma2": sigma2,
+            "rho": rho,
+            "vif": vif,
+            "feat": feat,
+            "proj": proj,
+            "F": F,
+            "yv": yv,
+        }
         if store:
             self.theta_ = theta
             self.sigma2_, self.rho_ = sigma2, rho
@@ -586,7 +668,11 @@ class ResponseModel(BaseEstimator):
             M, labels = self.contribution_matrix()
             per = M @ theta
             self.contribution_ = pd.Series(
-                {ch: float(sum(v for (c, _), v in zip(labels, per) if c == ch)) for ch in self.channels_})
+                {
+                    ch: float(sum(v for (c, _), v in zip(labels, per) if c == ch))
+                    for ch in self.channels_
+                }
+            )
         return out
 
     def _backtest(self, d: _Design) -> Backtest:
@@ -604,7 +690,9 @@ class ResponseModel(BaseEstimator):
         obs = d.y[t0:]
         tot_p, tot_o = pred.sum(axis=1), obs.sum(axis=1)
         return Backtest(
-            start=self.dates_[t0].date().isoformat(), end=self.dates_[-1].date().isoformat(), n_periods=int(self.holdout_),
+            start=self.dates_[t0].date().isoformat(),
+            end=self.dates_[-1].date().isoformat(),
+            n_periods=int(self.holdout_),
             wape_total=float(np.abs(tot_p - tot_o).sum() / np.abs(tot_o).sum()),
             wape_geo=float(np.abs(pred - obs).sum() / np.abs(obs).sum()),
             mape_total=float(np.mean(np.abs(tot_p - tot_o) / np.maximum(np.abs(tot_o), 1e-9))),

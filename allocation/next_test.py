@@ -324,9 +324,19 @@ def propose_tests(
     kw = {} if durations is None else {"durations": tuple(int(d) for d in durations)}
     # The search only has to supply a few good market sets and their noise: fewer windows and finalists,
     # no greedy refinement and no separate null windows keep it a fraction of a full design search.
-    design = design_experiment(panel, n_treated=tuple(n_treated), exclude=list(exclude), alpha=alpha,
-                               power_target=power_target, n_windows=n_windows, n_finalists=2 * n_sets,
-                               greedy_rounds=0, n_null_windows=0, seed=seed, **kw)
+    design = design_experiment(
+        panel,
+        n_treated=tuple(n_treated),
+        exclude=list(exclude),
+        alpha=alpha,
+        power_target=power_target,
+        n_windows=n_windows,
+        n_finalists=2 * n_sets,
+        greedy_rounds=0,
+        n_null_windows=0,
+        seed=seed,
+        **kw,
+    )
     z = norm.ppf(1 - alpha / 2) + norm.ppf(power_target)
     sets, seen = [], set()
     for d in design.candidates:
@@ -407,17 +417,23 @@ def propose_tests(
         "seed": seed,
         "exclude": sorted(exclude),
     }
-    return Proposal(values, horizon, per, post.n_draws, intervals, settings, notes, verdict(values[0], horizon))
+    return Proposal(
+        values, horizon, per, post.n_draws, intervals, settings, notes, verdict(values[0], horizon)
+    )
 
 
 def verdict(best: TestValue, horizon: int) -> list[str]:
     """What the ranking means, said first: whether the best test is worth its cost at all."""
     if best.net_value <= 0:
-        return ["no candidate's information is worth its cost over the horizon: the posterior already decides "
-                "the plan, and the first row is the least costly test, not one worth its price"]
+        return [
+            "no candidate's information is worth its cost over the horizon: the posterior already decides "
+            "the plan, and the first row is the least costly test, not one worth its price"
+        ]
     if best.value < 2 * best.evsi_se * horizon:
-        return [f"the best candidate's value of information ({best.value:,.0f}) is within two Monte-Carlo "
-                "standard errors of zero: it ranks first mostly on its low cost"]
+        return [
+            f"the best candidate's value of information ({best.value:,.0f}) is within two Monte-Carlo "
+            "standard errors of zero: it ranks first mostly on its low cost"
+        ]
     return []
 
 

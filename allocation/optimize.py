@@ -61,8 +61,14 @@ class Allocator:
         Breakpoints per line of the piecewise-linear model.
     """
 
-    def __init__(self, objective: str = "max_incremental", *, solver: str = "CLARABEL",
-                 s_curves: str = "milp", breakpoints: int = 120) -> None:
+    def __init__(
+        self,
+        objective: str = "max_incremental",
+        *,
+        solver: str = "CLARABEL",
+        s_curves: str = "milp",
+        breakpoints: int = 120,
+    ) -> None:
         self.objective = objective
         self.solver = solver
         self.s_curves = s_curves
@@ -74,76 +80,145 @@ class Allocator:
         ceil_idx = np.flatnonzero(np.isfinite(bounds.upper))
         mmat = market_matrix(curves, rules)[0] if rules.market_budgets else None
         gmat = group_matrix(curves, rules)[0] if rules.group_budgets else None
-        key = (structure_key(curves), self.objective, rules.budget_mode, tuple(ceil_idx),
-               None if mmat is None else mmat.tobytes(), None if gmat is None else gmat.tobytes(),
-               rules.budget is not None)
+        key = (
+            structure_key(curves),
+            self.objective,
+            rules.budget_mode,
+            tuple(ceil_idx),
+            None if mmat is None else mmat.tobytes(),
+            None if gmat is None else gmat.tobytes(),
+            rules.budget is not None,
+        )
         if key not in self._cache:
             self._cache[key] = build_static(
-                [k for k in structure_key(curves)], objective=self.objective, budget_mode=rules.budget_mode,
-                ceiling_idx=ceil_idx, market_matrix=mmat, group_matrix=gmat, has_budget=rules.budget is not None)
+                [k for k in structure_key(curves)],
+                objective=self.objective,
+                budget_mode=rules.budget_mode,
+                ceiling_idx=ceil_idx,
+                market_matrix=mmat,
+                group_matrix=gmat,
+                has_budget=rules.budget is not None,
+            )
         return self._cache[key]
 
-    def solve(self, curves: CurveSet, rules: Rules, *, target: float | None = None,
-              value_per_signup: float | None = None) -> Plan:
+    def solve(
+        self,
+        curves: CurveSet,
+        rules: Rules,
+        *,
+        target: float | None = None,
+        value_per_signup: float | None = None,
+    ) -> Plan:
         """Validate, pre-check feasibility, solve, and return the plan."""
         if self.objective not in OBJECTIVES:
-            raise ConfigError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
+            raise ConfigError(
+                f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}"
+            )
         rules.validate()
         for key, v in (("target", target), ("value_per_signup", value_per_signup)):
             if v is not None and (isinstance(v, bool) or not np.isfinite(v) or abs(v) > MAX_AMOUNT):
-                raise ConfigError(f"--{key.replace('_', '-')} must be a finite number up to {MAX_AMOUNT:g}, got {v!r}")
+                raise ConfigError(
+                    f"--{key.replace('_', '-')} must be a finite number up to {MAX_AMOUNT:g}, got {v!r}"
+                )
         if self.objective == "min_spend":
             if target is None or target < 0:
-                raise ConfigError("objective min_spend needs --target N (incremental outcome to reach), N >= 0")
+                raise ConfigError(
+                    "objective min_spend needs --target N (incremental outcome to reach), N >= 0"
+                )
         elif rules.budget is None:
             cur = curves.current()
             if np.isnan(cur).any():
-                raise ConfigError(f"objective {self.objective} needs a --budget (it defaults to the current spend, "
-                                  f"but line {curves.labels[int(np.flatnonzero(np.isnan(cur))[0])]} has no "
-                                  "current_spend)")
+                raise ConfigError(
+                    f"objective {self.objective} needs a --budget (it defaults to the current spend, "
+                    f"but line {curves.labels[int(np.flatnonzero(np.isnan(cur))[0])]} has no "
+                    "current_spend)"
+                )
             rules.budget = float(cur.sum())
         if self.objective == "max_profit" and (value_per_signup is None or value_per_signup <= 0):
             raise ConfigError("objective max_profit needs --value-per-signup V > 0")
         bounds = line_bounds(curves, rules)
         check_feasible(curves, rules, bounds, objective=self.objective, target=target)
         if not all(c.is_concave for c in curves):
-            return solve_pwl(curves, rules, bounds, objective=self.objective, target=target,
-                             value_per_signup=value_per_signup, mode=self.s_curves, breakpoints=self.breakpoints)
+            return solve_pwl(
+                curves,
+                rules,
+                bounds,
+                objective=self.objective,
+                target=target,
+                value_per_signup=value_per_signup,
+                mode=self.s_curves,
+                breakpoints=self.breakpoints,
+            )
         sp = self.problem_for(curves, rules, bounds)
         self._set_params(sp, curves, rules, bounds, target, value_per_signup)
         t0 = time.perf_counter()
         try:
             solve_robust(sp.problem, self.solver, solver_options(self.solver))
         except cp.error.SolverError as exc:
-            raise InfeasibleError(f"solver {self.solver} failed ({exc}); check the constraints") from None
+            raise InfeasibleError(
+                f"solver {self.solver} failed ({exc}); check the constraints"
+            ) from None
         elapsed = time.perf_counter() - t0
         status = sp.problem.status
         if status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE):
-            raise InfeasibleError("the constraints have no common solution: " + ", ".join(sp.constraints)
-                                  + " (no single pair conflicts on its own)")
+            raise InfeasibleError(
+                "the constraints have no common solution: "
+                + ", ".join(sp.constraints)
+                + " (no single pair conflicts on its own)"
+            )
         if status in (cp.UNBOUNDED, cp.UNBOUNDED_INACCURATE):
             raise ConfigError("the problem is unbounded: give a --budget or ceilings (max_spend)")
         if sp.spend.value is None:
             raise InfeasibleError(f"solver returned status {status} without a solution")
         spend = np.maximum(np.asarray(sp.spend.value, dtype=float), 0.0)
         dual = None
-        if "total_budget" in sp.constraints and sp.constraints["total_budget"].dual_value is not None:
+        if (
+            "total_budget" in sp.constraints
+            and sp.constraints["total_budget"].dual_value is not None
+        ):
             dual = float(np.abs(sp.constraints["total_budget"].dual_value))
             dual = dual if dual > 1e-9 * max(1.0, float(np.max(sp.params["coef"].value))) else 0.0
             if self.objective == "max_profit":
                 dual = dual / value_per_signup  # report in outcome units per unit of spend
         extra = {}
-        if self.objective == "min_spend" and sp.constraints["incremental_target"].dual_value is not None:
+        if (
+            self.objective == "min_spend"
+            and sp.constraints["incremental_target"].dual_value is not None
+        ):
             extra["target_dual"] = float(sp.constraints["incremental_target"].dual_value)
-        return make_plan(curves, rules, bounds, spend, status=status, objective=self.objective,
-                         budget_dual=dual, solver=self.solver, method="convex", gap=0.0, seconds=elapsed,
-                         target=target, value_per_signup=value_per_signup, extra=extra)
+        return make_plan(
+            curves,
+            rules,
+            bounds,
+            spend,
+            status=status,
+            objective=self.objective,
+            budget_dual=dual,
+            solver=self.solver,
+            method="convex",
+            gap=0.0,
+            seconds=elapsed,
+            target=target,
+            value_per_signup=value_per_signup,
+            extra=extra,
+        )
 
-    def _set_params(self, sp: StaticProblem, curves: CurveSet, rules: Rules, bounds: Bounds,
-                    target: float | None, value_per_signup: float | None) -> None:
+    def _set_params(
+        self,
+        sp: StaticProblem,
+        curves: CurveSet,
+        rules: Rules,
+        bounds: Bounds,
+        target: float | None,
+        value_per_signup: float | None,
+    ) -> None:
         cur = curves.current()
-        refs = [c.max_spend or (cur[i] if np.isfinite(cur[i]) and cur[i] > 0 else None) or
-                (rules.budget or 1.0) / len(curves) for i, c in enumerate(curves)]
+        refs = [
+            c.max_spend
+            or (cur[i] if np.isfinite(cur[i]) and cur[i] > 0 else None)
+            or (rules.budget or 1.0) / len(curves)
+            for i, c in enumerate(curves)
+        ]
         cs = np.array([scaling(c, r) for c, r in zip(curves, refs)])
         value = value_per_signup if self.objective == "max_profit" else 1.0
         sp.params["coef"].value = cs[:, 0] * value
@@ -165,9 +240,18 @@ class Allocator:
             sp.params["target"].value = float(target)
 
 
-def allocate(curves: CurveSet, *, budget: float | None = None, objective: str = "max_incremental",
-             rules: Rules | None = None, target: float | None = None, value_per_signup: float | None = None,
-             max_change: float | None = None, solver: str = "CLARABEL", s_curves: str = "milp") -> Plan:
+def allocate(
+    curves: CurveSet,
+    *,
+    budget: float | None = None,
+    objective: str = "max_incremental",
+    rules: Rules | None = None,
+    target: float | None = None,
+    value_per_signup: float | None = None,
+    max_change: float | None = None,
+    solver: str = "CLARABEL",
+    s_curves: str = "milp",
+) -> Plan:
     """Allocate a budget across the lines of ``curves``: the public one-call entry point.
 
     Parameters
@@ -207,4 +291,5 @@ def allocate(curves: CurveSet, *, budget: float | None = None, objective: str = 
     if max_change is not None:
         rules.max_change = max_change
     return Allocator(objective, solver=solver, s_curves=s_curves).solve(
-        curves, rules, target=target, value_per_signup=value_per_signup)
+        curves, rules, target=target, value_per_signup=value_per_signup
+    )

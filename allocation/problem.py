@@ -67,9 +67,16 @@ class StaticProblem:
     ceiling_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
 
 
-def build_static(keys: list[tuple], *, objective: str, budget_mode: str, ceiling_idx: np.ndarray,
-                 market_matrix: np.ndarray | None, group_matrix: np.ndarray | None,
-                 has_budget: bool) -> StaticProblem:
+def build_static(
+    keys: list[tuple],
+    *,
+    objective: str,
+    budget_mode: str,
+    ceiling_idx: np.ndarray,
+    market_matrix: np.ndarray | None,
+    group_matrix: np.ndarray | None,
+    has_budget: bool,
+) -> StaticProblem:
     """Build the static problem for lines with forms ``keys``.
 
     ``objective`` is ``max_incremental`` (maximise ``sum coef g``),
@@ -98,8 +105,16 @@ def build_static(keys: list[tuple], *, objective: str, budget_mode: str, ceiling
         params["group_cap"] = cp.Parameter(group_matrix.shape[0], nonneg=True, name="group_cap")
         params["group_floor"] = cp.Parameter(group_matrix.shape[0], nonneg=True, name="group_floor")
         group = (group_matrix, params["group_cap"], params["group_floor"])
-    cons = spend_constraints(spend, lower=floor, upper=ceiling, upper_idx=np.asarray(ceiling_idx, dtype=int),
-                             budget=params.get("budget"), budget_mode=budget_mode, market=market, group=group)
+    cons = spend_constraints(
+        spend,
+        lower=floor,
+        upper=ceiling,
+        upper_idx=np.asarray(ceiling_idx, dtype=int),
+        budget=params.get("budget"),
+        budget_mode=budget_mode,
+        market=market,
+        group=group,
+    )
     if objective == "min_spend":
         params["target"] = cp.Parameter(nonneg=True, name="target")
         cons["incremental_target"] = resp >= params["target"]
@@ -133,5 +148,8 @@ def solve_robust(problem: cp.Problem, solver: str, options: dict | None = None) 
             if k == len(attempts) - 1:
                 raise
             continue
-        if problem.status not in (cp.OPTIMAL_INACCURATE, cp.INFEASIBLE_INACCURATE) or k == len(attempts) - 1:
+        if (
+            problem.status not in (cp.OPTIMAL_INACCURATE, cp.INFEASIBLE_INACCURATE)
+            or k == len(attempts) - 1
+        ):
             return

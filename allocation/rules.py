@@ -79,7 +79,9 @@ class Rules:
             if self.budget < 0:
                 raise ConfigError(f"{source}: budget must be >= 0, got {self.budget:g}")
         if self.budget_mode not in ("le", "eq"):
-            raise ConfigError(f"{source}: budget_mode must be 'le' or 'eq', got {self.budget_mode!r}")
+            raise ConfigError(
+                f"{source}: budget_mode must be 'le' or 'eq', got {self.budget_mode!r}"
+            )
         if self.max_change is not None:
             _check_num(self.max_change, source, "max_change")
             if self.max_change < 0:
@@ -93,15 +95,21 @@ class Rules:
             raise ConfigError(f"{source}: reserve_share must be < 1, got {self.reserve_share:g}")
         for name in ("commitments", "market_budgets", "group_budgets"):
             if not isinstance(getattr(self, name), dict):
-                raise ConfigError(f"{source}: {name} must be an object of name -> amount, "
-                                  f"got {type(getattr(self, name)).__name__}")
+                raise ConfigError(
+                    f"{source}: {name} must be an object of name -> amount, "
+                    f"got {type(getattr(self, name)).__name__}"
+                )
         for name in ("commitments", "market_budgets"):
             for k, v in getattr(self, name).items():
                 _check_num(v, source, f"{name}.{k}")
                 if v < 0:
                     raise ConfigError(f"{source}: {name}.{k} must be >= 0, got {v:g}")
         for g, spec in self.group_budgets.items():
-            if not isinstance(spec, dict) or not isinstance(spec.get("channels"), list) or not spec["channels"]:
+            if (
+                not isinstance(spec, dict)
+                or not isinstance(spec.get("channels"), list)
+                or not spec["channels"]
+            ):
                 raise ConfigError(f"{source}: group_budgets.{g} needs a non-empty 'channels' list")
             for key in ("max", "min"):
                 if spec.get(key) is not None:
@@ -120,7 +128,9 @@ class Rules:
                 raise DataError(f"{path}: expected a JSON object of constraints")
             unknown = set(data) - set(cls.__dataclass_fields__)
             if unknown:
-                raise DataError(f"{path}: unknown key '{sorted(unknown)[0]}' (known: {', '.join(cls.__dataclass_fields__)})")
+                raise DataError(
+                    f"{path}: unknown key '{sorted(unknown)[0]}' (known: {', '.join(cls.__dataclass_fields__)})"
+                )
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**data).validate(source)
 
@@ -134,7 +144,9 @@ def _check_num(v: Any, source: str, key: str) -> None:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
         raise ConfigError(f"{source}: {key} must be a finite number, got {v!r}")
     if abs(v) > MAX_AMOUNT:
-        raise ConfigError(f"{source}: {key} {v:g} is beyond {MAX_AMOUNT:g}, the largest amount the allocator takes")
+        raise ConfigError(
+            f"{source}: {key} {v:g} is beyond {MAX_AMOUNT:g}, the largest amount the allocator takes"
+        )
 
 
 @dataclass
@@ -155,16 +167,22 @@ def line_bounds(curves: CurveSet, rules: Rules) -> Bounds:
     labels = curves.labels
     for key in rules.commitments:
         if key not in labels and key not in curves.names:
-            raise ConfigError(f"commitments: line '{key}' is not in {curves.source} (lines are name/market)")
+            raise ConfigError(
+                f"commitments: line '{key}' is not in {curves.source} (lines are name/market)"
+            )
     if rules.max_change is not None:
-        cur = curves.current(required=True, why=f"the guardrail (max_change {rules.max_change:g}) needs")
+        cur = curves.current(
+            required=True, why=f"the guardrail (max_change {rules.max_change:g}) needs"
+        )
     for i, c in enumerate(curves):
         cands_lo = [("floor", c.min_spend)]
         commit = rules.commitments.get(c.label, rules.commitments.get(c.name))
         cands_lo.append(("commitment", commit))
         cands_up = [("ceiling", c.max_spend)]
         if rules.max_change is not None:
-            cands_lo.append(("guardrail", cur[i] * (1 - rules.max_change) if rules.max_change < 1 else 0.0))
+            cands_lo.append(
+                ("guardrail", cur[i] * (1 - rules.max_change) if rules.max_change < 1 else 0.0)
+            )
             cands_up.append(("guardrail", cur[i] * (1 + rules.max_change)))
         for rule, v in cands_lo:
             if v is not None and v > lower[i]:
@@ -173,8 +191,10 @@ def line_bounds(curves: CurveSet, rules: Rules) -> Bounds:
             if v is not None and v < upper[i]:
                 upper[i], up_rule[i] = v, rule
         if lower[i] > upper[i] * (1 + 1e-12):
-            raise InfeasibleError(f"line {c.label}: lower bound {lower[i]:,.2f} ({lo_rule[i]}) is above "
-                                  f"upper bound {upper[i]:,.2f} ({up_rule[i]})")
+            raise InfeasibleError(
+                f"line {c.label}: lower bound {lower[i]:,.2f} ({lo_rule[i]}) is above "
+                f"upper bound {upper[i]:,.2f} ({up_rule[i]})"
+            )
     return Bounds(lower, upper, lo_rule, up_rule)
 
 
@@ -185,11 +205,15 @@ def market_matrix(curves: CurveSet, rules: Rules) -> tuple[np.ndarray, np.ndarra
     for m in markets:
         if m not in present:
             raise ConfigError(f"market_budgets: market '{m}' is not in {curves.source}")
-    mat = np.array([[1.0 if c.market == m else 0.0 for c in curves] for m in markets]).reshape(len(markets), len(curves))
+    mat = np.array([[1.0 if c.market == m else 0.0 for c in curves] for m in markets]).reshape(
+        len(markets), len(curves)
+    )
     return mat, np.array([float(rules.market_budgets[m]) for m in markets]), markets
 
 
-def group_matrix(curves: CurveSet, rules: Rules) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+def group_matrix(
+    curves: CurveSet, rules: Rules
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """Rows selecting each channel group's lines, their caps (inf: none) and minimums."""
     names = list(rules.group_budgets)
     rows, caps, mins = [], [], []
@@ -198,60 +222,96 @@ def group_matrix(curves: CurveSet, rules: Rules) -> tuple[np.ndarray, np.ndarray
         chans = set(spec["channels"])
         unknown = chans - set(curves.names)
         if unknown:
-            raise ConfigError(f"group_budgets.{g}: channel '{sorted(unknown)[0]}' is not in {curves.source}")
+            raise ConfigError(
+                f"group_budgets.{g}: channel '{sorted(unknown)[0]}' is not in {curves.source}"
+            )
         mk = spec.get("markets")
-        rows.append([1.0 if (c.name in chans and (mk is None or c.market in mk)) else 0.0 for c in curves])
+        rows.append(
+            [1.0 if (c.name in chans and (mk is None or c.market in mk)) else 0.0 for c in curves]
+        )
         caps.append(np.inf if spec.get("max") is None else float(spec["max"]))
         mins.append(0.0 if spec.get("min") is None else float(spec["min"]))
     return (np.array(rows).reshape(len(names), len(curves)), np.array(caps), np.array(mins), names)
 
 
 def _rule_names(rules: list[str]) -> str:
-    names = {"floor": "line_floors", "commitment": "commitments", "guardrail": "guardrail (max_change)"}
+    names = {
+        "floor": "line_floors",
+        "commitment": "commitments",
+        "guardrail": "guardrail (max_change)",
+    }
     return ", ".join(names.get(r, r) for r in rules) or "line_floors"
 
 
-def check_feasible(curves: CurveSet, rules: Rules, bounds: Bounds, *, objective: str,
-                   target: float | None = None) -> None:
+def check_feasible(
+    curves: CurveSet, rules: Rules, bounds: Bounds, *, objective: str, target: float | None = None
+) -> None:
     """Name the conflicting constraints of obviously infeasible rules, before any solve."""
     lo, up = bounds.lower, bounds.upper
     spendable = rules.spendable
     if spendable is not None:
         if spendable < 0:
-            raise InfeasibleError(f"test-and-learn reserve {rules.reserve_amount:,.2f} is above the total budget {rules.budget:,.2f}")
+            raise InfeasibleError(
+                f"test-and-learn reserve {rules.reserve_amount:,.2f} is above the total budget {rules.budget:,.2f}"
+            )
         rules_lo = sorted({r for r, v in zip(bounds.lower_rule, lo) if v > 0})
         if lo.sum() > spendable * (1 + 1e-9) + 1e-9:
             what = " + ".join(f"{r}s" for r in rules_lo) or "floors"
-            res = f" less the test-and-learn reserve {rules.reserve_amount:,.2f}" if rules.reserve_amount else ""
-            need = lo.sum() + rules.reserve_amount if not rules.reserve_share else (
-                (lo.sum() + rules.reserve) / (1 - rules.reserve_share))
-            raise InfeasibleError(f"line {what} sum to {lo.sum():,.2f}, above the total budget {rules.budget:,.2f}{res}; "
-                                  f"binding rule: {_rule_names(rules_lo)}; the smallest feasible budget is {need:,.2f}")
-        if rules.budget_mode == "eq" and np.isfinite(up).all() and up.sum() < spendable * (1 - 1e-9):
+            res = (
+                f" less the test-and-learn reserve {rules.reserve_amount:,.2f}"
+                if rules.reserve_amount
+                else ""
+            )
+            need = (
+                lo.sum() + rules.reserve_amount
+                if not rules.reserve_share
+                else ((lo.sum() + rules.reserve) / (1 - rules.reserve_share))
+            )
+            raise InfeasibleError(
+                f"line {what} sum to {lo.sum():,.2f}, above the total budget {rules.budget:,.2f}{res}; "
+                f"binding rule: {_rule_names(rules_lo)}; the smallest feasible budget is {need:,.2f}"
+            )
+        if (
+            rules.budget_mode == "eq"
+            and np.isfinite(up).all()
+            and up.sum() < spendable * (1 - 1e-9)
+        ):
             rules_up = " + ".join(sorted({f"{r}s" for r in bounds.upper_rule}))
-            raise InfeasibleError(f"line {rules_up} sum to {up.sum():,.2f}, below the total budget "
-                                  f"{spendable:,.2f} that budget_mode 'eq' must spend; the largest feasible "
-                                  f"budget is {up.sum() + rules.reserve_amount:,.2f}")
+            raise InfeasibleError(
+                f"line {rules_up} sum to {up.sum():,.2f}, below the total budget "
+                f"{spendable:,.2f} that budget_mode 'eq' must spend; the largest feasible "
+                f"budget is {up.sum() + rules.reserve_amount:,.2f}"
+            )
     if rules.market_budgets:
         mat, caps, markets = market_matrix(curves, rules)
         floors = mat @ lo
         for m, f, cap in zip(markets, floors, caps):
             if f > cap * (1 + 1e-9) + 1e-9:
-                raise InfeasibleError(f"market_budgets.{m} {cap:,.2f} is below the sum of that market's line lower bounds {f:,.2f}")
+                raise InfeasibleError(
+                    f"market_budgets.{m} {cap:,.2f} is below the sum of that market's line lower bounds {f:,.2f}"
+                )
     if rules.group_budgets:
         mat, caps, mins, names = group_matrix(curves, rules)
         for g, row, cap, mn in zip(names, mat, caps, mins):
             if row @ lo > cap * (1 + 1e-9) + 1e-9:
-                raise InfeasibleError(f"group_budgets.{g}.max {cap:,.2f} is below the sum of its lines' lower bounds {row @ lo:,.2f}")
+                raise InfeasibleError(
+                    f"group_budgets.{g}.max {cap:,.2f} is below the sum of its lines' lower bounds {row @ lo:,.2f}"
+                )
             reach = float(np.sum(up[row > 0])) if len(up) else 0.0
             if mn > reach:
-                raise InfeasibleError(f"group_budgets.{g}.min {mn:,.2f} is above the sum of its lines' upper bounds")
+                raise InfeasibleError(
+                    f"group_budgets.{g}.min {mn:,.2f} is above the sum of its lines' upper bounds"
+                )
             if mn > cap:
                 raise InfeasibleError(f"group_budgets.{g}: min {mn:,.2f} is above max {cap:,.2f}")
             if spendable is not None and mn > spendable:
-                raise InfeasibleError(f"group_budgets.{g}.min {mn:,.2f} is above the total budget {spendable:,.2f}")
+                raise InfeasibleError(
+                    f"group_budgets.{g}.min {mn:,.2f} is above the total budget {spendable:,.2f}"
+                )
     if objective == "min_spend" and target is not None:
         best = sum(float(c.evaluate(u if np.isfinite(u) else 1e18)) for c, u in zip(curves, up))
         if target > best * (1 - 1e-9):
-            raise InfeasibleError(f"target {target:,.2f} incremental is above the {best:,.2f} reachable at every "
-                                  "line's upper bound (ceilings, guardrail)")
+            raise InfeasibleError(
+                f"target {target:,.2f} incremental is above the {best:,.2f} reachable at every "
+                "line's upper bound (ceilings, guardrail)"
+            )

@@ -60,8 +60,11 @@ class Frontier:
     solve_seconds: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"points": self.table.to_dict("records"), "spend": {str(k): v for k, v in self.spend.to_dict("index").items()},
-                "timing": {"solve_seconds": self.solve_seconds}}
+        return {
+            "points": self.table.to_dict("records"),
+            "spend": {str(k): v for k, v in self.spend.to_dict("index").items()},
+            "timing": {"solve_seconds": self.solve_seconds},
+        }
 
     def plot(self, *, ax=None, show: bool = True):
         """Incremental outcome against budget, with the marginal cost on a second axis. Returns ``(fig, ax)``."""
@@ -76,7 +79,13 @@ class Frontier:
         ax.set_xlabel("budget per period")
         ax.set_ylabel("incremental outcome per period")
         ax2 = ax.twinx()
-        ax2.plot(t["budget"], t["marginal_cost"], color="C1", marker=".", label="marginal cost per incremental")
+        ax2.plot(
+            t["budget"],
+            t["marginal_cost"],
+            color="C1",
+            marker=".",
+            label="marginal cost per incremental",
+        )
         ax2.set_ylabel("marginal cost per incremental", color="C1")
         ax.set_title("Efficient frontier")
         if show:
@@ -100,20 +109,42 @@ def budget_sweep(curves: CurveSet, budgets: np.ndarray, *, rules: Rules | None =
         except InfeasibleError as exc:
             # A budget the rules cannot meet (e.g. below the guardrail's floors) is a point of the
             # sweep too: reported as infeasible, with the reason, not as a failure of the command.
-            rows.append({"budget": float(b), "status": "infeasible", "reason": str(exc), "total_spend": np.nan,
-                         "total_incremental": np.nan, "marginal_return": np.nan, "marginal_cost": np.nan})
+            rows.append(
+                {
+                    "budget": float(b),
+                    "status": "infeasible",
+                    "reason": str(exc),
+                    "total_spend": np.nan,
+                    "total_incremental": np.nan,
+                    "marginal_return": np.nan,
+                    "marginal_cost": np.nan,
+                }
+            )
             spends.append(np.full(len(curves), np.nan))
             continue
         mr = plan.budget_dual
-        rows.append({"budget": float(b), "status": plan.status, "reason": None, "total_spend": plan.total_spend,
-                     "total_incremental": plan.total_incremental,
-                     "marginal_return": mr, "marginal_cost": (1.0 / mr) if mr else np.inf})
+        rows.append(
+            {
+                "budget": float(b),
+                "status": plan.status,
+                "reason": None,
+                "total_spend": plan.total_spend,
+                "total_incremental": plan.total_incremental,
+                "marginal_return": mr,
+                "marginal_cost": (1.0 / mr) if mr else np.inf,
+            }
+        )
         spends.append(plan.lines["spend"].to_numpy())
-    return Frontier(pd.DataFrame(rows), pd.DataFrame(spends, index=budgets, columns=curves.labels),
-                    time.perf_counter() - t0)
+    return Frontier(
+        pd.DataFrame(rows),
+        pd.DataFrame(spends, index=budgets, columns=curves.labels),
+        time.perf_counter() - t0,
+    )
 
 
-def sample_curves(curves: CurveSet, n_samples: int, *, cv: float = 0.2, seed: int = 0) -> list[CurveSet]:
+def sample_curves(
+    curves: CurveSet, n_samples: int, *, cv: float = 0.2, seed: int = 0
+) -> list[CurveSet]:
     """Samples of the curves: the file's posterior draws (the first ``n_samples``) when it has them;
     else each line's ``samples`` list (response parameter sets) if every line has one, else log-normal draws.
 
@@ -127,8 +158,15 @@ def sample_curves(curves: CurveSet, n_samples: int, *, cv: float = 0.2, seed: in
         return [curves.draw(j) for j in range(min(n_samples, curves.n_draws))]
     if all(isinstance(c.extra.get("samples"), list) and c.extra["samples"] for c in curves):
         k = min(len(c.extra["samples"]) for c in curves)
-        return [curves.with_params([{kk: v for kk, v in c.extra["samples"][s % k].items() if kk != "form"}
-                                    for c in curves]) for s in range(n_samples)]
+        return [
+            curves.with_params(
+                [
+                    {kk: v for kk, v in c.extra["samples"][s % k].items() if kk != "form"}
+                    for c in curves
+                ]
+            )
+            for s in range(n_samples)
+        ]
     rng = np.random.default_rng(seed)
     sigma = np.sqrt(np.log1p(cv**2))
     out = []
@@ -136,10 +174,10 @@ def sample_curves(curves: CurveSet, n_samples: int, *, cv: float = 0.2, seed: in
         params = []
         for c in curves:
             p = dict(c.params)
-            p["beta"] *= float(rng.lognormal(-sigma**2 / 2, sigma))
+            p["beta"] *= float(rng.lognormal(-(sigma**2) / 2, sigma))
             for key in ("half_saturation", "scale"):
                 if key in p:
-                    p[key] *= float(rng.lognormal(-sigma**2 / 2, sigma))
+                    p[key] *= float(rng.lognormal(-(sigma**2) / 2, sigma))
             params.append(p)
         out.append(curves.with_params(params))
     return out
@@ -172,11 +210,18 @@ class RobustPlan:
     def to_dict(self) -> dict[str, Any]:
         q = np.quantile(self.outcomes, [self.alpha, 0.5])
         worst = np.sort(self.outcomes)[: max(1, int(np.ceil(self.alpha * len(self.outcomes))))]
-        return {"risk": self.risk, "alpha": self.alpha, "status": self.status, "budget": self.budget,
-                "expected_incremental": float(self.outcomes.mean()), "median_incremental": float(q[1]),
-                "quantile_incremental": float(q[0]), "cvar_incremental": float(worst.mean()),
-                "n_samples": len(self.outcomes),
-                "lines": self.lines.reset_index().to_dict("records")}
+        return {
+            "risk": self.risk,
+            "alpha": self.alpha,
+            "status": self.status,
+            "budget": self.budget,
+            "expected_incremental": float(self.outcomes.mean()),
+            "median_incremental": float(q[1]),
+            "quantile_incremental": float(q[0]),
+            "cvar_incremental": float(worst.mean()),
+            "n_samples": len(self.outcomes),
+            "lines": self.lines.reset_index().to_dict("records"),
+        }
 
     def plot(self, *, ax=None, show: bool = True):
         """Robust spend per line with the range of the samples' own optima. Returns ``(fig, ax)``."""
@@ -200,8 +245,16 @@ class RobustPlan:
         return fig, ax
 
 
-def robust_allocate(curves: CurveSet, samples: list[CurveSet], *, budget: float, rules: Rules | None = None,
-                    risk: str = "expected", alpha: float = 0.1, solver: str = "CLARABEL") -> RobustPlan:
+def robust_allocate(
+    curves: CurveSet,
+    samples: list[CurveSet],
+    *,
+    budget: float,
+    rules: Rules | None = None,
+    risk: str = "expected",
+    alpha: float = 0.1,
+    solver: str = "CLARABEL",
+) -> RobustPlan:
     """Maximise the expected outcome, or its lower-tail CVaR at ``alpha``, over curve samples."""
     if risk not in ("expected", "cvar"):
         raise ConfigError(f"risk must be 'expected' or 'cvar', got {risk!r}")
@@ -209,7 +262,9 @@ def robust_allocate(curves: CurveSet, samples: list[CurveSet], *, budget: float,
         raise ConfigError(f"alpha must be in (0, 1], got {alpha}")
     bad = next((c for s in samples for c in s if c.form == "power" and not c.is_concave), None)
     if bad is not None:
-        raise ConfigError(f"line {bad.label}: power curve with exponent > 1 is convex; use a Hill curve")
+        raise ConfigError(
+            f"line {bad.label}: power curve with exponent > 1 is convex; use a Hill curve"
+        )
     rules = Rules() if rules is None else Rules(**rules.to_dict())
     rules.budget = budget
     rules.validate()
@@ -232,12 +287,19 @@ def robust_allocate(curves: CurveSet, samples: list[CurveSet], *, budget: float,
     pw_cons = []
     for k, s in enumerate(samples):
         if list(structure_key(s)) != keys:
-            raise ConfigError("every sample must have the same forms, shapes and exponents as the curves")
+            raise ConfigError(
+                "every sample must have the same forms, shapes and exponents as the curves"
+            )
         cs = np.array([scaling(c, r) for c, r in zip(s, ref)])
         terms = []
         if len(c_idx):
-            terms.append(concave_response(cp.multiply(1.0 / cs[c_idx, 1], x[c_idx]), [keys[i] for i in c_idx],
-                                          cs[c_idx, 0]))
+            terms.append(
+                concave_response(
+                    cp.multiply(1.0 / cs[c_idx, 1], x[c_idx]),
+                    [keys[i] for i in c_idx],
+                    cs[c_idx, 0],
+                )
+            )
         for j, i in enumerate(s_idx):
             c = s.curves[i]
             top = bounds.upper[i] if np.isfinite(bounds.upper[i]) else float(rules.spendable)
@@ -247,9 +309,14 @@ def robust_allocate(curves: CurveSet, samples: list[CurveSet], *, budget: float,
         outcomes.append(cp.sum(cp.hstack(terms)))
     R_ = cp.hstack(outcomes)
     cons = spend_constraints(
-        x, lower=lower, upper=bounds.upper, budget=rules.spendable, budget_mode=rules.budget_mode,
+        x,
+        lower=lower,
+        upper=bounds.upper,
+        budget=rules.spendable,
+        budget_mode=rules.budget_mode,
         market=market_matrix(curves, rules)[:2] if rules.market_budgets else None,
-        group=group_matrix(curves, rules)[:3] if rules.group_budgets else None)
+        group=group_matrix(curves, rules)[:3] if rules.group_budgets else None,
+    )
     cons["s_curve_model"] = pw_cons
     if risk == "expected":
         obj = cp.sum(R_) / S
@@ -267,12 +334,20 @@ def robust_allocate(curves: CurveSet, samples: list[CurveSet], *, budget: float,
     alloc = Allocator("max_incremental", solver=solver)
     own = np.array([alloc.solve(s, rules).lines["spend"].to_numpy() for s in samples])
     close = np.abs(own - spend) <= np.maximum(0.1 * spend, 0.01 * budget)
-    lines = pd.DataFrame({
-        "name": curves.names, "market": curves.markets, "spend": spend, "current_spend": curves.current(),
-        "expected_incremental": np.mean([s.evaluate(spend) for s in samples], axis=0),
-        "sample_spend_mean": own.mean(axis=0), "sample_spend_p05": np.quantile(own, 0.05, axis=0),
-        "sample_spend_p95": np.quantile(own, 0.95, axis=0), "stable_share": close.mean(axis=0),
-    }, index=pd.Index(curves.labels, name="line"))
+    lines = pd.DataFrame(
+        {
+            "name": curves.names,
+            "market": curves.markets,
+            "spend": spend,
+            "current_spend": curves.current(),
+            "expected_incremental": np.mean([s.evaluate(spend) for s in samples], axis=0),
+            "sample_spend_mean": own.mean(axis=0),
+            "sample_spend_p05": np.quantile(own, 0.05, axis=0),
+            "sample_spend_p95": np.quantile(own, 0.95, axis=0),
+            "stable_share": close.mean(axis=0),
+        },
+        index=pd.Index(curves.labels, name="line"),
+    )
     return RobustPlan(lines, realised, risk, alpha, problem.status, budget, own)
 
 
@@ -301,7 +376,11 @@ def plan_uncertainty(curves: CurveSet, plan, *, level: float = 0.9) -> dict[str,
         for j in range(n):
             cj = curves.draw(j)
             lam = np.array([c.decay for c in cj])
-            a0 = R.geometric_carry(hist[:, 1:], lam, hist[:, 0])[:, -1] if hist.shape[1] > 1 else hist[:, 0]
+            a0 = (
+                R.geometric_carry(hist[:, 1:], lam, hist[:, 0])[:, -1]
+                if hist.shape[1] > 1
+                else hist[:, 0]
+            )
             planned = (cj.evaluate_lines(R.geometric_carry(x, lam, a0)) * mult).sum()
             held = (cj.evaluate_lines(R.geometric_carry(base, lam, a0)) * mult).sum()
             inc[j], gain[j] = planned, planned - held
@@ -311,7 +390,14 @@ def plan_uncertainty(curves: CurveSet, plan, *, level: float = 0.9) -> dict[str,
         inc = curves.draw_values(spend).sum(axis=0)
         gain = inc - curves.draw_values(cur).sum(axis=0)
         unit = "per period"
-    return {"source": f"posterior draws in {curves.source}", "n_draws": n, "level": level, "unit": unit,
-            "expected_incremental": float(inc.mean()), "incremental_interval": np.quantile(inc, q).tolist(),
-            "expected_gain": float(gain.mean()), "gain_interval": np.quantile(gain, q).tolist(),
-            "probability_gain_positive": float((gain > 0).mean())}
+    return {
+        "source": f"posterior draws in {curves.source}",
+        "n_draws": n,
+        "level": level,
+        "unit": unit,
+        "expected_incremental": float(inc.mean()),
+        "incremental_interval": np.quantile(inc, q).tolist(),
+        "expected_gain": float(gain.mean()),
+        "gain_interval": np.quantile(gain, q).tolist(),
+        "probability_gain_positive": float((gain > 0).mean()),
+    }

@@ -54,13 +54,17 @@ def _upper_limit(c: Curve, upper: float, rules: Rules) -> float:
         return float(p["half_saturation"]) * 999.0 ** (1.0 / c.shape)
     if c.form == "exp":
         return float(p["scale"]) * np.log(1000.0)
-    raise ConfigError(f"line {c.label}: give a --budget or max_spend so the piecewise-linear model has a range")
+    raise ConfigError(
+        f"line {c.label}: give a --budget or max_spend so the piecewise-linear model has a range"
+    )
 
 
 concave_envelope = R.concave_envelope
 
 
-def _pieces(c: Curve, lo: float, hi: float, k: int, mode: str) -> tuple[np.ndarray, np.ndarray, float, float]:
+def _pieces(
+    c: Curve, lo: float, hi: float, k: int, mode: str
+) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Breakpoints, model values there, the largest under-statement and over-statement of the true curve."""
     pw = R.piecewise(c.form, c.params, lo, hi, k, envelope=mode == "envelope" and not c.is_concave)
     return pw.xs, pw.ys, pw.under, pw.over
@@ -92,16 +96,22 @@ def _solve_model(curves, rules, bounds, pieces, objective, target, value, mode):
         cons["line_ceilings"].append(d <= width)
         if mode == "milp" and not c.is_concave and len(width) > 1:
             y = cp.Variable(len(width) - 1, boolean=True)
-            cons["segment_order"] += [d[:-1] >= cp.multiply(width[:-1], y), d[1:] <= cp.multiply(width[1:], y)]
+            cons["segment_order"] += [
+                d[:-1] >= cp.multiply(width[:-1], y),
+                d[1:] <= cp.multiply(width[1:], y),
+            ]
         deltas.append(d)
         xs_expr.append(xs[0] + cp.sum(d))
         resp_terms.append(ys[0] + slope @ d)
     spend = cp.hstack(xs_expr)
     resp = cp.sum(cp.hstack(resp_terms))
     named = spend_constraints(
-        spend, budget=rules.spendable, budget_mode=rules.budget_mode,
+        spend,
+        budget=rules.spendable,
+        budget_mode=rules.budget_mode,
         market=market_matrix(curves, rules)[:2] if rules.market_budgets else None,
-        group=group_matrix(curves, rules)[:3] if rules.group_budgets else None)
+        group=group_matrix(curves, rules)[:3] if rules.group_budgets else None,
+    )
     if objective == "min_spend":
         named["incremental_target"] = resp >= target
         obj = cp.Minimize(cp.sum(spend))
@@ -120,8 +130,9 @@ def _solve_model(curves, rules, bounds, pieces, objective, target, value, mode):
     return np.asarray(spend.value, dtype=float), float(problem.value), problem.status, is_mip, named
 
 
-def _polish(curves: CurveSet, rules: Rules, bounds: Bounds, spend: np.ndarray, objective: str,
-            value: float) -> np.ndarray:
+def _polish(
+    curves: CurveSet, rules: Rules, bounds: Bounds, spend: np.ndarray, objective: str, value: float
+) -> np.ndarray:
     """Refine the piecewise-linear optimum on the true curves with a local method started there.
 
     The mixed-integer model has found the right region (which S-curves to fund past
@@ -142,43 +153,89 @@ def _polish(curves: CurveSet, rules: Rules, bounds: Bounds, spend: np.ndarray, o
     def g(x):
         return -(value * np.nan_to_num(curves.marginal(x), posinf=1e6) - sign)
 
-    cons = [{"type": "eq" if rules.budget_mode == "eq" else "ineq",
-             "fun": (lambda x: rules.spendable - x.sum()), "jac": lambda x: -np.ones(n)}]
-    res = minimize(f, spend, jac=g, method="SLSQP", bounds=list(zip(bounds.lower, hi)), constraints=cons,
-                   options={"maxiter": 200, "ftol": 1e-12})
+    cons = [
+        {
+            "type": "eq" if rules.budget_mode == "eq" else "ineq",
+            "fun": (lambda x: rules.spendable - x.sum()),
+            "jac": lambda x: -np.ones(n),
+        }
+    ]
+    res = minimize(
+        f,
+        spend,
+        jac=g,
+        method="SLSQP",
+        bounds=list(zip(bounds.lower, hi)),
+        constraints=cons,
+        options={"maxiter": 200, "ftol": 1e-12},
+    )
     x = np.clip(res.x, bounds.lower, hi)
-    ok = x.sum() <= rules.spendable * (1 + 1e-9) and (rules.budget_mode != "eq" or abs(x.sum() - rules.spendable) <= 1e-7 * rules.spendable)
+    ok = x.sum() <= rules.spendable * (1 + 1e-9) and (
+        rules.budget_mode != "eq" or abs(x.sum() - rules.spendable) <= 1e-7 * rules.spendable
+    )
     return x if ok and f(x) < f(spend) else spend
 
 
-def solve_pwl(curves: CurveSet, rules: Rules, bounds: Bounds, *, objective: str, target: float | None,
-              value_per_signup: float | None, mode: str = "milp", breakpoints: int = 60):
+def solve_pwl(
+    curves: CurveSet,
+    rules: Rules,
+    bounds: Bounds,
+    *,
+    objective: str,
+    target: float | None,
+    value_per_signup: float | None,
+    mode: str = "milp",
+    breakpoints: int = 60,
+):
     """Allocate with S-shaped curves; returns a :class:`~allocation.optimize.Plan` with its proven gap."""
     if mode not in ("milp", "envelope"):
-        raise ConfigError(f"line {next(c.label for c in curves if not c.is_concave)}: S-shaped Hill curve "
-                          f"(shape > 1) needs s_curves 'milp' or 'envelope', got {mode!r}")
+        raise ConfigError(
+            f"line {next(c.label for c in curves if not c.is_concave)}: S-shaped Hill curve "
+            f"(shape > 1) needs s_curves 'milp' or 'envelope', got {mode!r}"
+        )
     bad = next((c for c in curves if c.form == "power" and not c.is_concave), None)
     if bad is not None:
-        raise ConfigError(f"line {bad.label}: power curve with exponent {bad.params['exponent']:g} > 1 is convex "
-                          "(increasing returns without bound); use exponent <= 1 or a Hill curve")
+        raise ConfigError(
+            f"line {bad.label}: power curve with exponent {bad.params['exponent']:g} > 1 is convex "
+            "(increasing returns without bound); use exponent <= 1 or a Hill curve"
+        )
     value = value_per_signup if objective == "max_profit" else 1.0
-    pieces = [_pieces(c, float(bounds.lower[i]), _upper_limit(c, bounds.upper[i], rules), breakpoints, mode)
-              for i, c in enumerate(curves)]
+    pieces = [
+        _pieces(
+            c, float(bounds.lower[i]), _upper_limit(c, bounds.upper[i], rules), breakpoints, mode
+        )
+        for i, c in enumerate(curves)
+    ]
     eps_under = sum(p[2] for p in pieces)
     eps_over = sum(p[3] for p in pieces)
     t0 = time.perf_counter()
-    extra: dict = {"pwl_breakpoints": breakpoints, "pwl_error_under": eps_under, "pwl_error_over": eps_over}
+    extra: dict = {
+        "pwl_breakpoints": breakpoints,
+        "pwl_error_under": eps_under,
+        "pwl_error_over": eps_over,
+    }
     if objective == "min_spend":
         # Safe plan: ask the model for target + over-statement, so the true curves reach the target.
-        spend, model_val, status, is_mip, _ = _solve_model(curves, rules, bounds, pieces, objective,
-                                                           float(target) + eps_over, value, mode)
-        lower_spend = _solve_model(curves, rules, bounds, pieces, objective, max(0.0, float(target) - eps_under),
-                                   value, mode)[1]
+        spend, model_val, status, is_mip, _ = _solve_model(
+            curves, rules, bounds, pieces, objective, float(target) + eps_over, value, mode
+        )
+        lower_spend = _solve_model(
+            curves,
+            rules,
+            bounds,
+            pieces,
+            objective,
+            max(0.0, float(target) - eps_under),
+            value,
+            mode,
+        )[1]
         true_val = float(spend.sum())
         gap = (true_val - lower_spend) / max(true_val, 1e-12)
         extra["spend_lower_bound"] = lower_spend
     else:
-        spend, model_val, status, is_mip, _ = _solve_model(curves, rules, bounds, pieces, objective, target, value, mode)
+        spend, model_val, status, is_mip, _ = _solve_model(
+            curves, rules, bounds, pieces, objective, target, value, mode
+        )
         spend = _polish(curves, rules, bounds, spend, objective, value)
         upper = model_val + value * eps_under
         inc = float(curves.evaluate(spend).sum())
@@ -188,6 +245,19 @@ def solve_pwl(curves: CurveSet, rules: Rules, bounds: Bounds, *, objective: str,
     elapsed = time.perf_counter() - t0
     method = "milp_piecewise_linear" if mode == "milp" else "concave_envelope"
     extra["s_shaped_lines"] = [c.label for c in curves if not c.is_concave]
-    return make_plan(curves, rules, bounds, spend, status=status, objective=objective, budget_dual=None,
-                     solver="HIGHS" + (" (MILP)" if is_mip else " (LP)"), method=method, gap=float(gap),
-                     seconds=elapsed, target=target, value_per_signup=value_per_signup, extra=extra)
+    return make_plan(
+        curves,
+        rules,
+        bounds,
+        spend,
+        status=status,
+        objective=objective,
+        budget_dual=None,
+        solver="HIGHS" + (" (MILP)" if is_mip else " (LP)"),
+        method=method,
+        gap=float(gap),
+        seconds=elapsed,
+        target=target,
+        value_per_signup=value_per_signup,
+        extra=extra,
+    )

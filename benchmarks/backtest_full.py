@@ -43,8 +43,10 @@ def main() -> None:
     started = time.perf_counter()
     world = World(args.geos, args.history + args.days, seed=args.seed)
     policies = default_policies()
-    extras = [QuarterlyModel(calibrated=True, name="quarterly calibrated, jump"),
-              QuarterlyModel(calibrated=False, max_step=2.0, name="quarterly observational, stepped")]
+    extras = [
+        QuarterlyModel(calibrated=True, name="quarterly calibrated, jump"),
+        QuarterlyModel(calibrated=False, max_step=2.0, name="quarterly observational, stepped"),
+    ]
     policies = policies[:-1] + extras + policies[-1:]  # the oracle last, as in the default order
     result = backtest(world, days=args.days, seed=args.seed, policies=policies)
     seconds = time.perf_counter() - started
@@ -54,19 +56,29 @@ def main() -> None:
     print("\ncost per incremental signup, relative change:")
     width = max(len(n) for n in t.index)
     for name in t.index:
-        print(f"  {name:<{width}} vs status quo {t.loc[name, 'cpi_vs_status_quo']:+.1%}   "
-              f"vs quarterly observational {t.loc[name, 'cost_per_incremental'] / obs - 1:+.1%}")
-    print("\nat equal spend (every policy's plan run without test cuts spends the budget each day):")
+        print(
+            f"  {name:<{width}} vs status quo {t.loc[name, 'cpi_vs_status_quo']:+.1%}   "
+            f"vs quarterly observational {t.loc[name, 'cost_per_incremental'] / obs - 1:+.1%}"
+        )
+    print(
+        "\nat equal spend (every policy's plan run without test cuts spends the budget each day):"
+    )
     for name in t.index:
-        print(f"  {name:<{width}} spend {t.loc[name, 'equal_spend']:,.0f}  incremental "
-              f"{t.loc[name, 'equal_incremental']:,.0f}  cost/incremental {t.loc[name, 'equal_cost_per_incremental']:.2f}"
-              f"  share of the oracle's gain over status quo {t.loc[name, 'share_of_oracle_gain']:+.1%}")
-    print(f"EQUAL-SPEND seed {args.seed}: daily loop captures {t.loc['daily loop', 'share_of_oracle_gain']:.1%} "
-          f"of the oracle's gain over the status quo (goal >= 80%)")
+        print(
+            f"  {name:<{width}} spend {t.loc[name, 'equal_spend']:,.0f}  incremental "
+            f"{t.loc[name, 'equal_incremental']:,.0f}  cost/incremental {t.loc[name, 'equal_cost_per_incremental']:.2f}"
+            f"  share of the oracle's gain over status quo {t.loc[name, 'share_of_oracle_gain']:+.1%}"
+        )
+    print(
+        f"EQUAL-SPEND seed {args.seed}: daily loop captures {t.loc['daily loop', 'share_of_oracle_gain']:.1%} "
+        f"of the oracle's gain over the status quo (goal >= 80%)"
+    )
     print(f"\nwall time {seconds:.0f} s for {len(t)} policies x {args.days} days")
     out = Path(__file__).with_name("out")
     out.mkdir(exist_ok=True)
-    (out / ("backtest_full.html" if args.seed == 0 else f"backtest_full_{args.seed}.html")).write_text(backtest_report(result), encoding="utf-8")
+    (
+        out / ("backtest_full.html" if args.seed == 0 else f"backtest_full_{args.seed}.html")
+    ).write_text(backtest_report(result), encoding="utf-8")
 
 
 if __name__ == "__main__":

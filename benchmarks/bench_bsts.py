@@ -32,13 +32,18 @@ KEYS = ("point_effect_mean", "ci_lower", "ci_upper")
 def load(name: str):
     d = json.loads((DATA / f"r_reference_{name}.json").read_text())
     y = np.asarray(d["data"]["y"], float)
-    X = np.column_stack([np.asarray(v, float) for v in d["data"]["x"].values()]) if d["data"]["x"] else None
+    X = (
+        np.column_stack([np.asarray(v, float) for v in d["data"]["x"].values()])
+        if d["data"]["x"]
+        else None
+    )
     return d, y, X, d["model_args"].get("nseasons")
 
 
 def ours(y, X, n0, nseasons):
     est = BayesianStructuralTimeSeries(nseasons=nseasons).fit_series(
-        y[:n0], len(y) - n0, None if X is None else X[:n0], None if X is None else X[n0:])
+        y[:n0], len(y) - n0, None if X is None else X[:n0], None if X is None else X[n0:]
+    )
     return causalimpact_summary(y[n0:], est.predictive_draws_, 0.05)
 
 
@@ -50,9 +55,16 @@ def statsmodels_mle(y, X, n0, nseasons, draws=20000):
     kw = {"seasonal": nseasons} if nseasons else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = UnobservedComponents(z[:n0], "llevel", exog=None if X is None else X[:n0], **kw).fit(disp=False)
-    sims = res.simulate(len(y) - n0, repetitions=draws, anchor="end", exog=None if X is None else X[n0:],
-                        rng=np.random.default_rng(0))
+        res = UnobservedComponents(z[:n0], "llevel", exog=None if X is None else X[:n0], **kw).fit(
+            disp=False
+        )
+    sims = res.simulate(
+        len(y) - n0,
+        repetitions=draws,
+        anchor="end",
+        exog=None if X is None else X[n0:],
+        rng=np.random.default_rng(0),
+    )
     sims = np.asarray(sims).reshape(len(y) - n0, -1).T * sd + mu
     return causalimpact_summary(y[n0:], sims, 0.05)
 
@@ -72,13 +84,19 @@ def main() -> None:
             totals[engine] += dt
             diffs = [s[k] / r[k] - 1 for k in KEYS]
             worst[engine] = max(worst[engine], max(abs(x) for x in diffs))
-            cells = " | ".join(f"{s[k]:.4f} ({r[k]:.4f}) / {100 * x:+.1f}%" for k, x in zip(KEYS, diffs))
+            cells = " | ".join(
+                f"{s[k]:.4f} ({r[k]:.4f}) / {100 * x:+.1f}%" for k, x in zip(KEYS, diffs)
+            )
             print(f"| {name} | {engine} | {cells} | {dt:.2f} |")
     print()
     for engine in totals:
-        print(f"{engine}: worst relative difference {100 * worst[engine]:.1f}%, total {totals[engine]:.2f} s")
-    print(f"time ratio bsts-causalimpact ({BayesianStructuralTimeSeries().niter} draws) / statsmodels MLE (20000 simulations): "
-          f"{totals['bsts-causalimpact'] / totals['statsmodels MLE']:.2f}")
+        print(
+            f"{engine}: worst relative difference {100 * worst[engine]:.1f}%, total {totals[engine]:.2f} s"
+        )
+    print(
+        f"time ratio bsts-causalimpact ({BayesianStructuralTimeSeries().niter} draws) / statsmodels MLE (20000 simulations): "
+        f"{totals['bsts-causalimpact'] / totals['statsmodels MLE']:.2f}"
+    )
 
 
 if __name__ == "__main__":

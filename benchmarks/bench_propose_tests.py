@@ -28,16 +28,23 @@ def main() -> None:
     panel = load_panel(world.panel())
     graph = normalise(default_graph(panel.channels, panel.y), panel.channels, panel.y)
     t0 = time.perf_counter()
-    model = StructuralModel(controls=joint_controls(graph, panel.channels, panel.covariates),
-                            clusters=dict(world.clusters().itertuples(index=False, name=None)), graph=graph,
-                            seed=args.seed).fit(panel)
+    model = StructuralModel(
+        controls=joint_controls(graph, panel.channels, panel.covariates),
+        clusters=dict(world.clusters().itertuples(index=False, name=None)),
+        graph=graph,
+        seed=args.seed,
+    ).fit(panel)
     curves = CurveSet.from_dict(model.to_curves())
     t1 = time.perf_counter()
     proposal = propose_tests(curves, panel, seed=args.seed)
     t2 = time.perf_counter()
-    print(f"world seed {args.seed}: {len(panel.geos)} markets x {len(panel.dates)} days, {len(curves)} lines, "
-          f"{curves.n_draws} draws")
-    print(f"calibration {t1 - t0:.1f} s; ranked proposal of {len(proposal.values)} candidates {t2 - t1:.1f} s")
+    print(
+        f"world seed {args.seed}: {len(panel.geos)} markets x {len(panel.dates)} days, {len(curves)} lines, "
+        f"{curves.n_draws} draws"
+    )
+    print(
+        f"calibration {t1 - t0:.1f} s; ranked proposal of {len(proposal.values)} candidates {t2 - t1:.1f} s"
+    )
     print(proposal.summary())
 
 

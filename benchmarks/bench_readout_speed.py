@@ -62,8 +62,18 @@ def pysyncon_readout() -> float:
     synth = Synth()
     V = np.ones(len(pre))  # pysyncon takes the diagonal of V
     synth.fit(X0=Z0.loc[pre], X1=Z1.loc[pre], Z0=Z0.loc[pre], Z1=Z1.loc[pre], custom_V=V)
-    synth.confidence_interval(alpha=0.1, time_periods=list(post), tol=0.1, pre_periods=list(pre),
-                              X0=Z0.loc[pre], X1=Z1.loc[pre], Z0=Z0, Z1=Z1, custom_V=V, verbose=False)
+    synth.confidence_interval(
+        alpha=0.1,
+        time_periods=list(post),
+        tol=0.1,
+        pre_periods=list(pre),
+        X0=Z0.loc[pre],
+        X1=Z1.loc[pre],
+        Z0=Z0,
+        Z1=Z1,
+        custom_V=V,
+        verbose=False,
+    )
     w = synth.W
     return float((Z1.loc[post] - Z0.loc[post] @ w).sum() * len(TREATED))
 
@@ -74,9 +84,14 @@ def slsqp_fit() -> float:
     Z0, Z1, pre, post = _demeaned()
     A, b = Z0.loc[pre].to_numpy(), Z1.loc[pre].to_numpy()
     J = A.shape[1]
-    res = minimize(lambda w: np.sum((A @ w - b) ** 2), np.full(J, 1 / J), method="SLSQP",
-                   bounds=[(0, 1)] * J, constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1}],
-                   options={"maxiter": 1000, "ftol": 1e-12})
+    res = minimize(
+        lambda w: np.sum((A @ w - b) ** 2),
+        np.full(J, 1 / J),
+        method="SLSQP",
+        bounds=[(0, 1)] * J,
+        constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1}],
+        options={"maxiter": 1000, "ftol": 1e-12},
+    )
     return float((Z1.loc[post] - Z0.loc[post].to_numpy() @ res.x).sum() * len(TREATED))
 
 
@@ -100,14 +115,18 @@ def cpu(repeat: int) -> None:
     sc_s, _ = _time(ours, repeat, time.process_time)
     bsts_s, _ = _time(bsts_readout, max(1, repeat // 2), time.process_time)
     print(f"liftlab read_out(sc), full readout with inference: {sc_s:.3f} CPU s (target 0.25)")
-    print(f"liftlab read_out(bsts), full readout with placebo checks: {bsts_s:.3f} CPU s (target 5)")
+    print(
+        f"liftlab read_out(bsts), full readout with placebo checks: {bsts_s:.3f} CPU s (target 5)"
+    )
     print(f"ratio bsts / sc: {bsts_s / sc_s:.0f}x")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--cpu", action="store_true", help="CPU seconds of the sc and bsts readouts only")
+    parser.add_argument(
+        "--cpu", action="store_true", help="CPU seconds of the sc and bsts readouts only"
+    )
     args = parser.parse_args()
     if args.cpu:
         cpu(args.repeat)
@@ -118,17 +137,23 @@ def main() -> None:
 
         name, fn = "pysyncon Synth.fit + conformal confidence_interval", pysyncon_readout
     except ImportError:
-        print("pysyncon is not installed: comparing with a plain scipy SLSQP synthetic control (fit only)")
+        print(
+            "pysyncon is not installed: comparing with a plain scipy SLSQP synthetic control (fit only)"
+        )
         name, fn = "scipy SLSQP synthetic control (fit only)", slsqp_fit
     other_s, other_inc = _time(fn, args.repeat)
-    rows = pd.DataFrame({
-        "implementation": ["liftlab read_out(sc), full readout with inference", name],
-        "median seconds": [ours_s, other_s],
-        "incremental": [ours_inc, other_inc],
-    })
+    rows = pd.DataFrame(
+        {
+            "implementation": ["liftlab read_out(sc), full readout with inference", name],
+            "median seconds": [ours_s, other_s],
+            "incremental": [ours_inc, other_inc],
+        }
+    )
     print(rows.to_string(index=False))
-    print(f"speed ratio (other / liftlab): {other_s / ours_s:.1f}x; liftlab full readout {ours_s:.3f} s "
-          f"({'under' if ours_s < 2 else 'OVER'} the 2 s target)")
+    print(
+        f"speed ratio (other / liftlab): {other_s / ours_s:.1f}x; liftlab full readout {ours_s:.3f} s "
+        f"({'under' if ours_s < 2 else 'OVER'} the 2 s target)"
+    )
 
 
 if __name__ == "__main__":

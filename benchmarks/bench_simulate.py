@@ -39,7 +39,9 @@ def main() -> None:
     t0 = time.perf_counter()
     to_weekly(daily, truth)
     weekly_s = time.perf_counter() - t0
-    print(f"study world (728 days, confounding options): {study_s:.2f} s; summed to weeks: {weekly_s:.2f} s")
+    print(
+        f"study world (728 days, confounding options): {study_s:.2f} s; summed to weeks: {weekly_s:.2f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -32,9 +32,13 @@ def main() -> None:
     parser.add_argument("--estimators", default=",".join(ESTIMATOR_PATHS))
     parser.add_argument("--lifts", default="0,0.05,0.1")
     parser.add_argument("--confidence", type=float, default=0.9)
-    parser.add_argument("--inference", default=None, help="default: each estimator's own first choice")
+    parser.add_argument(
+        "--inference", default=None, help="default: each estimator's own first choice"
+    )
     parser.add_argument("--geos", type=int, default=30)
-    parser.add_argument("--treated", type=int, default=2, help="treated geos per replication (geos/2: balanced)")
+    parser.add_argument(
+        "--treated", type=int, default=2, help="treated geos per replication (geos/2: balanced)"
+    )
     parser.add_argument("--days", type=int, default=300)
     parser.add_argument("--worlds", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
@@ -50,13 +54,24 @@ def main() -> None:
             names.append(name)
         except ImportError as exc:
             print(f"note: skipping estimator '{name}': it does not import ({exc})")
-    design = StudyDesign(n_geos=args.geos, n_days=args.days, n_worlds=args.worlds, n_treated=args.treated,
-                         lifts=tuple(float(x) for x in args.lifts.split(",")),
-                         world_experiments=not args.no_experiments)
+    design = StudyDesign(
+        n_geos=args.geos,
+        n_days=args.days,
+        n_worlds=args.worlds,
+        n_treated=args.treated,
+        lifts=tuple(float(x) for x in args.lifts.split(",")),
+        world_experiments=not args.no_experiments,
+    )
     print(f"study: {args.reps} replications, estimators {', '.join(names)}, {design}")
     t0 = time.perf_counter()
-    results = run_study(names, args.reps, design=design, confidence=args.confidence, seed=args.seed,
-                        inference=args.inference)
+    results = run_study(
+        names,
+        args.reps,
+        design=design,
+        confidence=args.confidence,
+        seed=args.seed,
+        inference=args.inference,
+    )
     if args.out:
         results.to_csv(args.out, index=False)
     table = summarise(results, alpha=1 - args.confidence)

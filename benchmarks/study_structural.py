@@ -535,11 +535,15 @@ def main(argv: Sequence[str] | None = None) -> dict:
         figure = FIGURE.with_name(f"structural_ratios_{args.model}.png")
         plot(res, figure)
         body += f"\n![estimated vs true contribution](img/{figure.name})\n"
-        title = {"structural": "The structural model", "today": "Before issue 13: ResponseModel + calibrate"}
+        title = {
+            "structural": "The structural model",
+            "today": "Before issue 13: ResponseModel + calibrate",
+        }
         write_section(
             DOC,
             f"study-{args.model}",
-            f"## {title[args.model]} (`benchmarks/study_structural.py --model {args.model}`)\n\n" + body,
+            f"## {title[args.model]} (`benchmarks/study_structural.py --model {args.model}`)\n\n"
+            + body,
             "Structural response model: credit against the truth",
         )
     return res

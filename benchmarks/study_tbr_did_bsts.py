@@ -40,8 +40,15 @@ VARIANTS = {
 }
 
 
-def draw_case(seed: int, *, n_geos: int = 30, n_days: int = 240, pre: int = 84, test: int = 28,
-              n_treated: int = 2) -> dict:
+def draw_case(
+    seed: int,
+    *,
+    n_geos: int = 30,
+    n_days: int = 240,
+    pre: int = 84,
+    test: int = 28,
+    n_treated: int = 2,
+) -> dict:
     """One replication's data: treated pre/post, controls pre/post, untreated truth."""
     rng = np.random.default_rng(10_000 + seed)
     world = World(n_geos, n_days, seed=seed)
@@ -51,8 +58,10 @@ def draw_case(seed: int, *, n_geos: int = 30, n_days: int = 240, pre: int = 84, 
     control = np.setdiff1d(np.arange(n_geos), treated)
     pre_rows, post_rows = slice(start - pre, start), slice(start, start + test)
     return {
-        "Y_pre": y[pre_rows][:, treated], "Y_post0": y[post_rows][:, treated],
-        "X_pre": y[pre_rows][:, control], "X_post": y[post_rows][:, control],
+        "Y_pre": y[pre_rows][:, treated],
+        "Y_post0": y[post_rows][:, treated],
+        "X_pre": y[pre_rows][:, control],
+        "X_post": y[post_rows][:, control],
     }
 
 
@@ -74,8 +83,15 @@ def run_case(variant: str, case: dict, lifts, alpha: float) -> dict:
     return out
 
 
-def study(variants: list[str], reps: int, *, lifts=(0.0, 0.05, 0.10), alpha: float = 0.1,
-          seed0: int = 0, **case_kw) -> dict:
+def study(
+    variants: list[str],
+    reps: int,
+    *,
+    lifts=(0.0, 0.05, 0.10),
+    alpha: float = 0.1,
+    seed0: int = 0,
+    **case_kw,
+) -> dict:
     out: dict = {}
     for variant in variants:
         t0 = time.perf_counter()
@@ -92,27 +108,41 @@ def study(variants: list[str], reps: int, *, lifts=(0.0, 0.05, 0.10), alpha: flo
             "rmse_lift_points": float(np.sqrt((err**2).mean())),
             "coverage": float(np.mean([x["covered"] for lift in lifts for x in rows[lift]])),
             "fpr": float(np.mean([x["rejected"] for x in null])),
-            "power": {str(lift): float(np.mean([x["rejected"] for x in rows[lift]])) for lift in lifts if lift != 0.0},
+            "power": {
+                str(lift): float(np.mean([x["rejected"] for x in rows[lift]]))
+                for lift in lifts
+                if lift != 0.0
+            },
             "seconds": time.perf_counter() - t0,
         }
     return out
 
 
 def table(results: dict, alpha: float) -> str:
-    lines = [f"| variant | reps | bias (lift pts) | RMSE (lift pts) | coverage {1 - alpha:.0%} | FPR at alpha {alpha} | "
-             + " | ".join(f"power at {k}" for k in next(iter(results.values()))["power"]) + " | seconds |",
-             "| --- " * (7 + len(next(iter(results.values()))["power"])) + "|"]
+    lines = [
+        f"| variant | reps | bias (lift pts) | RMSE (lift pts) | coverage {1 - alpha:.0%} | FPR at alpha {alpha} | "
+        + " | ".join(f"power at {k}" for k in next(iter(results.values()))["power"])
+        + " | seconds |",
+        "| --- " * (7 + len(next(iter(results.values()))["power"])) + "|",
+    ]
     for name, r in results.items():
-        lines.append(f"| {name} | {r['reps']} | {r['bias_lift_points']:+.4f} | {r['rmse_lift_points']:.4f} | {r['coverage']:.3f} | "
-                     f"{r['fpr']:.3f} | " + " | ".join(f"{v:.3f}" for v in r["power"].values()) + f" | {r['seconds']:.0f} |")
+        lines.append(
+            f"| {name} | {r['reps']} | {r['bias_lift_points']:+.4f} | {r['rmse_lift_points']:.4f} | {r['coverage']:.3f} | "
+            f"{r['fpr']:.3f} | "
+            + " | ".join(f"{v:.3f}" for v in r["power"].values())
+            + f" | {r['seconds']:.0f} |"
+        )
     return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=200)
-    ap.add_argument("--variants", default="tbr,tbr_analytic,did,did_level,did_cluster,bsts,bsts_placebo",
-                    help=f"comma-separated, of: {', '.join(VARIANTS)}")
+    ap.add_argument(
+        "--variants",
+        default="tbr,tbr_analytic,did,did_level,did_cluster,bsts,bsts_placebo",
+        help=f"comma-separated, of: {', '.join(VARIANTS)}",
+    )
     ap.add_argument("--alpha", type=float, default=0.1)
     ap.add_argument("--n-treated", type=int, default=2)
     ap.add_argument("--out", default=None)

@@ -53,7 +53,9 @@ class BaseEstimator:
     @classmethod
     def _param_names(cls) -> list[str]:
         sig = inspect.signature(cls.__init__)
-        return [p.name for p in sig.parameters.values() if p.name != "self" and p.kind != p.VAR_KEYWORD]
+        return [
+            p.name for p in sig.parameters.values() if p.name != "self" and p.kind != p.VAR_KEYWORD
+        ]
 
     def get_params(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self._param_names()}
@@ -62,7 +64,9 @@ class BaseEstimator:
         valid = self._param_names()
         for key, value in params.items():
             if key not in valid:
-                raise ConfigError(f"{type(self).__name__} has no parameter '{key}' (parameters: {', '.join(valid)})")
+                raise ConfigError(
+                    f"{type(self).__name__} has no parameter '{key}' (parameters: {', '.join(valid)})"
+                )
             setattr(self, key, value)
         return self
 
@@ -92,7 +96,12 @@ class CounterfactualEstimator(BaseEstimator):
     name: str = ""
     min_pre_periods: int = 3
 
-    def fit(self, Y_treated_pre: np.ndarray, Y_control_pre: np.ndarray, Y_control_post: np.ndarray | None = None):
+    def fit(
+        self,
+        Y_treated_pre: np.ndarray,
+        Y_control_pre: np.ndarray,
+        Y_control_post: np.ndarray | None = None,
+    ):
         """Fit on the pre-period and predict the test period; returns ``self``."""
         y, X0, X1 = self._validate(Y_treated_pre, Y_control_pre, Y_control_post)
         self._fit(y, X0, X1)
@@ -104,12 +113,22 @@ class CounterfactualEstimator(BaseEstimator):
             y = y[:, None]
         X0 = np.asarray(Y_control_pre, dtype=float)
         if X0.ndim != 2:
-            raise DataError(f"{type(self).__name__}.fit: Y_control_pre must be 2-D (T0, J), got shape {X0.shape}")
-        X1 = np.empty((0, X0.shape[1])) if Y_control_post is None else np.asarray(Y_control_post, dtype=float)
+            raise DataError(
+                f"{type(self).__name__}.fit: Y_control_pre must be 2-D (T0, J), got shape {X0.shape}"
+            )
+        X1 = (
+            np.empty((0, X0.shape[1]))
+            if Y_control_post is None
+            else np.asarray(Y_control_post, dtype=float)
+        )
         if y.shape[0] != X0.shape[0]:
-            raise DataError(f"{type(self).__name__}.fit: treated pre-period has {y.shape[0]} periods, controls {X0.shape[0]}")
+            raise DataError(
+                f"{type(self).__name__}.fit: treated pre-period has {y.shape[0]} periods, controls {X0.shape[0]}"
+            )
         if X1.ndim != 2 or X1.shape[1] != X0.shape[1]:
-            raise DataError(f"{type(self).__name__}.fit: controls have {X0.shape[1]} columns before the test, {X1.shape[-1]} during it")
+            raise DataError(
+                f"{type(self).__name__}.fit: controls have {X0.shape[1]} columns before the test, {X1.shape[-1]} during it"
+            )
         if X0.shape[1] < 1:
             raise DataError(f"{type(self).__name__}.fit: no control geos")
         if y.shape[0] < self.min_pre_periods:
@@ -118,7 +137,9 @@ class CounterfactualEstimator(BaseEstimator):
             )
         for name, arr in (("treated", y), ("control pre-period", X0), ("control test-period", X1)):
             if not np.isfinite(arr).all():
-                raise DataError(f"{type(self).__name__}.fit: {name} outcomes contain NaN or infinite values")
+                raise DataError(
+                    f"{type(self).__name__}.fit: {name} outcomes contain NaN or infinite values"
+                )
         self.n_treated_, self.n_controls_ = y.shape[1], X0.shape[1]
         return y, X0, X1
 

@@ -169,14 +169,18 @@ class BayesianStructuralTimeSeries(CounterfactualEstimator):
     def _check_params(self, T0: int) -> None:
         name = type(self).__name__
         if int(self.niter) < 1 or int(self.nwarmup) < 0:
-            raise ConfigError(f"{name}: niter must be >= 1 and nwarmup >= 0, got {self.niter} and {self.nwarmup}")
+            raise ConfigError(
+                f"{name}: niter must be >= 1 and nwarmup >= 0, got {self.niter} and {self.nwarmup}"
+            )
         if self.prior_level_sd <= 0 or self.expected_model_size <= 0:
             raise ConfigError(f"{name}: prior_level_sd and expected_model_size must be > 0")
         if self.nseasons is not None:
             if int(self.nseasons) < 2:
                 raise ConfigError(f"{name}: nseasons must be >= 2 or None, got {self.nseasons}")
             if T0 < 2 * int(self.nseasons):
-                raise DataError(f"{name}: pre-period has {T0} periods; a seasonal model with {self.nseasons} seasons needs at least {2 * int(self.nseasons)}")
+                raise DataError(
+                    f"{name}: pre-period has {T0} periods; a seasonal model with {self.nseasons} seasons needs at least {2 * int(self.nseasons)}"
+                )
 
     def _sample(self, y: np.ndarray, X0: np.ndarray, X1: np.ndarray, niter: int, nwarmup: int):
         """Run the Gibbs sampler on one series; returns (draws, z, Xs, y_mean, y_sd, x_sd)."""
@@ -213,17 +217,24 @@ class BayesianStructuralTimeSeries(CounterfactualEstimator):
             state_model="local_level",
             prior_type="spike_slab",
         )
-        pred = np.asarray(draws.predictions, dtype=float).reshape(len(draws.sigma_obs), T1) * y_sd + y_mean
+        pred = (
+            np.asarray(draws.predictions, dtype=float).reshape(len(draws.sigma_obs), T1) * y_sd
+            + y_mean
+        )
         return draws, pred, z, Xs, y_mean, y_sd, x_sd
 
     def _fit(self, Y: np.ndarray, X0: np.ndarray, X1: np.ndarray) -> None:
         T0 = X0.shape[0]
         self._check_params(T0)
         if self.calibration not in (None, "placebo"):
-            raise ConfigError(f"{type(self).__name__}: calibration must be 'placebo' or None, got {self.calibration!r}")
+            raise ConfigError(
+                f"{type(self).__name__}: calibration must be 'placebo' or None, got {self.calibration!r}"
+            )
         y = Y.mean(axis=1)
         if np.ptp(y) == 0:
-            raise DataError(f"{type(self).__name__}: the treated series is constant over the pre-period; nothing to model")
+            raise DataError(
+                f"{type(self).__name__}: the treated series is constant over the pre-period; nothing to model"
+            )
         draws, pred, z, Xs, y_mean, y_sd, x_sd = self._sample(y, X0, X1, self.niter, self.nwarmup)
         n_draws = pred.shape[0]
         beta = np.asarray(draws.beta, dtype=float).reshape(n_draws, -1)
@@ -235,7 +246,9 @@ class BayesianStructuralTimeSeries(CounterfactualEstimator):
         self.inclusion_probs_ = gamma.mean(axis=0) if gamma.size else np.ones(X0.shape[1])
         self.sigma_obs_ = float(np.mean(draws.sigma_obs)) * y_sd
         self.counterfactual_pre_ = self._smoothed_fit(z, Xs[:T0] @ beta_mean, draws) * y_sd + y_mean
-        self.placebo_z_ = self._placebo_z(Y.shape[1], X0, X1) if self.calibration == "placebo" else np.empty(0)
+        self.placebo_z_ = (
+            self._placebo_z(Y.shape[1], X0, X1) if self.calibration == "placebo" else np.empty(0)
+        )
 
     def _placebo_z(self, n1: int, X0: np.ndarray, X1: np.ndarray) -> np.ndarray:
         """Studentised summed effects of BSTS on groups of control geos read out as if treated."""
@@ -250,15 +263,22 @@ class BayesianStructuralTimeSeries(CounterfactualEstimator):
             yp = X0[:, g].mean(axis=1)
             if np.ptp(yp) == 0:
                 continue
-            _, pred, *_ = self._sample(yp, X0[:, rest], X1[:, rest], self.placebo_niter, max(self.placebo_niter // 10, 1))
+            _, pred, *_ = self._sample(
+                yp, X0[:, rest], X1[:, rest], self.placebo_niter, max(self.placebo_niter // 10, 1)
+            )
             sums = pred.sum(axis=1)
             sd = float(sums.std(ddof=1))
             if sd > 0:
                 z.append((float(X1[:, g].mean(axis=1).sum()) - float(sums.mean())) / sd)
         return np.asarray(z)
 
-    def fit_series(self, y_pre: np.ndarray, n_post: int, X_pre: np.ndarray | None = None,
-                   X_post: np.ndarray | None = None) -> BayesianStructuralTimeSeries:
+    def fit_series(
+        self,
+        y_pre: np.ndarray,
+        n_post: int,
+        X_pre: np.ndarray | None = None,
+        X_post: np.ndarray | None = None,
+    ) -> BayesianStructuralTimeSeries:
         """Fit on one series, with or without covariates (R's ``CausalImpact(data)`` with no controls).
 
         :meth:`fit` needs at least one control series, as every counterfactual
@@ -280,15 +300,25 @@ class BayesianStructuralTimeSeries(CounterfactualEstimator):
         """
         y = np.asarray(y_pre, dtype=float).reshape(-1, 1)
         X0 = np.zeros((y.shape[0], 0)) if X_pre is None else np.asarray(X_pre, dtype=float)
-        X1 = np.zeros((int(n_post), X0.shape[1])) if X_post is None else np.asarray(X_post, dtype=float)
+        X1 = (
+            np.zeros((int(n_post), X0.shape[1]))
+            if X_post is None
+            else np.asarray(X_post, dtype=float)
+        )
         if X0.shape[0] != y.shape[0] or X1.shape[0] != int(n_post) or X1.shape[1] != X0.shape[1]:
-            raise DataError(f"{type(self).__name__}.fit_series: covariates are {X0.shape} and {X1.shape}; "
-                            f"expected ({y.shape[0]}, k) and ({int(n_post)}, k)")
+            raise DataError(
+                f"{type(self).__name__}.fit_series: covariates are {X0.shape} and {X1.shape}; "
+                f"expected ({y.shape[0]}, k) and ({int(n_post)}, k)"
+            )
         if y.shape[0] < self.min_pre_periods:
-            raise DataError(f"{type(self).__name__}: pre-period has {y.shape[0]} periods; the method needs at least {self.min_pre_periods}")
+            raise DataError(
+                f"{type(self).__name__}: pre-period has {y.shape[0]} periods; the method needs at least {self.min_pre_periods}"
+            )
         for label, arr in (("series", y), ("covariates", X0), ("covariates", X1)):
             if not np.isfinite(arr).all():
-                raise DataError(f"{type(self).__name__}.fit_series: {label} contain NaN or infinite values")
+                raise DataError(
+                    f"{type(self).__name__}.fit_series: {label} contain NaN or infinite values"
+                )
         self.n_treated_, self.n_controls_ = 1, X0.shape[1]
         self._fit(y, X0, X1)
         return self
@@ -297,18 +327,33 @@ class BayesianStructuralTimeSeries(CounterfactualEstimator):
         """Kalman-smoothed level (+ seasonal) at the posterior-mean variances, plus the regression."""
         from statsmodels.tsa.statespace.structural import UnobservedComponents
 
-        var = [float(np.mean(np.square(draws.sigma_obs))), float(np.mean(np.square(draws.sigma_level)))]
+        var = [
+            float(np.mean(np.square(draws.sigma_obs))),
+            float(np.mean(np.square(draws.sigma_level))),
+        ]
         kw = {}
         if self.nseasons is not None:
             kw["seasonal"] = int(self.nseasons)
-            var.append(float(np.mean(np.square(draws.sigma_seasonal))) if len(draws.sigma_seasonal) else 0.0)
+            var.append(
+                float(np.mean(np.square(draws.sigma_seasonal)))
+                if len(draws.sigma_seasonal)
+                else 0.0
+            )
         model = UnobservedComponents(z - reg, "llevel", **kw)
         res = model.smooth(np.maximum(var, 1e-12))
-        return np.asarray(res.smoothed_state[0]) + (np.asarray(res.smoothed_state[1]) if self.nseasons is not None else 0.0) + reg
+        return (
+            np.asarray(res.smoothed_state[0])
+            + (np.asarray(res.smoothed_state[1]) if self.nseasons is not None else 0.0)
+            + reg
+        )
 
     def refit_params(self) -> dict:
         """Placebo refits (in the readout's checks) use the placebo chain length and no calibration."""
-        return {"niter": self.placebo_niter, "nwarmup": max(self.placebo_niter // 10, 1), "calibration": None}
+        return {
+            "niter": self.placebo_niter,
+            "nwarmup": max(self.placebo_niter // 10, 1),
+            "calibration": None,
+        }
 
     def effect_inference(self, Y_treated_post: np.ndarray, alpha: float = 0.1) -> EffectInference:
         """Cumulative effect with CausalImpact's posterior interval and a two-sided p-value.
@@ -328,7 +373,9 @@ class BayesianStructuralTimeSeries(CounterfactualEstimator):
         alpha = check_alpha(self, alpha)
         y = treated_post_average(self, Y_treated_post)
         if y.size == 0:
-            return EffectInference(0.0, (0.0, 0.0), 1.0, np.empty(0), np.empty(0), "no test periods")
+            return EffectInference(
+                0.0, (0.0, 0.0), 1.0, np.empty(0), np.empty(0), "no test periods"
+            )
         summary = causalimpact_summary(y, self.predictive_draws_, alpha)
         T1 = y.size
         effect = summary["cumulative_effect_total"]
@@ -341,21 +388,27 @@ class BayesianStructuralTimeSeries(CounterfactualEstimator):
             ci = (effect - q * sd, effect + q * sd)
             psd = self.predictive_draws_.std(axis=0, ddof=1)
             lo, hi = self.counterfactual_post_ - q * psd, self.counterfactual_post_ + q * psd
-            method = f"BSTS posterior sd, studentised placebo calibration on {z.size} control groups"
+            method = (
+                f"BSTS posterior sd, studentised placebo calibration on {z.size} control groups"
+            )
         else:
             ci = (summary["ci_lower"] * T1, summary["ci_upper"] * T1)
             p = min(1.0, 2.0 * summary["p_value"])
             lo = np.quantile(self.predictive_draws_, alpha / 2, axis=0)
             hi = np.quantile(self.predictive_draws_, 1 - alpha / 2, axis=0)
-            method = (f"BSTS posterior predictive (CausalImpact), {self.predictive_draws_.shape[0]} draws; two-sided "
-                      f"p = 2 x R's one-sided tail area ({summary['p_value']:.3f})")
+            method = (
+                f"BSTS posterior predictive (CausalImpact), {self.predictive_draws_.shape[0]} draws; two-sided "
+                f"p = 2 x R's one-sided tail area ({summary['p_value']:.3f})"
+            )
         inf = EffectInference(effect, ci, p, lo, hi, method)
         inf.tail_probability = summary["p_value"]
         inf.summary_r = summary
         return inf
 
 
-def causalimpact_summary(y_post: np.ndarray, draws: np.ndarray, alpha: float = 0.05) -> dict[str, float]:
+def causalimpact_summary(
+    y_post: np.ndarray, draws: np.ndarray, alpha: float = 0.05
+) -> dict[str, float]:
     """R CausalImpact's summary figures from observed test outcomes and predictive draws.
 
     Parameters

@@ -109,9 +109,20 @@ class ConformalTest:
         lengths, at most the whole period.
     """
 
-    def __init__(self, estimator, y_pre, y_post, X_pre, X_post, *, permutation: str = DEFAULT_PERMUTATION,
-                 statistic: str = "mean", n_permutations: int = 1000, seed: int = 0,
-                 recent_periods: int | None = None) -> None:
+    def __init__(
+        self,
+        estimator,
+        y_pre,
+        y_post,
+        X_pre,
+        X_post,
+        *,
+        permutation: str = DEFAULT_PERMUTATION,
+        statistic: str = "mean",
+        n_permutations: int = 1000,
+        seed: int = 0,
+        recent_periods: int | None = None,
+    ) -> None:
         if permutation not in PERMUTATIONS:
             raise ConfigError(f"permutation must be one of {PERMUTATIONS}, got {permutation!r}")
         if statistic not in STATISTICS:
@@ -131,10 +142,12 @@ class ConformalTest:
             W = max(T1 + 1, min(W, T))
             self.segment_start = T - W
             # The same cyclic shifts, inside the segment.
-            self.index = self.segment_start + (np.arange(W - T1, W)[None, :] + np.arange(W)[:, None]) % W
+            self.index = (
+                self.segment_start + (np.arange(W - T1, W)[None, :] + np.arange(W)[:, None]) % W
+            )
         else:
             rng = np.random.default_rng(seed)
-            draws = np.array([rng.permutation(T)[T - T1:] for _ in range(n_permutations)])
+            draws = np.array([rng.permutation(T)[T - T1 :] for _ in range(n_permutations)])
             self.index = np.vstack([post[None, :], draws])
 
     @property
@@ -156,7 +169,7 @@ class ConformalTest:
         """
         if self.segment_start > 0:
             # Centred on the segment (the refit's level is the whole period's).
-            u = u - u[..., self.segment_start:].mean(axis=-1, keepdims=True)
+            u = u - u[..., self.segment_start :].mean(axis=-1, keepdims=True)
         block = u[..., self.index]
         T1 = block.shape[-1]
         if self.statistic == "mean":
@@ -173,7 +186,9 @@ class ConformalTest:
         """Share of permutations whose statistic is at least the observed one (identity included)."""
         return float(self.p_values(self.statistics(self.residuals(tau0))))
 
-    def interval(self, estimate: float, alpha: float, scale: float, *, tol: float = 1e-3) -> tuple[float, float]:
+    def interval(
+        self, estimate: float, alpha: float, scale: float, *, tol: float = 1e-3
+    ) -> tuple[float, float]:
         """Per-period effects ``tau0`` not rejected at ``alpha``: the test inverted.
 
         Starts from the estimate or, if that is rejected (the refit under a
@@ -260,8 +275,17 @@ def conformal_inference(
     y_pre, y_post = np.asarray(y_pre, float).ravel(), np.asarray(y_post, float).ravel()
     X_pre, X_post = np.asarray(X_pre, float), np.asarray(X_post, float)
     T1 = len(y_post)
-    test = ConformalTest(estimator, y_pre, y_post, X_pre, X_post, permutation=permutation,
-                         statistic=statistic, n_permutations=n_permutations, seed=seed)
+    test = ConformalTest(
+        estimator,
+        y_pre,
+        y_post,
+        X_pre,
+        X_post,
+        permutation=permutation,
+        statistic=statistic,
+        n_permutations=n_permutations,
+        seed=seed,
+    )
     cf = np.asarray(estimator.counterfactual_post_, float)
     tau_hat = float(np.mean(y_post - cf))
     p = test.p_value(0.0)
@@ -271,10 +295,15 @@ def conformal_inference(
     u = test.residuals(tau_hat)
     q = float(np.quantile(np.abs(u), 1 - alpha))
     n_perm = test.index.shape[0]
-    kind = {"block": "moving-block (all cyclic shifts)", "iid": "i.i.d.",
-            "recent": f"moving-block (all cyclic shifts of the last {n_perm} periods)"}[permutation]
-    method = (f"conformal inference (Chernozhukov, Wuthrich & Zhu 2021), {kind} permutations of "
-              f"whole-period residuals, {n_perm} permutations, '{statistic}' statistic")
+    kind = {
+        "block": "moving-block (all cyclic shifts)",
+        "iid": "i.i.d.",
+        "recent": f"moving-block (all cyclic shifts of the last {n_perm} periods)",
+    }[permutation]
+    method = (
+        f"conformal inference (Chernozhukov, Wuthrich & Zhu 2021), {kind} permutations of "
+        f"whole-period residuals, {n_perm} permutations, '{statistic}' statistic"
+    )
     return EffectInference(tau_hat * T1, (lo * T1, hi * T1), p, cf - q, cf + q, method)
 
 
@@ -309,15 +338,22 @@ class PlaceboResult:
         n = len(self.scores)
         if n == 0:
             return float("nan")
-        return float((1 + np.sum(np.abs(self.scores) >= abs(self.actual_score) * (1 - 1e-10))) / (n + 1))
+        return float(
+            (1 + np.sum(np.abs(self.scores) >= abs(self.actual_score) * (1 - 1e-10))) / (n + 1)
+        )
 
     def to_dict(self) -> dict:
         # JSON has no NaN: no placebos (too little history) is a null p-value.
         p = self.p_value
         actual = self.actual_score
-        return {"kind": self.kind, "labels": [str(x) for x in self.labels], "effects": self.effects.tolist(),
-                "scores": self.scores.tolist(), "actual_score": actual if np.isfinite(actual) else None,
-                "p_value": p if np.isfinite(p) else None}
+        return {
+            "kind": self.kind,
+            "labels": [str(x) for x in self.labels],
+            "effects": self.effects.tolist(),
+            "scores": self.scores.tolist(),
+            "actual_score": actual if np.isfinite(actual) else None,
+            "p_value": p if np.isfinite(p) else None,
+        }
 
 
 def _score(estimator, y_pre, X_pre, y_post, X_post) -> tuple[float, float]:
@@ -386,8 +422,13 @@ def placebo_in_time(
     effects, scores, starts = [], [], []
     start = T0 - test_length
     while start >= min_pre and len(starts) < max_placebos:
-        g, s = _score(estimator, y_pre[:start], X_pre[:start], y_pre[start:start + test_length],
-                      X_pre[start:start + test_length])
+        g, s = _score(
+            estimator,
+            y_pre[:start],
+            X_pre[:start],
+            y_pre[start : start + test_length],
+            X_pre[start : start + test_length],
+        )
         effects.append(g)
         scores.append(s)
         starts.append(start)

@@ -112,7 +112,14 @@ class DifferenceInDifferences(CounterfactualEstimator):
     own_inference: ClassVar[bool] = True
     min_pre_periods = 1
 
-    def __init__(self, *, inference: str = "placebo", scale: str = "rmse", n_placebo: int = 1000, seed: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        inference: str = "placebo",
+        scale: str = "rmse",
+        n_placebo: int = 1000,
+        seed: int = 0,
+    ) -> None:
         self.inference = inference
         self.scale = scale
         self.n_placebo = n_placebo
@@ -120,9 +127,13 @@ class DifferenceInDifferences(CounterfactualEstimator):
 
     def _fit(self, Y: np.ndarray, X0: np.ndarray, X1: np.ndarray) -> None:
         if self.scale not in ("rmse", "level"):
-            raise ConfigError(f"DifferenceInDifferences: scale must be 'rmse' or 'level', got {self.scale!r}")
+            raise ConfigError(
+                f"DifferenceInDifferences: scale must be 'rmse' or 'level', got {self.scale!r}"
+            )
         if self.inference not in _INFERENCE:
-            raise ConfigError(f"DifferenceInDifferences: inference must be one of {', '.join(_INFERENCE)}, got {self.inference!r}")
+            raise ConfigError(
+                f"DifferenceInDifferences: inference must be one of {', '.join(_INFERENCE)}, got {self.inference!r}"
+            )
         y = Y.mean(axis=1)
         c0, c1 = X0.mean(axis=1), X1.mean(axis=1)
         self.counterfactual_pre_ = y.mean() + (c0 - c0.mean())
@@ -150,7 +161,9 @@ class DifferenceInDifferences(CounterfactualEstimator):
         T1 = len(y)
         effect = float((y - self.counterfactual_post_).sum())
         if T1 == 0:
-            return EffectInference(0.0, (0.0, 0.0), 1.0, np.empty(0), np.empty(0), "no test periods")
+            return EffectInference(
+                0.0, (0.0, 0.0), 1.0, np.empty(0), np.empty(0), "no test periods"
+            )
         if self.inference == "cluster":
             return self._cluster(np.asarray(Y_treated_post, float), effect, alpha)
         return self._placebo(effect, alpha)
@@ -178,16 +191,20 @@ class DifferenceInDifferences(CounterfactualEstimator):
         if scale == "rmse":
             # Each group's gaps in units of its own pre-period fit error (Abadie et al.'s RMSPE idea).
             s_p = np.sqrt((((p0 - m_p) - (r0 - r0.mean(axis=0))) ** 2).mean(axis=0))
-            s_t = float(np.sqrt(((self._Y_pre.mean(axis=1) - self.counterfactual_pre_) ** 2).mean()))
+            s_t = float(
+                np.sqrt(((self._Y_pre.mean(axis=1) - self.counterfactual_pre_) ** 2).mean())
+            )
             if s_t <= 0 or not np.any(s_p > 0):  # e.g. one pre-period: no fit error to scale by
                 scale = "level"
         if scale == "level":
             s_p, s_t = m_p, float(self._Y_pre.mean())
         with np.errstate(divide="ignore", invalid="ignore"):
-            rel_t = (p1 - cf1) / s_p          # (T1, n_groups) pointwise scaled placebo gaps
+            rel_t = (p1 - cf1) / s_p  # (T1, n_groups) pointwise scaled placebo gaps
         ok = np.isfinite(rel_t).all(axis=0)
         if not ok.any():
-            raise DataError("DifferenceInDifferences: every placebo group has a zero scale; placebo inference is undefined")
+            raise DataError(
+                "DifferenceInDifferences: every placebo group has a zero scale; placebo inference is undefined"
+            )
         rel_t = rel_t[:, ok]
         rel = rel_t.sum(axis=0)
         m_t = s_t
@@ -198,8 +215,11 @@ class DifferenceInDifferences(CounterfactualEstimator):
         band_lo, band_hi = np.quantile(rel_t, [alpha / 2, 1 - alpha / 2], axis=1)
         # counterfactual band: observed = cf + gap, so cf's band is cf shifted by the gap quantiles' spread
         return EffectInference(
-            effect, ci, float(p),
-            self.counterfactual_post_ + m_t * band_lo, self.counterfactual_post_ + m_t * band_hi,
+            effect,
+            ci,
+            float(p),
+            self.counterfactual_post_ + m_t * band_lo,
+            self.counterfactual_post_ + m_t * band_hi,
             f"DiD placebo-in-space (scaled by {scale}), {rel.size} placebo groups",
         )
 
@@ -211,24 +231,33 @@ class DifferenceInDifferences(CounterfactualEstimator):
             Yp, Ypre = Yp.mean(axis=1, keepdims=True), self._Y_pre.mean(axis=1, keepdims=True)
         else:
             Ypre = self._Y_pre
-        d_t = Yp.mean(axis=0) - Ypre.mean(axis=0)          # per treated geo
-        d_c = X1.mean(axis=0) - X0.mean(axis=0)            # per control geo
+        d_t = Yp.mean(axis=0) - Ypre.mean(axis=0)  # per treated geo
+        d_c = X1.mean(axis=0) - X0.mean(axis=0)  # per control geo
         n1, J = d_t.size, d_c.size
         if n1 >= 2 and J >= 2:
             v1, v0 = d_t.var(ddof=1) / n1, d_c.var(ddof=1) / J
             var = v1 + v0
             df = var**2 / (v1**2 / (n1 - 1) + v0**2 / (J - 1)) if var > 0 else n1 + J - 2
         else:
-            pooled = (((d_t - d_t.mean()) ** 2).sum() + ((d_c - d_c.mean()) ** 2).sum()) / max(n1 + J - 2, 1)
+            pooled = (((d_t - d_t.mean()) ** 2).sum() + ((d_c - d_c.mean()) ** 2).sum()) / max(
+                n1 + J - 2, 1
+            )
             var = pooled * (1 / n1 + 1 / J)
             df = max(n1 + J - 2, 1)
         sd = T1 * float(np.sqrt(var))
         q = float(stats.t.ppf(1 - alpha / 2, df))
-        p = float(2 * stats.t.sf(abs(effect) / sd, df)) if sd > 0 else (1.0 if np.isclose(effect, 0) else 0.0)
+        p = (
+            float(2 * stats.t.sf(abs(effect) / sd, df))
+            if sd > 0
+            else (1.0 if np.isclose(effect, 0) else 0.0)
+        )
         # pointwise: the same collapsed variance per period (no per-period model)
         half = q * sd / T1
         return EffectInference(
-            effect, (effect - q * sd, effect + q * sd), p,
-            self.counterfactual_post_ - half, self.counterfactual_post_ + half,
+            effect,
+            (effect - q * sd, effect + q * sd),
+            p,
+            self.counterfactual_post_ - half,
+            self.counterfactual_post_ + half,
             f"DiD cluster-robust by geo (CR2, Bell-McCaffrey df {df:.1f})",
         )

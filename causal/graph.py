@@ -92,7 +92,11 @@ def parse_dot(text: str, source: str = "<dot>") -> nx.DiGraph:
     g = nx.DiGraph()
     for stmt in re.split(r"[;\n]", inner):
         stmt = stmt.strip()
-        if not stmt or re.match(r"^(graph|node|edge)\b", stmt) or ("=" in stmt and "->" not in stmt):
+        if (
+            not stmt
+            or re.match(r"^(graph|node|edge)\b", stmt)
+            or ("=" in stmt and "->" not in stmt)
+        ):
             continue
         if "--" in stmt:
             raise DataError(f"{source}: undirected edge in '{stmt}'; a causal graph needs '->'")
@@ -139,11 +143,15 @@ def normalise(graph: nx.DiGraph, channels: Sequence[str], outcome: str) -> nx.Di
     # copy=True merges a channel node into an existing spend_<channel> node (both spellings used).
     g = nx.relabel_nodes(graph, mapping, copy=True)
     if outcome not in g:
-        raise DataError(f"the causal graph has no node '{outcome}' (the outcome); nodes: {', '.join(map(str, g.nodes))}")
+        raise DataError(
+            f"the causal graph has no node '{outcome}' (the outcome); nodes: {', '.join(map(str, g.nodes))}"
+        )
     return g
 
 
-def joint_controls(graph: nx.DiGraph, channels: Sequence[str], covariates: Sequence[str]) -> list[str]:
+def joint_controls(
+    graph: nx.DiGraph, channels: Sequence[str], covariates: Sequence[str]
+) -> list[str]:
     """Covariates a joint model of all channels may adjust for: in the graph, not descending from any channel."""
     desc: set = set()
     for ch in channels:
@@ -153,8 +161,15 @@ def joint_controls(graph: nx.DiGraph, channels: Sequence[str], covariates: Seque
     return [c for c in covariates if c in graph and c not in desc]
 
 
-def check_identifiable(graph: nx.DiGraph, channels: Sequence[str], observed: Sequence[str], *, outcome: str = "signups",
-                       source: str = "the causal graph", allow_missing: Sequence[str] = ()) -> dict[str, list[str]]:
+def check_identifiable(
+    graph: nx.DiGraph,
+    channels: Sequence[str],
+    observed: Sequence[str],
+    *,
+    outcome: str = "signups",
+    source: str = "the causal graph",
+    allow_missing: Sequence[str] = (),
+) -> dict[str, list[str]]:
     """Back-door adjustment set of each channel's total effect, or a :class:`DataError` naming the channel.
 
     The candidate set is every observed non-descendant of the channel's spend node (other channels' spend
@@ -176,9 +191,11 @@ def check_identifiable(graph: nx.DiGraph, channels: Sequence[str], observed: Seq
         g.remove_edges_from(list(graph.out_edges(node)))
         if not nx.is_d_separator(g, {node}, {outcome}, set(z)):
             hidden = sorted(str(p) for p in graph.predecessors(node) if p not in obs)
-            raise DataError(f"{source}: channel '{ch}' is not identifiable: a back-door path from its spend to "
-                            f"'{outcome}' stays open given the observed variables"
-                            + (f" (its spend follows unobserved {', '.join(hidden)})" if hidden else ""))
+            raise DataError(
+                f"{source}: channel '{ch}' is not identifiable: a back-door path from its spend to "
+                f"'{outcome}' stays open given the observed variables"
+                + (f" (its spend follows unobserved {', '.join(hidden)})" if hidden else "")
+            )
         out[ch] = z
     return out
 
@@ -233,15 +250,21 @@ class GraphAnalysis:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"estimates": _records(self.table.reset_index()), "refutations": _records(self.refutations),
-                "edges": [[str(u), str(v)] for u, v in self.graph.edges], "notes": self.notes}
+        return {
+            "estimates": _records(self.table.reset_index()),
+            "refutations": _records(self.refutations),
+            "edges": [[str(u), str(v)] for u, v in self.graph.edges],
+            "notes": self.notes,
+        }
 
     def summary(self) -> str:
         lines = ["Channel effects per unit spend: naive vs graph-adjusted vs experimental"]
         for ch, r in self.table.iterrows():
             exp = "—" if pd.isna(r["experimental"]) else f"{r['experimental']:.4g}"
-            lines.append(f"  {ch:<16} naive {r['naive']:.4g}  adjusted {r['adjusted']:.4g} "
-                         f"(adjusting for {r['adjustment_set'] or 'nothing'})  experimental {exp}")
+            lines.append(
+                f"  {ch:<16} naive {r['naive']:.4g}  adjusted {r['adjusted']:.4g} "
+                f"(adjusting for {r['adjustment_set'] or 'nothing'})  experimental {exp}"
+            )
         return "\n".join(lines)
 
     def plot(self, *, ax=None, show: bool = False):
@@ -251,13 +274,28 @@ class GraphAnalysis:
         fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(11, 5))
         g, pos = graph_layout(self.graph)
         observed = self.table.attrs.get("observed", set())
-        colors = ["#d9534f" if n == self.table.attrs.get("outcome") else "#2f5fa7" if str(n).startswith(SPEND_PREFIX)
-                  else "#bbbbbb" if n not in observed else "#5cb85c" for n in g]
+        colors = [
+            "#d9534f"
+            if n == self.table.attrs.get("outcome")
+            else "#2f5fa7"
+            if str(n).startswith(SPEND_PREFIX)
+            else "#bbbbbb"
+            if n not in observed
+            else "#5cb85c"
+            for n in g
+        ]
         # Labels in rounded boxes of the node's colour: a long name never runs out of a fixed circle.
         nx.draw_networkx_edges(g, pos, ax=ax, node_size=2600, arrowsize=12, edge_color="#555")
         for n, color in zip(g, colors):
-            ax.annotate(str(n).replace(SPEND_PREFIX, "").replace("_", "\n"), pos[n], ha="center", va="center",
-                        fontsize=8, color="white", bbox={"boxstyle": "round,pad=0.4", "fc": color, "ec": "none"})
+            ax.annotate(
+                str(n).replace(SPEND_PREFIX, "").replace("_", "\n"),
+                pos[n],
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white",
+                bbox={"boxstyle": "round,pad=0.4", "fc": color, "ec": "none"},
+            )
         xs, ys = zip(*pos.values())
         ax.set_xlim(min(xs) - 0.15, max(xs) + 0.15)
         ax.set_ylim(min(ys) - 0.4, max(ys) + 0.4)
@@ -270,12 +308,22 @@ class GraphAnalysis:
 def _records(df: pd.DataFrame) -> list[dict]:
     out = []
     for rec in df.to_dict(orient="records"):
-        out.append({k: (None if isinstance(v, float) and not np.isfinite(v) else (v.item() if hasattr(v, "item") else v))
-                    for k, v in rec.items()})
+        out.append(
+            {
+                k: (
+                    None
+                    if isinstance(v, float) and not np.isfinite(v)
+                    else (v.item() if hasattr(v, "item") else v)
+                )
+                for k, v in rec.items()
+            }
+        )
     return out
 
 
-def analysis_frame(panel: Panel, channels: Sequence[str], covariates: Sequence[str], freq: str = "W") -> pd.DataFrame:
+def analysis_frame(
+    panel: Panel, channels: Sequence[str], covariates: Sequence[str], freq: str = "W"
+) -> pd.DataFrame:
     """Geo x week table per unit of market size, for the graph's regressions.
 
     Outcome and spend are summed over the week and divided by the geo's size
@@ -286,13 +334,19 @@ def analysis_frame(panel: Panel, channels: Sequence[str], covariates: Sequence[s
     df = panel.data
     size = df.groupby(panel.geo_col)[panel.y].mean()
     size = size / size.mean()
-    week = df[panel.date_col].dt.to_period(freq).dt.start_time if panel.freq == "D" else df[panel.date_col]
+    week = (
+        df[panel.date_col].dt.to_period(freq).dt.start_time
+        if panel.freq == "D"
+        else df[panel.date_col]
+    )
     key = [df[panel.geo_col], week.rename("period")]
     sums = [panel.y, *[SPEND_PREFIX + c for c in channels]]
     out = df.groupby(key)[sums].sum()
     for c in covariates:
         gm = df.groupby(panel.geo_col)[c].mean()
-        scales = len(gm) > 2 and gm.std() > 0 and np.corrcoef(gm.reindex(size.index), size)[0, 1] > 0.8
+        scales = (
+            len(gm) > 2 and gm.std() > 0 and np.corrcoef(gm.reindex(size.index), size)[0, 1] > 0.8
+        )
         out[c] = df.groupby(key)[c].sum() if scales else df.groupby(key)[c].mean()
         if not scales:
             continue
@@ -349,7 +403,9 @@ def analyse(
     from dowhy import CausalModel
 
     channels = list(channels) if channels is not None else panel.channels
-    graph = normalise(graph if graph is not None else default_graph(channels, panel.y), channels, panel.y)
+    graph = normalise(
+        graph if graph is not None else default_graph(channels, panel.y), channels, panel.y
+    )
     covariates = [c for c in panel.covariates if c in graph]
     data = analysis_frame(panel, channels, covariates)
     observed = set(data.columns)
@@ -376,16 +432,29 @@ def analyse(
             except TypeError:  # DoWhy found no backdoor estimand
                 adj = None
             if adj is None or not nx.has_path(graph, t, panel.y):
-                notes.append(f"channel '{ch}': no path to {panel.y} or no backdoor adjustment set in the graph; not estimated")
+                notes.append(
+                    f"channel '{ch}': no path to {panel.y} or no backdoor adjustment set in the graph; not estimated"
+                )
                 continue
             # effect_modifiers=[]: left None, DoWhy takes every other parent of the outcome as an
             # effect modifier, fits interactions and slows down a hundredfold; we want the average slope.
-            est = model.estimate_effect(ident, method_name="backdoor.linear_regression", confidence_intervals=False,
-                                        test_significance=False, effect_modifiers=[])
+            est = model.estimate_effect(
+                ident,
+                method_name="backdoor.linear_regression",
+                confidence_intervals=False,
+                test_significance=False,
+                effect_modifiers=[],
+            )
             value = float(est.value)
             se = _ols_se(data, t, panel.y, adj)
-            row = {"channel": ch, "adjustment_set": ", ".join(adj), "naive": float(naive[i]), "adjusted": value,
-                   "adjusted_lo": value - zq * se, "adjusted_hi": value + zq * se}
+            row = {
+                "channel": ch,
+                "adjustment_set": ", ".join(adj),
+                "naive": float(naive[i]),
+                "adjusted": value,
+                "adjusted_lo": value - zq * se,
+                "adjusted_hi": value + zq * se,
+            }
             if experimental and ch in experimental:
                 e, lo, hi = experimental[ch]
                 row.update(experimental=e, experimental_lo=lo, experimental_hi=hi)
@@ -393,7 +462,9 @@ def analyse(
                 row.update(experimental=np.nan, experimental_lo=np.nan, experimental_hi=np.nan)
             rows.append(row)
             if refute:
-                refs += _refute(model, ident, est, ch, num_simulations, seed, data, t, panel.y, adj, notes)
+                refs += _refute(
+                    model, ident, est, ch, num_simulations, seed, data, t, panel.y, adj, notes
+                )
     table = pd.DataFrame(rows).set_index("channel")
     table.attrs.update(observed=observed, outcome=panel.y)
     return GraphAnalysis(table, pd.DataFrame(refs), graph, notes)
@@ -415,13 +486,25 @@ def _refute(model, ident, est, ch, n, seed, data, t, y, adj, notes) -> list[dict
         ("data subset (80%)", "data_subset_refuter", {"subset_fraction": 0.8}),
     ]
     for label, method, kw in specs:
-        res = model.refute_estimate(ident, est, method_name=method, num_simulations=n, random_seed=seed, **kw)
+        res = model.refute_estimate(
+            ident, est, method_name=method, num_simulations=n, random_seed=seed, **kw
+        )
         p = float(res.refutation_result["p_value"]) if res.refutation_result else np.nan
-        row = {"channel": ch, "refuter": label, "estimate": float(res.estimated_effect),
-               "new_effect": float(res.new_effect), "p_value": p}
+        row = {
+            "channel": ch,
+            "refuter": label,
+            "estimate": float(res.estimated_effect),
+            "new_effect": float(res.new_effect),
+            "p_value": p,
+        }
         if method == "placebo_treatment_refuter":
-            row["permutation_p"] = _permutation_p(data, t, y, adj, n, seed, float(res.estimated_effect))
-            row["passes"] = bool(abs(row["new_effect"]) < 0.1 * abs(row["estimate"]) + 1e-12 and row["permutation_p"] <= 0.1)
+            row["permutation_p"] = _permutation_p(
+                data, t, y, adj, n, seed, float(res.estimated_effect)
+            )
+            row["passes"] = bool(
+                abs(row["new_effect"]) < 0.1 * abs(row["estimate"]) + 1e-12
+                and row["permutation_p"] <= 0.1
+            )
         else:
             row["permutation_p"] = np.nan
             row["passes"] = bool(np.isfinite(p) and p > 0.05)
@@ -434,7 +517,11 @@ def _refute(model, ident, est, ch, n, seed, data, t, y, adj, notes) -> list[dict
 def _permutation_p(data, t, y, adj, n, seed, estimate) -> float:
     """Share of placebo (permuted-treatment) estimates at least as extreme as the estimate."""
     rng = np.random.default_rng(seed)
-    Z = np.column_stack([np.ones(len(data)), data[adj].to_numpy()]) if adj else np.ones((len(data), 1))
+    Z = (
+        np.column_stack([np.ones(len(data)), data[adj].to_numpy()])
+        if adj
+        else np.ones((len(data), 1))
+    )
     yv = data[y].to_numpy()
     tv = data[t].to_numpy()
     hits = 0

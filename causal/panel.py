@@ -132,7 +132,11 @@ class Panel:
     def text_columns(self) -> list[str]:
         """Columns of text (labels such as a region name): kept in ``data``, used by no model."""
         skip = {self.y, self.date_col, self.geo_col}
-        return [c for c in self.data.columns if c not in skip and not pd.api.types.is_numeric_dtype(self.data[c])]
+        return [
+            c
+            for c in self.data.columns
+            if c not in skip and not pd.api.types.is_numeric_dtype(self.data[c])
+        ]
 
     @property
     def period_name(self) -> str:

@@ -100,8 +100,14 @@ class SyntheticDiD(CounterfactualEstimator):
     name = "sdid"
     min_pre_periods = 3
 
-    def __init__(self, *, zeta: float | None = None, inference: str = "placebo", n_placebo: int = 200,
-                 seed: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        zeta: float | None = None,
+        inference: str = "placebo",
+        n_placebo: int = 200,
+        seed: int = 0,
+    ) -> None:
         self.zeta = zeta
         self.inference = inference
         self.n_placebo = n_placebo
@@ -114,7 +120,9 @@ class SyntheticDiD(CounterfactualEstimator):
 
     def _fit(self, Y: np.ndarray, X0: np.ndarray, X1: np.ndarray) -> None:
         if self.inference not in INFERENCE:
-            raise ConfigError(f"SyntheticDiD: inference must be one of {INFERENCE}, got {self.inference!r}")
+            raise ConfigError(
+                f"SyntheticDiD: inference must be one of {INFERENCE}, got {self.inference!r}"
+            )
         self._fit_weights(Y, X0, X1)
         self.placebo_z_ = np.empty(0)
         if self.inference == "placebo" and X1.shape[0] > 0:
@@ -157,19 +165,28 @@ class SyntheticDiD(CounterfactualEstimator):
         effect = float((y - self.counterfactual_post_).sum())
         z = self.placebo_z_
         if z.size < 10:
-            raise ConfigError(f"SyntheticDiD: placebo inference needs at least 10 placebo groups, got {z.size} "
-                              "(too few control geos); use inference='conformal'")
+            raise ConfigError(
+                f"SyntheticDiD: placebo inference needs at least 10 placebo groups, got {z.size} "
+                "(too few control geos); use inference='conformal'"
+            )
         level = float(self._y_pre.mean())
         if not level > 0:
-            raise DataError("SyntheticDiD: placebo inference compares relative errors and needs a positive "
-                            "pre-period level of the treated outcome; use inference='conformal'")
+            raise DataError(
+                "SyntheticDiD: placebo inference compares relative errors and needs a positive "
+                "pre-period level of the treated outcome; use inference='conformal'"
+            )
         scale = level * T1
         zt = abs(effect) / scale if scale > 0 else (0.0 if np.isclose(effect, 0.0) else np.inf)
         q, p = placebo_reference(z, alpha, zt)
         band = q * level * np.ones(T1)
-        return EffectInference(effect, (effect - q * scale, effect + q * scale), p,
-                               self.counterfactual_post_ - band, self.counterfactual_post_ + band,
-                               f"relative placebo-in-space on {z.size} control groups (Arkhangelsky et al. 2021, Alg. 4)")
+        return EffectInference(
+            effect,
+            (effect - q * scale, effect + q * scale),
+            p,
+            self.counterfactual_post_ - band,
+            self.counterfactual_post_ + band,
+            f"relative placebo-in-space on {z.size} control groups (Arkhangelsky et al. 2021, Alg. 4)",
+        )
 
     def _fit_weights(self, Y: np.ndarray, X0: np.ndarray, X1: np.ndarray) -> None:
         y = Y.mean(axis=1)

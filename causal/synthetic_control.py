@@ -286,7 +286,9 @@ class AugmentedSyntheticControl(_SCFitMixin, CounterfactualEstimator):
 
     def _fit(self, Y: np.ndarray, X0: np.ndarray, X1: np.ndarray) -> None:
         if self.lam is not None and not self.lam >= 0:
-            raise ConfigError(f"AugmentedSyntheticControl: lam must be >= 0 or None, got {self.lam!r}")
+            raise ConfigError(
+                f"AugmentedSyntheticControl: lam must be >= 0 or None, got {self.lam!r}"
+            )
         y = Y.mean(axis=1)
         yc, Xc = self._center(y, X0)
         # As augsynth: the ridge regression also centres every period across the
@@ -304,7 +306,9 @@ class AugmentedSyntheticControl(_SCFitMixin, CounterfactualEstimator):
         eta = self._ridge_correction(Xc, yc - Xc @ w, self.lambda_)
         self.sc_weights_ = w
         self.weights_ = w + eta
-        self.intercept_ = float(y.mean() - X0.mean(axis=0) @ self.weights_) if self.fixed_effects else 0.0
+        self.intercept_ = (
+            float(y.mean() - X0.mean(axis=0) @ self.weights_) if self.fixed_effects else 0.0
+        )
         self.counterfactual_pre_ = X0 @ self.weights_ + self.intercept_
         self.counterfactual_post_ = X1 @ self.weights_ + self.intercept_
         self._diagnostics(y, X0, self.weights_)

@@ -44,7 +44,9 @@ _ERRORS = ("iid", "ar1", "arma11")
 _CALIBRATION = ("placebo", None)
 
 
-def treated_post_average(estimator: CounterfactualEstimator, Y_treated_post: np.ndarray) -> np.ndarray:
+def treated_post_average(
+    estimator: CounterfactualEstimator, Y_treated_post: np.ndarray
+) -> np.ndarray:
     """The treated average over the test as a (T1,) array, checked against the fit.
 
     Shared by the estimators with their own inference (tbr, did, bsts): they all
@@ -65,14 +67,18 @@ def treated_post_average(estimator: CounterfactualEstimator, Y_treated_post: np.
             f"the fitted test period has {estimator.counterfactual_post_.shape[0]}"
         )
     if not np.isfinite(y).all():
-        raise DataError(f"{type(estimator).__name__}.effect_inference: treated test-period outcomes contain NaN or infinite values")
+        raise DataError(
+            f"{type(estimator).__name__}.effect_inference: treated test-period outcomes contain NaN or infinite values"
+        )
     return y
 
 
 def check_alpha(estimator: CounterfactualEstimator, alpha: float) -> float:
     alpha = float(alpha)
     if not 0.0 < alpha < 1.0:
-        raise ConfigError(f"{type(estimator).__name__}.effect_inference: alpha must be in (0, 1), got {alpha}")
+        raise ConfigError(
+            f"{type(estimator).__name__}.effect_inference: alpha must be in (0, 1), got {alpha}"
+        )
     return alpha
 
 
@@ -108,7 +114,9 @@ def _acf(e: np.ndarray, max_lag: int) -> np.ndarray:
     return np.array([1.0] + [float(e[k:] @ e[:-k]) / denom for k in range(1, max_lag + 1)])
 
 
-def error_autocovariance(resid: np.ndarray, n: int, *, errors: str, dof: int) -> tuple[np.ndarray, dict]:
+def error_autocovariance(
+    resid: np.ndarray, n: int, *, errors: str, dof: int
+) -> tuple[np.ndarray, dict]:
     """Autocovariances gamma_0..gamma_{n-1} of the regression errors under the chosen model.
 
     ``iid``: gamma_k = s^2 [k = 0]. ``ar1``: gamma_k = s^2 rho^k with rho the
@@ -158,7 +166,9 @@ def _tbr_core(y: np.ndarray, x0: np.ndarray, x1: np.ndarray, errors: str):
     return coef, cf0, cf1, resid, 0.5 * (cov + cov.T), info
 
 
-def _tbr_cumulative(y: np.ndarray, x0: np.ndarray, x1: np.ndarray, y1: np.ndarray, errors: str) -> tuple[float, float]:
+def _tbr_cumulative(
+    y: np.ndarray, x0: np.ndarray, x1: np.ndarray, y1: np.ndarray, errors: str
+) -> tuple[float, float]:
     """Cumulative test error of TBR and its analytic sd; the sum only, in O(T^2) (placebo loops)."""
     Z0 = np.column_stack([np.ones_like(x0), x0])
     coef, *_ = np.linalg.lstsq(Z0, y, rcond=None)
@@ -276,8 +286,14 @@ class TimeBasedRegression(CounterfactualEstimator):
     own_inference: ClassVar[bool] = True
     min_pre_periods = 6
 
-    def __init__(self, *, errors: str = "arma11", calibration: str | None = "placebo",
-                 n_placebo: int = 200, seed: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        errors: str = "arma11",
+        calibration: str | None = "placebo",
+        n_placebo: int = 200,
+        seed: int = 0,
+    ) -> None:
         self.errors = errors
         self.calibration = calibration
         self.n_placebo = n_placebo
@@ -285,18 +301,33 @@ class TimeBasedRegression(CounterfactualEstimator):
 
     def _fit(self, Y: np.ndarray, X0: np.ndarray, X1: np.ndarray) -> None:
         if self.errors not in _ERRORS:
-            raise ConfigError(f"TimeBasedRegression: errors must be one of {', '.join(_ERRORS)}, got {self.errors!r}")
+            raise ConfigError(
+                f"TimeBasedRegression: errors must be one of {', '.join(_ERRORS)}, got {self.errors!r}"
+            )
         if self.calibration not in _CALIBRATION:
-            raise ConfigError(f"TimeBasedRegression: calibration must be 'placebo' or None, got {self.calibration!r}")
+            raise ConfigError(
+                f"TimeBasedRegression: calibration must be 'placebo' or None, got {self.calibration!r}"
+            )
         x0 = X0.mean(axis=1)
         if np.ptp(x0) == 0:
-            raise DataError("TimeBasedRegression: the control aggregate is constant over the pre-period; nothing to regress on")
+            raise DataError(
+                "TimeBasedRegression: the control aggregate is constant over the pre-period; nothing to regress on"
+            )
         fit = _tbr_core(Y.mean(axis=1), x0, X1.mean(axis=1), self.errors)
-        self.coef_, self.counterfactual_pre_, self.counterfactual_post_, self.resid_, self.prediction_cov_, info = fit
+        (
+            self.coef_,
+            self.counterfactual_pre_,
+            self.counterfactual_post_,
+            self.resid_,
+            self.prediction_cov_,
+            info,
+        ) = fit
         self.df_ = len(self.resid_) - 2
         self.sigma_ = float(np.sqrt(info["sigma2"]))
         self.error_model_ = info
-        self.placebo_z_ = self._placebo_z(Y.shape[1], X0, X1) if self.calibration == "placebo" else np.empty(0)
+        self.placebo_z_ = (
+            self._placebo_z(Y.shape[1], X0, X1) if self.calibration == "placebo" else np.empty(0)
+        )
 
     def _placebo_z(self, n1: int, X0: np.ndarray, X1: np.ndarray) -> np.ndarray:
         """Studentised cumulative errors of TBR on groups of control geos read out as if treated."""
@@ -310,7 +341,9 @@ class TimeBasedRegression(CounterfactualEstimator):
             rest1 = (tot1 - X1[:, g].sum(axis=1)) / (J - n1)
             if np.ptp(rest0) == 0:
                 continue
-            err, sd = _tbr_cumulative(X0[:, g].mean(axis=1), rest0, rest1, X1[:, g].mean(axis=1), self.errors)
+            err, sd = _tbr_cumulative(
+                X0[:, g].mean(axis=1), rest0, rest1, X1[:, g].mean(axis=1), self.errors
+            )
             if sd > 0:
                 z.append(err / sd)
         return np.asarray(z)

@@ -63,7 +63,9 @@ def check_constraints(
     """
     lo, hi = int(n_treated[0]), int(n_treated[1])
     if lo < 1 or hi < lo:
-        raise ConfigError(f"treated geos range {lo}..{hi} is empty or below 1 (give low <= high, low >= 1)")
+        raise ConfigError(
+            f"treated geos range {lo}..{hi} is empty or below 1 (give low <= high, low >= 1)"
+        )
     both = sorted(set(include) & set(exclude))
     if both:
         raise ConfigError(f"geo '{both[0]}' is both included and excluded")
@@ -89,7 +91,9 @@ def n_combinations(n_free: int, sizes: Sequence[int]) -> int:
     return sum(math.comb(n_free, k) for k in sizes if 0 <= k <= n_free)
 
 
-def exhaustive(free: Sequence[int], forced: Sequence[int], sizes: Sequence[int]) -> list[tuple[int, ...]]:
+def exhaustive(
+    free: Sequence[int], forced: Sequence[int], sizes: Sequence[int]
+) -> list[tuple[int, ...]]:
     """Every treated set: ``forced`` plus each combination of ``free`` of the right size."""
     out = []
     for k in sizes:
@@ -187,7 +191,9 @@ def generate_candidates(
         Distinct sets, each sorted, in a deterministic order.
     """
     if method not in ("auto", "exhaustive", "matched", "stratified", "all"):
-        raise ConfigError(f"candidate method '{method}' is unknown (use auto, exhaustive, matched, stratified or all)")
+        raise ConfigError(
+            f"candidate method '{method}' is unknown (use auto, exhaustive, matched, stratified or all)"
+        )
     index = {g: i for i, g in enumerate(geos)}
     lo, hi = check_constraints(geos, n_treated, include, exclude)
     forced = sorted(index[g] for g in include)
@@ -195,7 +201,9 @@ def generate_candidates(
     free = [i for i in range(len(geos)) if i not in banned and i not in forced]
     sizes = [k for k in range(max(lo, len(forced)), hi + 1) if k - len(forced) <= len(free)]
     if not sizes:
-        raise ConfigError(f"no treated set of {lo}..{hi} geos can be formed from the geos not excluded")
+        raise ConfigError(
+            f"no treated set of {lo}..{hi} geos can be formed from the geos not excluded"
+        )
     total = n_combinations(len(free), [k - len(forced) for k in sizes])
     sets: set[tuple[int, ...]] = set()
     if method == "exhaustive" or (method == "auto" and total <= max_exhaustive):

@@ -106,12 +106,19 @@ class Design:
         return self.power.mde
 
     def to_dict(self) -> dict:
-        d = {"rank": self.rank, **self.power.to_dict(), "investment": self.investment,
-             "duration_days": int(round(self.duration * self.period_days)),
-             "duration_periods": int(self.duration), "period": self.period,
-             "within_budget": self.within_budget, "null_rejection_rate": self.null_rejection_rate,
-             "calibrated": self.calibrated, "feasible": self.feasible,
-             "fit": self.fit}
+        d = {
+            "rank": self.rank,
+            **self.power.to_dict(),
+            "investment": self.investment,
+            "duration_days": int(round(self.duration * self.period_days)),
+            "duration_periods": int(self.duration),
+            "period": self.period,
+            "within_budget": self.within_budget,
+            "null_rejection_rate": self.null_rejection_rate,
+            "calibrated": self.calibrated,
+            "feasible": self.feasible,
+            "fit": self.fit,
+        }
         return d
 
 
@@ -191,8 +198,11 @@ class DesignResult:
             "n_windows": b.power.n_windows,
             "n_effective_windows": b.power.n_effective,
             "search_mde": self.search_cells[0].mde if self.search_cells else b.mde,
-            "search_false_positive_rate": (self.search_cells[0].null_rejection_rate if self.search_cells
-                                           else b.power.false_positive_rate),
+            "search_false_positive_rate": (
+                self.search_cells[0].null_rejection_rate
+                if self.search_cells
+                else b.power.false_positive_rate
+            ),
             "investment": b.investment,
             "fit": b.fit,
             "cells": [dict(c.to_dict(), cell=i + 1) for i, c in enumerate(self.cells)],
@@ -206,33 +216,61 @@ class DesignResult:
         b = self.best
         lines = [
             f"design ({self.estimator}, alpha {self.alpha}, power target {self.power_target:.0%}; "
-            + (f"{self.settings['n_prescreen']:,} treated sets prescreened, "
-               if self.settings.get("n_prescreen") else "")
+            + (
+                f"{self.settings['n_prescreen']:,} treated sets prescreened, "
+                if self.settings.get("n_prescreen")
+                else ""
+            )
             + f"{self.n_screened} candidates screened, {len(self.candidates)} simulated in full)",
         ]
         per = self.plan.period if self.plan is not None else "period"
-        where = (f"measured on {self.best.power.n_windows} held-out windows (~{self.best.power.n_effective:.1f} "
-                 "independent), not those that chose it") if self.held_out else (
-                 "measured on the windows that chose it (too short a history to hold any out: optimistic)")
+        where = (
+            (
+                f"measured on {self.best.power.n_windows} held-out windows (~{self.best.power.n_effective:.1f} "
+                "independent), not those that chose it"
+            )
+            if self.held_out
+            else (
+                "measured on the windows that chose it (too short a history to hold any out: optimistic)"
+            )
+        )
         for i, c in enumerate(self.cells):
             head = f"cell {i + 1}: " if len(self.cells) > 1 else "recommended: "
             se = "" if c.power.mde_se is None else f" +- {c.power.mde_se:.1%}"
-            mde = "not reached within the effect sizes" if c.mde is None else (
-                f"{c.mde:.1%}{se} ({c.power.mde_incremental:,.0f} {self.outcome}), power there "
-                f"{c.power.mde_power:.2f} +- {c.power.power_se:.2f}")
+            mde = (
+                "not reached within the effect sizes"
+                if c.mde is None
+                else (
+                    f"{c.mde:.1%}{se} ({c.power.mde_incremental:,.0f} {self.outcome}), power there "
+                    f"{c.power.mde_power:.2f} +- {c.power.power_se:.2f}"
+                )
+            )
             inv = "" if c.investment is None else f", investment {c.investment:,.0f}"
-            lines.append(f"{head}treat {', '.join(c.treated)} for {c.duration} {per}s: MDE {mde}{inv}, "
-                         f"false positive rate {c.power.false_positive_rate:.2f} +- "
-                         f"{c.power.false_positive_rate_se:.2f}")
-        lines.append(f"  ({where}; on the search windows: MDE "
-                     + ("—" if not self.search_cells or self.search_cells[0].mde is None
-                        else f"{self.search_cells[0].mde:.1%}") + ")")
-        lines.append("power curve: " + ", ".join(f"{x:.3g}: {p:.2f}" for x, p in zip(b.power.lifts, b.power.power)))
+            lines.append(
+                f"{head}treat {', '.join(c.treated)} for {c.duration} {per}s: MDE {mde}{inv}, "
+                f"false positive rate {c.power.false_positive_rate:.2f} +- "
+                f"{c.power.false_positive_rate_se:.2f}"
+            )
+        lines.append(
+            f"  ({where}; on the search windows: MDE "
+            + (
+                "—"
+                if not self.search_cells or self.search_cells[0].mde is None
+                else f"{self.search_cells[0].mde:.1%}"
+            )
+            + ")"
+        )
+        lines.append(
+            "power curve: "
+            + ", ".join(f"{x:.3g}: {p:.2f}" for x, p in zip(b.power.lifts, b.power.power))
+        )
         lines.append("top candidates:")
         for c in self.candidates[:5]:
             mde = "—" if c.mde is None else f"{c.mde:.1%}"
             inv = "" if c.investment is None else f"  investment {c.investment:,.0f}"
-            lines.append(f"  {c.rank:>2}. {', '.join(c.treated)} ({c.duration} {per}s): MDE {mde}{inv} (search windows)")
+            lines.append(
+                f"  {c.rank:>2}. {', '.join(c.treated)} ({c.duration} {per}s): MDE {mde}{inv} (search windows)"
+            )
         return DesignText("\n".join(lines))
 
     def plot(self, *, ax=None, show: bool = False, top: int = 5):
@@ -244,23 +282,52 @@ class DesignResult:
 
         for c in self.candidates[:top]:
             # Long geo lists would squeeze the axes; the ranking table lists them in full.
-            geos = ", ".join(c.treated) if len(c.treated) <= 5 else f"{', '.join(c.treated[:3])}, … ({len(c.treated)} geos)"
-            ax.plot(c.power.lifts, c.power.power, marker="o", label=f"{c.rank}. {geos}, {c.duration} periods")
-        ax.axhline(self.power_target, color="grey", ls="--", lw=1, label=f"power target {self.power_target:.0%}")
+            geos = (
+                ", ".join(c.treated)
+                if len(c.treated) <= 5
+                else f"{', '.join(c.treated[:3])}, … ({len(c.treated)} geos)"
+            )
+            ax.plot(
+                c.power.lifts,
+                c.power.power,
+                marker="o",
+                label=f"{c.rank}. {geos}, {c.duration} periods",
+            )
+        ax.axhline(
+            self.power_target,
+            color="grey",
+            ls="--",
+            lw=1,
+            label=f"power target {self.power_target:.0%}",
+        )
         ax.axhline(self.alpha, color="grey", ls=":", lw=1, label=f"alpha {self.alpha:.0%}")
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{100 * v:.3g}%"))  # 0.5%, 1%, 1.5%
+        ax.xaxis.set_major_formatter(
+            FuncFormatter(lambda v, _: f"{100 * v:.3g}%")
+        )  # 0.5%, 1%, 1.5%
         ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         ax.set_xlabel("injected lift")  # ticks in % of the treated geos' outcome
         ax.set_ylabel("power (share of windows detected)")
-        ax.set_title(f"Power against lift, top {min(top, len(self.candidates))} designs ({self.estimator})")
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: never over a curve
+        ax.set_title(
+            f"Power against lift, top {min(top, len(self.candidates))} designs ({self.estimator})"
+        )
+        ax.legend(
+            fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0)
+        )  # outside: never over a curve
         if show:
             plt.show()
         return fig, ax
 
 
 # -- the search ------------------------------------------------------------------
-def _run_tasks(tasks: list[tuple], fn: Callable, *, n_jobs: int, scheduler: str | None, progress: bool, desc: str):
+def _run_tasks(
+    tasks: list[tuple],
+    fn: Callable,
+    *,
+    n_jobs: int,
+    scheduler: str | None,
+    progress: bool,
+    desc: str,
+):
     """Run ``fn(*task)`` for every task locally (joblib) or on a Dask cluster; results in task order."""
     from joblib import Parallel, delayed, parallel_config
     from tqdm.auto import tqdm
@@ -273,7 +340,9 @@ def _run_tasks(tasks: list[tuple], fn: Callable, *, n_jobs: int, scheduler: str 
             try:
                 client = Client(scheduler, timeout="10s", set_as_default=False)
             except OSError as exc:
-                raise ConfigError(f"cannot reach the Dask scheduler at '{scheduler}' ({exc})") from exc
+                raise ConfigError(
+                    f"cannot reach the Dask scheduler at '{scheduler}' ({exc})"
+                ) from exc
             try:
                 with client.as_current(), parallel_config(backend="dask"):
                     gen = Parallel(n_jobs=-1, return_as="generator")(delayed(fn)(*t) for t in tasks)
@@ -291,7 +360,9 @@ def _run_tasks(tasks: list[tuple], fn: Callable, *, n_jobs: int, scheduler: str 
                 bar.update()
             return out
         out = []
-        for r in Parallel(n_jobs=n_jobs, return_as="generator", batch_size="auto")(delayed(fn)(*t) for t in tasks):
+        for r in Parallel(n_jobs=n_jobs, return_as="generator", batch_size="auto")(
+            delayed(fn)(*t) for t in tasks
+        ):
             out.append(r)
             bar.update()
         return out
@@ -299,29 +370,59 @@ def _run_tasks(tasks: list[tuple], fn: Callable, *, n_jobs: int, scheduler: str 
         bar.close()
 
 
-def _power_task(Y, treated, control, duration, starts, effects, estimator, alpha, power_target, names, seed):
+def _power_task(
+    Y, treated, control, duration, starts, effects, estimator, alpha, power_target, names, seed
+):
     from threadpoolctl import threadpool_limits
 
     # The work is many small matrix operations: multithreaded BLAS only adds contention
     # (ten times slower on a busy 2-core machine); parallelism comes from the tasks.
     with threadpool_limits(limits=1):
-        return _power_task_inner(Y, treated, control, duration, starts, effects, estimator, alpha, power_target,
-                                 names, seed)
+        return _power_task_inner(
+            Y,
+            treated,
+            control,
+            duration,
+            starts,
+            effects,
+            estimator,
+            alpha,
+            power_target,
+            names,
+            seed,
+        )
 
 
 def _null_task(Y, treated, control, duration, starts, estimator, alpha, seed):
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):
-        return null_rejection_rate(Y, treated, control, duration, starts, estimator=estimator, alpha=alpha, seed=seed)
+        return null_rejection_rate(
+            Y, treated, control, duration, starts, estimator=estimator, alpha=alpha, seed=seed
+        )
 
 
-def _power_task_inner(Y, treated, control, duration, starts, effects, estimator, alpha, power_target, names, seed):
-    return candidate_power(Y, treated, control, duration, starts, effects, estimator=estimator, alpha=alpha,
-                           power_target=power_target, names=names, seed=seed)
+def _power_task_inner(
+    Y, treated, control, duration, starts, effects, estimator, alpha, power_target, names, seed
+):
+    return candidate_power(
+        Y,
+        treated,
+        control,
+        duration,
+        starts,
+        effects,
+        estimator=estimator,
+        alpha=alpha,
+        power_target=power_target,
+        names=names,
+        seed=seed,
+    )
 
 
-def fit_quality(Y: np.ndarray, treated: Sequence[int], control: Sequence[int], estimator) -> tuple[dict, np.ndarray]:
+def fit_quality(
+    Y: np.ndarray, treated: Sequence[int], control: Sequence[int], estimator
+) -> tuple[dict, np.ndarray]:
     """Pre-period fit of the treated average on the whole history; (metrics, synthetic series)."""
     est = clone(estimator).fit(Y[:, treated], Y[:, control], None)
     y = Y[:, treated].mean(axis=1)
@@ -345,8 +446,14 @@ def _rank(designs: list[Design], use_investment: bool, alpha: float) -> list[Des
     if not designs:
         return designs
     mde = np.array([d.mde if d.mde is not None else np.inf for d in designs])
-    fit = np.array([d.fit.get("scaled_l2_imbalance") if np.isfinite(d.fit.get("scaled_l2_imbalance") or np.nan)
-                    else 1 - (d.fit.get("r2") or 0.0) for d in designs])
+    fit = np.array(
+        [
+            d.fit.get("scaled_l2_imbalance")
+            if np.isfinite(d.fit.get("scaled_l2_imbalance") or np.nan)
+            else 1 - (d.fit.get("r2") or 0.0)
+            for d in designs
+        ]
+    )
     # Over-rejection on history counts against a design even below the cap: its power is partly false positives.
     fpr = np.array([max(d.null_rejection_rate - alpha, 0.0) for d in designs])
     score = _ranks(mde) + _ranks(fit) + _ranks(fpr)
@@ -515,7 +622,9 @@ def design_experiment(
     if cost_per_incremental is not None and incremental_per_spend is not None:
         raise ConfigError("give either cost_per_incremental or incremental_per_spend, not both")
     if budget is not None and cost_per_incremental is None and incremental_per_spend is None:
-        raise ConfigError("a budget cap needs cost_per_incremental or incremental_per_spend to price the designs")
+        raise ConfigError(
+            "a budget cap needs cost_per_incremental or incremental_per_spend to price the designs"
+        )
     effects = np.unique(np.asarray(list(effect_sizes), dtype=float))
     if len(effects) == 0 or not np.isfinite(effects).all() or np.all(effects == 0):
         raise ConfigError("effect sizes must include at least one non-zero finite lift")
@@ -530,57 +639,131 @@ def design_experiment(
     check_constraints(geos, n_treated, include, exclude, n_cells=n_cells)
     Y = panel.wide().to_numpy(dtype=float)
     T, G = Y.shape
-    plan = choose_settings(T, panel.period_name, durations=durations, n_windows=n_windows, min_pre=min_pre,
-                           estimator_min=est.min_pre_periods, days_per_period=period_days(panel.dates))
+    plan = choose_settings(
+        T,
+        panel.period_name,
+        durations=durations,
+        n_windows=n_windows,
+        min_pre=min_pre,
+        estimator_min=est.min_pre_periods,
+        days_per_period=period_days(panel.dates),
+    )
     durations = plan.durations
     claim, select, select_all, held_out = split_windows(T, plan, claim_share)
 
     if method == "screen" and n_prescreen < 1:
         raise ConfigError("candidate method 'screen' needs n_prescreen >= 1 (--prescreen N)")
-    candidates = [] if method == "screen" else generate_candidates(
-        Y, geos, n_treated=n_treated, include=include, exclude=exclude, method=method,
-        max_exhaustive=max_exhaustive, seed=seed)
+    candidates = (
+        []
+        if method == "screen"
+        else generate_candidates(
+            Y,
+            geos,
+            n_treated=n_treated,
+            include=include,
+            exclude=exclude,
+            method=method,
+            max_exhaustive=max_exhaustive,
+            seed=seed,
+        )
+    )
     if n_prescreen > 0:
-        candidates = candidates + [c for c in _prescreen(Y, geos, n_prescreen, n_prescreen_keep, n_treated, include,
-                                                          exclude, select_all, alpha, power_target, seed)
-                                   if c not in set(candidates)]
+        candidates = candidates + [
+            c
+            for c in _prescreen(
+                Y,
+                geos,
+                n_prescreen,
+                n_prescreen_keep,
+                n_treated,
+                include,
+                exclude,
+                select_all,
+                alpha,
+                power_target,
+                seed,
+            )
+            if c not in set(candidates)
+        ]
     if n_cells > 1 and include and method != "screen":
         # Cells after the first need not contain the included geos (they cannot: cells are disjoint).
-        more = generate_candidates(Y, geos, n_treated=n_treated, include=(), exclude=exclude + include,
-                                   method=method, max_exhaustive=max_exhaustive, seed=seed)
+        more = generate_candidates(
+            Y,
+            geos,
+            n_treated=n_treated,
+            include=(),
+            exclude=exclude + include,
+            method=method,
+            max_exhaustive=max_exhaustive,
+            seed=seed,
+        )
         candidates = candidates + [c for c in more if c not in set(candidates)]
     index = {g: i for i, g in enumerate(geos)}
     if treated_share is not None:
         lo_s, hi_s = (float(x) for x in treated_share)
         if not 0 <= lo_s <= hi_s <= 1:
-            raise ConfigError(f"treated share range {lo_s}..{hi_s} must lie within 0..1 with low <= high")
+            raise ConfigError(
+                f"treated share range {lo_s}..{hi_s} must lie within 0..1 with low <= high"
+            )
         totals = Y.sum(axis=0) / Y.sum()
         shares = {c: float(sum(totals[index[g]] for g in c)) for c in candidates}
         kept = [c for c in candidates if lo_s <= shares[c] <= hi_s]
         if not kept:
             near = min(shares.values(), key=lambda x: min(abs(x - lo_s), abs(x - hi_s)))
-            raise ConfigError(f"no treated set of {n_treated[0]}..{n_treated[1]} geos has a share of '{panel.y}' "
-                              f"within {lo_s:.1%}..{hi_s:.1%} (closest {near:.1%})")
+            raise ConfigError(
+                f"no treated set of {n_treated[0]}..{n_treated[1]} geos has a share of '{panel.y}' "
+                f"within {lo_s:.1%}..{hi_s:.1%} (closest {near:.1%})"
+            )
         candidates = kept
 
     def control_of(treated: Sequence[str], also_out: Sequence[str] = ()) -> list[int]:
         skip = set(treated) | set(also_out)
         return [i for i, g in enumerate(geos) if g not in skip]
 
-    def evaluate(pairs: list[tuple[tuple[str, ...], int]], windows: dict[int, np.ndarray], desc: str,
-                 also_out: Sequence[str] = ()) -> list[PowerResult]:
-        tasks = [(Y, [index[g] for g in t], control_of(t, also_out), d, windows[d], effects, estimator, alpha,
-                  power_target, geos, seed) for t, d in pairs]
-        return _run_tasks(tasks, _power_task, n_jobs=n_jobs, scheduler=scheduler, progress=progress, desc=desc)
+    def evaluate(
+        pairs: list[tuple[tuple[str, ...], int]],
+        windows: dict[int, np.ndarray],
+        desc: str,
+        also_out: Sequence[str] = (),
+    ) -> list[PowerResult]:
+        tasks = [
+            (
+                Y,
+                [index[g] for g in t],
+                control_of(t, also_out),
+                d,
+                windows[d],
+                effects,
+                estimator,
+                alpha,
+                power_target,
+                geos,
+                seed,
+            )
+            for t, d in pairs
+        ]
+        return _run_tasks(
+            tasks, _power_task, n_jobs=n_jobs, scheduler=scheduler, progress=progress, desc=desc
+        )
 
     pairs = [(t, d) for t in candidates for d in durations]
-    screen_windows = {d: s[np.unique(np.round(np.linspace(0, len(s) - 1, min(n_screen_windows, len(s)))).astype(int))]
-                      for d, s in select.items()}
+    screen_windows = {
+        d: s[
+            np.unique(
+                np.round(np.linspace(0, len(s) - 1, min(n_screen_windows, len(s)))).astype(int)
+            )
+        ]
+        for d, s in select.items()
+    }
     if len(pairs) > n_finalists:
         screened = evaluate(pairs, screen_windows, "screening")
 
         def key(r: PowerResult) -> tuple:
-            return (r.false_positive_rate > max_fpr, r.mde if r.mde is not None else np.inf, -r.power[-1])
+            return (
+                r.false_positive_rate > max_fpr,
+                r.mde if r.mde is not None else np.inf,
+                -r.power[-1],
+            )
 
         if greedy_rounds and method != "exhaustive":
             similarity = similarity_matrix(Y)
@@ -588,9 +771,18 @@ def design_experiment(
             seen = set(pairs)
             for _ in range(greedy_rounds):
                 top = sorted(range(len(pairs)), key=lambda i: key(screened[i]))[:1]
-                moves = [(nb, pairs[i][1]) for i in top
-                         for nb in neighbours(pairs[i][0], geos, n_treated=n_treated, include=include,
-                                              exclude=exclude, similarity=similarity)]
+                moves = [
+                    (nb, pairs[i][1])
+                    for i in top
+                    for nb in neighbours(
+                        pairs[i][0],
+                        geos,
+                        n_treated=n_treated,
+                        include=include,
+                        exclude=exclude,
+                        similarity=similarity,
+                    )
+                ]
                 moves = list(dict.fromkeys(m for m in moves if m not in seen))
                 if not moves:
                     break
@@ -608,83 +800,200 @@ def design_experiment(
     # Only on the search's own part of the history: the held-out windows must not choose the design.
     null_starts = {d: _thin(select_all[d], n_null_windows) for d in durations}
     # Where the null windows are the power windows already simulated (short histories), their rate is reused.
-    fresh = [i for i, (t, d) in enumerate(finalists)
-             if n_null_windows and not np.array_equal(np.sort(null_starts[d]), np.sort(select[d]))]
-    null_tasks = [(Y, [index[g] for g in finalists[i][0]], control_of(finalists[i][0]), finalists[i][1],
-                   null_starts[finalists[i][1]], estimator, alpha, seed) for i in fresh]
-    done = dict(zip(fresh, _run_tasks(null_tasks, _null_task, n_jobs=n_jobs, scheduler=scheduler,
-                                      progress=progress, desc="false positives")))
-    nulls = [done.get(i, full[i].false_positive_rate if n_null_windows else None) for i in range(len(finalists))]
+    fresh = [
+        i
+        for i, (t, d) in enumerate(finalists)
+        if n_null_windows and not np.array_equal(np.sort(null_starts[d]), np.sort(select[d]))
+    ]
+    null_tasks = [
+        (
+            Y,
+            [index[g] for g in finalists[i][0]],
+            control_of(finalists[i][0]),
+            finalists[i][1],
+            null_starts[finalists[i][1]],
+            estimator,
+            alpha,
+            seed,
+        )
+        for i in fresh
+    ]
+    done = dict(
+        zip(
+            fresh,
+            _run_tasks(
+                null_tasks,
+                _null_task,
+                n_jobs=n_jobs,
+                scheduler=scheduler,
+                progress=progress,
+                desc="false positives",
+            ),
+        )
+    )
+    nulls = [
+        done.get(i, full[i].false_positive_rate if n_null_windows else None)
+        for i in range(len(finalists))
+    ]
     fits: dict[tuple[str, ...], tuple[dict, np.ndarray]] = {}
     designs = []
     for r, nr in zip(full, nulls):
         if r.treated not in fits:
-            fits[r.treated] = fit_quality(Y, [index[g] for g in r.treated], control_of(r.treated), est)
-        designs.append(_price(Design(r, fits[r.treated][0], max_false_positive_rate=max_fpr, null_rate=nr),
-                              cost_per_incremental, incremental_per_spend, budget))
+            fits[r.treated] = fit_quality(
+                Y, [index[g] for g in r.treated], control_of(r.treated), est
+            )
+        designs.append(
+            _price(
+                Design(r, fits[r.treated][0], max_false_positive_rate=max_fpr, null_rate=nr),
+                cost_per_incremental,
+                incremental_per_spend,
+                budget,
+            )
+        )
     priced = cost_per_incremental is not None or incremental_per_spend is not None
     ranked = _rank(designs, priced, alpha)
     if budget is not None:
         costs = [d.investment for d in ranked if d.investment is not None]
         if costs and not any(d.within_budget for d in ranked):
             cheapest = min(costs)
-            raise ConfigError(f"budget {budget:,.0f} is below the cheapest design's investment ({cheapest:,.0f}); "
-                              "raise --budget or allow other geos or lengths")
+            raise ConfigError(
+                f"budget {budget:,.0f} is below the cheapest design's investment ({cheapest:,.0f}); "
+                "raise --budget or allow other geos or lengths"
+            )
 
     cells = _choose_cells(ranked, n_cells, include)
     control_names = [g for g in geos if g not in {x for c in cells for x in c.treated}]
     # Each cell is measured on the claim windows, against the geos in no cell (as cells are read out).
     all_treated = [g for c in cells for g in c.treated]
     search_cells = cells
-    again = evaluate([(c.treated, c.duration) for c in cells], claim, "measuring", also_out=all_treated)
-    cells = [_price(Design(r, c.fit, rank=c.rank, max_false_positive_rate=max_fpr, null_rate=c.null_rate),
-                    cost_per_incremental,
-                    incremental_per_spend, budget) for r, c in zip(again, cells)]
+    again = evaluate(
+        [(c.treated, c.duration) for c in cells], claim, "measuring", also_out=all_treated
+    )
+    cells = [
+        _price(
+            Design(r, c.fit, rank=c.rank, max_false_positive_rate=max_fpr, null_rate=c.null_rate),
+            cost_per_incremental,
+            incremental_per_spend,
+            budget,
+        )
+        for r, c in zip(again, cells)
+    ]
     for c in (*ranked, *cells):
         c.period, c.period_days = plan.period, plan.period_days
     best = cells[0]
     t_idx = [index[g] for g in best.treated]
     _, synth = fit_quality(Y, t_idx, [index[g] for g in control_names], est)
-    fit_series = {"dates": [d.date().isoformat() for d in panel.dates],
-                  "observed": Y[:, t_idx].mean(axis=1).tolist(), "synthetic": synth.tolist()}
+    fit_series = {
+        "dates": [d.date().isoformat() for d in panel.dates],
+        "observed": Y[:, t_idx].mean(axis=1).tolist(),
+        "synthetic": synth.tolist(),
+    }
     by_duration = []
     for d in durations:
         ds = [c for c in ranked if c.duration == d and c.mde is not None]
         if ds:
             top = min(ds, key=lambda c: c.mde)
-            by_duration.append({"duration_days": plan.days(d), "duration_periods": d, "mde": top.mde,
-                                "mde_se": top.power.mde_se, "mde_incremental": top.power.mde_incremental,
-                                "investment": top.investment, "treated": list(top.treated)})
+            by_duration.append(
+                {
+                    "duration_days": plan.days(d),
+                    "duration_periods": d,
+                    "mde": top.mde,
+                    "mde_se": top.power.mde_se,
+                    "mde_incremental": top.power.mde_incremental,
+                    "investment": top.investment,
+                    "treated": list(top.treated),
+                }
+            )
         else:
-            by_duration.append({"duration_days": plan.days(d), "duration_periods": d, "mde": None, "mde_se": None,
-                                "mde_incremental": None, "investment": None, "treated": None})
+            by_duration.append(
+                {
+                    "duration_days": plan.days(d),
+                    "duration_periods": d,
+                    "mde": None,
+                    "mde_se": None,
+                    "mde_incremental": None,
+                    "investment": None,
+                    "treated": None,
+                }
+            )
     settings = {
-        "n_treated": list(n_treated), "treated_share": None if treated_share is None else list(treated_share),
-        "include": include, "exclude": exclude, "durations": durations,
-        "effect_sizes": effects.tolist(), "cost_per_incremental": cost_per_incremental,
-        "incremental_per_spend": incremental_per_spend, "budget": budget, "n_cells": n_cells,
-        "n_windows": plan.n_windows, "n_screen_windows": n_screen_windows, "n_finalists": n_finalists, "greedy_rounds": greedy_rounds,
-        "method": method, "seed": seed, "max_false_positive_rate": max_fpr, "n_periods": T, "n_geos": G,
-        "claim_share": claim_share, "held_out": held_out, "n_prescreen": n_prescreen,
-        "n_prescreen_keep": n_prescreen_keep if n_prescreen else 0, "chosen": plan.to_dict(),
-        "windows": {str(d): [panel.dates[int(s)].date().isoformat() for s in st] for d, st in select.items()},
-        "claim_windows": {str(d): [panel.dates[int(s)].date().isoformat() for s in st] for d, st in claim.items()},
+        "n_treated": list(n_treated),
+        "treated_share": None if treated_share is None else list(treated_share),
+        "include": include,
+        "exclude": exclude,
+        "durations": durations,
+        "effect_sizes": effects.tolist(),
+        "cost_per_incremental": cost_per_incremental,
+        "incremental_per_spend": incremental_per_spend,
+        "budget": budget,
+        "n_cells": n_cells,
+        "n_windows": plan.n_windows,
+        "n_screen_windows": n_screen_windows,
+        "n_finalists": n_finalists,
+        "greedy_rounds": greedy_rounds,
+        "method": method,
+        "seed": seed,
+        "max_false_positive_rate": max_fpr,
+        "n_periods": T,
+        "n_geos": G,
+        "claim_share": claim_share,
+        "held_out": held_out,
+        "n_prescreen": n_prescreen,
+        "n_prescreen_keep": n_prescreen_keep if n_prescreen else 0,
+        "chosen": plan.to_dict(),
+        "windows": {
+            str(d): [panel.dates[int(s)].date().isoformat() for s in st] for d, st in select.items()
+        },
+        "claim_windows": {
+            str(d): [panel.dates[int(s)].date().isoformat() for s in st] for d, st in claim.items()
+        },
     }
-    return DesignResult(panel.y, estimator, float(alpha), float(power_target), cells, control_names, ranked,
-                        len(pairs), settings, fit_series, by_duration, plan=plan, held_out=held_out,
-                        search_cells=search_cells)
+    return DesignResult(
+        panel.y,
+        estimator,
+        float(alpha),
+        float(power_target),
+        cells,
+        control_names,
+        ranked,
+        len(pairs),
+        settings,
+        fit_series,
+        by_duration,
+        plan=plan,
+        held_out=held_out,
+        search_cells=search_cells,
+    )
 
 
-def _prescreen(Y: np.ndarray, geos: list[str], n: int, keep: int, n_treated: tuple[int, int],
-               include: Sequence[str], exclude: Sequence[str], windows: dict[int, np.ndarray], alpha: float,
-               power_target: float, seed: int) -> list[tuple[str, ...]]:
+def _prescreen(
+    Y: np.ndarray,
+    geos: list[str],
+    n: int,
+    keep: int,
+    n_treated: tuple[int, int],
+    include: Sequence[str],
+    exclude: Sequence[str],
+    windows: dict[int, np.ndarray],
+    alpha: float,
+    power_target: float,
+    seed: int,
+) -> list[tuple[str, ...]]:
     """The ``keep`` best of ``n`` stratified treated sets by the vectorised screen, for each test length."""
     index = {g: i for i, g in enumerate(geos)}
-    masks = stratified_masks(Y.mean(axis=0), n, n_treated, include=[index[g] for g in include],
-                             exclude=[index[g] for g in exclude], seed=seed)
+    masks = stratified_masks(
+        Y.mean(axis=0),
+        n,
+        n_treated,
+        include=[index[g] for g in include],
+        exclude=[index[g] for g in exclude],
+        seed=seed,
+    )
     out: dict[tuple[str, ...], None] = {}
     for d, st in windows.items():
-        score = screen_mde(Y[: int(st.max()) + d], masks, st, d, alpha=alpha, power_target=power_target)
+        score = screen_mde(
+            Y[: int(st.max()) + d], masks, st, d, alpha=alpha, power_target=power_target
+        )
         for i in np.argsort(score, kind="stable")[:keep]:
             out[tuple(geos[j] for j in np.flatnonzero(masks[i]))] = None
     return list(out)
@@ -701,8 +1010,9 @@ def _thin(starts: np.ndarray, n: int) -> np.ndarray:
     return starts[np.unique(np.round(np.linspace(0, len(starts) - 1, max(n, 1))).astype(int))]
 
 
-def split_windows(n_periods: int, plan: DesignSettings, claim_share: float
-                  ) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray], dict[int, np.ndarray], bool]:
+def split_windows(
+    n_periods: int, plan: DesignSettings, claim_share: float
+) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray], dict[int, np.ndarray], bool]:
     """Windows that choose the design and later windows that measure the chosen one.
 
     The latest ``claim_share`` of the admissible window starts, every one of
@@ -719,9 +1029,13 @@ def split_windows(n_periods: int, plan: DesignSettings, claim_share: float
     """
     claim, select, select_all = {}, {}, {}
     held_out = claim_share > 0
-    every = {d: simulation_windows(n_periods, d, n_windows=n_periods, min_pre=plan.min_pre[d])
-             for d in plan.durations}
-    ks = {d: int(np.ceil(len(st) * claim_share)) if claim_share > 0 else 0 for d, st in every.items()}
+    every = {
+        d: simulation_windows(n_periods, d, n_windows=n_periods, min_pre=plan.min_pre[d])
+        for d in plan.durations
+    }
+    ks = {
+        d: int(np.ceil(len(st) * claim_share)) if claim_share > 0 else 0 for d, st in every.items()
+    }
     if any(k < MIN_SPLIT_WINDOWS or len(every[d]) - k < MIN_SPLIT_WINDOWS for d, k in ks.items()):
         held_out = False
     for d, st in every.items():
@@ -754,8 +1068,10 @@ def _choose_cells(ranked: list[Design], n_cells: int, include: Sequence[str] = (
             cells.append(d)
             used |= set(d.treated)
     if len(cells) < n_cells:
-        raise ConfigError(f"only {len(cells)} disjoint treated set(s) of {cells[0].duration} periods among the "
-                          f"{len(ranked)} simulated designs; ask for fewer cells or allow more geos")
+        raise ConfigError(
+            f"only {len(cells)} disjoint treated set(s) of {cells[0].duration} periods among the "
+            f"{len(ranked)} simulated designs; ask for fewer cells or allow more geos"
+        )
     return cells
 
 
@@ -790,17 +1106,40 @@ def evaluate_design(
     geos = list(panel.geos)
     Y = panel.wide().to_numpy(dtype=float)
     T, G = Y.shape
-    plan = choose_settings(T, panel.period_name, durations=[int(duration)], n_windows=None, min_pre=min_pre,
-                           estimator_min=est.min_pre_periods, days_per_period=period_days(panel.dates))
+    plan = choose_settings(
+        T,
+        panel.period_name,
+        durations=[int(duration)],
+        n_windows=None,
+        min_pre=min_pre,
+        estimator_min=est.min_pre_periods,
+        days_per_period=period_days(panel.dates),
+    )
     plan.n_windows = n_windows
     claim, select, _, held = split_windows(T, plan, claim_share)
     starts = claim[int(duration)] if held else _thin(select[int(duration)], n_windows)
     t_idx = [geos.index(g) for g in treated]
     c_idx = [i for i in range(G) if i not in t_idx]
     effects = np.unique(np.asarray(list(effect_sizes), dtype=float))
-    r = candidate_power(Y, t_idx, c_idx, int(duration), starts, effects, estimator=estimator, alpha=alpha,
-                        power_target=power_target, names=geos, seed=seed)
+    r = candidate_power(
+        Y,
+        t_idx,
+        c_idx,
+        int(duration),
+        starts,
+        effects,
+        estimator=estimator,
+        alpha=alpha,
+        power_target=power_target,
+        names=geos,
+        seed=seed,
+    )
     max_fpr = float(alpha + 0.05 if max_false_positive_rate is None else max_false_positive_rate)
-    d = Design(r, fit_quality(Y, t_idx, c_idx, est)[0], max_false_positive_rate=max_fpr, period=plan.period,
-               period_days=plan.period_days)
+    d = Design(
+        r,
+        fit_quality(Y, t_idx, c_idx, est)[0],
+        max_false_positive_rate=max_fpr,
+        period=plan.period,
+        period_days=plan.period_days,
+    )
     return _price(d, cost_per_incremental, incremental_per_spend, None)

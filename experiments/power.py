@@ -68,7 +68,9 @@ def rejects(p_value: np.ndarray | float, alpha: float) -> np.ndarray:
     return np.asarray(p_value) <= alpha
 
 
-def simulation_windows(n_periods: int, duration: int, *, n_windows: int = 20, min_pre: int = 28) -> np.ndarray:
+def simulation_windows(
+    n_periods: int, duration: int, *, n_windows: int = 20, min_pre: int = 28
+) -> np.ndarray:
     """First periods of the historical test windows, latest first.
 
     The windows of ``duration`` periods end at most at the last period and
@@ -95,7 +97,9 @@ def simulation_windows(n_periods: int, duration: int, *, n_windows: int = 20, mi
     return starts
 
 
-def default_min_pre(estimator: CounterfactualEstimator, duration: int, n_periods: int, period: str = "day") -> int:
+def default_min_pre(
+    estimator: CounterfactualEstimator, duration: int, n_periods: int, period: str = "day"
+) -> int:
     """Shortest pre-period a simulated window gets: four test lengths, at least four weeks (eight for weekly data).
 
     Windows spread over the whole history carry the most independent
@@ -107,8 +111,15 @@ def default_min_pre(estimator: CounterfactualEstimator, duration: int, n_periods
 
 
 # -- the exact parametric path of the simplex least squares --------------------
-def simplex_path(A: np.ndarray, b0: np.ndarray, b1: np.ndarray, t_max: float, w0: np.ndarray,
-                 *, max_pieces: int = 500) -> list[tuple[float, float, np.ndarray, np.ndarray, np.ndarray]]:
+def simplex_path(
+    A: np.ndarray,
+    b0: np.ndarray,
+    b1: np.ndarray,
+    t_max: float,
+    w0: np.ndarray,
+    *,
+    max_pieces: int = 500,
+) -> list[tuple[float, float, np.ndarray, np.ndarray, np.ndarray]]:
     r"""Exact solution path of :math:`\min_{w\ge0,1'w=1}\|Aw - b_0 - t b_1\|^2` for :math:`t\in[0, t_{max}]`.
 
     ``w0`` is the solution at :math:`t=0` (its support starts the path).
@@ -276,8 +287,16 @@ def window_decisions(
         return WindowDecisions(lifts, p, effects, baseline)
     # The readout's point estimate comes from the pre-period fit, so it is linear in the lift.
     effects = ((1.0 + lifts)[:, None] * y_post[None, :] - cf[None, :]).sum(axis=1)
-    test = ConformalTest(fitted, y_pre, y_post, X_pre, X_post, permutation=PERMUTATION,
-                         statistic=STATISTIC, seed=seed)
+    test = ConformalTest(
+        fitted,
+        y_pre,
+        y_post,
+        X_pre,
+        X_post,
+        permutation=PERMUTATION,
+        statistic=STATISTIC,
+        seed=seed,
+    )
     U = None
     if method == "fast":
         U = _fast_sc_residuals(fitted, y_pre, y_post, np.vstack([X_pre, X_post]), lifts)
@@ -285,8 +304,16 @@ def window_decisions(
             U = _linear_residuals(test, fitted, y_pre, y_post, lifts)
     if U is None:
         for k, e in enumerate(lifts):
-            t = ConformalTest(fitted, y_pre, y_post * (1.0 + e), X_pre, X_post, permutation=PERMUTATION,
-                              statistic=STATISTIC, seed=seed)
+            t = ConformalTest(
+                fitted,
+                y_pre,
+                y_post * (1.0 + e),
+                X_pre,
+                X_post,
+                permutation=PERMUTATION,
+                statistic=STATISTIC,
+                seed=seed,
+            )
             p[k] = t.p_value(0.0)
         return WindowDecisions(lifts, p, effects, baseline)
     # The readout's own statistic and p-value, for every lift at once.
@@ -431,8 +458,12 @@ class PowerResult:
             "false_positive_rate_se": self.false_positive_rate_se,
             "mde_se": self.mde_se,
             "n_effective_windows": self.n_effective,
-            "power_curve": [{"lift": float(x), "power": float(p)} for x, p in zip(self.lifts, self.power)],
-            "power_injected": None if self.power_injected is None else [float(p) for p in self.power_injected],
+            "power_curve": [
+                {"lift": float(x), "power": float(p)} for x, p in zip(self.lifts, self.power)
+            ],
+            "power_injected": None
+            if self.power_injected is None
+            else [float(p) for p in self.power_injected],
             "n_windows": self.n_windows,
         }
 
@@ -499,8 +530,15 @@ def candidate_power(
     for i, s in enumerate(starts):
         s = int(s)
         wd = window_decisions(
-            est, Y[:s, t_idx], Y[s:s + duration, t_idx], Y[:s, c_idx], Y[s:s + duration, c_idx],
-            lifts, alpha, method=method, seed=seed,
+            est,
+            Y[:s, t_idx],
+            Y[s : s + duration, t_idx],
+            Y[:s, c_idx],
+            Y[s : s + duration, c_idx],
+            lifts,
+            alpha,
+            method=method,
+            seed=seed,
         )
         det[i] = wd.detections(alpha)
         base[i] = wd.baseline * len(t_idx)
@@ -515,13 +553,28 @@ def candidate_power(
     mde, mde_power = _mde(lifts, sym, power_target, grid)
     on_grid = np.searchsorted(lifts, grid)
     labels = tuple(names[i] for i in t_idx) if names is not None else tuple(str(i) for i in t_idx)
-    return PowerResult(labels, int(duration), grid, sym[on_grid], fpr, mde, mde_power,
-                       float(base.mean()), len(starts), np.asarray(starts), det[:, on_grid],
-                       power_injected=raw[on_grid], mde_slope=_slope(lifts, sym, mde),
-                       fine_lifts=lifts[lifts >= 0], fine_power=sym[lifts >= 0])
+    return PowerResult(
+        labels,
+        int(duration),
+        grid,
+        sym[on_grid],
+        fpr,
+        mde,
+        mde_power,
+        float(base.mean()),
+        len(starts),
+        np.asarray(starts),
+        det[:, on_grid],
+        power_injected=raw[on_grid],
+        mde_slope=_slope(lifts, sym, mde),
+        fine_lifts=lifts[lifts >= 0],
+        fine_power=sym[lifts >= 0],
+    )
 
 
-def _slope(lifts: np.ndarray, power: np.ndarray, at: float | None, half_width: float = 0.02) -> float | None:
+def _slope(
+    lifts: np.ndarray, power: np.ndarray, at: float | None, half_width: float = 0.02
+) -> float | None:
     """Slope of the power curve around ``at`` (a secant over +-``half_width``: the curve is a step function)."""
     if at is None:
         return None
@@ -533,7 +586,9 @@ def _slope(lifts: np.ndarray, power: np.ndarray, at: float | None, half_width: f
     return float((np.interp(hi, x, y) - np.interp(lo, x, y)) / (hi - lo))
 
 
-def _mde(lifts: np.ndarray, power: np.ndarray, target: float, grid: np.ndarray) -> tuple[float | None, float | None]:
+def _mde(
+    lifts: np.ndarray, power: np.ndarray, target: float, grid: np.ndarray
+) -> tuple[float | None, float | None]:
     """Smallest lift on the side of the grid's lifts (positive unless all are negative) reaching the target."""
     negative = (grid < 0).any() and not (grid > 0).any()
     side = lifts < 0 if negative else lifts > 0
@@ -553,7 +608,7 @@ def inject_lift(panel, treated: Sequence[str], first: int, length: int, lift: fl
 
     data = panel.data.copy()
     data[panel.y] = data[panel.y].astype(float)
-    dates = panel.dates[first:first + length]
+    dates = panel.dates[first : first + length]
     mask = data[panel.date_col].isin(dates) & data[panel.geo_col].isin(list(treated))
     data.loc[mask, panel.y] = data.loc[mask, panel.y] * (1.0 + lift)
     return dataclasses.replace(panel, data=data, _wide_cache={})
@@ -580,8 +635,16 @@ def null_rejection_rate(
     t_idx, c_idx = np.asarray(treated), np.asarray(control)
     zero = np.zeros(1)
     hits = [
-        window_decisions(est, Y[:s, t_idx], Y[s:s + duration, t_idx], Y[:s, c_idx], Y[s:s + duration, c_idx],
-                         zero, alpha, seed=seed).detections(alpha)[0]
+        window_decisions(
+            est,
+            Y[:s, t_idx],
+            Y[s : s + duration, t_idx],
+            Y[:s, c_idx],
+            Y[s : s + duration, c_idx],
+            zero,
+            alpha,
+            seed=seed,
+        ).detections(alpha)[0]
         for s in (int(x) for x in starts)
     ]
     return float(np.mean(hits))

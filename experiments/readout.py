@@ -75,7 +75,9 @@ def _as_estimator(estimator: str | CounterfactualEstimator) -> CounterfactualEst
     if isinstance(estimator, str):
         return make_estimator(estimator)
     if not isinstance(estimator, CounterfactualEstimator):
-        raise ConfigError(f"estimator must be a name or a CounterfactualEstimator, got {type(estimator).__name__}")
+        raise ConfigError(
+            f"estimator must be a name or a CounterfactualEstimator, got {type(estimator).__name__}"
+        )
     return clone(estimator)
 
 
@@ -83,11 +85,15 @@ def _check_treated_series(panel: Panel, frame: pd.DataFrame, treated: Sequence[s
     for g in treated:
         values = frame[g].to_numpy()
         if np.all(values == 0):
-            raise DataError(f"{panel.source}: treated geo '{g}' has '{panel.y}' all zero over the pre and test periods; "
-                            "nothing to read out")
+            raise DataError(
+                f"{panel.source}: treated geo '{g}' has '{panel.y}' all zero over the pre and test periods; "
+                "nothing to read out"
+            )
         if np.ptp(values) == 0:
-            raise DataError(f"{panel.source}: treated geo '{g}' has a constant '{panel.y}' ({values[0]:g}) over the "
-                            "pre and test periods; a counterfactual cannot be fitted")
+            raise DataError(
+                f"{panel.source}: treated geo '{g}' has a constant '{panel.y}' ({values[0]:g}) over the "
+                "pre and test periods; a counterfactual cannot be fitted"
+            )
 
 
 def read_out(
@@ -203,16 +209,27 @@ def read_out(
         raise ConfigError(f"confidence must be between 0 and 1, got {confidence}")
     if isinstance(estimator, str) and estimator in GEO_LEVEL:
         if inference not in (None, estimator):
-            raise ConfigError(f"inference '{inference}' is not available for estimator '{estimator}' "
-                              f"(valid: {estimator})")
+            raise ConfigError(
+                f"inference '{inference}' is not available for estimator '{estimator}' "
+                f"(valid: {estimator})"
+            )
         if pairs is None:
             treated = panel.check_geos(list(treated), "treated")
         start, end, pre = _periods(panel, test_period, pre_period)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            r = read_out_geo_level(panel, (start, end), method=estimator, pre_period=pre,
-                                   treated=None if pairs is not None else treated, control=control, pairs=pairs,
-                                   confidence=float(confidence), channel=channel, seed=seed)
+            r = read_out_geo_level(
+                panel,
+                (start, end),
+                method=estimator,
+                pre_period=pre,
+                treated=None if pairs is not None else treated,
+                control=control,
+                pairs=pairs,
+                confidence=float(confidence),
+                channel=channel,
+                seed=seed,
+            )
         r.notes += warning_notes(caught)
         if estimator == "trimmed_match" or (estimator in MISCALIBRATED and channel is None):
             r.notes.append(MISCALIBRATED[estimator])
@@ -222,18 +239,35 @@ def read_out(
         treated, control = [t for t, _ in pairs], [c for _, c in pairs]
     if predictors:
         if estimator != "sc-classic":
-            raise ConfigError("predictors are matched by the classic synthetic control: use estimator 'sc-classic' "
-                              f"with them, not {estimator if isinstance(estimator, str) else type(estimator).__name__!r}")
+            raise ConfigError(
+                "predictors are matched by the classic synthetic control: use estimator 'sc-classic' "
+                f"with them, not {estimator if isinstance(estimator, str) else type(estimator).__name__!r}"
+            )
         estimator = PredictorSyntheticControl(seed=seed)
     est, mode = configure_inference(_as_estimator(estimator), inference)
     # The fits inside inference loops are many small matrix problems: BLAS threads
     # only add contention there (ten times slower on a busy two-core machine).
     # Warnings raised on the way become notes of the readout (no raw warnings in reports).
-    with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings(record=True) as caught:
+    with (
+        threadpool_limits(limits=1, user_api="blas"),
+        warnings.catch_warnings(record=True) as caught,
+    ):
         warnings.simplefilter("always")
-        r = _read_out(panel, treated, test_period, pre_period=pre_period, control=control, est=est,
-                      confidence=float(confidence), channel=channel, seed=seed, mode=mode,
-                      placebos=placebos, exclude=_exclude, predictors=list(predictors or []))
+        r = _read_out(
+            panel,
+            treated,
+            test_period,
+            pre_period=pre_period,
+            control=control,
+            est=est,
+            confidence=float(confidence),
+            channel=channel,
+            seed=seed,
+            mode=mode,
+            placebos=placebos,
+            exclude=_exclude,
+            predictors=list(predictors or []),
+        )
     r.notes += warning_notes(caught)
     return r
 
@@ -262,8 +296,14 @@ class _Unscaled:
 
 
 def _unscale_inference(inf: EffectInference, scale: float) -> EffectInference:
-    return EffectInference(inf.effect * scale, (inf.effect_ci[0] * scale, inf.effect_ci[1] * scale), inf.p_value,
-                           inf.counterfactual_lo * scale, inf.counterfactual_hi * scale, inf.method)
+    return EffectInference(
+        inf.effect * scale,
+        (inf.effect_ci[0] * scale, inf.effect_ci[1] * scale),
+        inf.p_value,
+        inf.counterfactual_lo * scale,
+        inf.counterfactual_hi * scale,
+        inf.method,
+    )
 
 
 def _periods(panel: Panel, test_period, pre_period) -> tuple[pd.Timestamp, pd.Timestamp, tuple]:
@@ -272,16 +312,34 @@ def _periods(panel: Panel, test_period, pre_period) -> tuple[pd.Timestamp, pd.Ti
     if pre_period is None:
         pos = panel.date_position(start)
         if pos == 0:
-            raise DataError(f"test period starts {start.date()}, the panel's first date: no pre-period to fit on")
+            raise DataError(
+                f"test period starts {start.date()}, the panel's first date: no pre-period to fit on"
+            )
         return start, end, (panel.dates[0], panel.dates[pos - 1])
     pre_start, pre_end = _dates(panel, pre_period, "pre-period")
     if pre_end >= start:
-        raise DataError(f"pre-period ends {pre_end.date()}, not before the test starts {start.date()}")
+        raise DataError(
+            f"pre-period ends {pre_end.date()}, not before the test starts {start.date()}"
+        )
     return start, end, (pre_start, pre_end)
 
 
-def _read_out(panel, treated, test_period, *, pre_period, control, est, confidence, channel, seed, mode,
-              placebos, exclude, predictors=()) -> Readout:
+def _read_out(
+    panel,
+    treated,
+    test_period,
+    *,
+    pre_period,
+    control,
+    est,
+    confidence,
+    channel,
+    seed,
+    mode,
+    placebos,
+    exclude,
+    predictors=(),
+) -> Readout:
     alpha = 1.0 - confidence
 
     treated = panel.check_geos(list(treated), "treated")
@@ -301,8 +359,10 @@ def _read_out(panel, treated, test_period, *, pre_period, control, est, confiden
         raise DataError("no control geos left: every geo of the panel is treated")
 
     if predictors:
-        est.set_params(predictors=predictor_matrix(panel, predictors, treated, control, (pre_start, pre_end)),
-                       predictor_names=list(predictors))
+        est.set_params(
+            predictors=predictor_matrix(panel, predictors, treated, control, (pre_start, pre_end)),
+            predictor_names=list(predictors),
+        )
     wide = panel.wide()
     pre_mask = (wide.index >= pre_start) & (wide.index <= pre_end)
     post_mask = (wide.index >= start) & (wide.index <= end)
@@ -327,7 +387,9 @@ def _read_out(panel, treated, test_period, *, pre_period, control, est, confiden
     fit_seconds = time.perf_counter() - t0
     name = estimator_name(est)
 
-    inf, tests, extra_notes = infer(fitted, mode, name, Ys_pre, Ys_post, ys_pre, Xs_pre, ys_post, Xs_post, alpha, seed)
+    inf, tests, extra_notes = infer(
+        fitted, mode, name, Ys_pre, Ys_post, ys_pre, Xs_pre, ys_post, Xs_post, alpha, seed
+    )
     inf = _unscale_inference(inf, scale)
     note = permutation_note(inf.method, alpha)
     if note:
@@ -342,32 +404,63 @@ def _read_out(panel, treated, test_period, *, pre_period, control, est, confiden
             fit_seconds = time.perf_counter() - t0
         cap = max(3, int(PLACEBO_BUDGET_S / max(fit_seconds, 1e-6)))
         n_space = min(len(control), max(2, 2 * cap // 3))
-        space = placebo_in_space(fitted, ys_pre, Xs_pre, ys_post, Xs_post, list(control), max_placebos=n_space)
-        time_ = placebo_in_time(fitted, ys_pre, Xs_pre, len(y_post), actual_score=space.actual_score,
-                                max_placebos=min(20, max(1, cap - n_space)))
+        space = placebo_in_space(
+            fitted, ys_pre, Xs_pre, ys_post, Xs_post, list(control), max_placebos=n_space
+        )
+        time_ = placebo_in_time(
+            fitted,
+            ys_pre,
+            Xs_pre,
+            len(y_post),
+            actual_score=space.actual_score,
+            max_placebos=min(20, max(1, cap - n_space)),
+        )
         placebo = {"space": _unscale_placebo(space, scale), "time": _unscale_placebo(time_, scale)}
         if n_space < len(control):
-            extra_notes.append(f"Placebo in space limited to the first {n_space} of {len(control)} donors: "
-                               f"one fit takes {fit_seconds:.1f} s.")
+            extra_notes.append(
+                f"Placebo in space limited to the first {n_space} of {len(control)} donors: "
+                f"one fit takes {fit_seconds:.1f} s."
+            )
 
     spend = None
     if channel is not None:
         col = panel.spend_column(channel)
         sw = panel.wide(col)
         spend, spend_notes = spend_readout(
-            est, sw.loc[pre_mask, treated].to_numpy(), sw.loc[post_mask, treated].to_numpy(),
-            sw.loc[pre_mask, control].to_numpy(), sw.loc[post_mask, control].to_numpy(), alpha, channel)
+            est,
+            sw.loc[pre_mask, treated].to_numpy(),
+            sw.loc[post_mask, treated].to_numpy(),
+            sw.loc[pre_mask, control].to_numpy(),
+            sw.loc[post_mask, control].to_numpy(),
+            alpha,
+            channel,
+        )
         extra_notes += spend_notes
 
     miss = MISCALIBRATED.get(f"{name}:{mode}") or MISCALIBRATED.get(name)
     if miss:
         extra_notes.append(miss)
     return Readout.build(
-        panel=panel, estimator=_Unscaled(fitted, scale), estimator_name=name, confidence=float(confidence),
-        treated=treated, control=list(control), pre_period=(pre_start, pre_end), test_period=(start, end),
-        pre_dates=wide.index[pre_mask], post_dates=wide.index[post_mask], y_pre=y_pre, y_post=y_post,
-        inference=inf, placebo=placebo, channel=channel, spend=spend, seed=seed, extra_notes=extra_notes,
-        tests=tests, inference_choice=mode,
+        panel=panel,
+        estimator=_Unscaled(fitted, scale),
+        estimator_name=name,
+        confidence=float(confidence),
+        treated=treated,
+        control=list(control),
+        pre_period=(pre_start, pre_end),
+        test_period=(start, end),
+        pre_dates=wide.index[pre_mask],
+        post_dates=wide.index[post_mask],
+        y_pre=y_pre,
+        y_post=y_post,
+        inference=inf,
+        placebo=placebo,
+        channel=channel,
+        spend=spend,
+        seed=seed,
+        extra_notes=extra_notes,
+        tests=tests,
+        inference_choice=mode,
     )
 
 
@@ -417,12 +510,19 @@ def read_out_cells(
     for name, geos in cells.items():
         for g in panel.check_geos(list(geos), f"cell '{name}'"):
             if g in owner:
-                raise DataError(f"geo '{g}' is in two cells, '{owner[g]}' and '{name}'; cells must be disjoint")
+                raise DataError(
+                    f"geo '{g}' is in two cells, '{owner[g]}' and '{name}'; cells must be disjoint"
+                )
             owner[g] = name
     control = kwargs.get("control")
     if control is not None:
         clash = [g for g in control if g in owner]
         if clash:
-            raise DataError(f"geo '{clash[0]}' is given both as control and in cell '{owner[clash[0]]}'")
-    readouts = {name: read_out(panel, geos, test_period, _exclude=tuple(owner), **kwargs) for name, geos in cells.items()}
+            raise DataError(
+                f"geo '{clash[0]}' is given both as control and in cell '{owner[clash[0]]}'"
+            )
+    readouts = {
+        name: read_out(panel, geos, test_period, _exclude=tuple(owner), **kwargs)
+        for name, geos in cells.items()
+    }
     return MultiCellReadout(readouts)

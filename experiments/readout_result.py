@@ -119,10 +119,30 @@ class Readout:
 
     # -- construction ---------------------------------------------------------
     @classmethod
-    def build(cls, *, panel, estimator, estimator_name: str, confidence: float, treated, control, pre_period,
-              test_period, pre_dates, post_dates, y_pre, y_post, inference: EffectInference,
-              placebo: dict[str, PlaceboResult], channel, spend, seed, extra_notes=(), tests=(),
-              inference_choice: str | None = None) -> Readout:
+    def build(
+        cls,
+        *,
+        panel,
+        estimator,
+        estimator_name: str,
+        confidence: float,
+        treated,
+        control,
+        pre_period,
+        test_period,
+        pre_dates,
+        post_dates,
+        y_pre,
+        y_post,
+        inference: EffectInference,
+        placebo: dict[str, PlaceboResult],
+        channel,
+        spend,
+        seed,
+        extra_notes=(),
+        tests=(),
+        inference_choice: str | None = None,
+    ) -> Readout:
         n1 = len(treated)
         cf_pre = np.asarray(estimator.counterfactual_pre_, float)
         cf_post = np.asarray(estimator.counterfactual_post_, float)
@@ -136,26 +156,42 @@ class Readout:
 
         idx = pre_dates.append(post_dates)
         eff = y_post - cf_post
-        series = pd.DataFrame({
-            "period": ["pre"] * len(pre_dates) + ["test"] * len(post_dates),
-            "observed": np.concatenate([y_pre, y_post]) * n1,
-            "counterfactual": np.concatenate([cf_pre, cf_post]) * n1,
-            "lower": np.concatenate([np.full(len(pre_dates), np.nan), inference.counterfactual_lo * n1]),
-            "upper": np.concatenate([np.full(len(pre_dates), np.nan), inference.counterfactual_hi * n1]),
-            "incremental": np.concatenate([(y_pre - cf_pre), eff]) * n1,
-            "cumulative_incremental": np.concatenate([np.full(len(pre_dates), np.nan), np.cumsum(eff) * n1]),
-        }, index=pd.DatetimeIndex(idx, name="date"))
+        series = pd.DataFrame(
+            {
+                "period": ["pre"] * len(pre_dates) + ["test"] * len(post_dates),
+                "observed": np.concatenate([y_pre, y_post]) * n1,
+                "counterfactual": np.concatenate([cf_pre, cf_post]) * n1,
+                "lower": np.concatenate(
+                    [np.full(len(pre_dates), np.nan), inference.counterfactual_lo * n1]
+                ),
+                "upper": np.concatenate(
+                    [np.full(len(pre_dates), np.nan), inference.counterfactual_hi * n1]
+                ),
+                "incremental": np.concatenate([(y_pre - cf_pre), eff]) * n1,
+                "cumulative_incremental": np.concatenate(
+                    [np.full(len(pre_dates), np.nan), np.cumsum(eff) * n1]
+                ),
+            },
+            index=pd.DatetimeIndex(idx, name="date"),
+        )
 
         weights = None
         if hasattr(estimator, "weights_"):
-            weights = pd.Series(np.asarray(estimator.weights_, float), index=list(control), name="weight")
+            weights = pd.Series(
+                np.asarray(estimator.weights_, float), index=list(control), name="weight"
+            )
         resid = y_pre - cf_pre
         sst = float(np.sum((y_pre - y_pre.mean()) ** 2))
         fit = {
             "rmse": float(getattr(estimator, "pre_rmse_", np.sqrt(np.mean(resid**2)))),
-            "r2": float(getattr(estimator, "pre_r2_", 1 - np.sum(resid**2) / sst if sst > 0 else np.nan)),
-            "scaled_l2_imbalance": (float(estimator.scaled_l2_imbalance_)
-                                    if hasattr(estimator, "scaled_l2_imbalance_") else None),
+            "r2": float(
+                getattr(estimator, "pre_r2_", 1 - np.sum(resid**2) / sst if sst > 0 else np.nan)
+            ),
+            "scaled_l2_imbalance": (
+                float(estimator.scaled_l2_imbalance_)
+                if hasattr(estimator, "scaled_l2_imbalance_")
+                else None
+            ),
             "mape": float(np.mean(np.abs(resid) / np.maximum(np.abs(y_pre), 1e-12))),
         }
 
@@ -165,39 +201,58 @@ class Readout:
             spend_delta = spend["observed"] - spend["counterfactual"]
             spend_moved = bool(spend.get("moved", abs(spend_delta) > 1e-9))
         notes = [f"Inference: {inference.method}."]
-        notes.append(f"Incremental = treated-average effect x {n1} treated geo(s); observed totals include "
-                     "everything that would have happened anyway.")
+        notes.append(
+            f"Incremental = treated-average effect x {n1} treated geo(s); observed totals include "
+            "everything that would have happened anyway."
+        )
         if fit["r2"] == fit["r2"] and fit["r2"] < 0.5:
-            notes.append(f"Weak pre-period fit (R² {fit['r2']:.2f}): the counterfactual may be biased; "
-                         "consider more pre-period or other controls.")
-        tests = list(tests) or [{"test": "inference", "p_value": float(inference.p_value), "method": inference.method}]
+            notes.append(
+                f"Weak pre-period fit (R² {fit['r2']:.2f}): the counterfactual may be biased; "
+                "consider more pre-period or other controls."
+            )
+        tests = list(tests) or [
+            {"test": "inference", "p_value": float(inference.p_value), "method": inference.method}
+        ]
         alpha = 1 - confidence
         if (inference.p_value <= alpha) != (lo > 0 or hi < 0):
             if len(tests) > 1:
                 shown = "; ".join(f"{t['test']}: p = {t['p_value']:.3f}" for t in tests)
-                notes.append(f"The p-value and the interval come from two tests and disagree on significance at "
-                             f"{confidence:.0%} ({shown}): the headline p-value tests no effect in any period "
-                             "(the whole path), the interval is for the average effect; read the interval.")
+                notes.append(
+                    f"The p-value and the interval come from two tests and disagree on significance at "
+                    f"{confidence:.0%} ({shown}): the headline p-value tests no effect in any period "
+                    "(the whole path), the interval is for the average effect; read the interval."
+                )
             else:
-                notes.append("The p-value and the interval disagree on significance at the edge: the interval's "
-                             "ends are searched to a tolerance and the p-value lies on a finite lattice.")
+                notes.append(
+                    "The p-value and the interval disagree on significance at the edge: the interval's "
+                    "ends are searched to a tolerance and the p-value lies on a finite lattice."
+                )
         if not lo <= incremental <= hi:
-            notes.append("The interval does not contain the point estimate: the conformal refit on the whole "
-                         "period under each null moves the fit (a sign of an unstable pre-period fit); "
-                         "read the interval, and check the placebos.")
+            notes.append(
+                "The interval does not contain the point estimate: the conformal refit on the whole "
+                "period under each null moves the fit (a sign of an unstable pre-period fit); "
+                "read the interval, and check the placebos."
+            )
         for kind, res in placebo.items():
             if len(res.scores) == 0:
-                what = ("not enough history before the test for one placebo window of the test's length"
-                        if kind == "time" else "no donor could serve as a placebo")
+                what = (
+                    "not enough history before the test for one placebo window of the test's length"
+                    if kind == "time"
+                    else "no donor could serve as a placebo"
+                )
                 notes.append(f"Placebo in {kind}: {what}; no placebo check.")
             else:
-                notes.append(f"Placebo in {kind}: {len(res.scores)} placebos, rank p-value {res.p_value:.3f} "
-                             "(standardised effect vs placebos).")
+                notes.append(
+                    f"Placebo in {kind}: {len(res.scores)} placebos, rank p-value {res.p_value:.3f} "
+                    "(standardised effect vs placebos)."
+                )
         notes += list(extra_notes)
         if spend is not None and not spend_moved:
-            notes.append(f"The test did not move the spend of '{channel}': the change ({spend_delta:,.4g}) is "
-                         f"within the spend's own pre-period noise (±{spend.get('noise', 0.0):,.4g} over a window "
-                         f"of the test's length, {confidence:.0%}); no cost per incremental is reported.")
+            notes.append(
+                f"The test did not move the spend of '{channel}': the change ({spend_delta:,.4g}) is "
+                f"within the spend's own pre-period noise (±{spend.get('noise', 0.0):,.4g} over a window "
+                f"of the test's length, {confidence:.0%}); no cost per incremental is reported."
+            )
         elif spend is not None and spend.get("method"):
             notes.append(f"Spend counterfactual of '{channel}': {spend['method']}.")
         if spend is not None and not spend_moved:
@@ -205,16 +260,36 @@ class Readout:
         else:
             spend_for_ratio = spend_delta
         return cls(
-            outcome=panel.y, estimator=estimator_name, confidence=confidence, treated=list(treated),
-            control=list(control), pre_period=tuple(pre_period), test_period=tuple(test_period),
-            observed=observed, counterfactual=counterfactual, incremental=incremental,
-            incremental_ci=(float(lo), float(hi)), lift=lift_of(incremental), lift_ci=(lift_of(lo), lift_of(hi)),
-            p_value=float(inference.p_value), channel=channel, spend_delta=spend_delta,
+            outcome=panel.y,
+            estimator=estimator_name,
+            confidence=confidence,
+            treated=list(treated),
+            control=list(control),
+            pre_period=tuple(pre_period),
+            test_period=tuple(test_period),
+            observed=observed,
+            counterfactual=counterfactual,
+            incremental=incremental,
+            incremental_ci=(float(lo), float(hi)),
+            lift=lift_of(incremental),
+            lift_ci=(lift_of(lo), lift_of(hi)),
+            p_value=float(inference.p_value),
+            channel=channel,
+            spend_delta=spend_delta,
             incremental_per_spend=_ratio(incremental, spend_for_ratio),
             cost_per_incremental=_ratio(spend_for_ratio, incremental) if spend_for_ratio else None,
-            att=float(eff.mean()), period_name=panel.period_name, series=series, weights=weights, fit=fit,
-            placebo=placebo, inference_method=inference.method, spend=spend, seed=seed, notes=notes,
-            tests=tests, inference_choice=inference_choice,
+            att=float(eff.mean()),
+            period_name=panel.period_name,
+            series=series,
+            weights=weights,
+            fit=fit,
+            placebo=placebo,
+            inference_method=inference.method,
+            spend=spend,
+            seed=seed,
+            notes=notes,
+            tests=tests,
+            inference_choice=inference_choice,
         )
 
     # -- verbs ----------------------------------------------------------------
@@ -230,8 +305,10 @@ class Readout:
         """Intervals of the incremental total and the lift, level in the column names."""
         level = f"{self.confidence:.0%}"
         return pd.DataFrame(
-            {f"lower {level}": [self.incremental_ci[0], self.lift_ci[0]],
-             f"upper {level}": [self.incremental_ci[1], self.lift_ci[1]]},
+            {
+                f"lower {level}": [self.incremental_ci[0], self.lift_ci[0]],
+                f"upper {level}": [self.incremental_ci[1], self.lift_ci[1]],
+            },
             index=pd.Index(["incremental", "lift"], name="quantity"),
         )
 
@@ -241,24 +318,41 @@ class Readout:
         level = f"{self.confidence:.0%}"
         rows = [
             ("observed (total) " + self.outcome, self.observed, None, None),
-            ("counterfactual (would have happened anyway)", self.counterfactual,
-             self.observed - self.incremental_ci[1], self.observed - self.incremental_ci[0]),
+            (
+                "counterfactual (would have happened anyway)",
+                self.counterfactual,
+                self.observed - self.incremental_ci[1],
+                self.observed - self.incremental_ci[0],
+            ),
             ("incremental " + self.outcome, self.incremental, *self.incremental_ci),
             ("lift", self.lift, *self.lift_ci),
-            (f"effect per treated geo per {self.period_name}", self.att,
-             self.incremental_ci[0] / (self.n_treated * self.n_test_periods),
-             self.incremental_ci[1] / (self.n_treated * self.n_test_periods)),
+            (
+                f"effect per treated geo per {self.period_name}",
+                self.att,
+                self.incremental_ci[0] / (self.n_treated * self.n_test_periods),
+                self.incremental_ci[1] / (self.n_treated * self.n_test_periods),
+            ),
         ]
         if self.channel is not None:
             sd = self.spend_delta
             # No ratio (and no interval of it) when the test did not move spend.
-            ci = [_ratio(x, sd) if self.incremental_per_spend is not None else None for x in self.incremental_ci]
+            ci = [
+                _ratio(x, sd) if self.incremental_per_spend is not None else None
+                for x in self.incremental_ci
+            ]
             rows += [
                 (f"spend change ({self.channel})", sd, None, None),
-                ("incremental per unit spend", self.incremental_per_spend, min(ci, key=_nan_key), max(ci, key=_nan_key)),
+                (
+                    "incremental per unit spend",
+                    self.incremental_per_spend,
+                    min(ci, key=_nan_key),
+                    max(ci, key=_nan_key),
+                ),
                 ("cost per incremental", self.cost_per_incremental, None, None),
             ]
-        frame = pd.DataFrame(rows, columns=["quantity", "estimate", f"lower {level}", f"upper {level}"])
+        frame = pd.DataFrame(
+            rows, columns=["quantity", "estimate", f"lower {level}", f"upper {level}"]
+        )
         return frame.set_index("quantity")
 
     @property
@@ -268,23 +362,40 @@ class Readout:
         start, end = (_iso(d) for d in self.test_period)
         lift = f"{self.lift:+.1%}" if self.lift is not None else "n/a"
         lo, hi = self.incremental_ci
-        s = (f"Over {start}..{end} the {self.n_treated} treated geo(s) had {self.observed:,.0f} {self.outcome} in total, "
-             f"of which {self.incremental:,.0f} were incremental ({level} interval {lo:,.0f} to {hi:,.0f}; "
-             f"lift {lift}, two-sided p = {self.p_value:.3f}); about {self.counterfactual:,.0f} would have "
-             f"happened anyway.")
+        s = (
+            f"Over {start}..{end} the {self.n_treated} treated geo(s) had {self.observed:,.0f} {self.outcome} in total, "
+            f"of which {self.incremental:,.0f} were incremental ({level} interval {lo:,.0f} to {hi:,.0f}; "
+            f"lift {lift}, two-sided p = {self.p_value:.3f}); about {self.counterfactual:,.0f} would have "
+            f"happened anyway."
+        )
         if self.channel is not None and self.spend_delta is not None:
-            cpi = f"{self.cost_per_incremental:,.2f}" if self.cost_per_incremental is not None else "n/a"
-            s += (f" Spend of '{self.channel}' changed by {self.spend_delta:,.0f}; cost per incremental "
-                  f"{self.outcome}: {cpi}.")
+            cpi = (
+                f"{self.cost_per_incremental:,.2f}"
+                if self.cost_per_incremental is not None
+                else "n/a"
+            )
+            s += (
+                f" Spend of '{self.channel}' changed by {self.spend_delta:,.0f}; cost per incremental "
+                f"{self.outcome}: {cpi}."
+            )
         return s
 
     def summary(self) -> TextSummary:
         """The headline, the table and numbered notes (inference method, warnings)."""
-        lines = [f"Lift readout ({self.estimator}, {self.outcome})", self.text, "",
-                 self.table.to_string(float_format=lambda x: f"{x:,.4g}"), "",
-                 f"pre-period fit: RMSE {self.fit['rmse']:.4g}, R² {self.fit['r2']:.3f}"
-                 + (f", scaled L2 imbalance {self.fit['scaled_l2_imbalance']:.4f}"
-                    if self.fit.get("scaled_l2_imbalance") is not None else ""), ""]
+        lines = [
+            f"Lift readout ({self.estimator}, {self.outcome})",
+            self.text,
+            "",
+            self.table.to_string(float_format=lambda x: f"{x:,.4g}"),
+            "",
+            f"pre-period fit: RMSE {self.fit['rmse']:.4g}, R² {self.fit['r2']:.3f}"
+            + (
+                f", scaled L2 imbalance {self.fit['scaled_l2_imbalance']:.4f}"
+                if self.fit.get("scaled_l2_imbalance") is not None
+                else ""
+            ),
+            "",
+        ]
         lines += [f"{i}. {n}" for i, n in enumerate(self.notes, 1)]
         return TextSummary("\n".join(lines))
 
@@ -318,11 +429,18 @@ class Readout:
             "inference_method": self.inference_method,
             "seed": self.seed,
             "fit": dict(self.fit),
-            "weights": None if self.weights is None else {k: float(v) for k, v in self.weights.items()},
-            "spend": None if self.spend is None else {
-                "observed": self.spend["observed"], "counterfactual": self.spend["counterfactual"],
-                "method": self.spend.get("method"), "noise": self.spend.get("noise"),
-                "moved": self.spend.get("moved", True)},
+            "weights": None
+            if self.weights is None
+            else {k: float(v) for k, v in self.weights.items()},
+            "spend": None
+            if self.spend is None
+            else {
+                "observed": self.spend["observed"],
+                "counterfactual": self.spend["counterfactual"],
+                "method": self.spend.get("method"),
+                "noise": self.spend.get("noise"),
+                "moved": self.spend.get("moved", True),
+            },
             "inference": self.inference_choice,
             "tests": [dict(t) for t in self.tests],
             "series": {
@@ -361,32 +479,76 @@ class Readout:
         level = f"{self.confidence:.0%}"
         thousands = FuncFormatter(lambda v, _: f"{v:,.0f}")
         if kind == "counterfactual":
-            ax.plot(s.index, s["observed"], color="black", lw=1.2, label=f"observed {self.outcome} (total)")
-            ax.plot(s.index, s["counterfactual"], color="#2f5fa7", lw=1.2, ls="--",
-                    label="counterfactual (would have happened anyway)")
-            ax.fill_between(test.index, test["lower"], test["upper"], color="#2f5fa7", alpha=0.2,
-                            label=f"{level} band")
+            ax.plot(
+                s.index,
+                s["observed"],
+                color="black",
+                lw=1.2,
+                label=f"observed {self.outcome} (total)",
+            )
+            ax.plot(
+                s.index,
+                s["counterfactual"],
+                color="#2f5fa7",
+                lw=1.2,
+                ls="--",
+                label="counterfactual (would have happened anyway)",
+            )
+            ax.fill_between(
+                test.index,
+                test["lower"],
+                test["upper"],
+                color="#2f5fa7",
+                alpha=0.2,
+                label=f"{level} band",
+            )
             ax.axvspan(start, test.index[-1], color="#f2c14e", alpha=0.12, label="test window")
             ax.set_ylabel(f"{self.outcome} per {self.period_name}, treated total")
             ax.yaxis.set_major_formatter(thousands)
             ax.legend(loc="upper left", fontsize=8)
-            ax.set_title(f"Observed vs counterfactual {self.outcome} in the treated geos ({self.estimator})")
+            ax.set_title(
+                f"Observed vs counterfactual {self.outcome} in the treated geos ({self.estimator})"
+            )
         elif kind == "incremental":
-            ax.bar(test.index, test["incremental"], color="#2f5fa7", label=f"incremental {self.outcome}")
+            ax.bar(
+                test.index,
+                test["incremental"],
+                color="#2f5fa7",
+                label=f"incremental {self.outcome}",
+            )
             # Pointwise band of the gap: observed minus the counterfactual band (no new statistic).
-            ax.vlines(test.index, test["observed"] - test["upper"], test["observed"] - test["lower"],
-                      color="#1d2430", lw=0.8, label=f"{level} pointwise band")
+            ax.vlines(
+                test.index,
+                test["observed"] - test["upper"],
+                test["observed"] - test["lower"],
+                color="#1d2430",
+                lw=0.8,
+                label=f"{level} pointwise band",
+            )
             ax.axhline(0, color="black", lw=0.8)
             ax.set_ylabel(f"incremental {self.outcome} per {self.period_name}")
             ax.yaxis.set_major_formatter(thousands)
             ax.legend(loc="best", fontsize=8)
-            ax.set_title(f"Incremental {self.outcome} per {self.period_name} during the test ({self.estimator})")
+            ax.set_title(
+                f"Incremental {self.outcome} per {self.period_name} during the test ({self.estimator})"
+            )
         elif kind == "cumulative":
-            ax.plot(test.index, test["cumulative_incremental"], color="#2f5fa7", marker="o", ms=3,
-                    label=f"cumulative incremental {self.outcome}")
+            ax.plot(
+                test.index,
+                test["cumulative_incremental"],
+                color="#2f5fa7",
+                marker="o",
+                ms=3,
+                label=f"cumulative incremental {self.outcome}",
+            )
             # A line from lo to hi (not an error bar): a conformal interval may exclude the estimate.
-            ax.vlines([test.index[-1]], *self.incremental_ci, color="#a12", lw=2,
-                      label=f"total, {level} interval")
+            ax.vlines(
+                [test.index[-1]],
+                *self.incremental_ci,
+                color="#a12",
+                lw=2,
+                label=f"total, {level} interval",
+            )
             ax.axhline(0, color="black", lw=0.8)
             ax.set_ylabel(f"cumulative incremental {self.outcome}")
             ax.yaxis.set_major_formatter(thousands)
@@ -396,12 +558,18 @@ class Readout:
             res = self.placebo.get("space")
             if res is None or len(res.scores) == 0:
                 raise ValueError("no placebo-in-space results in this readout (placebos=False?)")
-            ax.hist(res.scores, bins=min(30, max(5, len(res.scores) // 2)), color="#9aa7b8",
-                    label="placebo geos (each donor as if treated)")
+            ax.hist(
+                res.scores,
+                bins=min(30, max(5, len(res.scores) // 2)),
+                color="#9aa7b8",
+                label="placebo geos (each donor as if treated)",
+            )
             ax.axvline(res.actual_score, color="#a12", lw=2, label="treated geos")
             ax.set_xlabel("test-window gap / pre-period RMSE")
             ax.set_ylabel("number of placebo geos")
-            ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: never over a bar
+            ax.legend(
+                fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0)
+            )  # outside: never over a bar
             ax.set_title(f"Placebo in space: treated score against {len(res.scores)} placebos")
         elif kind == "weights":
             if self.weights is None:
@@ -440,10 +608,20 @@ class MultiCellReadout:
     def table(self) -> pd.DataFrame:
         rows = []
         for name, r in self.cells.items():
-            rows.append({"cell": name, "treated": ", ".join(r.treated), "observed": r.observed,
-                         "counterfactual": r.counterfactual, "incremental": r.incremental,
-                         "incremental_lo": r.incremental_ci[0], "incremental_hi": r.incremental_ci[1],
-                         "lift": r.lift, "p_value": r.p_value, "cost_per_incremental": r.cost_per_incremental})
+            rows.append(
+                {
+                    "cell": name,
+                    "treated": ", ".join(r.treated),
+                    "observed": r.observed,
+                    "counterfactual": r.counterfactual,
+                    "incremental": r.incremental,
+                    "incremental_lo": r.incremental_ci[0],
+                    "incremental_hi": r.incremental_ci[1],
+                    "lift": r.lift,
+                    "p_value": r.p_value,
+                    "cost_per_incremental": r.cost_per_incremental,
+                }
+            )
         return pd.DataFrame(rows).set_index("cell")
 
     @property
@@ -451,15 +629,21 @@ class MultiCellReadout:
         return "\n".join(f"[{name}] {r.text}" for name, r in self.cells.items())
 
     def summary(self) -> TextSummary:
-        return TextSummary("Multi-cell lift readout\n" + self.text + "\n\n"
-                           + self.table.to_string(float_format=lambda x: f"{x:,.4g}"))
+        return TextSummary(
+            "Multi-cell lift readout\n"
+            + self.text
+            + "\n\n"
+            + self.table.to_string(float_format=lambda x: f"{x:,.4g}")
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """``{"cells": {name: readout.json of the cell}}`` plus the shared settings."""
         first = next(iter(self.cells.values()))
         return {
             "multi_cell": True,
-            "outcome": first.outcome, "estimator": first.estimator, "confidence": first.confidence,
+            "outcome": first.outcome,
+            "estimator": first.estimator,
+            "confidence": first.confidence,
             "test_period": [_iso(d) for d in first.test_period],
             "control": list(first.control),
             "cells": {name: r.to_dict() for name, r in self.cells.items()},
@@ -485,7 +669,9 @@ class MultiCellReadout:
 
         ax.axvline(0, color="black", lw=0.8)
         ax.xaxis.set_major_formatter(PercentFormatter(1.0))
-        ax.set_xlabel(f"lift (dot: estimate; line: {next(iter(self.cells.values())).confidence:.0%} interval)")
+        ax.set_xlabel(
+            f"lift (dot: estimate; line: {next(iter(self.cells.values())).confidence:.0%} interval)"
+        )
         ax.set_title("Lift per cell")
         if show:
             plt.show()

@@ -89,21 +89,41 @@ def run_study(
             dates = panel.dates
             test = (dates[start], dates[start + d.test_days - 1])
             pre = (dates[start - d.pre_days], dates[start - 1])
-            window = signups.loc[test[0]:test[1], treated]
+            window = signups.loc[test[0] : test[1], treated]
             scenarios = []
             for lift in d.lifts:
                 frame = panel.data.copy()
                 frame["signups"] = frame["signups"].astype(float)
                 mask = frame["geo"].isin(treated) & frame["date"].between(*test)
                 frame.loc[mask, "signups"] = frame.loc[mask, "signups"] * (1.0 + lift)
-                scenarios.append(("injected", lift, frame, float(lift * window.to_numpy().sum()),
-                                  float(window.to_numpy().sum())))
+                scenarios.append(
+                    (
+                        "injected",
+                        lift,
+                        frame,
+                        float(lift * window.to_numpy().sum()),
+                        float(window.to_numpy().sum()),
+                    )
+                )
             if d.world_experiments:
-                e = Experiment(d.experiment_channel, tuple(treated), str(test[0].date()), str(test[1].date()), 0.0)
+                e = Experiment(
+                    d.experiment_channel,
+                    tuple(treated),
+                    str(test[0].date()),
+                    str(test[1].date()),
+                    0.0,
+                )
                 truth = world.experiment_truth(e, base=base)
                 run = world.run(world._multipliers([e]))
-                scenarios.append(("experiment", float("nan"), world.panel(run), truth["true_incremental"],
-                                  truth["counterfactual"]))
+                scenarios.append(
+                    (
+                        "experiment",
+                        float("nan"),
+                        world.panel(run),
+                        truth["true_incremental"],
+                        truth["counterfactual"],
+                    )
+                )
             for scenario, lift, frame, true_inc, true_cf in scenarios:
                 p = load_panel(frame)
                 for name in estimators:
@@ -111,18 +131,46 @@ def run_study(
                     est_name, _, inf_name = name.partition(":")
                     t0 = time.perf_counter()
                     try:
-                        r = read_out(p, treated, test, pre_period=pre, estimator=est_name, confidence=confidence,
-                                     seed=seed + done, inference=inf_name or inference, placebos=False)
-                    except LiftlabError as exc:  # a replication the method cannot fit is recorded, not hidden
-                        rows.append({"estimator": name, "scenario": scenario, "lift": lift, "rep": done,
-                                     "error": str(exc)})
+                        r = read_out(
+                            p,
+                            treated,
+                            test,
+                            pre_period=pre,
+                            estimator=est_name,
+                            confidence=confidence,
+                            seed=seed + done,
+                            inference=inf_name or inference,
+                            placebos=False,
+                        )
+                    except (
+                        LiftlabError
+                    ) as exc:  # a replication the method cannot fit is recorded, not hidden
+                        rows.append(
+                            {
+                                "estimator": name,
+                                "scenario": scenario,
+                                "lift": lift,
+                                "rep": done,
+                                "error": str(exc),
+                            }
+                        )
                         continue
-                    rows.append({
-                        "estimator": name, "scenario": scenario, "lift": lift, "rep": done,
-                        "true_incremental": true_inc, "true_counterfactual": true_cf,
-                        "incremental": r.incremental, "lo": r.incremental_ci[0], "hi": r.incremental_ci[1],
-                        "p_value": r.p_value, "seconds": time.perf_counter() - t0, "error": None,
-                    })
+                    rows.append(
+                        {
+                            "estimator": name,
+                            "scenario": scenario,
+                            "lift": lift,
+                            "rep": done,
+                            "true_incremental": true_inc,
+                            "true_counterfactual": true_cf,
+                            "incremental": r.incremental,
+                            "lo": r.incremental_ci[0],
+                            "hi": r.incremental_ci[1],
+                            "p_value": r.p_value,
+                            "seconds": time.perf_counter() - t0,
+                            "error": None,
+                        }
+                    )
             done += 1
             if progress:
                 print(f"  replication {done}/{n_reps}", flush=True)
@@ -135,8 +183,11 @@ def summarise(results: pd.DataFrame, *, alpha: float = 0.1) -> pd.DataFrame:
     ok["lift_error"] = (ok["incremental"] - ok["true_incremental"]) / ok["true_counterfactual"]
     ok["covered"] = (ok["lo"] <= ok["true_incremental"]) & (ok["true_incremental"] <= ok["hi"])
     ok["reject"] = ok["p_value"] <= alpha
-    ok["label"] = np.where(ok["scenario"] == "injected", "lift " + ok["lift"].map(lambda x: f"{x:.0%}"),
-                           "in-world experiment")
+    ok["label"] = np.where(
+        ok["scenario"] == "injected",
+        "lift " + ok["lift"].map(lambda x: f"{x:.0%}"),
+        "in-world experiment",
+    )
     out = ok.groupby(["estimator", "label"]).agg(
         reps=("rep", "size"),
         bias_pp=("lift_error", lambda x: 100 * x.mean()),

@@ -103,7 +103,9 @@ experiments_table = sa.Table(
 geos_table = sa.Table(
     "registry_geos",
     meta,
-    sa.Column("experiment_id", sa.Integer, sa.ForeignKey("registry_experiments.id"), primary_key=True),
+    sa.Column(
+        "experiment_id", sa.Integer, sa.ForeignKey("registry_experiments.id"), primary_key=True
+    ),
     sa.Column("geo", sa.String(100), primary_key=True),
     sa.Column("cell", sa.String(100), nullable=False),
     sa.Column("position", sa.Integer, nullable=False),
@@ -114,7 +116,9 @@ overlaps_table = sa.Table(
     "registry_overlaps",
     meta,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("experiment_id", sa.Integer, sa.ForeignKey("registry_experiments.id"), nullable=False),
+    sa.Column(
+        "experiment_id", sa.Integer, sa.ForeignKey("registry_experiments.id"), nullable=False
+    ),
     sa.Column("other", sa.String(200), nullable=False),
     sa.Column("geos", sa.Text, nullable=False),  # JSON list
     sa.Column("at", sa.String(20), nullable=False),  # "add" or "start"
@@ -126,7 +130,9 @@ readouts_table = sa.Table(
     "registry_readouts",
     meta,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("experiment_id", sa.Integer, sa.ForeignKey("registry_experiments.id"), nullable=False),
+    sa.Column(
+        "experiment_id", sa.Integer, sa.ForeignKey("registry_experiments.id"), nullable=False
+    ),
     sa.Column("cell", sa.String(100)),
     sa.Column("exploratory", sa.Boolean, nullable=False),
     sa.Column("deviations", sa.Text, nullable=False),  # JSON list of strings
@@ -139,7 +145,9 @@ events_table = sa.Table(
     "registry_events",
     meta,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("experiment_id", sa.Integer, sa.ForeignKey("registry_experiments.id"), nullable=False),
+    sa.Column(
+        "experiment_id", sa.Integer, sa.ForeignKey("registry_experiments.id"), nullable=False
+    ),
     sa.Column("action", sa.String(40), nullable=False),
     sa.Column("detail", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -159,9 +167,13 @@ class Conflict:
     washout_days: int
 
     def describe(self) -> str:
-        shown = ", ".join(self.geos[:8]) + (f" and {len(self.geos) - 8} more" if len(self.geos) > 8 else "")
-        return (f"test '{self.other}' ({self.status}, {self.start} to {self.end} "
-                f"plus a {self.washout_days}-day washout) in geos {shown}")
+        shown = ", ".join(self.geos[:8]) + (
+            f" and {len(self.geos) - 8} more" if len(self.geos) > 8 else ""
+        )
+        return (
+            f"test '{self.other}' ({self.status}, {self.start} to {self.end} "
+            f"plus a {self.washout_days}-day washout) in geos {shown}"
+        )
 
 
 @dataclass(frozen=True)
@@ -201,9 +213,15 @@ class ReadoutRecord:
 
     def to_dict(self) -> dict:
         """readout.json plus ``experiment``, ``cell``, ``exploratory``, ``deviations``, ``readout_id``."""
-        return {**self.result, "experiment": self.experiment, "cell": self.cell,
-                "exploratory": self.exploratory, "deviations": list(self.deviations),
-                "readout_id": self.id, "recorded_at": _iso(self.created_at)}
+        return {
+            **self.result,
+            "experiment": self.experiment,
+            "cell": self.cell,
+            "exploratory": self.exploratory,
+            "deviations": list(self.deviations),
+            "readout_id": self.id,
+            "recorded_at": _iso(self.created_at),
+        }
 
 
 @dataclass(frozen=True)
@@ -286,10 +304,15 @@ class Experiment:
     @property
     def settings(self) -> dict:
         """The pre-registered readout settings."""
-        return {"outcome": self.outcome, "estimator": self.estimator, "confidence": self.confidence,
-                "seed": self.seed, "pre_period": list(self.pre_period) if self.pre_period else None,
-                "test_period": list(self.test_period),
-                "control": list(self.control) if self.control is not None else None}
+        return {
+            "outcome": self.outcome,
+            "estimator": self.estimator,
+            "confidence": self.confidence,
+            "seed": self.seed,
+            "pre_period": list(self.pre_period) if self.pre_period else None,
+            "test_period": list(self.test_period),
+            "control": list(self.control) if self.control is not None else None,
+        }
 
     def require_status(self, action: str, allowed: Sequence[str]) -> None:
         """Raise ConfigError naming the status and the way forward unless the status is in ``allowed``."""
@@ -305,7 +328,9 @@ class Experiment:
 
     def to_dict(self) -> dict:
         return {
-            "name": self.name, "channel": self.channel, "status": self.status,
+            "name": self.name,
+            "channel": self.channel,
+            "status": self.status,
             "cells": {k: list(v) for k, v in self.cells.items()},
             "treated": self.treated,
             "control": list(self.control) if self.control is not None else None,
@@ -313,7 +338,8 @@ class Experiment:
             "washout_days": self.washout_days,
             "occupied_until": self.occupied_until.isoformat(),
             "preregistered": self.settings,
-            "design": self.design, "note": self.note,
+            "design": self.design,
+            "note": self.note,
             "overlaps": self.overlaps,
             "readouts": [r.to_dict() for r in self.readouts],
             "events": self.events,
@@ -330,12 +356,18 @@ class Experiment:
         ]
         for cell, geos in self.cells.items():
             lines.append(f"  cell {cell:<6} {', '.join(geos)}")
-        lines.append(f"  control     {', '.join(self.control) if self.control is not None else 'every other geo not in an overlapping test'}")
+        lines.append(
+            f"  control     {', '.join(self.control) if self.control is not None else 'every other geo not in an overlapping test'}"
+        )
         pre = self.pre_period
-        lines.append(f"  pre-registered: outcome {self.outcome}, estimator {self.estimator}, confidence {self.confidence:g}, "
-                     f"seed {self.seed}, pre-period {(pre[0] or 'start of data') + ' to ' + pre[1] if pre else 'readout default'}")
+        lines.append(
+            f"  pre-registered: outcome {self.outcome}, estimator {self.estimator}, confidence {self.confidence:g}, "
+            f"seed {self.seed}, pre-period {(pre[0] or 'start of data') + ' to ' + pre[1] if pre else 'readout default'}"
+        )
         for o in self.overlaps:
-            lines.append(f"  overlap allowed with {o['other']} in {', '.join(o['geos'])} ({o['at']}): {o['reason'] or 'no reason given'}")
+            lines.append(
+                f"  overlap allowed with {o['other']} in {', '.join(o['geos'])} ({o['at']}): {o['reason'] or 'no reason given'}"
+            )
         if not self.readouts:
             lines.append("  no readouts")
         for r in self.readouts:
@@ -395,8 +427,9 @@ def _clean_geos(geos: Iterable[Any], role: str) -> list[str]:
     return out
 
 
-def _check_cells(cells: Mapping[str, Sequence[str]] | Sequence[str],
-                 control: Sequence[str] | None) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...] | None]:
+def _check_cells(
+    cells: Mapping[str, Sequence[str]] | Sequence[str], control: Sequence[str] | None
+) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...] | None]:
     if isinstance(cells, Mapping):
         raw = dict(cells)
     elif isinstance(cells, str):
@@ -418,7 +451,9 @@ def _check_cells(cells: Mapping[str, Sequence[str]] | Sequence[str],
             raise DataError(f"cell {cell} has no treated geos")
         for g in clean:
             if g in seen:
-                where = "twice in cell " + cell if seen[g] == cell else f"in cells {seen[g]} and {cell}"
+                where = (
+                    "twice in cell " + cell if seen[g] == cell else f"in cells {seen[g]} and {cell}"
+                )
                 raise DataError(f"treated geo '{g}' is given {where}")
             seen[g] = cell
         out[cell] = tuple(clean)
@@ -441,14 +476,18 @@ def _check_estimator(name: str) -> str:
     from causal.base import ESTIMATOR_PATHS
 
     if name not in ESTIMATOR_PATHS:
-        raise ConfigError(f"estimator '{name}' is unknown (choose from {', '.join(ESTIMATOR_PATHS)})")
+        raise ConfigError(
+            f"estimator '{name}' is unknown (choose from {', '.join(ESTIMATOR_PATHS)})"
+        )
     return name
 
 
 def _design_geos(value: Any, key: str) -> list[str]:
     """A design's list of geo ids; a string, a number or a nested value is refused, naming ``key``."""
     if not isinstance(value, list) or not value:
-        raise DataError(f"design key '{key}' must be a non-empty list of geo ids, got {type(value).__name__}")
+        raise DataError(
+            f"design key '{key}' must be a non-empty list of geo ids, got {type(value).__name__}"
+        )
     for g in value:
         if isinstance(g, bool) or not isinstance(g, (str, int)) or not str(g).strip():
             raise DataError(f"design key '{key}' holds {g!r}, which is not a geo id")
@@ -477,13 +516,17 @@ def design_defaults(design: Mapping[str, Any]) -> dict[str, Any]:
                 raise DataError(f"design cell {i + 1} has no 'treated' list")
             name = c.get("name")
             if name is not None and not isinstance(name, (str, int)) or isinstance(name, bool):
-                raise DataError(f"design key 'cells[{i}].name' must be a string, got {type(name).__name__}")
+                raise DataError(
+                    f"design key 'cells[{i}].name' must be a string, got {type(name).__name__}"
+                )
             label = str(name or chr(ord("A") + i))
             if label in out["cells"]:
                 raise DataError(f"design cell '{label}' appears twice")
             out["cells"][label] = _design_geos(c["treated"], f"cells[{i}].treated")
     elif cells not in (None, [], {}):
-        raise DataError(f"design key 'cells' must be a list or an object, got {type(cells).__name__}")
+        raise DataError(
+            f"design key 'cells' must be a list or an object, got {type(cells).__name__}"
+        )
     elif design.get("treated") is not None:
         out["cells"] = {"A": _design_geos(design["treated"], "treated")}
     if design.get("control") is not None:
@@ -496,9 +539,16 @@ def design_defaults(design: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = value.strip()
     days = design.get("duration_days")
     if days is not None:
-        if (isinstance(days, bool) or not isinstance(days, (int, float)) or not math.isfinite(days)
-                or days != int(days) or days < 1):
-            raise DataError(f"design key 'duration_days' must be a whole number of days >= 1, got {days!r}")
+        if (
+            isinstance(days, bool)
+            or not isinstance(days, (int, float))
+            or not math.isfinite(days)
+            or days != int(days)
+            or days < 1
+        ):
+            raise DataError(
+                f"design key 'duration_days' must be a whole number of days >= 1, got {days!r}"
+            )
         out["duration_days"] = int(days)
     alpha = design.get("alpha")
     if alpha is not None:
@@ -533,8 +583,10 @@ class Registry:
         elif not store.has_tables(self.engine, meta, what=WHAT):
             # A read creates nothing: a database without the registry's tables has no tests.
             self.engine.dispose()
-            raise DataError(f"{WHAT} {store.describe(self.engine)} has no registered tests "
-                            "(register one first with `liftlab registry add`)")
+            raise DataError(
+                f"{WHAT} {store.describe(self.engine)} has no registered tests "
+                "(register one first with `liftlab registry add`)"
+            )
 
     def __repr__(self) -> str:
         return f"Registry({store.mask_url(self.url)!r})"
@@ -590,7 +642,9 @@ class Registry:
         from_design = design_defaults(design) if design else {}
         cells = cells if cells is not None else from_design.get("cells")
         if cells is None:
-            raise DataError(f"experiment '{name}': no treated geos (give cells/treated or a design with 'treated')")
+            raise DataError(
+                f"experiment '{name}': no treated geos (give cells/treated or a design with 'treated')"
+            )
         control = control if control is not None else from_design.get("control")
         cells_, control_ = _check_cells(cells, control)
         if known_geos is not None:
@@ -601,7 +655,9 @@ class Registry:
         start_ = parse_date(start, "start")
         if end is None:
             if "duration_days" not in from_design:
-                raise ConfigError(f"experiment '{name}': give an end date or a design with duration_days")
+                raise ConfigError(
+                    f"experiment '{name}': give an end date or a design with duration_days"
+                )
             end_ = start_ + timedelta(days=from_design["duration_days"] - 1)
         else:
             end_ = parse_date(end, "end")
@@ -610,13 +666,27 @@ class Registry:
         pre_start = pre_end = None
         if pre_period is not None:
             pre_start = parse_date(pre_period[0], "pre-period start")
-            pre_end = parse_date(pre_period[1], "pre-period end") if pre_period[1] is not None else start_ - timedelta(days=1)
+            pre_end = (
+                parse_date(pre_period[1], "pre-period end")
+                if pre_period[1] is not None
+                else start_ - timedelta(days=1)
+            )
             if pre_end >= start_:
-                raise DataError(f"experiment '{name}': pre-period end {pre_end} is not before the test start {start_}")
+                raise DataError(
+                    f"experiment '{name}': pre-period end {pre_end} is not before the test start {start_}"
+                )
             if pre_start is not None and pre_start > pre_end:
-                raise DataError(f"experiment '{name}': pre-period start {pre_start} is after its end {pre_end}")
-        estimator_ = _check_estimator(estimator or from_design.get("estimator") or DEFAULT_ESTIMATOR)
-        confidence_ = float(confidence if confidence is not None else from_design.get("confidence", DEFAULT_CONFIDENCE))
+                raise DataError(
+                    f"experiment '{name}': pre-period start {pre_start} is after its end {pre_end}"
+                )
+        estimator_ = _check_estimator(
+            estimator or from_design.get("estimator") or DEFAULT_ESTIMATOR
+        )
+        confidence_ = float(
+            confidence
+            if confidence is not None
+            else from_design.get("confidence", DEFAULT_CONFIDENCE)
+        )
         if not 0.5 <= confidence_ < 1.0:
             raise ConfigError(f"experiment '{name}': confidence {confidence_} must be in [0.5, 1)")
         washout_days = int(washout_days)
@@ -626,28 +696,53 @@ class Registry:
         treated = {g for gs in cells_.values() for g in gs}
 
         with store.transaction(self.engine, write=True, lock=LOCK, what=WHAT) as conn:
-            if conn.execute(sa.select(experiments_table.c.id).where(experiments_table.c.name == name)).first():
-                raise ConfigError(f"experiment '{name}' is already registered (choose another name)")
+            if conn.execute(
+                sa.select(experiments_table.c.id).where(experiments_table.c.name == name)
+            ).first():
+                raise ConfigError(
+                    f"experiment '{name}' is already registered (choose another name)"
+                )
             conflicts = _find_conflicts(conn, treated, start_, end_, washout_days)
             _race_pause()
             if conflicts and not allow_overlap:
                 raise _conflict_error(f"cannot register '{name}'", conflicts)
             now = _now()
-            exp_id = conn.execute(experiments_table.insert().values(
-                name=name, channel=channel, outcome=outcome_, status="designed",
-                start_date=start_, end_date=end_, pre_start=pre_start, pre_end=pre_end,
-                estimator=estimator_, confidence=confidence_, seed=int(seed), washout_days=washout_days,
-                control=json.dumps(list(control_)) if control_ is not None else None,
-                design=json.dumps(dict(design), default=str) if design else None,
-                note=note, created_at=now, updated_at=now,
-            )).inserted_primary_key[0]
-            conn.execute(geos_table.insert(), [
-                {"experiment_id": exp_id, "geo": g, "cell": cell, "position": i}
-                for i, (cell, g) in enumerate((c, g) for c, gs in cells_.items() for g in gs)
-            ])
+            exp_id = conn.execute(
+                experiments_table.insert().values(
+                    name=name,
+                    channel=channel,
+                    outcome=outcome_,
+                    status="designed",
+                    start_date=start_,
+                    end_date=end_,
+                    pre_start=pre_start,
+                    pre_end=pre_end,
+                    estimator=estimator_,
+                    confidence=confidence_,
+                    seed=int(seed),
+                    washout_days=washout_days,
+                    control=json.dumps(list(control_)) if control_ is not None else None,
+                    design=json.dumps(dict(design), default=str) if design else None,
+                    note=note,
+                    created_at=now,
+                    updated_at=now,
+                )
+            ).inserted_primary_key[0]
+            conn.execute(
+                geos_table.insert(),
+                [
+                    {"experiment_id": exp_id, "geo": g, "cell": cell, "position": i}
+                    for i, (cell, g) in enumerate((c, g) for c, gs in cells_.items() for g in gs)
+                ],
+            )
             _record_overlaps(conn, exp_id, conflicts, "add", reason)
-            _event(conn, exp_id, "add", f"registered {start_} to {end_}, cells "
-                   + "; ".join(f"{c}: {','.join(g)}" for c, g in cells_.items()))
+            _event(
+                conn,
+                exp_id,
+                "add",
+                f"registered {start_} to {end_}, cells "
+                + "; ".join(f"{c}: {','.join(g)}" for c, g in cells_.items()),
+            )
             if control_ is not None:
                 _warn_contaminated_controls(conn, name, exp_id, set(control_), start_, end_)
         return self.get(name)
@@ -663,10 +758,21 @@ class Registry:
             row = _row(conn, name)
             _require_status(row, "start", ("designed",))
             treated = {g for g, _ in _geos_of(conn, row.id)}
-            accepted = {o.other for o in conn.execute(
-                sa.select(overlaps_table.c.other).where(overlaps_table.c.experiment_id == row.id))}
-            conflicts = [c for c in _find_conflicts(conn, treated, row.start_date, row.end_date, row.washout_days,
-                                                    exclude_id=row.id) if c.other not in accepted]
+            accepted = {
+                o.other
+                for o in conn.execute(
+                    sa.select(overlaps_table.c.other).where(
+                        overlaps_table.c.experiment_id == row.id
+                    )
+                )
+            }
+            conflicts = [
+                c
+                for c in _find_conflicts(
+                    conn, treated, row.start_date, row.end_date, row.washout_days, exclude_id=row.id
+                )
+                if c.other not in accepted
+            ]
             if conflicts and not allow_overlap:
                 raise _conflict_error(f"cannot start '{name}'", conflicts)
             _record_overlaps(conn, row.id, conflicts, "start", reason)
@@ -681,8 +787,9 @@ class Registry:
             _set_status(conn, row.id, "cancelled", "cancel", reason or "cancelled")
         return self.get(name)
 
-    def record_readout(self, name: str, result: Mapping[str, Any], *,
-                       settings: Mapping[str, Any] | None = None) -> ReadoutRecord:
+    def record_readout(
+        self, name: str, result: Mapping[str, Any], *, settings: Mapping[str, Any] | None = None
+    ) -> ReadoutRecord:
         """Store a readout (readout.json content) of a running or read-out test.
 
         The readout is compared with the pre-registration; any difference (or
@@ -707,7 +814,14 @@ class Registry:
             If the test is not running or read out.
         """
         result = _jsonable(dict(result))
-        for key in ("treated", "test_period", "estimator", "confidence", "incremental", "incremental_ci"):
+        for key in (
+            "treated",
+            "test_period",
+            "estimator",
+            "confidence",
+            "incremental",
+            "incremental_ci",
+        ):
             if key not in result:
                 raise DataError(f"readout of '{name}' has no '{key}' key (is it a readout.json?)")
         with store.transaction(self.engine, write=True, lock=LOCK, what=WHAT) as conn:
@@ -717,24 +831,55 @@ class Registry:
             cell, deviations, used = _compare(exp, result, dict(settings or {}))
             if cell is not None and not deviations and cell in exp.confirmatory():
                 first = exp.confirmatory()[cell]
-                deviations.append(f"repeat of pre-registered readout #{first.id} of cell {cell} (only the first counts)")
+                deviations.append(
+                    f"repeat of pre-registered readout #{first.id} of cell {cell} (only the first counts)"
+                )
             exploratory = bool(deviations)
             now = _now()
-            rid = conn.execute(readouts_table.insert().values(
-                experiment_id=row.id, cell=cell, exploratory=exploratory, deviations=json.dumps(deviations),
-                settings=json.dumps(used, default=str), result=json.dumps(result), created_at=now,
-            )).inserted_primary_key[0]
-            _event(conn, row.id, "readout", f"readout #{rid} of cell {cell or '-'}"
-                   + (" (exploratory: " + "; ".join(deviations) + ")" if exploratory else " (pre-registered)"))
-            done = set(exp.confirmatory()) | ({cell} if cell is not None and not exploratory else set())
+            rid = conn.execute(
+                readouts_table.insert().values(
+                    experiment_id=row.id,
+                    cell=cell,
+                    exploratory=exploratory,
+                    deviations=json.dumps(deviations),
+                    settings=json.dumps(used, default=str),
+                    result=json.dumps(result),
+                    created_at=now,
+                )
+            ).inserted_primary_key[0]
+            _event(
+                conn,
+                row.id,
+                "readout",
+                f"readout #{rid} of cell {cell or '-'}"
+                + (
+                    " (exploratory: " + "; ".join(deviations) + ")"
+                    if exploratory
+                    else " (pre-registered)"
+                ),
+            )
+            done = set(exp.confirmatory()) | (
+                {cell} if cell is not None and not exploratory else set()
+            )
             if row.status == "running" and done >= set(exp.cells):
-                _set_status(conn, row.id, "read_out", "read_out", "every cell read out as pre-registered")
+                _set_status(
+                    conn, row.id, "read_out", "read_out", "every cell read out as pre-registered"
+                )
         rec = next(r for r in self.get(name).readouts if r.id == rid)
         return rec
 
-    def run_readout(self, name: str, panel: Any, *, cell: str | None = None, estimator: str | None = None,
-                    confidence: float | None = None, pre_period: tuple[str, str] | None = None,
-                    control: Sequence[str] | None = None, seed: int | None = None) -> list[ReadoutRecord]:
+    def run_readout(
+        self,
+        name: str,
+        panel: Any,
+        *,
+        cell: str | None = None,
+        estimator: str | None = None,
+        confidence: float | None = None,
+        pre_period: tuple[str, str] | None = None,
+        control: Sequence[str] | None = None,
+        seed: int | None = None,
+    ) -> list[ReadoutRecord]:
         """Read out a test's cells on ``panel`` with its pre-registered settings and store the results.
 
         Any setting given here that differs from the pre-registration makes
@@ -749,7 +894,9 @@ class Registry:
             from experiments.readout import read_out
         except ModuleNotFoundError as exc:
             if exc.name == "experiments.readout":
-                raise ConfigError("the readout module (experiments/readout.py) is not available") from exc
+                raise ConfigError(
+                    "the readout module (experiments/readout.py) is not available"
+                ) from exc
             raise
         from causal.panel import Panel, load_panel
 
@@ -760,14 +907,19 @@ class Registry:
         cells = [cell] if cell is not None else list(exp.cells)
         for c in cells:
             if c not in exp.cells:
-                raise ConfigError(f"experiment '{name}' has no cell '{c}' (cells: {', '.join(exp.cells)})")
+                raise ConfigError(
+                    f"experiment '{name}' has no cell '{c}' (cells: {', '.join(exp.cells)})"
+                )
         control_rule = None
         if control is None and exp.control is None:
             busy = self._busy_except(exp)
             mine = set(exp.treated)
             control = [g for g in panel.geos if g not in mine and g not in busy]
-            control_rule = ("registry default: every geo outside the test"
-                            + (f" and outside overlapping tests ({len(busy & set(panel.geos))} geos excluded)" if busy else ""))
+            control_rule = "registry default: every geo outside the test" + (
+                f" and outside overlapping tests ({len(busy & set(panel.geos))} geos excluded)"
+                if busy
+                else ""
+            )
         elif control is None:
             control = list(exp.control)
         pre = pre_period if pre_period is not None else exp.pre_period
@@ -775,10 +927,15 @@ class Registry:
         computed = []
         for c in cells:
             res = read_out(
-                panel, list(exp.cells[c]), exp.test_period, pre_period=pre, control=list(control),
+                panel,
+                list(exp.cells[c]),
+                exp.test_period,
+                pre_period=pre,
+                control=list(control),
                 estimator=estimator or exp.estimator,
                 confidence=confidence if confidence is not None else exp.confidence,
-                channel=exp.channel, seed=used_seed,
+                channel=exp.channel,
+                seed=used_seed,
             )
             computed.append(res.to_dict() if hasattr(res, "to_dict") else dict(res))
         records = []
@@ -795,32 +952,51 @@ class Registry:
         with store.transaction(self.engine, what=WHAT) as conn:
             return self._load(conn, _row(conn, name))
 
-    def list(self, *, status: str | Sequence[str] | None = None, channel: str | None = None) -> list[Experiment]:
+    def list(
+        self, *, status: str | Sequence[str] | None = None, channel: str | None = None
+    ) -> list[Experiment]:
         """Registered experiments by start date, optionally of some statuses or one channel."""
         statuses = _check_statuses(status)
         with store.transaction(self.engine, what=WHAT) as conn:
-            q = sa.select(experiments_table).order_by(experiments_table.c.start_date, experiments_table.c.name)
+            q = sa.select(experiments_table).order_by(
+                experiments_table.c.start_date, experiments_table.c.name
+            )
             if statuses:
                 q = q.where(experiments_table.c.status.in_(statuses))
             if channel:
                 q = q.where(experiments_table.c.channel == channel)
             return [self._load(conn, row) for row in conn.execute(q).all()]
 
-    def conflicts(self, geos: Iterable[str], start: str | date, end: str | date, *,
-                  washout_days: int = WASHOUT_DAYS, exclude: str | None = None) -> list[Conflict]:
+    def conflicts(
+        self,
+        geos: Iterable[str],
+        start: str | date,
+        end: str | date,
+        *,
+        washout_days: int = WASHOUT_DAYS,
+        exclude: str | None = None,
+    ) -> list[Conflict]:
         """Live tests that a test treating ``geos`` from ``start`` to ``end`` would conflict with."""
         start_, end_ = parse_date(start, "start"), parse_date(end, "end")
         with store.transaction(self.engine, what=WHAT) as conn:
             exclude_id = _row(conn, exclude).id if exclude else None
-            return _find_conflicts(conn, set(geos), start_, end_, int(washout_days), exclude_id=exclude_id)
+            return _find_conflicts(
+                conn, set(geos), start_, end_, int(washout_days), exclude_id=exclude_id
+            )
 
-    def busy_geos(self, start: str | date, end: str | date, *, washout_days: int = WASHOUT_DAYS) -> set[str]:
+    def busy_geos(
+        self, start: str | date, end: str | date, *, washout_days: int = WASHOUT_DAYS
+    ) -> set[str]:
         """Geos a new test from ``start`` to ``end`` could not treat: occupied by live tests."""
         start_, end_ = parse_date(start, "start"), parse_date(end, "end")
         if end_ < start_:
             raise DataError(f"end {end_} is before start {start_}")
         with store.transaction(self.engine, what=WHAT) as conn:
-            return {g for c in _find_conflicts(conn, None, start_, end_, int(washout_days)) for g in c.geos}
+            return {
+                g
+                for c in _find_conflicts(conn, None, start_, end_, int(washout_days))
+                for g in c.geos
+            }
 
     def calibration_lifts(self) -> list[dict]:
         """The pre-registered readout of every cell of every read-out test, as readout.json dicts.
@@ -841,8 +1017,13 @@ class Registry:
                 out.append(d)
         return out
 
-    def calendar(self, *, start: str | date | None = None, end: str | date | None = None,
-                 include_cancelled: bool = False) -> Any:
+    def calendar(
+        self,
+        *,
+        start: str | date | None = None,
+        end: str | date | None = None,
+        include_cancelled: bool = False,
+    ) -> Any:
         """One row per (test, treated geo): the table behind the calendar chart.
 
         Columns: ``experiment``, ``cell``, ``geo``, ``channel``, ``status``,
@@ -860,9 +1041,18 @@ class Registry:
                 continue
             for cell, geos in exp.cells.items():
                 for g in geos:
-                    rows.append({"experiment": exp.name, "cell": cell, "geo": g, "channel": exp.channel,
-                                 "status": exp.status, "start": exp.start, "end": exp.end,
-                                 "occupied_until": exp.occupied_until})
+                    rows.append(
+                        {
+                            "experiment": exp.name,
+                            "cell": cell,
+                            "geo": g,
+                            "channel": exp.channel,
+                            "status": exp.status,
+                            "start": exp.start,
+                            "end": exp.end,
+                            "occupied_until": exp.occupied_until,
+                        }
+                    )
         cols = ["experiment", "cell", "geo", "channel", "status", "start", "end", "occupied_until"]
         return pd.DataFrame(rows, columns=cols)
 
@@ -878,30 +1068,65 @@ class Registry:
         for g, cell in _geos_of(conn, row.id):
             cells.setdefault(cell, []).append(g)
         overlaps = [
-            {"other": o.other, "geos": json.loads(o.geos), "at": o.at, "reason": o.reason,
-             "created_at": _iso(o.created_at)}
-            for o in conn.execute(sa.select(overlaps_table).where(overlaps_table.c.experiment_id == row.id)
-                                  .order_by(overlaps_table.c.id))
+            {
+                "other": o.other,
+                "geos": json.loads(o.geos),
+                "at": o.at,
+                "reason": o.reason,
+                "created_at": _iso(o.created_at),
+            }
+            for o in conn.execute(
+                sa.select(overlaps_table)
+                .where(overlaps_table.c.experiment_id == row.id)
+                .order_by(overlaps_table.c.id)
+            )
         ]
         readouts = [
-            ReadoutRecord(r.id, row.name, r.cell, bool(r.exploratory), tuple(json.loads(r.deviations)),
-                          json.loads(r.settings), json.loads(r.result), r.created_at)
-            for r in conn.execute(sa.select(readouts_table).where(readouts_table.c.experiment_id == row.id)
-                                  .order_by(readouts_table.c.id))
+            ReadoutRecord(
+                r.id,
+                row.name,
+                r.cell,
+                bool(r.exploratory),
+                tuple(json.loads(r.deviations)),
+                json.loads(r.settings),
+                json.loads(r.result),
+                r.created_at,
+            )
+            for r in conn.execute(
+                sa.select(readouts_table)
+                .where(readouts_table.c.experiment_id == row.id)
+                .order_by(readouts_table.c.id)
+            )
         ]
         events = [
             {"action": e.action, "detail": e.detail, "at": _iso(e.created_at)}
-            for e in conn.execute(sa.select(events_table).where(events_table.c.experiment_id == row.id)
-                                  .order_by(events_table.c.id))
+            for e in conn.execute(
+                sa.select(events_table)
+                .where(events_table.c.experiment_id == row.id)
+                .order_by(events_table.c.id)
+            )
         ]
         return Experiment(
-            name=row.name, channel=row.channel, cells={k: tuple(v) for k, v in cells.items()},
+            name=row.name,
+            channel=row.channel,
+            cells={k: tuple(v) for k, v in cells.items()},
             control=tuple(json.loads(row.control)) if row.control else None,
-            start=row.start_date, end=row.end_date, pre_start=row.pre_start, pre_end=row.pre_end,
-            outcome=row.outcome, estimator=row.estimator, confidence=float(row.confidence), seed=int(row.seed),
-            washout_days=int(row.washout_days), status=row.status,
-            design=json.loads(row.design) if row.design else None, note=row.note or "",
-            overlaps=overlaps, readouts=readouts, events=events, created_at=row.created_at,
+            start=row.start_date,
+            end=row.end_date,
+            pre_start=row.pre_start,
+            pre_end=row.pre_end,
+            outcome=row.outcome,
+            estimator=row.estimator,
+            confidence=float(row.confidence),
+            seed=int(row.seed),
+            washout_days=int(row.washout_days),
+            status=row.status,
+            design=json.loads(row.design) if row.design else None,
+            note=row.note or "",
+            overlaps=overlaps,
+            readouts=readouts,
+            events=events,
+            created_at=row.created_at,
         )
 
 
@@ -915,18 +1140,31 @@ def _race_pause() -> None:
 
 
 def _row(conn: Connection, name: str | None) -> Any:
-    row = conn.execute(sa.select(experiments_table).where(experiments_table.c.name == str(name).strip())).first()
+    row = conn.execute(
+        sa.select(experiments_table).where(experiments_table.c.name == str(name).strip())
+    ).first()
     if row is None:
-        known = [r.name for r in conn.execute(sa.select(experiments_table.c.name)
-                                               .order_by(experiments_table.c.id.desc()).limit(6))]
-        hint = f" (registered: {', '.join(known)}{', ...' if len(known) == 6 else ''})" if known else " (the registry is empty)"
+        known = [
+            r.name
+            for r in conn.execute(
+                sa.select(experiments_table.c.name).order_by(experiments_table.c.id.desc()).limit(6)
+            )
+        ]
+        hint = (
+            f" (registered: {', '.join(known)}{', ...' if len(known) == 6 else ''})"
+            if known
+            else " (the registry is empty)"
+        )
         raise DataError(f"unknown experiment '{name}'{hint}")
     return row
 
 
 def _geos_of(conn: Connection, exp_id: int) -> list[tuple[str, str]]:
-    q = sa.select(geos_table.c.geo, geos_table.c.cell).where(geos_table.c.experiment_id == exp_id) \
+    q = (
+        sa.select(geos_table.c.geo, geos_table.c.cell)
+        .where(geos_table.c.experiment_id == exp_id)
         .order_by(geos_table.c.position)
+    )
     return [(r.geo, r.cell) for r in conn.execute(q)]
 
 
@@ -941,36 +1179,58 @@ _TRANSITION_HINTS = {
 def _require_status(row: Any, action: str, allowed: tuple[str, ...]) -> None:
     if row.status not in allowed:
         hint = _TRANSITION_HINTS[row.status].format(name=row.name)
-        raise ConfigError(f"cannot {action} experiment '{row.name}': it is {row.status}, "
-                          f"and only a {' or '.join(allowed)} test can be; {hint}")
+        raise ConfigError(
+            f"cannot {action} experiment '{row.name}': it is {row.status}, "
+            f"and only a {' or '.join(allowed)} test can be; {hint}"
+        )
 
 
 def _set_status(conn: Connection, exp_id: int, status: str, action: str, detail: str) -> None:
     now = _now()
-    conn.execute(experiments_table.update().where(experiments_table.c.id == exp_id)
-                 .values(status=status, updated_at=now))
+    conn.execute(
+        experiments_table.update()
+        .where(experiments_table.c.id == exp_id)
+        .values(status=status, updated_at=now)
+    )
     _event(conn, exp_id, action, detail)
 
 
 def _event(conn: Connection, exp_id: int, action: str, detail: str) -> None:
-    conn.execute(events_table.insert().values(experiment_id=exp_id, action=action, detail=detail, created_at=_now()))
+    conn.execute(
+        events_table.insert().values(
+            experiment_id=exp_id, action=action, detail=detail, created_at=_now()
+        )
+    )
 
 
-def _find_conflicts(conn: Connection, geos: set[str] | None, start: date, end: date, washout_days: int,
-                    *, exclude_id: int | None = None) -> list[Conflict]:
+def _find_conflicts(
+    conn: Connection,
+    geos: set[str] | None,
+    start: date,
+    end: date,
+    washout_days: int,
+    *,
+    exclude_id: int | None = None,
+) -> list[Conflict]:
     """Occupying tests whose window-plus-washout overlaps ours and that treat one of ``geos`` (None: any)."""
     q = sa.select(experiments_table).where(experiments_table.c.status.in_(OCCUPYING))
     if exclude_id is not None:
         q = q.where(experiments_table.c.id != exclude_id)
     # Dates compared in Python: date arithmetic in SQL differs between dialects.
     mine_until = end + timedelta(days=washout_days)
-    candidates = [r for r in conn.execute(q)
-                  if r.start_date <= mine_until and start <= r.end_date + timedelta(days=r.washout_days)]
+    candidates = [
+        r
+        for r in conn.execute(q)
+        if r.start_date <= mine_until and start <= r.end_date + timedelta(days=r.washout_days)
+    ]
     if not candidates:
         return []
     by_id = {r.id: r for r in candidates}
-    gq = sa.select(geos_table.c.experiment_id, geos_table.c.geo).where(geos_table.c.experiment_id.in_(list(by_id))) \
+    gq = (
+        sa.select(geos_table.c.experiment_id, geos_table.c.geo)
+        .where(geos_table.c.experiment_id.in_(list(by_id)))
         .order_by(geos_table.c.experiment_id, geos_table.c.position)
+    )
     shared: dict[int, list[str]] = {}
     for r in conn.execute(gq):
         if geos is None or r.geo in geos:
@@ -978,13 +1238,19 @@ def _find_conflicts(conn: Connection, geos: set[str] | None, start: date, end: d
     out = []
     for exp_id, gs in shared.items():
         r = by_id[exp_id]
-        out.append(Conflict(r.name, r.status, tuple(gs), r.start_date, r.end_date, int(r.washout_days)))
+        out.append(
+            Conflict(r.name, r.status, tuple(gs), r.start_date, r.end_date, int(r.washout_days))
+        )
     return sorted(out, key=lambda c: (c.start, c.other))
 
 
 def _conflict_error(prefix: str, conflicts: list[Conflict]) -> ConflictError:
     first = conflicts[0]
-    more = f" (and {len(conflicts) - 1} more test{'s' if len(conflicts) > 2 else ''})" if len(conflicts) > 1 else ""
+    more = (
+        f" (and {len(conflicts) - 1} more test{'s' if len(conflicts) > 2 else ''})"
+        if len(conflicts) > 1
+        else ""
+    )
     return ConflictError(
         f"{prefix}: its geos overlap live {first.describe()}{more}; choose other geos or dates, "
         f"cancel '{first.other}', or allow the overlap explicitly (--allow-overlap)",
@@ -992,24 +1258,40 @@ def _conflict_error(prefix: str, conflicts: list[Conflict]) -> ConflictError:
     )
 
 
-def _record_overlaps(conn: Connection, exp_id: int, conflicts: list[Conflict], at: str, reason: str) -> None:
+def _record_overlaps(
+    conn: Connection, exp_id: int, conflicts: list[Conflict], at: str, reason: str
+) -> None:
     for c in conflicts:
-        conn.execute(overlaps_table.insert().values(
-            experiment_id=exp_id, other=c.other, geos=json.dumps(list(c.geos)), at=at, reason=reason,
-            created_at=_now()))
-        _event(conn, exp_id, "allow_overlap", f"overlap with {c.other} in {', '.join(c.geos)} allowed"
-               + (f": {reason}" if reason else ""))
+        conn.execute(
+            overlaps_table.insert().values(
+                experiment_id=exp_id,
+                other=c.other,
+                geos=json.dumps(list(c.geos)),
+                at=at,
+                reason=reason,
+                created_at=_now(),
+            )
+        )
+        _event(
+            conn,
+            exp_id,
+            "allow_overlap",
+            f"overlap with {c.other} in {', '.join(c.geos)} allowed"
+            + (f": {reason}" if reason else ""),
+        )
 
 
-def _warn_contaminated_controls(conn: Connection, name: str, exp_id: int, control: set[str],
-                                start: date, end: date) -> None:
+def _warn_contaminated_controls(
+    conn: Connection, name: str, exp_id: int, control: set[str], start: date, end: date
+) -> None:
     found = _find_conflicts(conn, control, start, end, 0, exclude_id=exp_id)
     if found:
         which = "; ".join(f"{', '.join(c.geos)} by test '{c.other}'" for c in found)
         warnings.warn(
             f"experiment '{name}': control geos are treated by other tests during this test ({which}); "
             f"its readout may be biased (choose other control geos)",
-            ControlContaminationWarning, stacklevel=3,
+            ControlContaminationWarning,
+            stacklevel=3,
         )
 
 
@@ -1047,8 +1329,10 @@ def _period(value: Any, role: str) -> tuple[date | None, date | None] | None:
         return None
     if not isinstance(value, (list, tuple)) or len(value) != 2:
         raise DataError(f"readout {role} {value!r} must be [first_date, last_date]")
-    return (parse_date(value[0], f"readout {role} start") if value[0] is not None else None,
-            parse_date(value[1], f"readout {role} end") if value[1] is not None else None)
+    return (
+        parse_date(value[0], f"readout {role} start") if value[0] is not None else None,
+        parse_date(value[1], f"readout {role} end") if value[1] is not None else None,
+    )
 
 
 def _compare(exp: Experiment, result: dict, settings: dict) -> tuple[str | None, list[str], dict]:
@@ -1056,11 +1340,15 @@ def _compare(exp: Experiment, result: dict, settings: dict) -> tuple[str | None,
     treated = [str(g) for g in result["treated"]]
     outside = [g for g in treated if g not in set(exp.treated)]
     if outside:
-        raise DataError(f"readout of '{exp.name}' treats geo '{outside[0]}', which is not in the test "
-                        f"(treated: {', '.join(exp.treated)})")
+        raise DataError(
+            f"readout of '{exp.name}' treats geo '{outside[0]}', which is not in the test "
+            f"(treated: {', '.join(exp.treated)})"
+        )
     ch = result.get("channel")
     if ch is not None and exp.channel is not None and ch != exp.channel:
-        raise DataError(f"readout of '{exp.name}' is for channel '{ch}', but the test moves '{exp.channel}'")
+        raise DataError(
+            f"readout of '{exp.name}' is for channel '{ch}', but the test moves '{exp.channel}'"
+        )
     deviations: list[str] = []
     cell = next((c for c, gs in exp.cells.items() if set(gs) == set(treated)), None)
     if cell is None:
@@ -1093,7 +1381,9 @@ def _compare(exp: Experiment, result: dict, settings: dict) -> tuple[str | None,
         # A pre-registered open start ("start of data") accepts any first date.
         if pre is None or pre[1] != want[1] or (want[0] is not None and pre[0] != want[0]):
             shown = f"{pre[0]} to {pre[1]}" if pre else "the readout default"
-            deviations.append(f"pre-period {shown} instead of {want[0] or 'start of data'} to {want[1]}")
+            deviations.append(
+                f"pre-period {shown} instead of {want[0] or 'start of data'} to {want[1]}"
+            )
     control = used["control"]
     if exp.control is not None:
         if control is None or set(map(str, control)) != set(exp.control):
@@ -1123,8 +1413,13 @@ def calibration_lifts(url: str | os.PathLike | None) -> list[dict]:
         return reg.calibration_lifts()
 
 
-def busy_geos(url: str | os.PathLike | None, start: str | date, end: str | date, *,
-              washout_days: int = WASHOUT_DAYS) -> set[str]:
+def busy_geos(
+    url: str | os.PathLike | None,
+    start: str | date,
+    end: str | date,
+    *,
+    washout_days: int = WASHOUT_DAYS,
+) -> set[str]:
     """Geos that a new test from ``start`` to ``end`` (plus ``washout_days``) cannot treat.
 
     A geo is busy when a designed, running or read-out test treats it at a
@@ -1136,7 +1431,9 @@ def busy_geos(url: str | os.PathLike | None, start: str | date, end: str | date,
         return reg.busy_geos(start, end, washout_days=washout_days)
 
 
-def plot_calendar(frame: Any, *, ax: Any = None, show: bool = False, title: str = "Geo tests by market") -> tuple[Any, Any]:
+def plot_calendar(
+    frame: Any, *, ax: Any = None, show: bool = False, title: str = "Geo tests by market"
+) -> tuple[Any, Any]:
     """Draw a Gantt-like calendar: one lane per market, one bar per test, washout hatched.
 
     Parameters
@@ -1178,15 +1475,28 @@ def plot_calendar(frame: Any, *, ax: Any = None, show: bool = False, title: str 
         width = (r.end - r.start).days + 1
         hatch = "//" if r.status == "designed" else None
         alpha = 0.45 if r.status in ("designed", "cancelled") else 0.9
-        ax.broken_barh([(start, width)], (y, h), facecolors=colour[r.experiment], alpha=alpha,
-                       hatch=hatch, edgecolor="black" if r.status != "cancelled" else "grey",
-                       linewidth=0.4, linestyle="--" if r.status == "cancelled" else "-")
+        ax.broken_barh(
+            [(start, width)],
+            (y, h),
+            facecolors=colour[r.experiment],
+            alpha=alpha,
+            hatch=hatch,
+            edgecolor="black" if r.status != "cancelled" else "grey",
+            linewidth=0.4,
+            linestyle="--" if r.status == "cancelled" else "-",
+        )
         label = r.experiment + (f" / {r.cell}" if multi_cell.get(r.experiment) else "")
         ax.text(start + 0.5, y + h / 2, label, va="center", ha="left", fontsize=7, clip_on=True)
         wash = (r.occupied_until - r.end).days
         if wash > 0 and r.status != "cancelled":  # a cancelled test frees its markets
-            ax.broken_barh([(start + width, wash)], (y, h), facecolors="none", hatch="..",
-                           edgecolor=colour[r.experiment], linewidth=0.0)
+            ax.broken_barh(
+                [(start + width, wash)],
+                (y, h),
+                facecolors="none",
+                hatch="..",
+                edgecolor=colour[r.experiment],
+                linewidth=0.0,
+            )
     ax.set_yticks(range(len(geos)), geos)
     ax.set_ylim(len(geos) - 0.5, -0.5)
     ax.xaxis_date()
@@ -1197,10 +1507,21 @@ def plot_calendar(frame: Any, *, ax: Any = None, show: bool = False, title: str 
     ax.set_title(title)
     ax.grid(axis="x", alpha=0.3)
     status_of = frame.drop_duplicates("experiment").set_index("experiment")["status"]
-    handles = [Patch(facecolor=colour[t], edgecolor="black", hatch="//" if status_of[t] == "designed" else None,
-                     label=f"{t} ({status_of[t]})") for t in tests]
-    handles.append(Patch(facecolor="none", edgecolor="grey", hatch="..", label="washout (carryover)"))
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    handles = [
+        Patch(
+            facecolor=colour[t],
+            edgecolor="black",
+            hatch="//" if status_of[t] == "designed" else None,
+            label=f"{t} ({status_of[t]})",
+        )
+        for t in tests
+    ]
+    handles.append(
+        Patch(facecolor="none", edgecolor="grey", hatch="..", label="washout (carryover)")
+    )
+    ax.legend(
+        handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False
+    )
     if show:
         plt.show()
     return fig, ax

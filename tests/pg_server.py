@@ -45,8 +45,19 @@ class PgServer:
         return self.url(dbname)
 
     def stop(self) -> None:
-        subprocess.run([*self.run_as, str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate",
-                        "stop"], capture_output=True, timeout=60)
+        subprocess.run(
+            [
+                *self.run_as,
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.datadir),
+                "-m",
+                "immediate",
+                "stop",
+            ],
+            capture_output=True,
+            timeout=60,
+        )
         shutil.rmtree(self.datadir.parent, ignore_errors=True)
 
 
@@ -86,13 +97,48 @@ def start_server() -> PgServer | str:
     datadir, sockdir = root / "data", root / "sock"
     user = "liftlab"
     try:
-        subprocess.run([*run_as, "mkdir", str(datadir), str(sockdir)], check=True, capture_output=True)
-        subprocess.run([*run_as, str(bindir / "initdb"), "-D", str(datadir), "-A", "trust", "-U", user,
-                        "--no-sync", "-E", "UTF8"], check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            [*run_as, "mkdir", str(datadir), str(sockdir)], check=True, capture_output=True
+        )
+        subprocess.run(
+            [
+                *run_as,
+                str(bindir / "initdb"),
+                "-D",
+                str(datadir),
+                "-A",
+                "trust",
+                "-U",
+                user,
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         port = _free_port()
         opts = f"-p {port} -k {sockdir} -c listen_addresses=127.0.0.1 -c fsync=off"
-        subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(datadir), "-o", opts, "-w", "-t", "60",
-                        "-l", str(root / "log"), "start"], check=True, capture_output=True, timeout=90)
+        subprocess.run(
+            [
+                *run_as,
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(datadir),
+                "-o",
+                opts,
+                "-w",
+                "-t",
+                "60",
+                "-l",
+                str(root / "log"),
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=90,
+        )
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
         detail = getattr(exc, "stderr", b"") or b""
         shutil.rmtree(root, ignore_errors=True)

@@ -16,17 +16,34 @@ from allocation.curves import CurveSet
 from allocation.optimize import allocate
 from causal.errors import ConfigError, DataError
 
-CURVES = {"channels": [{"name": "a", "market": "US", "response": {"form": "log", "beta": 50, "scale": 500},
-                        "current_spend": 300.0},
-                       {"name": "b", "market": "US", "response": {"form": "exp", "beta": 80, "scale": 900},
-                        "current_spend": 500.0}]}
+CURVES = {
+    "channels": [
+        {
+            "name": "a",
+            "market": "US",
+            "response": {"form": "log", "beta": 50, "scale": 500},
+            "current_spend": 300.0,
+        },
+        {
+            "name": "b",
+            "market": "US",
+            "response": {"form": "exp", "beta": 80, "scale": 900},
+            "current_spend": 500.0,
+        },
+    ]
+}
 
 
 def _record_plan(log: AuditLog, budget: float) -> int:
     curves = CurveSet.from_dict(CURVES)
     plan = allocate(curves, budget=budget)
-    return log.record(command="allocate", curves=curves.to_dict(), constraints=plan.rules,
-                      solution=plan.to_dict(), options={"budget": budget})
+    return log.record(
+        command="allocate",
+        curves=curves.to_dict(),
+        constraints=plan.rules,
+        solution=plan.to_dict(),
+        options={"budget": budget},
+    )
 
 
 def _exercise(log: AuditLog) -> None:
@@ -74,8 +91,12 @@ while True:
 def test_killed_writer_loses_nothing_committed(tmp_path):
     db = tmp_path / "audit.db"
     AuditLog(str(db)).close()
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(db)], stdout=subprocess.PIPE, text=True,
-                            cwd=Path(__file__).resolve().parents[1])
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(db)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     committed = []
     try:
         while len(committed) < 15:
@@ -96,7 +117,9 @@ def test_killed_writer_loses_nothing_committed(tmp_path):
     for rid in committed:
         rec = log.show(rid)
         assert rec["solution"]["status"] == "optimal" and len(rec["curves"]["channels"]) == 200
-    assert max(ids) <= max(committed) + 1  # at most the one record in flight, and only if it committed whole
+    assert (
+        max(ids) <= max(committed) + 1
+    )  # at most the one record in flight, and only if it committed whole
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +142,17 @@ def test_cli_writes_to_postgresql(postgres_url, tmp_path, run_cli):
 
     curves = tmp_path / "curves.json"
     curves.write_text(json.dumps(CURVES))
-    code, _, err = run_cli("allocate", "--curves", str(curves), "--budget", "900", "--out", str(tmp_path / "p.json"),
-                           "--audit-db", postgres_url)
+    code, _, err = run_cli(
+        "allocate",
+        "--curves",
+        str(curves),
+        "--budget",
+        "900",
+        "--out",
+        str(tmp_path / "p.json"),
+        "--audit-db",
+        postgres_url,
+    )
     assert code == 0, err
     rid = json.loads((tmp_path / "p.json").read_text())["audit_id"]
     code, out, _ = run_cli("audit", "show", str(rid), "--audit-db", postgres_url)

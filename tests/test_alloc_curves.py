@@ -11,12 +11,22 @@ from allocation.curves import CurveSet
 from causal.errors import DataError
 from causal.transforms import response
 
-FULL = {"outcome": "signups", "period": "day", "channels": [
-    {"name": "social", "market": None,
-     "response": {"form": "hill", "beta": 120.0, "half_saturation": 5000.0, "shape": 1.0},
-     "adstock": {"form": "geometric", "decay": 0.4},
-     "current_spend": 4000.0, "min_spend": 0.0, "max_spend": None,
-     "contribution": {"uncalibrated": 15000.0, "calibrated": 9000.0}}]}
+FULL = {
+    "outcome": "signups",
+    "period": "day",
+    "channels": [
+        {
+            "name": "social",
+            "market": None,
+            "response": {"form": "hill", "beta": 120.0, "half_saturation": 5000.0, "shape": 1.0},
+            "adstock": {"form": "geometric", "decay": 0.4},
+            "current_spend": 4000.0,
+            "min_spend": 0.0,
+            "max_spend": None,
+            "contribution": {"uncalibrated": 15000.0, "calibrated": 9000.0},
+        }
+    ],
+}
 
 
 def test_full_and_hand_written_files_round_trip(tmp_path):
@@ -25,19 +35,26 @@ def test_full_and_hand_written_files_round_trip(tmp_path):
     again = CurveSet.from_dict(cs.to_dict())
     assert again.to_dict() == cs.to_dict()
     path = tmp_path / "hand.json"
-    path.write_text(json.dumps({"channels": [{"name": "tv", "response": {"form": "log", "beta": 5, "scale": 10}}]}))
+    path.write_text(
+        json.dumps(
+            {"channels": [{"name": "tv", "response": {"form": "log", "beta": 5, "scale": 10}}]}
+        )
+    )
     hand = CurveSet.load(path)
     assert hand.curves[0].market is None and hand.curves[0].current_spend is None
 
 
-@pytest.mark.parametrize("resp", [
-    {"form": "hill", "beta": 120.0, "half_saturation": 500.0, "shape": 0.6},
-    {"form": "hill", "beta": 120.0, "half_saturation": 500.0, "shape": 2.5},
-    {"form": "exp", "beta": 80.0, "scale": 700.0},
-    {"form": "log", "beta": 30.0, "scale": 200.0},
-    {"form": "power", "beta": 2.0, "exponent": 0.4},
-    {"form": "linear", "beta": 0.03},
-])
+@pytest.mark.parametrize(
+    "resp",
+    [
+        {"form": "hill", "beta": 120.0, "half_saturation": 500.0, "shape": 0.6},
+        {"form": "hill", "beta": 120.0, "half_saturation": 500.0, "shape": 2.5},
+        {"form": "exp", "beta": 80.0, "scale": 700.0},
+        {"form": "log", "beta": 30.0, "scale": 200.0},
+        {"form": "power", "beta": 2.0, "exponent": 0.4},
+        {"form": "linear", "beta": 0.03},
+    ],
+)
 def test_evaluate_matches_transforms_and_marginal_is_the_derivative(resp):
     cs = CurveSet.from_dict({"channels": [{"name": "c", "response": resp}]})
     c = cs.curves[0]
@@ -49,16 +66,49 @@ def test_evaluate_matches_transforms_and_marginal_is_the_derivative(resp):
     np.testing.assert_allclose(c.marginal(x), numeric, rtol=1e-6, atol=1e-9)
 
 
-@pytest.mark.parametrize("line, message", [
-    ({"name": "tv", "response": {"form": "cubic", "beta": 1}}, r"channels\[0\] \(tv\): unknown response form \"cubic\""),
-    ({"name": "tv", "market": "US", "response": {"form": "exp", "beta": 1}}, r"channels\[0\] \(tv/US\): .*'response.scale'"),
-    ({"name": "tv", "response": {"form": "log", "beta": "x", "scale": 1}}, r"'response.beta' must be a number"),
-    ({"name": "tv", "response": {"form": "log", "beta": 1, "scale": -1}}, r"'response.scale' must be > 0"),
-    ({"name": "tv", "response": {"form": "log", "beta": 1, "scale": 1}, "current_spend": -3}, r"'current_spend' must be >= 0"),
-    ({"name": "tv", "response": {"form": "log", "beta": 1, "scale": 1}, "min_spend": 5, "max_spend": 2}, r"min_spend 5 is above max_spend 2"),
-    ({"response": {"form": "log", "beta": 1, "scale": 1}}, r"key 'name'"),
-    ({"name": "tv", "response": {"form": "log", "beta": 1, "scale": 1}, "adstock": {"decay": 1.5}}, r"'adstock.decay' must be in \[0, 1\)"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        (
+            {"name": "tv", "response": {"form": "cubic", "beta": 1}},
+            r"channels\[0\] \(tv\): unknown response form \"cubic\"",
+        ),
+        (
+            {"name": "tv", "market": "US", "response": {"form": "exp", "beta": 1}},
+            r"channels\[0\] \(tv/US\): .*'response.scale'",
+        ),
+        (
+            {"name": "tv", "response": {"form": "log", "beta": "x", "scale": 1}},
+            r"'response.beta' must be a number",
+        ),
+        (
+            {"name": "tv", "response": {"form": "log", "beta": 1, "scale": -1}},
+            r"'response.scale' must be > 0",
+        ),
+        (
+            {"name": "tv", "response": {"form": "log", "beta": 1, "scale": 1}, "current_spend": -3},
+            r"'current_spend' must be >= 0",
+        ),
+        (
+            {
+                "name": "tv",
+                "response": {"form": "log", "beta": 1, "scale": 1},
+                "min_spend": 5,
+                "max_spend": 2,
+            },
+            r"min_spend 5 is above max_spend 2",
+        ),
+        ({"response": {"form": "log", "beta": 1, "scale": 1}}, r"key 'name'"),
+        (
+            {
+                "name": "tv",
+                "response": {"form": "log", "beta": 1, "scale": 1},
+                "adstock": {"decay": 1.5},
+            },
+            r"'adstock.decay' must be in \[0, 1\)",
+        ),
+    ],
+)
 def test_bad_lines_name_the_line_and_key(line, message):
     with pytest.raises(DataError, match=message):
         CurveSet.from_dict({"channels": [line]}, source="curves.json")

@@ -50,14 +50,20 @@ CASES = [  # seed, budget mode, budget / current, history days, guardrail, calen
 
 
 @pytest.mark.parametrize("seed,mode,share,hist_days,max_change,launch", CASES)
-def test_structured_solver_reaches_clarabels_optimum(seed, mode, share, hist_days, max_change, launch):
+def test_structured_solver_reaches_clarabels_optimum(
+    seed, mode, share, hist_days, max_change, launch
+):
     curves = _instance(seed)
     rng = np.random.default_rng(50 + seed)
     cur = curves.current()
     days = 21
     history = cur[:, None] * (1 + rng.uniform(-0.04, 0.04, (len(cur), hist_days)))
     history[:, -1] = cur
-    cal = LaunchCalendar([Launch(day=int(rng.integers(4, 15)), market="M1", strength=1.5)]) if launch else None
+    cal = (
+        LaunchCalendar([Launch(day=int(rng.integers(4, 15)), market="M1", strength=1.5)])
+        if launch
+        else None
+    )
     rules = Rules(budget=float(cur.sum() * days * share), budget_mode=mode, max_change=max_change)
     fast = plan_days(curves, rules, days=days, calendar=cal, history=history, solver="structured")
     ref = plan_days(curves, rules, days=days, calendar=cal, history=history, solver="CLARABEL")
@@ -75,8 +81,9 @@ def test_structured_solver_reaches_clarabels_optimum(seed, mode, share, hist_day
     floors = np.array([c.min_spend or 0.0 for c in curves])
     ceilings = np.array([c.max_spend if c.max_spend is not None else np.inf for c in curves])
     assert (spend >= floors[:, None] - 1e-9).all() and (spend <= ceilings[:, None] + 1e-9).all()
-    assert {b["line"] for b in fast.binding if b["constraint"] == "guardrail"} == \
-        {b["line"] for b in ref.binding if b["constraint"] == "guardrail"}
+    assert {b["line"] for b in fast.binding if b["constraint"] == "guardrail"} == {
+        b["line"] for b in ref.binding if b["constraint"] == "guardrail"
+    }
 
 
 def test_auto_uses_the_structured_solver_unless_groups_couple_lines():
@@ -88,8 +95,11 @@ def test_auto_uses_the_structured_solver_unless_groups_couple_lines():
     assert "structured" in plan_days(curves, rules, days=14).method
     caps = Rules(budget=float(cur.sum() * 14), max_change=0.15, market_budgets={"M0": 1e9})
     assert "structured" in plan_days(curves, caps, days=14).method
-    groups = Rules(budget=float(cur.sum() * 14), max_change=0.15,
-                   group_budgets={"g": {"channels": [curves.names[0]], "max": 1e9}})
+    groups = Rules(
+        budget=float(cur.sum() * 14),
+        max_change=0.15,
+        group_budgets={"g": {"channels": [curves.names[0]], "max": 1e9}},
+    )
     plan = plan_days(curves, groups, days=14)
     assert "structured" not in plan.method and plan.solver == "CLARABEL"
     with pytest.raises(ConfigError, match="group budgets couple lines"):
@@ -109,22 +119,51 @@ def test_cli_daily_plan_names_the_structured_solver(tmp_path, run_cli):
     path = tmp_path / "curves.json"
     path.write_text(json.dumps(curves.to_dict()), encoding="utf-8")
     caps = tmp_path / "constraints.json"
-    caps.write_text(json.dumps({"group_budgets": {"g": {"channels": [curves.names[0]], "max": 1e9}}}),
-                    encoding="utf-8")
-    code, _, err = run_cli("allocate", "--curves", str(path), "--days", "14", "--max-change", "0.15",
-                           "--out", str(tmp_path / "plan.json"), "--audit-db", str(tmp_path / "audit.db"))
+    caps.write_text(
+        json.dumps({"group_budgets": {"g": {"channels": [curves.names[0]], "max": 1e9}}}),
+        encoding="utf-8",
+    )
+    code, _, err = run_cli(
+        "allocate",
+        "--curves",
+        str(path),
+        "--days",
+        "14",
+        "--max-change",
+        "0.15",
+        "--out",
+        str(tmp_path / "plan.json"),
+        "--audit-db",
+        str(tmp_path / "audit.db"),
+    )
     assert code == 0, err
     plan = json.loads((tmp_path / "plan.json").read_text(encoding="utf-8"))
     assert "structured" in plan["method"] and plan["status"] == "optimal"
-    code, _, err = run_cli("allocate", "--curves", str(path), "--days", "14", "--max-change", "0.15",
-                           "--solver", "structured", "--constraints", str(caps),
-                           "--out", str(tmp_path / "plan2.json"), "--audit-db", str(tmp_path / "audit.db"))
+    code, _, err = run_cli(
+        "allocate",
+        "--curves",
+        str(path),
+        "--days",
+        "14",
+        "--max-change",
+        "0.15",
+        "--solver",
+        "structured",
+        "--constraints",
+        str(caps),
+        "--out",
+        str(tmp_path / "plan2.json"),
+        "--audit-db",
+        str(tmp_path / "audit.db"),
+    )
     assert code == 2 and err.strip().count("\n") == 0 and "group budgets couple lines" in err
     assert not (tmp_path / "plan2.json").exists()
 
 
-@pytest.mark.parametrize("form,shape", [("exp", 1.0), ("log", 1.0), ("hill", 0.6), ("hill", 1.0), ("power", 0.5),
-                                        ("linear", 1.0)])
+@pytest.mark.parametrize(
+    "form,shape",
+    [("exp", 1.0), ("log", 1.0), ("hill", 0.6), ("hill", 1.0), ("power", 0.5), ("linear", 1.0)],
+)
 def test_curve_derivatives_match_finite_differences(form, shape):
     # The interior-point method's Newton steps rest on these first and second derivatives.
     from allocation.daily_ipm import SUPPORTED, curve_terms

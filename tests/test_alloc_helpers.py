@@ -14,7 +14,9 @@ import numpy as np
 from allocation.curves import CurveSet
 
 
-def random_curves(rng: np.random.Generator, n: int, *, markets: int = 1, bounds: bool = True) -> CurveSet:
+def random_curves(
+    rng: np.random.Generator, n: int, *, markets: int = 1, bounds: bool = True
+) -> CurveSet:
     lines = []
     for i in range(n):
         form = rng.choice(["exp", "log", "hill", "power", "hill1"])
@@ -24,14 +26,32 @@ def random_curves(rng: np.random.Generator, n: int, *, markets: int = 1, bounds:
         elif form == "log":
             resp = {"form": "log", "beta": beta / 5, "scale": float(rng.uniform(200, 3000))}
         elif form == "hill":
-            resp = {"form": "hill", "beta": beta, "half_saturation": float(rng.uniform(500, 5000)),
-                    "shape": float(rng.uniform(0.4, 1.0))}
+            resp = {
+                "form": "hill",
+                "beta": beta,
+                "half_saturation": float(rng.uniform(500, 5000)),
+                "shape": float(rng.uniform(0.4, 1.0)),
+            }
         elif form == "hill1":
-            resp = {"form": "hill", "beta": beta, "half_saturation": float(rng.uniform(500, 5000)), "shape": 1.0}
+            resp = {
+                "form": "hill",
+                "beta": beta,
+                "half_saturation": float(rng.uniform(500, 5000)),
+                "shape": 1.0,
+            }
         else:
-            resp = {"form": "power", "beta": float(rng.uniform(0.5, 3)), "exponent": float(rng.uniform(0.3, 0.9))}
+            resp = {
+                "form": "power",
+                "beta": float(rng.uniform(0.5, 3)),
+                "exponent": float(rng.uniform(0.3, 0.9)),
+            }
         cur = float(rng.uniform(200, 3000))
-        line = {"name": f"ch{i}", "market": f"M{i % markets}", "response": resp, "current_spend": cur}
+        line = {
+            "name": f"ch{i}",
+            "market": f"M{i % markets}",
+            "response": resp,
+            "current_spend": cur,
+        }
         if bounds and rng.random() < 0.3:
             line["min_spend"] = float(rng.uniform(100, 600))
         if bounds and rng.random() < 0.3:
@@ -61,7 +81,9 @@ def _spend_at(curves: CurveSet, lam: float, lo: np.ndarray, hi: np.ndarray) -> n
     return out
 
 
-def water_fill(curves: CurveSet, budget: float, lo: np.ndarray, hi: np.ndarray, *, eq: bool = False) -> np.ndarray:
+def water_fill(
+    curves: CurveSet, budget: float, lo: np.ndarray, hi: np.ndarray, *, eq: bool = False
+) -> np.ndarray:
     """Optimal spend of ``max sum f_i(x_i)`` s.t. ``sum x <= budget`` (or ``==``), ``lo <= x <= hi``."""
     hi = np.where(np.isfinite(hi), hi, budget)
     if not eq and _spend_at(curves, 0.0, lo, hi).sum() <= budget:
@@ -83,7 +105,12 @@ def spend_at_marginal(curves: CurveSet, lam: float, lo: np.ndarray, hi: np.ndarr
 
 
 def test_water_fill_splits_equal_curves_equally():
-    curves = CurveSet.from_dict({"channels": [
-        {"name": n, "response": {"form": "log", "beta": 10, "scale": 100}} for n in "abc"]})
+    curves = CurveSet.from_dict(
+        {
+            "channels": [
+                {"name": n, "response": {"form": "log", "beta": 10, "scale": 100}} for n in "abc"
+            ]
+        }
+    )
     x = water_fill(curves, 3000.0, np.zeros(3), np.full(3, np.inf))
     np.testing.assert_allclose(x, 1000.0, rtol=1e-9)

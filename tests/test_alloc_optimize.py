@@ -35,12 +35,29 @@ def test_random_concave_instances_match_kkt_water_filling(seed):
 
 
 def test_brute_force_two_lines():
-    curves = CurveSet.from_dict({"channels": [
-        {"name": "a", "response": {"form": "hill", "beta": 300, "half_saturation": 1500, "shape": 0.6}},
-        {"name": "b", "response": {"form": "exp", "beta": 250, "scale": 2500}}]})
+    curves = CurveSet.from_dict(
+        {
+            "channels": [
+                {
+                    "name": "a",
+                    "response": {
+                        "form": "hill",
+                        "beta": 300,
+                        "half_saturation": 1500,
+                        "shape": 0.6,
+                    },
+                },
+                {"name": "b", "response": {"form": "exp", "beta": 250, "scale": 2500}},
+            ]
+        }
+    )
     budget = 4000.0
-    best = minimize_scalar(lambda x: -curves.evaluate([x, budget - x]).sum(), bounds=(0, budget),
-                           method="bounded", options={"xatol": 1e-9})
+    best = minimize_scalar(
+        lambda x: -curves.evaluate([x, budget - x]).sum(),
+        bounds=(0, budget),
+        method="bounded",
+        options={"xatol": 1e-9},
+    )
     plan = allocate(curves, budget=budget)
     assert plan.total_incremental == pytest.approx(-best.fun, rel=1e-6)
     grid = np.linspace(0, budget, 40001)
@@ -51,8 +68,11 @@ def test_brute_force_two_lines():
 def test_problem_is_dpp_and_resolves_with_parameters():
     rng = np.random.default_rng(3)
     curves = random_curves(rng, 6, markets=2)
-    rules = Rules(budget=8000.0, market_budgets={"M0": 3000.0},
-                  group_budgets={"g": {"channels": ["ch1", "ch2"], "max": 2500.0}})
+    rules = Rules(
+        budget=8000.0,
+        market_budgets={"M0": 3000.0},
+        group_budgets={"g": {"channels": ["ch1", "ch2"], "max": 2500.0}},
+    )
     alloc = Allocator()
     p1 = alloc.solve(curves, rules)
     sp = alloc.problem_for(curves, rules, line_bounds(curves, rules))
@@ -65,10 +85,15 @@ def test_problem_is_dpp_and_resolves_with_parameters():
 
 
 def test_linear_curves_put_everything_in_best_line():
-    curves = CurveSet.from_dict({"channels": [
-        {"name": "a", "response": {"form": "linear", "beta": 0.02}},
-        {"name": "b", "response": {"form": "linear", "beta": 0.05}, "max_spend": 3000},
-        {"name": "c", "response": {"form": "linear", "beta": 0.01}}]})
+    curves = CurveSet.from_dict(
+        {
+            "channels": [
+                {"name": "a", "response": {"form": "linear", "beta": 0.02}},
+                {"name": "b", "response": {"form": "linear", "beta": 0.05}, "max_spend": 3000},
+                {"name": "c", "response": {"form": "linear", "beta": 0.01}},
+            ]
+        }
+    )
     plan = allocate(curves, budget=5000)
     np.testing.assert_allclose(plan.lines["spend"], [2000, 3000, 0], atol=1e-3)
 
@@ -93,8 +118,14 @@ def test_min_spend_and_max_profit_satisfy_their_kkt_conditions():
 def test_constraints_are_honoured_and_reported():
     rng = np.random.default_rng(5)
     curves = random_curves(rng, 8, markets=2, bounds=False)
-    rules = Rules(budget=12000.0, budget_mode="eq", commitments={"ch0/M0": 2500.0}, reserve=1000.0,
-                  market_budgets={"M1": 3000.0}, group_budgets={"grp": {"channels": ["ch2", "ch4"], "min": 4000.0}})
+    rules = Rules(
+        budget=12000.0,
+        budget_mode="eq",
+        commitments={"ch0/M0": 2500.0},
+        reserve=1000.0,
+        market_budgets={"M1": 3000.0},
+        group_budgets={"grp": {"channels": ["ch2", "ch4"], "min": 4000.0}},
+    )
     plan = allocate(curves, rules=rules)
     s = plan.lines["spend"]
     assert plan.total_spend == pytest.approx(11000.0, rel=1e-7)
@@ -106,21 +137,55 @@ def test_constraints_are_honoured_and_reported():
     d = plan.to_dict()
     for key in ("status", "objective", "budget", "lines", "total_spend", "total_incremental"):
         assert key in d
-    assert set(d["lines"][0]) >= {"name", "market", "spend", "current_spend", "incremental", "marginal"}
+    assert set(d["lines"][0]) >= {
+        "name",
+        "market",
+        "spend",
+        "current_spend",
+        "incremental",
+        "marginal",
+    }
 
 
 def test_infeasible_floors_named_before_solving():
-    curves = CurveSet.from_dict({"channels": [
-        {"name": "a", "response": {"form": "log", "beta": 10, "scale": 100}, "min_spend": 800},
-        {"name": "b", "response": {"form": "log", "beta": 10, "scale": 100}, "min_spend": 700}]})
-    with pytest.raises(InfeasibleError, match="floors sum to 1,500.00, above the total budget 1,000.00"):
+    curves = CurveSet.from_dict(
+        {
+            "channels": [
+                {
+                    "name": "a",
+                    "response": {"form": "log", "beta": 10, "scale": 100},
+                    "min_spend": 800,
+                },
+                {
+                    "name": "b",
+                    "response": {"form": "log", "beta": 10, "scale": 100},
+                    "min_spend": 700,
+                },
+            ]
+        }
+    )
+    with pytest.raises(
+        InfeasibleError, match="floors sum to 1,500.00, above the total budget 1,000.00"
+    ):
         allocate(curves, budget=1000)
     with pytest.raises(InfeasibleError, match="commitment"):
         allocate(curves, rules=Rules(budget=2000, commitments={"a": 1900}))
     with pytest.raises(InfeasibleError, match="group_budgets.g.max 100.00 is below"):
-        allocate(curves, rules=Rules(budget=5000, group_budgets={"g": {"channels": ["a"], "max": 100}}))
-    marketed = CurveSet.from_dict({"channels": [
-        {"name": "a", "market": "US", "response": {"form": "log", "beta": 10, "scale": 100}, "min_spend": 800}]})
+        allocate(
+            curves, rules=Rules(budget=5000, group_budgets={"g": {"channels": ["a"], "max": 100}})
+        )
+    marketed = CurveSet.from_dict(
+        {
+            "channels": [
+                {
+                    "name": "a",
+                    "market": "US",
+                    "response": {"form": "log", "beta": 10, "scale": 100},
+                    "min_spend": 800,
+                }
+            ]
+        }
+    )
     with pytest.raises(InfeasibleError, match="market_budgets.US 500.00 is below"):
         allocate(marketed, rules=Rules(budget=5000, market_budgets={"US": 500}))
     with pytest.raises(ConfigError, match="budget must be >= 0"):

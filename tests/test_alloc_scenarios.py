@@ -33,7 +33,9 @@ def test_samples_are_reproducible_and_mean_one():
     b = sample_curves(curves, 400, cv=0.2, seed=9)
     assert [s.curves[0].params for s in a] == [s.curves[0].params for s in b]
     betas = np.array([s.curves[0].params["beta"] for s in a]) / curves.curves[0].params["beta"]
-    assert betas.mean() == pytest.approx(1.0, abs=0.04) and betas.std() == pytest.approx(0.2, abs=0.04)
+    assert betas.mean() == pytest.approx(1.0, abs=0.04) and betas.std() == pytest.approx(
+        0.2, abs=0.04
+    )
 
 
 def test_expected_value_and_cvar_plans():
@@ -58,11 +60,22 @@ def test_expected_value_and_cvar_plans():
 def test_samples_from_the_file_are_used_when_every_line_has_them():
     from allocation.curves import CurveSet
 
-    cs = CurveSet.from_dict({"channels": [
-        {"name": "a", "response": {"form": "log", "beta": 10, "scale": 100},
-         "samples": [{"beta": 8, "scale": 100}, {"beta": 12, "scale": 90}]},
-        {"name": "b", "response": {"form": "exp", "beta": 20, "scale": 300},
-         "samples": [{"beta": 18, "scale": 310}, {"beta": 22, "scale": 280}]}]})
+    cs = CurveSet.from_dict(
+        {
+            "channels": [
+                {
+                    "name": "a",
+                    "response": {"form": "log", "beta": 10, "scale": 100},
+                    "samples": [{"beta": 8, "scale": 100}, {"beta": 12, "scale": 90}],
+                },
+                {
+                    "name": "b",
+                    "response": {"form": "exp", "beta": 20, "scale": 300},
+                    "samples": [{"beta": 18, "scale": 310}, {"beta": 22, "scale": 280}],
+                },
+            ]
+        }
+    )
     draws = sample_curves(cs, 4, seed=0)
     assert [d.curves[0].params["beta"] for d in draws] == [8, 12, 8, 12]
     assert draws[1].curves[1].params == {"beta": 22, "scale": 280}

@@ -11,10 +11,27 @@ from allocation.optimize import allocate
 from allocation.sshape import concave_envelope
 from causal.errors import ConfigError
 
-S_CURVES = CurveSet.from_dict({"channels": [
-    {"name": "ctv", "response": {"form": "hill", "beta": 400, "half_saturation": 3000, "shape": 3.0}, "current_spend": 500.0},
-    {"name": "social", "response": {"form": "hill", "beta": 150, "half_saturation": 800, "shape": 1.0}, "current_spend": 3500.0},
-    {"name": "search", "response": {"form": "log", "beta": 30, "scale": 500}, "current_spend": 1000.0}]})
+S_CURVES = CurveSet.from_dict(
+    {
+        "channels": [
+            {
+                "name": "ctv",
+                "response": {"form": "hill", "beta": 400, "half_saturation": 3000, "shape": 3.0},
+                "current_spend": 500.0,
+            },
+            {
+                "name": "social",
+                "response": {"form": "hill", "beta": 150, "half_saturation": 800, "shape": 1.0},
+                "current_spend": 3500.0,
+            },
+            {
+                "name": "search",
+                "response": {"form": "log", "beta": 30, "scale": 500},
+                "current_spend": 1000.0,
+            },
+        ]
+    }
+)
 
 
 def _brute_force(curves: CurveSet, budget: float, step: float = 10.0) -> float:
@@ -23,7 +40,11 @@ def _brute_force(curves: CurveSet, budget: float, step: float = 10.0) -> float:
     for a in grid:
         b = grid[grid <= budget - a + 1e-9]
         c = budget - a - b
-        vals = curves.curves[0].evaluate(a) + curves.curves[1].evaluate(b) + curves.curves[2].evaluate(c)
+        vals = (
+            curves.curves[0].evaluate(a)
+            + curves.curves[1].evaluate(b)
+            + curves.curves[2].evaluate(c)
+        )
         best = max(best, float(np.max(vals)))
     return best
 
@@ -45,11 +66,18 @@ def test_s_curves_reach_the_brute_force_optimum_within_the_reported_gap(mode):
 def test_local_method_from_current_allocation_stalls_where_the_milp_does_not():
     budget = 5000.0
     x0 = S_CURVES.current()
-    res = minimize(lambda x: -S_CURVES.evaluate(x).sum(), x0, method="SLSQP",
-                   jac=lambda x: -S_CURVES.marginal(x), bounds=[(0, budget)] * 3,
-                   constraints=[{"type": "eq", "fun": lambda x: x.sum() - budget}])
+    res = minimize(
+        lambda x: -S_CURVES.evaluate(x).sum(),
+        x0,
+        method="SLSQP",
+        jac=lambda x: -S_CURVES.marginal(x),
+        bounds=[(0, budget)] * 3,
+        constraints=[{"type": "eq", "fun": lambda x: x.sum() - budget}],
+    )
     plan = allocate(S_CURVES, budget=budget)
-    assert plan.total_incremental > -res.fun * 1.05  # SLSQP stays in the convex region of the S-curve
+    assert (
+        plan.total_incremental > -res.fun * 1.05
+    )  # SLSQP stays in the convex region of the S-curve
 
 
 def test_envelope_is_concave_and_above_the_points():
@@ -67,6 +95,8 @@ def test_min_spend_with_s_curves_reaches_the_target_on_the_true_curves():
 
 
 def test_convex_power_is_refused():
-    cs = CurveSet.from_dict({"channels": [{"name": "x", "response": {"form": "power", "beta": 1, "exponent": 1.5}}]})
+    cs = CurveSet.from_dict(
+        {"channels": [{"name": "x", "response": {"form": "power", "beta": 1, "exponent": 1.5}}]}
+    )
     with pytest.raises(ConfigError, match="exponent 1.5 > 1 is convex"):
         allocate(cs, budget=100)

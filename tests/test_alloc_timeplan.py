@@ -31,8 +31,12 @@ def test_no_carryover_no_guardrail_equals_static_plan_every_day():
     daily_budget = 6000.0
     plan = plan_days(curves, Rules(budget=daily_budget * 10), days=10)
     static = allocate(curves, budget=daily_budget)
-    np.testing.assert_allclose(plan.schedule.to_numpy(), static.lines["spend"].to_numpy()[:, None] * np.ones(10),
-                               rtol=2e-3, atol=0.5)
+    np.testing.assert_allclose(
+        plan.schedule.to_numpy(),
+        static.lines["spend"].to_numpy()[:, None] * np.ones(10),
+        rtol=2e-3,
+        atol=0.5,
+    )
     assert plan.response.to_numpy().sum() == pytest.approx(10 * static.total_incremental, rel=1e-6)
 
 
@@ -43,7 +47,9 @@ def test_guardrail_never_violated(seed):
     cal = LaunchCalendar([Launch(day=int(rng.integers(5, 20)), market="M0", strength=1.5)])
     cur = curves.current()
     for budget in (cur.sum() * 28 * 0.7, cur.sum() * 28 * 1.4):
-        plan = plan_days(curves, Rules(budget=float(budget), max_change=0.15), days=28, calendar=cal)
+        plan = plan_days(
+            curves, Rules(budget=float(budget), max_change=0.15), days=28, calendar=cal
+        )
         assert guardrail_violation(plan.schedule.to_numpy(), plan.history, cur, 0.15) <= 1 + 1e-9
         assert plan.schedule.to_numpy().sum() <= budget * (1 + 1e-7)
         again = replan(plan.to_dict(), curves, elapsed=2)
@@ -54,15 +60,44 @@ def test_guardrail_never_violated(seed):
 
 
 def test_launch_calendar_shifts_spend_to_awareness_before_and_search_after():
-    curves = CurveSet.from_dict({"channels": [
-        {"name": "ctv", "market": "US", "response": {"form": "hill", "beta": 200, "half_saturation": 3000, "shape": 0.8},
-         "adstock": {"form": "geometric", "decay": 0.5}, "current_spend": 1500.0},
-        {"name": "social", "market": "US", "response": {"form": "exp", "beta": 120, "scale": 2000},
-         "adstock": {"form": "geometric", "decay": 0.3}, "current_spend": 800.0},
-        {"name": "nonbrand_search", "market": "US", "response": {"form": "log", "beta": 60, "scale": 800},
-         "adstock": {"form": "geometric", "decay": 0.1}, "current_spend": 900.0},
-        {"name": "nonbrand_search", "market": "UK", "response": {"form": "log", "beta": 60, "scale": 800},
-         "current_spend": 900.0}]})
+    curves = CurveSet.from_dict(
+        {
+            "channels": [
+                {
+                    "name": "ctv",
+                    "market": "US",
+                    "response": {
+                        "form": "hill",
+                        "beta": 200,
+                        "half_saturation": 3000,
+                        "shape": 0.8,
+                    },
+                    "adstock": {"form": "geometric", "decay": 0.5},
+                    "current_spend": 1500.0,
+                },
+                {
+                    "name": "social",
+                    "market": "US",
+                    "response": {"form": "exp", "beta": 120, "scale": 2000},
+                    "adstock": {"form": "geometric", "decay": 0.3},
+                    "current_spend": 800.0,
+                },
+                {
+                    "name": "nonbrand_search",
+                    "market": "US",
+                    "response": {"form": "log", "beta": 60, "scale": 800},
+                    "adstock": {"form": "geometric", "decay": 0.1},
+                    "current_spend": 900.0,
+                },
+                {
+                    "name": "nonbrand_search",
+                    "market": "UK",
+                    "response": {"form": "log", "beta": 60, "scale": 800},
+                    "current_spend": 900.0,
+                },
+            ]
+        }
+    )
     launch = 14
     cal = LaunchCalendar([Launch(day=launch, market="US", strength=1.0, pre_days=7, post_days=7)])
     rules = Rules(max_change=0.3)
@@ -84,9 +119,19 @@ def test_launch_calendar_shifts_spend_to_awareness_before_and_search_after():
 
 
 def test_time_plan_errors_name_the_cause(tmp_path):
-    curves = CurveSet.from_dict({"channels": [
-        {"name": "a", "response": {"form": "log", "beta": 10, "scale": 100}, "current_spend": 100.0, "min_spend": 300.0},
-        {"name": "b", "response": {"form": "log", "beta": 10, "scale": 100}}]})
+    curves = CurveSet.from_dict(
+        {
+            "channels": [
+                {
+                    "name": "a",
+                    "response": {"form": "log", "beta": 10, "scale": 100},
+                    "current_spend": 100.0,
+                    "min_spend": 300.0,
+                },
+                {"name": "b", "response": {"form": "log", "beta": 10, "scale": 100}},
+            ]
+        }
+    )
     with pytest.raises(ConfigError, match="line b has no current_spend"):
         plan_days(curves, Rules(budget=1000, max_change=0.1), days=7)
     only_a = CurveSet.from_dict({"channels": [curves.to_dict()["channels"][0]]})

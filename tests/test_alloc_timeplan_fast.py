@@ -38,8 +38,17 @@ def _instance(seed: int, n: int = 8) -> CurveSet:
     return CurveSet.from_dict(d)
 
 
-def _reference(curves: CurveSet, *, budget: float, mode: str, max_change: float, days: int,
-               calendar: LaunchCalendar | None, history: np.ndarray, market_caps: dict[str, float]) -> float:
+def _reference(
+    curves: CurveSet,
+    *,
+    budget: float,
+    mode: str,
+    max_change: float,
+    days: int,
+    calendar: LaunchCalendar | None,
+    history: np.ndarray,
+    market_caps: dict[str, float],
+) -> float:
     """Optimum of the previous formulation (explicit spend, adstock rows, pairwise guardrail rows)."""
     n, h = history.shape
     cur = curves.current()
@@ -53,7 +62,9 @@ def _reference(curves: CurveSet, *, budget: float, mode: str, max_change: float,
     w = cp.Variable((n, days), nonneg=True)
     cons = [w[:, 0] == cp.multiply((1 - lam) / scale, x[:, 0]) + lam * a0 / scale]
     for t in range(1, days):
-        cons.append(w[:, t] == cp.multiply((1 - lam) / scale, x[:, t]) + cp.multiply(lam, w[:, t - 1]))
+        cons.append(
+            w[:, t] == cp.multiply((1 - lam) / scale, x[:, t]) + cp.multiply(lam, w[:, t - 1])
+        )
     lo = np.array([c.min_spend or 0.0 for c in curves])
     cons.append(x >= lo[:, None])
     hi = np.array([c.max_spend if c.max_spend is not None else np.inf for c in curves])
@@ -74,17 +85,22 @@ def _reference(curves: CurveSet, *, budget: float, mode: str, max_change: float,
     mult = calendar.multipliers(curves, days) if calendar is not None else np.ones((n, days))
     obj = concave_response(w, list(structure_key(curves)), coef[:, None] * mult)
     prob = cp.Problem(cp.Maximize(obj), cons)
-    solve_robust(prob, "CLARABEL")  # as the previous builder did: retries a stalled solve with shorter steps
+    solve_robust(
+        prob, "CLARABEL"
+    )  # as the previous builder did: retries a stalled solve with shorter steps
     assert prob.status == cp.OPTIMAL
     return float(prob.value)
 
 
-@pytest.mark.parametrize("seed,mode,share,hist_days,market_cap", [
-    (0, "le", 0.95, 1, False),
-    (1, "le", 1.4, 3, False),
-    (2, "eq", 1.1, 6, True),
-    (3, "le", 1.3, 2, True),
-])
+@pytest.mark.parametrize(
+    "seed,mode,share,hist_days,market_cap",
+    [
+        (0, "le", 0.95, 1, False),
+        (1, "le", 1.4, 3, False),
+        (2, "eq", 1.1, 6, True),
+        (3, "le", 1.3, 2, True),
+    ],
+)
 def test_plan_days_matches_written_out_formulation(seed, mode, share, hist_days, market_cap):
     curves = _instance(seed)
     rng = np.random.default_rng(100 + seed)
@@ -98,8 +114,16 @@ def test_plan_days_matches_written_out_formulation(seed, mode, share, hist_days,
     caps = {"M1": float(cur[[c.market == "M1" for c in curves]].sum() * 1.02)} if market_cap else {}
     rules = Rules(budget=budget, budget_mode=mode, max_change=0.15, market_budgets=caps)
     plan = plan_days(curves, rules, days=days, calendar=cal, history=history)
-    ref = _reference(curves, budget=budget, mode=mode, max_change=0.15, days=days, calendar=cal,
-                     history=history, market_caps=caps)
+    ref = _reference(
+        curves,
+        budget=budget,
+        mode=mode,
+        max_change=0.15,
+        days=days,
+        calendar=cal,
+        history=history,
+        market_caps=caps,
+    )
     got = float(plan.response.to_numpy().sum())
     assert got == pytest.approx(ref, rel=1e-6)
     assert guardrail_violation(plan.schedule.to_numpy(), history, cur, 0.15) <= 1 + 1e-9

@@ -43,7 +43,9 @@ def test_best_allocation_known_answers():
     x = best_allocation([lambda v: 2 * np.asarray(v), lambda v: 3 * np.asarray(v)], 500.0)
     assert np.allclose(x, [0, 500])
     # Bounds hold and the budget is met exactly.
-    x = best_allocation([lambda v: 2 * np.asarray(v), lambda v: 3 * np.asarray(v)], 500.0, [100, 0], [400, 300])
+    x = best_allocation(
+        [lambda v: 2 * np.asarray(v), lambda v: 3 * np.asarray(v)], 500.0, [100, 0], [400, 300]
+    )
     assert np.allclose(x, [200, 300]) and np.isclose(x.sum(), 500)
     with pytest.raises(ConfigError):
         best_allocation([log, log], 1000.0, upper=[100, 100])
@@ -56,13 +58,18 @@ def test_plan_application_is_exact(world):
     spend = setting.to_geos(plan)
     # Spreading by size keeps each line's daily total.
     for i, (ch, cl) in enumerate(setting.lines):
-        members = [g for g, c in zip(world.geos, world.cluster_of) if ["NA", "LATAM", "EMEA", "APAC"][c] == cl]
+        members = [
+            g
+            for g, c in zip(world.geos, world.cluster_of)
+            if ["NA", "LATAM", "EMEA", "APAC"][c] == cl
+        ]
         cols = [world.geos.index(g) for g in members]
-        assert np.allclose(spend[ch][setting.start:, cols].sum(axis=1), setting.status_quo[i])
+        assert np.allclose(spend[ch][setting.start :, cols].sum(axis=1), setting.status_quo[i])
     run = world.run(spend=spend)
     rows = slice(setting.start, None)
-    expected = (sum(d[rows].sum() for d in run.direct.values())
-                + MEDIATED_CONVERSION * sum(m[rows].sum() for m in run.mediated_queries.values()))
+    expected = sum(d[rows].sum() for d in run.direct.values()) + MEDIATED_CONVERSION * sum(
+        m[rows].sum() for m in run.mediated_queries.values()
+    )
     assert np.isclose(setting.incremental(setting.run(plan)).sum(), expected)
     # Same draws: the same plan gives the same outcome, another plan a different one.
     assert np.isclose(setting.incremental(setting.run(plan)).sum(), expected)
@@ -85,14 +92,21 @@ def test_no_two_tests_overlap(result, tmp_path):
     assert result.overlaps == []
     spans = [(pd.Timestamp(t["start"]), pd.Timestamp(t["end"]), set(t["geos"])) for t in tests]
     for i, (s1, e1, g1) in enumerate(spans):
-        for s2, e2, g2 in spans[i + 1:]:
+        for s2, e2, g2 in spans[i + 1 :]:
             assert not (s1 <= e2 and s2 <= e1 and g1 & g2)
     # The project's registry agrees: registering every test (no washout) raises no conflict.
     from experiments.registry import Registry
 
     reg = Registry(str(tmp_path / "reg.db"))
     for i, t in enumerate(tests):
-        reg.add(f"t{i}", cells=t["geos"], start=t["start"], end=t["end"], channel=t["channel"], washout_days=0)
+        reg.add(
+            f"t{i}",
+            cells=t["geos"],
+            start=t["start"],
+            end=t["end"],
+            channel=t["channel"],
+            washout_days=0,
+        )
     # The checker itself flags an overlap.
     a = {"geos": ["NA01"], "first": 0, "last": 10}
     assert overlapping_tests([a, {"geos": ["NA01", "NA02"], "first": 5, "last": 8}]) == [(0, 1)]
@@ -101,12 +115,20 @@ def test_no_two_tests_overlap(result, tmp_path):
 
 def test_honest_comparison(result, world):
     t = result.summary_table
-    assert list(t.index) == ["status quo", "quarterly observational", "quarterly calibrated", "daily loop", "oracle"]
+    assert list(t.index) == [
+        "status quo",
+        "quarterly observational",
+        "quarterly calibrated",
+        "daily loop",
+        "oracle",
+    ]
     budget = result.settings["budget"]
     # Every policy spends the same daily budget; the daily loop less only by what its go-dark tests saved.
     for name in ("status quo", "quarterly observational", "quarterly calibrated", "oracle"):
         assert np.isclose(t.loc[name, "spend"], 42 * budget, rtol=1e-6)
-    assert np.isclose(t.loc["daily loop", "spend"] + result.given_up["spend"], 42 * budget, rtol=1e-6)
+    assert np.isclose(
+        t.loc["daily loop", "spend"] + result.given_up["spend"], 42 * budget, rtol=1e-6
+    )
     # Tests cut spend, so they cost signups (netted into the daily loop's figure).
     assert result.given_up["signups"] > 0 and result.given_up["spend"] > 0
     assert np.allclose(t["cost_per_incremental"], t["spend"] / t["incremental"])
@@ -117,8 +139,11 @@ def test_honest_comparison(result, world):
     sq, orc = t.loc["status quo", "equal_incremental"], t.loc["oracle", "equal_incremental"]
     share = (t.loc["daily loop", "equal_incremental"] - sq) / (orc - sq)
     assert np.isclose(t.loc["daily loop", "share_of_oracle_gain"], share)
-    assert np.isclose(t.loc["daily loop", "equal_incremental"],
-                      t.loc["daily loop", "incremental"] + result.given_up["signups"], rtol=1e-9)
+    assert np.isclose(
+        t.loc["daily loop", "equal_incremental"],
+        t.loc["daily loop", "incremental"] + result.given_up["signups"],
+        rtol=1e-9,
+    )
     # On the true steady-state curves the oracle's plan is at least as good as the status quo's.
     setting = make_setting(world, 42, seed=0)
     truth = {(c["name"], c["market"]): c for c in world.true_curves()}
@@ -127,7 +152,9 @@ def test_honest_comparison(result, world):
         tot = 0.0
         for xi, line in zip(x, setting.lines):
             c = truth[line]
-            tot += _curve_fn(c["response"])(xi) + (_curve_fn(c["mediated"])(xi) if "mediated" in c else 0.0)
+            tot += _curve_fn(c["response"])(xi) + (
+                _curve_fn(c["mediated"])(xi) if "mediated" in c else 0.0
+            )
         return float(tot)
 
     assert value(result.plans["oracle"].iloc[0].to_numpy()) >= value(setting.status_quo) - 1e-6
@@ -145,8 +172,21 @@ def test_custom_policy_and_bad_horizon(world):
 
 def test_cli_backtest(run_cli, tmp_path):
     out = tmp_path / "bt"
-    code, stdout, stderr = run_cli("backtest", "--out", str(out), "--report", str(out / "bt.html"),
-                                   "--days", "21", "--history", "130", "--geos", "8", "--seed", "3")
+    code, stdout, stderr = run_cli(
+        "backtest",
+        "--out",
+        str(out),
+        "--report",
+        str(out / "bt.html"),
+        "--days",
+        "21",
+        "--history",
+        "130",
+        "--geos",
+        "8",
+        "--seed",
+        "3",
+    )
     assert code == 0, stderr
     data = json.loads((out / "backtest.json").read_text())
     assert {p["policy"] for p in data["policies"]} >= {"status quo", "daily loop", "oracle"}
@@ -199,7 +239,9 @@ def test_confounding_prior_and_mapping_bias_scale(world):
     frame = world.panel(setting.run(np.tile(setting.status_quo, (42, 1))))
     model = _fit(setting, frame, 0)
     # A mapping with the same scale for every channel is the scalar case (backwards compatible).
-    same = calibrate(model, setting.lifts, bias_scale={ch: 1.0 for ch in world.channels}, n_draws=50)
+    same = calibrate(
+        model, setting.lifts, bias_scale={ch: 1.0 for ch in world.channels}, n_draws=50
+    )
     scalar = calibrate(model, setting.lifts, bias_scale=1.0, n_draws=50)
     assert np.allclose(same.theta_after, scalar.theta_after)
     # A narrower prior on the planned channels keeps them closer to the observational fit.
@@ -213,6 +255,10 @@ def test_design_module_proposes_the_tests(result, world):
     # Each week's markets are experiments.design's recommendation among the cluster's markets.
     assert all(t["proposer"] == "design" for t in result.tests)
     for t in result.tests:
-        cluster = {g for g, c in zip(world.geos, world.cluster_of) if ["NA", "LATAM", "EMEA", "APAC"][c] == t["cluster"]}
+        cluster = {
+            g
+            for g, c in zip(world.geos, world.cluster_of)
+            if ["NA", "LATAM", "EMEA", "APAC"][c] == t["cluster"]
+        }
         assert set(t["geos"]) <= cluster
         assert 0 < t["design_mde"] <= 0.2 and 0 < t["design_power_at_mde"] <= 1

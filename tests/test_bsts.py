@@ -22,7 +22,11 @@ FAST = {"niter": 3000, "nwarmup": 300}
 def _fixture(name):
     d = json.loads(reference_file("causalimpact_r", f"r_reference_{name}.json").read_text())
     y = np.asarray(d["data"]["y"], float)
-    X = np.column_stack([np.asarray(v, float) for v in d["data"]["x"].values()]) if d["data"]["x"] else None
+    X = (
+        np.column_stack([np.asarray(v, float) for v in d["data"]["x"].values()])
+        if d["data"]["x"]
+        else None
+    )
     kw = {"nseasons": d["model_args"]["nseasons"]} if "nseasons" in d["model_args"] else {}
     return d, y, X, kw
 
@@ -32,7 +36,8 @@ def test_r_parity(scenario):
     d, y, X, kw = _fixture(scenario)
     n0 = d["n_pre"]
     est = BayesianStructuralTimeSeries(**kw).fit_series(
-        y[:n0], len(y) - n0, None if X is None else X[:n0], None if X is None else X[n0:])
+        y[:n0], len(y) - n0, None if X is None else X[:n0], None if X is None else X[n0:]
+    )
     ours, r = causalimpact_summary(y[n0:], est.predictive_draws_, 0.05), d["r_output"]
     for key in ("point_effect_mean", "ci_lower", "ci_upper", "cumulative_effect_total"):
         assert ours[key] == pytest.approx(r[key], rel=0.05), key
@@ -57,18 +62,38 @@ def test_deterministic_given_seed():
 def test_contract():
     est = BayesianStructuralTimeSeries(**FAST)
     params = est.get_params()
-    assert params["niter"] == 3000 and set(params) == {"niter", "nwarmup", "nseasons", "prior_level_sd",
-                                                     "expected_model_size", "standardize", "calibration",
-                                                     "n_placebo", "placebo_niter", "seed"}
+    assert params["niter"] == 3000 and set(params) == {
+        "niter",
+        "nwarmup",
+        "nseasons",
+        "prior_level_sd",
+        "expected_model_size",
+        "standardize",
+        "calibration",
+        "n_placebo",
+        "placebo_niter",
+        "seed",
+    }
     assert clone(est).get_params() == params
     assert isinstance(make_estimator("bsts"), BayesianStructuralTimeSeries)
-    assert BayesianStructuralTimeSeries.own_inference and BayesianStructuralTimeSeries.name == "bsts"
+    assert (
+        BayesianStructuralTimeSeries.own_inference and BayesianStructuralTimeSeries.name == "bsts"
+    )
     with pytest.raises(NotFittedError):
         check_is_fitted(est)
     Y, X0, X1, Y1, *_ = world_case(0)
     assert est.fit(Y, X0, X1) is est
-    for attr in ("counterfactual_pre_", "counterfactual_post_", "predictive_draws_", "coef_",
-                 "inclusion_probs_", "sigma_obs_", "placebo_z_", "n_treated_", "n_controls_"):
+    for attr in (
+        "counterfactual_pre_",
+        "counterfactual_post_",
+        "predictive_draws_",
+        "coef_",
+        "inclusion_probs_",
+        "sigma_obs_",
+        "placebo_z_",
+        "n_treated_",
+        "n_controls_",
+    ):
         assert hasattr(est, attr), attr
     assert est.predictive_draws_.shape == (3000, 28) and est.counterfactual_pre_.shape == (84,)
     inf = est.effect_inference(Y1, alpha=0.1)
@@ -90,7 +115,9 @@ def test_no_test_period_and_bad_input():
 
 def test_placebo_calibration_option():
     Y, X0, X1, Y1, *_ = world_case(3)
-    est = BayesianStructuralTimeSeries(**FAST, calibration="placebo", n_placebo=12, placebo_niter=300).fit(Y, X0, X1)
+    est = BayesianStructuralTimeSeries(
+        **FAST, calibration="placebo", n_placebo=12, placebo_niter=300
+    ).fit(Y, X0, X1)
     assert est.placebo_z_.size == 12
     inf = est.effect_inference(Y1, alpha=0.1)
     sd = est.predictive_draws_.sum(axis=1).std(ddof=1)
@@ -121,7 +148,11 @@ def test_coverage_study():
     covered, rejected = [], []
     for seed in range(200):
         Y, X0, X1, Y1, truth, _ = world_case(seed)
-        inf = BayesianStructuralTimeSeries(niter=5000, nwarmup=500).fit(Y, X0, X1).effect_inference(Y1, alpha=0.1)
+        inf = (
+            BayesianStructuralTimeSeries(niter=5000, nwarmup=500)
+            .fit(Y, X0, X1)
+            .effect_inference(Y1, alpha=0.1)
+        )
         covered.append(inf.effect_ci[0] <= truth <= inf.effect_ci[1])
         rejected.append(inf.p_value < 0.1)
     # R-faithful posterior intervals under-cover on autocorrelated geo data: this pins the

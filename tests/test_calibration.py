@@ -12,23 +12,35 @@ from causal.panel import load_panel
 from causal.world import CLUSTERS, Experiment, World
 
 
-def lift_from_truth(t: dict, rel_sd: float = 0.15, scale: float = 1.0, confidence: float = 0.9) -> dict:
+def lift_from_truth(
+    t: dict, rel_sd: float = 0.15, scale: float = 1.0, confidence: float = 0.9
+) -> dict:
     """A readout.json-like dict from the world's truth, with a realistic interval."""
     inc = t["true_incremental"] * scale
     half = 1.6448536269514722 * abs(inc) * rel_sd
-    return {"channel": t["channel"], "treated": t["geos"], "test_period": [t["start"], t["end"]], "incremental": inc,
-            "incremental_ci": [inc - half, inc + half], "confidence": confidence, "spend_delta": t["spend_delta"]}
+    return {
+        "channel": t["channel"],
+        "treated": t["geos"],
+        "test_period": [t["start"], t["end"]],
+        "incremental": inc,
+        "incremental_ci": [inc - half, inc + half],
+        "confidence": confidence,
+        "spend_delta": t["spend_delta"],
+    }
 
 
 @pytest.fixture(scope="module")
 def world_fit():
     world = World(16, 300, seed=3)
-    exps = [Experiment("ctv", tuple(world.geos[::2]), "2024-08-01", "2024-09-11", 0.0),
-            Experiment("brand_search", tuple(world.geos[1::2]), "2024-08-01", "2024-09-25", 0.0)]
+    exps = [
+        Experiment("ctv", tuple(world.geos[::2]), "2024-08-01", "2024-09-11", 0.0),
+        Experiment("brand_search", tuple(world.geos[1::2]), "2024-08-01", "2024-09-25", 0.0),
+    ]
     panel, truth = world.simulate(exps)
     clusters = {g: CLUSTERS[c] for g, c in zip(world.geos, world.cluster_of)}
-    model = ResponseModel(controls=["launch", "competitor_price"], holdout=0, n_sweeps=1,
-                          clusters=clusters).fit(load_panel(panel))
+    model = ResponseModel(
+        controls=["launch", "competitor_price"], holdout=0, n_sweeps=1, clusters=clusters
+    ).fit(load_panel(panel))
     return world, model, truth
 
 
@@ -48,7 +60,9 @@ def test_calibration_moves_credit_to_the_experiments(world_fit):
         assert r["ci_lo"] <= r["predicted_after"] <= r["ci_hi"]
     # Channels without a lift keep their credit (no bias term is added for them).
     for ch in ("nonbrand_search", "social", "programmatic"):
-        assert res.channels.loc[ch, "contribution_after"] == pytest.approx(res.channels.loc[ch, "contribution_before"], rel=0.05)
+        assert res.channels.loc[ch, "contribution_after"] == pytest.approx(
+            res.channels.loc[ch, "contribution_before"], rel=0.05
+        )
 
 
 def test_lift_scales_the_channel_and_intervals_bracket(world_fit):
@@ -57,10 +71,18 @@ def test_lift_scales_the_channel_and_intervals_bracket(world_fit):
     d = lift_design(model, Lift.from_dict(lift_from_truth(t)))
     predicted = float(d.row @ model.theta_)
     target = 2.0 * predicted
-    lift = Lift.from_dict({**lift_from_truth(t), "incremental": target,
-                           "incremental_ci": [target * 1.02, target * 0.98]})
+    lift = Lift.from_dict(
+        {
+            **lift_from_truth(t),
+            "incremental": target,
+            "incremental_ci": [target * 1.02, target * 0.98],
+        }
+    )
     res = calibrate(model, [lift])
-    ratio = res.channels.loc["ctv", "contribution_after"] / res.channels.loc["ctv", "contribution_before"]
+    ratio = (
+        res.channels.loc["ctv", "contribution_after"]
+        / res.channels.loc["ctv", "contribution_before"]
+    )
     assert ratio == pytest.approx(2.0, rel=0.1)
     row = res.channels.loc["ctv"]
     assert row["contribution_after_lo"] < row["contribution_after"] < row["contribution_after_hi"]
@@ -91,7 +113,13 @@ def test_several_lifts_combine_and_conflicts_are_reported(world_fit):
     res = calibrate(model, [good, again])
     assert res.conflicts == [] and not res.lifts["conflict"].any()
     one = calibrate(model, [good])
-    sd = lambda r: r.channels.loc["ctv", "contribution_after_hi"] - r.channels.loc["ctv", "contribution_after_lo"]  # noqa: E731
+
+    def sd(r):
+        return (
+            r.channels.loc["ctv", "contribution_after_hi"]
+            - r.channels.loc["ctv", "contribution_after_lo"]
+        )
+
     assert sd(res) < sd(one)
     wild = Lift.from_dict({**lift_from_truth(t, rel_sd=0.1, scale=4.0), "name": "ctv wild"})
     res = calibrate(model, [good, wild])
@@ -109,14 +137,25 @@ def test_curves_json_contract(world_fit):
     from causal.transforms import response
 
     for line in out["channels"]:
-        for key in ("name", "market", "response", "adstock", "current_spend", "min_spend", "max_spend", "contribution"):
+        for key in (
+            "name",
+            "market",
+            "response",
+            "adstock",
+            "current_spend",
+            "min_spend",
+            "max_spend",
+            "contribution",
+        ):
             assert key in line
         assert set(line["contribution"]) == {"uncalibrated", "calibrated"}
         r = line["response"]
         assert r["form"] in ("hill", "exp", "log")
         y = response(r["form"], np.array([line["current_spend"]]), r)
         assert np.isfinite(y).all() and y[0] >= 0
-    total = sum(line["contribution"]["calibrated"] for line in out["channels"] if line["name"] == "ctv")
+    total = sum(
+        line["contribution"]["calibrated"] for line in out["channels"] if line["name"] == "ctv"
+    )
     assert total == pytest.approx(res.channels.loc["ctv", "contribution_after"])
 
 
@@ -128,7 +167,10 @@ def test_bad_lifts(world_fit):
     with pytest.raises(DataError, match="no 'spend_delta'"):
         Lift.from_dict({**lift_from_truth(t), "spend_delta": None})
     with pytest.raises(DataError, match="outside the panel"):
-        lift_design(model, Lift.from_dict({**lift_from_truth(t), "test_period": ["2023-01-01", "2023-02-01"]}))
+        lift_design(
+            model,
+            Lift.from_dict({**lift_from_truth(t), "test_period": ["2023-01-01", "2023-02-01"]}),
+        )
     with pytest.raises(DataError, match="spend_radio"):
         lift_design(model, Lift.from_dict({**lift_from_truth(t), "channel": "radio"}))
     with pytest.raises(DataError, match="exceeds the observed spend"):

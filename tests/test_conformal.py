@@ -21,7 +21,7 @@ def _factor_data(seed, T0=80, T1=10, J=12, effect=0.0, rho=0.0, calm=None):
     for t in range(1, T):
         e[t] += rho * e[t - 1]
     if calm is not None:  # (factor, n): the treated noise times factor except in the last n periods
-        e[:T - calm[1], 0] *= calm[0]
+        e[: T - calm[1], 0] *= calm[0]
     Y = f @ load + e + 10
     y = Y[:, 0] + np.r_[np.zeros(T0), np.full(T1, effect)]
     return y[:T0], y[T0:], Y[:T0, 1:], Y[T0:, 1:]
@@ -55,9 +55,17 @@ def test_recent_permutations_are_the_cyclic_shifts_of_the_last_segment():
     np.testing.assert_allclose(t.statistics(U)[1], t.statistics(t.residuals(1.0)))
     assert t.p_values(t.statistics(U))[0] == t.p_value(0.0)
     # A history no longer than the segment: exactly the whole-period moving-block test.
-    short = ConformalTest(SyntheticControl().fit(y0[:100], X0[:100], X1), y0[:100], y1, X0[:100], X1)
-    block = ConformalTest(SyntheticControl().fit(y0[:100], X0[:100], X1), y0[:100], y1, X0[:100], X1,
-                          permutation="block")
+    short = ConformalTest(
+        SyntheticControl().fit(y0[:100], X0[:100], X1), y0[:100], y1, X0[:100], X1
+    )
+    block = ConformalTest(
+        SyntheticControl().fit(y0[:100], X0[:100], X1),
+        y0[:100],
+        y1,
+        X0[:100],
+        X1,
+        permutation="block",
+    )
     np.testing.assert_array_equal(short.index, block.index)
     assert short.p_value(0.3) == block.p_value(0.3)
 
@@ -101,7 +109,10 @@ def test_huge_effect_gets_the_smallest_p_and_an_interval_around_it():
     lo, hi = inf.effect_ci
     # A single draw need not cover the truth; the interval is around the estimate and near the truth.
     assert lo <= inf.effect <= hi and abs(inf.effect - 500) < 100 and hi - lo < 250
-    assert inf.counterfactual_lo.shape == (10,) and (inf.counterfactual_lo < inf.counterfactual_hi).all()
+    assert (
+        inf.counterfactual_lo.shape == (10,)
+        and (inf.counterfactual_lo < inf.counterfactual_hi).all()
+    )
 
 
 def test_iid_permutations_are_seeded_and_options_checked():
@@ -126,7 +137,9 @@ def test_geolift_p_value():
     y, X = W[tr].to_numpy().mean(axis=1), W[ctl].to_numpy()
     sc = SyntheticControl().fit(y[pre], X[pre], X[~pre])
     for seed in range(3):
-        inf = conformal_inference(sc, y[pre], X[pre], y[~pre], X[~pre], permutation="iid", statistic="abs", seed=seed)
+        inf = conformal_inference(
+            sc, y[pre], X[pre], y[~pre], X[~pre], permutation="iid", statistic="abs", seed=seed
+        )
         assert 0.005 <= inf.p_value <= 0.03
 
 

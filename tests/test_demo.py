@@ -14,10 +14,27 @@ def test_demo_end_to_end(tmp_path, run_cli):
     out = tmp_path / "demo"
     code, stdout, err = run_cli("demo", "--out", str(out))
     assert code == 0, err
-    for name in ("panel.csv", "truth.json", "design_brand_search.json", "design_ctv.json", "readout_brand_search.json",
-                 "readout_ctv.json", "curves.json", "plan.json", "design_brand_search.html", "readout_ctv.html",
-                 "curves.html", "plan.html", "calendar.html", "calendar.png", "liftlab.db", "proposals.json",
-                 "proposals.html", "readout_next_test.json", "curves_after.json"):
+    for name in (
+        "panel.csv",
+        "truth.json",
+        "design_brand_search.json",
+        "design_ctv.json",
+        "readout_brand_search.json",
+        "readout_ctv.json",
+        "curves.json",
+        "plan.json",
+        "design_brand_search.html",
+        "readout_ctv.html",
+        "curves.html",
+        "plan.html",
+        "calendar.html",
+        "calendar.png",
+        "liftlab.db",
+        "proposals.json",
+        "proposals.html",
+        "readout_next_test.json",
+        "curves_after.json",
+    ):
         assert (out / name).exists(), name
     assert len(list((out / "figures").glob("*.png"))) >= 10
     # Every file went through the atomic writer: no temporary file is left behind.
@@ -33,9 +50,16 @@ def test_demo_end_to_end(tmp_path, run_cli):
     # The third test is the proposal's best, run on its markets.
     best = json.loads((out / "proposals.json").read_text())["best"]
     third = json.loads((out / "readout_next_test.json").read_text())
-    assert third["channel"] == best["channel"] and sorted(third["treated"]) == sorted(best["markets"])
+    assert third["channel"] == best["channel"] and sorted(third["treated"]) == sorted(
+        best["markets"]
+    )
     plan = json.loads((out / "plan.json").read_text())
     assert plan["status"] == "optimal"
     for line in plan["lines"]:
-        assert abs(line["spend"] - line["current_spend"]) <= 0.15 * line["current_spend"] * (1 + 1e-6)
-    assert "Credit over the whole panel" in stdout and "Third test, chosen by the value of its information" in stdout
+        assert abs(line["spend"] - line["current_spend"]) <= 0.15 * line["current_spend"] * (
+            1 + 1e-6
+        )
+    assert (
+        "Credit over the whole panel" in stdout
+        and "Third test, chosen by the value of its information" in stdout
+    )

@@ -18,7 +18,9 @@ from experiments.design import design_experiment
 from experiments.power import inject_lift
 from experiments.readout import read_out
 
-FAST = dict(durations=(14,), effect_sizes=(0, 0.1, 0.2, 0.4), n_windows=8, n_screen_windows=3, n_finalists=6)
+FAST = dict(
+    durations=(14,), effect_sizes=(0, 0.1, 0.2, 0.4), n_windows=8, n_screen_windows=3, n_finalists=6
+)
 
 
 @pytest.fixture(scope="module")
@@ -28,14 +30,35 @@ def panel(small_world):
 
 @pytest.fixture(scope="module")
 def result(panel):
-    return design_experiment(panel, n_treated=(2, 3), include=["NA01"], exclude=["LA01"],
-                             cost_per_incremental=10.0, **FAST)
+    return design_experiment(
+        panel,
+        n_treated=(2, 3),
+        include=["NA01"],
+        exclude=["LA01"],
+        cost_per_incremental=10.0,
+        **FAST,
+    )
 
 
 def test_design_json_has_the_interface_keys(result):
     d = result.to_dict()
-    for key in ("outcome", "estimator", "alpha", "power_target", "treated", "control", "duration_days", "mde",
-                "mde_incremental", "power_curve", "false_positive_rate", "candidates", "investment", "fit", "cells"):
+    for key in (
+        "outcome",
+        "estimator",
+        "alpha",
+        "power_target",
+        "treated",
+        "control",
+        "duration_days",
+        "mde",
+        "mde_incremental",
+        "power_curve",
+        "false_positive_rate",
+        "candidates",
+        "investment",
+        "fit",
+        "cells",
+    ):
         assert key in d
     assert d["outcome"] == "signups" and d["estimator"] == "sc"
     assert all({"treated", "mde"} <= set(c) for c in d["candidates"])
@@ -69,22 +92,34 @@ def test_candidates_generators(panel):
     nearest = geos[int(np.argsort(-np.where(np.arange(len(geos)) == i, -np.inf, S[i]))[0])]
     assert all("NA01" in m for m in matched)
     strat = generate_candidates(Y, geos, n_treated=(3, 3), method="stratified", n_random=5, seed=1)
-    assert strat == generate_candidates(Y, geos, n_treated=(3, 3), method="stratified", n_random=5, seed=1)
+    assert strat == generate_candidates(
+        Y, geos, n_treated=(3, 3), method="stratified", n_random=5, seed=1
+    )
     assert nearest in {g for m in matched for g in m}
-    moves = neighbours(("NA01", "EM01", "AP01"), geos, n_treated=(2, 4), include=["NA01"], exclude=["LA01"],
-                       similarity=S, n_similar=3)
+    moves = neighbours(
+        ("NA01", "EM01", "AP01"),
+        geos,
+        n_treated=(2, 4),
+        include=["NA01"],
+        exclude=["LA01"],
+        similarity=S,
+        n_similar=3,
+    )
     assert moves and all("NA01" in m and "LA01" not in m and 2 <= len(m) <= 4 for m in moves)
     assert len(moves) == len(set(moves)) <= 2 * 3 + 2 + 3
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(include=["NA01"], exclude=["NA01"]), "both included and excluded"),
-    (dict(n_treated=(20, 25)), "the panel has 12"),
-    (dict(durations=(190,)), "days of history"),
-    (dict(cost_per_incremental=10.0, budget=1.0), "below the cheapest design"),
-    (dict(include=["XX99"]), "not in the panel"),
-    (dict(treated_share=(0.95, 1.0)), "share of 'signups'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(include=["NA01"], exclude=["NA01"]), "both included and excluded"),
+        (dict(n_treated=(20, 25)), "the panel has 12"),
+        (dict(durations=(190,)), "days of history"),
+        (dict(cost_per_incremental=10.0, budget=1.0), "below the cheapest design"),
+        (dict(include=["XX99"]), "not in the panel"),
+        (dict(treated_share=(0.95, 1.0)), "share of 'signups'"),
+    ],
+)
 def test_bad_input(panel, kwargs, message):
     args = dict(FAST, n_treated=(2, 2), method="matched")
     args.update(kwargs)
@@ -95,7 +130,9 @@ def test_bad_input(panel, kwargs, message):
 def test_treated_share_limits_the_candidates(panel):
     Y = panel.wide()
     share = Y.sum() / Y.to_numpy().sum()
-    r = design_experiment(panel, n_treated=(2, 3), treated_share=(0.1, 0.3), method="matched", **FAST)
+    r = design_experiment(
+        panel, n_treated=(2, 3), treated_share=(0.1, 0.3), method="matched", **FAST
+    )
     for c in r.candidates:
         assert 0.1 <= share[list(c.treated)].sum() <= 0.3
 
@@ -110,7 +147,10 @@ def test_multi_cell_designs_are_disjoint(panel):
 
 def test_parallel_equals_serial(panel):
     kw = dict(n_treated=(2, 2), method="matched", **FAST)
-    assert design_experiment(panel, n_jobs=2, **kw).to_dict() == design_experiment(panel, n_jobs=1, **kw).to_dict()
+    assert (
+        design_experiment(panel, n_jobs=2, **kw).to_dict()
+        == design_experiment(panel, n_jobs=1, **kw).to_dict()
+    )
 
 
 def test_honest_power_on_held_out_periods():
@@ -124,16 +164,26 @@ def test_honest_power_on_held_out_periods():
     full = load_panel(raw)
     H = 400
     history = load_panel(raw.iloc[: H * 20])
-    r = design_experiment(history, n_treated=(2, 4), durations=(14,), effect_sizes=np.arange(0, 0.2001, 0.025),
-                          n_windows=40)
+    r = design_experiment(
+        history,
+        n_treated=(2, 4),
+        durations=(14,),
+        effect_sizes=np.arange(0, 0.2001, 0.025),
+        n_windows=40,
+    )
     best = r.best
     assert best.mde is not None
     d = best.duration
     hits, false = [], []
     for s in range(H, full.dates.size - d + 1, 4):
         for lift, out in ((0.0, false), (best.mde, hits)):
-            ro = read_out(inject_lift(full, best.treated, s, d, lift), list(best.treated),
-                          (full.dates[s], full.dates[s + d - 1]), confidence=1 - r.alpha, placebos=False).to_dict()
+            ro = read_out(
+                inject_lift(full, best.treated, s, d, lift),
+                list(best.treated),
+                (full.dates[s], full.dates[s + d - 1]),
+                confidence=1 - r.alpha,
+                placebos=False,
+            ).to_dict()
             out.append(ro["p_value"] <= r.alpha and (lift == 0 or ro["incremental"] > 0))
     assert abs(np.mean(hits) - best.power.mde_power) <= 0.1
     assert abs(np.mean(false) - r.alpha) <= 0.05

@@ -27,7 +27,7 @@ def panel(small_world):
 
 
 def _split(Y, t, c, s, d):
-    return Y[:s, t], Y[s:s + d, t], Y[:s, c], Y[s:s + d, c]
+    return Y[:s, t], Y[s : s + d, t], Y[:s, c], Y[s : s + d, c]
 
 
 def test_simplex_path_equals_nnls_along_the_path():
@@ -68,10 +68,14 @@ def test_refit_path_is_the_readout(panel):
     t = [0, 3]
     c = [i for i in range(len(geos)) if i not in t]
     s, d, lift = 150, 14, 0.08
-    wd = window_decisions(make_estimator("sc"), *_split(Y, t, c, s, d), np.array([0.0, lift]), 0.1, method="fast")
+    wd = window_decisions(
+        make_estimator("sc"), *_split(Y, t, c, s, d), np.array([0.0, lift]), 0.1, method="fast"
+    )
     injected = inject_lift(panel, [geos[i] for i in t], s, d, lift)
     # The readout of the window sees only the periods up to its end.
-    ro = read_out(injected, [geos[i] for i in t], (panel.dates[s], panel.dates[s + d - 1]), placebos=False)
+    ro = read_out(
+        injected, [geos[i] for i in t], (panel.dates[s], panel.dates[s + d - 1]), placebos=False
+    )
     assert wd.p_values[1] == pytest.approx(ro.to_dict()["p_value"], abs=1e-12)
     assert wd.effects[1] * len(t) == pytest.approx(ro.to_dict()["incremental"], rel=1e-9)
 

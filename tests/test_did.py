@@ -24,7 +24,11 @@ def test_contract():
     for attr in ("counterfactual_pre_", "counterfactual_post_", "n_treated_", "n_controls_"):
         assert hasattr(est, attr)
     for inference in ("placebo", "cluster"):
-        inf = DifferenceInDifferences(inference=inference).fit(Y, X0, X1).effect_inference(Y1, alpha=0.1)
+        inf = (
+            DifferenceInDifferences(inference=inference)
+            .fit(Y, X0, X1)
+            .effect_inference(Y1, alpha=0.1)
+        )
         assert inf.effect_ci[0] < inf.effect < inf.effect_ci[1] and 0 < inf.p_value <= 1
         assert inf.counterfactual_lo.shape == (28,)
 
@@ -52,7 +56,11 @@ def test_equals_two_way_fixed_effects_ols():
             D.append(float(t >= T0 and i < N1))
     A = np.column_stack([np.array(rows), D])
     beta = np.linalg.lstsq(A, Y.ravel(), rcond=None)[0]
-    inf = DifferenceInDifferences().fit(Y[:T0, :N1], Y[:T0, N1:], Y[T0:, N1:]).effect_inference(Y[T0:, :N1])
+    inf = (
+        DifferenceInDifferences()
+        .fit(Y[:T0, :N1], Y[:T0, N1:], Y[T0:, N1:])
+        .effect_inference(Y[T0:, :N1])
+    )
     assert inf.effect / T1 == pytest.approx(beta[-1])
 
 

@@ -25,16 +25,22 @@ def test_default_graph_structure():
     g = default_graph(CHANNELS)
     assert nx.is_directed_acyclic_graph(g)
     assert g.has_edge("brand_queries", "spend_brand_search")
-    assert g.has_edge("spend_ctv", "brand_queries") and g.has_edge("spend_programmatic", "brand_queries")
+    assert g.has_edge("spend_ctv", "brand_queries") and g.has_edge(
+        "spend_programmatic", "brand_queries"
+    )
     assert all(g.has_edge(f"spend_{c}", "signups") for c in CHANNELS)
     # Branded queries descend from CTV: a joint model must not adjust for them.
-    assert joint_controls(g, CHANNELS, ["brand_queries", "launch", "competitor_price", "other"]) == ["launch", "competitor_price"]
+    assert joint_controls(
+        g, CHANNELS, ["brand_queries", "launch", "competitor_price", "other"]
+    ) == ["launch", "competitor_price"]
 
 
 @pytest.fixture(scope="module")
 def analysis(small_world):
     _, df = small_world
-    return analyse(load_panel(df), experimental={"ctv": (0.01, 0.005, 0.015)}, num_simulations=10, seed=1)
+    return analyse(
+        load_panel(df), experimental={"ctv": (0.01, 0.005, 0.015)}, num_simulations=10, seed=1
+    )
 
 
 def test_total_effect_adjustment_sets(analysis):
@@ -66,7 +72,9 @@ def test_refuters_give_sensible_output(analysis):
 
 
 def test_parse_dot_and_gml(tmp_path):
-    g = parse_dot('digraph G { // comment\n "a b" -> c -> d [color=red]; x -> {c d}; node [shape=box]; }')
+    g = parse_dot(
+        'digraph G { // comment\n "a b" -> c -> d [color=red]; x -> {c d}; node [shape=box]; }'
+    )
     assert set(g.edges) == {("a b", "c"), ("c", "d"), ("x", "c"), ("x", "d")}
     path = tmp_path / "g.gml"
     path.write_text(to_gml(default_graph(["ctv"])))
@@ -99,15 +107,26 @@ def test_graph_layout_does_not_depend_on_the_hash_seed(tmp_path):
     import subprocess
     import sys
 
-    code = ("import json; from causal.graph import default_graph, graph_layout; "
-            "g = default_graph(['brand_search', 'nonbrand_search', 'social', 'programmatic', 'ctv']); "
-            "g.add_edges_from({('zeta', 'signups'), ('alpha', 'signups'), ('mid', 'brand_queries')}); "
-            "print(json.dumps(sorted((str(k), v) for k, v in graph_layout(g)[1].items())))")
+    code = (
+        "import json; from causal.graph import default_graph, graph_layout; "
+        "g = default_graph(['brand_search', 'nonbrand_search', 'social', 'programmatic', 'ctv']); "
+        "g.add_edges_from({('zeta', 'signups'), ('alpha', 'signups'), ('mid', 'brand_queries')}); "
+        "print(json.dumps(sorted((str(k), v) for k, v in graph_layout(g)[1].items())))"
+    )
     outs = []
     for seed in ("1", "2", "3"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
-        outs.append(json.loads(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                                              check=True).stdout))
+        outs.append(
+            json.loads(
+                subprocess.run(
+                    [sys.executable, "-c", code],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+            )
+        )
     assert outs[0] == outs[1] == outs[2]
 
 

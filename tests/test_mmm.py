@@ -13,7 +13,9 @@ from causal.transforms import geometric_adstock, hill
 from causal.world import CLUSTERS
 
 
-def _known_panel(seed: int = 0, n_geos: int = 8, n_days: int = 400, beta: float = 60.0, decay: float = 0.5):
+def _known_panel(
+    seed: int = 0, n_geos: int = 8, n_days: int = 400, beta: float = 60.0, decay: float = 0.5
+):
     """One exogenous channel with a known Hill curve on top of a seasonal organic base."""
     rng = np.random.default_rng(seed)
     geos = [f"{p}{i:02d}" for p in ("NA", "EM") for i in range(1, n_geos // 2 + 1)]
@@ -23,9 +25,19 @@ def _known_panel(seed: int = 0, n_geos: int = 8, n_days: int = 400, beta: float 
     season = 1 + 0.1 * np.cos(2 * np.pi * t / 365.25)
     x = 1500 * size * np.exp(rng.normal(0, 0.5, (n_days // 7 + 1, len(geos))))[t // 7]
     effect = size * beta * hill(geometric_adstock(x / size, decay), 1500.0, 1.0)
-    y = size * 300 * season[:, None] + effect + rng.normal(0, 3, (n_days, len(geos))) * np.sqrt(size)
-    df = pd.DataFrame({"date": np.repeat(dates, len(geos)), "geo": np.tile(geos, n_days),
-                       "signups": y.ravel(), "spend_tv": x.ravel()})
+    y = (
+        size * 300 * season[:, None]
+        + effect
+        + rng.normal(0, 3, (n_days, len(geos))) * np.sqrt(size)
+    )
+    df = pd.DataFrame(
+        {
+            "date": np.repeat(dates, len(geos)),
+            "geo": np.tile(geos, n_days),
+            "signups": y.ravel(),
+            "spend_tv": x.ravel(),
+        }
+    )
     return load_panel(df), float(effect.sum())
 
 
@@ -52,8 +64,14 @@ def test_partial_pooling_shrinks_cluster_coefficients(small_world):
     clusters = {g: CLUSTERS[c] for g, c in zip(world.geos, world.cluster_of)}
     spread = {}
     for pooling in (0.02, 50.0):
-        m = ResponseModel(controls=["launch", "competitor_price"], pooling=pooling, holdout=0, n_sweeps=1, forms=("exp",),
-                          clusters=clusters).fit(panel)
+        m = ResponseModel(
+            controls=["launch", "competitor_price"],
+            pooling=pooling,
+            holdout=0,
+            n_sweeps=1,
+            forms=("exp",),
+            clusters=clusters,
+        ).fit(panel)
         coef = m.coef_.loc["social"]
         spread[pooling] = float(coef.std() / abs(coef.mean()))
         assert list(m.coef_.columns) == ["APAC", "EMEA", "LATAM", "NA"]
@@ -62,7 +80,9 @@ def test_partial_pooling_shrinks_cluster_coefficients(small_world):
 
 def test_weibull_adstock_and_single_market():
     panel, truth = _known_panel(n_geos=4, n_days=300)
-    m = ResponseModel(adstock="weibull", clusters={g: "all" for g in panel.geos}, holdout=0).fit(panel)
+    m = ResponseModel(adstock="weibull", clusters={g: "all" for g in panel.geos}, holdout=0).fit(
+        panel
+    )
     assert m.curves_["tv"].adstock["form"] == "weibull"
     assert m.contribution_["tv"] == pytest.approx(truth, rel=0.25)
     assert m.clusters_ == ["all"]

@@ -17,12 +17,19 @@ import pytest
 from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-NAMES = ["experiment_design.ipynb", "lift_readout.ipynb", "calibrated_allocation.ipynb", "closed_loop.ipynb"]
+NAMES = [
+    "experiment_design.ipynb",
+    "lift_readout.ipynb",
+    "calibrated_allocation.ipynb",
+    "closed_loop.ipynb",
+]
 NUMBER = re.compile(r"[-+]?\d[\d,]*\.?\d*(?:e[-+]?\d+)?%?")
 
 
 def _text(cell) -> str:
-    return "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+    return "".join(
+        o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream"
+    )
 
 
 def _numbers(text: str) -> list[float]:
@@ -32,8 +39,10 @@ def _numbers(text: str) -> list[float]:
 def _same(committed: str, fresh: str) -> bool:
     if NUMBER.sub("#", committed) != NUMBER.sub("#", fresh):
         return False
-    return all(abs(a - b) <= 0.01 * max(abs(a), abs(b)) + 1e-9
-               for a, b in zip(_numbers(committed), _numbers(fresh), strict=True))
+    return all(
+        abs(a - b) <= 0.01 * max(abs(a), abs(b)) + 1e-9
+        for a, b in zip(_numbers(committed), _numbers(fresh), strict=True)
+    )
 
 
 def test_number_comparison_rule():
@@ -46,16 +55,26 @@ def test_number_comparison_rule():
 def test_notebook_is_committed_executed_and_its_conclusions_hold(name):
     committed = nbformat.read(NOTEBOOKS / name, as_version=4)
     code = [c for c in committed.cells if c.cell_type == "code"]
-    assert all(c.get("outputs") for c in code), f"{name}: committed without outputs; run build_notebooks.py --execute"
+    assert all(c.get("outputs") for c in code), (
+        f"{name}: committed without outputs; run build_notebooks.py --execute"
+    )
     fresh = copy.deepcopy(committed)
     for c in fresh.cells:
         if c.cell_type == "code":
             c.outputs = []
-    NotebookClient(fresh, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    NotebookClient(
+        fresh, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+    ).execute()
     outputs = [o for c in fresh.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
     assert any(o.get("data", {}).get("image/png") for o in outputs), f"{name}: no figure"
-    tagged = [(a, b) for a, b in zip(committed.cells, fresh.cells) if "conclusion" in a.metadata.get("tags", [])]
+    tagged = [
+        (a, b)
+        for a, b in zip(committed.cells, fresh.cells)
+        if "conclusion" in a.metadata.get("tags", [])
+    ]
     assert tagged, f"{name}: no cell states a conclusion"
     for old, new in tagged:
-        assert _same(_text(old), _text(new)), f"{name}: a conclusion changed:\n{_text(old)}\n---\n{_text(new)}"
+        assert _same(_text(old), _text(new)), (
+            f"{name}: a conclusion changed:\n{_text(old)}\n---\n{_text(new)}"
+        )

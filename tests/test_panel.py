@@ -53,13 +53,17 @@ def test_valid_panel_csv_and_parquet(tmp_path, panel_frame, run_cli):
 
 def test_missing_row(tmp_path, panel_frame, run_cli):
     df = panel_frame.drop(index=4)
-    msg = _expect_error(run_cli, _write(tmp_path, df), "panel.csv", "geo 'b'", "2024-01-02", "--fill-missing zero")
+    msg = _expect_error(
+        run_cli, _write(tmp_path, df), "panel.csv", "geo 'b'", "2024-01-02", "--fill-missing zero"
+    )
     assert "1 (date, geo) rows absent" in msg
 
 
 def test_fill_missing_zero_is_explicit_and_counted(tmp_path, panel_frame, run_cli):
     df = panel_frame.drop(index=[4, 5])
-    with pytest.warns(UserWarning, match="filled 2 absent"):  # the command warns too, not only the report line
+    with pytest.warns(
+        UserWarning, match="filled 2 absent"
+    ):  # the command warns too, not only the report line
         code, out, _ = _validate(run_cli, _write(tmp_path, df), "--fill-missing", "zero")
     assert code == 0 and "filled 2 absent rows" in out
     with pytest.warns(UserWarning, match="filled 2 absent"):
@@ -74,23 +78,42 @@ def test_duplicate_row(tmp_path, panel_frame, run_cli):
 
 def test_nan_in_outcome(tmp_path, panel_frame, run_cli):
     panel_frame.loc[5, "signups"] = np.nan
-    _expect_error(run_cli, _write(tmp_path, panel_frame), "column 'signups'", "NaN", "geo 'c'", "2024-01-02")
+    _expect_error(
+        run_cli, _write(tmp_path, panel_frame), "column 'signups'", "NaN", "geo 'c'", "2024-01-02"
+    )
 
 
 def test_non_numeric_spend(tmp_path, panel_frame, run_cli):
     df = panel_frame.astype({"spend_ctv": object})
     df.loc[3, "spend_ctv"] = "n/a"
-    _expect_error(run_cli, _write(tmp_path, df), "column 'spend_ctv'", "non-numeric", "'n/a'", "geo 'a'", "2024-01-02")
+    _expect_error(
+        run_cli,
+        _write(tmp_path, df),
+        "column 'spend_ctv'",
+        "non-numeric",
+        "'n/a'",
+        "geo 'a'",
+        "2024-01-02",
+    )
 
 
 def test_negative_spend(tmp_path, panel_frame, run_cli):
     panel_frame.loc[8, "spend_ctv"] = -5.0
-    _expect_error(run_cli, _write(tmp_path, panel_frame), "negative spend", "spend_ctv", "geo 'c'", "2024-01-03")
+    _expect_error(
+        run_cli,
+        _write(tmp_path, panel_frame),
+        "negative spend",
+        "spend_ctv",
+        "geo 'c'",
+        "2024-01-03",
+    )
 
 
 def test_irregular_frequency(tmp_path, panel_frame, run_cli):
     df = panel_frame[panel_frame.date != "2024-01-05"]
-    _expect_error(run_cli, _write(tmp_path, df), "not at one regular frequency", "2024-01-04", "2024-01-06")
+    _expect_error(
+        run_cli, _write(tmp_path, df), "not at one regular frequency", "2024-01-04", "2024-01-06"
+    )
 
 
 def test_bad_date(tmp_path, panel_frame, run_cli):
@@ -99,11 +122,15 @@ def test_bad_date(tmp_path, panel_frame, run_cli):
 
 
 def test_missing_outcome_column(tmp_path, panel_frame, run_cli):
-    _expect_error(run_cli, _write(tmp_path, panel_frame), "no column 'sales'", "--y", extra=("--y", "sales"))
+    _expect_error(
+        run_cli, _write(tmp_path, panel_frame), "no column 'sales'", "--y", extra=("--y", "sales")
+    )
 
 
 def test_missing_covariate_column(tmp_path, panel_frame, run_cli):
-    _expect_error(run_cli, _write(tmp_path, panel_frame), "no column 'temp'", extra=("--columns", "temp"))
+    _expect_error(
+        run_cli, _write(tmp_path, panel_frame), "no column 'temp'", extra=("--columns", "temp")
+    )
 
 
 def test_missing_file_and_unknown_type(tmp_path, run_cli):
@@ -114,7 +141,9 @@ def test_missing_file_and_unknown_type(tmp_path, run_cli):
 
 def test_weekly_and_monthly_frequencies(panel_frame):
     weekly = panel_frame.copy()
-    weekly["date"] = pd.to_datetime(weekly["date"]).map(lambda d: d + pd.Timedelta(days=6 * (d.day - 1)))
+    weekly["date"] = pd.to_datetime(weekly["date"]).map(
+        lambda d: d + pd.Timedelta(days=6 * (d.day - 1))
+    )
     p = load_panel(weekly)
     assert p.freq.startswith("W") and p.period_name == "week"
     monthly = panel_frame.copy()
@@ -147,15 +176,21 @@ def test_empty_cells_in_an_unused_column_are_kept_and_said_not_dropped(tmp_path)
     from causal.errors import DataError, IncompleteColumnWarning
     from causal.panel import load_panel
 
-    rows = [f"2024-01-0{d},{g},{10 + d},{1.0 + d},{'' if (d, g) == (2, 'b') else 5.0}"
-            for d in range(1, 6) for g in ("a", "b")]
+    rows = [
+        f"2024-01-0{d},{g},{10 + d},{1.0 + d},{'' if (d, g) == (2, 'b') else 5.0}"
+        for d in range(1, 6)
+        for g in ("a", "b")
+    ]
     path = tmp_path / "p.csv"
     path.write_text("date,geo,signups,spend_tv,price\n" + "\n".join(rows) + "\n")
     with _w.catch_warnings(record=True) as caught:
         _w.simplefilter("always")
         panel = load_panel(path)
-    assert any(issubclass(w.category, IncompleteColumnWarning) and "'price'" in str(w.message) for w in caught)
+    assert any(
+        issubclass(w.category, IncompleteColumnWarning) and "'price'" in str(w.message)
+        for w in caught
+    )
     assert panel.incomplete == ("price",) and "price" not in panel.covariates
-    assert panel.data["price"].isna().sum() == 1          # kept as written, not filled
+    assert panel.data["price"].isna().sum() == 1  # kept as written, not filled
     with pytest.raises(DataError, match="column 'price' has a missing"):
-        load_panel(path, columns=("price",))               # a command that uses it refuses it
+        load_panel(path, columns=("price",))  # a command that uses it refuses it

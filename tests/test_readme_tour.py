@@ -39,12 +39,24 @@ def test_readme_tour_runs_as_written(tmp_path, run_cli, monkeypatch):
         assert code == 0, f"{line}\n{err}"
     static = json.loads(Path("plan.json").read_text())
     assert static["status"] == "optimal"
-    assert static["budget"] == pytest.approx(sum(line["current_spend"] for line in static["lines"]), rel=1e-12)  # default: today's spend
+    assert static["budget"] == pytest.approx(
+        sum(line["current_spend"] for line in static["lines"]), rel=1e-12
+    )  # default: today's spend
     daily = json.loads(Path("plan28.json").read_text())
-    assert daily["certificate"]["kind"] in ("concave", "concave_in_band", "concave_envelope") and daily["gap"] <= 1e-3
+    assert (
+        daily["certificate"]["kind"] in ("concave", "concave_in_band", "concave_envelope")
+        and daily["gap"] <= 1e-3
+    )
     assert len({line["market"] for line in daily["lines"]}) == 20  # one line per market and channel
     assert json.loads(Path("replan.json").read_text())["days"] == 27
     proposals = json.loads(Path("proposals.json").read_text())
     assert proposals["best"] == proposals["candidates"][0]
-    for name in ("design.html", "readout.html", "curves.html", "plan.html", "plan28.html", "proposals.html"):
+    for name in (
+        "design.html",
+        "readout.html",
+        "curves.html",
+        "plan.html",
+        "plan28.html",
+        "proposals.html",
+    ):
         assert Path(name).stat().st_size > 1000, name

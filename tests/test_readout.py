@@ -14,9 +14,24 @@ from causal.world import Experiment, World
 from experiments.readout import parse_cells, read_out, read_out_cells
 
 INTERFACE_KEYS = {
-    "outcome", "estimator", "confidence", "treated", "control", "pre_period", "test_period", "observed",
-    "counterfactual", "incremental", "incremental_ci", "lift", "lift_ci", "p_value", "channel",
-    "spend_delta", "incremental_per_spend", "cost_per_incremental",
+    "outcome",
+    "estimator",
+    "confidence",
+    "treated",
+    "control",
+    "pre_period",
+    "test_period",
+    "observed",
+    "counterfactual",
+    "incremental",
+    "incremental_ci",
+    "lift",
+    "lift_ci",
+    "p_value",
+    "channel",
+    "spend_delta",
+    "incremental_per_spend",
+    "cost_per_incremental",
 }
 TEST = ("2021-04-01", "2021-04-15")
 
@@ -38,7 +53,9 @@ def test_geolift_parity_readout(geolift_readout):
     assert r.lift == pytest.approx(0.054, abs=0.0005)
     assert 0.005 <= r.p_value <= 0.03
     top = r.weights.nlargest(3)
-    assert top.to_dict() == pytest.approx({"cincinnati": 0.2272, "miami": 0.2028, "baton rouge": 0.1335}, abs=0.01)
+    assert top.to_dict() == pytest.approx(
+        {"cincinnati": 0.2272, "miami": 0.2028, "baton rouge": 0.1335}, abs=0.01
+    )
     assert r.fit["scaled_l2_imbalance"] == pytest.approx(0.1636, abs=0.001)
 
 
@@ -50,7 +67,9 @@ def test_totals_are_kept_apart(geolift, geolift_readout):
     assert r.incremental == pytest.approx(r.att * 2 * 15)
     assert r.lift == pytest.approx(r.incremental / r.counterfactual)
     lo, hi = r.incremental_ci
-    assert r.lift_ci[0] == pytest.approx(lo / (r.observed - lo)) and r.lift_ci[1] == pytest.approx(hi / (r.observed - hi))
+    assert r.lift_ci[0] == pytest.approx(lo / (r.observed - lo)) and r.lift_ci[1] == pytest.approx(
+        hi / (r.observed - hi)
+    )
     t = r.table
     assert t.loc["observed (total) Y", "estimate"] == r.observed
     assert t.loc["incremental Y", "estimate"] == r.incremental
@@ -96,7 +115,9 @@ def test_asc_readout(geolift):
 
 def test_multicell_parity():
     """GeoLift multi-cell walkthrough (ridge augmentation): cell lifts 22.8% and 7.1%."""
-    panel = load_panel(reference_file("geolift", "GeoLift_Test_MultiCell.csv"), y="Y", geo_col="location")
+    panel = load_panel(
+        reference_file("geolift", "GeoLift_Test_MultiCell.csv"), y="Y", geo_col="location"
+    )
     cells = parse_cells("c1=chicago,cincinnati;c2=honolulu,indianapolis")
     m = read_out_cells(panel, cells, TEST, estimator="asc", placebos=False)
     assert m.cells["c1"].lift == pytest.approx(0.228, rel=0.02)
@@ -105,7 +126,9 @@ def test_multicell_parity():
     assert m.cells["c2"].incremental == pytest.approx(6493, rel=0.02)
     for r in m.cells.values():  # every cell against the untreated geos only
         assert not {"chicago", "cincinnati", "honolulu", "indianapolis"} & set(r.control)
-    assert set(m.to_dict()["cells"]) == {"c1", "c2"} and INTERFACE_KEYS <= set(m.to_dict()["cells"]["c2"])
+    assert set(m.to_dict()["cells"]) == {"c1", "c2"} and INTERFACE_KEYS <= set(
+        m.to_dict()["cells"]["c2"]
+    )
     assert list(m.table.index) == ["c1", "c2"]
     with pytest.raises(DataError, match="two cells"):
         read_out_cells(panel, {"a": ["chicago"], "b": ["chicago", "miami"]}, TEST)
@@ -121,7 +144,9 @@ def world_experiment():
 
 def test_channel_spend_delta_and_cost(world_experiment):
     panel, truth = world_experiment
-    r = read_out(panel, ["NA01", "EM02", "LA03"], ("2024-07-01", "2024-07-28"), channel="ctv", placebos=False)
+    r = read_out(
+        panel, ["NA01", "EM02", "LA03"], ("2024-07-01", "2024-07-28"), channel="ctv", placebos=False
+    )
     # go-dark: spend falls; the counterfactual spend is estimated like the outcome's.
     assert r.spend_delta < 0
     assert r.spend_delta == pytest.approx(truth["spend_delta"], rel=0.25)
@@ -153,13 +178,19 @@ class _OwnInference(CounterfactualEstimator):
         eff = float(np.sum(np.asarray(Y_treated_post).mean(axis=1) - self.counterfactual_post_))
         cf = self.counterfactual_post_
         w = self.width * self.y_level_
-        return EffectInference(eff, (eff - w, eff + w), 0.5, cf - 1, cf + 1, f"own, alpha {alpha:.2f}")
+        return EffectInference(
+            eff, (eff - w, eff + w), 0.5, cf - 1, cf + 1, f"own, alpha {alpha:.2f}"
+        )
 
 
 def test_estimator_with_own_inference_is_asked_for_it(geolift):
-    r = read_out(geolift, ["chicago", "portland"], TEST, estimator=_OwnInference(width=0.5), placebos=False)
+    r = read_out(
+        geolift, ["chicago", "portland"], TEST, estimator=_OwnInference(width=0.5), placebos=False
+    )
     assert r.inference_method == "own, alpha 0.10" and r.p_value == 0.5
-    pre = r.series[r.series["period"] == "pre"]["observed"].mean() / 2  # the treated average's pre-mean
+    pre = (
+        r.series[r.series["period"] == "pre"]["observed"].mean() / 2
+    )  # the treated average's pre-mean
     assert r.incremental_ci[1] - r.incremental_ci[0] == pytest.approx(2 * 0.5 * pre * 2)
     assert r.estimator == "own"
 
@@ -194,8 +225,14 @@ def test_quick_simulation_study():
     """A few dozen replications on the simulated world: sc's interval and test behave."""
     from experiments.readout_study import StudyDesign, run_study, summarise
 
-    res = run_study(["sc"], 24, design=StudyDesign(n_geos=20, n_days=220, n_worlds=2, lifts=(0.0, 0.15),
-                                                   world_experiments=True), seed=3)
+    res = run_study(
+        ["sc"],
+        24,
+        design=StudyDesign(
+            n_geos=20, n_days=220, n_worlds=2, lifts=(0.0, 0.15), world_experiments=True
+        ),
+        seed=3,
+    )
     s = summarise(res)
     null = s.loc[("sc", "lift 0%")]
     assert null["reps"] == 24 and null["coverage"] >= 0.75 and null["reject_rate"] <= 0.25
@@ -224,11 +261,20 @@ def test_miscalibrated_estimator_says_so(geolift, monkeypatch):
     import experiments.readout as readout_module
 
     # bsts's posterior inference, gbr without a channel and trimmed_match (slightly) miss the nominal rates.
-    assert set(readout_module.MISCALIBRATED) == {"bsts:posterior", "gbr", "trimmed_match", "tbr:conformal-fallback"}
-    monkeypatch.setitem(readout_module.MISCALIBRATED, "asc", "asc's intervals covered 1% (a test note)")
+    assert set(readout_module.MISCALIBRATED) == {
+        "bsts:posterior",
+        "gbr",
+        "trimmed_match",
+        "tbr:conformal-fallback",
+    }
+    monkeypatch.setitem(
+        readout_module.MISCALIBRATED, "asc", "asc's intervals covered 1% (a test note)"
+    )
     r = read_out(geolift, ["chicago", "portland"], TEST, estimator="asc", placebos=False)
     assert "asc's intervals covered 1% (a test note)" in r.notes
-    assert not any("covered" in n for n in read_out(geolift, ["chicago"], TEST, placebos=False).notes)
+    assert not any(
+        "covered" in n for n in read_out(geolift, ["chicago"], TEST, placebos=False).notes
+    )
 
 
 def test_sdid_reads_out_with_its_placebo_inference(geolift):
@@ -242,5 +288,13 @@ def test_sdid_reads_out_with_its_placebo_inference(geolift):
     # The conformal test stays available for sdid.
     from causal.sdid import SyntheticDiD
 
-    c = read_out(geolift, ["chicago", "portland"], TEST, estimator=SyntheticDiD(inference="conformal"), placebos=False)
-    assert "relative placebo" not in c.inference_method and c.to_dict()["incremental"] == pytest.approx(d["incremental"])
+    c = read_out(
+        geolift,
+        ["chicago", "portland"],
+        TEST,
+        estimator=SyntheticDiD(inference="conformal"),
+        placebos=False,
+    )
+    assert "relative placebo" not in c.inference_method and c.to_dict()[
+        "incremental"
+    ] == pytest.approx(d["incremental"])

@@ -59,12 +59,24 @@ def reg(db_url):
 def readout_dict(treated=("NA01", "NA02"), test=("2025-10-01", "2025-10-28"), **over):
     """A readout.json as experiments.readout would write it (values made up, keys per INTERFACE.md)."""
     d = {
-        "outcome": "signups", "estimator": "sc", "confidence": 0.9,
-        "treated": list(treated), "control": ["EM01", "EM02", "AP01"],
-        "pre_period": ["2025-01-01", "2025-09-30"], "test_period": list(test),
-        "observed": 9000.0, "counterfactual": 10000.0, "incremental": -1000.0,
-        "incremental_ci": [-1500.0, -500.0], "lift": -0.1, "lift_ci": [-0.15, -0.05], "p_value": 0.01,
-        "channel": "ctv", "spend_delta": -20000.0, "incremental_per_spend": 0.05, "cost_per_incremental": 20.0,
+        "outcome": "signups",
+        "estimator": "sc",
+        "confidence": 0.9,
+        "treated": list(treated),
+        "control": ["EM01", "EM02", "AP01"],
+        "pre_period": ["2025-01-01", "2025-09-30"],
+        "test_period": list(test),
+        "observed": 9000.0,
+        "counterfactual": 10000.0,
+        "incremental": -1000.0,
+        "incremental_ci": [-1500.0, -500.0],
+        "lift": -0.1,
+        "lift_ci": [-0.15, -0.05],
+        "p_value": 0.01,
+        "channel": "ctv",
+        "spend_delta": -20000.0,
+        "incremental_per_spend": 0.05,
+        "cost_per_incremental": 20.0,
         "seed": 0,
     }
     d.update(over)
@@ -72,13 +84,22 @@ def readout_dict(treated=("NA01", "NA02"), test=("2025-10-01", "2025-10-28"), **
 
 
 def add_ctv(reg, name="ctv_q4", geos=("NA01", "NA02"), start="2025-10-01", end="2025-10-28", **kw):
-    return reg.add(name, cells=list(geos), start=start, end=end, channel=kw.pop("channel", "ctv"), **kw)
+    return reg.add(
+        name, cells=list(geos), start=start, end=end, channel=kw.pop("channel", "ctv"), **kw
+    )
 
 
 # -- lifecycle -----------------------------------------------------------------------------------
 def test_add_stores_a_designed_test_with_its_settings(reg):
-    design = {"treated": ["NA01", "NA02"], "control": ["EM01", "EM02", "AP01"], "estimator": "tbr",
-              "alpha": 0.05, "duration_days": 21, "mde": 0.04, "outcome": "signups"}
+    design = {
+        "treated": ["NA01", "NA02"],
+        "control": ["EM01", "EM02", "AP01"],
+        "estimator": "tbr",
+        "alpha": 0.05,
+        "duration_days": 21,
+        "mde": 0.04,
+        "outcome": "signups",
+    }
     exp = reg.add("ctv_q4", start="2025-10-01", channel="ctv", design=design, note="Q4 go-dark")
     assert exp.status == "designed"
     assert exp.cells == {"A": ("NA01", "NA02")}
@@ -117,7 +138,10 @@ def test_cancel_from_designed_or_running(reg, status_path):
 
 def test_bad_transitions_are_refused_with_the_reason(reg):
     add_ctv(reg)
-    with pytest.raises(ConfigError, match="cannot read out experiment 'ctv_q4': it is designed.*registry start ctv_q4"):
+    with pytest.raises(
+        ConfigError,
+        match="cannot read out experiment 'ctv_q4': it is designed.*registry start ctv_q4",
+    ):
         reg.record_readout("ctv_q4", readout_dict())
     reg.start("ctv_q4")
     with pytest.raises(ConfigError, match="cannot start experiment 'ctv_q4': it is running"):
@@ -159,7 +183,10 @@ def test_unknown_experiment_and_duplicate_name(reg):
         ({"cells": ["NA01"], "control": []}, "control geo list is empty"),
         ({"cells": ["NA01"], "end": "2025-09-01"}, "end 2025-09-01 is before start 2025-10-01"),
         ({"cells": ["NA01"], "end": "2025-13-01"}, "end '2025-13-01' is not a date"),
-        ({"cells": ["NA01"], "pre_period": ("2025-01-01", "2025-10-05")}, "pre-period end 2025-10-05 is not before"),
+        (
+            {"cells": ["NA01"], "pre_period": ("2025-01-01", "2025-10-05")},
+            "pre-period end 2025-10-05 is not before",
+        ),
         ({"cells": ["NA01"], "estimator": "magic"}, "estimator 'magic' is unknown"),
         ({"cells": ["NA01"], "confidence": 1.5}, "confidence 1.5 must be in"),
         ({"cells": ["NA01"], "known_geos": ["EM01"]}, "geo 'NA01' is not in the panel"),
@@ -176,8 +203,16 @@ def test_bad_input_is_refused(reg, kwargs, match):
 # -- the conflict rule ---------------------------------------------------------------------------
 def test_overlapping_geos_and_window_is_refused_naming_the_other_test(reg):
     add_ctv(reg)
-    with pytest.raises(ConflictError, match="cannot register 'social_q4'.*test 'ctv_q4' \\(designed.*in geos NA02") as info:
-        reg.add("social_q4", cells=["NA02", "NA03"], start="2025-10-20", end="2025-11-10", channel="social")
+    with pytest.raises(
+        ConflictError, match="cannot register 'social_q4'.*test 'ctv_q4' \\(designed.*in geos NA02"
+    ) as info:
+        reg.add(
+            "social_q4",
+            cells=["NA02", "NA03"],
+            start="2025-10-20",
+            end="2025-11-10",
+            channel="social",
+        )
     assert info.value.conflicts[0].other == "ctv_q4" and info.value.conflicts[0].geos == ("NA02",)
     assert [e.name for e in reg.list()] == ["ctv_q4"]
     # Other geos at the same time, and the same geos well after the washout, are fine.
@@ -212,8 +247,14 @@ def test_cancelled_test_frees_its_geos_and_read_out_test_keeps_them_until_washou
 
 def test_allow_overlap_is_recorded_and_the_other_owner_must_accept_at_start(reg):
     add_ctv(reg)
-    b = reg.add("social_q4", cells=["NA02", "NA03"], start="2025-10-10", end="2025-10-31",
-                allow_overlap=True, reason="social barely reaches CTV audiences")
+    b = reg.add(
+        "social_q4",
+        cells=["NA02", "NA03"],
+        start="2025-10-10",
+        end="2025-10-31",
+        allow_overlap=True,
+        reason="social barely reaches CTV audiences",
+    )
     assert b.overlaps[0]["other"] == "ctv_q4" and b.overlaps[0]["geos"] == ["NA02"]
     assert b.overlaps[0]["reason"] == "social barely reaches CTV audiences"
     assert "allow_overlap" in [e["action"] for e in b.events]
@@ -231,7 +272,12 @@ def test_busy_geos_and_conflicts(reg):
     add_ctv(reg)
     reg.add("prog", cells={"A": ["EM01"], "B": ["EM02"]}, start="2025-12-01", end="2025-12-20")
     assert busy_geos(reg.url, "2025-11-01", "2025-11-10") == {"NA01", "NA02"}
-    assert busy_geos(reg.url, "2025-11-01", "2025-11-20") == {"NA01", "NA02", "EM01", "EM02"}  # own washout
+    assert busy_geos(reg.url, "2025-11-01", "2025-11-20") == {
+        "NA01",
+        "NA02",
+        "EM01",
+        "EM02",
+    }  # own washout
     assert busy_geos(reg.url, "2025-11-01", "2025-11-10", washout_days=0) == {"NA01", "NA02"}
     assert busy_geos(reg.url, "2026-03-01", "2026-03-10") == set()
     found = reg.conflicts(["NA02", "EM02"], "2025-10-15", "2025-12-05")
@@ -242,8 +288,13 @@ def test_busy_geos_and_conflicts(reg):
 
 def test_control_geos_treated_elsewhere_warn(reg):
     add_ctv(reg)
-    with pytest.warns(ControlContaminationWarning, match="control geos are treated by other tests during this test \\(NA01 by test 'ctv_q4'\\)"):
-        reg.add("em", cells=["EM01"], control=["NA01", "AP01"], start="2025-10-05", end="2025-10-20")
+    with pytest.warns(
+        ControlContaminationWarning,
+        match="control geos are treated by other tests during this test \\(NA01 by test 'ctv_q4'\\)",
+    ):
+        reg.add(
+            "em", cells=["EM01"], control=["NA01", "AP01"], start="2025-10-05", end="2025-10-20"
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("error", ControlContaminationWarning)
         reg.add("em2", cells=["EM02"], control=["AP01"], start="2025-10-05", end="2025-10-20")
@@ -256,8 +307,14 @@ def test_control_geos_treated_elsewhere_warn(reg):
         ({"estimator": "tbr"}, "estimator tbr instead of sc"),
         ({"confidence": 0.8}, "confidence 0.8 instead of 0.9"),
         ({"seed": 3}, "seed 3 instead of 0"),
-        ({"test_period": ["2025-10-01", "2025-10-21"]}, "test period 2025-10-01 to 2025-10-21 instead of"),
-        ({"pre_period": ["2025-06-01", "2025-09-30"]}, "pre-period 2025-06-01 to 2025-09-30 instead of 2025-01-01"),
+        (
+            {"test_period": ["2025-10-01", "2025-10-21"]},
+            "test period 2025-10-01 to 2025-10-21 instead of",
+        ),
+        (
+            {"pre_period": ["2025-06-01", "2025-09-30"]},
+            "pre-period 2025-06-01 to 2025-09-30 instead of 2025-01-01",
+        ),
         ({"treated": ["NA01"]}, "treated geos NA01 are not one cell"),
         ({"control": ["EM01"]}, "control geos differ"),
         ({"outcome": "revenue"}, "outcome revenue instead of signups"),
@@ -302,21 +359,33 @@ def test_readout_of_geos_outside_the_test_or_another_channel_is_refused(reg):
         del bad["incremental_ci"]
         reg.record_readout("ctv_q4", bad)
     rec = reg.record_readout("ctv_q4", readout_dict(control=["NA01", "EM01"]))
-    assert rec.exploratory and rec.deviations == ("control includes treated geo(s) of the test: NA01",)
+    assert rec.exploratory and rec.deviations == (
+        "control includes treated geo(s) of the test: NA01",
+    )
     assert reg.get("ctv_q4").status == "running"
 
 
 def test_multi_cell_test_is_read_out_when_every_cell_is(reg):
-    reg.add("ctv_cells", cells={"low": ["NA01"], "high": ["EM01", "EM02"]}, start="2025-10-01",
-            end="2025-10-28", channel="ctv")
+    reg.add(
+        "ctv_cells",
+        cells={"low": ["NA01"], "high": ["EM01", "EM02"]},
+        start="2025-10-01",
+        end="2025-10-28",
+        channel="ctv",
+    )
     reg.start("ctv_cells")
     reg.record_readout("ctv_cells", readout_dict(treated=["NA01"], control=["AP01"]))
     assert reg.get("ctv_cells").status == "running"
     assert calibration_lifts(reg.url) == []
-    reg.record_readout("ctv_cells", readout_dict(treated=["EM02", "EM01"], control=["AP01"], channel=None))
+    reg.record_readout(
+        "ctv_cells", readout_dict(treated=["EM02", "EM01"], control=["AP01"], channel=None)
+    )
     assert reg.get("ctv_cells").status == "read_out"
     lifts = calibration_lifts(reg.url)
-    assert [(d["cell"], d["treated"]) for d in lifts] == [("low", ["NA01"]), ("high", ["EM02", "EM01"])]
+    assert [(d["cell"], d["treated"]) for d in lifts] == [
+        ("low", ["NA01"]),
+        ("high", ["EM02", "EM01"]),
+    ]
     assert lifts[1]["channel"] == "ctv"  # the test's channel fills a readout's null
 
 
@@ -349,8 +418,12 @@ def test_default_database_is_liftlab_db_or_the_environment(tmp_path, monkeypatch
 
 
 def test_design_defaults_read_cells_lists():
-    got = design_defaults({"cells": [{"name": "low", "treated": ["A1"]}, {"treated": ["B1", "B2"]}], "alpha": 0.1})
-    assert got["cells"] == {"low": ["A1"], "B": ["B1", "B2"]} and got["confidence"] == pytest.approx(0.9)
+    got = design_defaults(
+        {"cells": [{"name": "low", "treated": ["A1"]}, {"treated": ["B1", "B2"]}], "alpha": 0.1}
+    )
+    assert got["cells"] == {"low": ["A1"], "B": ["B1", "B2"]} and got[
+        "confidence"
+    ] == pytest.approx(0.9)
     with pytest.raises(DataError, match="design cell 1 has no 'treated'"):
         design_defaults({"cells": [{"name": "x"}]})
 
@@ -401,9 +474,14 @@ def test_two_processes_registering_overlapping_tests_never_both_succeed(db_url):
     for round_ in range(2):
         barrier, queue = ctx.Barrier(2), ctx.Queue()
         names = [f"r{round_}_a", f"r{round_}_b"]
-        geos = [[f"G{round_}", f"X{round_}a"], [f"G{round_}", f"X{round_}b"]]  # overlap in G<round> only
-        procs = [ctx.Process(target=_register_worker, args=(db_url, n, g, barrier, queue))
-                 for n, g in zip(names, geos)]
+        geos = [
+            [f"G{round_}", f"X{round_}a"],
+            [f"G{round_}", f"X{round_}b"],
+        ]  # overlap in G<round> only
+        procs = [
+            ctx.Process(target=_register_worker, args=(db_url, n, g, barrier, queue))
+            for n, g in zip(names, geos)
+        ]
         for p in procs:
             p.start()
         results = dict(queue.get(timeout=120) for _ in procs)
@@ -430,7 +508,9 @@ def test_registered_readout_on_a_simulated_world_flows_to_calibration(tmp_path):
     from causal.world import World
 
     test = ("2024-06-01", "2024-06-28")
-    frame, truth = World(12, 200, seed=11).simulate([WorldExperiment("ctv", ("NA01", "EM01"), *test, 0.0)])
+    frame, truth = World(12, 200, seed=11).simulate(
+        [WorldExperiment("ctv", ("NA01", "EM01"), *test, 0.0)]
+    )
     panel = load_panel(frame)
     url = f"sqlite:///{tmp_path / 'reg.db'}"
     reg = Registry(url)

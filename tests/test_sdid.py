@@ -34,7 +34,12 @@ def test_large_zeta_gives_uniform_unit_weights_and_paper_zeta():
     sigma = np.diff(Y[:30, 2:], axis=0).std(ddof=1)
     assert p.zeta_ == pytest.approx((2 * 10) ** 0.25 * sigma)
     assert p.refit_params() == {"zeta": p.zeta_, "inference": "conformal"}
-    assert clone(p).get_params() == {"zeta": None, "inference": "placebo", "n_placebo": 200, "seed": 0}
+    assert clone(p).get_params() == {
+        "zeta": None,
+        "inference": "placebo",
+        "n_placebo": 200,
+        "seed": 0,
+    }
 
 
 def test_time_weights_favour_periods_like_the_test():
@@ -42,7 +47,7 @@ def test_time_weights_favour_periods_like_the_test():
     T0, J = 30, 10
     rng = np.random.default_rng(2)
     base = rng.normal(0, 1, (T0 + 5, J))
-    base[T0 - 5:] += np.linspace(0, 5, J)[None, :]
+    base[T0 - 5 :] += np.linspace(0, 5, J)[None, :]
     m = SyntheticDiD().fit(base[:T0, 0], base[:T0, 1:], base[T0:, 1:])
     assert m.time_weights_[-5:].sum() > 0.8
 

@@ -29,7 +29,11 @@ def geolift():
 
 
 def _fit(est, W, control, pre):
-    return est.fit(W.loc[pre, TREATED].to_numpy(), W.loc[pre, control].to_numpy(), W.loc[~pre, control].to_numpy())
+    return est.fit(
+        W.loc[pre, TREATED].to_numpy(),
+        W.loc[pre, control].to_numpy(),
+        W.loc[~pre, control].to_numpy(),
+    )
 
 
 def test_simplex_least_squares_matches_cvxpy():
@@ -108,8 +112,17 @@ def test_contract(name, geolift):
         check_is_fitted(est)
     assert clone(est).get_params() == est.get_params()
     assert _fit(est, W, control, pre) is est
-    for attr in ("weights_", "counterfactual_pre_", "counterfactual_post_", "pre_rmse_", "pre_r2_",
-                 "scaled_l2_imbalance_", "n_treated_", "n_controls_", "intercept_"):
+    for attr in (
+        "weights_",
+        "counterfactual_pre_",
+        "counterfactual_post_",
+        "pre_rmse_",
+        "pre_r2_",
+        "scaled_l2_imbalance_",
+        "n_treated_",
+        "n_controls_",
+        "intercept_",
+    ):
         assert hasattr(est, attr), attr
     assert est.counterfactual_post_.shape == ((~pre).sum(),)
     with pytest.raises(DataError, match="needs at least"):

@@ -20,12 +20,24 @@ def world_case(seed: int, *, n_geos=30, pre=84, test=28, n_treated=2, lift=0.0):
     co = np.setdiff1d(np.arange(n_geos), tr)
     a, b = slice(start - pre, start), slice(start, start + test)
     y0 = y[b][:, tr]
-    return y[a][:, tr], y[a][:, co], y[b][:, co], y0 * (1 + lift), lift * y0.mean(axis=1).sum(), y0.mean(axis=1).sum()
+    return (
+        y[a][:, tr],
+        y[a][:, co],
+        y[b][:, co],
+        y0 * (1 + lift),
+        lift * y0.mean(axis=1).sum(),
+        y0.mean(axis=1).sum(),
+    )
 
 
 def test_contract():
     est = TimeBasedRegression(errors="ar1", n_placebo=50)
-    assert est.get_params() == {"errors": "ar1", "calibration": "placebo", "n_placebo": 50, "seed": 0}
+    assert est.get_params() == {
+        "errors": "ar1",
+        "calibration": "placebo",
+        "n_placebo": 50,
+        "seed": 0,
+    }
     assert clone(est).get_params() == est.get_params()
     assert isinstance(make_estimator("tbr"), TimeBasedRegression)
     assert TimeBasedRegression.own_inference and TimeBasedRegression.name == "tbr"
@@ -35,8 +47,19 @@ def test_contract():
         est.effect_inference(np.ones(3))
     Y, X0, X1, Y1, *_ = world_case(0)
     assert est.fit(Y, X0, X1) is est
-    for attr in ("coef_", "resid_", "sigma_", "error_model_", "counterfactual_pre_", "counterfactual_post_",
-                 "prediction_cov_", "df_", "placebo_z_", "n_treated_", "n_controls_"):
+    for attr in (
+        "coef_",
+        "resid_",
+        "sigma_",
+        "error_model_",
+        "counterfactual_pre_",
+        "counterfactual_post_",
+        "prediction_cov_",
+        "df_",
+        "placebo_z_",
+        "n_treated_",
+        "n_controls_",
+    ):
         assert hasattr(est, attr), attr
     assert est.counterfactual_pre_.shape == (84,) and est.counterfactual_post_.shape == (28,)
     inf = est.effect_inference(Y1, alpha=0.1)
@@ -105,7 +128,11 @@ def test_recovers_injected_lift_quick():
 def test_autocorrelation_aware_interval_is_wider_than_iid():
     Y, X0, X1, Y1, *_ = world_case(5)
     wide = TimeBasedRegression(calibration=None).fit(Y, X0, X1).effect_inference(Y1, alpha=0.1)
-    narrow = TimeBasedRegression(errors="iid", calibration=None).fit(Y, X0, X1).effect_inference(Y1, alpha=0.1)
+    narrow = (
+        TimeBasedRegression(errors="iid", calibration=None)
+        .fit(Y, X0, X1)
+        .effect_inference(Y1, alpha=0.1)
+    )
     assert np.diff(wide.effect_ci)[0] > 1.5 * np.diff(narrow.effect_ci)[0]
     assert "t interval" in wide.method
 
@@ -144,7 +171,7 @@ def test_every_parameter_and_attribute_is_documented(name):
 
     cls = estimator_class(name)
     doc = cls.__doc__
-    params = doc[doc.index("Parameters\n"):doc.index("Attributes\n")]
+    params = doc[doc.index("Parameters\n") : doc.index("Attributes\n")]
     for p in cls._param_names():
         assert f"{p} :" in params, f"{cls.__name__} parameter {p} is not documented"
     assert "References" in doc and "Examples" in doc

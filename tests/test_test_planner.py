@@ -119,9 +119,13 @@ def test_a_test_that_earns_more_than_it_forgoes_costs_nothing(draws):
 def test_the_proposal_says_when_no_test_pays_for_itself(draws):
     from allocation.next_test import verdict
 
-    r = evaluate_tests([_test(draws, 1, 0.5)], _plan(draws), _value(draws), horizon=1, n_outcomes=50)[0]
+    r = evaluate_tests(
+        [_test(draws, 1, 0.5)], _plan(draws), _value(draws), horizon=1, n_outcomes=50
+    )[0]
     good = replace(r, cost=0.0, net_value=r.value)
     assert r.value > 2 * r.evsi_se and verdict(good, 1) == []
-    assert verdict(replace(r, cost=r.value + 1, net_value=-1.0), 1)[0].startswith("no candidate's information")
+    assert verdict(replace(r, cost=r.value + 1, net_value=-1.0), 1)[0].startswith(
+        "no candidate's information"
+    )
     noisy = replace(good, evsi_se=r.value)
     assert "within two Monte-Carlo standard errors" in verdict(noisy, 1)[0]

@@ -16,18 +16,27 @@ from allocation.cli.report import Report, fmt_money, fmt_number, fmt_pct
 
 def _policy_table(result) -> pd.DataFrame:
     t = result.summary_table
-    return pd.DataFrame({
-        "policy": t.index,
-        "spend": [fmt_money(v, 0) for v in t["spend"]],
-        "true incremental signups": [fmt_number(v) for v in t["incremental"]],
-        "cost per incremental signup": [fmt_money(v) for v in t["cost_per_incremental"]],
-        "share of oracle": [fmt_pct(v) for v in t["share_of_oracle"]],
-        "cost per incremental vs status quo": [fmt_pct(v) for v in t.get("cpi_vs_status_quo", [None] * len(t))],
-        "equal spend: incremental": [fmt_number(v) for v in t.get("equal_incremental", [None] * len(t))],
-        "equal spend: cost per incremental": [fmt_money(v) for v in t.get("equal_cost_per_incremental",
-                                                                          [None] * len(t))],
-        "equal spend: share of oracle's gain": [fmt_pct(v) for v in t.get("share_of_oracle_gain", [None] * len(t))],
-    })
+    return pd.DataFrame(
+        {
+            "policy": t.index,
+            "spend": [fmt_money(v, 0) for v in t["spend"]],
+            "true incremental signups": [fmt_number(v) for v in t["incremental"]],
+            "cost per incremental signup": [fmt_money(v) for v in t["cost_per_incremental"]],
+            "share of oracle": [fmt_pct(v) for v in t["share_of_oracle"]],
+            "cost per incremental vs status quo": [
+                fmt_pct(v) for v in t.get("cpi_vs_status_quo", [None] * len(t))
+            ],
+            "equal spend: incremental": [
+                fmt_number(v) for v in t.get("equal_incremental", [None] * len(t))
+            ],
+            "equal spend: cost per incremental": [
+                fmt_money(v) for v in t.get("equal_cost_per_incremental", [None] * len(t))
+            ],
+            "equal spend: share of oracle's gain": [
+                fmt_pct(v) for v in t.get("share_of_oracle_gain", [None] * len(t))
+            ],
+        }
+    )
 
 
 def _cpi_figure(result):
@@ -42,46 +51,74 @@ def _cpi_figure(result):
 def backtest_report(result, *, title: str = "Closed-loop backtest") -> str:
     """Render a backtest result as HTML."""
     s, t = result.settings, result.summary_table
-    headline = [("horizon", f"{s['horizon'][0]} .. {s['horizon'][1]}"), ("daily budget", fmt_money(s["budget"], 0))]
+    headline = [
+        ("horizon", f"{s['horizon'][0]} .. {s['horizon'][1]}"),
+        ("daily budget", fmt_money(s["budget"], 0)),
+    ]
     for name in ("daily loop", "quarterly calibrated"):
         if name in t.index and "cpi_vs_status_quo" in t:
-            headline.append((f"{name}: cost per incremental vs status quo", fmt_pct(t.loc[name, "cpi_vs_status_quo"])))
-    report = Report(title, subtitle=f"world seed {s['world_seed']}, {s['n_geos']} markets, backtest seed {s['seed']}",
-                    headline=headline)
-    report.section("Policies against the truth",
-                   "True incremental signups are read from the simulated world (same random draws for every "
-                   "policy), so the differences are exact. The daily loop's figures include the signups its "
-                   "tests gave up.").table(_policy_table(result))
+            headline.append(
+                (
+                    f"{name}: cost per incremental vs status quo",
+                    fmt_pct(t.loc[name, "cpi_vs_status_quo"]),
+                )
+            )
+    report = Report(
+        title,
+        subtitle=f"world seed {s['world_seed']}, {s['n_geos']} markets, backtest seed {s['seed']}",
+        headline=headline,
+    )
+    report.section(
+        "Policies against the truth",
+        "True incremental signups are read from the simulated world (same random draws for every "
+        "policy), so the differences are exact. The daily loop's figures include the signups its "
+        "tests gave up.",
+    ).table(_policy_table(result))
     sec = report.section("Over time")
     sec.figure(lambda: result.plot()[0], caption="Cumulative true incremental signups per policy")
-    sec.figure(lambda: _cpi_figure(result), caption="Cumulative cost per incremental signup per policy")
+    sec.figure(
+        lambda: _cpi_figure(result), caption="Cumulative cost per incremental signup per policy"
+    )
     g = result.given_up
-    report.section("The price of learning",
-                   f"The daily loop's go-dark tests gave up {fmt_number(g['signups'])} incremental signups and "
-                   f"saved {fmt_money(g['spend'], 0)} of spend (its plan run with and without the tests). "
-                   f"Largest 7-day move over the 15% guardrail: {result.guardrail:.3f} (at most 1 keeps the rule); "
-                   f"overlapping tests: {len(result.overlaps)}.")
+    report.section(
+        "The price of learning",
+        f"The daily loop's go-dark tests gave up {fmt_number(g['signups'])} incremental signups and "
+        f"saved {fmt_money(g['spend'], 0)} of spend (its plan run with and without the tests). "
+        f"Largest 7-day move over the 15% guardrail: {result.guardrail:.3f} (at most 1 keeps the rule); "
+        f"overlapping tests: {len(result.overlaps)}.",
+    )
     if result.tests:
         tests = pd.DataFrame(result.tests)
         tests["geos"] = tests["geos"].map(", ".join)
         for col in ("incremental",):
             if col in tests:
-                tests[col] = [fmt_number(v) if pd.notna(v) else "not read (ran past the horizon)" for v in tests[col]]
+                tests[col] = [
+                    fmt_number(v) if pd.notna(v) else "not read (ran past the horizon)"
+                    for v in tests[col]
+                ]
         if "incremental_ci" in tests:
-            tests["incremental_ci"] = [f"[{fmt_number(v[0])}, {fmt_number(v[1])}]" if isinstance(v, list) else "—"
-                                       for v in tests["incremental_ci"]]
+            tests["incremental_ci"] = [
+                f"[{fmt_number(v[0])}, {fmt_number(v[1])}]" if isinstance(v, list) else "—"
+                for v in tests["incremental_ci"]
+            ]
         if "design_mde" in tests:
             tests["design_mde"] = [f"{v:.1%}" if pd.notna(v) else "—" for v in tests["design_mde"]]
-            tests["design_power_at_mde"] = [f"{v:.2f}" if pd.notna(v) else "—" for v in tests["design_power_at_mde"]]
-        report.section("The daily loop's tests",
-                       "Each week's markets are the design module's recommendation among the cluster's free "
-                       "markets (experiments.design: the readout simulated on the recent history; design_mde is "
-                       "the smallest lift it detects with 80% power), unless proposer says random.").table(tests)
+            tests["design_power_at_mde"] = [
+                f"{v:.2f}" if pd.notna(v) else "—" for v in tests["design_power_at_mde"]
+            ]
+        report.section(
+            "The daily loop's tests",
+            "Each week's markets are the design module's recommendation among the cluster's free "
+            "markets (experiments.design: the readout simulated on the recent history; design_mde is "
+            "the smallest lift it detects with 80% power), unless proposer says random.",
+        ).table(tests)
     if len(result.decisions):
         d = result.decisions.copy()
         for col in ("total_spend", "largest_move"):
             d[col] = [fmt_money(v, 0) for v in d[col]]
-        report.section("The daily loop's decision log", "One re-plan a day; each is also in the audit trail.").table(d)
+        report.section(
+            "The daily loop's decision log", "One re-plan a day; each is also in the audit trail."
+        ).table(d)
     report.notes = [
         "Each line (channel x market cluster) is spread over the cluster's markets in proportion to market size.",
         "Status quo: business-as-usual spend per line averaged over the 91 days before the horizon; every policy "

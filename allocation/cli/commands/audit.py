@@ -8,8 +8,11 @@ import click
 
 from allocation.audit import AuditLog, mask_url
 
-_db_option = click.option("--audit-db", default=None,
-                          help="Audit database: SQLite path or SQLAlchemy URL (default $LIFTLAB_DB or liftlab.db).")
+_db_option = click.option(
+    "--audit-db",
+    default=None,
+    help="Audit database: SQLite path or SQLAlchemy URL (default $LIFTLAB_DB or liftlab.db).",
+)
 
 
 @click.group("audit")
@@ -30,8 +33,10 @@ def list_cmd(audit_db: str | None, limit: int) -> None:
         gap = "—" if r["gap"] is None else f"{r['gap']:.1e}"
         spend = "—" if r["total_spend"] is None else f"{r['total_spend']:,.2f}"
         inc = "—" if r["total_incremental"] is None else f"{r['total_incremental']:,.2f}"
-        click.echo(f"{r['id']:>6}  {r['created_at'][:19]}  {r['command']:<16} {r['status']:<10} gap {gap:<8} "
-                   f"spend {spend:>14} incremental {inc:>12}  {r['inputs_hash'][:12]}")
+        click.echo(
+            f"{r['id']:>6}  {r['created_at'][:19]}  {r['command']:<16} {r['status']:<10} gap {gap:<8} "
+            f"spend {spend:>14} incremental {inc:>12}  {r['inputs_hash'][:12]}"
+        )
 
 
 @command.command("show")
@@ -39,4 +44,8 @@ def list_cmd(audit_db: str | None, limit: int) -> None:
 @click.argument("record_id", type=int)
 def show_cmd(audit_db: str | None, record_id: int) -> None:
     """One decision in full, as JSON."""
-    click.echo(mask_url(json.dumps(AuditLog(audit_db, create=False).show(record_id), indent=2, default=str)))
+    click.echo(
+        mask_url(
+            json.dumps(AuditLog(audit_db, create=False).show(record_id), indent=2, default=str)
+        )
+    )

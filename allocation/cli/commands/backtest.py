@@ -13,15 +13,48 @@ from causal.world import World
 
 
 @click.command("backtest")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Folder for backtest.json, decisions.csv and audit.db.")
-@click.option("--report", "report_path", default=None, type=click.Path(dir_okay=False), help="HTML report.")
-@click.option("--days", default=182, show_default=True, type=click.IntRange(7, 5000), help="Backtest horizon in days.")
-@click.option("--history", default=365, show_default=True, type=click.IntRange(119, 20000),
-              help="Days of history before the horizon.")
-@click.option("--geos", "n_geos", default=50, show_default=True, type=click.IntRange(4, 2000), help="Number of markets.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the world and of every random draw.")
-def command(out_dir: str, report_path: str | None, days: int, history: int, n_geos: int, seed: int) -> None:
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder for backtest.json, decisions.csv and audit.db.",
+)
+@click.option(
+    "--report", "report_path", default=None, type=click.Path(dir_okay=False), help="HTML report."
+)
+@click.option(
+    "--days",
+    default=182,
+    show_default=True,
+    type=click.IntRange(7, 5000),
+    help="Backtest horizon in days.",
+)
+@click.option(
+    "--history",
+    default=365,
+    show_default=True,
+    type=click.IntRange(119, 20000),
+    help="Days of history before the horizon.",
+)
+@click.option(
+    "--geos",
+    "n_geos",
+    default=50,
+    show_default=True,
+    type=click.IntRange(4, 2000),
+    help="Number of markets.",
+)
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=int,
+    help="Seed of the world and of every random draw.",
+)
+def command(
+    out_dir: str, report_path: str | None, days: int, history: int, n_geos: int, seed: int
+) -> None:
     """Backtest status quo, quarterly (observational and calibrated), the daily loop and the oracle."""
     world = World(n_geos, history + days, seed=seed)
     out = Path(out_dir)
@@ -38,5 +71,7 @@ def command(out_dir: str, report_path: str | None, days: int, history: int, n_ge
 
             files.write_text(report_path, backtest_report(result))
     click.echo(result.summary())
-    click.echo(f"-> {out / 'backtest.json'}, {out / 'decisions.csv'}, {out / 'audit.db'}"
-               + (f", {report_path}" if report_path else ""))
+    click.echo(
+        f"-> {out / 'backtest.json'}, {out / 'decisions.csv'}, {out / 'audit.db'}"
+        + (f", {report_path}" if report_path else "")
+    )

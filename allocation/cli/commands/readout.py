@@ -29,59 +29,129 @@ from experiments.readout_geo import GEO_LEVEL, read_pairs
 def _echo_one(r, prefix: str = "") -> None:
     lo, hi = r.incremental_ci
     lift = f"{r.lift:+.1%}" if r.lift is not None else "n/a"
-    click.echo(f"{prefix}treated {', '.join(r.treated)}: total {r.outcome} {r.observed:,.0f}, "
-               f"incremental {r.incremental:,.0f} [{lo:,.0f}, {hi:,.0f}] at {r.confidence:.0%}, "
-               f"lift {lift}, p = {r.p_value:.3f}")
+    click.echo(
+        f"{prefix}treated {', '.join(r.treated)}: total {r.outcome} {r.observed:,.0f}, "
+        f"incremental {r.incremental:,.0f} [{lo:,.0f}, {hi:,.0f}] at {r.confidence:.0%}, "
+        f"lift {lift}, p = {r.p_value:.3f}"
+    )
     if r.channel is not None:
         cpi = f"{r.cost_per_incremental:,.2f}" if r.cost_per_incremental is not None else "n/a"
-        moved = "" if (r.spend or {}).get("moved", True) else " (within the spend's own noise: not moved)"
-        click.echo(f"{prefix}  {r.channel}: spend change {r.spend_delta:,.0f}{moved}, cost per incremental {cpi}")
+        moved = (
+            ""
+            if (r.spend or {}).get("moved", True)
+            else " (within the spend's own noise: not moved)"
+        )
+        click.echo(
+            f"{prefix}  {r.channel}: spend change {r.spend_delta:,.0f}{moved}, cost per incremental {cpi}"
+        )
     if len(r.tests) > 1:
-        click.echo(f"{prefix}  tests: " + "; ".join(f"{t['test']} p = {t['p_value']:.3f}" for t in r.tests))
+        click.echo(
+            f"{prefix}  tests: " + "; ".join(f"{t['test']} p = {t['p_value']:.3f}" for t in r.tests)
+        )
     for note in r.notes:
         # Fallbacks, disagreements and warnings are shown, not only written to the file.
-        if note.startswith(("Inference fell back", "The p-value and the interval", "Warning", "The test did not")):
+        if note.startswith(
+            ("Inference fell back", "The p-value and the interval", "Warning", "The test did not")
+        ):
             click.echo(f"{prefix}  note: {note}")
 
 
 @click.command("readout")
 @panel_options
 @click.option("--treated", default=None, help="Treated geos, comma-separated (or use --cells).")
-@click.option("--cells", default=None, help='Multi-cell test: "name=G1,G2;name2=G3" (disjoint groups).')
+@click.option(
+    "--cells", default=None, help='Multi-cell test: "name=G1,G2;name2=G3" (disjoint groups).'
+)
 @click.option("--start", required=True, help="First day of the test (YYYY-MM-DD).")
 @click.option("--end", required=True, help="Last day of the test (YYYY-MM-DD).")
-@click.option("--pre-start", default=None, help="First day of the pre-period (default: the panel's first date).")
-@click.option("--control", default=None, help="Control geos, comma-separated (default: every untreated geo).")
-@click.option("--estimator", default="sc", show_default=True,
-              type=click.Choice(list(ESTIMATOR_PATHS) + list(GEO_LEVEL)),
-              help="Method: sc (GeoLift's demeaned synthetic control), sc-classic (Abadie et al., on levels), asc, "
-                   "sdid, tbr, did, bsts; gbr or trimmed_match (geo-level, iROAS with --channel; trimmed_match "
-                   "needs --pairs).")
-@click.option("--predictors", default=None,
-              help="Covariate predictors for --estimator sc-classic (Abadie's V-weighted matching; the readout is "
-                   "named sc-predictors): COL (pre-period mean), COL@A:B (mean from date A to B) or COL@A, "
-                   "comma-separated.")
-@click.option("--pairs", "pairs_path", default=None, type=click.Path(dir_okay=False),
-              help="CSV of matched pairs (columns treated,control): a paired design; replaces --treated.")
-@click.option("--inference", default=None,
-              help="Inference (default: the estimator's own first choice). sc, sc-classic, asc: conformal, geolift, "
-                   "conformal-iid, conformal-mean; tbr: placebo, analytic + those; did: placebo, cluster + those; "
-                   "sdid: placebo + those; bsts: posterior, placebo.")
-@click.option("--channel", default=None, help="Channel the test moved (its column is spend_<channel>).")
-@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="readout.json to write.")
-@click.option("--report", "report_path", default=None, type=click.Path(dir_okay=False), help="HTML report to write.")
-@click.option("--no-placebos", is_flag=True, help="Skip the placebo-in-space and placebo-in-time checks.")
+@click.option(
+    "--pre-start",
+    default=None,
+    help="First day of the pre-period (default: the panel's first date).",
+)
+@click.option(
+    "--control", default=None, help="Control geos, comma-separated (default: every untreated geo)."
+)
+@click.option(
+    "--estimator",
+    default="sc",
+    show_default=True,
+    type=click.Choice(list(ESTIMATOR_PATHS) + list(GEO_LEVEL)),
+    help="Method: sc (GeoLift's demeaned synthetic control), sc-classic (Abadie et al., on levels), asc, "
+    "sdid, tbr, did, bsts; gbr or trimmed_match (geo-level, iROAS with --channel; trimmed_match "
+    "needs --pairs).",
+)
+@click.option(
+    "--predictors",
+    default=None,
+    help="Covariate predictors for --estimator sc-classic (Abadie's V-weighted matching; the readout is "
+    "named sc-predictors): COL (pre-period mean), COL@A:B (mean from date A to B) or COL@A, "
+    "comma-separated.",
+)
+@click.option(
+    "--pairs",
+    "pairs_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="CSV of matched pairs (columns treated,control): a paired design; replaces --treated.",
+)
+@click.option(
+    "--inference",
+    default=None,
+    help="Inference (default: the estimator's own first choice). sc, sc-classic, asc: conformal, geolift, "
+    "conformal-iid, conformal-mean; tbr: placebo, analytic + those; did: placebo, cluster + those; "
+    "sdid: placebo + those; bsts: posterior, placebo.",
+)
+@click.option(
+    "--channel", default=None, help="Channel the test moved (its column is spend_<channel>)."
+)
+@click.option(
+    "--out",
+    "out_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="readout.json to write.",
+)
+@click.option(
+    "--report",
+    "report_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="HTML report to write.",
+)
+@click.option(
+    "--no-placebos", is_flag=True, help="Skip the placebo-in-space and placebo-in-time checks."
+)
 @confidence_option
 @seed_option
-def command(treated, cells, predictors, pairs_path, start, end, pre_start, control, estimator, inference, channel, out_path,
-            report_path, no_placebos, confidence, seed, **panel_kwargs) -> None:
+def command(
+    treated,
+    cells,
+    predictors,
+    pairs_path,
+    start,
+    end,
+    pre_start,
+    control,
+    estimator,
+    inference,
+    channel,
+    out_path,
+    report_path,
+    no_placebos,
+    confidence,
+    seed,
+    **panel_kwargs,
+) -> None:
     """Read out a geo experiment: total vs incremental signups, interval, p-value, cost per incremental."""
     if sum(map(bool, (treated, cells, pairs_path))) != 1:
         raise ConfigError("give the treated geos with exactly one of --treated, --cells or --pairs")
     pairs = read_pairs(pairs_path) if pairs_path else None
     if inference is not None and inference not in inference_choices(estimator):
-        raise ConfigError(f"--inference {inference} is not available for --estimator {estimator} "
-                          f"(valid: {', '.join(inference_choices(estimator))})")
+        raise ConfigError(
+            f"--inference {inference} is not available for --estimator {estimator} "
+            f"(valid: {', '.join(inference_choices(estimator))})"
+        )
     # Warnings of the panel's loading (e.g. filled rows) go into the readout's notes.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -93,9 +163,18 @@ def command(treated, cells, predictors, pairs_path, start, end, pre_start, contr
         if pos == 0:
             raise ConfigError(f"--start {start} is the panel's first date: no pre-period")
         pre_period = (pre_start, panel.dates[pos - 1])
-    kwargs = dict(pre_period=pre_period, control=split_list(control) or None, estimator=estimator,
-                  confidence=confidence, channel=channel, seed=seed, inference=inference,
-                  placebos=not no_placebos, pairs=pairs, predictors=split_list(predictors) or None)
+    kwargs = dict(
+        pre_period=pre_period,
+        control=split_list(control) or None,
+        estimator=estimator,
+        confidence=confidence,
+        channel=channel,
+        seed=seed,
+        inference=inference,
+        placebos=not no_placebos,
+        pairs=pairs,
+        predictors=split_list(predictors) or None,
+    )
     if cells:
         result = read_out_cells(panel, parse_cells(cells), (start, end), **kwargs)
         readouts = result.cells
@@ -110,7 +189,9 @@ def command(treated, cells, predictors, pairs_path, start, end, pre_start, contr
             from allocation.cli.readout_report import render_readout_report
 
             files.write_text(report_path, render_readout_report(result))
-    click.echo(f"readout ({estimator}, {panel.y}, {start}..{end}) -> {out_path}"
-               + (f", {report_path}" if report_path else ""))
+    click.echo(
+        f"readout ({estimator}, {panel.y}, {start}..{end}) -> {out_path}"
+        + (f", {report_path}" if report_path else "")
+    )
     for name, r in readouts.items():
         _echo_one(r, prefix=f"[{name}] " if name else "")

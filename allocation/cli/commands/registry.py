@@ -13,9 +13,11 @@ from allocation.jsonfile import read_json
 from causal.errors import DataError
 
 db_option = click.option(
-    "--db", default=None, metavar="URL",
+    "--db",
+    default=None,
+    metavar="URL",
     help="Registry database: an SQLAlchemy URL (sqlite:///path, postgresql+psycopg://...) or an SQLite file; "
-         "default $LIFTLAB_DB, else liftlab.db in the current folder.",
+    "default $LIFTLAB_DB, else liftlab.db in the current folder.",
 )
 
 
@@ -58,51 +60,140 @@ def command() -> None:
 @command.command("add")
 @click.argument("name")
 @db_option
-@click.option("--design", "design_path", type=click.Path(dir_okay=False), default=None,
-              help="design.json that produced the test: its treated/control geos, estimator, duration, alpha.")
-@click.option("--treated", default=None, help="Treated geos G1,G2 (one cell, 'A'); overrides the design's.")
-@click.option("--cell", "cells", multiple=True, metavar="NAME=G1,G2", help="A treatment cell; repeatable.")
-@click.option("--control", default=None, help="Pre-registered control geos G1,G2 (default: every other geo).")
-@click.option("--channel", default=None, help="Channel whose spend the test moves (spend_<channel>).")
+@click.option(
+    "--design",
+    "design_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="design.json that produced the test: its treated/control geos, estimator, duration, alpha.",
+)
+@click.option(
+    "--treated", default=None, help="Treated geos G1,G2 (one cell, 'A'); overrides the design's."
+)
+@click.option(
+    "--cell", "cells", multiple=True, metavar="NAME=G1,G2", help="A treatment cell; repeatable."
+)
+@click.option(
+    "--control", default=None, help="Pre-registered control geos G1,G2 (default: every other geo)."
+)
+@click.option(
+    "--channel", default=None, help="Channel whose spend the test moves (spend_<channel>)."
+)
 @click.option("--start", required=True, help="First day of the test, YYYY-MM-DD.")
-@click.option("--end", default=None, help="Last day (inclusive); default start + the design's duration_days - 1.")
-@click.option("--pre-start", default=None, help="Pre-registered pre-period start (default: the readout's).")
-@click.option("--pre-end", default=None, help="Pre-registered pre-period end (default: the day before --start).")
-@click.option("--estimator", default=None, help="Pre-registered estimator (default: the design's, else sc).")
-@click.option("--confidence", default=None, type=click.FloatRange(0.5, 0.999),
-              help="Pre-registered confidence (default: 1 - the design's alpha, else 0.9).")
-@click.option("--seed", default=0, show_default=True, type=int, help="Pre-registered seed of the readout.")
-@click.option("--y", "outcome", default=None, help="Pre-registered outcome column (default: the design's, else signups).")
-@click.option("--washout-days", default=14, show_default=True, type=click.IntRange(0, 3650),
-              help="Days after the end during which the geos stay occupied (carryover).")
-@click.option("--allow-overlap", is_flag=True, help="Register even if the geos overlap another live test (recorded).")
-@click.option("--reason", default="", help="Why an overlap is acceptable (recorded with --allow-overlap).")
+@click.option(
+    "--end",
+    default=None,
+    help="Last day (inclusive); default start + the design's duration_days - 1.",
+)
+@click.option(
+    "--pre-start", default=None, help="Pre-registered pre-period start (default: the readout's)."
+)
+@click.option(
+    "--pre-end",
+    default=None,
+    help="Pre-registered pre-period end (default: the day before --start).",
+)
+@click.option(
+    "--estimator", default=None, help="Pre-registered estimator (default: the design's, else sc)."
+)
+@click.option(
+    "--confidence",
+    default=None,
+    type=click.FloatRange(0.5, 0.999),
+    help="Pre-registered confidence (default: 1 - the design's alpha, else 0.9).",
+)
+@click.option(
+    "--seed", default=0, show_default=True, type=int, help="Pre-registered seed of the readout."
+)
+@click.option(
+    "--y",
+    "outcome",
+    default=None,
+    help="Pre-registered outcome column (default: the design's, else signups).",
+)
+@click.option(
+    "--washout-days",
+    default=14,
+    show_default=True,
+    type=click.IntRange(0, 3650),
+    help="Days after the end during which the geos stay occupied (carryover).",
+)
+@click.option(
+    "--allow-overlap",
+    is_flag=True,
+    help="Register even if the geos overlap another live test (recorded).",
+)
+@click.option(
+    "--reason", default="", help="Why an overlap is acceptable (recorded with --allow-overlap)."
+)
 @click.option("--note", default="", help="Free text kept with the test.")
-@click.option("--data", "data_path", default=None, type=click.Path(dir_okay=False),
-              help="A panel to check the geos against (optional).")
-def add(name: str, db: str | None, design_path: str | None, treated: str | None, cells: tuple[str, ...],
-        control: str | None, channel: str | None, start: str, end: str | None, pre_start: str | None,
-        pre_end: str | None, estimator: str | None, confidence: float | None, seed: int, outcome: str | None,
-        washout_days: int, allow_overlap: bool, reason: str, note: str, data_path: str | None) -> None:
+@click.option(
+    "--data",
+    "data_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="A panel to check the geos against (optional).",
+)
+def add(
+    name: str,
+    db: str | None,
+    design_path: str | None,
+    treated: str | None,
+    cells: tuple[str, ...],
+    control: str | None,
+    channel: str | None,
+    start: str,
+    end: str | None,
+    pre_start: str | None,
+    pre_end: str | None,
+    estimator: str | None,
+    confidence: float | None,
+    seed: int,
+    outcome: str | None,
+    washout_days: int,
+    allow_overlap: bool,
+    reason: str,
+    note: str,
+    data_path: str | None,
+) -> None:
     """Register test NAME as designed; refused if its geos are busy with another live test."""
     from causal.panel import load_panel
 
     design = _read_json(design_path) if design_path else None
     if treated is not None and cells:
         raise DataError("give either --treated or --cell, not both")
-    cell_map: Any = _parse_cells(cells) if cells else (split_list(treated) or [""] if treated is not None else None)
+    cell_map: Any = (
+        _parse_cells(cells)
+        if cells
+        else (split_list(treated) or [""] if treated is not None else None)
+    )
     known = None
     if data_path:
         known = load_panel(data_path, y=outcome or (design or {}).get("outcome") or "signups").geos
     pre = (pre_start, pre_end) if (pre_start or pre_end) else None
     exp = _registry(db).add(
-        name, cells=cell_map, start=start, end=end, channel=channel,
-        control=split_list(control) if control is not None else None, pre_period=pre,
-        estimator=estimator, confidence=confidence, seed=seed, outcome=outcome, washout_days=washout_days,
-        design=design, allow_overlap=allow_overlap, reason=reason, note=note, known_geos=known,
+        name,
+        cells=cell_map,
+        start=start,
+        end=end,
+        channel=channel,
+        control=split_list(control) if control is not None else None,
+        pre_period=pre,
+        estimator=estimator,
+        confidence=confidence,
+        seed=seed,
+        outcome=outcome,
+        washout_days=washout_days,
+        design=design,
+        allow_overlap=allow_overlap,
+        reason=reason,
+        note=note,
+        known_geos=known,
     )
-    click.echo(f"registered {exp.name} (designed): {exp.start} to {exp.end}, "
-               f"{len(exp.treated)} treated geos in {len(exp.cells)} cell(s), geos busy until {exp.occupied_until}")
+    click.echo(
+        f"registered {exp.name} (designed): {exp.start} to {exp.end}, "
+        f"{len(exp.treated)} treated geos in {len(exp.cells)} cell(s), geos busy until {exp.occupied_until}"
+    )
     for o in exp.overlaps:
         click.echo(f"  overlap with {o['other']} allowed in {', '.join(o['geos'])}")
 
@@ -110,7 +201,9 @@ def add(name: str, db: str | None, design_path: str | None, treated: str | None,
 @command.command("start")
 @click.argument("name")
 @db_option
-@click.option("--allow-overlap", is_flag=True, help="Start even if another live test overlaps it (recorded).")
+@click.option(
+    "--allow-overlap", is_flag=True, help="Start even if another live test overlaps it (recorded)."
+)
 @click.option("--reason", default="", help="Why an overlap is acceptable.")
 def start(name: str, db: str | None, allow_overlap: bool, reason: str) -> None:
     """Mark test NAME as running (designed -> running)."""
@@ -133,43 +226,81 @@ def cancel(name: str, db: str | None, reason: str) -> None:
 @db_option
 @panel_options
 @click.option("--cell", default=None, help="Read out one cell only (default: every cell).")
-@click.option("--estimator", default=None, help="Override the pre-registered estimator (exploratory).")
-@click.option("--confidence", default=None, type=click.FloatRange(0.5, 0.999),
-              help="Override the pre-registered confidence (exploratory).")
+@click.option(
+    "--estimator", default=None, help="Override the pre-registered estimator (exploratory)."
+)
+@click.option(
+    "--confidence",
+    default=None,
+    type=click.FloatRange(0.5, 0.999),
+    help="Override the pre-registered confidence (exploratory).",
+)
 @click.option("--pre-start", default=None, help="Override the pre-period start (exploratory).")
-@click.option("--seed", default=None, type=int, help="Override the pre-registered seed (exploratory).")
-@click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False),
-              help="Write the readout.json (one cell: pass --cell for a multi-cell test).")
-def readout(name: str, db: str | None, cell: str | None, estimator: str | None, confidence: float | None,
-            pre_start: str | None, seed: int | None, out_path: str | None, **kwargs: Any) -> None:
+@click.option(
+    "--seed", default=None, type=int, help="Override the pre-registered seed (exploratory)."
+)
+@click.option(
+    "--out",
+    "out_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Write the readout.json (one cell: pass --cell for a multi-cell test).",
+)
+def readout(
+    name: str,
+    db: str | None,
+    cell: str | None,
+    estimator: str | None,
+    confidence: float | None,
+    pre_start: str | None,
+    seed: int | None,
+    out_path: str | None,
+    **kwargs: Any,
+) -> None:
     """Run test NAME's pre-registered readout on --data and store it (other settings: exploratory)."""
     reg = _registry(db, create=False)
     exp = reg.get(name)
     exp.require_status("read out", ("running", "read_out"))  # before reading a large panel
     if out_path and cell is None and len(exp.cells) > 1:
-        raise DataError(f"--out writes one readout.json but '{name}' has cells {', '.join(exp.cells)}: pass --cell")
+        raise DataError(
+            f"--out writes one readout.json but '{name}' has cells {', '.join(exp.cells)}: pass --cell"
+        )
     panel = read_panel(kwargs, columns=(f"spend_{exp.channel}",) if exp.channel else ())
     pre = None
     if pre_start is not None:
         pre = (pre_start, (exp.start - timedelta(days=1)).isoformat())
     with outputs() as files:
-        records = reg.run_readout(name, panel, cell=cell, estimator=estimator, confidence=confidence,
-                                  pre_period=pre, seed=seed)
+        records = reg.run_readout(
+            name,
+            panel,
+            cell=cell,
+            estimator=estimator,
+            confidence=confidence,
+            pre_period=pre,
+            seed=seed,
+        )
         if out_path:
             files.write_json(out_path, records[0].result)
     for r in records:
         res = r.result
         ci = res["incremental_ci"]
-        click.echo(f"{name} cell {r.cell or '-'} readout #{r.id} [{r.label}]: incremental {res['incremental']:,.0f} "
-                   f"[{ci[0]:,.0f}, {ci[1]:,.0f}] at {res['confidence']:g}, lift {100 * (res.get('lift') or 0):.1f}%")
+        click.echo(
+            f"{name} cell {r.cell or '-'} readout #{r.id} [{r.label}]: incremental {res['incremental']:,.0f} "
+            f"[{ci[0]:,.0f}, {ci[1]:,.0f}] at {res['confidence']:g}, lift {100 * (res.get('lift') or 0):.1f}%"
+        )
         for d in r.deviations:
             click.echo(f"  deviation: {d}")
-    click.echo(f"{name} is {reg.get(name).status}" + (f"; readout written to {out_path}" if out_path else ""))
+    click.echo(
+        f"{name} is {reg.get(name).status}"
+        + (f"; readout written to {out_path}" if out_path else "")
+    )
 
 
 @command.command("list")
 @db_option
-@click.option("--status", type=click.Choice(["designed", "running", "read_out", "cancelled"]), default=None)
+@click.option(
+    "--status", type=click.Choice(["designed", "running", "read_out", "cancelled"]), default=None
+)
 @click.option("--channel", default=None)
 def list_(db: str | None, status: str | None, channel: str | None) -> None:
     """List registered tests by start date."""
@@ -177,19 +308,27 @@ def list_(db: str | None, status: str | None, channel: str | None) -> None:
     if not exps:
         click.echo("no experiments registered" + (f" with status {status}" if status else ""))
         return
-    click.echo(f"{'name':<24} {'status':<10} {'channel':<14} {'start':<10} {'end':<10} {'geos':>4}  readouts")
+    click.echo(
+        f"{'name':<24} {'status':<10} {'channel':<14} {'start':<10} {'end':<10} {'geos':>4}  readouts"
+    )
     for e in exps:
         n_expl = sum(r.exploratory for r in e.readouts)
-        click.echo(f"{e.name:<24} {e.status:<10} {e.channel or '-':<14} {e.start!s:<10} {e.end!s:<10} "
-                   f"{len(e.treated):>4}  {len(e.readouts) - n_expl} pre-registered, {n_expl} exploratory")
-
+        click.echo(
+            f"{e.name:<24} {e.status:<10} {e.channel or '-':<14} {e.start!s:<10} {e.end!s:<10} "
+            f"{len(e.treated):>4}  {len(e.readouts) - n_expl} pre-registered, {n_expl} exploratory"
+        )
 
 
 @command.command("show")
 @click.argument("name")
 @db_option
-@click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False),
-              help="Write the experiment, its readouts and history as JSON.")
+@click.option(
+    "--out",
+    "out_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Write the experiment, its readouts and history as JSON.",
+)
 def show(name: str, db: str | None, out_path: str | None) -> None:
     """Show test NAME: window, cells, pre-registered settings, readouts (exploratory marked), history."""
     exp = _registry(db, create=False).get(name)
@@ -204,13 +343,23 @@ def show(name: str, db: str | None, out_path: str | None) -> None:
 
 @command.command("calendar")
 @db_option
-@click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False), help="Calendar chart (PNG).")
-@click.option("--report", "report_path", default=None, type=click.Path(dir_okay=False), help="HTML report.")
+@click.option(
+    "--out", "out_path", default=None, type=click.Path(dir_okay=False), help="Calendar chart (PNG)."
+)
+@click.option(
+    "--report", "report_path", default=None, type=click.Path(dir_okay=False), help="HTML report."
+)
 @click.option("--from", "date_from", default=None, help="First date shown.")
 @click.option("--to", "date_to", default=None, help="Last date shown.")
 @click.option("--all", "include_cancelled", is_flag=True, help="Include cancelled tests.")
-def calendar(db: str | None, out_path: str | None, report_path: str | None, date_from: str | None,
-             date_to: str | None, include_cancelled: bool) -> None:
+def calendar(
+    db: str | None,
+    out_path: str | None,
+    report_path: str | None,
+    date_from: str | None,
+    date_to: str | None,
+    include_cancelled: bool,
+) -> None:
     """Tests by market over time: a Gantt-like chart (--out PNG, --report HTML) and a text listing."""
     from experiments.registry import plot_calendar
 
@@ -231,8 +380,10 @@ def calendar(db: str | None, out_path: str | None, report_path: str | None, date
     click.echo(f"{len(tests)} tests in {frame['geo'].nunique()} markets")
     for t in tests.itertuples(index=False):
         geos = frame.loc[frame["experiment"] == t.experiment, "geo"]
-        click.echo(f"  {t.start} .. {t.end} (busy to {t.occupied_until})  {t.experiment:<24} {t.status:<10} "
-                   f"{', '.join(geos)}")
+        click.echo(
+            f"  {t.start} .. {t.end} (busy to {t.occupied_until})  {t.experiment:<24} {t.status:<10} "
+            f"{', '.join(geos)}"
+        )
     for p, what in ((out_path, "chart"), (report_path, "report")):
         if p:
             click.echo(f"{what} written to {p}")
@@ -250,30 +401,49 @@ def _calendar_report(reg: Any, frame: Any) -> str:
     report = Report(
         "Experiment calendar",
         subtitle=f"{len(tests)} tests in {frame['geo'].nunique()} markets, "
-                 f"{frame['start'].min()} to {frame['occupied_until'].max()}",
-        headline=[("tests", str(len(tests))), ("running", str(int(counts.get("running", 0)))),
-                  ("designed", str(int(counts.get("designed", 0)))), ("read out", str(int(counts.get("read_out", 0)))),
-                  ("markets", str(frame["geo"].nunique()))],
+        f"{frame['start'].min()} to {frame['occupied_until'].max()}",
+        headline=[
+            ("tests", str(len(tests))),
+            ("running", str(int(counts.get("running", 0)))),
+            ("designed", str(int(counts.get("designed", 0)))),
+            ("read out", str(int(counts.get("read_out", 0)))),
+            ("markets", str(frame["geo"].nunique())),
+        ],
     )
-    report.section("Tests by market", "One lane per market; a bar per test over its window; hatched: designed, "
-                   "not started; dotted: the washout after the end, when the market stays busy.") \
-        .figure(lambda: plot_calendar(frame)[0], caption="Calendar of geo tests")
+    report.section(
+        "Tests by market",
+        "One lane per market; a bar per test over its window; hatched: designed, "
+        "not started; dotted: the washout after the end, when the market stays busy.",
+    ).figure(lambda: plot_calendar(frame)[0], caption="Calendar of geo tests")
     rows = []
     for t in tests.itertuples(index=False):
         e = exps[t.experiment]
         n_expl = sum(r.exploratory for r in e.readouts)
-        rows.append({"test": e.name, "status": e.status, "channel": e.channel or "—",
-                     "start": str(e.start), "end": str(e.end), "busy until": str(e.occupied_until),
-                     "cells": "; ".join(f"{c}: {', '.join(g)}" for c, g in e.cells.items()),
-                     "estimator": e.estimator, "confidence": f"{e.confidence:.0%}",
-                     "readouts": f"{len(e.readouts) - n_expl} pre-registered, {n_expl} exploratory",
-                     "overlaps allowed": ", ".join(o["other"] for o in e.overlaps) or "—"})
+        rows.append(
+            {
+                "test": e.name,
+                "status": e.status,
+                "channel": e.channel or "—",
+                "start": str(e.start),
+                "end": str(e.end),
+                "busy until": str(e.occupied_until),
+                "cells": "; ".join(f"{c}: {', '.join(g)}" for c, g in e.cells.items()),
+                "estimator": e.estimator,
+                "confidence": f"{e.confidence:.0%}",
+                "readouts": f"{len(e.readouts) - n_expl} pre-registered, {n_expl} exploratory",
+                "overlaps allowed": ", ".join(o["other"] for o in e.overlaps) or "—",
+            }
+        )
     report.section("Tests").table(pd.DataFrame(rows))
-    report.notes.append("A test occupies its treated markets from its first day to its last day plus the washout; "
-                        "registering or starting a test on occupied markets is refused unless the overlap is "
-                        "explicitly allowed, and allowed overlaps are listed.")
-    report.notes.append("Readouts with settings other than the pre-registered ones are exploratory and are not "
-                        "used for calibration.")
+    report.notes.append(
+        "A test occupies its treated markets from its first day to its last day plus the washout; "
+        "registering or starting a test on occupied markets is refused unless the overlap is "
+        "explicitly allowed, and allowed overlaps are listed."
+    )
+    report.notes.append(
+        "Readouts with settings other than the pre-registered ones are exploratory and are not "
+        "used for calibration."
+    )
     return report.render()
 
 
@@ -281,14 +451,25 @@ def _calendar_report(reg: Any, frame: Any) -> str:
 @db_option
 @click.option("--start", required=True, help="First day of the planned test, YYYY-MM-DD.")
 @click.option("--end", required=True, help="Last day of the planned test.")
-@click.option("--washout-days", default=14, show_default=True, type=click.IntRange(0, 3650),
-              help="The planned test's own washout.")
-@click.option("--plain", is_flag=True, help="Print only the comma-separated geos (for `liftlab design --exclude`).")
+@click.option(
+    "--washout-days",
+    default=14,
+    show_default=True,
+    type=click.IntRange(0, 3650),
+    help="The planned test's own washout.",
+)
+@click.option(
+    "--plain",
+    is_flag=True,
+    help="Print only the comma-separated geos (for `liftlab design --exclude`).",
+)
 def busy(db: str | None, start: str, end: str, washout_days: int, plain: bool) -> None:
     """Geos a test from --start to --end cannot treat: occupied by live tests (window plus washout)."""
     geos = sorted(_registry(db, create=False).busy_geos(start, end, washout_days=washout_days))
     if plain:
         click.echo(",".join(geos))
     else:
-        click.echo(f"{len(geos)} busy geos from {start} to {end} (+{washout_days}-day washout): "
-                   f"{','.join(geos) or 'none'}")
+        click.echo(
+            f"{len(geos)} busy geos from {start} to {end} (+{washout_days}-day washout): "
+            f"{','.join(geos) or 'none'}"
+        )

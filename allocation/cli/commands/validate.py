@@ -9,7 +9,11 @@ from allocation.cli.options import panel_options, read_panel, split_list
 
 @click.command("validate")
 @panel_options
-@click.option("--columns", default="", help="Covariate columns that must be present, numeric and finite (comma-separated).")
+@click.option(
+    "--columns",
+    default="",
+    help="Covariate columns that must be present, numeric and finite (comma-separated).",
+)
 def command(columns: str, **kwargs) -> None:
     """Validate a long geo panel (missing or duplicate rows, NaN, negative spend, frequency)."""
     panel = read_panel(kwargs, columns=tuple(split_list(columns)))
