@@ -9,19 +9,22 @@ import click
 
 from allocation.cli.options import panel_options, read_panel, split_list
 from allocation.cli.outputs import outputs
-from allocation.jsonfile import read_json
 from causal.errors import DataError
+from causal.jsonfile import read_json
+from experiments.store import command_line_default
 
+# The command line's default database is applied here, at the edge: the library has none.
 db_option = click.option(
     "--db",
-    default=None,
+    default=command_line_default,
+    show_default="$LIFTLAB_DB, else liftlab.db in the current folder",
     metavar="URL",
-    help="Registry database: an SQLAlchemy URL (sqlite:///path, postgresql+psycopg://...) or an SQLite file; "
-    "default $LIFTLAB_DB, else liftlab.db in the current folder.",
+    help="Registry database: an SQLAlchemy URL (sqlite:///path, postgresql+psycopg://...) or an "
+    "SQLite file.",
 )
 
 
-def _registry(db: str | None, *, create: bool = True):
+def _registry(db: str, *, create: bool = True):
     from experiments.registry import Registry
 
     return Registry(db, create=create)
@@ -136,7 +139,7 @@ def command() -> None:
 )
 def add(
     name: str,
-    db: str | None,
+    db: str,
     design_path: str | None,
     treated: str | None,
     cells: tuple[str, ...],
@@ -205,7 +208,7 @@ def add(
     "--allow-overlap", is_flag=True, help="Start even if another live test overlaps it (recorded)."
 )
 @click.option("--reason", default="", help="Why an overlap is acceptable.")
-def start(name: str, db: str | None, allow_overlap: bool, reason: str) -> None:
+def start(name: str, db: str, allow_overlap: bool, reason: str) -> None:
     """Mark test NAME as running (designed -> running)."""
     exp = _registry(db, create=False).start(name, allow_overlap=allow_overlap, reason=reason)
     click.echo(f"{exp.name} is running: {exp.start} to {exp.end}")
@@ -215,7 +218,7 @@ def start(name: str, db: str | None, allow_overlap: bool, reason: str) -> None:
 @click.argument("name")
 @db_option
 @click.option("--reason", default="", help="Why the test is cancelled.")
-def cancel(name: str, db: str | None, reason: str) -> None:
+def cancel(name: str, db: str, reason: str) -> None:
     """Cancel test NAME (designed or running); its geos are free again."""
     exp = _registry(db, create=False).cancel(name, reason=reason)
     click.echo(f"{exp.name} is cancelled; geos {', '.join(exp.treated)} are free")
@@ -248,7 +251,7 @@ def cancel(name: str, db: str | None, reason: str) -> None:
 )
 def readout(
     name: str,
-    db: str | None,
+    db: str,
     cell: str | None,
     estimator: str | None,
     confidence: float | None,
@@ -302,7 +305,7 @@ def readout(
     "--status", type=click.Choice(["designed", "running", "read_out", "cancelled"]), default=None
 )
 @click.option("--channel", default=None)
-def list_(db: str | None, status: str | None, channel: str | None) -> None:
+def list_(db: str, status: str | None, channel: str | None) -> None:
     """List registered tests by start date."""
     exps = _registry(db, create=False).list(status=status, channel=channel)
     if not exps:
@@ -329,7 +332,7 @@ def list_(db: str | None, status: str | None, channel: str | None) -> None:
     type=click.Path(dir_okay=False),
     help="Write the experiment, its readouts and history as JSON.",
 )
-def show(name: str, db: str | None, out_path: str | None) -> None:
+def show(name: str, db: str, out_path: str | None) -> None:
     """Show test NAME: window, cells, pre-registered settings, readouts (exploratory marked), history."""
     exp = _registry(db, create=False).get(name)
     if out_path:
@@ -353,7 +356,7 @@ def show(name: str, db: str | None, out_path: str | None) -> None:
 @click.option("--to", "date_to", default=None, help="Last date shown.")
 @click.option("--all", "include_cancelled", is_flag=True, help="Include cancelled tests.")
 def calendar(
-    db: str | None,
+    db: str,
     out_path: str | None,
     report_path: str | None,
     date_from: str | None,
@@ -463,7 +466,7 @@ def _calendar_report(reg: Any, frame: Any) -> str:
     is_flag=True,
     help="Print only the comma-separated geos (for `liftlab design --exclude`).",
 )
-def busy(db: str | None, start: str, end: str, washout_days: int, plain: bool) -> None:
+def busy(db: str, start: str, end: str, washout_days: int, plain: bool) -> None:
     """Geos a test from --start to --end cannot treat: occupied by live tests (window plus washout)."""
     geos = sorted(_registry(db, create=False).busy_geos(start, end, washout_days=washout_days))
     if plain:
