@@ -13,8 +13,8 @@ from experiments.store import command_line_default
 _db_option = click.option(
     "--audit-db",
     default=command_line_default,
-    show_default="$LIFTLAB_DB, else liftlab.db in the current folder",
-    help="Audit database: SQLite path or SQLAlchemy URL.",
+    help="Audit database: SQLite path or SQLAlchemy URL; "
+    "default: $LIFTLAB_DB, else liftlab.db in the current folder.",
 )
 
 

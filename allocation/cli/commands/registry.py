@@ -17,10 +17,9 @@ from experiments.store import command_line_default
 db_option = click.option(
     "--db",
     default=command_line_default,
-    show_default="$LIFTLAB_DB, else liftlab.db in the current folder",
     metavar="URL",
     help="Registry database: an SQLAlchemy URL (sqlite:///path, postgresql+psycopg://...) or an "
-    "SQLite file.",
+    "SQLite file; default: $LIFTLAB_DB, else liftlab.db in the current folder.",
 )
 
 
