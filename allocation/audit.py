@@ -187,11 +187,19 @@ class AuditLog:
         return out
 
     def count(self) -> int:
+        """How many decisions are recorded."""
         if not self._has_table():
             return 0
         with store.transaction(self.engine, what=WHAT) as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(decisions)).scalar_one())
 
     def close(self) -> None:
+        """Close the database connections."""
         if self.engine is not None:
             self.engine.dispose()
+
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -237,7 +237,7 @@ def design_experiment(
     claim, select, select_all, held_out = split_windows(T, plan, claim_share)
 
     if method == "screen" and n_prescreen < 1:
-        raise ConfigError("candidate method 'screen' needs n_prescreen >= 1 (--prescreen N)")
+        raise ConfigError("candidate method 'screen' needs n_prescreen >= 1")
     candidates = (
         []
         if method == "screen"
@@ -445,7 +445,7 @@ def design_experiment(
             cheapest = min(costs)
             raise ConfigError(
                 f"budget {budget:,.0f} is below the cheapest design's investment ({cheapest:,.0f}); "
-                "raise --budget or allow other geos or lengths"
+                "raise the budget or allow other geos or lengths"
             )
 
     cells = choose_cells(ranked, n_cells, include)

@@ -166,7 +166,7 @@ def choose_settings(
             if n_admissible(n_periods, d, pre(d)) < 1:
                 raise ConfigError(
                     f"a test of {d} {period}s needs at least {pre(d) + d} {period}s of history "
-                    f"({pre(d)} to fit on), but the panel has {n_periods}; ask for shorter --durations "
+                    f"({pre(d)} to fit on), but the panel has {n_periods}; ask for shorter durations "
                     f"or leave them out to let the design choose"
                 )
     else:

@@ -136,7 +136,7 @@ def conflict_error(prefix: str, conflicts: list[Conflict]) -> ConflictError:
     )
     return ConflictError(
         f"{prefix}: its geos overlap live {first.describe()}{more}; choose other geos or dates, "
-        f"cancel '{first.other}', or allow the overlap explicitly (--allow-overlap)",
+        f"cancel '{first.other}', or allow the overlap explicitly (allow_overlap)",
         conflicts,
     )
 

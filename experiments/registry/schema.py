@@ -75,7 +75,7 @@ geos_table = sa.Table(
     sa.Column("position", sa.Integer, nullable=False),
 )
 
-# Overlaps a test's owner accepted (--allow-overlap), per other test.
+# Overlaps a test's owner accepted (allow_overlap), per other test.
 overlaps_table = sa.Table(
     "registry_overlaps",
     meta,
