@@ -34,6 +34,9 @@ from experiments.registry.schema import (
     readouts_table,
 )
 
+#: How a caller accepts an overlap, as the conflict message names it (the CLI names its flag).
+ALLOW_OVERLAP = "allow_overlap=True"
+
 
 def now() -> datetime:
     """The time stamps of the registry: UTC."""
@@ -136,7 +139,7 @@ def conflict_error(prefix: str, conflicts: list[Conflict]) -> ConflictError:
     )
     return ConflictError(
         f"{prefix}: its geos overlap live {first.describe()}{more}; choose other geos or dates, "
-        f"cancel '{first.other}', or allow the overlap explicitly (allow_overlap)",
+        f"cancel '{first.other}', or allow the overlap explicitly ({ALLOW_OVERLAP})",
         conflicts,
     )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +23,20 @@ db_option = click.option(
     help="Registry database: an SQLAlchemy URL (sqlite:///path, postgresql+psycopg://...) or an "
     "SQLite file; default: $LIFTLAB_DB, else liftlab.db in the current folder.",
 )
+
+
+@contextmanager
+def _flag_for_overlaps() -> Iterator[None]:
+    """A conflict's message names the command's flag, not the library's keyword."""
+    from experiments.registry import ConflictError
+    from experiments.registry.queries import ALLOW_OVERLAP
+
+    try:
+        yield
+    except ConflictError as exc:
+        raise ConflictError(
+            str(exc).replace(ALLOW_OVERLAP, "--allow-overlap"), exc.conflicts
+        ) from None
 
 
 def _registry(db: str, *, create: bool = True):
@@ -173,25 +189,26 @@ def add(
     if data_path:
         known = load_panel(data_path, y=outcome or (design or {}).get("outcome") or "signups").geos
     pre = (pre_start, pre_end) if (pre_start or pre_end) else None
-    exp = _registry(db).add(
-        name,
-        cells=cell_map,
-        start=start,
-        end=end,
-        channel=channel,
-        control=split_list(control) if control is not None else None,
-        pre_period=pre,
-        estimator=estimator,
-        confidence=confidence,
-        seed=seed,
-        outcome=outcome,
-        washout_days=washout_days,
-        design=design,
-        allow_overlap=allow_overlap,
-        reason=reason,
-        note=note,
-        known_geos=known,
-    )
+    with _flag_for_overlaps():
+        exp = _registry(db).add(
+            name,
+            cells=cell_map,
+            start=start,
+            end=end,
+            channel=channel,
+            control=split_list(control) if control is not None else None,
+            pre_period=pre,
+            estimator=estimator,
+            confidence=confidence,
+            seed=seed,
+            outcome=outcome,
+            washout_days=washout_days,
+            design=design,
+            allow_overlap=allow_overlap,
+            reason=reason,
+            note=note,
+            known_geos=known,
+        )
     click.echo(
         f"registered {exp.name} (designed): {exp.start} to {exp.end}, "
         f"{len(exp.treated)} treated geos in {len(exp.cells)} cell(s), geos busy until {exp.occupied_until}"
@@ -209,7 +226,8 @@ def add(
 @click.option("--reason", default="", help="Why an overlap is acceptable.")
 def start(name: str, db: str, allow_overlap: bool, reason: str) -> None:
     """Mark test NAME as running (designed -> running)."""
-    exp = _registry(db, create=False).start(name, allow_overlap=allow_overlap, reason=reason)
+    with _flag_for_overlaps():
+        exp = _registry(db, create=False).start(name, allow_overlap=allow_overlap, reason=reason)
     click.echo(f"{exp.name} is running: {exp.start} to {exp.end}")
 
 
