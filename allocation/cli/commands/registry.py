@@ -381,6 +381,7 @@ def calendar(
     include_cancelled: bool,
 ) -> None:
     """Tests by market over time: a Gantt-like chart (--out PNG, --report HTML) and a text listing."""
+    from allocation.cli.registry_report import calendar_report
     from experiments.registry import plot_calendar
 
     reg = _registry(db, create=False)
@@ -395,7 +396,7 @@ def calendar(
             fig.savefig(files.path(out_path), format="png", dpi=110, bbox_inches="tight")
             plt.close(fig)
         if report_path:
-            files.write_text(report_path, _calendar_report(reg, frame))
+            files.write_text(report_path, calendar_report(reg.list(), frame))
     tests = frame.drop_duplicates("experiment")
     click.echo(f"{len(tests)} tests in {frame['geo'].nunique()} markets")
     for t in tests.itertuples(index=False):
@@ -407,64 +408,6 @@ def calendar(
     for p, what in ((out_path, "chart"), (report_path, "report")):
         if p:
             click.echo(f"{what} written to {p}")
-
-
-def _calendar_report(reg: Any, frame: Any) -> str:
-    import pandas as pd
-
-    from allocation.cli.report import Report
-    from experiments.registry import plot_calendar
-
-    exps = {e.name: e for e in reg.list()}
-    tests = frame.drop_duplicates("experiment")
-    counts = tests["status"].value_counts()
-    report = Report(
-        "Experiment calendar",
-        subtitle=f"{len(tests)} tests in {frame['geo'].nunique()} markets, "
-        f"{frame['start'].min()} to {frame['occupied_until'].max()}",
-        headline=[
-            ("tests", str(len(tests))),
-            ("running", str(int(counts.get("running", 0)))),
-            ("designed", str(int(counts.get("designed", 0)))),
-            ("read out", str(int(counts.get("read_out", 0)))),
-            ("markets", str(frame["geo"].nunique())),
-        ],
-    )
-    report.section(
-        "Tests by market",
-        "One lane per market; a bar per test over its window; hatched: designed, "
-        "not started; dotted: the washout after the end, when the market stays busy.",
-    ).figure(lambda: plot_calendar(frame)[0], caption="Calendar of geo tests")
-    rows = []
-    for t in tests.itertuples(index=False):
-        e = exps[t.experiment]
-        n_expl = sum(r.exploratory for r in e.readouts)
-        rows.append(
-            {
-                "test": e.name,
-                "status": e.status,
-                "channel": e.channel or "—",
-                "start": str(e.start),
-                "end": str(e.end),
-                "busy until": str(e.occupied_until),
-                "cells": "; ".join(f"{c}: {', '.join(g)}" for c, g in e.cells.items()),
-                "estimator": e.estimator,
-                "confidence": f"{e.confidence:.0%}",
-                "readouts": f"{len(e.readouts) - n_expl} pre-registered, {n_expl} exploratory",
-                "overlaps allowed": ", ".join(o["other"] for o in e.overlaps) or "—",
-            }
-        )
-    report.section("Tests").table(pd.DataFrame(rows))
-    report.notes.append(
-        "A test occupies its treated markets from its first day to its last day plus the washout; "
-        "registering or starting a test on occupied markets is refused unless the overlap is "
-        "explicitly allowed, and allowed overlaps are listed."
-    )
-    report.notes.append(
-        "Readouts with settings other than the pre-registered ones are exploratory and are not "
-        "used for calibration."
-    )
-    return report.render()
 
 
 @command.command("busy")
