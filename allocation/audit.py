@@ -4,9 +4,9 @@ Every ``allocate`` and ``replan`` appends one record: the time, a SHA-256 hash
 of the inputs, the curves, the constraints, the solution, the solver status and
 the gap. The table lives in the same database as the experiment registry and
 goes through the same layer, :mod:`experiments.store`: an embedded SQLite file
-(the default: ``liftlab.db`` in the current folder, or the ``LIFTLAB_DB``
-environment variable) or PostgreSQL given a URL (``postgresql+psycopg://...``),
-the URL resolved, masked and its errors reported the same way.
+or PostgreSQL given a URL (``postgresql+psycopg://...``), the URL resolved
+(:func:`experiments.store.resolve_url`, the one resolver), masked and its errors
+reported the same way.
 
 Each record is written in one transaction, so a crash mid-write loses at most
 the record being written, never one already committed; SQLite runs with
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 
 from causal.errors import DataError
 from experiments import store
-from experiments.store import DEFAULT_DB, ENV_VAR, mask_url, resolve_url
+from experiments.store import DEFAULT_DB, ENV_VAR, command_line_default, mask_url, resolve_url
 
 __all__ = ["DEFAULT_DB", "ENV_VAR", "AuditLog", "inputs_hash", "mask_url", "resolve_url"]
 
@@ -63,16 +63,24 @@ class AuditLog:
 
     Parameters
     ----------
-    url : str, optional
-        SQLAlchemy URL or a SQLite file path; default ``$LIFTLAB_DB`` or ``liftlab.db``.
+    url : str
+        SQLAlchemy URL or a SQLite file path.
+
+        .. deprecated:: issue 19
+           ``None`` still means the command line's default
+           (:func:`experiments.store.command_line_default`) while ``allocate`` and
+           ``replan`` pass their unset ``--audit-db`` through; they should apply
+           that default at their option, as ``liftlab audit`` does.
     create : bool, default=True
         Create the database file and table if missing. With False (reading),
         a missing SQLite file or a database without the table holds no
         records; nothing is created.
     """
 
-    def __init__(self, url: str | None = None, *, create: bool = True) -> None:
-        self.url = resolve_url(url)
+    def __init__(self, url: str | None, *, create: bool = True) -> None:
+        # Transitional (see above): the command line's default, applied here until its
+        # callers pass it.
+        self.url = resolve_url(command_line_default() if url is None else url)
         path = store.sqlite_path(self.url)
         # Reading a trail that was never written: no records, and no file created for them.
         self._absent = not create and path is not None and not path.exists()
@@ -179,11 +187,19 @@ class AuditLog:
         return out
 
     def count(self) -> int:
+        """How many decisions are recorded."""
         if not self._has_table():
             return 0
         with store.transaction(self.engine, what=WHAT) as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(decisions)).scalar_one())
 
     def close(self) -> None:
+        """Close the database connections."""
         if self.engine is not None:
             self.engine.dispose()
+
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -23,13 +23,12 @@ comparative case studies. JASA 105(490), 493-505.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 import numpy as np
 
-from causal.base import clone, make_estimator
-from causal.errors import ConfigError, DataError
+from causal.base import make_estimator
+from causal.errors import ConfigError
 from causal.panel import Panel
 from experiments.candidates import (
     check_constraints,
@@ -37,441 +36,27 @@ from experiments.candidates import (
     neighbours,
     similarity_matrix,
 )
-from experiments.design_defaults import DesignSettings, choose_settings, period_days
+from experiments.design_defaults import choose_settings, period_days
+from experiments.design_ranking import choose_cells, fit_quality, price, rank_designs
+from experiments.design_result import CandidateDesign, Design, DesignResult
 from experiments.design_screen import screen_mde, stratified_masks
-from experiments.power import (
-    PowerResult,
-    candidate_power,
-    null_rejection_rate,
-    simulation_windows,
-)
+from experiments.design_tasks import null_task, power_task, run_tasks
+from experiments.design_windows import MIN_SPLIT_WINDOWS, split_windows, thin_starts
+from experiments.power import PowerResult, candidate_power
+
+__all__ = [
+    "DEFAULT_EFFECTS",
+    "MIN_SPLIT_WINDOWS",
+    "CandidateDesign",
+    "Design",
+    "DesignResult",
+    "design_experiment",
+    "evaluate_design",
+    "fit_quality",
+    "split_windows",
+]
 
 DEFAULT_EFFECTS = tuple(np.round(np.arange(0.0, 0.2501, 0.025), 4))
-
-
-@dataclass
-class DesignText:
-    """A printable summary (``str``) that also renders as HTML in notebooks."""
-
-    text: str
-
-    def __str__(self) -> str:
-        return self.text
-
-    def _repr_html_(self) -> str:
-        import html
-
-        return f"<pre>{html.escape(self.text)}</pre>"
-
-
-@dataclass
-class Design:
-    """One evaluated design: treated set, test length, power and investment."""
-
-    power: PowerResult
-    fit: dict
-    investment: float | None = None
-    within_budget: bool = True
-    rank: int = 0
-    max_false_positive_rate: float = 1.0
-    null_rate: float | None = None
-    period: str = "day"
-    period_days: float = 1.0
-
-    @property
-    def null_rejection_rate(self) -> float:
-        """Rejection rate with no effect: on the dense null windows when measured, else the power windows'."""
-        return self.power.false_positive_rate if self.null_rate is None else self.null_rate
-
-    @property
-    def calibrated(self) -> bool:
-        """The readout's false positive rate on history is at most ``max_false_positive_rate``."""
-        return self.null_rejection_rate <= self.max_false_positive_rate + 1e-12
-
-    @property
-    def feasible(self) -> bool:
-        """Reaches the power target, within budget, and not over-rejecting on history."""
-        return self.mde is not None and self.within_budget and self.calibrated
-
-    @property
-    def treated(self) -> tuple[str, ...]:
-        return self.power.treated
-
-    @property
-    def duration(self) -> int:
-        return self.power.duration
-
-    @property
-    def mde(self) -> float | None:
-        return self.power.mde
-
-    def to_dict(self) -> dict:
-        d = {
-            "rank": self.rank,
-            **self.power.to_dict(),
-            "investment": self.investment,
-            "duration_days": int(round(self.duration * self.period_days)),
-            "duration_periods": int(self.duration),
-            "period": self.period,
-            "within_budget": self.within_budget,
-            "null_rejection_rate": self.null_rejection_rate,
-            "calibrated": self.calibrated,
-            "feasible": self.feasible,
-            "fit": self.fit,
-        }
-        return d
-
-
-@dataclass
-class DesignResult:
-    """The outcome of :func:`design_experiment`; ``to_dict()`` is design.json.
-
-    Attributes
-    ----------
-    outcome, estimator : str
-    alpha, power_target : float
-    cells : list of Design
-        The recommended design of each cell (one for a single-cell test),
-        with power recomputed against the controls left by all cells.
-    control : list of str
-        Donor geos: every geo in no cell.
-    candidates : list of Design
-        Every fully simulated design, ranked (best first).
-    n_screened : int
-        Candidates simulated in the screening stage.
-    settings : dict
-        The inputs, for the record.
-    fit_series : dict
-        The recommended design's pre-period fit over the whole history
-        (``dates``, ``observed``, ``synthetic``), for the report.
-    mde_by_duration : list of dict
-        Best MDE and investment per test length.
-    plan : DesignSettings
-        Test lengths, pre-periods and window counts, chosen or given.
-    held_out : bool
-        Whether the cells' figures were measured on windows the search did not see.
-    search_cells : list of Design
-        The same designs as measured on the search's windows (their MDE there is
-        biased low: the winner's curse), for comparison with ``cells``.
-    """
-
-    outcome: str
-    estimator: str
-    alpha: float
-    power_target: float
-    cells: list[Design]
-    control: list[str]
-    candidates: list[Design]
-    n_screened: int
-    settings: dict
-    fit_series: dict = field(repr=False, default_factory=dict)
-    mde_by_duration: list[dict] = field(default_factory=list)
-    plan: DesignSettings | None = None
-    held_out: bool = False
-    search_cells: list[Design] = field(default_factory=list)
-
-    @property
-    def best(self) -> Design:
-        return self.cells[0]
-
-    def to_dict(self) -> dict:
-        b = self.best
-        return {
-            "outcome": self.outcome,
-            "estimator": self.estimator,
-            "alpha": self.alpha,
-            "power_target": self.power_target,
-            "treated": list(b.treated),
-            "control": list(self.control),
-            "duration_days": int(round(b.duration * b.period_days)),
-            "duration_periods": int(b.duration),
-            "period": b.period,
-            "mde": b.mde,
-            "mde_se": b.power.mde_se,
-            "mde_power": b.power.mde_power,
-            "power_se": b.power.power_se,
-            "mde_incremental": b.power.mde_incremental,
-            "power_curve": b.power.to_dict()["power_curve"],
-            "false_positive_rate": b.power.false_positive_rate,
-            "false_positive_rate_se": b.power.false_positive_rate_se,
-            "held_out": self.held_out,
-            "n_windows": b.power.n_windows,
-            "n_effective_windows": b.power.n_effective,
-            "search_mde": self.search_cells[0].mde if self.search_cells else b.mde,
-            "search_false_positive_rate": (
-                self.search_cells[0].null_rejection_rate
-                if self.search_cells
-                else b.power.false_positive_rate
-            ),
-            "investment": b.investment,
-            "fit": b.fit,
-            "cells": [dict(c.to_dict(), cell=i + 1) for i, c in enumerate(self.cells)],
-            "mde_by_duration": self.mde_by_duration,
-            "candidates": [c.to_dict() for c in self.candidates],
-            "n_screened": self.n_screened,
-            "settings": self.settings,
-        }
-
-    def summary(self) -> DesignText:
-        b = self.best
-        lines = [
-            f"design ({self.estimator}, alpha {self.alpha}, power target {self.power_target:.0%}; "
-            + (
-                f"{self.settings['n_prescreen']:,} treated sets prescreened, "
-                if self.settings.get("n_prescreen")
-                else ""
-            )
-            + f"{self.n_screened} candidates screened, {len(self.candidates)} simulated in full)",
-        ]
-        per = self.plan.period if self.plan is not None else "period"
-        where = (
-            (
-                f"measured on {self.best.power.n_windows} held-out windows (~{self.best.power.n_effective:.1f} "
-                "independent), not those that chose it"
-            )
-            if self.held_out
-            else (
-                "measured on the windows that chose it (too short a history to hold any out: optimistic)"
-            )
-        )
-        for i, c in enumerate(self.cells):
-            head = f"cell {i + 1}: " if len(self.cells) > 1 else "recommended: "
-            se = "" if c.power.mde_se is None else f" +- {c.power.mde_se:.1%}"
-            mde = (
-                "not reached within the effect sizes"
-                if c.mde is None
-                else (
-                    f"{c.mde:.1%}{se} ({c.power.mde_incremental:,.0f} {self.outcome}), power there "
-                    f"{c.power.mde_power:.2f} +- {c.power.power_se:.2f}"
-                )
-            )
-            inv = "" if c.investment is None else f", investment {c.investment:,.0f}"
-            lines.append(
-                f"{head}treat {', '.join(c.treated)} for {c.duration} {per}s: MDE {mde}{inv}, "
-                f"false positive rate {c.power.false_positive_rate:.2f} +- "
-                f"{c.power.false_positive_rate_se:.2f}"
-            )
-        lines.append(
-            f"  ({where}; on the search windows: MDE "
-            + (
-                "—"
-                if not self.search_cells or self.search_cells[0].mde is None
-                else f"{self.search_cells[0].mde:.1%}"
-            )
-            + ")"
-        )
-        lines.append(
-            "power curve: "
-            + ", ".join(f"{x:.3g}: {p:.2f}" for x, p in zip(b.power.lifts, b.power.power))
-        )
-        lines.append("top candidates:")
-        for c in self.candidates[:5]:
-            mde = "—" if c.mde is None else f"{c.mde:.1%}"
-            inv = "" if c.investment is None else f"  investment {c.investment:,.0f}"
-            lines.append(
-                f"  {c.rank:>2}. {', '.join(c.treated)} ({c.duration} {per}s): MDE {mde}{inv} (search windows)"
-            )
-        return DesignText("\n".join(lines))
-
-    def plot(self, *, ax=None, show: bool = False, top: int = 5):
-        """Power curves of the top designs; returns ``(fig, ax)``."""
-        import matplotlib.pyplot as plt
-
-        fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(7, 4))
-        from matplotlib.ticker import FuncFormatter, PercentFormatter
-
-        for c in self.candidates[:top]:
-            # Long geo lists would squeeze the axes; the ranking table lists them in full.
-            geos = (
-                ", ".join(c.treated)
-                if len(c.treated) <= 5
-                else f"{', '.join(c.treated[:3])}, … ({len(c.treated)} geos)"
-            )
-            ax.plot(
-                c.power.lifts,
-                c.power.power,
-                marker="o",
-                label=f"{c.rank}. {geos}, {c.duration} periods",
-            )
-        ax.axhline(
-            self.power_target,
-            color="grey",
-            ls="--",
-            lw=1,
-            label=f"power target {self.power_target:.0%}",
-        )
-        ax.axhline(self.alpha, color="grey", ls=":", lw=1, label=f"alpha {self.alpha:.0%}")
-        ax.xaxis.set_major_formatter(
-            FuncFormatter(lambda v, _: f"{100 * v:.3g}%")
-        )  # 0.5%, 1%, 1.5%
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-        ax.set_xlabel("injected lift")  # ticks in % of the treated geos' outcome
-        ax.set_ylabel("power (share of windows detected)")
-        ax.set_title(
-            f"Power against lift, top {min(top, len(self.candidates))} designs ({self.estimator})"
-        )
-        ax.legend(
-            fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0)
-        )  # outside: never over a curve
-        if show:
-            plt.show()
-        return fig, ax
-
-
-# -- the search ------------------------------------------------------------------
-def _run_tasks(
-    tasks: list[tuple],
-    fn: Callable,
-    *,
-    n_jobs: int,
-    scheduler: str | None,
-    progress: bool,
-    desc: str,
-):
-    """Run ``fn(*task)`` for every task locally (joblib) or on a Dask cluster; results in task order."""
-    from joblib import Parallel, delayed, parallel_config
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(tasks), desc=desc, disable=not progress, leave=False)
-    try:
-        if scheduler is not None:
-            from distributed import Client
-
-            try:
-                client = Client(scheduler, timeout="10s", set_as_default=False)
-            except OSError as exc:
-                raise ConfigError(
-                    f"cannot reach the Dask scheduler at '{scheduler}' ({exc})"
-                ) from exc
-            try:
-                with client.as_current(), parallel_config(backend="dask"):
-                    gen = Parallel(n_jobs=-1, return_as="generator")(delayed(fn)(*t) for t in tasks)
-                    out = []
-                    for r in gen:
-                        out.append(r)
-                        bar.update()
-            finally:
-                client.close()
-            return out
-        if n_jobs == 1:
-            out = []
-            for t in tasks:
-                out.append(fn(*t))
-                bar.update()
-            return out
-        out = []
-        for r in Parallel(n_jobs=n_jobs, return_as="generator", batch_size="auto")(
-            delayed(fn)(*t) for t in tasks
-        ):
-            out.append(r)
-            bar.update()
-        return out
-    finally:
-        bar.close()
-
-
-def _power_task(
-    Y, treated, control, duration, starts, effects, estimator, alpha, power_target, names, seed
-):
-    from threadpoolctl import threadpool_limits
-
-    # The work is many small matrix operations: multithreaded BLAS only adds contention
-    # (ten times slower on a busy 2-core machine); parallelism comes from the tasks.
-    with threadpool_limits(limits=1):
-        return _power_task_inner(
-            Y,
-            treated,
-            control,
-            duration,
-            starts,
-            effects,
-            estimator,
-            alpha,
-            power_target,
-            names,
-            seed,
-        )
-
-
-def _null_task(Y, treated, control, duration, starts, estimator, alpha, seed):
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1):
-        return null_rejection_rate(
-            Y, treated, control, duration, starts, estimator=estimator, alpha=alpha, seed=seed
-        )
-
-
-def _power_task_inner(
-    Y, treated, control, duration, starts, effects, estimator, alpha, power_target, names, seed
-):
-    return candidate_power(
-        Y,
-        treated,
-        control,
-        duration,
-        starts,
-        effects,
-        estimator=estimator,
-        alpha=alpha,
-        power_target=power_target,
-        names=names,
-        seed=seed,
-    )
-
-
-def fit_quality(
-    Y: np.ndarray, treated: Sequence[int], control: Sequence[int], estimator
-) -> tuple[dict, np.ndarray]:
-    """Pre-period fit of the treated average on the whole history; (metrics, synthetic series)."""
-    est = clone(estimator).fit(Y[:, treated], Y[:, control], None)
-    y = Y[:, treated].mean(axis=1)
-    synth = np.asarray(est.counterfactual_pre_, dtype=float)
-    resid = y - synth
-    sst = float(np.sum((y - y.mean()) ** 2))
-    out = {
-        "r2": float(1 - np.sum(resid**2) / sst) if sst > 0 else None,
-        "mape": float(np.mean(np.abs(resid) / np.maximum(np.abs(y), 1e-12))),
-        "scaled_l2_imbalance": float(getattr(est, "scaled_l2_imbalance_", np.nan)),
-    }
-    return out, synth
-
-
-def _rank(designs: list[Design], use_investment: bool, alpha: float) -> list[Design]:
-    """GeoLift-style composite rank: sum of the ranks on MDE, pre-period fit, investment and excess false positives.
-
-    Designs that reach the power target within budget come first; among them the
-    composite decides, ties broken by the MDE.
-    """
-    if not designs:
-        return designs
-    mde = np.array([d.mde if d.mde is not None else np.inf for d in designs])
-    fit = np.array(
-        [
-            d.fit.get("scaled_l2_imbalance")
-            if np.isfinite(d.fit.get("scaled_l2_imbalance") or np.nan)
-            else 1 - (d.fit.get("r2") or 0.0)
-            for d in designs
-        ]
-    )
-    # Over-rejection on history counts against a design even below the cap: its power is partly false positives.
-    fpr = np.array([max(d.null_rejection_rate - alpha, 0.0) for d in designs])
-    score = _ranks(mde) + _ranks(fit) + _ranks(fpr)
-    if use_investment:
-        inv = np.array([d.investment if d.investment is not None else np.inf for d in designs])
-        score = score + _ranks(inv)
-    ok = np.array([d.feasible for d in designs])
-    order = np.lexsort((mde, score, ~ok))
-    ranked = [designs[i] for i in order]
-    for r, d in enumerate(ranked, start=1):
-        d.rank = r
-    return ranked
-
-
-def _ranks(x: np.ndarray) -> np.ndarray:
-    from scipy.stats import rankdata
-
-    return rankdata(x, method="average")
 
 
 def design_experiment(
@@ -652,7 +237,7 @@ def design_experiment(
     claim, select, select_all, held_out = split_windows(T, plan, claim_share)
 
     if method == "screen" and n_prescreen < 1:
-        raise ConfigError("candidate method 'screen' needs n_prescreen >= 1 (--prescreen N)")
+        raise ConfigError("candidate method 'screen' needs n_prescreen >= 1")
     candidates = (
         []
         if method == "screen"
@@ -742,8 +327,8 @@ def design_experiment(
             )
             for t, d in pairs
         ]
-        return _run_tasks(
-            tasks, _power_task, n_jobs=n_jobs, scheduler=scheduler, progress=progress, desc=desc
+        return run_tasks(
+            tasks, power_task, n_jobs=n_jobs, scheduler=scheduler, progress=progress, desc=desc
         )
 
     pairs = [(t, d) for t in candidates for d in durations]
@@ -798,7 +383,7 @@ def design_experiment(
     # The rejection rate with no effect, on many more windows than the power curve (it needs one
     # lift per window): selecting small MDEs on few windows otherwise favours over-rejecting sets.
     # Only on the search's own part of the history: the held-out windows must not choose the design.
-    null_starts = {d: _thin(select_all[d], n_null_windows) for d in durations}
+    null_starts = {d: thin_starts(select_all[d], n_null_windows) for d in durations}
     # Where the null windows are the power windows already simulated (short histories), their rate is reused.
     fresh = [
         i
@@ -821,9 +406,9 @@ def design_experiment(
     done = dict(
         zip(
             fresh,
-            _run_tasks(
+            run_tasks(
                 null_tasks,
-                _null_task,
+                null_task,
                 n_jobs=n_jobs,
                 scheduler=scheduler,
                 progress=progress,
@@ -843,25 +428,27 @@ def design_experiment(
                 Y, [index[g] for g in r.treated], control_of(r.treated), est
             )
         designs.append(
-            _price(
-                Design(r, fits[r.treated][0], max_false_positive_rate=max_fpr, null_rate=nr),
+            price(
+                CandidateDesign(
+                    r, fits[r.treated][0], max_false_positive_rate=max_fpr, null_rate=nr
+                ),
                 cost_per_incremental,
                 incremental_per_spend,
                 budget,
             )
         )
     priced = cost_per_incremental is not None or incremental_per_spend is not None
-    ranked = _rank(designs, priced, alpha)
+    ranked = rank_designs(designs, priced, alpha)
     if budget is not None:
         costs = [d.investment for d in ranked if d.investment is not None]
         if costs and not any(d.within_budget for d in ranked):
             cheapest = min(costs)
             raise ConfigError(
                 f"budget {budget:,.0f} is below the cheapest design's investment ({cheapest:,.0f}); "
-                "raise --budget or allow other geos or lengths"
+                "raise the budget or allow other geos or lengths"
             )
 
-    cells = _choose_cells(ranked, n_cells, include)
+    cells = choose_cells(ranked, n_cells, include)
     control_names = [g for g in geos if g not in {x for c in cells for x in c.treated}]
     # Each cell is measured on the claim windows, against the geos in no cell (as cells are read out).
     all_treated = [g for c in cells for g in c.treated]
@@ -870,8 +457,10 @@ def design_experiment(
         [(c.treated, c.duration) for c in cells], claim, "measuring", also_out=all_treated
     )
     cells = [
-        _price(
-            Design(r, c.fit, rank=c.rank, max_false_positive_rate=max_fpr, null_rate=c.null_rate),
+        price(
+            CandidateDesign(
+                r, c.fit, rank=c.rank, max_false_positive_rate=max_fpr, null_rate=c.null_rate
+            ),
             cost_per_incremental,
             incremental_per_spend,
             budget,
@@ -999,82 +588,6 @@ def _prescreen(
     return list(out)
 
 
-#: Fewest windows on either side of the split between search and claim.
-MIN_SPLIT_WINDOWS = 4
-
-
-def _thin(starts: np.ndarray, n: int) -> np.ndarray:
-    """``n`` of the starts, spread evenly (all of them if fewer)."""
-    if len(starts) <= n:
-        return starts
-    return starts[np.unique(np.round(np.linspace(0, len(starts) - 1, max(n, 1))).astype(int))]
-
-
-def split_windows(
-    n_periods: int, plan: DesignSettings, claim_share: float
-) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray], dict[int, np.ndarray], bool]:
-    """Windows that choose the design and later windows that measure the chosen one.
-
-    The latest ``claim_share`` of the admissible window starts, every one of
-    them, are held out of the search: the recommended design's power, MDE and
-    false positive rate are measured there. The MDE of the best of many
-    candidates measured on the windows that picked it is biased low (the
-    winner's curse); measured on windows that did not pick it, it is not.
-    The earlier starts, thinned to ``plan.n_windows``, run the search.
-
-    Returns ``(claim, search, search_all, held_out)``; when either side would
-    have fewer than :data:`MIN_SPLIT_WINDOWS` windows for some test length
-    (or ``claim_share`` is 0) nothing is held out, the claim is made on the
-    search windows and ``held_out`` is False.
-    """
-    claim, select, select_all = {}, {}, {}
-    held_out = claim_share > 0
-    every = {
-        d: simulation_windows(n_periods, d, n_windows=n_periods, min_pre=plan.min_pre[d])
-        for d in plan.durations
-    }
-    ks = {
-        d: int(np.ceil(len(st) * claim_share)) if claim_share > 0 else 0 for d, st in every.items()
-    }
-    if any(k < MIN_SPLIT_WINDOWS or len(every[d]) - k < MIN_SPLIT_WINDOWS for d, k in ks.items()):
-        held_out = False
-    for d, st in every.items():
-        k = ks[d] if held_out else 0
-        select_all[d] = st[k:]
-        select[d] = _thin(st[k:], plan.n_windows)
-        claim[d] = st[:k] if held_out else select[d]
-    return claim, select, select_all, held_out
-
-
-def _price(d: Design, cpi: float | None, ips: float | None, budget: float | None) -> Design:
-    inc = d.power.mde_incremental
-    if inc is not None and (cpi is not None or ips is not None):
-        d.investment = float(abs(inc) * cpi) if cpi is not None else float(abs(inc) / ips)
-    d.within_budget = budget is None or (d.investment is not None and d.investment <= budget)
-    return d
-
-
-def _choose_cells(ranked: list[Design], n_cells: int, include: Sequence[str] = ()) -> list[Design]:
-    """The best design holding the included geos, then the best-ranked disjoint designs of its length."""
-    first = [d for d in ranked if set(include) <= set(d.treated)]
-    if not first:
-        raise DataError("no candidate design could be evaluated")
-    cells = [first[0]]
-    used = set(cells[0].treated)
-    for d in ranked:
-        if len(cells) == n_cells:
-            break
-        if d.duration == cells[0].duration and not used & set(d.treated):
-            cells.append(d)
-            used |= set(d.treated)
-    if len(cells) < n_cells:
-        raise ConfigError(
-            f"only {len(cells)} disjoint treated set(s) of {cells[0].duration} periods among the "
-            f"{len(ranked)} simulated designs; ask for fewer cells or allow more geos"
-        )
-    return cells
-
-
 def evaluate_design(
     panel: Panel,
     treated: Sequence[str],
@@ -1091,7 +604,7 @@ def evaluate_design(
     max_false_positive_rate: float | None = None,
     claim_share: float = 0.0,
     seed: int = 0,
-) -> Design:
+) -> CandidateDesign:
     """Simulate one given design (e.g. one proposed elsewhere) exactly as :func:`design_experiment` does.
 
     With ``claim_share > 0`` the design is simulated on the windows
@@ -1099,7 +612,7 @@ def evaluate_design(
     ``claim_share`` of them, every one), as its recommended design's claim is;
     otherwise on ``n_windows`` windows spread over the whole history.
 
-    Returns a :class:`Design` with rank 0 (unranked).
+    Returns a :class:`~experiments.design_result.CandidateDesign` with rank 0 (unranked).
     """
     est = make_estimator(estimator)
     treated = panel.check_geos(list(treated), "treated")
@@ -1117,7 +630,7 @@ def evaluate_design(
     )
     plan.n_windows = n_windows
     claim, select, _, held = split_windows(T, plan, claim_share)
-    starts = claim[int(duration)] if held else _thin(select[int(duration)], n_windows)
+    starts = claim[int(duration)] if held else thin_starts(select[int(duration)], n_windows)
     t_idx = [geos.index(g) for g in treated]
     c_idx = [i for i in range(G) if i not in t_idx]
     effects = np.unique(np.asarray(list(effect_sizes), dtype=float))
@@ -1135,11 +648,11 @@ def evaluate_design(
         seed=seed,
     )
     max_fpr = float(alpha + 0.05 if max_false_positive_rate is None else max_false_positive_rate)
-    d = Design(
+    d = CandidateDesign(
         r,
         fit_quality(Y, t_idx, c_idx, est)[0],
         max_false_positive_rate=max_fpr,
         period=plan.period,
         period_days=plan.period_days,
     )
-    return _price(d, cost_per_incremental, incremental_per_spend, None)
+    return price(d, cost_per_incremental, incremental_per_spend, None)

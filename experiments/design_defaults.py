@@ -45,8 +45,10 @@ def n_admissible(n_periods: int, duration: int, min_pre: int) -> int:
 
 
 @dataclass
-class DesignSettings:
-    """What :func:`choose_settings` chose, for the record and the printed summary.
+class SimulationPlan:
+    """The windows a design is simulated on: test lengths, pre-periods and window counts.
+
+    What :func:`choose_settings` chose, for the record and the printed summary.
 
     Attributes
     ----------
@@ -119,7 +121,7 @@ def choose_settings(
     min_pre: int | None = None,
     estimator_min: int = 3,
     days_per_period: float = 1.0,
-) -> DesignSettings:
+) -> SimulationPlan:
     """Test lengths, pre-periods and window counts for a panel of ``n_periods`` periods.
 
     Parameters
@@ -164,7 +166,7 @@ def choose_settings(
             if n_admissible(n_periods, d, pre(d)) < 1:
                 raise ConfigError(
                     f"a test of {d} {period}s needs at least {pre(d) + d} {period}s of history "
-                    f"({pre(d)} to fit on), but the panel has {n_periods}; ask for shorter --durations "
+                    f"({pre(d)} to fit on), but the panel has {n_periods}; ask for shorter durations "
                     f"or leave them out to let the design choose"
                 )
     else:
@@ -210,7 +212,7 @@ def choose_settings(
         nw = int(n_windows)
     else:
         nw = 30
-    return DesignSettings(
+    return SimulationPlan(
         period,
         float(days_per_period),
         lens,
@@ -220,3 +222,7 @@ def choose_settings(
         chosen,
         notes,
     )
+
+
+#: The old name of :class:`SimulationPlan`, kept until the lead removes shims.
+DesignSettings = SimulationPlan

@@ -1,8 +1,10 @@
 """The one database layer of liftlab: the registry and the audit trail share it.
 
-One code path for every backend: SQLite by default (a file, ``liftlab.db`` in
-the current folder or the file or URL in the ``LIFTLAB_DB`` environment
-variable), PostgreSQL or any other SQLAlchemy URL when one is given. The
+One code path for every backend: an SQLite file, PostgreSQL or any other
+SQLAlchemy URL. The library has no default database: every caller names one.
+The command line's default (the ``LIFTLAB_DB`` environment variable, else
+``liftlab.db`` in the current folder: :func:`command_line_default`) is applied
+by its ``--db``/``--audit-db`` options. The
 experiment registry (:mod:`experiments.registry`) and the allocation audit
 trail (:mod:`allocation.audit`) both open their database with
 :func:`open_engine` and run every statement inside :func:`transaction`, so both
@@ -46,6 +48,7 @@ from causal.errors import ConfigError, DataError, mask_url
 __all__ = [
     "DEFAULT_DB",
     "ENV_VAR",
+    "command_line_default",
     "database_error",
     "describe",
     "ensure_schema",
@@ -58,7 +61,9 @@ __all__ = [
     "transaction",
 ]
 
+#: The command line's database when ``--db``/``--audit-db`` and ``$LIFTLAB_DB`` are not given.
 DEFAULT_DB = "liftlab.db"
+#: The environment variable naming the command line's database.
 ENV_VAR = "LIFTLAB_DB"
 SQLITE_BUSY_TIMEOUT_S = 30.0
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -73,14 +78,31 @@ locks = sa.Table(
 )
 
 
-def resolve_url(db: str | os.PathLike | None = None) -> str:
+def command_line_default() -> str:
+    """The database the command line uses when none is given: ``$LIFTLAB_DB``, else ``liftlab.db``.
+
+    Only the command line's options call this; library code is given its database.
+    """
+    return os.environ.get(ENV_VAR) or DEFAULT_DB
+
+
+def resolve_url(db: str | os.PathLike) -> str:
     """The SQLAlchemy URL for ``db``: a URL as given, a path as an absolute SQLite file.
 
-    ``None`` (or ``""``) means the ``LIFTLAB_DB`` environment variable, else
-    ``liftlab.db`` in the current folder.
+    .. versionchanged:: issue 19
+       ``None`` is refused; it meant ``$LIFTLAB_DB``, else ``./liftlab.db``
+       (now :func:`command_line_default`, applied by the command line).
+
+    >>> resolve_url("postgresql+psycopg://u@h/db")
+    'postgresql+psycopg://u@h/db'
+    >>> resolve_url("x.db").startswith("sqlite:///") and resolve_url("x.db").endswith("/x.db")
+    True
     """
-    if db is None or str(db) == "":
-        db = os.environ.get(ENV_VAR) or DEFAULT_DB
+    if db is None or str(db).strip() == "":
+        raise ConfigError(
+            "no database given: pass an SQLAlchemy URL or an SQLite file "
+            f"(the command line's default is ${ENV_VAR}, else {DEFAULT_DB})"
+        )
     text = str(db)
     if "://" in text:
         return text
@@ -158,15 +180,13 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
-def open_engine(
-    db: str | os.PathLike | None = None, *, create: bool = True, what: str = "database"
-) -> Engine:
+def open_engine(db: str | os.PathLike, *, create: bool = True, what: str = "database") -> Engine:
     """A new engine for a database URL or SQLite path (see :func:`resolve_url`); the caller disposes of it.
 
     Parameters
     ----------
-    db : str or path, optional
-        SQLAlchemy URL or SQLite file; default ``$LIFTLAB_DB``, else ``liftlab.db``.
+    db : str or path
+        SQLAlchemy URL or SQLite file.
     create : bool, default=True
         With False a missing SQLite file is an error instead of a new empty
         database: a read never creates a file.

@@ -15,6 +15,8 @@ from allocation.audit import AuditLog, resolve_url
 from allocation.curves import CurveSet
 from allocation.optimize import allocate
 from causal.errors import ConfigError, DataError
+from experiments.registry import Registry
+from experiments.store import command_line_default
 
 CURVES = {
     "channels": [
@@ -65,12 +67,17 @@ def _exercise(log: AuditLog) -> None:
 def test_sqlite_round_trip_and_default_location(tmp_path, monkeypatch):
     log = AuditLog(str(tmp_path / "audit.db"))
     _exercise(log)
+    # The library has no default database; the command line's default is explicit.
+    with pytest.raises(ConfigError, match="no database given"):
+        resolve_url(None)
     monkeypatch.setenv("LIFTLAB_DB", str(tmp_path / "env.db"))
-    assert resolve_url(None) == f"sqlite:///{tmp_path / 'env.db'}"
+    assert command_line_default() == str(tmp_path / "env.db")
     monkeypatch.delenv("LIFTLAB_DB")
     monkeypatch.chdir(tmp_path)
+    assert command_line_default() == "liftlab.db"
     # One resolve_url for the registry and the audit trail: a path becomes an absolute SQLite file.
-    assert resolve_url(None) == f"sqlite:///{tmp_path / 'liftlab.db'}"
+    assert resolve_url("liftlab.db") == f"sqlite:///{tmp_path / 'liftlab.db'}"
+    assert AuditLog("liftlab.db").url == Registry("liftlab.db").url
     with pytest.raises(ConfigError, match="not usable"):
         AuditLog("nosuchdialect://x/y")
 

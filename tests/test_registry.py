@@ -406,12 +406,15 @@ def test_reading_a_missing_sqlite_registry_is_an_error(tmp_path):
     assert not (tmp_path / "missing.db").exists()
 
 
-def test_default_database_is_liftlab_db_or_the_environment(tmp_path, monkeypatch):
+def test_command_line_default_is_liftlab_db_or_the_environment(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("LIFTLAB_DB", raising=False)
-    assert store.resolve_url(None) == f"sqlite:///{tmp_path / 'liftlab.db'}"
+    # The default is the command line's, never the library's: a registry needs a database named.
+    with pytest.raises(ConfigError, match="no database given"):
+        Registry(None)
+    assert store.resolve_url(store.command_line_default()) == f"sqlite:///{tmp_path / 'liftlab.db'}"
     monkeypatch.setenv("LIFTLAB_DB", str(tmp_path / "x.db"))
-    assert store.resolve_url(None) == f"sqlite:///{tmp_path / 'x.db'}"
+    assert store.resolve_url(store.command_line_default()) == f"sqlite:///{tmp_path / 'x.db'}"
     assert store.resolve_url("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
     with pytest.raises(ConfigError, match="not usable"):
         store.open_engine("nosuchdialect://x")
@@ -449,13 +452,22 @@ def test_calendar_table_and_chart(reg):
 
 # -- concurrent writers ----------------------------------------------------------------------------
 def _register_worker(url: str, name: str, geos: list[str], barrier, queue) -> None:
-    import os
+    import time
 
-    # Widen the gap between the conflict check and the insert: without the writer lock both
-    # processes would pass the check.
-    os.environ["LIFTLAB_REGISTRY_RACE_PAUSE"] = "0.3"
     from experiments.registry import ConflictError as Conflict
     from experiments.registry import Registry as Reg
+    from experiments.registry import service
+
+    # Widen the gap between the conflict check and the insert (patched in this worker process
+    # only): without the writer lock both processes would pass the check.
+    check = service.find_conflicts
+
+    def slow_check(*args, **kwargs):
+        found = check(*args, **kwargs)
+        time.sleep(0.3)
+        return found
+
+    service.find_conflicts = slow_check
 
     reg = Reg(url)
     barrier.wait(timeout=60)

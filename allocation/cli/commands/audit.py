@@ -7,11 +7,14 @@ import json
 import click
 
 from allocation.audit import AuditLog, mask_url
+from experiments.store import command_line_default
 
+# The command line's default database is applied here, at the edge: the library has none.
 _db_option = click.option(
     "--audit-db",
-    default=None,
-    help="Audit database: SQLite path or SQLAlchemy URL (default $LIFTLAB_DB or liftlab.db).",
+    default=command_line_default,
+    help="Audit database: SQLite path or SQLAlchemy URL; "
+    "default: $LIFTLAB_DB, else liftlab.db in the current folder.",
 )
 
 
@@ -23,7 +26,7 @@ def command() -> None:
 @command.command("list")
 @_db_option
 @click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
-def list_cmd(audit_db: str | None, limit: int) -> None:
+def list_cmd(audit_db: str, limit: int) -> None:
     """Recorded decisions, newest first."""
     rows = AuditLog(audit_db, create=False).list(limit)
     if not rows:
@@ -42,7 +45,7 @@ def list_cmd(audit_db: str | None, limit: int) -> None:
 @command.command("show")
 @_db_option
 @click.argument("record_id", type=int)
-def show_cmd(audit_db: str | None, record_id: int) -> None:
+def show_cmd(audit_db: str, record_id: int) -> None:
     """One decision in full, as JSON."""
     click.echo(
         mask_url(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -9,19 +11,35 @@ import click
 
 from allocation.cli.options import panel_options, read_panel, split_list
 from allocation.cli.outputs import outputs
-from allocation.jsonfile import read_json
 from causal.errors import DataError
+from causal.jsonfile import read_json
+from experiments.store import command_line_default
 
+# The command line's default database is applied here, at the edge: the library has none.
 db_option = click.option(
     "--db",
-    default=None,
+    default=command_line_default,
     metavar="URL",
-    help="Registry database: an SQLAlchemy URL (sqlite:///path, postgresql+psycopg://...) or an SQLite file; "
-    "default $LIFTLAB_DB, else liftlab.db in the current folder.",
+    help="Registry database: an SQLAlchemy URL (sqlite:///path, postgresql+psycopg://...) or an "
+    "SQLite file; default: $LIFTLAB_DB, else liftlab.db in the current folder.",
 )
 
 
-def _registry(db: str | None, *, create: bool = True):
+@contextmanager
+def _flag_for_overlaps() -> Iterator[None]:
+    """A conflict's message names the command's flag, not the library's keyword."""
+    from experiments.registry import ConflictError
+    from experiments.registry.queries import ALLOW_OVERLAP
+
+    try:
+        yield
+    except ConflictError as exc:
+        raise ConflictError(
+            str(exc).replace(ALLOW_OVERLAP, "--allow-overlap"), exc.conflicts
+        ) from None
+
+
+def _registry(db: str, *, create: bool = True):
     from experiments.registry import Registry
 
     return Registry(db, create=create)
@@ -136,7 +154,7 @@ def command() -> None:
 )
 def add(
     name: str,
-    db: str | None,
+    db: str,
     design_path: str | None,
     treated: str | None,
     cells: tuple[str, ...],
@@ -171,25 +189,26 @@ def add(
     if data_path:
         known = load_panel(data_path, y=outcome or (design or {}).get("outcome") or "signups").geos
     pre = (pre_start, pre_end) if (pre_start or pre_end) else None
-    exp = _registry(db).add(
-        name,
-        cells=cell_map,
-        start=start,
-        end=end,
-        channel=channel,
-        control=split_list(control) if control is not None else None,
-        pre_period=pre,
-        estimator=estimator,
-        confidence=confidence,
-        seed=seed,
-        outcome=outcome,
-        washout_days=washout_days,
-        design=design,
-        allow_overlap=allow_overlap,
-        reason=reason,
-        note=note,
-        known_geos=known,
-    )
+    with _flag_for_overlaps():
+        exp = _registry(db).add(
+            name,
+            cells=cell_map,
+            start=start,
+            end=end,
+            channel=channel,
+            control=split_list(control) if control is not None else None,
+            pre_period=pre,
+            estimator=estimator,
+            confidence=confidence,
+            seed=seed,
+            outcome=outcome,
+            washout_days=washout_days,
+            design=design,
+            allow_overlap=allow_overlap,
+            reason=reason,
+            note=note,
+            known_geos=known,
+        )
     click.echo(
         f"registered {exp.name} (designed): {exp.start} to {exp.end}, "
         f"{len(exp.treated)} treated geos in {len(exp.cells)} cell(s), geos busy until {exp.occupied_until}"
@@ -205,9 +224,10 @@ def add(
     "--allow-overlap", is_flag=True, help="Start even if another live test overlaps it (recorded)."
 )
 @click.option("--reason", default="", help="Why an overlap is acceptable.")
-def start(name: str, db: str | None, allow_overlap: bool, reason: str) -> None:
+def start(name: str, db: str, allow_overlap: bool, reason: str) -> None:
     """Mark test NAME as running (designed -> running)."""
-    exp = _registry(db, create=False).start(name, allow_overlap=allow_overlap, reason=reason)
+    with _flag_for_overlaps():
+        exp = _registry(db, create=False).start(name, allow_overlap=allow_overlap, reason=reason)
     click.echo(f"{exp.name} is running: {exp.start} to {exp.end}")
 
 
@@ -215,7 +235,7 @@ def start(name: str, db: str | None, allow_overlap: bool, reason: str) -> None:
 @click.argument("name")
 @db_option
 @click.option("--reason", default="", help="Why the test is cancelled.")
-def cancel(name: str, db: str | None, reason: str) -> None:
+def cancel(name: str, db: str, reason: str) -> None:
     """Cancel test NAME (designed or running); its geos are free again."""
     exp = _registry(db, create=False).cancel(name, reason=reason)
     click.echo(f"{exp.name} is cancelled; geos {', '.join(exp.treated)} are free")
@@ -248,7 +268,7 @@ def cancel(name: str, db: str | None, reason: str) -> None:
 )
 def readout(
     name: str,
-    db: str | None,
+    db: str,
     cell: str | None,
     estimator: str | None,
     confidence: float | None,
@@ -302,7 +322,7 @@ def readout(
     "--status", type=click.Choice(["designed", "running", "read_out", "cancelled"]), default=None
 )
 @click.option("--channel", default=None)
-def list_(db: str | None, status: str | None, channel: str | None) -> None:
+def list_(db: str, status: str | None, channel: str | None) -> None:
     """List registered tests by start date."""
     exps = _registry(db, create=False).list(status=status, channel=channel)
     if not exps:
@@ -329,7 +349,7 @@ def list_(db: str | None, status: str | None, channel: str | None) -> None:
     type=click.Path(dir_okay=False),
     help="Write the experiment, its readouts and history as JSON.",
 )
-def show(name: str, db: str | None, out_path: str | None) -> None:
+def show(name: str, db: str, out_path: str | None) -> None:
     """Show test NAME: window, cells, pre-registered settings, readouts (exploratory marked), history."""
     exp = _registry(db, create=False).get(name)
     if out_path:
@@ -353,7 +373,7 @@ def show(name: str, db: str | None, out_path: str | None) -> None:
 @click.option("--to", "date_to", default=None, help="Last date shown.")
 @click.option("--all", "include_cancelled", is_flag=True, help="Include cancelled tests.")
 def calendar(
-    db: str | None,
+    db: str,
     out_path: str | None,
     report_path: str | None,
     date_from: str | None,
@@ -361,6 +381,7 @@ def calendar(
     include_cancelled: bool,
 ) -> None:
     """Tests by market over time: a Gantt-like chart (--out PNG, --report HTML) and a text listing."""
+    from allocation.cli.registry_report import calendar_report
     from experiments.registry import plot_calendar
 
     reg = _registry(db, create=False)
@@ -375,7 +396,7 @@ def calendar(
             fig.savefig(files.path(out_path), format="png", dpi=110, bbox_inches="tight")
             plt.close(fig)
         if report_path:
-            files.write_text(report_path, _calendar_report(reg, frame))
+            files.write_text(report_path, calendar_report(reg.list(), frame))
     tests = frame.drop_duplicates("experiment")
     click.echo(f"{len(tests)} tests in {frame['geo'].nunique()} markets")
     for t in tests.itertuples(index=False):
@@ -387,64 +408,6 @@ def calendar(
     for p, what in ((out_path, "chart"), (report_path, "report")):
         if p:
             click.echo(f"{what} written to {p}")
-
-
-def _calendar_report(reg: Any, frame: Any) -> str:
-    import pandas as pd
-
-    from allocation.cli.report import Report
-    from experiments.registry import plot_calendar
-
-    exps = {e.name: e for e in reg.list()}
-    tests = frame.drop_duplicates("experiment")
-    counts = tests["status"].value_counts()
-    report = Report(
-        "Experiment calendar",
-        subtitle=f"{len(tests)} tests in {frame['geo'].nunique()} markets, "
-        f"{frame['start'].min()} to {frame['occupied_until'].max()}",
-        headline=[
-            ("tests", str(len(tests))),
-            ("running", str(int(counts.get("running", 0)))),
-            ("designed", str(int(counts.get("designed", 0)))),
-            ("read out", str(int(counts.get("read_out", 0)))),
-            ("markets", str(frame["geo"].nunique())),
-        ],
-    )
-    report.section(
-        "Tests by market",
-        "One lane per market; a bar per test over its window; hatched: designed, "
-        "not started; dotted: the washout after the end, when the market stays busy.",
-    ).figure(lambda: plot_calendar(frame)[0], caption="Calendar of geo tests")
-    rows = []
-    for t in tests.itertuples(index=False):
-        e = exps[t.experiment]
-        n_expl = sum(r.exploratory for r in e.readouts)
-        rows.append(
-            {
-                "test": e.name,
-                "status": e.status,
-                "channel": e.channel or "—",
-                "start": str(e.start),
-                "end": str(e.end),
-                "busy until": str(e.occupied_until),
-                "cells": "; ".join(f"{c}: {', '.join(g)}" for c, g in e.cells.items()),
-                "estimator": e.estimator,
-                "confidence": f"{e.confidence:.0%}",
-                "readouts": f"{len(e.readouts) - n_expl} pre-registered, {n_expl} exploratory",
-                "overlaps allowed": ", ".join(o["other"] for o in e.overlaps) or "—",
-            }
-        )
-    report.section("Tests").table(pd.DataFrame(rows))
-    report.notes.append(
-        "A test occupies its treated markets from its first day to its last day plus the washout; "
-        "registering or starting a test on occupied markets is refused unless the overlap is "
-        "explicitly allowed, and allowed overlaps are listed."
-    )
-    report.notes.append(
-        "Readouts with settings other than the pre-registered ones are exploratory and are not "
-        "used for calibration."
-    )
-    return report.render()
 
 
 @command.command("busy")
@@ -463,7 +426,7 @@ def _calendar_report(reg: Any, frame: Any) -> str:
     is_flag=True,
     help="Print only the comma-separated geos (for `liftlab design --exclude`).",
 )
-def busy(db: str | None, start: str, end: str, washout_days: int, plain: bool) -> None:
+def busy(db: str, start: str, end: str, washout_days: int, plain: bool) -> None:
     """Geos a test from --start to --end cannot treat: occupied by live tests (window plus washout)."""
     geos = sorted(_registry(db, create=False).busy_geos(start, end, washout_days=washout_days))
     if plain:
