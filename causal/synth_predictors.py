@@ -37,10 +37,12 @@ synthetic control methods in comparative case studies. J. Stat. Softw. 42(13).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from scipy.optimize import minimize
 
-from causal.base import CounterfactualEstimator
+from causal.base import SEED, CounterfactualEstimator, EstimatorTags, is_fitted
 from causal.errors import ConfigError, DataError
 from causal.synthetic_control import _SCFitMixin, simplex_least_squares
 
@@ -95,6 +97,11 @@ class PredictorSyntheticControl(_SCFitMixin, CounterfactualEstimator):
     name = "sc-predictors"
     min_pre_periods = 2
     fixed_effects = False
+    _parameter_constraints = {"methods": [tuple, list], "seed": [SEED]}
+
+    def __liftlab_tags__(self) -> EstimatorTags:
+        # The predictors describe the treated unit: a placebo reorders them (placebo_of).
+        return replace(super().__liftlab_tags__(), per_unit_params=True)
 
     def __init__(
         self,
@@ -173,7 +180,7 @@ class PredictorSyntheticControl(_SCFitMixin, CounterfactualEstimator):
         order = [j + 1] + [c for c in range(1, P.shape[1]) if c != j + 1]
         return PredictorSyntheticControl(
             predictors=P[:, order],
-            v=getattr(self, "v_", self.v),
+            v=self.v_ if is_fitted(self) else self.v,
             methods=self.methods,
             seed=self.seed,
             predictor_names=self.predictor_names,

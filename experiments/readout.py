@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from causal.base import CounterfactualEstimator, EffectInference, clone, make_estimator
+from causal.base import CounterfactualEstimator, clone, make_estimator
 from causal.conformal import (
     PlaceboResult,
     placebo_in_space,
@@ -40,6 +40,7 @@ from causal.conformal import (
     refit_clone,
 )
 from causal.errors import ConfigError, DataError
+from causal.inference import EffectInference
 from causal.panel import Panel
 from causal.synth_predictors import PredictorSyntheticControl
 from experiments.readout_geo import GEO_LEVEL, read_out_geo_level
@@ -397,7 +398,7 @@ def _read_out(
 
     placebo = {}
     if placebos:
-        if hasattr(fitted, "refit_params"):
+        if fitted.refit_params():
             # Placebo refits keep the tuning the real fit chose (e.g. sc-predictors' V): time one of those.
             t0 = time.perf_counter()
             refit_clone(fitted).fit(ys_pre, Xs_pre, Xs_post)

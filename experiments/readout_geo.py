@@ -24,9 +24,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from causal.base import EffectInference
 from causal.errors import ConfigError, DataError
 from causal.gbr import GeoBasedRegression
+from causal.inference import EffectInference
 from causal.panel import Panel
 from causal.trimmed_match import TrimmedMatch
 from experiments.readout_result import Readout

@@ -13,9 +13,10 @@ import re
 
 import numpy as np
 
-from causal.base import CounterfactualEstimator, EffectInference, clone
+from causal.base import CounterfactualEstimator, clone, get_tags
 from causal.conformal import conformal_inference, placebo_in_space
 from causal.errors import ConfigError, DataError
+from causal.inference import EffectInference
 from experiments.readout_geo import GEO_LEVEL
 
 # Inference presets of the readout's conformal test. "geolift" is GeoLift's
@@ -93,10 +94,13 @@ def configure_inference(
         choices = inference_choices(name)
     else:
         # An estimator of the user's own: "own" when it carries its inference.
-        choices = (["own"] if getattr(est, "own_inference", False) else []) + list(INFERENCE)
+        tags = get_tags(est)
+        choices = (["own"] if tags.own_inference else []) + (
+            list(INFERENCE) if tags.conformal else []
+        )
     if inference is None:
         # An estimator object configured for its own inference keeps it; otherwise the first choice.
-        if name in OWN_INFERENCE and not getattr(est, "own_inference", False):
+        if name in OWN_INFERENCE and not get_tags(est).own_inference:
             return est, "conformal"
         return est, choices[0]
     if inference not in choices:
@@ -228,7 +232,7 @@ def infer(
             if mode == "placebo" and z is not None and z.size < 10:
                 # tbr/bsts would quietly use their analytic interval, which misses on geo data.
                 raise ConfigError(f"{z.size} placebo groups, fewer than 10 (too few control geos)")
-            inf = fitted.effect_inference(Y_post, alpha)
+            inf = fitted.effect_inference(Y_post, confidence=1.0 - alpha)
             if _valid(inf):
                 return inf, [{"test": mode, "p_value": inf.p_value, "method": inf.method}], notes
             tried.append(f"'{mode}' gave no valid interval")
@@ -239,7 +243,7 @@ def infer(
             # An own inference that the study found calibrated where the default is not available.
             alt_fit = clone(fitted).set_params(**OWN_INFERENCE[name][alt]).fit(Y_pre, X_pre, X_post)
             try:
-                inf = alt_fit.effect_inference(Y_post, alpha)
+                inf = alt_fit.effect_inference(Y_post, confidence=1.0 - alpha)
                 if _valid(inf):
                     notes.append(f"Inference fell back to '{alt}': " + "; ".join(tried) + ".")
                     return inf, [{"test": alt, "p_value": inf.p_value, "method": inf.method}], notes

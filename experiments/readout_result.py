@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from causal.base import EffectInference
 from causal.conformal import PlaceboResult
+from causal.inference import EffectInference
 
 
 def _iso(d) -> str:

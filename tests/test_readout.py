@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import reference_file
 
-from causal.base import CounterfactualEstimator, EffectInference
+from causal.base import CounterfactualEstimator
 from causal.errors import ConfigError, DataError
+from causal.inference import EffectInference
 from causal.panel import load_panel
 from causal.world import Experiment, World
 from experiments.readout import parse_cells, read_out, read_out_cells
@@ -163,7 +166,9 @@ class _OwnInference(CounterfactualEstimator):
     Relative to the data's level, as any real inference is (the readout fits on rescaled data)."""
 
     name = "own"
-    own_inference = True
+
+    def __liftlab_tags__(self):
+        return replace(super().__liftlab_tags__(), own_inference=True)
 
     def __init__(self, *, width: float = 1.0) -> None:
         self.width = width
@@ -174,7 +179,8 @@ class _OwnInference(CounterfactualEstimator):
         self.counterfactual_pre_ = X0.mean(axis=1) + level
         self.counterfactual_post_ = X1.mean(axis=1) + level
 
-    def effect_inference(self, Y_treated_post, alpha):
+    def effect_inference(self, Y_treated_post, confidence=0.9):
+        alpha = 1 - confidence
         eff = float(np.sum(np.asarray(Y_treated_post).mean(axis=1) - self.counterfactual_post_))
         cf = self.counterfactual_post_
         w = self.width * self.y_level_
