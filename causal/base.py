@@ -233,6 +233,20 @@ class BaseEstimator:
         return f"{type(self).__name__}({args})"
 
 
+def data_scale(*arrays: np.ndarray) -> float:
+    """A positive number of the data's order of magnitude (the mean absolute value; 1 if none).
+
+    The readout fits on data divided by it, and estimators with absolute tolerances measure
+    in its units, so no result depends on the outcome's units.
+
+    >>> data_scale(np.array([2.0, -4.0]), np.array([[6.0]]))
+    4.0
+    """
+    values = np.concatenate([np.abs(np.asarray(a, float)).ravel() for a in arrays])
+    s = float(values.mean()) if values.size else 0.0
+    return s if np.isfinite(s) and s > 0 else 1.0
+
+
 def get_tags(estimator: BaseEstimator) -> EstimatorTags:
     """The tags of an estimator (instance; they may depend on its parameters)."""
     return estimator.__liftlab_tags__()

@@ -42,7 +42,7 @@ from dataclasses import replace
 import numpy as np
 from scipy.optimize import minimize
 
-from causal.base import SEED, CounterfactualEstimator, EstimatorTags, is_fitted
+from causal.base import SEED, CounterfactualEstimator, EstimatorTags, data_scale, is_fitted
 from causal.errors import ConfigError, DataError
 from causal.synthetic_control import _SCFitMixin, simplex_least_squares
 
@@ -142,9 +142,13 @@ class PredictorSyntheticControl(_SCFitMixin, CounterfactualEstimator):
             s = np.sqrt(v)
             return simplex_least_squares(P0 * s[:, None], p1 * s)
 
+        # The outer optimisers stop on absolute tolerances: measure the fit in units of the
+        # data's own size so the chosen V (and the weights) do not depend on the outcome's units.
+        unit = data_scale(Y, X0) ** 2
+
         def loss(x: np.ndarray) -> float:
             w = weights(_v_of(x))
-            return float(np.mean((y - X0 @ w) ** 2))
+            return float(np.mean((y - X0 @ w) ** 2)) / unit
 
         if self.v is not None:
             v = np.asarray(self.v, float)
