@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -36,6 +38,9 @@ INTERFACE_KEYS = {
     "incremental_per_spend",
     "cost_per_incremental",
 }
+# The simulation study is a benchmark script (benchmarks/study_readout.py), not library code.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
 TEST = ("2021-04-01", "2021-04-15")
 
 
@@ -229,7 +234,7 @@ def test_bad_input(geolift):
 
 def test_quick_simulation_study():
     """A few dozen replications on the simulated world: sc's interval and test behave."""
-    from experiments.readout_study import StudyDesign, run_study, summarise
+    from study_readout import StudyDesign, run_study, summarise  # benchmarks/, not the library
 
     res = run_study(
         ["sc"],
@@ -252,7 +257,7 @@ def test_quick_simulation_study():
 @pytest.mark.parametrize("name", ["sc", "asc", "sdid"])
 def test_simulation_study_conformal_estimators(name):
     """40 replications with in-world experiments: the conformal family keeps its nominal rates roughly."""
-    from experiments.readout_study import StudyDesign, run_study, summarise
+    from study_readout import StudyDesign, run_study, summarise  # benchmarks/, not the library
 
     res = run_study([name], 40, design=StudyDesign(lifts=(0.0, 0.1)), seed=21)
     s = summarise(res)
