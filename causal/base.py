@@ -301,6 +301,11 @@ class CounterfactualEstimator(BaseEstimator):
         """
         return {}
 
+    def pre_fit_diagnostics(self) -> dict[str, float]:
+        """Pre-period fit measures the estimator computes itself (any of ``rmse``, ``r2``,
+        ``scaled_l2_imbalance``); the readout computes the missing ones from the fit."""
+        return {}
+
     def placebo_of(self, j: int) -> CounterfactualEstimator:
         """The estimator that reads out donor ``j`` as if treated (this one unless its
         parameters describe the treated unit; see ``EstimatorTags.per_unit_params``)."""

@@ -144,6 +144,9 @@ class SyntheticDiD(CounterfactualEstimator):
             requires_positive_level=self.inference == "placebo",
         )
 
+    def pre_fit_diagnostics(self) -> dict[str, float]:
+        return {"rmse": self.pre_rmse_, "r2": self.pre_r2_}
+
     def _fit(self, Y: np.ndarray, X0: np.ndarray, X1: np.ndarray) -> None:
         self._fit_weights(Y, X0, X1)
         self.placebo_z_ = np.empty(0)

@@ -174,6 +174,13 @@ class _SCFitMixin:
     def __liftlab_tags__(self) -> EstimatorTags:
         return replace(super().__liftlab_tags__(), donor_weights=True)
 
+    def pre_fit_diagnostics(self) -> dict[str, float]:
+        return {
+            "rmse": self.pre_rmse_,
+            "r2": self.pre_r2_,
+            "scaled_l2_imbalance": self.scaled_l2_imbalance_,
+        }
+
     def _diagnostics(self, y: np.ndarray, X0: np.ndarray, w: np.ndarray) -> None:
         resid = y - self.counterfactual_pre_
         self.pre_rmse_ = float(np.sqrt(np.mean(resid**2)))

@@ -71,13 +71,6 @@ def _check_pairs(panel: Panel, pairs: Sequence[tuple[str, str]]) -> list[tuple[s
     return pairs
 
 
-class _GeoFit:
-    """What :meth:`Readout.build` reads of an estimator: the treated-average series."""
-
-    def __init__(self, cf_pre: np.ndarray, cf_post: np.ndarray) -> None:
-        self.counterfactual_pre_, self.counterfactual_post_ = cf_pre, cf_post
-
-
 def read_out_geo_level(
     panel: Panel,
     test_period: Sequence,
@@ -246,7 +239,8 @@ def read_out_geo_level(
         }
     return Readout.build(
         panel=panel,
-        estimator=_GeoFit(cf_pre, cf_post),
+        counterfactual_pre=cf_pre,
+        counterfactual_post=cf_post,
         estimator_name=method,
         confidence=float(confidence),
         treated=treated,

@@ -126,7 +126,8 @@ class Readout:
         cls,
         *,
         panel,
-        estimator,
+        counterfactual_pre: np.ndarray,
+        counterfactual_post: np.ndarray,
         estimator_name: str,
         confidence: float,
         treated,
@@ -145,10 +146,19 @@ class Readout:
         extra_notes=(),
         tests=(),
         inference_choice: str | None = None,
+        weights: np.ndarray | None = None,
+        diagnostics: dict[str, float] | None = None,
     ) -> Readout:
+        """A readout from the fitted treated-average counterfactual (data units) and its inference.
+
+        ``weights`` are the donor weights (in ``control`` order) of an estimator that weights
+        donors; ``diagnostics`` the pre-period fit measures it computed itself
+        (``CounterfactualEstimator.pre_fit_diagnostics``), the rest computed here.
+        """
         n1 = len(treated)
-        cf_pre = np.asarray(estimator.counterfactual_pre_, float)
-        cf_post = np.asarray(estimator.counterfactual_post_, float)
+        cf_pre = np.asarray(counterfactual_pre, float)
+        cf_post = np.asarray(counterfactual_post, float)
+        diagnostics = dict(diagnostics or {})
         observed = float(y_post.sum() * n1)
         incremental = float(inference.effect * n1)
         counterfactual = observed - incremental
@@ -178,23 +188,15 @@ class Readout:
             index=pd.DatetimeIndex(idx, name="date"),
         )
 
-        weights = None
-        if hasattr(estimator, "weights_"):
-            weights = pd.Series(
-                np.asarray(estimator.weights_, float), index=list(control), name="weight"
-            )
+        if weights is not None:
+            weights = pd.Series(np.asarray(weights, float), index=list(control), name="weight")
         resid = y_pre - cf_pre
         sst = float(np.sum((y_pre - y_pre.mean()) ** 2))
+        l2 = diagnostics.get("scaled_l2_imbalance")
         fit = {
-            "rmse": float(getattr(estimator, "pre_rmse_", np.sqrt(np.mean(resid**2)))),
-            "r2": float(
-                getattr(estimator, "pre_r2_", 1 - np.sum(resid**2) / sst if sst > 0 else np.nan)
-            ),
-            "scaled_l2_imbalance": (
-                float(estimator.scaled_l2_imbalance_)
-                if hasattr(estimator, "scaled_l2_imbalance_")
-                else None
-            ),
+            "rmse": float(diagnostics.get("rmse", np.sqrt(np.mean(resid**2)))),
+            "r2": float(diagnostics.get("r2", 1 - np.sum(resid**2) / sst if sst > 0 else np.nan)),
+            "scaled_l2_imbalance": None if l2 is None else float(l2),
             "mape": float(np.mean(np.abs(resid) / np.maximum(np.abs(y_pre), 1e-12))),
         }
 
