@@ -45,7 +45,7 @@ import copy
 import importlib
 import inspect
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -172,6 +172,13 @@ class EstimatorTags:
         The inference needs a positive outcome level (relative effects).
     min_pre_periods : int
         Shortest pre-period ``fit`` accepts.
+    inference_options : mapping of str to mapping
+        The estimator's own inferences by the name a readout asks for them
+        (``--inference``), each with the parameters that select it; the first is the default.
+    without_own_inference : mapping
+        Parameters for a fit whose own inference will not be asked for (a conformal readout,
+        a spend fit): they skip the work only that inference needs (its placebos); empty when
+        the fit does no such work.
     """
 
     input: str = "panel"
@@ -181,6 +188,8 @@ class EstimatorTags:
     per_unit_params: bool = False
     requires_positive_level: bool = False
     min_pre_periods: int = 1
+    inference_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    without_own_inference: Mapping[str, Any] = field(default_factory=dict)
 
 
 class BaseEstimator:

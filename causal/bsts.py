@@ -192,7 +192,16 @@ class BayesianStructuralTimeSeries(CounterfactualEstimator):
 
     def __liftlab_tags__(self) -> EstimatorTags:
         # A fit takes seconds: the readout's conformal test (hundreds of refits) is not offered.
-        return replace(super().__liftlab_tags__(), own_inference=True, conformal=False)
+        return replace(
+            super().__liftlab_tags__(),
+            own_inference=True,
+            conformal=False,
+            inference_options={
+                "posterior": {"calibration": None},
+                "placebo": {"calibration": "placebo"},
+            },
+            without_own_inference={"calibration": None},
+        )
 
     def _check_seasons(self, T0: int) -> None:
         if self.nseasons is not None and T0 < 2 * int(self.nseasons):

@@ -134,7 +134,15 @@ class DifferenceInDifferences(CounterfactualEstimator):
         self.seed = seed
 
     def __liftlab_tags__(self) -> EstimatorTags:
-        return replace(super().__liftlab_tags__(), own_inference=True)
+        # Nothing to turn off: the placebos run in effect_inference, only when asked for.
+        return replace(
+            super().__liftlab_tags__(),
+            own_inference=True,
+            inference_options={
+                "placebo": {"inference": "placebo"},
+                "cluster": {"inference": "cluster"},
+            },
+        )
 
     def _fit(self, Y: np.ndarray, X0: np.ndarray, X1: np.ndarray) -> None:
         y = Y.mean(axis=1)

@@ -142,6 +142,8 @@ class SyntheticDiD(CounterfactualEstimator):
             own_inference=self.inference == "placebo",
             donor_weights=True,
             requires_positive_level=self.inference == "placebo",
+            inference_options={"placebo": {"inference": "placebo"}},
+            without_own_inference={"inference": "conformal"},
         )
 
     def pre_fit_diagnostics(self) -> dict[str, float]:

@@ -252,7 +252,15 @@ class TimeBasedRegression(CounterfactualEstimator):
         self.seed = seed
 
     def __liftlab_tags__(self) -> EstimatorTags:
-        return replace(super().__liftlab_tags__(), own_inference=True)
+        return replace(
+            super().__liftlab_tags__(),
+            own_inference=True,
+            inference_options={
+                "placebo": {"calibration": "placebo"},
+                "analytic": {"calibration": None},
+            },
+            without_own_inference={"calibration": None},
+        )
 
     def _fit(self, Y: np.ndarray, X0: np.ndarray, X1: np.ndarray) -> None:
         x0 = X0.mean(axis=1)

@@ -111,6 +111,12 @@ def check_tags(cls) -> None:
         assert callable(getattr(cls, "effect_inference", None)), f"{cls.__name__}: no inference"
     for name in cls._parameter_constraints:
         assert name in cls._param_names(), f"{cls.__name__}: constraint on unknown '{name}'"
+    # The declared inference switches are valid parameter settings, and select an own inference.
+    for choice, params in tags.inference_options.items():
+        est = make(cls).set_params(**params)
+        est._validate_params()
+        assert get_tags(est).own_inference, f"{cls.__name__}: option '{choice}' is not its own"
+    make(cls).set_params(**tags.without_own_inference)._validate_params()
 
 
 def check_fit_returns_self_and_fitted_attributes(cls) -> None:
