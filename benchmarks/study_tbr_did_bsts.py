@@ -73,7 +73,7 @@ def run_case(variant: str, case: dict, lifts, alpha: float) -> dict:
     base = float(case["Y_post0"].mean(axis=1).sum())
     out = {}
     for lift in lifts:
-        inf = est.effect_inference(case["Y_post0"] * (1.0 + lift), alpha=alpha)
+        inf = est.effect_inference(case["Y_post0"] * (1.0 + lift), confidence=1 - alpha)
         truth = lift * base
         out[lift] = {
             "error_rel": (inf.effect - truth) / base,

@@ -22,6 +22,21 @@ After ``fit`` every estimator has, for the treated *average* series
 * ``n_treated_``, ``n_controls_``.
 
 Estimators that weight donors also set ``weights_`` (J,).
+
+The contract, declared here once and checked over every estimator by
+``tests/test_estimator_contract.py``:
+
+* ``__init__`` only stores its keyword arguments under the same names
+  (``get_params``/``set_params``/:func:`clone` work from the signature);
+* ``fit`` validates its input (:meth:`CounterfactualEstimator._validate`) and
+  the parameters against the class's ``_parameter_constraints`` table
+  (:meth:`BaseEstimator._validate_params`), does the work and returns ``self``;
+* everything learnt from data ends in ``_`` and does not exist before ``fit``;
+* what the readout needs to know about an estimator is in its tags
+  (:func:`get_tags`, :class:`EstimatorTags`), never found by probing
+  attributes; the hooks :meth:`CounterfactualEstimator.refit_params`,
+  :meth:`CounterfactualEstimator.placebo_of` and
+  :meth:`CounterfactualEstimator.null_refit_residuals` have defaults here.
 """
 
 from __future__ import annotations
@@ -29,11 +44,15 @@ from __future__ import annotations
 import copy
 import importlib
 import inspect
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
 import numpy as np
 
 from causal.errors import ConfigError, DataError, NotFittedError
+from causal.inference import EffectInference  # noqa: F401  (re-exported: its old import path)
 
 # INTERFACE.md's estimator names -> "module:Class". Modules are imported on first use.
 ESTIMATOR_PATHS: dict[str, str] = {
@@ -45,10 +64,144 @@ ESTIMATOR_PATHS: dict[str, str] = {
     "did": "causal.did:DifferenceInDifferences",
     "bsts": "causal.bsts:BayesianStructuralTimeSeries",
 }
+# Every module of ``causal`` that defines an estimator: :func:`all_estimators` imports them all,
+# so an estimator added to one of them is enumerated (and contract-tested) without a list edit.
+ESTIMATOR_MODULES: tuple[str, ...] = (
+    "causal.synthetic_control",
+    "causal.synth_predictors",
+    "causal.sdid",
+    "causal.tbr",
+    "causal.did",
+    "causal.bsts",
+    "causal.gbr",
+    "causal.trimmed_match",
+)
+
+
+# -- parameter constraints ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Options:
+    """A parameter that takes one of a few values."""
+
+    values: tuple
+
+    def __init__(self, *values: Any) -> None:
+        object.__setattr__(self, "values", tuple(values))
+
+    def accepts(self, v: Any) -> bool:
+        return any(v is x or (type(v) is type(x) and v == x) for x in self.values)
+
+    def __str__(self) -> str:
+        return "one of " + ", ".join(repr(x) for x in self.values)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A number of ``kind`` (Integral or Real) in ``[lo, hi]`` (``closed`` says which ends count)."""
+
+    kind: type
+    lo: float | None
+    hi: float | None
+    closed: str = "both"
+
+    def accepts(self, v: Any) -> bool:
+        if isinstance(v, bool) or not isinstance(v, self.kind):
+            return False
+        if not np.isfinite(v):
+            return False
+        left_ok = self.lo is None or (
+            v >= self.lo if self.closed in ("both", "left") else v > self.lo
+        )
+        right_ok = self.hi is None or (
+            v <= self.hi if self.closed in ("both", "right") else v < self.hi
+        )
+        return bool(left_ok and right_ok)
+
+    def __str__(self) -> str:
+        what = "an integer" if self.kind is Integral else "a number"
+        lb = "[" if self.closed in ("both", "left") else "("
+        rb = "]" if self.closed in ("both", "right") else ")"
+        lo = "-inf" if self.lo is None else f"{self.lo:g}"
+        hi = "inf" if self.hi is None else f"{self.hi:g}"
+        return f"{what} in {lb}{lo}, {hi}{rb}"
+
+
+def _describe(spec: Any) -> str:
+    if spec is None:
+        return "None"
+    if isinstance(spec, type):
+        return f"a {spec.__name__}"
+    return str(spec)
+
+
+def _accepts(spec: Any, v: Any) -> bool:
+    if spec is None:
+        return v is None
+    if isinstance(spec, type):
+        return isinstance(v, spec)
+    return spec.accepts(v)
+
+
+POSITIVE_INT = Interval(Integral, 1, None)
+NON_NEGATIVE = Interval(Real, 0, None)
+SEED = Interval(Integral, 0, None)
+
+
+# -- tags ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EstimatorTags:
+    """What callers (the readout, the design search, the contract test) may rely on.
+
+    Attributes
+    ----------
+    input : {"panel", "geos", "pairs"}
+        What ``fit`` takes: ``panel`` the (treated pre, controls pre, controls post) arrays
+        of :class:`CounterfactualEstimator`; ``geos`` one value per geo (GBR); ``pairs`` one
+        difference per matched pair (Trimmed Match).
+    own_inference : bool
+        ``effect_inference`` gives the interval and p-value in the current configuration
+        (otherwise the readout's conformal test does).
+    conformal : bool
+        The readout's conformal test may refit it (hundreds of refits: not for slow fits).
+    donor_weights : bool
+        ``fit`` sets ``weights_``, one weight per donor.
+    per_unit_params : bool
+        Its parameters describe the treated unit (e.g. covariate predictors), so a placebo
+        needs :meth:`CounterfactualEstimator.placebo_of`, not the estimator as given.
+    requires_positive_level : bool
+        The inference needs a positive outcome level (relative effects).
+    min_pre_periods : int
+        Shortest pre-period ``fit`` accepts.
+    inference_options : mapping of str to mapping
+        The estimator's own inferences by the name a readout asks for them
+        (``--inference``), each with the parameters that select it; the first is the default.
+    without_own_inference : mapping
+        Parameters for a fit whose own inference will not be asked for (a conformal readout,
+        a spend fit): they skip the work only that inference needs (its placebos); empty when
+        the fit does no such work.
+    """
+
+    input: str = "panel"
+    own_inference: bool = False
+    conformal: bool = True
+    donor_weights: bool = False
+    per_unit_params: bool = False
+    requires_positive_level: bool = False
+    min_pre_periods: int = 1
+    inference_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    without_own_inference: Mapping[str, Any] = field(default_factory=dict)
 
 
 class BaseEstimator:
-    """scikit-learn's conventions without the dependency: params in ``__init__``, ``fit`` returns self."""
+    """scikit-learn's conventions without the dependency: params in ``__init__``, ``fit`` returns self.
+
+    Subclasses declare ``_parameter_constraints`` (parameter name -> list of accepted specs:
+    ``None``, a type, :class:`Options` or :class:`Interval`); :meth:`_validate_params`, called
+    at the start of ``fit``, checks them all and names the parameter, what was expected and
+    what was received.
+    """
+
+    _parameter_constraints: ClassVar[Mapping[str, list]] = {}
 
     @classmethod
     def _param_names(cls) -> list[str]:
@@ -70,9 +223,42 @@ class BaseEstimator:
             setattr(self, key, value)
         return self
 
+    def _validate_params(self) -> None:
+        """Check every parameter against ``_parameter_constraints`` (the one place they are checked)."""
+        for name, specs in self._parameter_constraints.items():
+            value = getattr(self, name)
+            if not any(_accepts(s, value) for s in specs):
+                expected = " or ".join(_describe(s) for s in specs)
+                raise ConfigError(
+                    f"{type(self).__name__}: parameter '{name}' must be {expected}, got {value!r}"
+                )
+
+    def __liftlab_tags__(self) -> EstimatorTags:
+        """The estimator's tags; subclasses extend ``super().__liftlab_tags__()`` with ``replace``."""
+        return EstimatorTags()
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
+
+
+def data_scale(*arrays: np.ndarray) -> float:
+    """A positive number of the data's order of magnitude (the mean absolute value; 1 if none).
+
+    The readout fits on data divided by it, and estimators with absolute tolerances measure
+    in its units, so no result depends on the outcome's units.
+
+    >>> data_scale(np.array([2.0, -4.0]), np.array([[6.0]]))
+    4.0
+    """
+    values = np.concatenate([np.abs(np.asarray(a, float)).ravel() for a in arrays])
+    s = float(values.mean()) if values.size else 0.0
+    return s if np.isfinite(s) and s > 0 else 1.0
+
+
+def get_tags(estimator: BaseEstimator) -> EstimatorTags:
+    """The tags of an estimator (instance; they may depend on its parameters)."""
+    return estimator.__liftlab_tags__()
 
 
 def clone(estimator: BaseEstimator) -> BaseEstimator:
@@ -85,6 +271,11 @@ def check_is_fitted(estimator: Any, attribute: str = "counterfactual_post_") -> 
         raise NotFittedError(f"this {type(estimator).__name__} is not fitted yet; call fit() first")
 
 
+def is_fitted(estimator: Any, attribute: str = "counterfactual_post_") -> bool:
+    """Whether ``fit`` has run (the attribute every counterfactual estimator's fit sets)."""
+    return hasattr(estimator, attribute)
+
+
 class CounterfactualEstimator(BaseEstimator):
     """Base class of counterfactual estimators; subclasses implement :meth:`_fit`.
 
@@ -93,8 +284,8 @@ class CounterfactualEstimator(BaseEstimator):
     pre-period is shorter.
     """
 
-    name: str = ""
-    min_pre_periods: int = 3
+    name: ClassVar[str] = ""
+    min_pre_periods: ClassVar[int] = 3
 
     def fit(
         self,
@@ -103,9 +294,43 @@ class CounterfactualEstimator(BaseEstimator):
         Y_control_post: np.ndarray | None = None,
     ):
         """Fit on the pre-period and predict the test period; returns ``self``."""
+        self._validate_params()
         y, X0, X1 = self._validate(Y_treated_pre, Y_control_pre, Y_control_post)
         self._fit(y, X0, X1)
         return self
+
+    def __liftlab_tags__(self) -> EstimatorTags:
+        return replace(super().__liftlab_tags__(), min_pre_periods=self.min_pre_periods)
+
+    def refit_params(self) -> dict[str, Any]:
+        """Parameters a refit inside an inference loop takes from this fitted estimator.
+
+        Empty by default; an estimator that tunes something on the real fit (a ridge penalty,
+        a predictor weighting) returns it, so placebo and conformal refits keep it fixed.
+        """
+        return {}
+
+    def pre_fit_diagnostics(self) -> dict[str, float]:
+        """Pre-period fit measures the estimator computes itself (any of ``rmse``, ``r2``,
+        ``scaled_l2_imbalance``); the readout computes the missing ones from the fit."""
+        return {}
+
+    def placebo_of(self, j: int) -> CounterfactualEstimator:
+        """The estimator that reads out donor ``j`` as if treated (this one unless its
+        parameters describe the treated unit; see ``EstimatorTags.per_unit_params``)."""
+        return self
+
+    def null_refit_residuals(
+        self, y_pre: np.ndarray, y_post: np.ndarray, X: np.ndarray, lifts: np.ndarray
+    ) -> np.ndarray | None:
+        """Residuals of the whole-window refit under no effect, for every injected lift at once.
+
+        The conformal test refits on pre and test periods with the test outcome
+        ``(1 + lift) * y_post``; an estimator whose refit is a known function of the lift
+        returns the (K, T0 + T1) residuals here, exactly, so the design's power search needs no
+        refit per lift. ``None`` (the default): not available, the caller refits.
+        """
+        return None
 
     def _validate(self, Y_treated_pre, Y_control_pre, Y_control_post):
         y = np.asarray(Y_treated_pre, dtype=float)
@@ -160,33 +385,24 @@ def make_estimator(name: str, **params: Any) -> CounterfactualEstimator:
     return estimator_class(name)(**params)
 
 
-class EffectInference:
-    """What an estimator with its own inference reports about the test-period effect.
+def all_estimators() -> list[type[BaseEstimator]]:
+    """Every concrete estimator class of ``causal`` (the modules of ``ESTIMATOR_MODULES``).
 
-    All quantities are on the treated *average* series (mean over treated geos),
-    summed over the test periods; the readout scales them to totals.
+    Walks the subclasses of :class:`BaseEstimator` after importing those modules, so a new
+    estimator is listed (and covered by the contract test) as soon as its module is.
 
-    Attributes
-    ----------
-    effect : float
-        Sum over the test of (observed - counterfactual).
-    effect_ci : tuple of float
-        Interval at the requested confidence.
-    p_value : float
-        Two-sided, for no effect.
-    counterfactual_lo, counterfactual_hi : ndarray (T1,)
-        Pointwise band of the counterfactual at the same confidence.
-    method : str
-        One line naming the inference (e.g. "posterior predictive, 1000 draws").
+    >>> names = [c.__name__ for c in all_estimators()]
+    >>> "TimeBasedRegression" in names and "TrimmedMatch" in names
+    True
     """
-
-    def __init__(self, effect, effect_ci, p_value, counterfactual_lo, counterfactual_hi, method):
-        self.effect = float(effect)
-        self.effect_ci = (float(effect_ci[0]), float(effect_ci[1]))
-        self.p_value = float(p_value)
-        self.counterfactual_lo = np.asarray(counterfactual_lo, dtype=float)
-        self.counterfactual_hi = np.asarray(counterfactual_hi, dtype=float)
-        self.method = method
-
-    def __repr__(self) -> str:
-        return f"EffectInference(effect={self.effect:.4g}, effect_ci={self.effect_ci}, p_value={self.p_value:.3g}, method={self.method!r})"
+    for module in ESTIMATOR_MODULES:
+        importlib.import_module(module)
+    found: list[type[BaseEstimator]] = []
+    stack = list(BaseEstimator.__subclasses__())
+    while stack:
+        cls = stack.pop(0)
+        stack.extend(cls.__subclasses__())
+        if cls.__module__.startswith("causal.") and not cls.__name__.startswith("_"):
+            if cls not in found and cls is not CounterfactualEstimator:
+                found.append(cls)
+    return sorted(found, key=lambda c: (c.__module__, c.__name__))

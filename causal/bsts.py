@@ -19,13 +19,26 @@ on statsmodels' ``UnobservedComponents`` and for its parity with R.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from dataclasses import replace
+from numbers import Integral, Real
 
 import numpy as np
 
-from causal.base import CounterfactualEstimator, EffectInference
-from causal.errors import ConfigError, DataError
-from causal.tbr import check_alpha, placebo_reference, treated_post_average
+from causal.base import (
+    POSITIVE_INT,
+    SEED,
+    CounterfactualEstimator,
+    EstimatorTags,
+    Interval,
+    Options,
+)
+from causal.errors import DataError
+from causal.inference import (
+    EffectInference,
+    check_confidence,
+    placebo_reference,
+    treated_post_average,
+)
 
 
 class BayesianStructuralTimeSeries(CounterfactualEstimator):
@@ -138,8 +151,19 @@ class BayesianStructuralTimeSeries(CounterfactualEstimator):
     """
 
     name = "bsts"
-    own_inference: ClassVar[bool] = True
     min_pre_periods = 8
+    _parameter_constraints = {
+        "niter": [POSITIVE_INT],
+        "nwarmup": [Interval(Integral, 0, None)],
+        "nseasons": [None, Interval(Integral, 2, None)],
+        "prior_level_sd": [Interval(Real, 0, None, closed="neither")],
+        "expected_model_size": [Interval(Real, 0, None, closed="neither")],
+        "standardize": [bool],
+        "calibration": [Options("placebo", None)],
+        "n_placebo": [POSITIVE_INT],
+        "placebo_niter": [POSITIVE_INT],
+        "seed": [SEED],
+    }
 
     def __init__(
         self,
@@ -166,21 +190,25 @@ class BayesianStructuralTimeSeries(CounterfactualEstimator):
         self.placebo_niter = placebo_niter
         self.seed = seed
 
-    def _check_params(self, T0: int) -> None:
-        name = type(self).__name__
-        if int(self.niter) < 1 or int(self.nwarmup) < 0:
-            raise ConfigError(
-                f"{name}: niter must be >= 1 and nwarmup >= 0, got {self.niter} and {self.nwarmup}"
+    def __liftlab_tags__(self) -> EstimatorTags:
+        # A fit takes seconds: the readout's conformal test (hundreds of refits) is not offered.
+        return replace(
+            super().__liftlab_tags__(),
+            own_inference=True,
+            conformal=False,
+            inference_options={
+                "posterior": {"calibration": None},
+                "placebo": {"calibration": "placebo"},
+            },
+            without_own_inference={"calibration": None},
+        )
+
+    def _check_seasons(self, T0: int) -> None:
+        if self.nseasons is not None and T0 < 2 * int(self.nseasons):
+            raise DataError(
+                f"{type(self).__name__}: pre-period has {T0} periods; a seasonal model with "
+                f"{self.nseasons} seasons needs at least {2 * int(self.nseasons)}"
             )
-        if self.prior_level_sd <= 0 or self.expected_model_size <= 0:
-            raise ConfigError(f"{name}: prior_level_sd and expected_model_size must be > 0")
-        if self.nseasons is not None:
-            if int(self.nseasons) < 2:
-                raise ConfigError(f"{name}: nseasons must be >= 2 or None, got {self.nseasons}")
-            if T0 < 2 * int(self.nseasons):
-                raise DataError(
-                    f"{name}: pre-period has {T0} periods; a seasonal model with {self.nseasons} seasons needs at least {2 * int(self.nseasons)}"
-                )
 
     def _sample(self, y: np.ndarray, X0: np.ndarray, X1: np.ndarray, niter: int, nwarmup: int):
         """Run the Gibbs sampler on one series; returns (draws, z, Xs, y_mean, y_sd, x_sd)."""
@@ -225,11 +253,7 @@ class BayesianStructuralTimeSeries(CounterfactualEstimator):
 
     def _fit(self, Y: np.ndarray, X0: np.ndarray, X1: np.ndarray) -> None:
         T0 = X0.shape[0]
-        self._check_params(T0)
-        if self.calibration not in (None, "placebo"):
-            raise ConfigError(
-                f"{type(self).__name__}: calibration must be 'placebo' or None, got {self.calibration!r}"
-            )
+        self._check_seasons(T0)
         y = Y.mean(axis=1)
         if np.ptp(y) == 0:
             raise DataError(
@@ -319,6 +343,7 @@ class BayesianStructuralTimeSeries(CounterfactualEstimator):
                 raise DataError(
                     f"{type(self).__name__}.fit_series: {label} contain NaN or infinite values"
                 )
+        self._validate_params()
         self.n_treated_, self.n_controls_ = 1, X0.shape[1]
         self._fit(y, X0, X1)
         return self
@@ -355,22 +380,24 @@ class BayesianStructuralTimeSeries(CounterfactualEstimator):
             "calibration": None,
         }
 
-    def effect_inference(self, Y_treated_post: np.ndarray, alpha: float = 0.1) -> EffectInference:
+    def effect_inference(
+        self, Y_treated_post: np.ndarray, confidence: float = 0.9
+    ) -> EffectInference:
         """Cumulative effect with CausalImpact's posterior interval and a two-sided p-value.
 
         Parameters
         ----------
         Y_treated_post : ndarray (T1, N1) or (T1,)
             Observed treated outcomes during the test.
-        alpha : float, default=0.1
-            One minus the interval's confidence.
+        confidence : float, default=0.9
+            Level of the interval (the test's level is ``1 - confidence``).
 
         Returns
         -------
         EffectInference
             With the extra attribute ``tail_probability`` (R's p-value).
         """
-        alpha = check_alpha(self, alpha)
+        alpha = 1.0 - check_confidence(self, confidence)
         y = treated_post_average(self, Y_treated_post)
         if y.size == 0:
             return EffectInference(

@@ -62,8 +62,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from causal.base import CounterfactualEstimator, EffectInference, clone
+from causal.base import CounterfactualEstimator, clone, is_fitted
 from causal.errors import ConfigError
+from causal.inference import EffectInference
 
 PERMUTATIONS = ("recent", "block", "iid")
 # The default permutations, and the length of their recent segment in test lengths.
@@ -76,11 +77,12 @@ def refit_clone(estimator: CounterfactualEstimator) -> CounterfactualEstimator:
     """An unfitted copy for refits in inference loops.
 
     A fitted estimator that chose a tuning parameter by cross-validation
-    exposes ``refit_params()`` (e.g. the ridge penalty of ``asc``); refits keep
-    it fixed rather than re-running the cross-validation each time.
+    returns it from ``refit_params()`` (e.g. the ridge penalty of ``asc``; empty
+    for most estimators); refits keep it fixed rather than re-running the
+    cross-validation each time.
     """
     new = clone(estimator)
-    if hasattr(estimator, "refit_params") and hasattr(estimator, "counterfactual_post_"):
+    if is_fitted(estimator):
         new.set_params(**estimator.refit_params())
     return new
 
@@ -392,7 +394,7 @@ def placebo_in_space(
         if np.ptp(X_pre[:, j]) == 0:
             continue  # a constant donor cannot be a placebo treated series
         # An estimator with per-unit inputs (covariate predictors) re-arranges them for the placebo.
-        base = estimator.placebo_of(j) if hasattr(estimator, "placebo_of") else estimator
+        base = estimator.placebo_of(j)
         g, s = _score(base, X_pre[:, j], X_pre[:, others], X_post[:, j], X_post[:, others])
         effects.append(g)
         scores.append(s)

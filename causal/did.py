@@ -12,16 +12,19 @@ treated average in period :math:`t` is
 
 from __future__ import annotations
 
-from typing import ClassVar
+from dataclasses import replace
 
 import numpy as np
 from scipy import stats
 
-from causal.base import CounterfactualEstimator, EffectInference
+from causal.base import POSITIVE_INT, SEED, CounterfactualEstimator, EstimatorTags, Options
 from causal.errors import ConfigError, DataError
-from causal.tbr import check_alpha, placebo_groups, treated_post_average
-
-_INFERENCE = ("placebo", "cluster")
+from causal.inference import (
+    EffectInference,
+    check_confidence,
+    placebo_groups,
+    treated_post_average,
+)
 
 
 class DifferenceInDifferences(CounterfactualEstimator):
@@ -109,8 +112,13 @@ class DifferenceInDifferences(CounterfactualEstimator):
     """
 
     name = "did"
-    own_inference: ClassVar[bool] = True
     min_pre_periods = 1
+    _parameter_constraints = {
+        "inference": [Options("placebo", "cluster")],
+        "scale": [Options("rmse", "level")],
+        "n_placebo": [POSITIVE_INT],
+        "seed": [SEED],
+    }
 
     def __init__(
         self,
@@ -125,23 +133,29 @@ class DifferenceInDifferences(CounterfactualEstimator):
         self.n_placebo = n_placebo
         self.seed = seed
 
+    def __liftlab_tags__(self) -> EstimatorTags:
+        # Nothing to turn off: the placebos run in effect_inference, only when asked for.
+        return replace(
+            super().__liftlab_tags__(),
+            own_inference=True,
+            inference_options={
+                "placebo": {"inference": "placebo"},
+                "cluster": {"inference": "cluster"},
+            },
+        )
+
     def _fit(self, Y: np.ndarray, X0: np.ndarray, X1: np.ndarray) -> None:
-        if self.scale not in ("rmse", "level"):
-            raise ConfigError(
-                f"DifferenceInDifferences: scale must be 'rmse' or 'level', got {self.scale!r}"
-            )
-        if self.inference not in _INFERENCE:
-            raise ConfigError(
-                f"DifferenceInDifferences: inference must be one of {', '.join(_INFERENCE)}, got {self.inference!r}"
-            )
         y = Y.mean(axis=1)
         c0, c1 = X0.mean(axis=1), X1.mean(axis=1)
         self.counterfactual_pre_ = y.mean() + (c0 - c0.mean())
         self.counterfactual_post_ = y.mean() + (c1 - c0.mean())
-        # Kept for inference: per-geo pre means of the treated, the controls' panel.
-        self._Y_pre, self._X0, self._X1 = Y, X0, X1
+        # Kept for inference (fitted state, hence the trailing underscore): the treated
+        # pre-period and the controls' panel.
+        self._Y_pre_, self._X0_, self._X1_ = Y, X0, X1
 
-    def effect_inference(self, Y_treated_post: np.ndarray, alpha: float = 0.1) -> EffectInference:
+    def effect_inference(
+        self, Y_treated_post: np.ndarray, confidence: float = 0.9
+    ) -> EffectInference:
         """Cumulative effect over the test with a placebo or cluster-robust interval.
 
         Parameters
@@ -149,14 +163,14 @@ class DifferenceInDifferences(CounterfactualEstimator):
         Y_treated_post : ndarray (T1, N1) or (T1,)
             Observed treated outcomes during the test. A 1-D series is taken
             as the treated average (the ``cluster`` method then pools variances).
-        alpha : float, default=0.1
-            One minus the interval's confidence.
+        confidence : float, default=0.9
+            Level of the interval (the test's level is ``1 - confidence``).
 
         Returns
         -------
         EffectInference
         """
-        alpha = check_alpha(self, alpha)
+        alpha = 1.0 - check_confidence(self, confidence)
         y = treated_post_average(self, Y_treated_post)
         T1 = len(y)
         effect = float((y - self.counterfactual_post_).sum())
@@ -169,8 +183,8 @@ class DifferenceInDifferences(CounterfactualEstimator):
         return self._placebo(effect, alpha)
 
     def _placebo(self, effect: float, alpha: float) -> EffectInference:
-        X0, X1 = self._X0, self._X1
-        J, n1 = X0.shape[1], self._Y_pre.shape[1]
+        X0, X1 = self._X0_, self._X1_
+        J, n1 = X0.shape[1], self._Y_pre_.shape[1]
         if J - n1 < 1:
             raise ConfigError(
                 f"DifferenceInDifferences: placebo inference needs more control geos ({J}) than treated geos ({n1}); "
@@ -192,12 +206,12 @@ class DifferenceInDifferences(CounterfactualEstimator):
             # Each group's gaps in units of its own pre-period fit error (Abadie et al.'s RMSPE idea).
             s_p = np.sqrt((((p0 - m_p) - (r0 - r0.mean(axis=0))) ** 2).mean(axis=0))
             s_t = float(
-                np.sqrt(((self._Y_pre.mean(axis=1) - self.counterfactual_pre_) ** 2).mean())
+                np.sqrt(((self._Y_pre_.mean(axis=1) - self.counterfactual_pre_) ** 2).mean())
             )
             if s_t <= 0 or not np.any(s_p > 0):  # e.g. one pre-period: no fit error to scale by
                 scale = "level"
         if scale == "level":
-            s_p, s_t = m_p, float(self._Y_pre.mean())
+            s_p, s_t = m_p, float(self._Y_pre_.mean())
         with np.errstate(divide="ignore", invalid="ignore"):
             rel_t = (p1 - cf1) / s_p  # (T1, n_groups) pointwise scaled placebo gaps
         ok = np.isfinite(rel_t).all(axis=0)
@@ -224,13 +238,13 @@ class DifferenceInDifferences(CounterfactualEstimator):
         )
 
     def _cluster(self, Y_post: np.ndarray, effect: float, alpha: float) -> EffectInference:
-        X0, X1 = self._X0, self._X1
+        X0, X1 = self._X0_, self._X1_
         T1 = X1.shape[0]
         Yp = Y_post if Y_post.ndim == 2 else Y_post[:, None]
-        if Yp.shape[1] != self._Y_pre.shape[1]:
-            Yp, Ypre = Yp.mean(axis=1, keepdims=True), self._Y_pre.mean(axis=1, keepdims=True)
+        if Yp.shape[1] != self._Y_pre_.shape[1]:
+            Yp, Ypre = Yp.mean(axis=1, keepdims=True), self._Y_pre_.mean(axis=1, keepdims=True)
         else:
-            Ypre = self._Y_pre
+            Ypre = self._Y_pre_
         d_t = Yp.mean(axis=0) - Ypre.mean(axis=0)  # per treated geo
         d_c = X1.mean(axis=0) - X0.mean(axis=0)  # per control geo
         n1, J = d_t.size, d_c.size

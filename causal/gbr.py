@@ -23,17 +23,26 @@ experiments. Google Inc.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from numbers import Real
+
 import numpy as np
 from scipy import stats
 
-from causal.base import BaseEstimator, check_is_fitted
-from causal.errors import ConfigError, DataError
+from causal.base import BaseEstimator, EstimatorTags, Interval, check_is_fitted
+from causal.errors import DataError
+from causal.inference import check_confidence
 
 MIN_GEOS = 6
 
 
 class GeoBasedRegression(BaseEstimator):
     """GBR: weighted regression of test-period on pre-period response and the spend change.
+
+    Parameters
+    ----------
+    confidence : float, default=0.9
+        Level of :meth:`conf_int` when none is asked for.
 
     Attributes
     ----------
@@ -59,10 +68,17 @@ class GeoBasedRegression(BaseEstimator):
     True
     """
 
-    def __init__(self) -> None:
-        pass
+    _parameter_constraints = {"confidence": [Interval(Real, 0, 1, closed="neither")]}
+
+    def __init__(self, *, confidence: float = 0.9) -> None:
+        self.confidence = confidence
+
+    def __liftlab_tags__(self) -> EstimatorTags:
+        return replace(super().__liftlab_tags__(), input="geos", min_pre_periods=1)
 
     def fit(self, y_test, y_pre, delta) -> GeoBasedRegression:
+        """Fit on one value per geo: test-period response, pre-period response, spend change."""
+        self._validate_params()
         y1, y0, d = (np.asarray(a, float).ravel() for a in (y_test, y_pre, delta))
         if not len(y1) == len(y0) == len(d):
             raise DataError(
@@ -98,11 +114,10 @@ class GeoBasedRegression(BaseEstimator):
         self.n_geos_ = len(y1)
         return self
 
-    def conf_int(self, confidence: float = 0.9) -> tuple[float, float]:
-        """Student-t interval of :math:`\\beta_2`."""
+    def conf_int(self, confidence: float | None = None) -> tuple[float, float]:
+        """Student-t interval of :math:`\\beta_2` at ``confidence`` (default: the estimator's)."""
         check_is_fitted(self, "estimate_")
-        if not 0 < confidence < 1:
-            raise ConfigError(f"GeoBasedRegression: confidence must be in (0, 1), got {confidence}")
+        confidence = check_confidence(self, self.confidence if confidence is None else confidence)
         q = float(stats.t.ppf(0.5 + 0.5 * confidence, self.df_))
         return self.estimate_ - q * float(self.bse_[2]), self.estimate_ + q * float(self.bse_[2])
 

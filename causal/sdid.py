@@ -36,12 +36,27 @@ that zeroes small weights, so its weights can differ slightly.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-from causal.base import CounterfactualEstimator, EffectInference
+from causal.base import (
+    NON_NEGATIVE,
+    POSITIVE_INT,
+    SEED,
+    CounterfactualEstimator,
+    EstimatorTags,
+    Options,
+)
 from causal.errors import ConfigError, DataError
+from causal.inference import (
+    EffectInference,
+    check_confidence,
+    placebo_groups,
+    placebo_reference,
+    treated_post_average,
+)
 from causal.synthetic_control import simplex_least_squares
-from causal.tbr import check_alpha, placebo_groups, placebo_reference, treated_post_average
 
 INFERENCE = ("placebo", "conformal")
 
@@ -99,6 +114,12 @@ class SyntheticDiD(CounterfactualEstimator):
 
     name = "sdid"
     min_pre_periods = 3
+    _parameter_constraints = {
+        "zeta": [None, NON_NEGATIVE],
+        "inference": [Options(*INFERENCE)],
+        "n_placebo": [POSITIVE_INT],
+        "seed": [SEED],
+    }
 
     def __init__(
         self,
@@ -113,16 +134,22 @@ class SyntheticDiD(CounterfactualEstimator):
         self.n_placebo = n_placebo
         self.seed = seed
 
-    @property
-    def own_inference(self) -> bool:
-        """With ``inference="placebo"`` the estimator infers for itself; otherwise the readout's conformal test."""
-        return self.inference == "placebo"
+    def __liftlab_tags__(self) -> EstimatorTags:
+        # With inference="placebo" the estimator infers for itself; otherwise the readout's
+        # conformal test does.
+        return replace(
+            super().__liftlab_tags__(),
+            own_inference=self.inference == "placebo",
+            donor_weights=True,
+            requires_positive_level=self.inference == "placebo",
+            inference_options={"placebo": {"inference": "placebo"}},
+            without_own_inference={"inference": "conformal"},
+        )
+
+    def pre_fit_diagnostics(self) -> dict[str, float]:
+        return {"rmse": self.pre_rmse_, "r2": self.pre_r2_}
 
     def _fit(self, Y: np.ndarray, X0: np.ndarray, X1: np.ndarray) -> None:
-        if self.inference not in INFERENCE:
-            raise ConfigError(
-                f"SyntheticDiD: inference must be one of {INFERENCE}, got {self.inference!r}"
-            )
         self._fit_weights(Y, X0, X1)
         self.placebo_z_ = np.empty(0)
         if self.inference == "placebo" and X1.shape[0] > 0:
@@ -156,10 +183,12 @@ class SyntheticDiD(CounterfactualEstimator):
                 z.append(error / (level * T1))
         return np.asarray(z)
 
-    def effect_inference(self, Y_treated_post: np.ndarray, alpha: float = 0.1) -> EffectInference:
+    def effect_inference(
+        self, Y_treated_post: np.ndarray, confidence: float = 0.9
+    ) -> EffectInference:
         """Cumulative effect over the test, its interval and two-sided p-value, from the placebos
         (the contract of :class:`causal.base.EffectInference`; arguments as ``TimeBasedRegression``'s)."""
-        alpha = check_alpha(self, alpha)
+        alpha = 1.0 - check_confidence(self, confidence)
         y = treated_post_average(self, Y_treated_post)
         T1 = len(y)
         effect = float((y - self.counterfactual_post_).sum())
@@ -169,7 +198,7 @@ class SyntheticDiD(CounterfactualEstimator):
                 f"SyntheticDiD: placebo inference needs at least 10 placebo groups, got {z.size} "
                 "(too few control geos); use inference='conformal'"
             )
-        level = float(self._y_pre.mean())
+        level = float(self._y_pre_.mean())
         if not level > 0:
             raise DataError(
                 "SyntheticDiD: placebo inference compares relative errors and needs a positive "
@@ -190,14 +219,12 @@ class SyntheticDiD(CounterfactualEstimator):
 
     def _fit_weights(self, Y: np.ndarray, X0: np.ndarray, X1: np.ndarray) -> None:
         y = Y.mean(axis=1)
-        self._y_pre = y
+        self._y_pre_ = y
         T0, J = X0.shape
         T1 = X1.shape[0]
         diffs = np.diff(X0, axis=0)
         self.noise_level_ = float(diffs.std(ddof=1)) if diffs.size > 1 else 0.0
         if self.zeta is not None:
-            if not self.zeta >= 0:
-                raise ConfigError(f"SyntheticDiD: zeta must be >= 0 or None, got {self.zeta!r}")
             self.zeta_ = float(self.zeta)
         else:
             self.zeta_ = float((self.n_treated_ * max(T1, 1)) ** 0.25 * self.noise_level_)

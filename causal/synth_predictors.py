@@ -37,10 +37,12 @@ synthetic control methods in comparative case studies. J. Stat. Softw. 42(13).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from scipy.optimize import minimize
 
-from causal.base import CounterfactualEstimator
+from causal.base import SEED, CounterfactualEstimator, EstimatorTags, data_scale, is_fitted
 from causal.errors import ConfigError, DataError
 from causal.synthetic_control import _SCFitMixin, simplex_least_squares
 
@@ -95,6 +97,11 @@ class PredictorSyntheticControl(_SCFitMixin, CounterfactualEstimator):
     name = "sc-predictors"
     min_pre_periods = 2
     fixed_effects = False
+    _parameter_constraints = {"methods": [tuple, list], "seed": [SEED]}
+
+    def __liftlab_tags__(self) -> EstimatorTags:
+        # The predictors describe the treated unit: a placebo reorders them (placebo_of).
+        return replace(super().__liftlab_tags__(), per_unit_params=True)
 
     def __init__(
         self,
@@ -135,9 +142,13 @@ class PredictorSyntheticControl(_SCFitMixin, CounterfactualEstimator):
             s = np.sqrt(v)
             return simplex_least_squares(P0 * s[:, None], p1 * s)
 
+        # The outer optimisers stop on absolute tolerances: measure the fit in units of the
+        # data's own size so the chosen V (and the weights) do not depend on the outcome's units.
+        unit = data_scale(Y, X0) ** 2
+
         def loss(x: np.ndarray) -> float:
             w = weights(_v_of(x))
-            return float(np.mean((y - X0 @ w) ** 2))
+            return float(np.mean((y - X0 @ w) ** 2)) / unit
 
         if self.v is not None:
             v = np.asarray(self.v, float)
@@ -173,7 +184,7 @@ class PredictorSyntheticControl(_SCFitMixin, CounterfactualEstimator):
         order = [j + 1] + [c for c in range(1, P.shape[1]) if c != j + 1]
         return PredictorSyntheticControl(
             predictors=P[:, order],
-            v=getattr(self, "v_", self.v),
+            v=self.v_ if is_fitted(self) else self.v,
             methods=self.methods,
             seed=self.seed,
             predictor_names=self.predictor_names,

@@ -13,12 +13,14 @@ conformal inference refit it dozens of times in a readout.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from numbers import Integral, Real
+
 import numpy as np
 from scipy.optimize import nnls
 from threadpoolctl import threadpool_limits
 
-from causal.base import CounterfactualEstimator
-from causal.errors import ConfigError
+from causal.base import NON_NEGATIVE, CounterfactualEstimator, EstimatorTags, Interval
 
 
 def simplex_least_squares(A: np.ndarray, b: np.ndarray, ridge: float = 0.0) -> np.ndarray:
@@ -59,8 +61,125 @@ def simplex_least_squares(A: np.ndarray, b: np.ndarray, ridge: float = 0.0) -> n
     return w / total if total > 0 else np.full(J, 1.0 / J)
 
 
+# -- the exact parametric path of the simplex least squares (the design's power search) --
+def simplex_path(
+    A: np.ndarray,
+    b0: np.ndarray,
+    b1: np.ndarray,
+    t_max: float,
+    w0: np.ndarray,
+    *,
+    max_pieces: int = 500,
+) -> list[tuple[float, float, np.ndarray, np.ndarray, np.ndarray]]:
+    r"""Exact solution path of :math:`\min_{w\ge0,1'w=1}\|Aw - b_0 - t b_1\|^2` for :math:`t\in[0, t_{max}]`.
+
+    ``w0`` is the solution at :math:`t=0` (its support starts the path).
+    Returns pieces ``(t_lo, t_hi, S, p, q)``: on ``[t_lo, t_hi]`` the weights
+    are zero outside ``S`` and ``p + t q`` on ``S``. On each piece the KKT
+    system of the equality-constrained problem on ``S`` is solved for both
+    right-hand sides at once; the piece ends where a weight reaches zero or an
+    inactive bound's multiplier does.
+    """
+    G = A.T @ A
+    C = np.column_stack([A.T @ b0, A.T @ b1])
+    J = A.shape[1]
+    active = w0 > 0
+    t = 0.0
+    pieces = []
+    for _ in range(max_pieces):
+        S = np.flatnonzero(active)
+        out = np.flatnonzero(~active)
+        k = len(S)
+        GS = G[:, S]  # one gather per piece; both the KKT block and the multipliers come from it
+        K = np.empty((k + 1, k + 1))
+        K[:k, :k] = GS[S]
+        K[:k, k] = K[k, :k] = 1.0
+        K[k, k] = 0.0
+        rhs = np.zeros((k + 1, 2))
+        rhs[:k] = C[S]
+        rhs[k, 0] = 1.0
+        sol = np.linalg.solve(K, rhs)
+        p, q = sol[:k, 0], sol[:k, 1]
+        # Multipliers of the inactive bounds: mu_j(t) = G_jS w_S(t) - c_j(t) + nu(t) >= 0.
+        M = (GS @ sol[:k] - C + sol[k])[out]
+        m0, m1 = M[:, 0], M[:, 1]
+        tol = 1e-12 * max(1.0, t)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t_drop = np.where(q < 0, -p / q, np.inf)
+            t_add = np.where(m1 < 0, -m0 / m1, np.inf)
+        t_drop[t_drop <= t + tol] = np.inf
+        t_add[t_add <= t + tol] = np.inf
+        td = t_drop.min() if k else np.inf
+        ta = t_add.min() if len(out) else np.inf
+        t_next = min(td, ta, t_max)
+        pieces.append((t, t_next, S, p, q))
+        if t_next >= t_max:
+            return pieces
+        if td <= ta:
+            if k == 1:
+                raise np.linalg.LinAlgError("the path would empty the support")
+            active[S[int(np.argmin(t_drop))]] = False
+        else:
+            active[out[int(np.argmin(t_add))]] = True
+        t = t_next
+    raise np.linalg.LinAlgError(f"simplex path did not finish in {max_pieces} pieces (J={J})")
+
+
+def _null_path_residuals(
+    y_pre: np.ndarray,
+    y_post: np.ndarray,
+    X: np.ndarray,
+    lifts: np.ndarray,
+    *,
+    period_centred: bool,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    r"""Demeaned simplex refit residuals on the whole window for every lift, and the donor matrix.
+
+    The refit solves :math:`\min_{w\in\Delta}\|A w - b_0 - e\,b_1\|^2` with the test outcome
+    scaled by ``1 + e``; its solution is piecewise linear in ``e`` (:func:`simplex_path`).
+    ``period_centred``: also centre every period across the donors (the augmented model's
+    intercept; the simplex weights are unchanged by it). ``None`` if the path breaks down.
+    """
+    T0 = len(y_pre)
+    y0 = np.concatenate([y_pre, y_post])
+    y1 = np.concatenate([np.zeros(T0), y_post])
+    A = X - X.mean(axis=0)
+    b0, b1 = y0 - y0.mean(), y1 - y1.mean()
+    if period_centred:
+        m = A.mean(axis=1)
+        A, b0 = A - m[:, None], b0 - m
+    U = np.empty((len(lifts), len(y0)))
+    w0 = simplex_least_squares(A, b0)
+    for sign in (1.0, -1.0):
+        sel = np.flatnonzero(np.sign(lifts) == sign) if sign < 0 else np.flatnonzero(lifts >= 0)
+        if len(sel) == 0:
+            continue
+        t = np.abs(lifts[sel])
+        try:
+            pieces = simplex_path(A, b0, sign * b1, float(t.max()), w0)
+        except np.linalg.LinAlgError:
+            return None
+        for t_lo, t_hi, S, p, q in pieces:
+            inside = (t >= t_lo) & (t <= t_hi)
+            if not inside.any():
+                continue
+            r0, r1 = b0 - A[:, S] @ p, sign * b1 - A[:, S] @ q
+            U[sel[inside]] = r0[None, :] + t[inside, None] * r1[None, :]
+    return U, A
+
+
 class _SCFitMixin:
-    """Shared diagnostics of the synthetic-control family."""
+    """Shared diagnostics and tags of the synthetic-control family."""
+
+    def __liftlab_tags__(self) -> EstimatorTags:
+        return replace(super().__liftlab_tags__(), donor_weights=True)
+
+    def pre_fit_diagnostics(self) -> dict[str, float]:
+        return {
+            "rmse": self.pre_rmse_,
+            "r2": self.pre_r2_,
+            "scaled_l2_imbalance": self.scaled_l2_imbalance_,
+        }
 
     def _diagnostics(self, y: np.ndarray, X0: np.ndarray, w: np.ndarray) -> None:
         resid = y - self.counterfactual_pre_
@@ -135,6 +254,7 @@ class SyntheticControl(_SCFitMixin, CounterfactualEstimator):
 
     name = "sc"
     min_pre_periods = 3
+    _parameter_constraints = {"fixed_effects": [bool]}
 
     def __init__(self, *, fixed_effects: bool = True) -> None:
         self.fixed_effects = fixed_effects
@@ -148,6 +268,15 @@ class SyntheticControl(_SCFitMixin, CounterfactualEstimator):
         self.counterfactual_pre_ = X0 @ w + self.intercept_
         self.counterfactual_post_ = X1 @ w + self.intercept_
         self._diagnostics(y, X0, w)
+
+    def null_refit_residuals(
+        self, y_pre: np.ndarray, y_post: np.ndarray, X: np.ndarray, lifts: np.ndarray
+    ) -> np.ndarray | None:
+        """The conformal refit's residuals for every lift, exact (fixed effects only; see base)."""
+        if not self.fixed_effects:
+            return None
+        out = _null_path_residuals(y_pre, y_post, X, np.asarray(lifts, float), period_centred=False)
+        return None if out is None else out[0]
 
 
 class ClassicSyntheticControl(SyntheticControl):
@@ -229,6 +358,13 @@ class AugmentedSyntheticControl(_SCFitMixin, CounterfactualEstimator):
 
     name = "asc"
     min_pre_periods = 4
+    _parameter_constraints = {
+        "lam": [None, NON_NEGATIVE],
+        "fixed_effects": [bool],
+        "n_lambda": [Interval(Integral, 1, None)],
+        "lambda_min_ratio": [Interval(Real, 0, 1, closed="right")],
+        "min_1se": [bool],
+    }
 
     def __init__(
         self,
@@ -285,10 +421,6 @@ class AugmentedSyntheticControl(_SCFitMixin, CounterfactualEstimator):
         return float(choice), mean
 
     def _fit(self, Y: np.ndarray, X0: np.ndarray, X1: np.ndarray) -> None:
-        if self.lam is not None and not self.lam >= 0:
-            raise ConfigError(
-                f"AugmentedSyntheticControl: lam must be >= 0 or None, got {self.lam!r}"
-            )
         y = Y.mean(axis=1)
         yc, Xc = self._center(y, X0)
         # As augsynth: the ridge regression also centres every period across the
@@ -316,3 +448,18 @@ class AugmentedSyntheticControl(_SCFitMixin, CounterfactualEstimator):
     def refit_params(self) -> dict:
         """Parameters for refits inside inference loops: the penalty chosen here, fixed."""
         return {"lam": self.lambda_}
+
+    def null_refit_residuals(
+        self, y_pre: np.ndarray, y_post: np.ndarray, X: np.ndarray, lifts: np.ndarray
+    ) -> np.ndarray | None:
+        """The conformal refit's residuals for every lift, exact: the simplex path, then the
+        ridge correction with the fitted penalty held fixed (as the readout's refits hold it)."""
+        if not self.fixed_effects:
+            return None
+        out = _null_path_residuals(y_pre, y_post, X, np.asarray(lifts, float), period_centred=True)
+        if out is None:
+            return None
+        U, A = out
+        lam = float(self.lambda_)
+        K = A @ A.T
+        return lam * np.linalg.solve(K + lam * np.eye(len(K)), U.T).T

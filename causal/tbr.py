@@ -30,79 +30,26 @@ window) instead of Student's t.
 
 from __future__ import annotations
 
-from itertools import combinations
-from math import comb
-from typing import ClassVar
+from dataclasses import replace
 
 import numpy as np
 from scipy import stats
 
-from causal.base import CounterfactualEstimator, EffectInference, check_is_fitted
-from causal.errors import ConfigError, DataError
-
-_ERRORS = ("iid", "ar1", "arma11")
-_CALIBRATION = ("placebo", None)
-
-
-def treated_post_average(
-    estimator: CounterfactualEstimator, Y_treated_post: np.ndarray
-) -> np.ndarray:
-    """The treated average over the test as a (T1,) array, checked against the fit.
-
-    Shared by the estimators with their own inference (tbr, did, bsts): they all
-    report on the treated *average* series.
-    """
-    check_is_fitted(estimator)
-    y = np.asarray(Y_treated_post, dtype=float)
-    if y.ndim == 2:
-        if y.shape[1] != estimator.n_treated_:
-            raise DataError(
-                f"{type(estimator).__name__}.effect_inference: Y_treated_post has {y.shape[1]} treated columns, "
-                f"fit had {estimator.n_treated_}"
-            )
-        y = y.mean(axis=1)
-    if y.ndim != 1 or y.shape[0] != estimator.counterfactual_post_.shape[0]:
-        raise DataError(
-            f"{type(estimator).__name__}.effect_inference: Y_treated_post has {y.shape[0] if y.ndim else 0} periods, "
-            f"the fitted test period has {estimator.counterfactual_post_.shape[0]}"
-        )
-    if not np.isfinite(y).all():
-        raise DataError(
-            f"{type(estimator).__name__}.effect_inference: treated test-period outcomes contain NaN or infinite values"
-        )
-    return y
-
-
-def check_alpha(estimator: CounterfactualEstimator, alpha: float) -> float:
-    alpha = float(alpha)
-    if not 0.0 < alpha < 1.0:
-        raise ConfigError(
-            f"{type(estimator).__name__}.effect_inference: alpha must be in (0, 1), got {alpha}"
-        )
-    return alpha
-
-
-def placebo_groups(J: int, n1: int, n_placebo: int, seed: int) -> list[list[int]]:
-    """Groups of ``n1`` of the ``J`` control geos read out as if treated: every group when
-    there are at most ``n_placebo`` of them, otherwise ``n_placebo`` random draws from ``seed``.
-
-    Shared by the placebo-in-space inference of tbr, did and sdid.
-    """
-    if comb(J, n1) <= n_placebo:
-        return [list(g) for g in combinations(range(J), n1)]
-    rng = np.random.default_rng(seed)
-    return [list(rng.choice(J, n1, replace=False)) for _ in range(int(n_placebo))]
-
-
-def placebo_reference(z: np.ndarray, alpha: float, statistic: float) -> tuple[float, float]:
-    """The ``1 - alpha`` quantile of ``|z|`` (the interval's multiplier) and the placebo p-value of
-    ``statistic``: the share of placebo statistics at least as large, the real one counted too.
-
-    ``z`` holds the placebos' statistics on the scale of ``statistic`` (tbr, bsts, sdid).
-    """
-    q = float(np.quantile(np.abs(z), 1 - alpha))
-    p = float((1 + np.sum(np.abs(z) >= statistic)) / (1 + z.size))
-    return q, p
+from causal.base import (
+    POSITIVE_INT,
+    SEED,
+    CounterfactualEstimator,
+    EstimatorTags,
+    Options,
+)
+from causal.errors import DataError
+from causal.inference import (
+    EffectInference,
+    check_confidence,
+    placebo_groups,
+    placebo_reference,
+    treated_post_average,
+)
 
 
 def _acf(e: np.ndarray, max_lag: int) -> np.ndarray:
@@ -277,14 +224,19 @@ class TimeBasedRegression(CounterfactualEstimator):
     >>> x = 100 + rng.normal(0, 5, (40, 3))
     >>> y = 10 + 0.5 * x.mean(axis=1)
     >>> est = TimeBasedRegression().fit(y[:30], x[:30], x[30:])
-    >>> inf = est.effect_inference(y[30:], alpha=0.1)
+    >>> inf = est.effect_inference(y[30:], confidence=0.9)
     >>> round(inf.effect, 6) == 0.0
     True
     """
 
     name = "tbr"
-    own_inference: ClassVar[bool] = True
     min_pre_periods = 6
+    _parameter_constraints = {
+        "errors": [Options("arma11", "ar1", "iid")],
+        "calibration": [Options("placebo", None)],
+        "n_placebo": [POSITIVE_INT],
+        "seed": [SEED],
+    }
 
     def __init__(
         self,
@@ -299,15 +251,18 @@ class TimeBasedRegression(CounterfactualEstimator):
         self.n_placebo = n_placebo
         self.seed = seed
 
+    def __liftlab_tags__(self) -> EstimatorTags:
+        return replace(
+            super().__liftlab_tags__(),
+            own_inference=True,
+            inference_options={
+                "placebo": {"calibration": "placebo"},
+                "analytic": {"calibration": None},
+            },
+            without_own_inference={"calibration": None},
+        )
+
     def _fit(self, Y: np.ndarray, X0: np.ndarray, X1: np.ndarray) -> None:
-        if self.errors not in _ERRORS:
-            raise ConfigError(
-                f"TimeBasedRegression: errors must be one of {', '.join(_ERRORS)}, got {self.errors!r}"
-            )
-        if self.calibration not in _CALIBRATION:
-            raise ConfigError(
-                f"TimeBasedRegression: calibration must be 'placebo' or None, got {self.calibration!r}"
-            )
         x0 = X0.mean(axis=1)
         if np.ptp(x0) == 0:
             raise DataError(
@@ -348,15 +303,17 @@ class TimeBasedRegression(CounterfactualEstimator):
                 z.append(err / sd)
         return np.asarray(z)
 
-    def effect_inference(self, Y_treated_post: np.ndarray, alpha: float = 0.1) -> EffectInference:
+    def effect_inference(
+        self, Y_treated_post: np.ndarray, confidence: float = 0.9
+    ) -> EffectInference:
         """Cumulative effect over the test with its interval and two-sided p-value.
 
         Parameters
         ----------
         Y_treated_post : ndarray (T1, N1) or (T1,)
             Observed treated outcomes during the test.
-        alpha : float, default=0.1
-            One minus the interval's confidence.
+        confidence : float, default=0.9
+            Level of the interval (the test's level is ``1 - confidence``).
 
         Returns
         -------
@@ -364,7 +321,7 @@ class TimeBasedRegression(CounterfactualEstimator):
             ``effect`` = sum over the test of observed average minus
             counterfactual, its interval, p-value and the pointwise band.
         """
-        alpha = check_alpha(self, alpha)
+        alpha = 1.0 - check_confidence(self, confidence)
         y = treated_post_average(self, Y_treated_post)
         effect = float((y - self.counterfactual_post_).sum())
         sd = float(np.sqrt(max(self.prediction_cov_.sum(), 0.0)))

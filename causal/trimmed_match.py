@@ -40,12 +40,15 @@ ad spend with randomized paired geo experiments. Annals of Applied Statistics
 from __future__ import annotations
 
 import math
+from dataclasses import replace
+from numbers import Real
 
 import numpy as np
 from scipy import stats
 
-from causal.base import BaseEstimator, check_is_fitted
+from causal.base import NON_NEGATIVE, BaseEstimator, EstimatorTags, Interval, check_is_fitted
 from causal.errors import ConfigError, DataError
+from causal.inference import check_confidence
 
 # trimmed_match's constants: the largest trim rate, the bound on iROAS, the width
 # (in standard errors) above which the inverted test is replaced by a normal interval.
@@ -189,6 +192,8 @@ class TrimmedMatch(BaseEstimator):
         Largest trim rate tried (capped at ``min(0.5 - 1/n, 0.30)`` as trimmed_match does).
     trim_rate : float or None, default=None
         A fixed trim rate in ``[0, max_trim_rate]``; ``None`` chooses it by the paper's rule.
+    confidence : float, default=0.9
+        Level of :meth:`conf_int` when none is asked for.
 
     Attributes
     ----------
@@ -211,11 +216,29 @@ class TrimmedMatch(BaseEstimator):
     (1.571, 0.25, [-29.374, 1.619])
     """
 
-    def __init__(self, *, max_trim_rate: float = 0.25, trim_rate: float | None = None) -> None:
+    _parameter_constraints = {
+        "max_trim_rate": [NON_NEGATIVE],
+        "trim_rate": [None, NON_NEGATIVE],
+        "confidence": [Interval(Real, 0, 1, closed="neither")],
+    }
+
+    def __init__(
+        self,
+        *,
+        max_trim_rate: float = 0.25,
+        trim_rate: float | None = None,
+        confidence: float = 0.9,
+    ) -> None:
         self.max_trim_rate = max_trim_rate
         self.trim_rate = trim_rate
+        self.confidence = confidence
+
+    def __liftlab_tags__(self) -> EstimatorTags:
+        return replace(super().__liftlab_tags__(), input="pairs", min_pre_periods=0)
 
     def fit(self, delta_response, delta_spend) -> TrimmedMatch:
+        """Fit on one response and one spend difference (treated minus control) per pair."""
+        self._validate_params()
         R0 = np.asarray(delta_response, float).ravel()
         S0 = np.asarray(delta_spend, float).ravel()
         if R0.shape != S0.shape:
@@ -232,8 +255,6 @@ class TrimmedMatch(BaseEstimator):
             raise DataError(
                 "TrimmedMatch: the spend differences of every pair are zero: the test did not move spend"
             )
-        if self.max_trim_rate < 0:
-            raise ConfigError(f"TrimmedMatch: max_trim_rate must be >= 0, got {self.max_trim_rate}")
         n = len(R0)
         R, S = self._break_ties(R0, S0)
         max_rate = min(min(0.5 - 1.0 / n, self.max_trim_rate), MAX_TRIM_RATE)
@@ -253,7 +274,7 @@ class TrimmedMatch(BaseEstimator):
         chosen = next(c for c in cands if c[2] <= (1 + 0.25 / math.sqrt(n)) * min_se)
         self.trim_rate_, self.estimate_, self.std_error_ = chosen
         self.candidates_ = cands
-        self._R, self._S = R, S
+        self._R_, self._S_ = R, S
         self.epsilons_ = R0 - S0 * self.estimate_
         ranks = np.empty(n, int)
         ranks[np.argsort(self.epsilons_)] = np.arange(n)
@@ -288,13 +309,13 @@ class TrimmedMatch(BaseEstimator):
         norms = [trimmed_symmetric_norm(R - S * t, rate) for t in roots]
         return float(roots[int(np.argmin(norms))])
 
-    def conf_int(self, confidence: float = 0.9) -> tuple[float, float]:
-        """Interval for the iROAS at ``confidence`` (the inverted studentised trimmed-mean test)."""
+    def conf_int(self, confidence: float | None = None) -> tuple[float, float]:
+        """Interval for the iROAS at ``confidence`` (default: the estimator's), by the inverted
+        studentised trimmed-mean test."""
         check_is_fitted(self, "estimate_")
-        if not 0 < confidence < 1:
-            raise ConfigError(f"TrimmedMatch: confidence must be in (0, 1), got {confidence}")
+        confidence = check_confidence(self, self.confidence if confidence is None else confidence)
         z = float(stats.norm.ppf(0.5 + 0.5 * confidence))
-        lo, hi = studentized_range(self._R, self._S, self.trim_rate_, z)
+        lo, hi = studentized_range(self._R_, self._S_, self.trim_rate_, z)
         if not np.isfinite([lo, hi]).all() or hi - lo > EXTREME_CI_WIDTH * self.std_error_:
             width = self.std_error_ * z * NORMAL_MULTIPLIER
             lo, hi = self.estimate_ - width, self.estimate_ + width
@@ -305,7 +326,7 @@ class TrimmedMatch(BaseEstimator):
         check_is_fitted(self, "estimate_")
         n = self.n_pairs_
         k = math.ceil(self.trim_rate_ * n)
-        r = np.sort(self._R)
+        r = np.sort(self._R_)
         body = r[k : n - k]
         m = len(body)
         w = np.concatenate([np.full(k, r[k]), body, np.full(k, r[n - 1 - k])])

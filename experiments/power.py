@@ -54,9 +54,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from causal.base import CounterfactualEstimator, clone, make_estimator
+from causal.base import CounterfactualEstimator, clone, get_tags, make_estimator
 from causal.conformal import DEFAULT_PERMUTATION, ConformalTest, refit_clone
 from causal.errors import ConfigError
+from causal.synthetic_control import simplex_path  # noqa: F401  (its old import path)
 from experiments.design_defaults import min_pre_periods
 
 # The readout's default inference for estimators without their own (experiments.readout.INFERENCE).
@@ -110,70 +111,6 @@ def default_min_pre(
     return min_pre_periods(duration, period, estimator.min_pre_periods)
 
 
-# -- the exact parametric path of the simplex least squares --------------------
-def simplex_path(
-    A: np.ndarray,
-    b0: np.ndarray,
-    b1: np.ndarray,
-    t_max: float,
-    w0: np.ndarray,
-    *,
-    max_pieces: int = 500,
-) -> list[tuple[float, float, np.ndarray, np.ndarray, np.ndarray]]:
-    r"""Exact solution path of :math:`\min_{w\ge0,1'w=1}\|Aw - b_0 - t b_1\|^2` for :math:`t\in[0, t_{max}]`.
-
-    ``w0`` is the solution at :math:`t=0` (its support starts the path).
-    Returns pieces ``(t_lo, t_hi, S, p, q)``: on ``[t_lo, t_hi]`` the weights
-    are zero outside ``S`` and ``p + t q`` on ``S``. On each piece the KKT
-    system of the equality-constrained problem on ``S`` is solved for both
-    right-hand sides at once; the piece ends where a weight reaches zero or an
-    inactive bound's multiplier does.
-    """
-    G = A.T @ A
-    C = np.column_stack([A.T @ b0, A.T @ b1])
-    J = A.shape[1]
-    active = w0 > 0
-    t = 0.0
-    pieces = []
-    for _ in range(max_pieces):
-        S = np.flatnonzero(active)
-        out = np.flatnonzero(~active)
-        k = len(S)
-        GS = G[:, S]  # one gather per piece; both the KKT block and the multipliers come from it
-        K = np.empty((k + 1, k + 1))
-        K[:k, :k] = GS[S]
-        K[:k, k] = K[k, :k] = 1.0
-        K[k, k] = 0.0
-        rhs = np.zeros((k + 1, 2))
-        rhs[:k] = C[S]
-        rhs[k, 0] = 1.0
-        sol = np.linalg.solve(K, rhs)
-        p, q = sol[:k, 0], sol[:k, 1]
-        # Multipliers of the inactive bounds: mu_j(t) = G_jS w_S(t) - c_j(t) + nu(t) >= 0.
-        M = (GS @ sol[:k] - C + sol[k])[out]
-        m0, m1 = M[:, 0], M[:, 1]
-        tol = 1e-12 * max(1.0, t)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t_drop = np.where(q < 0, -p / q, np.inf)
-            t_add = np.where(m1 < 0, -m0 / m1, np.inf)
-        t_drop[t_drop <= t + tol] = np.inf
-        t_add[t_add <= t + tol] = np.inf
-        td = t_drop.min() if k else np.inf
-        ta = t_add.min() if len(out) else np.inf
-        t_next = min(td, ta, t_max)
-        pieces.append((t, t_next, S, p, q))
-        if t_next >= t_max:
-            return pieces
-        if td <= ta:
-            if k == 1:
-                raise np.linalg.LinAlgError("the path would empty the support")
-            active[S[int(np.argmin(t_drop))]] = False
-        else:
-            active[out[int(np.argmin(t_add))]] = True
-        t = t_next
-    raise np.linalg.LinAlgError(f"simplex path did not finish in {max_pieces} pieces (J={J})")
-
-
 # -- one window ----------------------------------------------------------------
 @dataclass
 class WindowDecisions:
@@ -197,46 +134,6 @@ class WindowDecisions:
     def detections(self, alpha: float) -> np.ndarray:
         sign_ok = (self.lifts == 0) | (np.sign(self.effects) == np.sign(self.lifts))
         return rejects(self.p_values, alpha) & sign_ok
-
-
-def _fast_sc_residuals(est, y_pre, y_post, X, lifts) -> np.ndarray | None:
-    """Whole-window refit residuals for every lift, exactly, for ``sc`` / ``asc``; None if not applicable."""
-    name = getattr(est, "name", "")
-    if name not in ("sc", "asc") or not getattr(est, "fixed_effects", False):
-        return None
-    from causal.synthetic_control import simplex_least_squares
-
-    T0 = len(y_pre)
-    y0 = np.concatenate([y_pre, y_post])
-    y1 = np.concatenate([np.zeros(T0), y_post])
-    A = X - X.mean(axis=0)
-    b0, b1 = y0 - y0.mean(), y1 - y1.mean()
-    if name == "asc":
-        # The ridge model's period-centring leaves the simplex weights unchanged.
-        m = A.mean(axis=1)
-        A, b0 = A - m[:, None], b0 - m
-    U = np.empty((len(lifts), len(y0)))
-    w0 = simplex_least_squares(A, b0)
-    for sign in (1.0, -1.0):
-        sel = np.flatnonzero(np.sign(lifts) == sign) if sign < 0 else np.flatnonzero(lifts >= 0)
-        if len(sel) == 0:
-            continue
-        t = np.abs(lifts[sel])
-        try:
-            pieces = simplex_path(A, b0, sign * b1, float(t.max()), w0)
-        except np.linalg.LinAlgError:
-            return None
-        for t_lo, t_hi, S, p, q in pieces:
-            inside = (t >= t_lo) & (t <= t_hi)
-            if not inside.any():
-                continue
-            r0, r1 = b0 - A[:, S] @ p, sign * b1 - A[:, S] @ q
-            U[sel[inside]] = r0[None, :] + t[inside, None] * r1[None, :]
-    if name == "asc":
-        lam = float(est.lambda_)
-        K = A @ A.T
-        U = lam * np.linalg.solve(K + lam * np.eye(len(K)), U.T).T
-    return U
 
 
 def window_decisions(
@@ -279,10 +176,10 @@ def window_decisions(
     K = len(lifts)
     p = np.empty(K)
     effects = np.empty(K)
-    if getattr(fitted, "own_inference", False):
+    if get_tags(fitted).own_inference:
         # Fitted on the pre-period only: nothing but the inference sees the injection.
         for k, e in enumerate(lifts):
-            inf = fitted.effect_inference(Y_post * (1.0 + e), alpha)
+            inf = fitted.effect_inference(Y_post * (1.0 + e), confidence=1.0 - alpha)
             p[k], effects[k] = inf.p_value, inf.effect
         return WindowDecisions(lifts, p, effects, baseline)
     # The readout's point estimate comes from the pre-period fit, so it is linear in the lift.
@@ -299,7 +196,7 @@ def window_decisions(
     )
     U = None
     if method == "fast":
-        U = _fast_sc_residuals(fitted, y_pre, y_post, np.vstack([X_pre, X_post]), lifts)
+        U = fitted.null_refit_residuals(y_pre, y_post, np.vstack([X_pre, X_post]), lifts)
         if U is None:
             U = _linear_residuals(test, fitted, y_pre, y_post, lifts)
     if U is None:

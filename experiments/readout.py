@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from causal.base import CounterfactualEstimator, EffectInference, clone, make_estimator
+from causal.base import CounterfactualEstimator, clone, get_tags, make_estimator
 from causal.conformal import (
     PlaceboResult,
     placebo_in_space,
@@ -40,6 +40,7 @@ from causal.conformal import (
     refit_clone,
 )
 from causal.errors import ConfigError, DataError
+from causal.inference import EffectInference
 from causal.panel import Panel
 from causal.synth_predictors import PredictorSyntheticControl
 from experiments.readout_geo import GEO_LEVEL, read_out_geo_level
@@ -282,17 +283,12 @@ def warning_notes(caught: Sequence[warnings.WarningMessage]) -> list[str]:
     return seen
 
 
-class _Unscaled:
-    """A fitted estimator's outputs back on the data's scale (what :meth:`Readout.build` reads)."""
-
-    def __init__(self, fitted: CounterfactualEstimator, scale: float) -> None:
-        self.counterfactual_pre_ = np.asarray(fitted.counterfactual_pre_, float) * scale
-        self.counterfactual_post_ = np.asarray(fitted.counterfactual_post_, float) * scale
-        for attr in ("weights_", "pre_r2_", "scaled_l2_imbalance_"):
-            if hasattr(fitted, attr):
-                setattr(self, attr, getattr(fitted, attr))
-        if hasattr(fitted, "pre_rmse_"):
-            self.pre_rmse_ = fitted.pre_rmse_ * scale
+def _unscale_diagnostics(diagnostics: dict[str, float], scale: float) -> dict[str, float]:
+    """The estimator's pre-fit measures on the data's scale (the RMSE has the outcome's units)."""
+    out = dict(diagnostics)
+    if "rmse" in out:
+        out["rmse"] = out["rmse"] * scale
+    return out
 
 
 def _unscale_inference(inf: EffectInference, scale: float) -> EffectInference:
@@ -397,7 +393,7 @@ def _read_out(
 
     placebo = {}
     if placebos:
-        if hasattr(fitted, "refit_params"):
+        if fitted.refit_params():
             # Placebo refits keep the tuning the real fit chose (e.g. sc-predictors' V): time one of those.
             t0 = time.perf_counter()
             refit_clone(fitted).fit(ys_pre, Xs_pre, Xs_post)
@@ -442,7 +438,10 @@ def _read_out(
         extra_notes.append(miss)
     return Readout.build(
         panel=panel,
-        estimator=_Unscaled(fitted, scale),
+        counterfactual_pre=np.asarray(fitted.counterfactual_pre_, float) * scale,
+        counterfactual_post=np.asarray(fitted.counterfactual_post_, float) * scale,
+        weights=fitted.weights_ if get_tags(fitted).donor_weights else None,
+        diagnostics=_unscale_diagnostics(fitted.pre_fit_diagnostics(), scale),
         estimator_name=name,
         confidence=float(confidence),
         treated=treated,

@@ -24,9 +24,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from causal.base import EffectInference
 from causal.errors import ConfigError, DataError
 from causal.gbr import GeoBasedRegression
+from causal.inference import EffectInference
 from causal.panel import Panel
 from causal.trimmed_match import TrimmedMatch
 from experiments.readout_result import Readout
@@ -69,13 +69,6 @@ def _check_pairs(panel: Panel, pairs: Sequence[tuple[str, str]]) -> list[tuple[s
                 )
             seen[g] = k
     return pairs
-
-
-class _GeoFit:
-    """What :meth:`Readout.build` reads of an estimator: the treated-average series."""
-
-    def __init__(self, cf_pre: np.ndarray, cf_post: np.ndarray) -> None:
-        self.counterfactual_pre_, self.counterfactual_post_ = cf_pre, cf_post
 
 
 def read_out_geo_level(
@@ -246,7 +239,8 @@ def read_out_geo_level(
         }
     return Readout.build(
         panel=panel,
-        estimator=_GeoFit(cf_pre, cf_post),
+        counterfactual_pre=cf_pre,
+        counterfactual_post=cf_post,
         estimator_name=method,
         confidence=float(confidence),
         treated=treated,

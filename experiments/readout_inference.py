@@ -13,9 +13,16 @@ import re
 
 import numpy as np
 
-from causal.base import CounterfactualEstimator, EffectInference, clone
+from causal.base import (
+    ESTIMATOR_PATHS,
+    CounterfactualEstimator,
+    clone,
+    estimator_class,
+    get_tags,
+)
 from causal.conformal import conformal_inference, placebo_in_space
 from causal.errors import ConfigError, DataError
+from causal.inference import EffectInference
 from experiments.readout_geo import GEO_LEVEL
 
 # Inference presets of the readout's conformal test. "geolift" is GeoLift's
@@ -32,22 +39,21 @@ INFERENCE = {
     "conformal-iid": {"permutation": "iid", "statistic": "mean"},
     "conformal-mean": {"permutation": "block", "statistic": "mean"},
 }
-# Inferences an estimator carries itself: choice -> the estimator parameters that select it.
-# The first is the estimator's default; every estimator also takes the conformal presets
-# above, except bsts (a refit takes seconds; the conformal test refits hundreds of times).
+# The estimators' declarations (their tags, causal.base.EstimatorTags), by INTERFACE.md name:
+# the inferences each carries itself (choice -> the parameters that select it; the first is
+# its default), the parameters that turn them off (a conformal readout, a spend fit), and the
+# estimators the conformal test cannot refit (bsts: a fit takes seconds, the test refits
+# hundreds of times). Every other estimator also takes the conformal presets above.
+_TAGS = {name: get_tags(estimator_class(name)()) for name in ESTIMATOR_PATHS}
 OWN_INFERENCE: dict[str, dict[str, dict]] = {
-    "tbr": {"placebo": {"calibration": "placebo"}, "analytic": {"calibration": None}},
-    "did": {"placebo": {"inference": "placebo"}, "cluster": {"inference": "cluster"}},
-    "sdid": {"placebo": {"inference": "placebo"}},
-    "bsts": {"posterior": {"calibration": None}, "placebo": {"calibration": "placebo"}},
+    name: {k: dict(v) for k, v in t.inference_options.items()}
+    for name, t in _TAGS.items()
+    if t.inference_options
 }
-# Parameters that turn an estimator's own inference off (a conformal readout, a spend fit).
 NO_OWN_INFERENCE: dict[str, dict] = {
-    "tbr": {"calibration": None},
-    "sdid": {"inference": "conformal"},
-    "bsts": {"calibration": None},
+    name: dict(t.without_own_inference) for name, t in _TAGS.items() if t.without_own_inference
 }
-NO_CONFORMAL = ("bsts",)
+NO_CONFORMAL = tuple(name for name, t in _TAGS.items() if not t.conformal)
 # When an estimator's default (placebo) inference is not available (a balanced design), the own
 # inference tried before the conformal test: did's cluster-robust interval covered 0.93-0.95 with a
 # false positive rate of 0.07 with 15 of 30 geos treated, its conformal test 0.79-0.82 and 0.21.
@@ -93,10 +99,13 @@ def configure_inference(
         choices = inference_choices(name)
     else:
         # An estimator of the user's own: "own" when it carries its inference.
-        choices = (["own"] if getattr(est, "own_inference", False) else []) + list(INFERENCE)
+        tags = get_tags(est)
+        choices = (["own"] if tags.own_inference else []) + (
+            list(INFERENCE) if tags.conformal else []
+        )
     if inference is None:
         # An estimator object configured for its own inference keeps it; otherwise the first choice.
-        if name in OWN_INFERENCE and not getattr(est, "own_inference", False):
+        if name in OWN_INFERENCE and not get_tags(est).own_inference:
             return est, "conformal"
         return est, choices[0]
     if inference not in choices:
@@ -228,7 +237,7 @@ def infer(
             if mode == "placebo" and z is not None and z.size < 10:
                 # tbr/bsts would quietly use their analytic interval, which misses on geo data.
                 raise ConfigError(f"{z.size} placebo groups, fewer than 10 (too few control geos)")
-            inf = fitted.effect_inference(Y_post, alpha)
+            inf = fitted.effect_inference(Y_post, confidence=1.0 - alpha)
             if _valid(inf):
                 return inf, [{"test": mode, "p_value": inf.p_value, "method": inf.method}], notes
             tried.append(f"'{mode}' gave no valid interval")
@@ -239,7 +248,7 @@ def infer(
             # An own inference that the study found calibrated where the default is not available.
             alt_fit = clone(fitted).set_params(**OWN_INFERENCE[name][alt]).fit(Y_pre, X_pre, X_post)
             try:
-                inf = alt_fit.effect_inference(Y_post, alpha)
+                inf = alt_fit.effect_inference(Y_post, confidence=1.0 - alpha)
                 if _valid(inf):
                     notes.append(f"Inference fell back to '{alt}': " + "; ".join(tried) + ".")
                     return inf, [{"test": alt, "p_value": inf.p_value, "method": inf.method}], notes

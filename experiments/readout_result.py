@@ -4,19 +4,25 @@ They hold numbers computed by :mod:`experiments.readout`; nothing here fits a
 model. Totals and incremental signups are kept apart everywhere: ``observed``
 is everything that happened in the treated geos, ``incremental`` only what
 the treatment caused.
+
+Both follow the result protocol of :mod:`causal.summary`: ``summary()`` returns a
+:class:`~causal.summary.Summary` with readable numbers, ``to_dict()`` the JSON
+contract, ``plot(ax=None)`` returns ``(fig, ax)`` and never shows, and
+``conf_int(confidence=None)`` gives the intervals at the readout's level.
 """
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from causal.base import EffectInference
 from causal.conformal import PlaceboResult
+from causal.errors import ConfigError
+from causal.inference import EffectInference
+from causal.summary import Summary, fmt_frame, fmt_number
 
 
 def _iso(d) -> str:
@@ -29,19 +35,16 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return float(a / b)
 
 
-class TextSummary:
-    """A summary that prints as text and renders as HTML in notebooks."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __str__(self) -> str:
-        return self.text
-
-    __repr__ = __str__
-
-    def _repr_html_(self) -> str:
-        return f"<pre>{html.escape(self.text)}</pre>"
+def _check_level(result: Any, confidence: float | None) -> str:
+    """The level's column label; a level other than the readout's cannot be given without a rerun."""
+    if confidence is not None and not np.isclose(float(confidence), result.confidence):
+        raise ConfigError(
+            f"{type(result).__name__}.conf_int: the intervals were computed at confidence "
+            f"{result.confidence:g}, not {float(confidence):g}; they come from the readout's own "
+            f"tests (permutations, placebos), so read the experiment out again with "
+            f"confidence={float(confidence):g}"
+        )
+    return f"{result.confidence:.0%}"
 
 
 @dataclass
@@ -123,7 +126,8 @@ class Readout:
         cls,
         *,
         panel,
-        estimator,
+        counterfactual_pre: np.ndarray,
+        counterfactual_post: np.ndarray,
         estimator_name: str,
         confidence: float,
         treated,
@@ -142,10 +146,19 @@ class Readout:
         extra_notes=(),
         tests=(),
         inference_choice: str | None = None,
+        weights: np.ndarray | None = None,
+        diagnostics: dict[str, float] | None = None,
     ) -> Readout:
+        """A readout from the fitted treated-average counterfactual (data units) and its inference.
+
+        ``weights`` are the donor weights (in ``control`` order) of an estimator that weights
+        donors; ``diagnostics`` the pre-period fit measures it computed itself
+        (``CounterfactualEstimator.pre_fit_diagnostics``), the rest computed here.
+        """
         n1 = len(treated)
-        cf_pre = np.asarray(estimator.counterfactual_pre_, float)
-        cf_post = np.asarray(estimator.counterfactual_post_, float)
+        cf_pre = np.asarray(counterfactual_pre, float)
+        cf_post = np.asarray(counterfactual_post, float)
+        diagnostics = dict(diagnostics or {})
         observed = float(y_post.sum() * n1)
         incremental = float(inference.effect * n1)
         counterfactual = observed - incremental
@@ -175,23 +188,15 @@ class Readout:
             index=pd.DatetimeIndex(idx, name="date"),
         )
 
-        weights = None
-        if hasattr(estimator, "weights_"):
-            weights = pd.Series(
-                np.asarray(estimator.weights_, float), index=list(control), name="weight"
-            )
+        if weights is not None:
+            weights = pd.Series(np.asarray(weights, float), index=list(control), name="weight")
         resid = y_pre - cf_pre
         sst = float(np.sum((y_pre - y_pre.mean()) ** 2))
+        l2 = diagnostics.get("scaled_l2_imbalance")
         fit = {
-            "rmse": float(getattr(estimator, "pre_rmse_", np.sqrt(np.mean(resid**2)))),
-            "r2": float(
-                getattr(estimator, "pre_r2_", 1 - np.sum(resid**2) / sst if sst > 0 else np.nan)
-            ),
-            "scaled_l2_imbalance": (
-                float(estimator.scaled_l2_imbalance_)
-                if hasattr(estimator, "scaled_l2_imbalance_")
-                else None
-            ),
+            "rmse": float(diagnostics.get("rmse", np.sqrt(np.mean(resid**2)))),
+            "r2": float(diagnostics.get("r2", 1 - np.sum(resid**2) / sst if sst > 0 else np.nan)),
+            "scaled_l2_imbalance": None if l2 is None else float(l2),
             "mape": float(np.mean(np.abs(resid) / np.maximum(np.abs(y_pre), 1e-12))),
         }
 
@@ -301,9 +306,16 @@ class Readout:
     def n_test_periods(self) -> int:
         return int((self.series["period"] == "test").sum())
 
-    def conf_int(self) -> pd.DataFrame:
-        """Intervals of the incremental total and the lift, level in the column names."""
-        level = f"{self.confidence:.0%}"
+    def conf_int(self, confidence: float | None = None) -> pd.DataFrame:
+        """Intervals of the incremental total and the lift, level in the column names.
+
+        Parameters
+        ----------
+        confidence : float, optional
+            The level; only the readout's own (``None``, the default) is available, any other
+            raises a :class:`~causal.errors.ConfigError` saying to read the test out again.
+        """
+        level = _check_level(self, confidence)
         return pd.DataFrame(
             {
                 f"lower {level}": [self.incremental_ci[0], self.lift_ci[0]],
@@ -380,24 +392,30 @@ class Readout:
             )
         return s
 
-    def summary(self) -> TextSummary:
-        """The headline, the table and numbered notes (inference method, warnings)."""
+    def summary(self) -> Summary:
+        """The headline, the table and numbered notes (inference method, warnings).
+
+        Numbers are written for a reader (``90,720``, never ``9.072e+04``); the table is kept
+        as ``summary().tables["readout"]``.
+        """
+        table = self.table
         lines = [
             f"Lift readout ({self.estimator}, {self.outcome})",
             self.text,
             "",
-            self.table.to_string(float_format=lambda x: f"{x:,.4g}"),
+            fmt_frame(table, digits=4),
             "",
-            f"pre-period fit: RMSE {self.fit['rmse']:.4g}, R² {self.fit['r2']:.3f}"
+            f"pre-period fit: RMSE {fmt_number(self.fit['rmse'], 4)}, "
+            f"R² {fmt_number(self.fit['r2'], 3)}"
             + (
-                f", scaled L2 imbalance {self.fit['scaled_l2_imbalance']:.4f}"
+                f", scaled L2 imbalance {fmt_number(self.fit['scaled_l2_imbalance'], 4)}"
                 if self.fit.get("scaled_l2_imbalance") is not None
                 else ""
             ),
             "",
         ]
         lines += [f"{i}. {n}" for i, n in enumerate(self.notes, 1)]
-        return TextSummary("\n".join(lines))
+        return Summary("\n".join(lines), {"readout": table})
 
     def to_dict(self) -> dict[str, Any]:
         """readout.json: INTERFACE.md's keys, then extras (series, weights, fit, placebos, notes)."""
@@ -458,140 +476,16 @@ class Readout:
         return out
 
     # -- plots ----------------------------------------------------------------
-    def plot(self, *, kind: str = "counterfactual", ax=None, show: bool = False):
-        """Draw one view; returns ``(fig, ax)``.
+    def plot(self, *, kind: str = "counterfactual", ax=None):
+        """Draw one view on ``ax`` (or a new figure); returns ``(fig, ax)`` and never shows it.
 
         ``kind``: ``"counterfactual"`` (observed vs counterfactual with the
         band), ``"incremental"`` (pointwise), ``"cumulative"``, ``"placebo"``
         (placebo-in-space distribution), ``"weights"`` (donor weights).
         """
-        import matplotlib.pyplot as plt
+        from experiments.readout_plots import plot_readout
 
-        if ax is None:
-            fig, ax = plt.subplots(figsize=(9, 4))
-        else:
-            fig = ax.figure
-        from matplotlib.ticker import FuncFormatter
-
-        s = self.series
-        test = s[s["period"] == "test"]
-        start = test.index[0]
-        level = f"{self.confidence:.0%}"
-        thousands = FuncFormatter(lambda v, _: f"{v:,.0f}")
-        if kind == "counterfactual":
-            ax.plot(
-                s.index,
-                s["observed"],
-                color="black",
-                lw=1.2,
-                label=f"observed {self.outcome} (total)",
-            )
-            ax.plot(
-                s.index,
-                s["counterfactual"],
-                color="#2f5fa7",
-                lw=1.2,
-                ls="--",
-                label="counterfactual (would have happened anyway)",
-            )
-            ax.fill_between(
-                test.index,
-                test["lower"],
-                test["upper"],
-                color="#2f5fa7",
-                alpha=0.2,
-                label=f"{level} band",
-            )
-            ax.axvspan(start, test.index[-1], color="#f2c14e", alpha=0.12, label="test window")
-            ax.set_ylabel(f"{self.outcome} per {self.period_name}, treated total")
-            ax.yaxis.set_major_formatter(thousands)
-            ax.legend(loc="upper left", fontsize=8)
-            ax.set_title(
-                f"Observed vs counterfactual {self.outcome} in the treated geos ({self.estimator})"
-            )
-        elif kind == "incremental":
-            ax.bar(
-                test.index,
-                test["incremental"],
-                color="#2f5fa7",
-                label=f"incremental {self.outcome}",
-            )
-            # Pointwise band of the gap: observed minus the counterfactual band (no new statistic).
-            ax.vlines(
-                test.index,
-                test["observed"] - test["upper"],
-                test["observed"] - test["lower"],
-                color="#1d2430",
-                lw=0.8,
-                label=f"{level} pointwise band",
-            )
-            ax.axhline(0, color="black", lw=0.8)
-            ax.set_ylabel(f"incremental {self.outcome} per {self.period_name}")
-            ax.yaxis.set_major_formatter(thousands)
-            ax.legend(loc="best", fontsize=8)
-            ax.set_title(
-                f"Incremental {self.outcome} per {self.period_name} during the test ({self.estimator})"
-            )
-        elif kind == "cumulative":
-            ax.plot(
-                test.index,
-                test["cumulative_incremental"],
-                color="#2f5fa7",
-                marker="o",
-                ms=3,
-                label=f"cumulative incremental {self.outcome}",
-            )
-            # A line from lo to hi (not an error bar): a conformal interval may exclude the estimate.
-            ax.vlines(
-                [test.index[-1]],
-                *self.incremental_ci,
-                color="#a12",
-                lw=2,
-                label=f"total, {level} interval",
-            )
-            ax.axhline(0, color="black", lw=0.8)
-            ax.set_ylabel(f"cumulative incremental {self.outcome}")
-            ax.yaxis.set_major_formatter(thousands)
-            ax.legend(loc="best", fontsize=8)
-            ax.set_title(f"Cumulative incremental {self.outcome} over the test ({self.estimator})")
-        elif kind == "placebo":
-            res = self.placebo.get("space")
-            if res is None or len(res.scores) == 0:
-                raise ValueError("no placebo-in-space results in this readout (placebos=False?)")
-            ax.hist(
-                res.scores,
-                bins=min(30, max(5, len(res.scores) // 2)),
-                color="#9aa7b8",
-                label="placebo geos (each donor as if treated)",
-            )
-            ax.axvline(res.actual_score, color="#a12", lw=2, label="treated geos")
-            ax.set_xlabel("test-window gap / pre-period RMSE")
-            ax.set_ylabel("number of placebo geos")
-            ax.legend(
-                fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0)
-            )  # outside: never over a bar
-            ax.set_title(f"Placebo in space: treated score against {len(res.scores)} placebos")
-        elif kind == "weights":
-            if self.weights is None:
-                raise ValueError(f"estimator '{self.estimator}' has no donor weights")
-            w = self.weights[self.weights.abs() > 1e-4].sort_values()
-            bars = ax.barh(w.index.astype(str), w.to_numpy(), color="#2f5fa7")
-            from matplotlib.ticker import PercentFormatter
-
-            ax.bar_label(bars, labels=[f"{v:.1%}" for v in w.to_numpy()], fontsize=7, padding=2)
-            ax.margins(x=0.12)
-            ax.xaxis.set_major_formatter(PercentFormatter(1.0))
-            ax.set_xlabel("donor weight (share of the synthetic control)")
-            ax.set_title(f"Donor weights ({self.estimator})")
-        else:
-            raise ValueError(f"unknown plot kind '{kind}'")
-        if kind in ("counterfactual", "incremental", "cumulative"):
-            ax.set_xlabel("date")
-            # Rotate this axis only (fig.autofmt_xdate would strip labels off other axes of a grid).
-            ax.tick_params(axis="x", labelrotation=30)
-        if show:
-            plt.show()
-        return fig, ax
+        return plot_readout(self, kind=kind, ax=ax)
 
 
 def _nan_key(x):
@@ -628,12 +522,21 @@ class MultiCellReadout:
     def text(self) -> str:
         return "\n".join(f"[{name}] {r.text}" for name, r in self.cells.items())
 
-    def summary(self) -> TextSummary:
-        return TextSummary(
-            "Multi-cell lift readout\n"
-            + self.text
-            + "\n\n"
-            + self.table.to_string(float_format=lambda x: f"{x:,.4g}")
+    @property
+    def confidence(self) -> float:
+        return next(iter(self.cells.values())).confidence
+
+    def conf_int(self, confidence: float | None = None) -> pd.DataFrame:
+        """Every cell's intervals (:meth:`Readout.conf_int`), indexed by cell and quantity."""
+        _check_level(self, confidence)
+        return pd.concat({name: r.conf_int() for name, r in self.cells.items()}, names=["cell"])
+
+    def summary(self) -> Summary:
+        """Every cell's reading and one table of the cells, numbers readable."""
+        table = self.table
+        return Summary(
+            "Multi-cell lift readout\n" + self.text + "\n\n" + fmt_frame(table, digits=4),
+            {"cells": table},
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -649,8 +552,8 @@ class MultiCellReadout:
             "cells": {name: r.to_dict() for name, r in self.cells.items()},
         }
 
-    def plot(self, *, ax=None, show: bool = False):
-        """Lift of every cell with its interval; returns ``(fig, ax)``."""
+    def plot(self, *, ax=None):
+        """Lift of every cell with its interval; returns ``(fig, ax)`` and never shows it."""
         import matplotlib.pyplot as plt
 
         if ax is None:
@@ -673,6 +576,4 @@ class MultiCellReadout:
             f"lift (dot: estimate; line: {next(iter(self.cells.values())).confidence:.0%} interval)"
         )
         ax.set_title("Lift per cell")
-        if show:
-            plt.show()
         return fig, ax

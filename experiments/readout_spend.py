@@ -5,16 +5,12 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from causal.base import clone
+from causal.base import clone, data_scale
 from causal.errors import DataError
 from experiments.readout_inference import NO_OWN_INFERENCE, estimator_name
 
-
-def scale_of(*arrays: np.ndarray) -> float:
-    """A positive number of the data's order of magnitude: every fit runs on data divided by it."""
-    values = np.concatenate([np.abs(np.asarray(a, float)).ravel() for a in arrays])
-    s = float(values.mean()) if values.size else 0.0
-    return s if np.isfinite(s) and s > 0 else 1.0
+# A positive number of the data's order of magnitude: every fit runs on data divided by it.
+scale_of = data_scale
 
 
 def spend_readout(

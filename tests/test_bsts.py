@@ -9,7 +9,7 @@ import pytest
 from conftest import reference_file
 from test_tbr import world_case
 
-from causal.base import check_is_fitted, clone, make_estimator
+from causal.base import check_is_fitted, clone, get_tags, make_estimator
 from causal.bsts import BayesianStructuralTimeSeries, causalimpact_summary
 from causal.errors import ConfigError, DataError, NotFittedError
 
@@ -43,7 +43,7 @@ def test_r_parity(scenario):
         assert ours[key] == pytest.approx(r[key], rel=0.05), key
     assert abs(ours["p_value"] - r["p_value"]) < 0.03
     # the same figures through the estimator contract (sum over the test at 95%)
-    inf = est.effect_inference(y[n0:], alpha=0.05)
+    inf = est.effect_inference(y[n0:], confidence=0.95)
     T1 = len(y) - n0
     assert inf.effect_ci[0] / T1 == pytest.approx(r["ci_lower"], rel=0.05)
     assert inf.effect_ci[1] / T1 == pytest.approx(r["ci_upper"], rel=0.05)
@@ -77,7 +77,8 @@ def test_contract():
     assert clone(est).get_params() == params
     assert isinstance(make_estimator("bsts"), BayesianStructuralTimeSeries)
     assert (
-        BayesianStructuralTimeSeries.own_inference and BayesianStructuralTimeSeries.name == "bsts"
+        get_tags(BayesianStructuralTimeSeries()).own_inference
+        and BayesianStructuralTimeSeries.name == "bsts"
     )
     with pytest.raises(NotFittedError):
         check_is_fitted(est)
@@ -96,7 +97,7 @@ def test_contract():
     ):
         assert hasattr(est, attr), attr
     assert est.predictive_draws_.shape == (3000, 28) and est.counterfactual_pre_.shape == (84,)
-    inf = est.effect_inference(Y1, alpha=0.1)
+    inf = est.effect_inference(Y1, confidence=0.9)
     assert inf.effect_ci[0] < inf.effect < inf.effect_ci[1] and 0 < inf.p_value <= 1
     assert np.all(inf.counterfactual_lo < inf.counterfactual_hi)
 
@@ -119,7 +120,7 @@ def test_placebo_calibration_option():
         **FAST, calibration="placebo", n_placebo=12, placebo_niter=300
     ).fit(Y, X0, X1)
     assert est.placebo_z_.size == 12
-    inf = est.effect_inference(Y1, alpha=0.1)
+    inf = est.effect_inference(Y1, confidence=0.9)
     sd = est.predictive_draws_.sum(axis=1).std(ddof=1)
     q = np.quantile(np.abs(est.placebo_z_), 0.9)
     assert inf.effect_ci[1] - inf.effect_ci[0] == pytest.approx(2 * q * sd)
@@ -138,7 +139,9 @@ def test_recovers_injected_lift_quick():
     errs = []
     for seed in range(4):
         Y, X0, X1, Y1, truth, base = world_case(seed, lift=0.1)
-        inf = BayesianStructuralTimeSeries(**FAST).fit(Y, X0, X1).effect_inference(Y1, alpha=0.1)
+        inf = (
+            BayesianStructuralTimeSeries(**FAST).fit(Y, X0, X1).effect_inference(Y1, confidence=0.9)
+        )
         errs.append((inf.effect - truth) / base)
     assert abs(np.mean(errs)) < 0.05
 
@@ -151,7 +154,7 @@ def test_coverage_study():
         inf = (
             BayesianStructuralTimeSeries(niter=5000, nwarmup=500)
             .fit(Y, X0, X1)
-            .effect_inference(Y1, alpha=0.1)
+            .effect_inference(Y1, confidence=0.9)
         )
         covered.append(inf.effect_ci[0] <= truth <= inf.effect_ci[1])
         rejected.append(inf.p_value < 0.1)

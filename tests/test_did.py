@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from test_tbr import world_case
 
-from causal.base import check_is_fitted, clone, make_estimator
+from causal.base import check_is_fitted, clone, get_tags, make_estimator
 from causal.did import DifferenceInDifferences
 from causal.errors import ConfigError, DataError, NotFittedError
 
@@ -16,7 +16,9 @@ def test_contract():
     assert est.get_params() == {"inference": "cluster", "scale": "rmse", "n_placebo": 50, "seed": 3}
     assert clone(est).get_params() == est.get_params()
     assert isinstance(make_estimator("did"), DifferenceInDifferences)
-    assert DifferenceInDifferences.own_inference and DifferenceInDifferences.name == "did"
+    assert (
+        get_tags(DifferenceInDifferences()).own_inference and DifferenceInDifferences.name == "did"
+    )
     with pytest.raises(NotFittedError):
         check_is_fitted(est)
     Y, X0, X1, Y1, *_ = world_case(0)
@@ -27,7 +29,7 @@ def test_contract():
         inf = (
             DifferenceInDifferences(inference=inference)
             .fit(Y, X0, X1)
-            .effect_inference(Y1, alpha=0.1)
+            .effect_inference(Y1, confidence=0.9)
         )
         assert inf.effect_ci[0] < inf.effect < inf.effect_ci[1] and 0 < inf.p_value <= 1
         assert inf.counterfactual_lo.shape == (28,)
@@ -37,7 +39,9 @@ def test_two_by_two_equals_difference_of_means():
     # one pre and one post period, 2 treated and 3 control geos
     Y_pre, Y_post = np.array([[10.0, 14.0]]), np.array([[20.0, 26.0]])
     X_pre, X_post = np.array([[5.0, 7.0, 9.0]]), np.array([[8.0, 9.0, 13.0]])
-    inf = DifferenceInDifferences().fit(Y_pre, X_pre, X_post).effect_inference(Y_post, alpha=0.1)
+    inf = (
+        DifferenceInDifferences().fit(Y_pre, X_pre, X_post).effect_inference(Y_post, confidence=0.9)
+    )
     expected = (Y_post.mean() - Y_pre.mean()) - (X_post.mean() - X_pre.mean())
     assert inf.effect == pytest.approx(expected)
 
@@ -90,7 +94,7 @@ def test_recovers_injected_lift_quick():
     errs = []
     for seed in range(6):
         Y, X0, X1, Y1, truth, base = world_case(seed, lift=0.1)
-        inf = DifferenceInDifferences().fit(Y, X0, X1).effect_inference(Y1, alpha=0.1)
+        inf = DifferenceInDifferences().fit(Y, X0, X1).effect_inference(Y1, confidence=0.9)
         errs.append((inf.effect - truth) / base)
     assert abs(np.mean(errs)) < 0.05
 
@@ -100,7 +104,7 @@ def test_coverage_study():
     covered, rejected = [], []
     for seed in range(200):
         Y, X0, X1, Y1, truth, _ = world_case(seed)
-        inf = DifferenceInDifferences().fit(Y, X0, X1).effect_inference(Y1, alpha=0.1)
+        inf = DifferenceInDifferences().fit(Y, X0, X1).effect_inference(Y1, confidence=0.9)
         covered.append(inf.effect_ci[0] <= truth <= inf.effect_ci[1])
         rejected.append(inf.p_value < 0.1)
     assert 0.85 <= np.mean(covered) <= 0.95

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from causal.base import clone
+from causal.base import clone, get_tags
 from causal.errors import ConfigError
 from causal.sdid import SyntheticDiD
 
@@ -69,11 +69,13 @@ def test_placebo_inference_covers_zero_effect_and_rejects_a_large_one():
         dev[t] = 0.8 * dev[t - 1] + rng.normal(0, 1, J)
     Y = factor[:, None] * rng.uniform(0.5, 2, J)[None, :] + dev
     m = SyntheticDiD().fit(Y[:66, :2], Y[:66, 2:], Y[66:, 2:])
-    assert m.own_inference and m.placebo_z_.size == 45  # all C(10, 2) pairs of the 10 controls
-    null = m.effect_inference(Y[66:, :2], alpha=0.1)
+    assert (
+        get_tags(m).own_inference and m.placebo_z_.size == 45
+    )  # all C(10, 2) pairs of the 10 controls
+    null = m.effect_inference(Y[66:, :2], confidence=0.9)
     assert null.effect_ci[0] <= null.effect <= null.effect_ci[1] and 0 < null.p_value <= 1
     lifted = Y[66:, :2] * 1.5
-    assert m.effect_inference(lifted, alpha=0.1).p_value < 0.05
-    with pytest.raises(ConfigError, match="inference must be one of"):
+    assert m.effect_inference(lifted, confidence=0.9).p_value < 0.05
+    with pytest.raises(ConfigError, match="parameter 'inference' must be one of"):
         SyntheticDiD(inference="bootstrap").fit(Y[:66, :2], Y[:66, 2:], Y[66:, 2:])
-    assert not SyntheticDiD(inference="conformal").own_inference
+    assert not get_tags(SyntheticDiD(inference="conformal")).own_inference

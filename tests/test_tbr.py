@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from causal.base import check_is_fitted, clone, make_estimator
+from causal.base import check_is_fitted, clone, get_tags, make_estimator
 from causal.errors import ConfigError, DataError, NotFittedError
 from causal.tbr import TimeBasedRegression
 from causal.world import World
@@ -40,7 +40,7 @@ def test_contract():
     }
     assert clone(est).get_params() == est.get_params()
     assert isinstance(make_estimator("tbr"), TimeBasedRegression)
-    assert TimeBasedRegression.own_inference and TimeBasedRegression.name == "tbr"
+    assert get_tags(TimeBasedRegression()).own_inference and TimeBasedRegression.name == "tbr"
     with pytest.raises(NotFittedError):
         check_is_fitted(est)
     with pytest.raises(NotFittedError):
@@ -62,11 +62,11 @@ def test_contract():
     ):
         assert hasattr(est, attr), attr
     assert est.counterfactual_pre_.shape == (84,) and est.counterfactual_post_.shape == (28,)
-    inf = est.effect_inference(Y1, alpha=0.1)
+    inf = est.effect_inference(Y1, confidence=0.9)
     assert inf.counterfactual_lo.shape == (28,) and inf.effect_ci[0] < inf.effect < inf.effect_ci[1]
     assert 0 <= inf.p_value <= 1
     # 1-D treated average gives the same answer
-    assert est.effect_inference(Y1.mean(axis=1), alpha=0.1).effect == pytest.approx(inf.effect)
+    assert est.effect_inference(Y1.mean(axis=1), confidence=0.9).effect == pytest.approx(inf.effect)
 
 
 def test_fit_with_no_test_period():
@@ -90,7 +90,7 @@ def test_bad_input():
     with pytest.raises(DataError, match="periods"):
         est.effect_inference(Y1[:5])
     with pytest.raises(ConfigError):
-        est.effect_inference(Y1, alpha=1.5)
+        est.effect_inference(Y1, confidence=1.5)
 
 
 def test_noise_free_no_effect_is_zero():
@@ -99,7 +99,7 @@ def test_noise_free_no_effect_is_zero():
     y = 7.0 + 0.4 * X.mean(axis=1)
     est = TimeBasedRegression().fit(y[:45], X[:45], X[45:])
     np.testing.assert_allclose(est.coef_, [7.0, 0.4], atol=1e-9)
-    inf = est.effect_inference(y[45:], alpha=0.1)
+    inf = est.effect_inference(y[45:], confidence=0.9)
     assert inf.effect == pytest.approx(0.0, abs=1e-8)
     np.testing.assert_allclose(est.counterfactual_post_, y[45:], atol=1e-9)
 
@@ -120,18 +120,18 @@ def test_recovers_injected_lift_quick():
     errs = []
     for seed in range(6):
         Y, X0, X1, Y1, truth, base = world_case(seed, lift=0.1)
-        inf = TimeBasedRegression().fit(Y, X0, X1).effect_inference(Y1, alpha=0.1)
+        inf = TimeBasedRegression().fit(Y, X0, X1).effect_inference(Y1, confidence=0.9)
         errs.append((inf.effect - truth) / base)
     assert abs(np.mean(errs)) < 0.04  # bias within 4 lift points over 6 worlds (RMSE is about 5)
 
 
 def test_autocorrelation_aware_interval_is_wider_than_iid():
     Y, X0, X1, Y1, *_ = world_case(5)
-    wide = TimeBasedRegression(calibration=None).fit(Y, X0, X1).effect_inference(Y1, alpha=0.1)
+    wide = TimeBasedRegression(calibration=None).fit(Y, X0, X1).effect_inference(Y1, confidence=0.9)
     narrow = (
         TimeBasedRegression(errors="iid", calibration=None)
         .fit(Y, X0, X1)
-        .effect_inference(Y1, alpha=0.1)
+        .effect_inference(Y1, confidence=0.9)
     )
     assert np.diff(wide.effect_ci)[0] > 1.5 * np.diff(narrow.effect_ci)[0]
     assert "t interval" in wide.method
@@ -147,7 +147,7 @@ def test_placebo_calibration_matches_a_hand_computed_placebo():
     ref = TimeBasedRegression(calibration=None).fit(X0[:, g], X0[:, rest], X1[:, rest])
     z = ref.effect_inference(X1[:, g]).effect / np.sqrt(ref.prediction_cov_.sum())
     assert est.placebo_z_[g] == pytest.approx(z)
-    inf = est.effect_inference(Y1, alpha=0.1)
+    inf = est.effect_inference(Y1, confidence=0.9)
     assert "placebo" in inf.method
     q = np.quantile(np.abs(est.placebo_z_), 0.9)
     assert np.diff(inf.effect_ci)[0] == pytest.approx(2 * q * np.sqrt(est.prediction_cov_.sum()))
@@ -158,7 +158,7 @@ def test_coverage_study():
     covered, rejected = [], []
     for seed in range(200):
         Y, X0, X1, Y1, truth, _ = world_case(seed)
-        inf = TimeBasedRegression().fit(Y, X0, X1).effect_inference(Y1, alpha=0.1)
+        inf = TimeBasedRegression().fit(Y, X0, X1).effect_inference(Y1, confidence=0.9)
         covered.append(inf.effect_ci[0] <= truth <= inf.effect_ci[1])
         rejected.append(inf.p_value < 0.1)
     assert 0.85 <= np.mean(covered) <= 0.95
