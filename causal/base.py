@@ -52,7 +52,6 @@ from typing import Any, ClassVar
 import numpy as np
 
 from causal.errors import ConfigError, DataError, NotFittedError
-from causal.inference import EffectInference  # noqa: F401  (re-exported: its old import path)
 
 # INTERFACE.md's estimator names -> "module:Class". Modules are imported on first use.
 ESTIMATOR_PATHS: dict[str, str] = {

@@ -187,7 +187,7 @@ class SyntheticDiD(CounterfactualEstimator):
         self, Y_treated_post: np.ndarray, confidence: float = 0.9
     ) -> EffectInference:
         """Cumulative effect over the test, its interval and two-sided p-value, from the placebos
-        (the contract of :class:`causal.base.EffectInference`; arguments as ``TimeBasedRegression``'s)."""
+        (the contract of :class:`causal.inference.EffectInference`; arguments as ``TimeBasedRegression``'s)."""
         alpha = 1.0 - check_confidence(self, confidence)
         y = treated_post_average(self, Y_treated_post)
         T1 = len(y)

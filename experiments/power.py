@@ -57,7 +57,6 @@ import numpy as np
 from causal.base import CounterfactualEstimator, clone, get_tags, make_estimator
 from causal.conformal import DEFAULT_PERMUTATION, ConformalTest, refit_clone
 from causal.errors import ConfigError
-from causal.synthetic_control import simplex_path  # noqa: F401  (its old import path)
 from experiments.design_defaults import min_pre_periods
 
 # The readout's default inference for estimators without their own (experiments.readout.INFERENCE).

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from causal.base import CounterfactualEstimator, clone, get_tags, make_estimator
+from causal.base import CounterfactualEstimator, clone, data_scale, get_tags, make_estimator
 from causal.conformal import (
     PlaceboResult,
     placebo_in_space,
@@ -56,7 +56,7 @@ from experiments.readout_inference import (  # noqa: F401 (INFERENCE, inference_
 )
 from experiments.readout_predictors import parse_predictor, predictor_matrix  # noqa: F401
 from experiments.readout_result import MultiCellReadout, Readout
-from experiments.readout_spend import scale_of, spend_readout
+from experiments.readout_spend import spend_readout
 
 # Rough time allowed for placebo refits of a slow estimator, in seconds (fast ones run every placebo).
 PLACEBO_BUDGET_S = 3.0
@@ -375,7 +375,7 @@ def _read_out(
     y_pre, y_post = Y_pre.mean(axis=1), Y_post.mean(axis=1)
     # Every fit and test runs on data divided by one number, so no threshold or solver
     # tolerance inside an estimator sees the outcome's units.
-    scale = scale_of(Y_pre, X_pre)
+    scale = data_scale(Y_pre, X_pre)
     Ys_pre, Ys_post, Xs_pre, Xs_post = Y_pre / scale, Y_post / scale, X_pre / scale, X_post / scale
     ys_pre, ys_post = Ys_pre.mean(axis=1), Ys_post.mean(axis=1)
     t0 = time.perf_counter()

@@ -10,7 +10,6 @@ from causal.errors import DataError
 from experiments.readout_inference import NO_OWN_INFERENCE, estimator_name
 
 # A positive number of the data's order of magnitude: every fit runs on data divided by it.
-scale_of = data_scale
 
 
 def spend_readout(
@@ -30,7 +29,7 @@ def spend_readout(
         cf_post, resid = np.full(T1, s_pre.mean()), s_pre - s_pre.mean()
         method = "the treated geos' pre-period level (the control geos' spend is constant)"
     else:
-        scale = scale_of(S_pre, C_pre)
+        scale = data_scale(S_pre, C_pre)
         spend_est = clone(est).set_params(**NO_OWN_INFERENCE.get(estimator_name(est), {}))
         try:
             fit = spend_est.fit(S_pre / scale, C_pre / scale, C_post / scale)

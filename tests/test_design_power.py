@@ -8,13 +8,12 @@ import pytest
 from causal.base import make_estimator
 from causal.errors import ConfigError
 from causal.panel import load_panel
-from causal.synthetic_control import simplex_least_squares
+from causal.synthetic_control import simplex_least_squares, simplex_path
 from experiments.power import (
     candidate_power,
     fine_grid,
     inject_lift,
     mirrored,
-    simplex_path,
     simulation_windows,
     window_decisions,
 )
