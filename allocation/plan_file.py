@@ -39,7 +39,7 @@ def check_previous_plan(
     """
     if not isinstance(previous, dict):
         raise DataError(
-            f"{source}: expected a daily plan (a JSON object with 'lines'), got {type(previous).__name__}"
+            f"{source}: expected a JSON object (a daily plan with 'lines'), got {type(previous).__name__}"
         )
     lines = previous.get("lines")
     if not isinstance(lines, list) or not lines:

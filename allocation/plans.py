@@ -170,7 +170,7 @@ class Plan(_PlanResult):
     def summary(self) -> Summary:
         """The plan in a few lines (status, totals, marginal return, binding rules) and its line table."""
         out = [
-            f"{self.objective}: {self.status} ({self.method}, {self.solver}, gap {self.gap:.2e}), "
+            f"{self.objective}: {self.status} ({self.method}, {self.solver}, gap {fmt_number(self.gap)}), "
             f"spend {fmt_number(self.total_spend)} -> incremental {fmt_number(self.total_incremental)}"
         ]
         if self.budget_dual is not None and self.budget_dual > 1e-9:
@@ -413,7 +413,8 @@ class TimePlan(_PlanResult):
     def summary(self) -> Summary:
         """The plan in a few lines (horizon totals, guardrail, binding rules) and its line table."""
         out = [
-            f"{self.days}-day plan: {self.status} ({self.method}, {self.solver}), horizon spend "
+            f"{self.days}-day plan: {self.status} ({self.method}, {self.solver}, "
+            f"gap {fmt_number(self.gap)}), horizon spend "
             f"{fmt_number(self.schedule.to_numpy().sum())} -> incremental "
             f"{fmt_number(self.response.to_numpy().sum())}"
         ]

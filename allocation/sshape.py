@@ -55,7 +55,7 @@ def _upper_limit(c: Curve, upper: float, rules: Rules) -> float:
     if c.form == "exp":
         return float(p["scale"]) * np.log(1000.0)
     raise ConfigError(
-        f"line {c.label}: give a --budget or max_spend so the piecewise-linear model has a range"
+        f"line {c.label}: give a budget or max_spend so the piecewise-linear model has a range"
     )
 
 
