@@ -429,8 +429,8 @@ class ResponseModel(BaseEstimator):
             ads = [{"form": "geometric", "decay": d} for d in GEOMETRIC_DECAYS]
         else:
             ads = [
-                {"form": "weibull", "shape": k, "scale": lam, "max_lag": WEIBULL_MAX_LAG}
-                for k, lam in WEIBULL_GRID
+                {"form": "weibull", "shape": k, "scale": scale, "max_lag": WEIBULL_MAX_LAG}
+                for k, scale in WEIBULL_GRID
             ]
         sats: list[tuple[str, dict]] = []
         for form in self.forms:
