@@ -339,7 +339,6 @@ def robust_allocate(
     rules.validate()
     bounds = line_bounds(curves, rules)
     check_feasible(curves, rules, bounds, objective="max_incremental")
-    keys = list(structure_key(curves))
     n, S = len(curves), len(samples)
     # S-shaped lines are kept in their concave part under every sample (spend at or past the largest
     # inflection point), where each sample's curve is the minimum of its chords: a concave, exact-to-
@@ -354,18 +353,22 @@ def robust_allocate(
     outcomes = []
     hypo = cp.Variable((S, len(s_idx)), name="s_curve_outcome") if len(s_idx) else None
     pw_cons = []
+    forms = [c.form for c in curves]
     for k, s in enumerate(samples):
-        if list(structure_key(s)) != keys:
+        if len(s) != n or [c.form for c in s] != forms:
             raise ConfigError(
-                "every sample must have the same forms, shapes and exponents as the curves"
+                f"curve sample {k}: every sample must have the curves' {n} lines with their forms"
             )
+        # A posterior draw may move a line's shape or exponent (the structural model averages
+        # over a shape grid): each sample's concave lines keep their own exact DCP form.
+        own_keys = list(structure_key(s))
         cs = np.array([scaling(c, r) for c, r in zip(s, ref)])
         terms = []
         if len(c_idx):
             terms.append(
                 concave_response(
                     cp.multiply(1.0 / cs[c_idx, 1], x[c_idx]),
-                    [keys[i] for i in c_idx],
+                    [own_keys[i] for i in c_idx],
                     cs[c_idx, 0],
                 )
             )
