@@ -23,9 +23,12 @@ bounds over the horizon and its check are defined here once.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import cvxpy as cp
 
 #: The guardrail's rolling window in days: no two days less than ``WINDOW`` apart differ by more than the band.
 WINDOW = 7
@@ -39,12 +42,12 @@ def _rows(values, days: int | None):
 
 
 def spend_constraints(
-    spend,
+    spend: cp.Expression,
     *,
-    lower=None,
-    upper=None,
+    lower: np.ndarray | cp.Expression | None = None,
+    upper: np.ndarray | cp.Expression | None = None,
     upper_idx: np.ndarray | None = None,
-    budget=None,
+    budget: float | cp.Expression | None = None,
     budget_mode: str = "le",
     market: tuple | None = None,
     group: tuple | None = None,
@@ -105,7 +108,7 @@ def spend_constraints(
     return cons
 
 
-def guardrail_constraints(x, band: np.ndarray) -> dict[str, Any]:
+def guardrail_constraints(x: cp.Expression, band: np.ndarray) -> dict[str, Any]:
     """The rolling guardrail on a (lines x days) spend matrix: ``|x_t - x_{t-k}| <= band`` for ``k < WINDOW``.
 
     One constraint per lag and direction (``guardrail_lag{k}_up``/``_down``), so each reports

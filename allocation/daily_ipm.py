@@ -173,17 +173,17 @@ class _Model:
         n, T = weights.shape
         self.n, self.T = n, T
         r = self.r = np.asarray(reference, dtype=float)
-        lam = np.asarray(decay, dtype=float)
+        decay = np.asarray(decay, dtype=float)
         self.form = np.array([SUPPORTED.index(f) for f in forms])
         self.shape = np.asarray(shapes, dtype=float)
         self.G, self.kind, self.outer = _row_pattern(T, None if band is None else window)
         # Adstock in the curve's units from scaled spend: z = K x + z0 (K lower-triangular per line).
         steps = np.arange(T)
         lag = steps[:, None] - steps[None, :]
-        powers = np.where(lag >= 0, lam[:, None, None] ** np.maximum(lag, 0)[None], 0.0)
-        self.K = powers * ((1 - lam) * r / scale)[:, None, None]
+        powers = np.where(lag >= 0, decay[:, None, None] ** np.maximum(lag, 0)[None], 0.0)
+        self.K = powers * ((1 - decay) * r / scale)[:, None, None]
         self.Kt = np.ascontiguousarray(self.K.transpose(0, 2, 1))
-        self.z0 = lam[:, None] ** (steps + 1)[None, :] * (start_adstock / scale)[:, None]
+        self.z0 = decay[:, None] ** (steps + 1)[None, :] * (start_adstock / scale)[:, None]
         self.lo, self.hi = lower / r[:, None], upper / r[:, None]
         h = np.empty((n, len(self.G)))
         h[:, self.kind == 0] = -self.lo

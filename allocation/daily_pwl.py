@@ -20,7 +20,7 @@ import numpy as np
 
 from allocation.constraints import guardrail_constraints, implied_bounds, spend_constraints
 from allocation.curves import CurveSet
-from allocation.rules import group_matrix, market_matrix
+from allocation.rules import Rules, group_matrix, market_matrix
 from causal import response as R
 
 #: The most binaries the reference takes (lines with S-curves x days x pieces).
@@ -60,7 +60,7 @@ def solve_daily_pwl(
     mult: np.ndarray,
     budget: float,
     budget_mode: str = "le",
-    rules=None,
+    rules: Rules | None = None,
     pieces: int = 40,
 ) -> PiecewiseDaily:
     """Maximise the piecewise-linear outcome over daily spend with binaries for S-shaped lines.

@@ -43,11 +43,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from allocation.fixed_effects import FixedBlock, fixed_block
 from causal import response as R
 from causal.base import BaseEstimator, check_is_fitted
 from causal.errors import ConfigError, DataError
 from causal.panel import Panel
 from causal.response import geometric_adstock, weibull_adstock_weights, weighted_adstock
+from causal.summary import Summary, fmt_frame, fmt_number
 
 FORMS = ("hill", "exp", "log")
 GEOMETRIC_DECAYS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -75,40 +77,6 @@ def infer_clusters(
             raise DataError(f"geo '{g}' has no market cluster in the cluster mapping")
         out[g] = str(mapping[g])
     return out
-
-
-def fixed_block(
-    panel: Panel,
-    controls: Sequence[str],
-    cidx: np.ndarray,
-    n_cl: int,
-    *,
-    fourier: int = 2,
-    holdout: int = 0,
-) -> _FixedBlock:
-    """Geo effects plus per-cluster trend, yearly Fourier terms, day of week and controls (linear and squared)."""
-    T, G = len(panel.dates), len(panel.geos)
-    t = np.repeat(np.arange(T), G)
-    trend = t / max(T - 1, 1)
-    days = np.repeat(panel.dates.day_of_year.to_numpy(), G)
-    per_cluster = [trend]
-    # Yearly terms need about a year (9 months) of data before the holdout; on less they extrapolate wildly.
-    span = (panel.dates[-1] - panel.dates[0]).days
-    held = (panel.dates[-1] - panel.dates[max(0, T - 1 - holdout)]).days
-    harmonics = fourier if span - held >= 274 else 0
-    for k in range(1, harmonics + 1):
-        per_cluster += [
-            np.sin(2 * np.pi * k * days / 365.25),
-            np.cos(2 * np.pi * k * days / 365.25),
-        ]
-    if panel.freq == "D":
-        dow = np.repeat(panel.dates.day_of_week.to_numpy(), G)
-        per_cluster += [(dow == d).astype(float) for d in range(1, 7)]
-    for col in controls:
-        z = panel.wide(col).to_numpy().ravel()
-        z = (z - z.mean()) / (z.std() or 1.0)
-        per_cluster += [z, z**2]
-    return _FixedBlock([v.reshape(T, G) for v in per_cluster], cidx, n_cl, T, G)
 
 
 @dataclass(frozen=True)
@@ -183,108 +151,10 @@ class _Design:
     y: np.ndarray  # (T, G) outcome
     size: np.ndarray  # (G,) market size
     spend: dict[str, np.ndarray]  # channel -> (T, G)
-    Z: _FixedBlock  # geo effects + per-cluster time structure
+    Z: FixedBlock  # geo effects + per-cluster time structure
     cluster_idx: np.ndarray  # (G,) cluster position
     clusters: list[str]
     extra: dict = field(default_factory=dict)
-
-
-class _FixedBlock:
-    """Geo fixed effects plus per-cluster time features, profiled out of every regression.
-
-    ``features`` are (T, G) arrays; each enters once per cluster. When every
-    feature is the same for all geos of a cluster at each period (trend,
-    Fourier, day of week and cluster-level controls such as the world's launch
-    index and competitor price), the projection on a balanced block of periods
-    has a closed form: demean each geo over time, then remove the fit of the
-    cluster's mean series on the time-demeaned features. That is exact and
-    O(T G), against a QR of a (T G) x q matrix otherwise.
-    """
-
-    def __init__(
-        self, features: list[np.ndarray], cidx: np.ndarray, n_cl: int, T: int, G: int
-    ) -> None:
-        self.features, self.cidx, self.n_cl, self.T, self.G = features, cidx, n_cl, T, G
-        members = [np.flatnonzero(cidx == c) for c in range(n_cl)]
-        self.members = members
-        self.fast = all(
-            np.ptp(v[:, m], axis=1).max() == 0 if len(m) else True
-            for v in features
-            for m in members
-        )
-
-    def projector(self, rows: np.ndarray) -> _Projector:
-        t_rows = rows.reshape(self.T, self.G).all(axis=1)
-        if not (rows.reshape(self.T, self.G).any(axis=1) == t_rows).all():
-            raise ValueError("fixed block: rows must select whole periods")
-        return _Projector(self, np.flatnonzero(t_rows))
-
-
-class _Projector:
-    """Residual-maker of the fixed block on a set of whole periods (see :class:`_FixedBlock`)."""
-
-    def __init__(self, block: _FixedBlock, t_idx: np.ndarray) -> None:
-        self.b, self.t_idx = block, t_idx
-        G, k = block.G, len(block.features)
-        self.dof = G + block.n_cl * k
-        self.fast = block.fast
-        if self.fast:
-            self.W, self.Wmean, self.pinv = [], [], []
-            for m in block.members:
-                W = (
-                    np.column_stack([v[t_idx, m[0]] for v in block.features])
-                    if len(m)
-                    else np.zeros((len(t_idx), k))
-                )
-                mean = W.mean(axis=0)
-                self.W.append(W)
-                self.Wmean.append(mean)
-                self.pinv.append(np.linalg.pinv(W - mean))
-        else:
-            geo = np.tile(np.arange(G), len(t_idx))
-            cl = block.cidx[geo]
-            cols = [np.eye(G)[geo]]
-            for v in block.features:
-                vv = v[t_idx].ravel()
-                cols += [np.where(cl == c, vv, 0.0) for c in range(block.n_cl)]
-            self.Z = np.column_stack(cols)
-            self.Q = np.linalg.qr(self.Z)[0]
-
-    def resid(self, v: np.ndarray) -> np.ndarray:
-        """Residual of ``v`` ((n,) or (n, p), rows date-major over the selected periods)."""
-        if not self.fast:
-            return v - self.Q @ (self.Q.T @ v)
-        Tr, G = len(self.t_idx), self.b.G
-        X = v.reshape(Tr, G, -1).astype(float, copy=True)
-        X -= X.mean(axis=0, keepdims=True)
-        for m, W, mean, P in zip(self.b.members, self.W, self.Wmean, self.pinv):
-            if len(m):
-                xbar = X[:, m].mean(axis=1)  # (Tr, p)
-                X[:, m] -= ((W - mean) @ (P @ xbar))[:, None, :]
-        return X.reshape(v.shape)
-
-    def forecast(self, y: np.ndarray, t_new: np.ndarray) -> np.ndarray:
-        """Fit the fixed block to ``y`` on the selected periods and predict periods ``t_new``: (len, G)."""
-        G = self.b.G
-        if not self.fast:
-            gamma, *_ = np.linalg.lstsq(self.Z, y, rcond=None)
-            geo = np.tile(np.arange(G), len(t_new))
-            cl = self.b.cidx[geo]
-            cols = [np.eye(G)[geo]]
-            for v in self.b.features:
-                vv = v[t_new].ravel()
-                cols += [np.where(cl == c, vv, 0.0) for c in range(self.b.n_cl)]
-            return (np.column_stack(cols) @ gamma).reshape(len(t_new), G)
-        Y = y.reshape(len(self.t_idx), G)
-        out = np.empty((len(t_new), G))
-        for m, mean, P in zip(self.b.members, self.Wmean, self.pinv):
-            if not len(m):
-                continue
-            gamma = P @ Y[:, m].mean(axis=1)
-            alpha = Y[:, m].mean(axis=0) - mean @ gamma  # geo effects
-            W_new = np.column_stack([v[t_new, m[0]] for v in self.b.features])
-            out[:, m] = alpha[None, :] + (W_new @ gamma)[:, None]
-        return out
 
 
 class ResponseModel(BaseEstimator):
@@ -337,6 +207,13 @@ class ResponseModel(BaseEstimator):
     backtest_ : Backtest or None
     r2_ : float
         In-sample R^2 of the outcome per unit size.
+    spend_ : dict channel -> ndarray (periods, geos)
+        The observed spend the curves were fitted on.
+    cluster_index_ : ndarray (geos,)
+        Position in ``clusters_`` of each geo's cluster.
+    n_coef_per_channel_ : int
+        Coefficients per channel in ``theta_``: 1 for one market, else the global one plus
+        one deviation per cluster (:meth:`column_index`).
     """
 
     def __init__(
@@ -402,6 +279,9 @@ class ResponseModel(BaseEstimator):
         self.dates_, self.geos_ = panel.dates, list(panel.geos)
         self.period_ = panel.period_name
         self.outcome_ = panel.y
+        self.spend_ = spend
+        self.cluster_index_ = cidx
+        self.n_coef_per_channel_ = 1 if len(clusters) == 1 else 1 + len(clusters)
         self._d = d
 
         rows = np.ones(T * G, dtype=bool)
@@ -414,14 +294,14 @@ class ResponseModel(BaseEstimator):
     def features(self, channel: str, spend: np.ndarray | None = None) -> np.ndarray:
         """Saturated adstock per unit size, (T, G), of a channel's spend (observed by default)."""
         check_is_fitted(self, "theta_")
-        x = self._d.spend[channel] if spend is None else spend
+        x = self.spend_[channel] if spend is None else spend
         c = self.curves_[channel]
         return c.saturate(c.carry(x / self._d.size))
 
     def column_index(self, channel: str) -> slice:
         """Positions of a channel's coefficients in ``theta_`` (global, then one per cluster)."""
         k = self.channels_.index(channel)
-        w = self._width
+        w = self.n_coef_per_channel_
         return slice(k * w, (k + 1) * w)
 
     def loadings(
@@ -435,9 +315,9 @@ class ResponseModel(BaseEstimator):
         row = np.zeros(len(self.theta_))
         sl = self.column_index(channel)
         row[sl.start] = tot.sum()
-        if self._width > 1:
+        if self.n_coef_per_channel_ > 1:
             for c in range(len(self.clusters_)):
-                row[sl.start + 1 + c] = tot[self._d.cluster_idx == c].sum()
+                row[sl.start + 1 + c] = tot[self.cluster_index_ == c].sum()
         return row
 
     def contribution_matrix(self) -> tuple[np.ndarray, list[tuple[str, object]]]:
@@ -447,7 +327,7 @@ class ResponseModel(BaseEstimator):
         for ch in self.channels_:
             f = self._feat[ch]
             for c, name in enumerate(self.clusters_):
-                rows.append(self.loadings(ch, f, self._d.cluster_idx == c))
+                rows.append(self.loadings(ch, f, self.cluster_index_ == c))
                 labels.append((ch, name))
         return np.array(rows), labels
 
@@ -458,32 +338,33 @@ class ResponseModel(BaseEstimator):
             sl = self.column_index(ch)
             t = theta[sl]
             out[ch] = [
-                t[0] + (t[1 + c] if self._width > 1 else 0.0) for c in range(len(self.clusters_))
+                t[0] + (t[1 + c] if self.n_coef_per_channel_ > 1 else 0.0)
+                for c in range(len(self.clusters_))
             ]
         return pd.DataFrame(out, index=pd.Index(self.clusters_, name="cluster")).T
 
     def cluster_size(self) -> dict:
         return {
-            name: float(self._d.size[self._d.cluster_idx == c].sum())
+            name: float(self._d.size[self.cluster_index_ == c].sum())
             for c, name in enumerate(self.clusters_)
         }
 
     def current_spend(self, channel: str, periods: int | None = None) -> dict:
         """Mean spend per period of each cluster over the last ``periods`` periods (one quarter by default)."""
-        x = self._d.spend[channel][-(periods or self._quarter) :]
+        x = self.spend_[channel][-(periods or self._quarter) :]
         return {
-            name: float(x[:, self._d.cluster_idx == c].sum(axis=1).mean())
+            name: float(x[:, self.cluster_index_ == c].sum(axis=1).mean())
             for c, name in enumerate(self.clusters_)
         }
 
     def total_spend(self, channel: str) -> dict:
-        x = self._d.spend[channel]
+        x = self.spend_[channel]
         return {
-            name: float(x[:, self._d.cluster_idx == c].sum())
+            name: float(x[:, self.cluster_index_ == c].sum())
             for c, name in enumerate(self.clusters_)
         }
 
-    def summary(self) -> pd.DataFrame:
+    def to_frame(self) -> pd.DataFrame:
         """Per channel: curve, coefficient, contribution, spend and ROAS."""
         check_is_fitted(self, "theta_")
         rows = []
@@ -504,6 +385,24 @@ class ResponseModel(BaseEstimator):
             )
         return pd.DataFrame(rows).set_index("channel")
 
+    def summary(self) -> Summary:
+        """The fit in a few lines (panel, fit quality, holdout backtest) over the per-channel table."""
+        check_is_fitted(self, "theta_")
+        head = [
+            f"Response curves: {len(self.geos_)} geos x {len(self.dates_)} {self.period_}s, "
+            f"{len(self.channels_)} channels, {len(self.clusters_)} market cluster(s)",
+            f"R^2 per unit size {fmt_number(self.r2_)}, residual autocorrelation "
+            f"{fmt_number(self.rho_)} (variance inflated by {fmt_number((1 + self.rho_) / (1 - self.rho_))})",
+        ]
+        if self.backtest_ is not None:
+            b = self.backtest_
+            head.append(
+                f"holdout {b.start}..{b.end}: WAPE total {fmt_number(b.wape_total)}, "
+                f"per geo {fmt_number(b.wape_geo)}, bias {fmt_number(b.bias_total)}"
+            )
+        df = self.to_frame()
+        return Summary("\n".join(head) + "\n" + fmt_frame(df), {"channels": df})
+
     # -- internals -------------------------------------------------------------
     def _check_params(self) -> None:
         if self.adstock not in ("geometric", "weibull"):
@@ -522,7 +421,7 @@ class ResponseModel(BaseEstimator):
 
     def _fixed_block(
         self, panel: Panel, controls: list[str], cidx: np.ndarray, n_cl: int
-    ) -> _FixedBlock:
+    ) -> FixedBlock:
         return fixed_block(panel, controls, cidx, n_cl, fourier=self.fourier, holdout=self.holdout_)
 
     def _candidates(self, ref: float) -> tuple[list[dict], list[tuple[str, dict]]]:
@@ -530,8 +429,8 @@ class ResponseModel(BaseEstimator):
             ads = [{"form": "geometric", "decay": d} for d in GEOMETRIC_DECAYS]
         else:
             ads = [
-                {"form": "weibull", "shape": k, "scale": lam, "max_lag": WEIBULL_MAX_LAG}
-                for k, lam in WEIBULL_GRID
+                {"form": "weibull", "shape": k, "scale": scale, "max_lag": WEIBULL_MAX_LAG}
+                for k, scale in WEIBULL_GRID
             ]
         sats: list[tuple[str, dict]] = []
         for form in self.forms:
@@ -594,7 +493,8 @@ class ResponseModel(BaseEstimator):
 
     @property
     def _width(self) -> int:
-        return 1 if len(self.clusters_) == 1 else 1 + len(self.clusters_)
+        # Deprecated private name kept for allocation/calibration.py until it reads the public one.
+        return self.n_coef_per_channel_
 
     def _media_block(self, d: _Design, feat: dict[str, np.ndarray], rows: np.ndarray) -> np.ndarray:
         cl = np.tile(d.cluster_idx, d.y.shape[0])[rows]
@@ -602,7 +502,7 @@ class ResponseModel(BaseEstimator):
         for ch in self.channels_:
             f = feat[ch].ravel()[rows]
             cols.append(f)
-            if self._width > 1:
+            if self.n_coef_per_channel_ > 1:
                 cols += [np.where(cl == c, f, 0.0) for c in range(len(self.clusters_))]
         return np.column_stack(cols)
 
@@ -617,7 +517,7 @@ class ResponseModel(BaseEstimator):
         F = self._media_block(d, feat, rows)
         Fr = proj.resid(F)
         yr = proj.resid(yv)
-        w, k = self._width, len(self.channels_)
+        w, k = self.n_coef_per_channel_, len(self.channels_)
         glob = [i * w for i in range(k)]
         # Global-only fit sets the pooling scale and the residual variance.
         bg, *_ = np.linalg.lstsq(Fr[:, glob], yr, rcond=None)

@@ -117,25 +117,26 @@ class Allocator:
         rules.validate()
         for key, v in (("target", target), ("value_per_signup", value_per_signup)):
             if v is not None and (isinstance(v, bool) or not np.isfinite(v) or abs(v) > MAX_AMOUNT):
-                raise ConfigError(
-                    f"--{key.replace('_', '-')} must be a finite number up to {MAX_AMOUNT:g}, got {v!r}"
-                )
+                raise ConfigError(f"{key} must be a finite number up to {MAX_AMOUNT:g}, got {v!r}")
         if self.objective == "min_spend":
             if target is None or target < 0:
                 raise ConfigError(
-                    "objective min_spend needs --target N (incremental outcome to reach), N >= 0"
+                    "objective min_spend needs a target (the incremental outcome to reach) >= 0, "
+                    f"got {target!r}"
                 )
         elif rules.budget is None:
             cur = curves.current()
             if np.isnan(cur).any():
                 raise ConfigError(
-                    f"objective {self.objective} needs a --budget (it defaults to the current spend, "
+                    f"objective {self.objective} needs a budget (it defaults to the current spend, "
                     f"but line {curves.labels[int(np.flatnonzero(np.isnan(cur))[0])]} has no "
                     "current_spend)"
                 )
             rules.budget = float(cur.sum())
         if self.objective == "max_profit" and (value_per_signup is None or value_per_signup <= 0):
-            raise ConfigError("objective max_profit needs --value-per-signup V > 0")
+            raise ConfigError(
+                f"objective max_profit needs a value per signup > 0, got {value_per_signup!r}"
+            )
         bounds = line_bounds(curves, rules)
         check_feasible(curves, rules, bounds, objective=self.objective, target=target)
         if not all(c.is_concave for c in curves):
@@ -167,7 +168,7 @@ class Allocator:
                 + " (no single pair conflicts on its own)"
             )
         if status in (cp.UNBOUNDED, cp.UNBOUNDED_INACCURATE):
-            raise ConfigError("the problem is unbounded: give a --budget or ceilings (max_spend)")
+            raise ConfigError("the problem is unbounded: give a budget or ceilings (max_spend)")
         if sp.spend.value is None:
             raise InfeasibleError(f"solver returned status {status} without a solution")
         spend = np.maximum(np.asarray(sp.spend.value, dtype=float), 0.0)

@@ -10,21 +10,46 @@ these from their solutions.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from allocation.constraints import WINDOW, guardrail_violation
 from allocation.curves import CurveSet
+from allocation.daily_inputs import DailyInputs
 from allocation.rules import Bounds, Rules, group_matrix, market_matrix
 from causal import response as R
+from causal.summary import Summary, fmt_number
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 
-class _Totals:
-    """Totals over a plan's ``lines`` table (spend and incremental per line)."""
+def _finite_or_none(row: dict[str, Any]) -> dict[str, Any]:
+    # JSON has no NaN or inf: a line without a current spend, or an unbounded ceiling, is null.
+    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()}
+
+
+class _PlanResult:
+    """What :class:`Plan` and :class:`TimePlan` share: totals over ``lines`` and one ``to_dict``.
+
+    Subclasses give the per-line records (:meth:`_line_records`) and the keys only they
+    have (:meth:`_own_keys`); the keys of INTERFACE.md common to both are written here once.
+    """
 
     lines: pd.DataFrame
+    status: str
+    objective: str
+    budget: float | None
+    budget_dual: float | None
+    binding: list[dict]
+    rules: dict
+    solver: str
+    method: str
+    gap: float
+    solve_seconds: float
 
     @property
     def total_spend(self) -> float:
@@ -34,9 +59,45 @@ class _Totals:
     def total_incremental(self) -> float:
         return float(self.lines["incremental"].sum())
 
+    def _line_records(self) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def _own_keys(self) -> dict[str, Any]:
+        return {}
+
+    def to_dict(self) -> dict[str, Any]:
+        """plan.json: INTERFACE.md's keys, then extras."""
+        return {
+            "status": self.status,
+            "objective": self.objective,
+            "budget": self.budget,
+            "lines": self._line_records(),
+            "total_spend": self.total_spend,
+            "total_incremental": self.total_incremental,
+            "budget_dual": self.budget_dual,
+            "marginal_return": self.budget_dual,
+            "binding_constraints": self.binding,
+            "constraints": self.rules,
+            "solver": self.solver,
+            "method": self.method,
+            "gap": self.gap,
+            **self._own_keys(),
+            # Wall-clock time varies run to run: kept apart from the plan, outside anything compared.
+            "timing": {"solve_seconds": self.solve_seconds},
+        }
+
+    def to_frame(self) -> pd.DataFrame:
+        """The per-line table (a copy)."""
+        return self.lines.copy()
+
+    def _binding_line(self) -> list[str]:
+        if not self.binding:
+            return []
+        return ["binding: " + ", ".join(sorted({b["constraint"] for b in self.binding}))]
+
 
 @dataclass
-class Plan(_Totals):
+class Plan(_PlanResult):
     """A recommended allocation.
 
     Attributes
@@ -75,78 +136,57 @@ class Plan(_Totals):
     objective_value: float | None = None
     extra: dict = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        """plan.json: INTERFACE.md's keys, then extras."""
-        cols = [
-            "name",
-            "market",
-            "spend",
-            "current_spend",
-            "incremental",
-            "marginal",
-            "cost_per_incremental",
-            "current_incremental",
-            "lower",
-            "lower_rule",
-            "upper",
-            "upper_rule",
-            "binding",
-        ]
-        lines = []
-        for row in self.lines[cols].to_dict("records"):
-            row = {
-                k: (None if isinstance(v, float) and not np.isfinite(v) else v)
-                for k, v in row.items()
-            }
-            lines.append(row)
-        cur = self.lines["current_spend"]
+    _COLUMNS = (
+        "name",
+        "market",
+        "spend",
+        "current_spend",
+        "incremental",
+        "marginal",
+        "cost_per_incremental",
+        "current_incremental",
+        "lower",
+        "lower_rule",
+        "upper",
+        "upper_rule",
+        "binding",
+    )
+
+    def _line_records(self) -> list[dict[str, Any]]:
+        return [_finite_or_none(r) for r in self.lines[list(self._COLUMNS)].to_dict("records")]
+
+    def _own_keys(self) -> dict[str, Any]:
+        known = self.lines["current_spend"].notna().all()
         return {
-            "status": self.status,
-            "objective": self.objective,
-            "budget": self.budget,
-            "lines": lines,
-            "total_spend": self.total_spend,
-            "total_incremental": self.total_incremental,
-            "current_total_spend": float(cur.sum()) if cur.notna().all() else None,
+            "current_total_spend": float(self.lines["current_spend"].sum()) if known else None,
             "current_total_incremental": float(self.lines["current_incremental"].sum())
-            if cur.notna().all()
+            if known
             else None,
             "target": self.target,
             "value_per_signup": self.value_per_signup,
-            "budget_dual": self.budget_dual,
-            "marginal_return": self.budget_dual,
-            "binding_constraints": self.binding,
-            "constraints": self.rules,
-            "solver": self.solver,
-            "method": self.method,
-            "gap": self.gap,
             **self.extra,
-            # Wall-clock time varies run to run: kept apart from the plan, outside anything compared.
-            "timing": {"solve_seconds": self.solve_seconds},
         }
 
-    def summary(self) -> str:
-        """A few lines for a terminal."""
+    def summary(self) -> Summary:
+        """The plan in a few lines (status, totals, marginal return, binding rules) and its line table."""
         out = [
-            f"{self.objective}: {self.status} ({self.method}, {self.solver}, gap {self.gap:.2e}), "
-            f"spend {self.total_spend:,.2f} -> incremental {self.total_incremental:,.2f}"
+            f"{self.objective}: {self.status} ({self.method}, {self.solver}, gap {fmt_number(self.gap)}), "
+            f"spend {fmt_number(self.total_spend)} -> incremental {fmt_number(self.total_incremental)}"
         ]
         if self.budget_dual is not None and self.budget_dual > 1e-9:
             mr = self.budget_dual
-            cpi = f"{1 / mr:,.2f}" if mr and mr > 0 else "—"
             out.append(
-                f"marginal return of budget {mr:.6g} per unit (marginal cost per incremental {cpi})"
+                f"marginal return of budget {fmt_number(mr)} per unit "
+                f"(marginal cost per incremental {fmt_number(1 / mr)})"
             )
-        if self.binding:
-            names = sorted({b["constraint"] for b in self.binding})
-            out.append(f"binding: {', '.join(names)}")
-        return "\n".join(out)
+        out += self._binding_line()
+        return Summary("\n".join(out), {"lines": self.lines})
 
-    def to_frame(self) -> pd.DataFrame:
-        return self.lines.copy()
+    def plot(self, *, ax: Axes | None = None, show: bool | None = None) -> tuple[Figure, Axes]:
+        """Current and recommended spend per line (horizontal bars). Returns ``(fig, ax)``; never shows.
 
-    def plot(self, *, ax=None, show: bool = True):
-        """Current and recommended spend per line (horizontal bars). Returns ``(fig, ax)``."""
+        ``show`` is accepted and ignored until the report code stops passing it (deprecated).
+        """
         import matplotlib.pyplot as plt
 
         lines = self.lines
@@ -177,8 +217,6 @@ class Plan(_Totals):
         ax.set_xlabel("spend per period (currency units)")
         ax.set_title("Current vs recommended spend per channel and market")
         ax.legend(loc="lower right")
-        if show:
-            plt.show()
         return fig, ax
 
 
@@ -309,7 +347,7 @@ def _upper_name(rule: str) -> str:
 
 
 @dataclass
-class TimePlan(_Totals):
+class TimePlan(_PlanResult):
     """A daily plan.
 
     Attributes
@@ -350,46 +388,35 @@ class TimePlan(_Totals):
     def days(self) -> int:
         return self.schedule.shape[1]
 
-    def to_dict(self) -> dict[str, Any]:
-        lines = []
-        for lab, row in self.lines.iterrows():
-            d = {
-                k: (None if isinstance(v, float) and not np.isfinite(v) else v)
-                for k, v in row.items()
-            }
+    def _line_records(self) -> list[dict[str, Any]]:
+        out = []
+        for i, (lab, row) in enumerate(self.lines.iterrows()):
+            d = _finite_or_none(row.to_dict())
             d["daily_spend"] = self.schedule.loc[lab].tolist()
             d["daily_incremental"] = self.response.loc[lab].tolist()
-            d["history"] = self.history[self.lines.index.get_loc(lab)].tolist()
-            lines.append(d)
+            d["history"] = self.history[i].tolist()
+            out.append(d)
+        return out
+
+    def _own_keys(self) -> dict[str, Any]:
         return {
-            "status": self.status,
-            "objective": self.objective,
-            "budget": self.budget,
-            "lines": lines,
-            "total_spend": self.total_spend,
-            "total_incremental": self.total_incremental,
             "days": self.days,
             "period_totals": "lines' spend and incremental are averages per day over the horizon",
             "horizon_spend": float(self.schedule.to_numpy().sum()),
             "horizon_incremental": float(self.response.to_numpy().sum()),
-            "budget_dual": self.budget_dual,
-            "marginal_return": self.budget_dual,
-            "binding_constraints": self.binding,
             "max_change": self.max_change,
             "guardrail_window_days": WINDOW,
-            "constraints": self.rules,
             "launch_calendar": None if self.calendar is None else self.calendar.to_dict(),
-            "solver": self.solver,
-            "method": self.method,
-            "gap": self.gap,
-            "timing": {"solve_seconds": self.solve_seconds},
             "certificate": self.certificate or {"kind": "convex", "gap": self.gap},
         }
 
-    def summary(self) -> str:
+    def summary(self) -> Summary:
+        """The plan in a few lines (horizon totals, guardrail, binding rules) and its line table."""
         out = [
-            f"{self.days}-day plan: {self.status} ({self.method}, {self.solver}), horizon spend "
-            f"{self.schedule.to_numpy().sum():,.2f} -> incremental {self.response.to_numpy().sum():,.2f}"
+            f"{self.days}-day plan: {self.status} ({self.method}, {self.solver}, "
+            f"gap {fmt_number(self.gap)}), horizon spend "
+            f"{fmt_number(self.schedule.to_numpy().sum())} -> incremental "
+            f"{fmt_number(self.response.to_numpy().sum())}"
         ]
         if self.max_change is not None:
             viol = guardrail_violation(
@@ -399,18 +426,21 @@ class TimePlan(_Totals):
                 self.max_change,
             )
             out.append(
-                f"guardrail {self.max_change:.0%} per 7-day window: largest change {viol:.3f} of the allowed band"
+                f"guardrail {self.max_change:.0%} per 7-day window: largest change "
+                f"{viol:.3f} of the allowed band"
             )
-        if self.binding:
-            out.append("binding: " + ", ".join(sorted({b["constraint"] for b in self.binding})))
-        return "\n".join(out)
+        out += self._binding_line()
+        return Summary("\n".join(out), {"lines": self.lines, "daily_spend": self.schedule})
 
     def channel_daily(self) -> pd.DataFrame:
         """Daily spend per channel, summed over markets (days x channels)."""
         return self.schedule.groupby(self.lines["name"].to_numpy()).sum().T
 
-    def plot(self, *, ax=None, show: bool = True):
-        """Daily spend per channel; launch days as vertical lines. Returns ``(fig, ax)``."""
+    def plot(self, *, ax: Axes | None = None, show: bool | None = None) -> tuple[Figure, Axes]:
+        """Daily spend per channel; launch days as vertical lines. Returns ``(fig, ax)``; never shows.
+
+        ``show`` is accepted and ignored until the report code stops passing it (deprecated).
+        """
         import matplotlib.pyplot as plt
 
         if ax is None:
@@ -424,34 +454,27 @@ class TimePlan(_Totals):
                     ax.axvline(ev.day, color="grey", ls="--", lw=1)
         ax.set_xlabel("day")
         ax.set_ylabel("spend per day")
-        if show:
-            plt.show()
         return fig, ax
 
 
-def _tabulate(
-    curves,
-    rules,
-    spend,
-    history,
-    a0,
-    mult,
-    lam,
-    cur,
-    dual,
-    guarded,
-    status,
-    elapsed,
-    calendar,
-    solver,
-    lo,
-    hi,
-):
+def tabulate_days(
+    inp: DailyInputs,
+    spend: np.ndarray,
+    *,
+    dual: float | None,
+    guarded: np.ndarray,
+    status: str,
+    seconds: float,
+    solver: str,
+) -> TimePlan:
+    """Tabulate a daily solution: per line and day the outcome, marginal return, binding rules."""
+    curves, rules, cur, lo, hi = inp.curves, inp.rules, inp.current, inp.lower, inp.upper
+    decay, mult = inp.decay, inp.mult
     n, days = spend.shape
-    ad = R.geometric_carry(spend, lam, a0)
+    ad = R.geometric_carry(spend, decay, inp.start_adstock)
     resp = curves.evaluate_lines(ad) * mult
     v = curves.marginal_lines(ad) * mult  # per unit of adstock
-    marg = R.geometric_marginal(v, lam)
+    marg = R.geometric_marginal(v, decay)
     labels = curves.labels
     binding = []
     line_tags = []
@@ -494,13 +517,13 @@ def _tabulate(
         schedule=pd.DataFrame(spend, index=frame.index),
         response=pd.DataFrame(resp, index=frame.index),
         multipliers=mult,
-        history=history,
+        history=inp.history,
         lines=frame,
         budget_dual=dual,
         binding=binding,
         max_change=rules.max_change,
-        calendar=calendar,
-        solve_seconds=elapsed,
+        calendar=inp.calendar,
+        solve_seconds=seconds,
         rules=rules.to_dict(),
         solver=solver,
     )

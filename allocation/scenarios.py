@@ -11,9 +11,9 @@ log-normally), the allocator maximises either the expected outcome
 :math:`\frac1S\sum_s R_s(x)` or, risk-averse, its lower-tail conditional
 value at risk
 
-.. math:: \mathrm{CVaR}_\alpha(R(x)) = \max_t\; t - \frac{1}{\alpha S}\sum_s (t - R_s(x))_+ ,
+.. math:: \mathrm{CVaR}_\tau(R(x)) = \max_t\; t - \frac{1}{\tau S}\sum_s (t - R_s(x))_+ ,
 
-the mean outcome of the worst :math:`\alpha` share of samples (Rockafellar &
+the mean outcome of the worst share :math:`\tau` (``tail``) of samples (Rockafellar &
 Uryasev 2000). Both are concave in spend, so the optimum is global. Stability
 is reported by solving every sample on its own and comparing each line's
 optimal spend with the robust plan.
@@ -26,8 +26,9 @@ Rockafellar, R. T. & Uryasev, S. (2000). Optimization of conditional value-at-ri
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cvxpy as cp
 import numpy as np
@@ -40,6 +41,13 @@ from allocation.problem import concave_response, scaling, solve_robust, structur
 from allocation.rules import Rules, check_feasible, group_matrix, line_bounds, market_matrix
 from causal import response as R
 from causal.errors import ConfigError, InfeasibleError
+from causal.summary import Summary, fmt_frame, fmt_number
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from allocation.plans import Plan, TimePlan
 
 
 @dataclass
@@ -66,8 +74,19 @@ class Frontier:
             "timing": {"solve_seconds": self.solve_seconds},
         }
 
-    def plot(self, *, ax=None, show: bool = True):
-        """Incremental outcome against budget, with the marginal cost on a second axis. Returns ``(fig, ax)``."""
+    def summary(self) -> Summary:
+        """The frontier's table, numbers readable."""
+        cols = ["budget", "status", "total_incremental", "marginal_return", "marginal_cost"]
+        return Summary(
+            f"Efficient frontier over {len(self.table)} budgets\n{fmt_frame(self.table[cols])}",
+            {"frontier": self.table, "spend": self.spend},
+        )
+
+    def plot(self, *, ax: Axes | None = None, show: bool | None = None) -> tuple[Figure, Axes]:
+        """Incremental outcome against budget, with the marginal cost on a second axis.
+
+        Returns ``(fig, ax)``; never shows (``show`` is ignored, deprecated).
+        """
         import matplotlib.pyplot as plt
 
         if ax is None:
@@ -88,8 +107,6 @@ class Frontier:
         )
         ax2.set_ylabel("marginal cost per incremental", color="C1")
         ax.set_title("Efficient frontier")
-        if show:
-            plt.show()
         return fig, ax
 
 
@@ -197,22 +214,30 @@ class RobustPlan:
         The robust plan's outcome under each sample.
     risk : str
         ``expected`` or ``cvar``.
+    tail : float
+        The lower-tail share of samples the CVaR averages over (also the quantile reported).
     """
 
     lines: pd.DataFrame
     outcomes: np.ndarray
     risk: str
-    alpha: float
+    tail: float
     status: str
     budget: float
     per_sample_spend: np.ndarray = field(repr=False, default=None)
 
+    @property
+    def alpha(self) -> float:
+        """Deprecated name of :attr:`tail`, kept until the CLI report reads ``tail``."""
+        return self.tail
+
     def to_dict(self) -> dict[str, Any]:
-        q = np.quantile(self.outcomes, [self.alpha, 0.5])
-        worst = np.sort(self.outcomes)[: max(1, int(np.ceil(self.alpha * len(self.outcomes))))]
+        q = np.quantile(self.outcomes, [self.tail, 0.5])
+        worst = np.sort(self.outcomes)[: max(1, int(np.ceil(self.tail * len(self.outcomes))))]
         return {
             "risk": self.risk,
-            "alpha": self.alpha,
+            "tail": self.tail,
+            "alpha": self.tail,  # the key the plan report reads today; same value as "tail"
             "status": self.status,
             "budget": self.budget,
             "expected_incremental": float(self.outcomes.mean()),
@@ -223,8 +248,25 @@ class RobustPlan:
             "lines": self.lines.reset_index().to_dict("records"),
         }
 
-    def plot(self, *, ax=None, show: bool = True):
-        """Robust spend per line with the range of the samples' own optima. Returns ``(fig, ax)``."""
+    def summary(self) -> Summary:
+        """Expected and lower-tail outcome, and each line's robust spend and stability."""
+        d = self.to_dict()
+        crit = (
+            "expected outcome" if self.risk == "expected" else f"CVaR of the worst {self.tail:.0%}"
+        )
+        cols = ["spend", "current_spend", "expected_incremental", "stable_share"]
+        head = (
+            f"Plan over {d['n_samples']} curve samples, maximising the {crit}: {self.status}; "
+            f"expected incremental {fmt_number(d['expected_incremental'])}, mean of the worst "
+            f"{self.tail:.0%} {fmt_number(d['cvar_incremental'])}"
+        )
+        return Summary(f"{head}\n{fmt_frame(self.lines[cols])}", {"lines": self.lines})
+
+    def plot(self, *, ax: Axes | None = None, show: bool | None = None) -> tuple[Figure, Axes]:
+        """Robust spend per line with the range of the samples' own optima.
+
+        Returns ``(fig, ax)``; never shows (``show`` is ignored, deprecated).
+        """
         import matplotlib.pyplot as plt
 
         if ax is None:
@@ -240,8 +282,6 @@ class RobustPlan:
         ax.invert_yaxis()
         ax.set_xlabel("spend per period")
         ax.legend()
-        if show:
-            plt.show()
         return fig, ax
 
 
@@ -252,14 +292,43 @@ def robust_allocate(
     budget: float,
     rules: Rules | None = None,
     risk: str = "expected",
-    alpha: float = 0.1,
+    tail: float = 0.1,
     solver: str = "CLARABEL",
+    alpha: float | None = None,
 ) -> RobustPlan:
-    """Maximise the expected outcome, or its lower-tail CVaR at ``alpha``, over curve samples."""
+    """Maximise the expected outcome, or its lower-tail CVaR, over curve samples.
+
+    Parameters
+    ----------
+    curves : CurveSet
+        The nominal curves (bounds, current spend, labels).
+    samples : list of CurveSet
+        Samples of the curves (:func:`sample_curves`), same lines and forms.
+    budget : float
+        Total spend per period.
+    rules : Rules, optional
+    risk : {"expected", "cvar"}, default="expected"
+    tail : float, default=0.1
+        For ``cvar``: the share of worst samples whose mean outcome is maximised, in (0, 1].
+    solver : str, default="CLARABEL"
+    alpha : float, optional
+        Deprecated name of ``tail`` (the CLI passes it until it is renamed there).
+
+    Returns
+    -------
+    RobustPlan
+    """
+    if alpha is not None:
+        warnings.warn(
+            "robust_allocate(alpha=...) is deprecated: the CVaR tail share is called tail",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        tail = alpha
     if risk not in ("expected", "cvar"):
         raise ConfigError(f"risk must be 'expected' or 'cvar', got {risk!r}")
-    if not 0 < alpha <= 1:
-        raise ConfigError(f"alpha must be in (0, 1], got {alpha}")
+    if not 0 < tail <= 1:
+        raise ConfigError(f"the CVaR tail share must be in (0, 1], got {tail}")
     bad = next((c for s in samples for c in s if c.form == "power" and not c.is_concave), None)
     if bad is not None:
         raise ConfigError(
@@ -270,7 +339,6 @@ def robust_allocate(
     rules.validate()
     bounds = line_bounds(curves, rules)
     check_feasible(curves, rules, bounds, objective="max_incremental")
-    keys = list(structure_key(curves))
     n, S = len(curves), len(samples)
     # S-shaped lines are kept in their concave part under every sample (spend at or past the largest
     # inflection point), where each sample's curve is the minimum of its chords: a concave, exact-to-
@@ -285,18 +353,22 @@ def robust_allocate(
     outcomes = []
     hypo = cp.Variable((S, len(s_idx)), name="s_curve_outcome") if len(s_idx) else None
     pw_cons = []
+    forms = [c.form for c in curves]
     for k, s in enumerate(samples):
-        if list(structure_key(s)) != keys:
+        if len(s) != n or [c.form for c in s] != forms:
             raise ConfigError(
-                "every sample must have the same forms, shapes and exponents as the curves"
+                f"curve sample {k}: every sample must have the curves' {n} lines with their forms"
             )
+        # A posterior draw may move a line's shape or exponent (the structural model averages
+        # over a shape grid): each sample's concave lines keep their own exact DCP form.
+        own_keys = list(structure_key(s))
         cs = np.array([scaling(c, r) for c, r in zip(s, ref)])
         terms = []
         if len(c_idx):
             terms.append(
                 concave_response(
                     cp.multiply(1.0 / cs[c_idx, 1], x[c_idx]),
-                    [keys[i] for i in c_idx],
+                    [own_keys[i] for i in c_idx],
                     cs[c_idx, 0],
                 )
             )
@@ -322,7 +394,7 @@ def robust_allocate(
         obj = cp.sum(R_) / S
     else:
         t = cp.Variable(name="var")
-        obj = t - cp.sum(cp.pos(t - R_)) / (alpha * S)
+        obj = t - cp.sum(cp.pos(t - R_)) / (tail * S)
     flat = [c for v in cons.values() for c in (v if isinstance(v, list) else [v])]
     problem = cp.Problem(cp.Maximize(obj), flat)
     solve_robust(problem, solver, solver_options(solver))
@@ -348,17 +420,19 @@ def robust_allocate(
         },
         index=pd.Index(curves.labels, name="line"),
     )
-    return RobustPlan(lines, realised, risk, alpha, problem.status, budget, own)
+    return RobustPlan(lines, realised, risk, tail, problem.status, budget, own)
 
 
-def plan_uncertainty(curves: CurveSet, plan, *, level: float = 0.9) -> dict[str, Any] | None:
+def plan_uncertainty(
+    curves: CurveSet, plan: Plan | TimePlan, *, confidence: float = 0.9
+) -> dict[str, Any] | None:
     """The plan's outcome and its gain over the current spend under every posterior draw of the curves.
 
     For a static :class:`~allocation.plans.Plan` the outcome per period; for a
     :class:`~allocation.plans.TimePlan` the outcome over the horizon (adstock from the plan's
     history, the calendar's multipliers), against holding every line at its current spend.
-    Returns ``None`` when the curves file has no draws. The interval is the central ``level``
-    share of the draws.
+    Returns ``None`` when the curves file has no draws. The interval is the central
+    ``confidence`` share of the draws (reported under ``confidence`` and, as before, ``level``).
     """
     n = curves.n_draws
     if not n:
@@ -366,7 +440,7 @@ def plan_uncertainty(curves: CurveSet, plan, *, level: float = 0.9) -> dict[str,
     cur = curves.current()
     if np.isnan(cur).any():
         return None
-    q = [(1 - level) / 2, (1 + level) / 2]
+    q = [(1 - confidence) / 2, (1 + confidence) / 2]
     if hasattr(plan, "schedule"):
         x = plan.schedule.to_numpy()
         days = x.shape[1]
@@ -375,14 +449,14 @@ def plan_uncertainty(curves: CurveSet, plan, *, level: float = 0.9) -> dict[str,
         inc, gain = np.empty(n), np.empty(n)
         for j in range(n):
             cj = curves.draw(j)
-            lam = np.array([c.decay for c in cj])
+            decay = np.array([c.decay for c in cj])
             a0 = (
-                R.geometric_carry(hist[:, 1:], lam, hist[:, 0])[:, -1]
+                R.geometric_carry(hist[:, 1:], decay, hist[:, 0])[:, -1]
                 if hist.shape[1] > 1
                 else hist[:, 0]
             )
-            planned = (cj.evaluate_lines(R.geometric_carry(x, lam, a0)) * mult).sum()
-            held = (cj.evaluate_lines(R.geometric_carry(base, lam, a0)) * mult).sum()
+            planned = (cj.evaluate_lines(R.geometric_carry(x, decay, a0)) * mult).sum()
+            held = (cj.evaluate_lines(R.geometric_carry(base, decay, a0)) * mult).sum()
             inc[j], gain[j] = planned, planned - held
         unit = f"over the {days}-day horizon"
     else:
@@ -393,7 +467,8 @@ def plan_uncertainty(curves: CurveSet, plan, *, level: float = 0.9) -> dict[str,
     return {
         "source": f"posterior draws in {curves.source}",
         "n_draws": n,
-        "level": level,
+        "confidence": confidence,
+        "level": confidence,
         "unit": unit,
         "expected_incremental": float(inc.mean()),
         "incremental_interval": np.quantile(inc, q).tolist(),

@@ -38,7 +38,7 @@ import numpy as np
 
 from allocation.constraints import spend_constraints
 from allocation.curves import Curve, CurveSet
-from allocation.plans import make_plan
+from allocation.plans import Plan, make_plan
 from allocation.rules import Bounds, Rules, group_matrix, market_matrix
 from causal import response as R
 from causal.errors import ConfigError, InfeasibleError
@@ -55,7 +55,7 @@ def _upper_limit(c: Curve, upper: float, rules: Rules) -> float:
     if c.form == "exp":
         return float(p["scale"]) * np.log(1000.0)
     raise ConfigError(
-        f"line {c.label}: give a --budget or max_spend so the piecewise-linear model has a range"
+        f"line {c.label}: give a budget or max_spend so the piecewise-linear model has a range"
     )
 
 
@@ -186,7 +186,7 @@ def solve_pwl(
     value_per_signup: float | None,
     mode: str = "milp",
     breakpoints: int = 60,
-):
+) -> Plan:
     """Allocate with S-shaped curves; returns a :class:`~allocation.optimize.Plan` with its proven gap."""
     if mode not in ("milp", "envelope"):
         raise ConfigError(

@@ -46,9 +46,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.signal import lfilter
+
+if TYPE_CHECKING:  # cvxpy is imported where an expression is built, not at import time
+    import cvxpy as cp
 
 Params = Mapping[str, "float | np.ndarray"]
 
@@ -294,17 +299,17 @@ def get_form(name: str) -> ResponseForm:
         raise ValueError(f"unknown response form {name!r} (use {', '.join(FORMS)})") from None
 
 
-def value(form: str, x, params: Params) -> np.ndarray:
+def value(form: str, x: ArrayLike, params: Params) -> np.ndarray:
     """``f(x)`` of a curves.json ``response`` block (``params`` may hold ``form``; it is ignored)."""
     return get_form(form).value(x, params)
 
 
-def derivative(form: str, x, params: Params) -> np.ndarray:
+def derivative(form: str, x: ArrayLike, params: Params) -> np.ndarray:
     """``f'(x)``; see :meth:`ResponseForm.derivative`."""
     return get_form(form).derivative(x, params)
 
 
-def second_derivative(form: str, x, params: Params) -> np.ndarray:
+def second_derivative(form: str, x: ArrayLike, params: Params) -> np.ndarray:
     """``f''(x)``; see :meth:`ResponseForm.second_derivative`."""
     return get_form(form).second_derivative(x, params)
 
@@ -319,7 +324,7 @@ def inflection(form: str, params: Params) -> np.ndarray:
     return get_form(form).inflection(params)
 
 
-def scaling(form: str, params: Params, reference=1.0) -> tuple[np.ndarray, np.ndarray]:
+def scaling(form: str, params: Params, reference: ArrayLike = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """``(coef, scale)`` with ``f(x) = coef * g(x / scale)``."""
     return get_form(form).split(params, reference)
 
@@ -331,12 +336,12 @@ def structure(form: str, params: Params) -> tuple[str, float | None]:
     return (form, None)
 
 
-def to_market(form: str, params: Params, size) -> dict:
+def to_market(form: str, params: Params, size: float) -> dict:
     """Parameters of the curve ``size * f(x / size)`` (a per-unit-size curve in a market of ``size``)."""
     return get_form(form).to_market(params, size)
 
 
-def unit_terms(form: str, z: np.ndarray, s) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def unit_terms(form: str, z: np.ndarray, s: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``g``, ``g'`` and ``g''`` of the unit curve at ``z`` (for Newton-type solvers)."""
     f = get_form(form)
     z = _arr(z)
@@ -344,7 +349,7 @@ def unit_terms(form: str, z: np.ndarray, s) -> tuple[np.ndarray, np.ndarray, np.
         return f.unit(z, s), f.unit_d1(z, s), f.unit_d2(z, s)
 
 
-def cvx_response(z, keys: list[tuple], coef):
+def cvx_response(z: cp.Expression, keys: list[tuple], coef: ArrayLike) -> cp.Expression:
     """cvxpy ``sum_i coef_i g_i(z_i)`` over lines (the first axis of ``z``), exact DCP.
 
     ``keys`` are :func:`structure` per line; lines are grouped by key so each group
@@ -369,7 +374,7 @@ def cvx_response(z, keys: list[tuple], coef):
     return cp.sum(cp.hstack(terms)) if len(terms) > 1 else terms[0]
 
 
-def envelope_tangent(form: str, params: Params, anchor) -> np.ndarray:
+def envelope_tangent(form: str, params: Params, anchor: ArrayLike) -> np.ndarray:
     """Tangent point of the concave envelope of ``f`` on ``[anchor, inf)``.
 
     The envelope is the tangent line from ``(anchor, f(anchor))`` up to the returned
@@ -406,7 +411,7 @@ def envelope_tangent(form: str, params: Params, anchor) -> np.ndarray:
     return np.where(done, a, 0.5 * (lo + hi))
 
 
-def envelope_value(form: str, x, params: Params, anchor) -> np.ndarray:
+def envelope_value(form: str, x: ArrayLike, params: Params, anchor: ArrayLike) -> np.ndarray:
     """The concave envelope of ``f`` on ``[anchor, inf)`` (see :func:`envelope_tangent`), at ``x``."""
     xt = envelope_tangent(form, params, anchor)
     f = get_form(form)
@@ -504,9 +509,9 @@ def geometric_adstock(x: np.ndarray, decay: float | np.ndarray, *, axis: int = 0
     x = np.asarray(x, dtype=float)
     decay = np.asarray(decay, dtype=float)
     if decay.ndim == 0:
-        lam = float(decay)
+        d = float(decay)
         x0 = np.take(x, [0], axis=axis)
-        out, _ = lfilter([1.0 - lam], [1.0, -lam], x, axis=axis, zi=lam * x0)
+        out, _ = lfilter([1.0 - d], [1.0, -d], x, axis=axis, zi=d * x0)
         return out
     xm = np.moveaxis(x, axis, 0)
     out = np.empty(np.broadcast_shapes(xm.shape, (1,) + decay.shape), dtype=float)
@@ -520,11 +525,11 @@ def geometric_adstock(x: np.ndarray, decay: float | np.ndarray, *, axis: int = 0
 def geometric_carry(x: np.ndarray, decay: np.ndarray, start: np.ndarray) -> np.ndarray:
     """Geometric adstock of ``x`` (lines x days) from a given adstock ``start`` (lines) before day 0."""
     x = np.asarray(x, dtype=float)
-    lam = np.asarray(decay, dtype=float)
+    decay = np.asarray(decay, dtype=float)
     out = np.empty_like(x)
     prev = np.asarray(start, dtype=float)
     for t in range(x.shape[1]):
-        prev = (1.0 - lam) * x[:, t] + lam * prev
+        prev = (1.0 - decay) * x[:, t] + decay * prev
         out[:, t] = prev
     return out
 
@@ -532,13 +537,13 @@ def geometric_carry(x: np.ndarray, decay: np.ndarray, start: np.ndarray) -> np.n
 def geometric_marginal(v: np.ndarray, decay: np.ndarray) -> np.ndarray:
     """Outcome of one more unit of spend on each day, given ``v`` = outcome per unit of adstock (lines x days).
 
-    The adjoint of :func:`geometric_carry`: ``m_t = (1 - lambda) v_t + lambda m_{t+1}``.
+    The adjoint of :func:`geometric_carry`: ``m_t = (1 - decay) v_t + decay m_{t+1}``.
     """
-    lam = np.asarray(decay, dtype=float)
+    decay = np.asarray(decay, dtype=float)
     out = np.empty_like(v)
     nxt = np.zeros(v.shape[0])
     for t in range(v.shape[1] - 1, -1, -1):
-        nxt = (1.0 - lam) * v[:, t] + lam * nxt
+        nxt = (1.0 - decay) * v[:, t] + decay * nxt
         out[:, t] = nxt
     return out
 
@@ -603,16 +608,16 @@ def adstock_weights(params: Mapping, max_lag: int | None = None) -> np.ndarray:
     raise ValueError(f"unknown adstock form {form!r} (use {', '.join(ADSTOCKS)})")
 
 
-def hill(x: np.ndarray, half_saturation, shape) -> np.ndarray:
+def hill(x: np.ndarray, half_saturation: ArrayLike, shape: ArrayLike) -> np.ndarray:
     """Hill saturation ``x^s / (K^s + x^s)`` in [0, 1) (the unit-``beta`` Hill curve)."""
     return HILL.value(x, {"beta": 1.0, "half_saturation": half_saturation, "shape": shape})
 
 
-def saturation(form: str, x, params: Params) -> np.ndarray:
+def saturation(form: str, x: ArrayLike, params: Params) -> np.ndarray:
     """The curve with ``beta = 1`` (Hill and exp in [0, 1), log unbounded)."""
     return value(form, x, {**params, "beta": 1.0})
 
 
-def saturation_derivative(form: str, x, params: Params) -> np.ndarray:
+def saturation_derivative(form: str, x: ArrayLike, params: Params) -> np.ndarray:
     """d saturation / d x."""
     return derivative(form, x, {**params, "beta": 1.0})

@@ -114,7 +114,7 @@ def test_launch_calendar_shifts_spend_to_awareness_before_and_search_after():
     share_post = us[awareness, post].sum() / us[:, post].sum()
     assert share_pre > share_post
     assert guardrail_violation(s1, with_launch.history, curves.current(), 0.3) <= 1 + 1e-9
-    fig, _ = with_launch.plot(show=False)
+    fig, _ = with_launch.plot()
     assert fig is not None
 
 

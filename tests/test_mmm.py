@@ -107,3 +107,18 @@ def test_weekly_panel_holds_out_a_quarter():
     assert m.backtest_ is not None and m.backtest_.n_periods == 13 and m.period_ == "week"
     assert m.backtest_.wape_total < 0.05
     assert m.contribution_["tv"] == pytest.approx(truth, rel=0.2)
+
+
+def test_public_fitted_attributes_and_summary():
+    panel, _ = _known_panel(n_days=200)
+    clusters = {g: g[:2] for g in panel.geos}
+    m = ResponseModel(holdout=0, clusters=clusters).fit(panel)
+    # Other modules read these, never the private design (issue 19).
+    assert set(m.spend_) == {"tv"} and m.spend_["tv"].shape == (len(m.dates_), len(m.geos_))
+    assert m.n_coef_per_channel_ == 1 + len(m.clusters_) == 3
+    assert list(m.cluster_index_) == [m.clusters_.index(clusters[g]) for g in m.geos_]
+    assert m.column_index("tv") == slice(0, 3)
+    s = m.summary()
+    assert "R^2" in s and "channels" in s.tables
+    assert s.tables["channels"].loc["tv", "form"] == m.to_frame().loc["tv", "form"]
+    assert "e+" not in str(s)  # readable numbers
