@@ -290,12 +290,10 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         # Shape grid per channel and the saturated-adstock features of every candidate.
         spend = {ch: panel.wide(panel.spend_column(ch)).to_numpy().astype(float) for ch in channels}
         grid: dict[str, list[Shape]] = {}
-        refs: dict[str, float] = {}
         for ch in channels:
             x = spend[ch] / size
             pos = x[x > 0]
             ref = float(pos.mean()) if pos.size else 1.0
-            refs[ch] = ref
             # Demand-capture spend (it follows same-day queries) gets short carryover only: a long adstock of
             # it is a smoothed demand proxy, which would hand it organic demand the queries measure with noise.
             decays = CAPTURE_DECAYS[: len(self.decays)] if ch in capture else self.decays
@@ -306,21 +304,6 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
                 for n in self.shapes
             ]
         n_cand = len(grid[channels[0]])
-        # Each shape's response at the reference spend (steady adstock = ref): a media channel's prior is
-        # on the effect there, beta * h, not on the saturation ceiling beta, so it means the same for every
-        # shape. A demand-capture channel keeps its prior on the ceiling (h = 1): its incremental is
-        # bounded by the queries it serves whatever its curve's shape.
-        self._h = np.array(
-            [
-                [
-                    1.0
-                    if ch in capture
-                    else 1.0 / (1.0 + (sh.half_saturation / refs[ch]) ** sh.shape)
-                    for sh in grid[ch]
-                ]
-                for ch in channels
-            ]
-        )
         if self.time_effects:
             proj = _TwoWay(cidx, C, T, G)
         else:

@@ -134,14 +134,7 @@ class StructuralInference:
     ) -> tuple[np.ndarray, np.ndarray, float]:
         """Posterior mean, Cholesky factor of the precision, and log marginal likelihood (up to a constant)."""
         P, r = self._likelihood(combo)
-        # The channel coefficients' prior is on the effect at the reference spend (beta * h): in beta
-        # units its precision scales by h^2 and its normalising constant by h (shape-dependent).
-        h = np.ones(self._p)
-        for k in range(self._K):
-            h[self._ix["gamma"][k]] = self._h[k, combo[k]]
-        for j, k in enumerate(self._med_k):
-            h[self._ix["beta_q"][j]] = self._h[k, combo[k]]
-        P = P + self._prior_prec * np.outer(h, h)
+        P = P + self._prior_prec
         P[np.diag_indices(self._p)] += self._bias_prior()
         for i in use:
             row, val, sd = self._lift_rows[i]
@@ -151,7 +144,7 @@ class StructuralInference:
         L = np.linalg.cholesky(P)
         z = np.linalg.solve(L, r)
         mean = np.linalg.solve(L.T, z)
-        logml = 0.5 * float(z @ z) - float(np.log(np.diag(L)).sum()) + float(np.log(h).sum())
+        logml = 0.5 * float(z @ z) - float(np.log(np.diag(L)).sum())
         return mean, L, logml
 
     def _noise(self, combo: np.ndarray, lifts: Sequence[int]) -> None:

@@ -93,12 +93,10 @@ class StructuralResults:
         for k, ch in enumerate(self.channels_):
             # sd of the (half-normal when effects are positive) prior of the pooled coefficient
             trunc = 1.0 if self.allow_negative else np.sqrt(1 - 2 / np.pi)
-            # in saturation-ceiling units at the mode's shape (the prior is on the effect at ref spend)
-            h = self._h[k, self.mode_[k]]
-            prior_sd = trunc * self._tau_k[k] / h * np.sqrt(1 + self.pooling**2 / self._C)
+            prior_sd = trunc * self._tau_k[k] * np.sqrt(1 + self.pooling**2 / self._C)
             if k in self._med_k:
                 kap = float(th[:, self._ix["kappa"]].sum(axis=1).mean())
-                prior_sd = float(np.hypot(prior_sd, trunc * kap * self._tau["beta_q"] / h))
+                prior_sd = float(np.hypot(prior_sd, trunc * kap * self._tau["beta_q"]))
             post_sd = float(pooled[:, k].std())
             r = self.contributions_.iloc[k]
             ident[ch] = {
