@@ -76,12 +76,14 @@ from allocation.structural_inputs import (  # noqa: F401  (re-exported: the publ
     CAPTURE_DECAYS,
     DECAYS,
     HALF_SATURATION,
+    Q_LEADS,
     Q_SMOOTHING,
     SHAPES,
     MediatorWarning,
     Shape,
     _saturated,
     _TwoWay,
+    demand_proxy,
     graph_roles,
     resolve_clusters,
 )
@@ -89,7 +91,6 @@ from allocation.structural_result import StructuralResults
 from causal.base import BaseEstimator
 from causal.errors import ConfigError, DataError
 from causal.panel import Panel
-from causal.response import geometric_adstock
 
 
 class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
@@ -312,7 +313,7 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         # The demand proxy: the queries and their exponential smoothings. Branded search's adstock is a
         # smoothing of past queries; without these its lags would proxy the organic demand that today's
         # (noisy) query count misses.
-        qcols = [geometric_adstock(Q / size, d) for d in Q_SMOOTHING] if Q is not None else []
+        qcols = demand_proxy(Q / size) if Q is not None else []
         base_cols = [y / size] + qcols
         nb = len(base_cols)
         X = np.empty((T * G, nb + K * n_cand), dtype=np.float32)

@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import special
 
 from allocation.calibration_lifts import Lift, counterfactual_spend
-from allocation.structural_inputs import BLOCK_PERIODS, Q_SMOOTHING, _saturated
+from allocation.structural_inputs import BLOCK_PERIODS, Q_LEADS, Q_SMOOTHING, _saturated
 from causal.errors import DataError
 
 
@@ -52,7 +52,7 @@ class StructuralInference:
     def _layout(self) -> None:
         C, K = self._C, self._K
         ix, p = {}, 0
-        nk = len(Q_SMOOTHING) if self._Q is not None else 0
+        nk = len(Q_SMOOTHING) + len(Q_LEADS) if self._Q is not None else 0
         ix["kappa"] = np.arange(p, p + nk * C).reshape(nk, C)
         p += nk * C
         ix["gamma"] = np.arange(p, p + K * C).reshape(K, C)

@@ -22,6 +22,20 @@ HALF_SATURATION = (0.5, 1.0, 2.0, 4.0)  # times the channel's mean positive spen
 SHAPES = (1.0, 1.25, 1.5)  # Hill exponents; below one the marginal return at zero spend is infinite
 CAPTURE_DECAYS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45)
 Q_SMOOTHING = (0.0, 0.2, 0.4, 0.6, 0.8)  # decays of the query smoothings in the demand proxy
+# Decays of the *future* query smoothings (from the next period on): organic demand persists while the
+# query count's own noise does not, so later queries measure today's demand free of today's noise, which
+# demand-following spend (branded search) tracks.
+Q_LEADS = (0.0, 0.5, 0.8)
+
+
+def demand_proxy(Qs: np.ndarray) -> list[np.ndarray]:
+    """The queries per unit size, their past smoothings and their future smoothings (periods x geos each)."""
+    past = [geometric_adstock(Qs, d) for d in Q_SMOOTHING]
+    nxt = np.vstack([Qs[1:], Qs[-1:]])  # the next period's queries (the last period repeats itself)
+    future = [geometric_adstock(nxt[::-1], d)[::-1] for d in Q_LEADS]
+    return past + future
+
+
 # Periods per block of the dependence groups (market cluster x block) of the robust inference.
 BLOCK_PERIODS = {"day": 56, "week": 8, "month": 2, "year": 1}
 
