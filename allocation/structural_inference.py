@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import special
 
 from allocation.calibration_lifts import Lift, counterfactual_spend
-from allocation.structural_inputs import BLOCK_PERIODS, Q_LEADS, Q_SMOOTHING, _saturated
+from allocation.structural_inputs import Q_LEADS, Q_SMOOTHING, _saturated, block_index
 from causal.errors import DataError
 
 
@@ -204,8 +204,7 @@ class StructuralInference:
         cluster on the same days (regional shocks); blocks of ``BLOCK_PERIODS`` (eight weeks) are
         long against that persistence, so the groups are close to independent.
         """
-        L = BLOCK_PERIODS.get(self.period_, 8)
-        block = np.arange(self._T) // L
+        block = block_index(self._T, self.period_)
         return (block[:, None] * self._C + self.cluster_idx_[None, :]).ravel()
 
     def _n_channel_cols(self, name: str) -> np.ndarray:

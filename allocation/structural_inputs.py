@@ -136,3 +136,13 @@ class _TwoWay:
             if len(m):
                 X[:, m] -= X[:, m].mean(axis=1, keepdims=True)
         return X.reshape(v.shape)
+
+
+def block_index(T: int, period: str) -> np.ndarray:
+    """Block of consecutive periods of each period (``BLOCK_PERIODS`` long; a short tail joins the last)."""
+    L = BLOCK_PERIODS.get(period, 8)
+    block = np.arange(T) // L
+    n = int(block[-1]) + 1
+    if n > 1 and T - (n - 1) * L < L / 2:
+        block[block == n - 1] = n - 2
+    return block
