@@ -374,6 +374,7 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         self._sample(cond, use, rng)
         self.lifts_ = lifts
         self._summaries(lifts, notes)
+        self._post_cache = {}  # only the fit's search and resampling reuse it
         return self
 
     def _check_params(self) -> None:

@@ -14,11 +14,17 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import special
+from scipy import linalg, special
 
 from allocation.calibration_lifts import Lift, counterfactual_spend
 from allocation.structural_inputs import Q_LEADS, Q_SMOOTHING, _saturated, block_index
 from causal.errors import DataError
+
+
+def _least_squares(D: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Minimum-norm least squares through the normal equations (tall, narrow designs: far cheaper than an
+    SVD of the design; the pseudo-inverse handles a channel with no spend in a cluster)."""
+    return np.linalg.pinv(D.T @ D) @ (D.T @ y)
 
 
 def _sandwich_inflation(
@@ -132,7 +138,15 @@ class StructuralInference:
     def _posterior(
         self, combo: np.ndarray, use: Sequence[int]
     ) -> tuple[np.ndarray, np.ndarray, float]:
-        """Posterior mean, Cholesky factor of the precision, and log marginal likelihood (up to a constant)."""
+        """Posterior mean, Cholesky factor of the precision, and log marginal likelihood (up to a constant).
+
+        Cached per (shape vector, lifts) until the tempering weights change (:meth:`_noise`): the
+        search's passes and the resampling revisit the same shape vectors.
+        """
+        key = (tuple(int(j) for j in combo), tuple(use))
+        hit = self._post_cache.get(key)
+        if hit is not None:
+            return hit
         P, r = self._likelihood(combo)
         P = P + self._prior_prec
         P[np.diag_indices(self._p)] += self._bias_prior()
@@ -142,14 +156,16 @@ class StructuralInference:
             P += np.outer(rr, rr) / sd**2
             r = r + rr * val / sd**2
         L = np.linalg.cholesky(P)
-        z = np.linalg.solve(L, r)
-        mean = np.linalg.solve(L.T, z)
+        z = linalg.solve_triangular(L, r, lower=True)
+        mean = linalg.solve_triangular(L.T, z, lower=False)
         logml = 0.5 * float(z @ z) - float(np.log(np.diag(L)).sum())
-        return mean, L, logml
+        self._post_cache[key] = out = (mean, L, logml)
+        return out
 
     def _noise(self, combo: np.ndarray, lifts: Sequence[int]) -> None:
         """Residual variance and lag-one autocorrelation of each equation at ``combo``: the tempering weights."""
         self._wy = self._wq = 1.0
+        self._post_cache: dict = {}  # posteriors depend on the weights set here
         self._bias_tau = np.ones(len(self._dem_k))
         # Least squares at the combination (a flat-prior fit) for the residuals.
         T, G = self._T, self._G
@@ -161,13 +177,13 @@ class StructuralInference:
             np.column_stack([self._X[:, 1 : self._nb].astype(float), feats]) if has_q else feats
         )
         design = self._split(design)
-        coef, *_ = np.linalg.lstsq(design, yv, rcond=None)
+        coef = _least_squares(design, yv)
         ry = yv - design @ coef
         out = {"y": ry}
         if has_q and self._med_k:
             dq = self._split(feats[:, self._med_k])
             qv = self._X[:, 1].astype(float)
-            cq, *_ = np.linalg.lstsq(dq, qv, rcond=None)
+            cq = _least_squares(dq, qv)
             out["q"] = qv - dq @ cq
         stats_ = {}
         groups = self._groups()
