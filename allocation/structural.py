@@ -28,10 +28,12 @@ coefficient :math:`\gamma + \kappa\beta^q`, which is what curves.json holds.
 
 Inference. Given the shapes :math:`(\lambda_k, K_k, n_k)` the model is
 linear-Gaussian in :math:`\theta = (\kappa, \gamma, \beta^q)`: the posterior is
-conjugate. Each equation's likelihood is tempered by its residual lag-one
-autocorrelation :math:`\rho` (variance times :math:`(1+\rho)/(1-\rho)`, the
-effective-sample-size correction of an AR(1) mean), so intervals and shape
-weights do not treat persistent daily deviations as independent information.
+conjugate. Each equation's likelihood is tempered by the ratio of a
+group-clustered sandwich variance to the iid one (groups: market cluster x
+eight-week block; Ribatet, Cooley & Davison 2012), so intervals and shape
+weights do not treat persistent, regionally shared deviations as independent
+information; a per-parameter sandwich on the same groups widens any
+coefficient still too narrow (Mueller 2013).
 The shapes are averaged over a grid by marginal likelihood: proposals from each
 channel's conditional weights, exact joint marginal likelihoods, then
 sampling-importance-resampling. Each posterior draw is one shape vector and
@@ -56,6 +58,10 @@ Chen, A., Chan, D., Perry, M., Jin, Y., Sun, Y., Wang, Y., & Koehler, J. (2018).
 Bias correction for paid search in media mix modeling. Google Inc.
 Jin, Y., Wang, Y., Sun, Y., Chan, D., & Koehler, J. (2017). Bayesian methods for
 media mix modeling with carryover and shape effects. Google Inc.
+Ribatet, M., Cooley, D., & Davison, A. C. (2012). Bayesian inference from composite likelihoods,
+with an application to spatial extremes. Statistica Sinica, 22, 813-845.
+Mueller, U. K. (2013). Risk of Bayesian inference in misspecified models, and the sandwich
+covariance matrix. Econometrica, 81(5), 1805-1849.
 Geweke, J. (1991). Efficient simulation from the multivariate normal and
 Student-t distributions subject to linear constraints.
 """
@@ -310,9 +316,10 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         else:
             block = fixed_block(panel, controls, cidx, C, fourier=self.fourier, holdout=0)
             proj = block.projector(np.ones(T * G, dtype=bool))
-        # The demand proxy: the queries and their exponential smoothings. Branded search's adstock is a
-        # smoothing of past queries; without these its lags would proxy the organic demand that today's
-        # (noisy) query count misses.
+        # The demand proxy: the queries, their past and their future exponential smoothings. Branded
+        # search's adstock is a smoothing of past queries; without these its lags would proxy the organic
+        # demand that today's (noisy) query count misses; later queries measure today's demand free of
+        # today's count noise (structural_inputs.demand_proxy).
         qcols = demand_proxy(Q / size) if Q is not None else []
         base_cols = [y / size] + qcols
         nb = len(base_cols)

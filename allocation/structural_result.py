@@ -117,7 +117,7 @@ class StructuralResults:
         sy, ry, vy = self.noise_["y"]
         notes.append(
             f"Signups equation: residual autocorrelation {ry:.2f}, likelihood tempered by {vy:.2f} "
-            "(AR(1) effective sample size)."
+            "(group-clustered sandwich over market cluster x 8-week blocks)."
         )
         if "q" in self.noise_:
             notes.append(
