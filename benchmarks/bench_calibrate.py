@@ -7,8 +7,8 @@
    process: ``StructuralModel`` (default of ``liftlab calibrate``) and ``ResponseModel`` + ``calibrate``
    (``--model regression``); wall time and contribution / truth per channel.
 2. ``--case 50`` and ``--case 190``: fit + calibration time and peak resident memory (ru_maxrss of a fresh
-   process) of 50 geos x 730 days x 5 channels and 190 geos x 730 days x 6 channels (the world's channels
-   with partnerships; it has no eighth channel), one CTV lift each.
+   process) of 50 geos x 730 days x 5 channels and 190 geos x 730 days x 8 channels (the world's five,
+   partnerships and two extra upper-funnel channels, ``World(extra_channels=2)``), one CTV lift each.
 3. ``--case worlds``: no lift, brand_queries observed, seeds 0-3 at 50 x 730 daily and the same worlds
    summed to weeks: total contribution / truth per channel and whether the 90% interval holds the truth.
 
@@ -104,8 +104,10 @@ def default_case() -> None:
 
 
 def size_case(n_geos: int) -> None:
-    world = World(n_geos, 730, seed=1, partnerships=n_geos > 50)
-    channels = list(world.channels)[: 5 if n_geos <= 50 else 6]
+    big = n_geos > 50
+    # Eight channels at scale: the world's five, partnerships and two extra upper-funnel channels.
+    world = World(n_geos, 730, seed=1, partnerships=big, extra_channels=2 if big else 0)
+    channels = list(world.channels)[: 5 if not big else 8]
     e = Experiment(
         "ctv", tuple(world.geos[::4]), "2025-03-03", "2025-04-13", 0.0, name="ctv go-dark"
     )

@@ -74,78 +74,33 @@ import pandas as pd
 
 from causal.errors import ConfigError
 from causal.transforms import geometric_adstock, hill
-
-CLUSTERS = ("NA", "LATAM", "EMEA", "APAC")
-_CLUSTER_PREFIX = {"NA": "NA", "LATAM": "LA", "EMEA": "EM", "APAC": "AP"}
-_CLUSTER_SHARE = np.array([0.30, 0.24, 0.28, 0.18])
-EXOGENOUS_CHANNELS = ("nonbrand_search", "social", "programmatic", "ctv")
-DEFAULT_CHANNELS = ("brand_search", *EXOGENOUS_CHANNELS)
-MEDIATED_CHANNELS = ("ctv", "programmatic")
-
-# Base daily organic signups of a market of size one.
-BASE_SIGNUPS = 300.0
-# Branded queries per organic signup, and the share of mediated queries that sign up.
-QUERIES_PER_SIGNUP = 3.0
-MEDIATED_CONVERSION = 0.5
-
-# Channel parameters for a market of size one (spend per day in currency units),
-# then multiplied per cluster by _CLUSTER_FACTOR so channels respond differently.
-_CHANNEL = {
-    #                  level   beta   K      shape decay
-    "brand_search": (None, 25.0, 1000.0, 1.0, 0.10),
-    "nonbrand_search": (2500.0, 60.0, 3000.0, 1.0, 0.20),
-    "social": (2000.0, 45.0, 2500.0, 1.0, 0.40),
-    "programmatic": (1500.0, 25.0, 2000.0, 1.0, 0.50),
-    "ctv": (3000.0, 40.0, 4000.0, 1.2, 0.70),
-    "partnerships": (800.0, 15.0, 1000.0, 1.0, 0.30),
-}
-# Mediated branded queries per day at saturation, and their half-saturation.
-_MEDIATED = {"ctv": (80.0, 4000.0), "programmatic": (40.0, 2000.0)}
-# Cost per branded query (clicks times cost per click) by cluster.
-_CPC = {"NA": 0.35, "LATAM": 0.18, "EMEA": 0.30, "APAC": 0.25}
-# Per-cluster multipliers of beta (response strength), fixed so the truth is stable.
-_CLUSTER_FACTOR = {
-    "NA": {
-        "brand_search": 1.0,
-        "nonbrand_search": 1.0,
-        "social": 0.8,
-        "programmatic": 1.0,
-        "ctv": 1.2,
-        "partnerships": 1.0,
-    },
-    "LATAM": {
-        "brand_search": 0.8,
-        "nonbrand_search": 0.8,
-        "social": 1.4,
-        "programmatic": 0.9,
-        "ctv": 0.7,
-        "partnerships": 1.3,
-    },
-    "EMEA": {
-        "brand_search": 1.1,
-        "nonbrand_search": 1.1,
-        "social": 0.9,
-        "programmatic": 1.2,
-        "ctv": 1.0,
-        "partnerships": 0.8,
-    },
-    "APAC": {
-        "brand_search": 0.9,
-        "nonbrand_search": 1.2,
-        "social": 1.1,
-        "programmatic": 0.8,
-        "ctv": 0.9,
-        "partnerships": 1.1,
-    },
-}
-_YEARLY_PHASE = {"NA": 15.0, "LATAM": 197.0, "EMEA": 15.0, "APAC": 100.0}
-_GROWTH = {"NA": 0.06, "LATAM": 0.15, "EMEA": 0.08, "APAC": 0.12}
-_WEEKLY = np.array([0.95, 0.93, 0.95, 0.98, 1.03, 1.09, 1.07])  # Monday..Sunday
-_YEARLY_AMPLITUDE = 0.08
-_PRICE_ELASTICITY = 0.6
-_BASE_PRICE = 9.99
-
-EXPERIMENT_KINDS = {"go_dark": 0.0, "holdback": 0.5, "heavy_up": 2.0}
+from causal.world_params import (  # noqa: F401  (re-exported: old import paths keep working)
+    _BASE_PRICE,
+    _CHANNEL,
+    _CLUSTER_FACTOR,
+    _CLUSTER_PREFIX,
+    _CLUSTER_SHARE,
+    _CPC,
+    _GROWTH,
+    _MEDIATED,
+    _PRICE_ELASTICITY,
+    _WEEKLY,
+    _YEARLY_AMPLITUDE,
+    _YEARLY_PHASE,
+    BASE_SIGNUPS,
+    CLUSTERS,
+    DEFAULT_CHANNELS,
+    EXOGENOUS_CHANNELS,
+    EXPERIMENT_KINDS,
+    EXTRA_PREFIX,
+    MEDIATED_CHANNELS,
+    MEDIATED_CONVERSION,
+    QUERIES_PER_SIGNUP,
+    _ar1,
+    _channel_decay,
+    channel_table,
+    cluster_factor,
+)
 
 
 @dataclass(frozen=True)
@@ -230,6 +185,10 @@ class World:
         First date.
     partnerships : bool, default=False
         Add the ``partnerships`` channel.
+    extra_channels : int, default=0
+        Add this many upper-funnel channels ``upper_1``.. (planned spend like the
+        other exogenous channels, drawn from a separate stream so the default
+        channels' draws are unchanged): for scale benchmarks with more channels.
     brand_spend_noise : float, default=0.05
         Log-sd of branded-search spend around cost per query times queries
         (:math:`\\zeta_{gt}`). Small: its spend follows organic demand closely
@@ -258,6 +217,7 @@ class World:
         seed: int = 0,
         start: str = "2024-01-01",
         partnerships: bool = False,
+        extra_channels: int = 0,
         brand_spend_noise: float = 0.05,
         demand_following: float = 0.0,
         brand_strength: float = 1.0,
@@ -276,7 +236,14 @@ class World:
         if not np.isfinite(demand_following):
             raise ConfigError(f"demand_following must be finite, got {demand_following}")
         self.n_geos, self.n_days, self.seed, self.start = int(n_geos), int(n_days), int(seed), start
-        self.channels = DEFAULT_CHANNELS + (("partnerships",) if partnerships else ())
+        if not isinstance(extra_channels, int | np.integer) or extra_channels < 0:
+            raise ConfigError(f"extra_channels must be an integer >= 0, got {extra_channels!r}")
+        self.extra_channels = int(extra_channels)
+        self.channels = (
+            DEFAULT_CHANNELS
+            + (("partnerships",) if partnerships else ())
+            + tuple(f"{EXTRA_PREFIX}{i + 1}" for i in range(self.extra_channels))
+        )
         self.brand_spend_noise = float(brand_spend_noise)
         self.demand_following = float(demand_following)
         self.brand_strength = float(brand_strength)
@@ -376,15 +343,18 @@ class World:
         week = t // 7
         n_weeks = week[-1] + 1
         self.planned: dict[str, np.ndarray] = {}
+        extra_rng = np.random.default_rng([self.seed, 13])
         for ch in self.channels:
             if ch == "brand_search":
                 continue
-            level = _CHANNEL[ch][0]
-            cluster_walk = np.cumsum(rng.normal(0.0, 0.08, (n_weeks, 4)), axis=0)
+            level = channel_table(ch)[0]
+            # Extra channels draw from their own stream, so the default channels' draws never move.
+            rng_ch = rng if ch in _CHANNEL else extra_rng
+            cluster_walk = np.cumsum(rng_ch.normal(0.0, 0.08, (n_weeks, 4)), axis=0)
             cluster_walk -= cluster_walk.mean(axis=0)
-            geo_dev = rng.normal(0.0, 0.25, (n_weeks, G))
+            geo_dev = rng_ch.normal(0.0, 0.25, (n_weeks, G))
             log_budget = cluster_walk[week][:, self.cluster_of] + geo_dev[week]
-            plan = level * self.size * np.exp(log_budget) * np.exp(rng.normal(0.0, 0.05, (T, G)))
+            plan = level * self.size * np.exp(log_budget) * np.exp(rng_ch.normal(0.0, 0.05, (T, G)))
             if ch == "ctv":
                 off = rng.random((n_weeks, G)) < 0.2
                 plan = np.where(off[week], 0.1 * plan, plan)
@@ -406,10 +376,10 @@ class World:
         self.params = {
             ch: {
                 "beta": np.array(
-                    [_CHANNEL[ch][1] * _CLUSTER_FACTOR[c][ch] * strength[ch] for c in cl]
+                    [channel_table(ch)[1] * cluster_factor(c, ch) * strength[ch] for c in cl]
                 ),
-                "half_saturation": _CHANNEL[ch][2],
-                "shape": _CHANNEL[ch][3],
+                "half_saturation": channel_table(ch)[2],
+                "shape": channel_table(ch)[3],
                 "decay": np.array([_channel_decay(ch, c) for c in cl]),
             }
             for ch in self.channels
@@ -689,116 +659,5 @@ class World:
         }
 
 
-def _channel_decay(ch: str, cluster: str) -> float:
-    # CTV carries over a little longer in NA and EMEA (longer-form viewing).
-    extra = 0.05 if ch == "ctv" and cluster in ("NA", "EMEA") else 0.0
-    return _CHANNEL[ch][4] + extra
-
-
-def _ar1(innov: np.ndarray, rho: float) -> np.ndarray:
-    """AR(1) along axis 0 started from its stationary distribution."""
-    out = np.empty_like(innov)
-    out[0] = innov[0] / np.sqrt(1 - rho**2)
-    for t in range(1, innov.shape[0]):
-        out[t] = rho * out[t - 1] + innov[t]
-    return out
-
-
-def truth_clusters(truth: dict) -> pd.DataFrame:
-    """The ``geo, cluster`` table of a world from its truth (what ``clusters.csv`` holds).
-
-    Same rows as :meth:`World.clusters`, for code that holds only ``truth.json``
-    (e.g. ``liftlab simulate`` writing ``DIR/clusters.csv``).
-    """
-    return pd.DataFrame(
-        {"geo": [g["geo"] for g in truth["geos"]], "cluster": [g["cluster"] for g in truth["geos"]]}
-    )
-
-
-def to_weekly(panel: pd.DataFrame, truth: dict | None = None) -> tuple[pd.DataFrame, dict | None]:
-    """The same daily world summed to weeks, so a model runs on ``period: week``.
-
-    Signups, spend and ``brand_queries`` are summed over each week; other
-    numeric covariates (``launch``, ``competitor_price``) are averaged. A week
-    is labelled by its first date. The truth's totals (contributions, spend,
-    experiments' incremental signups) are sums over days and stay valid, so
-    the truth is copied with ``period`` set to ``"week"``.
-
-    Parameters
-    ----------
-    panel : DataFrame
-        A daily panel from :meth:`World.panel` or :func:`simulate`.
-    truth : dict or None
-
-    Raises
-    ------
-    ConfigError
-        When the days do not split into whole weeks (a partial last week would
-        be a shorter period; simulate a multiple of 7 days, e.g. 728).
-    """
-    dates = pd.to_datetime(pd.Index(panel["date"].unique())).sort_values()
-    if len(dates) % 7:
-        raise ConfigError(
-            f"{len(dates)} days do not split into whole weeks (the last week, from "
-            f"{dates[len(dates) // 7 * 7].date()}, has {len(dates) % 7} days); simulate a multiple of 7 days"
-        )
-    week = (pd.to_datetime(panel["date"]) - dates[0]).dt.days // 7
-    label = pd.Series(dates[::7].strftime("%Y-%m-%d"))
-    summed = [
-        "signups",
-        *[c for c in panel if c.startswith("spend_")],
-        *(["brand_queries"] if "brand_queries" in panel else []),
-    ]
-    averaged = [c for c in panel.columns if c not in ("date", "geo", *summed)]
-    keys = [week.rename("_week"), panel["geo"]]
-    out = panel[summed].groupby(keys, sort=True).sum()
-    if averaged:
-        out = out.join(panel[averaged].groupby(keys, sort=True).mean().round(4))
-    out = out.reset_index()
-    out.insert(0, "date", label.to_numpy()[out.pop("_week").to_numpy()])
-    out = out[["date", "geo", *[c for c in panel.columns if c not in ("date", "geo")]]]
-    if truth is None:
-        return out, None
-    return out, {**truth, "period": "week", "n_periods": len(dates) // 7}
-
-
-def simulate(
-    n_geos: int = 50,
-    n_days: int = 730,
-    *,
-    seed: int = 0,
-    start: str = "2024-01-01",
-    experiments: Sequence[Experiment | str] = (),
-    partnerships: bool = False,
-    **options,
-) -> tuple[pd.DataFrame, dict]:
-    """Simulate the default world: the observed long panel and its truth.
-
-    Parameters
-    ----------
-    n_geos, n_days, seed, start, partnerships
-        See :class:`World`.
-    **options
-        The other options of :class:`World` (``brand_spend_noise``,
-        ``demand_following``, ``brand_strength``, ``observe_queries``).
-    experiments : sequence of Experiment or str
-        Interventions applied to the observed panel; strings are parsed by
-        :meth:`Experiment.parse`.
-
-    Returns
-    -------
-    panel : DataFrame
-        Long panel, columns ``date, geo, signups, spend_<channel>..., brand_queries,
-        launch, competitor_price``.
-    truth : dict
-        Contents of ``truth.json``.
-
-    Examples
-    --------
-    >>> panel, truth = simulate(n_geos=8, n_days=60, seed=1)
-    >>> panel.shape[0]
-    480
-    """
-    world = World(n_geos, n_days, seed=seed, start=start, partnerships=partnerships, **options)
-    exps = [Experiment.parse(e) if isinstance(e, str) else e for e in experiments]
-    return world.simulate(exps)
+# Re-exported: the world's outputs moved to causal.world_io (import paths keep working).
+from causal.world_io import simulate, to_weekly, truth_clusters  # noqa: E402, F401

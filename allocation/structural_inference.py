@@ -1,0 +1,386 @@
+"""Inference of the structural model: the linear-Gaussian core, robust tempering, shapes, draws.
+
+Given the shapes the model is linear-Gaussian in its coefficients (a conjugate posterior). The
+likelihood of each equation is tempered by the group-clustered sandwich (autocorrelated and
+regionally correlated residuals), the shapes are averaged over their grid by marginal likelihood
+(sampling-importance-resampling), and each draw's coefficients are truncated to be non-negative
+(Geweke 1991). A mixin of :class:`allocation.structural.StructuralModel`; it reads the arrays
+``fit`` sets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import linalg, special
+
+from allocation.calibration_lifts import Lift, counterfactual_spend
+from allocation.structural_inputs import Q_LEADS, Q_SMOOTHING, _saturated, block_index
+from causal.errors import DataError
+
+
+def _least_squares(D: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Minimum-norm least squares through the normal equations (tall, narrow designs: far cheaper than an
+    SVD of the design; the pseudo-inverse handles a channel with no spend in a cluster)."""
+    return np.linalg.pinv(D.T @ D) @ (D.T @ y)
+
+
+def _sandwich_inflation(
+    D: np.ndarray, r: np.ndarray, sigma2: float, groups: np.ndarray, mask: np.ndarray
+) -> float:
+    """Mean ratio, over the channel coefficients, of the group-clustered sandwich variance to the iid one.
+
+    The likelihood is tempered by this factor (a curvature adjustment of a misspecified likelihood,
+    Ribatet, Cooley & Davison 2012): the coefficient posterior and the shape weights then carry the
+    information the autocorrelated, regionally correlated residuals really hold, not the iid count.
+    Never below one.
+    """
+    A_inv = np.linalg.pinv(D.T @ D)
+    _, inv = np.unique(groups, return_inverse=True)
+    n_g = int(inv.max()) + 1
+    S = np.zeros((n_g, D.shape[1]))
+    np.add.at(S, inv, D * r[:, None])
+    B = S.T @ S * n_g / max(n_g - 1, 1)
+    robust = np.einsum("ij,jk,ki->i", A_inv, B, A_inv)
+    iid = sigma2 * np.diag(A_inv)
+    ok = mask & (iid > 0)
+    if not ok.any():
+        return 1.0
+    return float(max(np.mean(robust[ok] / iid[ok]), 1.0))
+
+
+class StructuralInference:
+    """Posterior over coefficients and shapes (mixin of ``StructuralModel``)."""
+
+    # -- layout and priors -----------------------------------------------------
+    def _layout(self) -> None:
+        C, K = self._C, self._K
+        ix, p = {}, 0
+        nk = len(Q_SMOOTHING) + len(Q_LEADS) if self._Q is not None else 0
+        ix["kappa"] = np.arange(p, p + nk * C).reshape(nk, C)
+        p += nk * C
+        ix["gamma"] = np.arange(p, p + K * C).reshape(K, C)
+        p += K * C
+        self._med_k = [self.channels_.index(c) for c in self.mediated_]
+        ix["beta_q"] = np.arange(p, p + len(self._med_k) * C).reshape(len(self._med_k), C)
+        p += len(self._med_k) * C
+        self._dem_k = [self.channels_.index(c) for c in self.demand_]
+        ix["bias"] = np.arange(p, p + len(self._dem_k) * C).reshape(len(self._dem_k), C)
+        p += len(self._dem_k) * C
+        self._ix, self._p = ix, p
+        pos = np.zeros(p, dtype=bool)
+        if not self.allow_negative:
+            pos[ix["gamma"].ravel()] = True
+            pos[ix["beta_q"].ravel()] = True
+        self._positive = pos
+
+    def _priors(self, ys: np.ndarray, qs: np.ndarray | None) -> None:
+        """Gaussian prior precision: channel blocks pooled across clusters; kappa nearly flat."""
+        C = self._C
+        prec = np.zeros((self._p, self._p))
+        self._tau = {"gamma": self.prior_scale * float(ys.mean())}
+        if qs is not None:
+            self._tau["beta_q"] = self.prior_scale * float(qs.mean())
+            kap = 100.0 * float(ys.mean() / qs.mean())
+            for i in self._ix["kappa"].ravel():
+                prec[i, i] = 1.0 / kap**2
+
+        def block(tau: float) -> np.ndarray:
+            cov = tau**2 * np.ones((C, C)) + (self.pooling * tau) ** 2 * np.eye(C)
+            return np.linalg.inv(cov)
+
+        # Demand-capture channels (spend following queries, e.g. branded search) get their own prior scale.
+        self._tau_k = np.array(
+            [
+                (self.capture_prior_scale if ch in self.capture_ else self.prior_scale)
+                * float(ys.mean())
+                for ch in self.channels_
+            ]
+        )
+        for k, idx in enumerate(self._ix["gamma"]):
+            prec[np.ix_(idx, idx)] = block(self._tau_k[k])
+        for idx in self._ix["beta_q"]:
+            prec[np.ix_(idx, idx)] = block(self._tau["beta_q"])
+        self._prior_prec = prec
+
+    # -- the linear-Gaussian core ------------------------------------------------
+    def _cols(self, combo: np.ndarray) -> np.ndarray:
+        return np.array([self._nb + k * self._n_cand + int(j) for k, j in enumerate(combo)])
+
+    def _likelihood(self, combo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Observational precision and rhs over theta for a shape combination (all clusters at once)."""
+        p = self._p
+        P, r = np.zeros((p, p)), np.zeros(p)
+        cols = self._cols(combo)
+        ix = self._ix
+        # signups equation: columns [Q] + channel features (+ bias copies of demand channels)
+        ycols = np.r_[np.arange(1, self._nb), cols, cols[self._dem_k]].astype(int)
+        ypar = np.vstack([ix["kappa"], ix["gamma"], ix["bias"]]).T  # (C, m): parameters per cluster
+        g = self._gram
+        P[ypar[:, :, None], ypar[:, None, :]] = self._wy * g[:, ycols[:, None], ycols[None, :]]
+        r[ypar] = self._wy * g[:, ycols, 0]
+        if self._Q is not None and self._med_k:
+            qcols = cols[self._med_k]
+            qpar = ix["beta_q"].T  # (C, n_med)
+            P[qpar[:, :, None], qpar[:, None, :]] += self._wq * g[:, qcols[:, None], qcols[None, :]]
+            r[qpar] += self._wq * g[:, qcols, 1]
+        return P, r
+
+    def _bias_prior(self) -> np.ndarray:
+        prec = np.zeros(self._p)
+        for j in range(len(self._dem_k)):
+            for c in range(self._C):
+                prec[self._ix["bias"][j, c]] = 1.0 / self._bias_tau[j] ** 2
+        return prec
+
+    def _posterior(
+        self, combo: np.ndarray, use: Sequence[int]
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """Posterior mean, Cholesky factor of the precision, and log marginal likelihood (up to a constant).
+
+        Cached per (shape vector, lifts) until the tempering weights change (:meth:`_noise`): the
+        search's passes and the resampling revisit the same shape vectors.
+        """
+        key = (tuple(int(j) for j in combo), tuple(use))
+        hit = self._post_cache.get(key)
+        if hit is not None:
+            return hit
+        P, r = self._likelihood(combo)
+        P = P + self._prior_prec
+        P[np.diag_indices(self._p)] += self._bias_prior()
+        for i in use:
+            row, val, sd = self._lift_rows[i]
+            rr = row[:, combo[self.channels_.index(self._lift_ch[i])]]
+            P += np.outer(rr, rr) / sd**2
+            r = r + rr * val / sd**2
+        L = np.linalg.cholesky(P)
+        z = linalg.solve_triangular(L, r, lower=True)
+        mean = linalg.solve_triangular(L.T, z, lower=False)
+        logml = 0.5 * float(z @ z) - float(np.log(np.diag(L)).sum())
+        self._post_cache[key] = out = (mean, L, logml)
+        return out
+
+    def _noise(self, combo: np.ndarray, lifts: Sequence[int]) -> None:
+        """Residual variance and lag-one autocorrelation of each equation at ``combo``: the tempering weights."""
+        self._wy = self._wq = 1.0
+        self._post_cache: dict = {}  # posteriors depend on the weights set here
+        self._bias_tau = np.ones(len(self._dem_k))
+        # Least squares at the combination (a flat-prior fit) for the residuals.
+        T, G = self._T, self._G
+        cols = self._cols(combo)
+        has_q = self._Q is not None
+        feats = self._X[:, cols].astype(float)
+        yv = self._X[:, 0].astype(float)
+        design = (
+            np.column_stack([self._X[:, 1 : self._nb].astype(float), feats]) if has_q else feats
+        )
+        design = self._split(design)
+        coef = _least_squares(design, yv)
+        ry = yv - design @ coef
+        out = {"y": ry}
+        if has_q and self._med_k:
+            dq = self._split(feats[:, self._med_k])
+            qv = self._X[:, 1].astype(float)
+            cq = _least_squares(dq, qv)
+            out["q"] = qv - dq @ cq
+        stats_ = {}
+        groups = self._groups()
+        designs = {"y": design, "q": dq if "q" in out else None}
+        for name, res in out.items():
+            R = res.reshape(T, G)
+            rho = (
+                float(np.clip((R[1:] * R[:-1]).sum() / (R * R).sum(), 0.0, 0.95)) if T > 2 else 0.0
+            )
+            sigma2 = float(res @ res) / max(self._dof - designs[name].shape[1], 1)
+            vif = _sandwich_inflation(
+                designs[name], res, sigma2, groups, self._n_channel_cols(name)
+            )
+            stats_[name] = (sigma2, rho, vif)
+        self.noise_ = stats_
+        self._wy = 1.0 / (stats_["y"][0] * stats_["y"][2])
+        self._wq = 1.0 / (stats_["q"][0] * stats_["q"][2]) if "q" in stats_ else 1.0
+        if self._dem_k:
+            # Confounding-bias scale: the observational coefficient of each demand-following channel.
+            per = coef.reshape(self._C, -1)[
+                :, self._nb - 1 :
+            ].T  # (K, C); columns were split by cluster
+            self._bias_tau = np.array(
+                [
+                    self.demand_bias_scale * max(abs(per[k]).max(), 0.05 * self._tau["gamma"])
+                    for k in self._dem_k
+                ]
+            )
+
+    def _groups(self) -> np.ndarray:
+        """Dependence group of every row (date-major): market cluster by block of consecutive periods.
+
+        Residuals of geo data are correlated over time within a geo and across the geos of a market
+        cluster on the same days (regional shocks); blocks of ``BLOCK_PERIODS`` (eight weeks) are
+        long against that persistence, so the groups are close to independent.
+        """
+        block = block_index(self._T, self.period_)
+        return (block[:, None] * self._C + self.cluster_idx_[None, :]).ravel()
+
+    def _n_channel_cols(self, name: str) -> np.ndarray:
+        """Mask of the channel columns in the (cluster-split) least-squares design of an equation."""
+        if name == "q":
+            return np.ones(len(self._med_k) * self._C, dtype=bool)
+        per = np.r_[np.zeros(self._nb - 1, dtype=bool), np.ones(self._K, dtype=bool)]
+        return np.tile(per, self._C)
+
+    def _split(self, M: np.ndarray) -> np.ndarray:
+        """Columns split by cluster (one copy per cluster, zero outside it)."""
+        if self._C == 1:
+            return M
+        rc = np.repeat(self.cluster_idx_[None, :], self._T, axis=0).ravel()
+        return np.column_stack([np.where((rc == c)[:, None], M, 0.0) for c in range(self._C)])
+
+    def _search(self, combo: np.ndarray, lifts: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Coordinate ascent of the marginal likelihood over the shape grid; conditional log weights at the mode."""
+        combo = combo.copy()
+        cond = np.zeros((self._K, self._n_cand))
+        for _ in range(2):
+            for k in range(self._K):
+                vals = np.empty(self._n_cand)
+                for j in range(self._n_cand):
+                    trial = combo.copy()
+                    trial[k] = j
+                    vals[j] = self._posterior(trial, lifts)[2]
+                combo[k] = int(np.argmax(vals))
+                cond[k] = vals
+        return combo, cond
+
+    # -- lifts -------------------------------------------------------------------
+    def _lift_row(self, lf: Lift, kappa: np.ndarray) -> tuple[np.ndarray, float, float]:
+        """Loadings (p, n_cand) of a lift's predicted total incremental on theta, for each shape of its channel."""
+        k = self.channels_.index(lf.channel)
+        index = {g: i for i, g in enumerate(self.geos_)}
+        cols = np.array([index[g] for g in lf.treated])
+        dates = self.dates_
+        window = np.flatnonzero((dates >= pd.Timestamp(lf.start)) & (dates <= pd.Timestamp(lf.end)))
+        if window.size == 0:
+            raise DataError(f"{lf.source}: lift window {lf.start}..{lf.end} holds no panel date")
+        x = self._spend[lf.channel]
+        cf = counterfactual_spend(x, window, cols, lf)[:, cols]
+        s = self.size_.to_numpy()[cols]
+        row = np.zeros((self._p, self._n_cand))
+        for j, sh in enumerate(self.grid_[lf.channel]):
+            f_obs = _saturated(x[:, cols] / s, sh)
+            f_cf = _saturated(cf / s, sh)
+            per_geo = (f_obs - f_cf)[window].sum(axis=0) * s
+            for c in range(self._C):
+                tot = float(per_geo[self.cluster_idx_[cols] == c].sum())
+                row[self._ix["gamma"][k, c], j] = tot
+                if k in self._med_k:
+                    row[self._ix["beta_q"][self._med_k.index(k), c], j] = kappa[c] * tot
+        return row, lf.incremental, lf.sd
+
+    # -- sampling ----------------------------------------------------------------
+    def _sample(self, cond: np.ndarray, use: Sequence[int], rng: np.random.Generator) -> None:
+        """Shapes by sampling-importance-resampling over the grid, then truncated-normal coefficients."""
+        N, K = self.n_draws, self._K
+        logq = cond - special.logsumexp(cond, axis=1, keepdims=True)
+        n_prop = 4 * N
+        props = np.column_stack(
+            [rng.choice(self._n_cand, size=n_prop, p=np.exp(logq[k])) for k in range(K)]
+        )
+        uniq, inv = np.unique(props, axis=0, return_inverse=True)
+        inv = np.asarray(inv).ravel()
+        cache = {}
+        logw = np.empty(len(uniq))
+        for u, combo in enumerate(uniq):
+            post = self._posterior(combo, use)
+            cache[u] = post
+            logw[u] = post[2] - logq[np.arange(K), combo].sum()
+        w = np.exp(logw[inv] - logw[inv].max())
+        w /= w.sum()
+        self.shape_ess_ = float(1.0 / (w**2).sum())
+        # Systematic resampling keeps the draws' shape mix close to the weights.
+        pos = (rng.random() + np.arange(N)) / N
+        pick = np.minimum(np.searchsorted(np.cumsum(w), pos), n_prop - 1)
+        thetas = np.empty((N, self._p))
+        for i, j in enumerate(pick):
+            mean, L, _ = cache[inv[j]]
+            thetas[i] = self._truncated_draw(mean, L, rng)
+        combos = uniq[inv[pick]]
+        self.draws_ = {"shape": combos, "theta": thetas}
+
+    def _robust_scale(self, combo: np.ndarray, use: Sequence[int]) -> None:
+        """Per-parameter widening of the posterior to a group-clustered sandwich (Mueller 2013).
+
+        At the mode's shapes: the posterior covariance ``S`` (tempered likelihood, prior, lifts) and the
+        sandwich ``S B S`` with ``B`` the outer products of each dependence group's summed likelihood
+        scores (:meth:`_groups`: market cluster by eight-week block; robust to autocorrelation and to
+        regional shocks shared by a cluster's geos, and to misspecification of the mean). Where the sandwich
+        variance is larger, the draws are scaled up by the square root of the ratio; never narrowed.
+        """
+        T, C = self._T, self._C
+        mean, L, _ = self._posterior(combo, use)
+        cols = self._cols(combo)
+        ix = self._ix
+        has_q = self._Q is not None
+        feats = self._X[:, cols].astype(float)
+        yv = self._X[:, 0].astype(float)
+        blocks = [self._X[:, 1 : self._nb].astype(float)] if has_q else []
+        ycols = blocks + [feats] + ([feats[:, self._dem_k]] if self._dem_k else [])
+        Dy = np.column_stack(ycols)  # (n, J + K + nd) before the cluster split
+        # Parameter index of each (column, cluster) of the signups equation.
+        ypar = [
+            list(ix["kappa"][:, c]) + list(ix["gamma"][:, c]) + list(ix["bias"][:, c])
+            for c in range(C)
+        ]
+        rc = np.repeat(self.cluster_idx_[None, :], T, axis=0).ravel()
+        geo = self._groups()
+        n_g = int(geo.max()) + 1
+        scores = np.zeros((n_g, self._p))
+        for c in range(C):
+            rows = rc == c
+            pred = Dy[rows] @ mean[ypar[c]]
+            r = (yv[rows] - pred) * self._wy
+            sc = Dy[rows] * r[:, None]
+            np.add.at(scores, (geo[rows][:, None], np.array(ypar[c])[None, :]), sc)
+            if has_q and self._med_k:
+                Dq = feats[rows][:, self._med_k]
+                qpar = list(ix["beta_q"][:, c])
+                rq = (self._X[rows, 1].astype(float) - Dq @ mean[qpar]) * self._wq
+                np.add.at(scores, (geo[rows][:, None], np.array(qpar)[None, :]), Dq * rq[:, None])
+        S = np.linalg.inv(L @ L.T)
+        V = S @ (scores.T @ scores) @ S * n_g / max(n_g - 1, 1)
+        ratio = np.diag(V) / np.maximum(np.diag(S), 1e-300)
+        self.robust_scale_ = np.sqrt(np.maximum(ratio, 1.0))
+
+    def _truncated_draw(
+        self, mean: np.ndarray, L: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray:
+        """One draw of N(mean, D (L L')^-1 D) restricted to the positive coordinates being >= 0.
+
+        ``D`` is the robust scale (:meth:`_robust_scale`): the posterior widened where the
+        geo-clustered sandwich says the model-based covariance is too narrow.
+        """
+        pos = self._positive
+        D = self.robust_scale_
+        for _ in range(20):
+            x = mean + D * np.linalg.solve(L.T, rng.standard_normal(len(mean)))
+            if (x[pos] >= 0).all():
+                return x
+        # Gibbs on the precision (Geweke 1991), started at the projection on the constraint.
+        P = (L @ L.T) / np.outer(D, D)
+        x = np.where(pos, np.maximum(mean, 0.0), mean)
+        d = np.diag(P)
+        for _ in range(30):
+            for i in range(len(x)):
+                m = mean[i] - (P[i] @ (x - mean) - d[i] * (x[i] - mean[i])) / d[i]
+                sd = 1.0 / np.sqrt(d[i])
+                if not pos[i]:
+                    x[i] = m + sd * rng.standard_normal()
+                    continue
+                a = -m / sd
+                if a > 6:
+                    x[i] = sd * (a + rng.exponential() / a) + m
+                else:
+                    lo = special.ndtr(a)
+                    x[i] = m + sd * special.ndtri(lo + rng.random() * (1 - lo))
+                x[i] = max(x[i], 0.0)
+        return x

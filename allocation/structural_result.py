@@ -1,0 +1,197 @@
+"""Summaries and outputs of a fitted structural model: contributions, identification, curves, plots.
+
+A mixin of :class:`allocation.structural.StructuralModel`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from allocation.calibration import finish_curve_axes
+from allocation.calibration_lifts import Lift
+from causal import response as R
+from causal.base import check_is_fitted
+from causal.errors import DataError
+
+
+class StructuralResults:
+    """Contributions, identification and outputs of the posterior draws (mixin of ``StructuralModel``)."""
+
+    # -- summaries -----------------------------------------------------------------
+    def total_coef(self, theta: np.ndarray) -> np.ndarray:
+        """(..., K, C) total effect coefficient per unit size, gamma + kappa beta_q, from theta rows."""
+        g = theta[..., self._ix["gamma"]]
+        tot = g.copy()
+        if self._med_k:
+            kap = theta[..., self._ix["kappa"]].sum(axis=-2)
+            for j, k in enumerate(self._med_k):
+                tot[..., k, :] += kap * theta[..., self._ix["beta_q"][j]]
+        return tot
+
+    def _line_contrib(
+        self, theta: np.ndarray, combos: np.ndarray, part: str = "total"
+    ) -> np.ndarray:
+        """(N, K, G) contribution per draw, channel and geo."""
+        th = np.atleast_2d(theta)
+        combos = np.atleast_2d(combos)
+        if part == "total":
+            coef = self.total_coef(th)
+        else:
+            coef = th[:, self._ix["gamma"]]
+            if part == "mediated":
+                coef = self.total_coef(th) - coef
+        out = np.empty((len(th), self._K, self._G))
+        for k in range(self._K):
+            u = self._unit[k][combos[:, k]]  # (N, G)
+            out[:, k] = u * coef[:, k][:, self.cluster_idx_]
+        return out
+
+    def _summaries(self, lifts: Sequence[Lift], notes: list[str]) -> None:
+        th, combos = self.draws_["theta"], self.draws_["shape"]
+        a = (1 - self.confidence) / 2
+        tot = self._line_contrib(th, combos)
+        direct = self._line_contrib(th, combos, "direct")
+        self._contrib_draws = tot
+        ch_tot = tot.sum(axis=2)  # (N, K)
+        ch_dir = direct.sum(axis=2)
+        observed = float(self._y.sum())
+        total_median = float(np.median(ch_tot.sum(axis=1)))
+        if total_median > (1 - self.min_baseline) * observed:
+            raise DataError(
+                f"fit refused: the channels' total contribution {total_median:,.0f} exceeds the observed "
+                f"{self.outcome_} {observed:,.0f} less a {self.min_baseline:.0%} baseline; the curves are not "
+                "plausible (check the mediator, controls and spend columns)"
+            )
+        unc = self._line_contrib(self.uncal_mean_, self.mode_[None, :])[0].sum(axis=1)
+        lifted = {lf.channel for lf in lifts}
+        rows = []
+        for k, ch in enumerate(self.channels_):
+            spend = float(self._spend[ch].sum())
+            lo, hi = np.quantile(ch_tot[:, k], [a, 1 - a])
+            rows.append(
+                {
+                    "channel": ch,
+                    "direct": float(ch_dir[:, k].mean()),
+                    "mediated": float((ch_tot[:, k] - ch_dir[:, k]).mean()),
+                    "total": float(ch_tot[:, k].mean()),
+                    "lo": float(lo),
+                    "hi": float(hi),
+                    "uncalibrated": float(max(unc[k], 0.0) if not self.allow_negative else unc[k]),
+                    "spend": spend,
+                    "lifted": ch in lifted,
+                }
+            )
+        self.contributions_ = pd.DataFrame(rows)
+        # Identification: posterior sd of the pooled total coefficient against its prior sd.
+        coef = self.total_coef(th)
+        w = np.array([self.size_.to_numpy()[self.cluster_idx_ == c].sum() for c in range(self._C)])
+        pooled = (coef * w).sum(axis=2) / w.sum()
+        ident = {}
+        for k, ch in enumerate(self.channels_):
+            # sd of the (half-normal when effects are positive) prior of the pooled coefficient
+            trunc = 1.0 if self.allow_negative else np.sqrt(1 - 2 / np.pi)
+            prior_sd = trunc * self._tau_k[k] * np.sqrt(1 + self.pooling**2 / self._C)
+            if k in self._med_k:
+                kap = float(th[:, self._ix["kappa"]].sum(axis=1).mean())
+                prior_sd = float(np.hypot(prior_sd, trunc * kap * self._tau["beta_q"]))
+            post_sd = float(pooled[:, k].std())
+            r = self.contributions_.iloc[k]
+            ident[ch] = {
+                "posterior_sd_over_prior_sd": post_sd / prior_sd,
+                "kl_normal_approx": float(
+                    np.log(prior_sd / max(post_sd, 1e-300))
+                    + (post_sd**2 + pooled[:, k].mean() ** 2) / (2 * prior_sd**2)
+                    - 0.5
+                ),
+                "lift_checked": bool(r["lifted"]),
+                "lifts": [lf.name for lf in lifts if lf.channel == ch],
+                "interval_width_per_spend": float((r["hi"] - r["lo"]) / r["spend"])
+                if r["spend"]
+                else None,
+                "demand_adjusted": ch not in self.demand_ or self.has_mediator_,
+            }
+        self.identification_ = ident
+        sy, ry, vy = self.noise_["y"]
+        notes.append(
+            f"Signups equation: residual autocorrelation {ry:.2f}, likelihood tempered by {vy:.2f} "
+            "(group-clustered sandwich over market cluster x 8-week blocks)."
+        )
+        if "q" in self.noise_:
+            notes.append(
+                f"Queries equation: residual autocorrelation {self.noise_['q'][1]:.2f}, tempered by "
+                f"{self.noise_['q'][2]:.2f}."
+            )
+        notes.append(
+            f"Shapes averaged over a {self._n_cand}-point grid per channel by marginal likelihood "
+            f"(importance-resampling effective size {self.shape_ess_:.0f} of {4 * self.n_draws} proposals)."
+        )
+        if self._C > 1 or self._G > 1:
+            notes.append(
+                "Per-market lines share their cluster's coefficient per unit of market size (pooled within "
+                "the cluster), scaled by each market's size; clusters are partially pooled toward the channel."
+            )
+        self.notes_ = notes
+
+    # -- outputs -------------------------------------------------------------------
+    def summary(self) -> pd.DataFrame:
+        """Per channel: direct, mediated and total contribution with the interval, spend, ROAS."""
+        check_is_fitted(self, "draws_")
+        df = self.contributions_.set_index("channel")
+        df["roas"] = df["total"] / df["spend"].replace(0, np.nan)
+        return df
+
+    def conf_int(self) -> pd.DataFrame:
+        """Per channel: the ``confidence`` interval of its total contribution (columns lo, hi)."""
+        check_is_fitted(self, "draws_")
+        return self.contributions_.set_index("channel")[["lo", "hi"]]
+
+    def curve_draws(self, channel: str, spend: np.ndarray) -> np.ndarray:
+        """(n_draws, len(spend)) steady-state total response of all markets to a total spend per period,
+        spread over the markets in proportion to their size (one row per joint posterior draw)."""
+        check_is_fitted(self, "draws_")
+        k = self.channels_.index(channel)
+        th, combos = self.draws_["theta"], self.draws_["shape"]
+        size = self.size_.to_numpy()
+        S = np.array([size[self.cluster_idx_ == c].sum() for c in range(self._C)])
+        B = (self.total_coef(th)[:, k, :] * S).sum(axis=1)
+        shapes = [self.grid_[channel][j] for j in combos[:, k]]
+        K = np.array([sh.half_saturation for sh in shapes])[:, None]
+        n = np.array([sh.shape for sh in shapes])[:, None]
+        z = np.asarray(spend, float)[None, :] / size.sum()
+        return R.value("hill", z, {"beta": B[:, None], "half_saturation": K, "shape": n})
+
+    def plot(self, channel: str, *, ax=None, show: bool = False):
+        """Steady-state response of a channel (all markets), posterior median and band, current spend marked.
+
+        Returns
+        -------
+        (fig, ax)
+        """
+        import matplotlib.pyplot as plt
+
+        check_is_fitted(self, "draws_")
+        fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 4))
+        x = self._spend[channel]
+        cur = float(x[-self._quarter :].sum(axis=1).mean())
+        xs = np.linspace(0.0, max(2.5 * cur, 1.0), 120)
+        ys = self.curve_draws(channel, xs)
+        a = (1 - self.confidence) / 2
+        lo, med, hi = np.quantile(ys, [a, 0.5, 1 - a], axis=0)
+        ax.fill_between(xs, lo, hi, color="#2f5fa7", alpha=0.2, label=f"{self.confidence:.0%} band")
+        ax.plot(xs, med, color="#2f5fa7", lw=1.6, label="posterior median")
+        ax.axvline(cur, color="grey", lw=0.8, ls=":", label="current spend")
+        title = f"{channel}: total response (direct + through branded queries)"
+        return finish_curve_axes(fig, ax, channel, self.period_, self.outcome_, title, show)
+
+    def to_dict(self) -> dict:
+        return self.to_curves()
+
+    def to_curves(self) -> dict:
+        """The curves.json dict: per (channel, market) lines with draws, cluster aggregates, identification."""
+        check_is_fitted(self, "draws_")
+        from allocation.structural_curves import curves_dict
+
+        return curves_dict(self)
