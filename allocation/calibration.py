@@ -206,7 +206,7 @@ class CalibrationResult:
             "notes": self.notes,
         }
 
-    def plot(self, channel: str, *, ax=None, show: bool = False):
+    def plot(self, channel: str, *, ax=None):
         """Response curve of a channel (all markets summed) before and after, with its lifts."""
         import matplotlib.pyplot as plt
 
@@ -266,15 +266,11 @@ class CalibrationResult:
             m.period_,
             m.outcome_,
             f"{channel}: response curve before and after calibration",
-            show,
         )
 
 
-def finish_curve_axes(
-    fig, ax, channel: str, period: str, outcome: str, title: str, show: bool = False
-):
+def finish_curve_axes(fig, ax, channel: str, period: str, outcome: str, title: str):
     """Axis labels, thousands ticks, title and legend of a response-curve figure (both models); (fig, ax)."""
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
 
     thousands = FuncFormatter(lambda v, _: f"{v:,.0f}")
@@ -285,8 +281,6 @@ def finish_curve_axes(
     ax.set_ylabel(f"incremental {outcome} per {period}")
     ax.set_title(title)
     ax.legend(fontsize=8, loc="upper left")
-    if show:
-        plt.show()
     return fig, ax
 
 
@@ -333,7 +327,7 @@ def calibrate(
     check_is_fitted(model, "theta_")
     designs = [lift_design(model, lf) for lf in lifts]
     p = len(model.theta_)
-    w = model._width
+    w = model.n_coef_per_channel_
     k = len(model.channels_)
     sigma2 = model.sigma2_ * (1 + model.rho_) / (1 - model.rho_)
     calibrated = sorted({d.lift.channel for d in designs}, key=model.channels_.index)
@@ -517,9 +511,11 @@ def _tables(model, theta_b, cov_b, theta_a, cov_a, calibrated, confidence, n_dra
             dslope = float(curve.derivative(np.array(current[name] / sizes[name])))
             for tag, theta, draws in (("before", theta_b, draws_b), ("after", theta_a, draws_a)):
                 key = tag[0]
-                beta = theta[sl.start] + (theta[sl.start + 1 + c] if model._width > 1 else 0.0)
+                beta = theta[sl.start] + (
+                    theta[sl.start + 1 + c] if model.n_coef_per_channel_ > 1 else 0.0
+                )
                 bdraw = draws[:, sl.start] + (
-                    draws[:, sl.start + 1 + c] if model._width > 1 else 0.0
+                    draws[:, sl.start + 1 + c] if model.n_coef_per_channel_ > 1 else 0.0
                 )
                 contrib, cdraw = float(M[i] @ theta), draws @ M[i]
                 row[f"beta_{tag}"] = beta

@@ -232,7 +232,7 @@ def lift_design(model: ResponseModel, lift: Lift) -> _LiftDesign:
     cols = np.array([index[g] for g in lift.treated])
     mask = np.zeros(len(model.geos_), dtype=bool)
     mask[cols] = True
-    x = model._d.spend[lift.channel]
+    x = model.spend_[lift.channel]
     cf = counterfactual_spend(x, window, cols, lift)
     f_obs = model.features(lift.channel)
     f_cf = model.features(lift.channel, cf)

@@ -163,7 +163,7 @@ class StructuralResults:
         z = np.asarray(spend, float)[None, :] / size.sum()
         return R.value("hill", z, {"beta": B[:, None], "half_saturation": K, "shape": n})
 
-    def plot(self, channel: str, *, ax=None, show: bool = False):
+    def plot(self, channel: str, *, ax=None):
         """Steady-state response of a channel (all markets), posterior median and band, current spend marked.
 
         Returns
@@ -184,7 +184,7 @@ class StructuralResults:
         ax.plot(xs, med, color="#2f5fa7", lw=1.6, label="posterior median")
         ax.axvline(cur, color="grey", lw=0.8, ls=":", label="current spend")
         title = f"{channel}: total response (direct + through branded queries)"
-        return finish_curve_axes(fig, ax, channel, self.period_, self.outcome_, title, show)
+        return finish_curve_axes(fig, ax, channel, self.period_, self.outcome_, title)
 
     def to_dict(self) -> dict:
         return self.to_curves()

@@ -58,7 +58,8 @@ from study_structural import (  # noqa: E402
 
 from allocation.calibration import Lift  # noqa: E402
 from causal.panel import load_panel  # noqa: E402
-from causal.world import World, to_weekly  # noqa: E402
+from causal.world import World  # noqa: E402
+from causal.world_io import to_weekly  # noqa: E402
 
 CONTROLS = ["launch", "competitor_price"]
 SAMPLING = {"chains": 2, "draws": 500, "tune": 500, "cores": 1}

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from causal.world import simulate, to_weekly
+from causal.world_io import simulate, to_weekly
 
 
 def _plain_panel(seed: int) -> np.ndarray:

@@ -47,7 +47,8 @@ from allocation.mmm import ResponseModel
 from causal.errors import DataError
 from causal.graph import default_graph, joint_controls, normalise
 from causal.panel import Panel, load_panel
-from causal.world import Experiment, World, to_weekly
+from causal.world import Experiment, World
+from causal.world_io import to_weekly
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "structural_study.md"

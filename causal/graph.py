@@ -36,6 +36,7 @@ import logging
 import re
 import warnings
 from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -267,7 +268,7 @@ class GraphAnalysis:
             )
         return "\n".join(lines)
 
-    def plot(self, *, ax=None, show: bool = False):
+    def plot(self, *, ax=None):
         """Draw the graph (channels blue, unobserved grey, outcome red)."""
         import matplotlib.pyplot as plt
 
@@ -300,8 +301,6 @@ class GraphAnalysis:
         ax.set_xlim(min(xs) - 0.15, max(xs) + 0.15)
         ax.set_ylim(min(ys) - 0.4, max(ys) + 0.4)
         ax.set_axis_off()
-        if show:
-            plt.show()
         return fig, ax
 
 
@@ -417,57 +416,72 @@ def analyse(
     spend_cols = [SPEND_PREFIX + c for c in channels]
     X = np.column_stack([np.ones(len(data)), data[spend_cols].to_numpy()])
     naive = np.linalg.lstsq(X, data[panel.y].to_numpy(), rcond=None)[0][1:]
-    logging.getLogger("dowhy").setLevel(logging.ERROR)
-    for i, ch in enumerate(channels):
-        t = SPEND_PREFIX + ch
-        if t not in graph:
-            notes.append(f"channel '{ch}' is not in the graph; not estimated")
-            continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = CausalModel(data=data, treatment=t, outcome=panel.y, graph=gml)
-            ident = model.identify_effect(proceed_when_unidentifiable=False)
-            try:
-                adj = sorted(ident.get_backdoor_variables() or [])
-            except TypeError:  # DoWhy found no backdoor estimand
-                adj = None
-            if adj is None or not nx.has_path(graph, t, panel.y):
-                notes.append(
-                    f"channel '{ch}': no path to {panel.y} or no backdoor adjustment set in the graph; not estimated"
-                )
+    with _quiet("dowhy"):
+        for i, ch in enumerate(channels):
+            t = SPEND_PREFIX + ch
+            if t not in graph:
+                notes.append(f"channel '{ch}' is not in the graph; not estimated")
                 continue
-            # effect_modifiers=[]: left None, DoWhy takes every other parent of the outcome as an
-            # effect modifier, fits interactions and slows down a hundredfold; we want the average slope.
-            est = model.estimate_effect(
-                ident,
-                method_name="backdoor.linear_regression",
-                confidence_intervals=False,
-                test_significance=False,
-                effect_modifiers=[],
-            )
-            value = float(est.value)
-            se = _ols_se(data, t, panel.y, adj)
-            row = {
-                "channel": ch,
-                "adjustment_set": ", ".join(adj),
-                "naive": float(naive[i]),
-                "adjusted": value,
-                "adjusted_lo": value - zq * se,
-                "adjusted_hi": value + zq * se,
-            }
-            if experimental and ch in experimental:
-                e, lo, hi = experimental[ch]
-                row.update(experimental=e, experimental_lo=lo, experimental_hi=hi)
-            else:
-                row.update(experimental=np.nan, experimental_lo=np.nan, experimental_hi=np.nan)
-            rows.append(row)
-            if refute:
-                refs += _refute(
-                    model, ident, est, ch, num_simulations, seed, data, t, panel.y, adj, notes
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = CausalModel(data=data, treatment=t, outcome=panel.y, graph=gml)
+                ident = model.identify_effect(proceed_when_unidentifiable=False)
+                try:
+                    adj = sorted(ident.get_backdoor_variables() or [])
+                except TypeError:  # DoWhy found no backdoor estimand
+                    adj = None
+                if adj is None or not nx.has_path(graph, t, panel.y):
+                    notes.append(
+                        f"channel '{ch}': no path to {panel.y} or no backdoor adjustment set in the graph; not estimated"
+                    )
+                    continue
+                # effect_modifiers=[]: left None, DoWhy takes every other parent of the outcome as an
+                # effect modifier, fits interactions and slows down a hundredfold; we want the average slope.
+                est = model.estimate_effect(
+                    ident,
+                    method_name="backdoor.linear_regression",
+                    confidence_intervals=False,
+                    test_significance=False,
+                    effect_modifiers=[],
                 )
+                value = float(est.value)
+                se = _ols_se(data, t, panel.y, adj)
+                row = {
+                    "channel": ch,
+                    "adjustment_set": ", ".join(adj),
+                    "naive": float(naive[i]),
+                    "adjusted": value,
+                    "adjusted_lo": value - zq * se,
+                    "adjusted_hi": value + zq * se,
+                }
+                if experimental and ch in experimental:
+                    e, lo, hi = experimental[ch]
+                    row.update(experimental=e, experimental_lo=lo, experimental_hi=hi)
+                else:
+                    row.update(experimental=np.nan, experimental_lo=np.nan, experimental_hi=np.nan)
+                rows.append(row)
+                if refute:
+                    refs += _refute(
+                        model, ident, est, ch, num_simulations, seed, data, t, panel.y, adj, notes
+                    )
     table = pd.DataFrame(rows).set_index("channel")
     table.attrs.update(observed=observed, outcome=panel.y)
     return GraphAnalysis(table, pd.DataFrame(refs), graph, notes)
+
+
+@contextmanager
+def _quiet(logger: str):
+    """Drop a library's log records below ERROR while DoWhy runs, and only its own."""
+    log = logging.getLogger(logger)
+
+    def error_or_worse(record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR
+
+    log.addFilter(error_or_worse)
+    try:
+        yield
+    finally:
+        log.removeFilter(error_or_worse)
 
 
 def _ols_se(data: pd.DataFrame, t: str, y: str, adj: list[str]) -> float:

@@ -657,7 +657,3 @@ class World:
             "observed_total_signups": float(observed.signups.sum()),
             **extra,
         }
-
-
-# Re-exported: the world's outputs moved to causal.world_io (import paths keep working).
-from causal.world_io import simulate, to_weekly, truth_clusters  # noqa: E402, F401

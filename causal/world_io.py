@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from causal.errors import ConfigError
-
-if TYPE_CHECKING:
-    from causal.world import Experiment
+from causal.world import Experiment, World
 
 
 def truth_clusters(truth: dict) -> pd.DataFrame:
@@ -108,8 +105,6 @@ def simulate(
     >>> panel.shape[0]
     480
     """
-    from causal.world import Experiment, World  # the world module re-exports this one
-
     world = World(n_geos, n_days, seed=seed, start=start, partnerships=partnerships, **options)
     exps = [Experiment.parse(e) if isinstance(e, str) else e for e in experiments]
     return world.simulate(exps)

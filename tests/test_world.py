@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from causal.errors import ConfigError
-from causal.world import Experiment, World, simulate, truth_clusters
+from causal.world import Experiment, World
+from causal.world_io import simulate, truth_clusters
 
 
 def test_same_seed_same_world_and_truth():
@@ -177,7 +178,7 @@ def test_clusters_mapping_matches_truth():
 
 
 def test_to_weekly_sums_the_same_world():
-    from causal.world import to_weekly
+    from causal.world_io import to_weekly
 
     panel, truth = simulate(8, 56, seed=2)
     weekly, wtruth = to_weekly(panel, truth)

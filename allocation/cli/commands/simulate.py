@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from allocation.cli.outputs import outputs
-from causal.world import Experiment, simulate, truth_clusters
+from causal.world import Experiment
+from causal.world_io import simulate, truth_clusters
 
 
 @click.command("simulate")
