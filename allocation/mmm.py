@@ -491,11 +491,6 @@ class ResponseModel(BaseEstimator):
                     curves[ch], feats[ch] = best_curve, best_f
         return curves
 
-    @property
-    def _width(self) -> int:
-        # Deprecated private name kept for allocation/calibration.py until it reads the public one.
-        return self.n_coef_per_channel_
-
     def _media_block(self, d: _Design, feat: dict[str, np.ndarray], rows: np.ndarray) -> np.ndarray:
         cl = np.tile(d.cluster_idx, d.y.shape[0])[rows]
         cols = []
