@@ -99,6 +99,30 @@ seed_option = click.option(
 )
 
 
+def out_option(help: str, *, file: bool = True) -> Callable:
+    """``--out`` (parameter ``out_path``; ``out_dir`` for a folder), required: the file the command writes.
+
+    Its name is one of :data:`allocation.cli.main.OUTPUT_PARAMS`, so the guard refuses an
+    ``--out`` that names an input.
+    """
+    if file:
+        return click.option(
+            "--out", "out_path", required=True, type=click.Path(dir_okay=False), help=help
+        )
+    return click.option(
+        "--out", "out_dir", required=True, type=click.Path(file_okay=False), help=help
+    )
+
+
+report_option = click.option(
+    "--report",
+    "report_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="HTML report to write.",
+)
+
+
 def split_list(value: str | None) -> list[str]:
     """``"a, b,c"`` -> ``["a", "b", "c"]``."""
     if not value:
@@ -130,3 +154,10 @@ def numbers(value: str | None, name: str, cast=float) -> list | None:
         return [cast(v) for v in split_list(value)]
     except ValueError as exc:
         raise ConfigError(f"{name} '{value}' is not a comma-separated list of numbers") from exc
+
+
+audit_db_option = click.option(
+    "--audit-db",
+    default=None,
+    help="Audit database: SQLite path or SQLAlchemy URL (default $LIFTLAB_DB or liftlab.db).",
+)

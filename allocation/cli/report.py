@@ -21,12 +21,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import jinja2
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from markupsafe import Markup  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+from markupsafe import Markup
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("allocation.cli", "templates"),
