@@ -161,3 +161,33 @@ audit_db_option = click.option(
     default=None,
     help="Audit database: SQLite path or SQLAlchemy URL (default $LIFTLAB_DB or liftlab.db).",
 )
+
+
+#: The one syntax of a test's treatment cells on the command line: ``--cell NAME=G1,G2``, repeated.
+cell_option = click.option(
+    "--cell",
+    "cell_specs",
+    multiple=True,
+    metavar="NAME=G1,G2",
+    help="A treatment cell (its name and geos); repeat for a multi-cell test.",
+)
+
+
+def parse_cells(values: tuple[str, ...] | list[str], flag: str = "--cell") -> dict[str, list[str]]:
+    """``("north=G1,G2", "south=G3")`` -> ``{"north": ["G1", "G2"], "south": ["G3"]}``.
+
+    A value without a name or without geos, or a name given twice, is a one-line error
+    naming ``flag``.
+    """
+    cells: dict[str, list[str]] = {}
+    for v in values:
+        name, sep, geos = v.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise ConfigError(f"{flag} '{v}' must read NAME=G1,G2")
+        if name in cells:
+            raise ConfigError(f"{flag} {name} is given twice")
+        cells[name] = split_list(geos)
+        if not cells[name]:
+            raise ConfigError(f"{flag} {name} has no geos (NAME=G1,G2)")
+    return cells

@@ -42,6 +42,24 @@ def _lines_table(lines: pd.DataFrame, per: str, outcome: str) -> pd.DataFrame:
     )
 
 
+def _channels_table(lines: pd.DataFrame, per: str, outcome: str) -> pd.DataFrame:
+    # Sums of the lines' own columns, for reading a plan of many markets at a glance.
+    by = lines.groupby("name", sort=False)[["current_spend", "spend", "incremental"]].sum()
+    return pd.DataFrame(
+        {
+            "channel": by.index,
+            "markets": lines.groupby("name", sort=False).size().to_numpy(),
+            money_label(f"current spend {per}"): [fmt_money(v, 0) for v in by["current_spend"]],
+            money_label(f"recommended spend {per}"): [fmt_money(v, 0) for v in by["spend"]],
+            "change": [
+                ("—" if not np.isfinite(c) or c == 0 else f"{(s - c) / c:+.1%}")
+                for s, c in zip(by["spend"], by["current_spend"])
+            ],
+            f"incremental {outcome} {per}": [fmt_number(v, 1) for v in by["incremental"]],
+        }
+    )
+
+
 def plan_warnings(run) -> list[str]:
     """What a reader must know before acting on the plan, from the run's own fields."""
     out = []
@@ -179,7 +197,14 @@ def _render(run, *, title: str, currency: str | None) -> str:
         f"{outcome} {per} at the recommended spend, and the marginal cost of one more incremental "
         f"{outcome.rstrip('s')} there (1 / the slope of the curve).",
     )
-    sec.table(_lines_table(lines, per, outcome))
+    long = len(lines) > 20
+    if long:
+        sec.table(_channels_table(lines, per, outcome), caption="Per channel, summed over markets")
+    sec.table(
+        _lines_table(lines, per, outcome),
+        caption="Per channel and market" if long else "",
+        collapsed=long,
+    )
     if daily:
         sec.figure(
             lambda: _bars(lines), caption="Current and average daily recommended spend per line"

@@ -110,12 +110,13 @@ from causal.progress import enabled as progress_enabled
     help="Largest investment allowed.",
 )
 @click.option(
+    "--n-cells",
     "--cells",
     "n_cells",
     default=1,
     show_default=True,
     type=click.IntRange(1, 10),
-    help="Disjoint test cells.",
+    help="How many disjoint test cells to design (--cells: its older name).",
 )
 @click.option(
     "--windows",
