@@ -34,12 +34,42 @@ def _lines_table(lines: pd.DataFrame, per: str, outcome: str) -> pd.DataFrame:
                 for s, c in zip(lines["spend"], lines["current_spend"])
             ],
             f"incremental {outcome} {per}": [fmt_number(v, 2) for v in lines["incremental"]],
-            money_label(f"marginal cost per incremental {outcome}"): [
+            money_label(f"marginal cost per incremental {_one(outcome)}"): [
                 fmt_money(v) if np.isfinite(v) else "—" for v in lines["cost_per_incremental"]
             ],
             "binding": lines["binding"].replace("", "—"),
         }
     )
+
+
+def _one(outcome: str) -> str:
+    # "marginal cost per incremental signup": one unit of the outcome.
+    return outcome[:-1] if outcome.endswith("s") and not outcome.endswith("ss") else outcome
+
+
+def _unit(u: dict, per: str) -> str:
+    # The library says "per period"; the report names the curves' period.
+    return u["unit"].replace("per period", per)
+
+
+def _channel_bars(lines: pd.DataFrame, per: str):
+    # Drawn from the lines' own spend columns: one pair of bars per channel (a plan of many
+    # markets has hundreds of lines, too many to draw one by one).
+    import matplotlib.pyplot as plt
+
+    by = lines.groupby("name", sort=False)[["current_spend", "spend"]].sum()
+    fig, ax = plt.subplots(figsize=(8, 0.6 * len(by) + 1.2))
+    y = np.arange(len(by))
+    ax.barh(y + 0.2, by["current_spend"], height=0.4, color="#8a94a6", label="current")
+    ax.barh(y - 0.2, by["spend"], height=0.4, color="#2f5fa7", label="recommended")
+    ax.set_yticks(y, by.index)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"spend {per}")
+    ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.legend(loc="lower right", frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    return fig
 
 
 def _channels_table(lines: pd.DataFrame, per: str, outcome: str) -> pd.DataFrame:
@@ -143,19 +173,24 @@ def _render(run, *, title: str, currency: str | None) -> str:
         now = d["current_total_incremental"]
         headline.append((f"incremental {outcome} {per}, now", fmt_number(now, 1)))
         gain = d["total_incremental"] - now
-        headline.append(("gain vs now", f"{gain:+,.1f}" + (f" ({gain / now:+.1%})" if now else "")))
+        headline.append(
+            (
+                "gain vs now, fitted curves",
+                f"{gain:+,.1f}" + (f" ({gain / now:+.1%})" if now else ""),
+            )
+        )
     if u:
         lo, hi = u["gain_interval"]
         headline.append(
             (
-                f"expected gain {u['unit']}, {u['level']:.0%} interval",
+                f"gain over the draws, {u['level']:.0%} interval",
                 f"{u['expected_gain']:+,.1f} [{lo:+,.1f}, {hi:+,.1f}]",
             )
         )
     if d.get("budget_dual"):
         headline.append(
             (
-                money_label(f"marginal cost per incremental {outcome}"),
+                money_label(f"marginal cost per incremental {_one(outcome)}"),
                 fmt_money(1.0 / d["budget_dual"]),
             )
         )
@@ -172,7 +207,8 @@ def _render(run, *, title: str, currency: str | None) -> str:
             "The plan's gain and its uncertainty",
             f"The plan's incremental {outcome} and its gain over holding every line at its current "
             f"spend, under each of the {u['n_draws']} posterior draws of the curves ({u['source']}); "
-            f"{u['unit']}, central {u['level']:.0%} interval.",
+            f"{_unit(u, per)}, central {u['level']:.0%} interval. The headline's 'fitted curves' "
+            "gain is the same difference on the curves' point estimates.",
         )
         g.table(
             pd.DataFrame(
@@ -205,7 +241,12 @@ def _render(run, *, title: str, currency: str | None) -> str:
         caption="Per channel and market" if long else "",
         collapsed=long,
     )
-    if daily:
+    if long:
+        sec.figure(
+            lambda: _channel_bars(lines, per),
+            caption=f"Current and recommended spend {per} per channel, summed over markets",
+        )
+    elif daily:
         sec.figure(
             lambda: _bars(lines), caption="Current and average daily recommended spend per line"
         )
@@ -260,7 +301,7 @@ def _render(run, *, title: str, currency: str | None) -> str:
                     f"incremental {outcome} {per}": [
                         fmt_number(v, 2) for v in t["total_incremental"]
                     ],
-                    money_label(f"marginal cost per incremental {outcome}"): [
+                    money_label(f"marginal cost per incremental {_one(outcome)}"): [
                         fmt_money(v) for v in t["marginal_cost"]
                     ],
                 }

@@ -56,7 +56,12 @@ def _figure(readout: Readout, kind: str, size=(9, 3.6), zoom: bool = False):
 
 def _table(readout: Readout) -> pd.DataFrame:
     t = readout.table
-    kinds = {"lift": "pct", "incremental per unit spend": "sig", "cost per incremental": "money"}
+    kinds = {
+        "lift": "pct",
+        "incremental per unit spend": "sig",
+        "cost per incremental": "money",
+        "spend change": "money",
+    }
     rows = []
     for q, row in t.iterrows():
         kind = next((v for k, v in kinds.items() if q.startswith(k)), "num")
