@@ -8,6 +8,7 @@ and prints: the package rule causal <- experiments <- allocation <- CLI holds.
 
 from allocation.workflows.calibrate import CalibrationRun, calibrate_curves, read_clusters
 from allocation.workflows.planning import PlanRun, commit_plan, plan_budget, replan_budget
+from allocation.workflows.proposals import propose_and_register, window_end
 
 __all__ = [
     "CalibrationRun",
@@ -15,6 +16,8 @@ __all__ = [
     "calibrate_curves",
     "commit_plan",
     "plan_budget",
+    "propose_and_register",
     "read_clusters",
     "replan_budget",
+    "window_end",
 ]

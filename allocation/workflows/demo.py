@@ -27,6 +27,7 @@ from allocation.json_values import as_json_value
 from allocation.rules import Rules
 from allocation.workflows.calibrate import CalibrationRun, calibrate_curves, registry_lifts
 from allocation.workflows.planning import PlanRun, plan_budget
+from allocation.workflows.proposals import propose_and_register
 from causal.panel import Panel, load_panel
 from causal.progress import enabled as progress_enabled
 from causal.world import Experiment, World
@@ -93,40 +94,6 @@ class DemoRun:
     truth_after: dict | None = None
     calibration_after: CalibrationRun | None = None
     seconds: float = 0.0
-
-
-def window_end(panel: Panel, start: str, periods: int) -> str:
-    """Last date of a test of ``periods`` periods from ``start`` at the panel's frequency."""
-    first = pd.Timestamp(start)
-    return str((first + (periods - 1) * pd.tseries.frequencies.to_offset(panel.freq)).date())
-
-
-def propose_and_register(
-    curves: CurveSet,
-    panel: Panel,
-    registry,
-    *,
-    name: str,
-    start: str,
-    durations: list[int],
-    seed: int = 0,
-):
-    """Rank candidate tests that avoid the registry's busy markets and register the best as ``name``."""
-    from allocation.next_test import propose_tests
-
-    exclude = sorted(registry.busy_geos(start, window_end(panel, start, max(durations))))
-    proposal = propose_tests(curves, panel, exclude=exclude, durations=durations, seed=seed)
-    best = proposal.best.test
-    registry.add(
-        name,
-        cells=list(best.markets),
-        start=start,
-        end=window_end(panel, start, best.periods),
-        channel=best.channel,
-        reason="propose-tests: highest net value of information",
-        note=f"{best.label}; spend multiplier {best.intensity:g} in the treated markets",
-    )
-    return proposal
 
 
 def run_demo(
