@@ -8,8 +8,10 @@ from allocation.cli.options import (
     currency_option,
     int_range,
     numbers,
+    out_option,
     panel_options,
     read_panel,
+    report_option,
     seed_option,
     split_list,
 )
@@ -20,20 +22,8 @@ from causal.progress import enabled as progress_enabled
 
 @click.command("design")
 @panel_options
-@click.option(
-    "--out",
-    "out_path",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="design.json to write.",
-)
-@click.option(
-    "--report",
-    "report_path",
-    default=None,
-    type=click.Path(dir_okay=False),
-    help="HTML report to write.",
-)
+@out_option("design.json to write.")
+@report_option
 @click.option(
     "--treated",
     "treated_range",
