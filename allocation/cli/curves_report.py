@@ -383,7 +383,7 @@ def render_structural_report(
                     "half saturation": _g(a["response"]["half_saturation"]),
                     "shape": _g(a["response"]["shape"]),
                     "decay": _g(a["adstock"]["decay"]),
-                    "current spend": fmt_number(a["current_spend"]),
+                    money_label("current spend"): fmt_number(a["current_spend"]),
                     "total contribution": fmt_number(a["effect"]["total"]),
                     "mediated": fmt_number(a["effect"]["mediated"]),
                 }

@@ -60,13 +60,15 @@ def _channel_bars(lines: pd.DataFrame, per: str):
     by = lines.groupby("name", sort=False)[["current_spend", "spend"]].sum()
     fig, ax = plt.subplots(figsize=(8, 0.6 * len(by) + 1.2))
     y = np.arange(len(by))
-    ax.barh(y + 0.2, by["current_spend"], height=0.4, color="#8a94a6", label="current")
-    ax.barh(y - 0.2, by["spend"], height=0.4, color="#2f5fa7", label="recommended")
+    # Inverted axis: the first channel on top, its current bar above its recommended one.
+    ax.barh(y - 0.2, by["current_spend"], height=0.4, color="#8a94a6", label="current")
+    ax.barh(y + 0.2, by["spend"], height=0.4, color="#2f5fa7", label="recommended")
     ax.set_yticks(y, by.index)
     ax.invert_yaxis()
     ax.set_xlabel(f"spend {per}")
     ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    ax.legend(loc="lower right", frameon=False)
+    # Above the axes: a legend inside would cover the longest bars.
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2, frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     return fig
@@ -258,7 +260,17 @@ def _render(run, *, title: str, currency: str | None) -> str:
         "Binding constraints",
         "Constraints that hold with equality at the optimum; relaxing one changes the plan.",
     )
-    if d["binding_constraints"]:
+    binding = d["binding_constraints"]
+    if binding:
+        counts = pd.Series([x["constraint"] for x in binding]).value_counts(sort=False)
+        if len(binding) > 20:
+            b.paragraph(
+                "Binding: "
+                + ", ".join(
+                    f"{name} ({n} line{'s' if n != 1 else ''})" for name, n in counts.items()
+                )
+                + "."
+            )
         b.table(
             pd.DataFrame(
                 [
@@ -270,9 +282,11 @@ def _render(run, *, title: str, currency: str | None) -> str:
                         or "all lines",
                         "bound": fmt_money(x.get("value")),
                     }
-                    for x in d["binding_constraints"]
+                    for x in binding
                 ]
-            )
+            ),
+            caption="Every binding constraint",
+            collapsed=len(binding) > 20,
         )
     else:
         b.paragraph("No constraint binds.")
