@@ -148,7 +148,7 @@ def render_report(
                 "half saturation / scale": _g(r.get("half_saturation", r.get("scale"))),
                 "shape": _g(r.get("shape", float("nan"))),
                 "adstock": ", ".join(f"{k} {v}" for k, v in line["adstock"].items() if k != "form"),
-                "current spend": fmt_number(line["current_spend"]),
+                money_label("current spend"): fmt_number(line["current_spend"]),
                 "contribution before": fmt_number(line["contribution"]["uncalibrated"]),
                 "contribution after": fmt_number(line["contribution"]["calibrated"]),
             }
