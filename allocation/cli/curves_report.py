@@ -3,28 +3,34 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
-import networkx as nx
 import pandas as pd
-from scipy import stats
 
 from allocation.calibration import CalibrationResult
-from allocation.cli.report import Report, fmt_number, money_label, per_spend_label
-from causal.graph import analyse
+from allocation.cli.report import (
+    Report,
+    currency_context,
+    fmt_number,
+    money_label,
+    per_spend_label,
+)
+from allocation.workflows.calibrate import CalibrationRun
+from causal.graph import GraphAnalysis
 from causal.panel import Panel
 
 
-def _experimental(result: CalibrationResult) -> dict[str, tuple[float, float, float]]:
-    """Outcome per unit spend measured by the lifts, inverse-variance pooled per channel."""
-    out = {}
-    for ch, grp in result.lifts.groupby("channel"):
-        est = grp["measured"] / grp["spend_delta"]
-        sd = grp["sd"] / grp["spend_delta"].abs()
-        w = 1 / sd**2
-        m = float((w * est).sum() / w.sum())
-        s = float(w.sum() ** -0.5)
-        z = stats.norm.ppf(0.5 + result.confidence / 2)
-        out[str(ch)] = (m, m - z * s, m + z * s)
-    return out
+def render_calibration_report(run: CalibrationRun, *, currency: str | None = None) -> str:
+    """The ``calibrate --report`` HTML of a :class:`CalibrationRun` (its graph analysis included)."""
+    if run.analysis is None:
+        raise ValueError(
+            "the calibration report needs the graph analysis: calibrate_curves(analyse_graph=True)"
+        )
+    # Money is formatted while the tables are built: the currency holds for the whole rendering.
+    with currency_context(currency):
+        if run.kind == "regression":
+            return render_report(run.result, run.panel, run.analysis, currency=currency)
+        return render_structural_report(
+            run.model, run.curves, run.panel, run.analysis, currency=currency
+        )
 
 
 def _g(x: float) -> str:
@@ -35,9 +41,13 @@ def _g(x: float) -> str:
 
 
 def render_report(
-    result: CalibrationResult, panel: Panel, graph: nx.DiGraph, *, seed: int = 0
+    result: CalibrationResult,
+    panel: Panel,
+    analysis: GraphAnalysis,
+    *,
+    currency: str | None = None,
 ) -> str:
-    """Render the calibration report; the graph analysis (DoWhy) runs here, once."""
+    """Render the regression model's calibration report with its graph analysis (DoWhy)."""
     m = result.model
     ch = result.channels
     rep = Report(
@@ -50,12 +60,15 @@ def render_report(
             ("conflicts", str(len(result.conflicts))),
             ("backtest WAPE", f"{m.backtest_.wape_total:.1%}" if m.backtest_ else "—"),
         ],
+        currency=currency,
     )
     conf = f"{result.confidence:.0%}"
+    unit = per_spend_label(m.outcome_)
     s = rep.section(
         "Credit per channel, before and after calibration",
         f"Contribution is the {m.outcome_} the curves attribute to the channel over the panel; "
-        f"ROAS is contribution per unit spend; marginal ROAS is the slope at the current spend. "
+        f"'{per_spend_label(m.outcome_)}' is the contribution per 1,000 of spend; 'marginal' is the "
+        "slope of the curve at the current spend, per 1,000 more. "
         f"Intervals at {conf}.",
     )
     tbl = pd.DataFrame(
@@ -68,12 +81,13 @@ def render_report(
                 f"{fmt_number(a)} – {fmt_number(b)}"
                 for a, b in zip(ch["contribution_after_lo"], ch["contribution_after_hi"])
             ],
-            "ROAS before": [_g(v) for v in ch["roas_before"]],
-            "ROAS after": [_g(v) for v in ch["roas_after"]],
-            "marginal ROAS before": [_g(v) for v in ch["mroas_before"]],
-            "marginal ROAS after": [_g(v) for v in ch["mroas_after"]],
-            f"marginal after {conf}": [
-                f"{_g(a)} – {_g(b)}" for a, b in zip(ch["mroas_after_lo"], ch["mroas_after_hi"])
+            f"{unit}, before": [_g(1000 * v) for v in ch["roas_before"]],
+            f"{unit}, after": [_g(1000 * v) for v in ch["roas_after"]],
+            "marginal, before": [_g(1000 * v) for v in ch["mroas_before"]],
+            "marginal, after": [_g(1000 * v) for v in ch["mroas_after"]],
+            f"marginal after, {conf}": [
+                f"{_g(1000 * a)} – {_g(1000 * b)}"
+                for a, b in zip(ch["mroas_after_lo"], ch["mroas_after_hi"])
             ],
         }
     )
@@ -81,7 +95,8 @@ def render_report(
 
     s = rep.section(
         "Response curves with the experiments",
-        "Steady-state response per period for a steady spend per period, all markets summed, before "
+        f"Steady-state response per {m.period_} for a steady spend per {m.period_}, all markets "
+        "summed, before "
         "(dashed) and after (solid) calibration. Each lift is drawn from the calibrated curve at the "
         "test's counterfactual spend, scaled to all markets, with its interval.",
     )
@@ -133,7 +148,7 @@ def render_report(
                 "half saturation / scale": _g(r.get("half_saturation", r.get("scale"))),
                 "shape": _g(r.get("shape", float("nan"))),
                 "adstock": ", ".join(f"{k} {v}" for k, v in line["adstock"].items() if k != "form"),
-                "current spend": fmt_number(line["current_spend"]),
+                money_label("current spend"): fmt_number(line["current_spend"]),
                 "contribution before": fmt_number(line["contribution"]["uncalibrated"]),
                 "contribution after": fmt_number(line["contribution"]["calibrated"]),
             }
@@ -151,8 +166,8 @@ def render_report(
             pd.DataFrame(
                 {
                     "measure": [
-                        "WAPE, total per period",
-                        "WAPE, per geo and period",
+                        f"WAPE, total per {m.period_}",
+                        f"WAPE, per geo and {m.period_}",
                         "MAPE, total",
                         "R², total",
                         "bias of the total",
@@ -168,15 +183,6 @@ def render_report(
             )
         )
 
-    analysis = analyse(
-        panel,
-        graph,
-        channels=m.channels_,
-        experimental=_experimental(result),
-        num_simulations=20,
-        confidence=result.confidence,
-        seed=seed,
-    )
     s = rep.section(
         "The causal graph",
         "Channels (blue), observed covariates (green), unobserved nodes (grey), the outcome (red). "
@@ -196,7 +202,7 @@ def render_report(
                     f"{_g(a)} – {_g(b)}" for a, b in zip(t["adjusted_lo"], t["adjusted_hi"])
                 ],
                 "experimental": [_g(v) for v in t["experimental"]],
-                "calibrated curve ROAS": [_g(ch.loc[c, "roas_after"]) for c in t.index],
+                "calibrated curve": [_g(ch.loc[c, "roas_after"]) for c in t.index],
             }
         ),
         caption=f"{m.outcome_} per unit spend, geo-week data per unit of market size",
@@ -257,7 +263,7 @@ def structural_warnings(
 
 
 def render_structural_report(
-    model, curves: dict, panel: Panel, graph: nx.DiGraph, *, seed: int = 0
+    model, curves: dict, panel: Panel, analysis: GraphAnalysis, *, currency: str | None = None
 ) -> str:
     """The ``calibrate --report`` HTML of the structural model: credit (direct, mediated, total), identification,
     lifts, cluster curves, the graph."""
@@ -274,6 +280,7 @@ def render_structural_report(
             ("lifts", str(len(model.lifts_))),
             ("conflicts", str(len(curves["conflicts"]))),
         ],
+        currency=currency,
     )
     for text in structural_warnings(s_, curves, float(panel.data[panel.y].sum()), model.outcome_):
         rep.warn(text)
@@ -302,8 +309,8 @@ def render_structural_report(
     )
     sec = rep.section(
         "Response curves",
-        "Steady-state total response of each channel for a steady spend per "
-        "period spread over the markets by size: posterior median and band.",
+        f"Steady-state total response of each channel for a steady spend per {model.period_} "
+        "spread over the markets by size: posterior median and band.",
     )
     for name in model.channels_:
         sec.figure(
@@ -376,7 +383,7 @@ def render_structural_report(
                     "half saturation": _g(a["response"]["half_saturation"]),
                     "shape": _g(a["response"]["shape"]),
                     "decay": _g(a["adstock"]["decay"]),
-                    "current spend": fmt_number(a["current_spend"]),
+                    money_label("current spend"): fmt_number(a["current_spend"]),
                     "total contribution": fmt_number(a["effect"]["total"]),
                     "mediated": fmt_number(a["effect"]["mediated"]),
                 }
@@ -389,14 +396,6 @@ def render_structural_report(
         "The model follows it: channels pointing into the branded queries have a "
         "queries equation; the signups equation adjusts for the queries (the "
         f"demand proxy) and for {', '.join(model.controls_) or 'no covariate'}.",
-    )
-    analysis = analyse(
-        panel,
-        graph,
-        channels=model.channels_,
-        num_simulations=5,
-        confidence=model.confidence,
-        seed=seed,
     )
     sec.figure(lambda: analysis.plot()[0], caption="causal graph")
     rep.notes = [*model.notes_, *analysis.notes]

@@ -28,6 +28,12 @@ EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
 @click.version_option(package_name="liftlab")
 def cli() -> None:
     """liftlab: design geo experiments, read them out, calibrate response curves, allocate budget."""
+    # The command line draws figures only into files: the non-interactive backend, chosen here, at
+    # the entry point, and not at the import of any module (a notebook importing the reports keeps
+    # its own backend).
+    import matplotlib
+
+    matplotlib.use("Agg")
 
 
 def _register() -> None:

@@ -99,6 +99,30 @@ seed_option = click.option(
 )
 
 
+def out_option(help: str, *, file: bool = True) -> Callable:
+    """``--out`` (parameter ``out_path``; ``out_dir`` for a folder), required: the file the command writes.
+
+    Its name is one of :data:`allocation.cli.main.OUTPUT_PARAMS`, so the guard refuses an
+    ``--out`` that names an input.
+    """
+    if file:
+        return click.option(
+            "--out", "out_path", required=True, type=click.Path(dir_okay=False), help=help
+        )
+    return click.option(
+        "--out", "out_dir", required=True, type=click.Path(file_okay=False), help=help
+    )
+
+
+report_option = click.option(
+    "--report",
+    "report_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="HTML report to write.",
+)
+
+
 def split_list(value: str | None) -> list[str]:
     """``"a, b,c"`` -> ``["a", "b", "c"]``."""
     if not value:
@@ -130,3 +154,40 @@ def numbers(value: str | None, name: str, cast=float) -> list | None:
         return [cast(v) for v in split_list(value)]
     except ValueError as exc:
         raise ConfigError(f"{name} '{value}' is not a comma-separated list of numbers") from exc
+
+
+audit_db_option = click.option(
+    "--audit-db",
+    default=None,
+    help="Audit database: SQLite path or SQLAlchemy URL (default $LIFTLAB_DB or liftlab.db).",
+)
+
+
+#: The one syntax of a test's treatment cells on the command line: ``--cell NAME=G1,G2``, repeated.
+cell_option = click.option(
+    "--cell",
+    "cell_specs",
+    multiple=True,
+    metavar="NAME=G1,G2",
+    help="A treatment cell (its name and geos); repeat for a multi-cell test.",
+)
+
+
+def parse_cells(values: tuple[str, ...] | list[str], flag: str = "--cell") -> dict[str, list[str]]:
+    """``("north=G1,G2", "south=G3")`` -> ``{"north": ["G1", "G2"], "south": ["G3"]}``.
+
+    A value without a name or without geos, or a name given twice, is a one-line error
+    naming ``flag``.
+    """
+    cells: dict[str, list[str]] = {}
+    for v in values:
+        name, sep, geos = v.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise ConfigError(f"{flag} '{v}' must read NAME=G1,G2")
+        if name in cells:
+            raise ConfigError(f"{flag} {name} is given twice")
+        cells[name] = split_list(geos)
+        if not cells[name]:
+            raise ConfigError(f"{flag} {name} has no geos (NAME=G1,G2)")
+    return cells

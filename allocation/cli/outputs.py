@@ -12,7 +12,6 @@ on the command line never reaches a file.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -20,38 +19,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from allocation.json_values import to_json
 from causal.errors import DataError
 from experiments.store import mask_url
 
 
-def _default(obj: Any) -> Any:
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return None if not np.isfinite(obj) else float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if hasattr(obj, "isoformat"):
-        return obj.isoformat()
-    raise TypeError(f"cannot write {type(obj).__name__} to JSON")
-
-
-def _finite(obj: Any) -> Any:
-    """JSON has no NaN: non-finite floats become null rather than invalid JSON."""
-    if isinstance(obj, float):
-        return obj if np.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
-
-
 def dumps(obj: Any) -> str:
     """Indented JSON without NaN, with any database password masked."""
-    return mask_url(json.dumps(_finite(obj), indent=2, default=_default, allow_nan=False)) + "\n"
+    return mask_url(to_json(obj)) + "\n"
 
 
 def _os_error(target: Path, exc: OSError) -> DataError:

@@ -8,7 +8,16 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from allocation.cli.report import Report, fmt_money, fmt_number, fmt_pct
+from allocation.cli.report import (
+    Report,
+    currency_context,
+    fmt_auto,
+    fmt_money,
+    fmt_number,
+    fmt_pct,
+    money_label,
+    per_spend_label,
+)
 from experiments.readout_result import MultiCellReadout, Readout
 
 
@@ -47,12 +56,24 @@ def _figure(readout: Readout, kind: str, size=(9, 3.6), zoom: bool = False):
 
 def _table(readout: Readout) -> pd.DataFrame:
     t = readout.table
-    kinds = {"lift": "pct", "incremental per unit spend": "sig", "cost per incremental": "money"}
+    kinds = {
+        "lift": "pct",
+        "incremental per unit spend": "sig",
+        "cost per incremental": "money",
+        "spend change": "money",
+    }
     rows = []
     for q, row in t.iterrows():
         kind = next((v for k, v in kinds.items() if q.startswith(k)), "num")
-        digits_kind = kind
-        rows.append([q] + [_fmt(None if pd.isna(v) else v, digits_kind) for v in row.to_numpy()])
+        values = [None if pd.isna(v) else float(v) for v in row.to_numpy()]
+        if kind == "sig":
+            # Outcome per unit of spend, said as "signups per 1,000 spent" (never "ROAS").
+            q = per_spend_label(readout.outcome) + q[len("incremental per unit spend") :]
+            rows.append([q] + [fmt_auto(None if v is None else 1000 * v) for v in values])
+            continue
+        if kind == "money":
+            q = money_label(q)
+        rows.append([q] + [_fmt(v, kind) for v in values])
     return pd.DataFrame(rows, columns=["quantity", *t.columns])
 
 
@@ -85,17 +106,27 @@ def _add_readout(report: Report, r: Readout, prefix: str = "") -> None:
         sec.table(
             pd.DataFrame(
                 [
-                    ["observed spend in treated geos", _fmt(spend.get("observed"), "money")],
                     [
-                        "counterfactual spend (same estimator)",
+                        money_label("observed spend in treated geos"),
+                        _fmt(spend.get("observed"), "money"),
+                    ],
+                    [
+                        money_label("counterfactual spend (same estimator)"),
                         _fmt(spend.get("counterfactual"), "money"),
                     ],
-                    ["spend change", _fmt(r.spend_delta, "money")],
+                    [money_label("spend change"), _fmt(r.spend_delta, "money")],
                     [
-                        f"incremental {r.outcome} per unit spend",
-                        _fmt(r.incremental_per_spend, "sig"),
+                        per_spend_label(r.outcome),
+                        fmt_auto(
+                            None
+                            if r.incremental_per_spend is None
+                            else 1000 * r.incremental_per_spend
+                        ),
                     ],
-                    [f"cost per incremental {r.outcome}", _fmt(r.cost_per_incremental, "money")],
+                    [
+                        money_label(f"cost per incremental {r.outcome}"),
+                        _fmt(r.cost_per_incremental, "money"),
+                    ],
                 ],
                 columns=["quantity", "value"],
             )
@@ -105,7 +136,7 @@ def _add_readout(report: Report, r: Readout, prefix: str = "") -> None:
     sec.table(
         pd.DataFrame(
             [
-                ["RMSE (treated average, per period)", _fmt(fit.get("rmse"), "money")],
+                [f"RMSE (treated average, per {r.period_name})", _fmt(fit.get("rmse"), "num")],
                 ["R²", _fmt(fit.get("r2"), "sig")],
                 ["scaled L2 imbalance", _fmt(fit.get("scaled_l2_imbalance"), "sig")],
                 ["MAPE", _fmt(fit.get("mape"), "pct")],
@@ -149,8 +180,16 @@ def _add_readout(report: Report, r: Readout, prefix: str = "") -> None:
             sec.figure(_figure(r, "placebo", size=(7, 3)), caption="Placebo-in-space distribution.")
 
 
-def render_readout_report(result: Readout | MultiCellReadout) -> str:
-    """The self-contained HTML of a readout."""
+def render_readout_report(
+    result: Readout | MultiCellReadout, *, currency: str | None = None
+) -> str:
+    """The self-contained HTML of a readout; money in ``currency`` (a code or symbol) when given."""
+    # Money is formatted while the tables are built: the currency holds for the whole rendering.
+    with currency_context(currency):
+        return _render(result, currency)
+
+
+def _render(result: Readout | MultiCellReadout, currency: str | None) -> str:
     if isinstance(result, MultiCellReadout):
         first = next(iter(result.cells.values()))
         headline = [
@@ -160,6 +199,7 @@ def render_readout_report(result: Readout | MultiCellReadout) -> str:
             f"Lift readout: {len(result.cells)} cells",
             f"{first.estimator}, {first.outcome}, test {first.test_period[0].date()} to {first.test_period[1].date()}",
             headline=headline,
+            currency=currency,
         )
         sec = report.section("Cells")
         t = result.table
@@ -184,7 +224,7 @@ def render_readout_report(result: Readout | MultiCellReadout) -> str:
                 "incremental": f"incremental {first.outcome}",
                 "incremental_lo": f"lower {level}",
                 "incremental_hi": f"upper {level}",
-                "cost_per_incremental": "cost per incremental",
+                "cost_per_incremental": money_label("cost per incremental"),
                 "p_value": "p-value (two-sided)",
             }
         )
@@ -221,13 +261,19 @@ def render_readout_report(result: Readout | MultiCellReadout) -> str:
         )
     headline.append(("inference", r.inference_method.split(",")[0].split(" (")[0]))
     if r.channel is not None:
-        headline.append(("cost per incremental", _fmt(r.cost_per_incremental, "money")))
+        headline.append(
+            (
+                money_label(f"cost per incremental {r.outcome}"),
+                _fmt(r.cost_per_incremental, "money"),
+            )
+        )
     channel = f"{r.channel} test, " if r.channel else ""
     report = Report(
         f"Lift readout: {r.outcome}",
         f"{channel}estimator {r.estimator}, {len(r.treated)} treated geos "
         f"({', '.join(r.treated)}), test {r.test_period[0].date()} to {r.test_period[1].date()}",
         headline=headline,
+        currency=currency,
     )
     for text in readout_warnings(r):
         report.warn(text)

@@ -21,12 +21,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import jinja2
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from markupsafe import Markup  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+from markupsafe import Markup
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("allocation.cli", "templates"),
@@ -224,11 +221,26 @@ class Section:
     text: str = ""
     html: list[Markup] = field(default_factory=list)
 
-    def table(self, frame: pd.DataFrame, *, caption: str = "", index: bool = False) -> Section:
-        """Add a table; format numbers before passing them (strings are shown as given)."""
+    def table(
+        self,
+        frame: pd.DataFrame,
+        *,
+        caption: str = "",
+        index: bool = False,
+        collapsed: bool = False,
+    ) -> Section:
+        """Add a table; format numbers before passing them (strings are shown as given).
+
+        ``collapsed``: a long table folded under its caption (a click opens it), so it does
+        not push the rest of the report out of sight.
+        """
         html = _table_html(frame.reset_index() if index else frame)
-        if caption:
-            html = f"<p class='caption'>{jinja2.utils.markupsafe.escape(caption)}</p>" + html
+        esc = jinja2.utils.markupsafe.escape
+        if collapsed:
+            label = esc(caption or f"{len(frame)} rows")
+            html = f"<details><summary class='caption'>{label} ({len(frame)} rows)</summary>{html}</details>"
+        elif caption:
+            html = f"<p class='caption'>{esc(caption)}</p>" + html
         self.html.append(Markup(html))
         return self
 

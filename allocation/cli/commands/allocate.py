@@ -1,17 +1,27 @@
-"""``liftlab allocate``: the budget plan on response curves, with its audit record."""
+"""``liftlab allocate``: the budget plan on response curves, with its audit record.
+
+The command parses its options, calls :func:`allocation.workflows.plan_budget`, writes the plan
+(and its report) inside the audit record (:func:`allocation.workflows.commit_plan`) and prints.
+"""
 
 from __future__ import annotations
 
 import click
-import numpy as np
 
 from allocation.audit import AuditLog
-from allocation.cli.options import seed_option
+from allocation.cli.options import (
+    audit_db_option,
+    currency_option,
+    out_option,
+    report_option,
+    seed_option,
+)
 from allocation.cli.outputs import dumps, outputs
 from allocation.curves import CurveSet
-from allocation.optimize import OBJECTIVES, allocate
+from allocation.optimize import OBJECTIVES
 from allocation.rules import Rules
-from causal.errors import ConfigError, InfeasibleError
+from allocation.workflows.planning import PlanRun, commit_plan, plan_budget
+from causal.errors import ConfigError
 
 
 @click.command("allocate")
@@ -28,16 +38,8 @@ from causal.errors import ConfigError, InfeasibleError
     default=None,
     help="Total budget per period (over the horizon with --days); default: the current spend.",
 )
-@click.option(
-    "--out", "out_path", required=True, type=click.Path(dir_okay=False), help="plan.json to write."
-)
-@click.option(
-    "--report",
-    "report_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="HTML report to write.",
-)
+@out_option("plan.json to write.")
+@report_option
 @click.option(
     "--max-change",
     type=float,
@@ -132,12 +134,9 @@ from causal.errors import ConfigError, InfeasibleError
     help="Daily plans (--days): 'structured' (per-line interior point), a cvxpy solver such as CLARABEL, "
     "or 'auto' (structured unless market or group budgets couple lines day by day).",
 )
+@currency_option
 @seed_option
-@click.option(
-    "--audit-db",
-    default=None,
-    help="Audit database: SQLite path or SQLAlchemy URL (default $LIFTLAB_DB or liftlab.db).",
-)
+@audit_db_option
 def command(
     curves_path: str,
     budget: float | None,
@@ -158,6 +157,7 @@ def command(
     alpha: float,
     sample_cv: float,
     daily_solver: str,
+    currency: str | None,
     seed: int,
     audit_db: str | None,
 ) -> None:
@@ -178,146 +178,77 @@ def command(
         calendar = LaunchCalendar.load(calendar_path)
         calendar.check(curves)
     if frontier_points and rules.budget is None:
-        rules.budget = default_budget(curves, "--frontier") * (days or 1)
+        rules.budget = _current(curves, "--frontier") * (days or 1)
     if frontier_points and (rules.budget is None or rules.budget <= 0):
         raise ConfigError(
             f"--frontier needs a positive --budget (the sweep runs from 0.25x to 2x it), "
             f"got {rules.budget}"
         )
+    if n_samples and rules.budget is None:
+        _current(curves, "--samples")  # the one-line error names the flag
     log = AuditLog(audit_db)
-    # Every input of the decision, so two plans from different inputs never share an inputs_hash.
-    options = {
-        "frontier": frontier_points,
-        "samples": n_samples,
-        "risk": risk,
-        "alpha": alpha,
-        "sample_cv": sample_cv,
-        "seed": seed,
-        "objective": objective,
-        "target": target,
-        "value_per_signup": value_per_signup,
-        "days": days,
-        "solver": daily_solver,
-        "s_curves": s_curves,
-        "curves_file": curves_path,
-        "constraints_file": constraints_path,
-        "launch_calendar_file": calendar_path,
-        "launch_calendar": None if calendar is None else calendar.to_dict(),
-    }
-    try:
-        if days:
-            from allocation.timeplan import plan_days
-
-            plan = plan_days(curves, rules, days=days, calendar=calendar, solver=daily_solver)
-            command_name = "allocate --days"
-        else:
-            plan = allocate(
-                curves,
-                objective=objective,
-                rules=rules,
-                target=target,
-                value_per_signup=value_per_signup,
-                s_curves=s_curves,
-            )
-            command_name = "allocate"
-    except InfeasibleError as exc:
-        # An infeasible request is a decision too: record it, then report it (exit 2).
-        log.record(
-            command="allocate",
-            curves=curves.to_dict(),
-            constraints=rules.to_dict(),
-            solution={"status": "infeasible", "error": str(exc), "objective": objective},
-            options=options,
-        )
-        raise
-    result = plan.to_dict()
-    timing = result.pop("timing", {})
-    frontier = robust = None
-    notes = []
-    if frontier_points:
-        from allocation.scenarios import budget_sweep
-
-        per_period = rules.budget / (days or 1)
-        frontier = budget_sweep(
-            curves,
-            np.linspace(0.25, 2.0, frontier_points) * per_period,
-            rules=Rules(**{**rules.to_dict(), "max_change": rules.max_change}),
-        )
-        result["frontier"] = frontier.to_dict()
-        timing["frontier_seconds"] = result["frontier"].pop("timing")["solve_seconds"]
-    from allocation.scenarios import plan_uncertainty, robust_allocate, sample_curves
-
-    result["uncertainty"] = plan_uncertainty(curves, plan)
-    if n_samples:
-        budget_ps = (
-            default_budget(curves, "--samples")
-            if rules.budget is None
-            else rules.budget / days
-            if days
-            else rules.budget
-        )
-        robust = robust_allocate(
-            curves,
-            sample_curves(curves, n_samples, cv=sample_cv, seed=seed),
-            budget=budget_ps,
-            rules=Rules(**{**rules.to_dict(), "budget": None}),
-            risk=risk,
-            alpha=alpha,
-        )
-        result["robust"] = robust.to_dict()
-        result["robust"]["sample_source"] = (
-            f"posterior draws in {curves_path} (the first {min(n_samples, curves.n_draws)} of {curves.n_draws})"
-            if curves.n_draws
-            else f"no posterior draws in {curves_path}: log-normal draws of beta and scale "
-            f"(cv {sample_cv}, seed {seed})"
-        )
-        notes.append("--samples: " + result["robust"]["sample_source"])
-    result["timing"] = timing
+    run = plan_budget(
+        curves,
+        rules,
+        objective=objective,
+        target=target,
+        value_per_signup=value_per_signup,
+        days=days,
+        calendar=calendar,
+        solver=daily_solver,
+        s_curves=s_curves,
+        frontier=frontier_points,
+        n_samples=n_samples,
+        risk=risk,
+        tail=alpha,
+        sample_cv=sample_cv,
+        seed=seed,
+        log=log,
+        sources={
+            "curves_file": curves_path,
+            "constraints_file": constraints_path,
+            "launch_calendar_file": calendar_path,
+        },
+    )
     html = None
     if report_path:  # rendered before the audit record, so a failed report records nothing
-        from allocation.cli.plan_report import plan_report
+        from allocation.cli.plan_report import render_plan_report
 
-        html = plan_report(
-            plan, curves, title=f"Budget plan from {curves_path}", frontier=frontier, robust=robust
-        )
-    # The record commits only after plan.json (and the report) are in place: a plan that was never
-    # written leaves no record, and a killed writer leaves neither.
-    with (
-        outputs() as files,
-        log.recording(
-            command=command_name,
-            curves=curves.to_dict(),
-            constraints=rules.to_dict(),
-            solution=result,
-            options=options,
-        ) as audit_id,
-    ):
-        result["audit_id"] = audit_id
-        result["audit_db"] = log.safe_url()
+        html = render_plan_report(run, title=f"Budget plan from {curves_path}", currency=currency)
+    commit_plan(run, log, lambda result: write_plan(result, out_path, report_path, html))
+    echo_plan(run)
+    click.echo(
+        f"wrote {out_path}"
+        + (f" and {report_path}" if report_path else "")
+        + f"; audit record {run.result['audit_id']}"
+    )
+
+
+def write_plan(result: dict, out_path: str, report_path: str | None, html: str | None) -> None:
+    """plan.json and its report, all or nothing (called inside the audit record)."""
+    with outputs() as files:
         files.write_text(out_path, dumps(result))
         if html is not None:
             files.write_text(report_path, html)
-        files.commit()
-    click.echo(plan.summary())
-    if result["uncertainty"]:
-        u = result["uncertainty"]
+
+
+def echo_plan(run: PlanRun) -> None:
+    """The plan's summary, its gain with the interval over the posterior draws, and its notes."""
+    click.echo(run.plan.summary())
+    u = run.uncertainty
+    if u:
         click.echo(
             f"gain over current spend {u['unit']}: {u['expected_gain']:,.1f} "
             f"[{u['gain_interval'][0]:,.1f}, {u['gain_interval'][1]:,.1f}] at {u['level']:.0%} "
             f"({u['n_draws']} posterior draws)"
         )
-    for note in notes:
-        click.echo(note)
-    click.echo(
-        f"wrote {out_path}"
-        + (f" and {report_path}" if report_path else "")
-        + f"; audit record {result['audit_id']}"
-    )
+    for note in run.notes:
+        click.echo(note.replace("samples: ", "--samples: ", 1))
 
 
-def default_budget(curves: CurveSet, why: str) -> float:
-    """The current spend, the budget every command defaults to."""
+def _current(curves: CurveSet, flag: str) -> float:
+    """The current spend, which the budget defaults to; an error naming ``flag`` if a line lacks it."""
     cur = curves.current(
-        required=True, why=f"{why} without --budget (the budget defaults to the current spend)"
+        required=True, why=f"{flag} without --budget (the budget defaults to the current spend)"
     )
     return float(cur.sum())

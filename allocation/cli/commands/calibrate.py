@@ -1,57 +1,33 @@
-"""``liftlab calibrate``: response curves fitted on the panel and calibrated on experiment lifts."""
+"""``liftlab calibrate``: response curves fitted on the panel and calibrated on experiment lifts.
+
+The command parses its options, calls :func:`allocation.workflows.calibrate_curves` and
+writes and prints what it returns; the report renders the run (allocation/cli/curves_report.py).
+"""
 
 from __future__ import annotations
 
-import importlib
-import warnings
-
 import click
 
-from allocation.calibration import Lift, calibrate, load_lift, validate_lift
-from allocation.cli.options import confidence_option, panel_options, read_panel, seed_option
+from allocation.calibration import load_lift
+from allocation.cli.options import (
+    confidence_option,
+    currency_option,
+    out_option,
+    panel_options,
+    read_panel,
+    report_option,
+    seed_option,
+)
 from allocation.cli.outputs import outputs
-from allocation.jsonfile import read_json
-from allocation.mmm import FORMS, ResponseModel
-from allocation.structural import MediatorWarning, StructuralModel, resolve_clusters
-from causal.errors import ConfigError, DataError, mask_url
-from causal.graph import check_identifiable, default_graph, joint_controls, normalise, read_graph
-from causal.panel import read_table
-
-
-def _registry_lifts(url: str) -> list[Lift]:
-    try:
-        registry = importlib.import_module("experiments.registry")
-    except ModuleNotFoundError as exc:
-        raise ConfigError(
-            "--registry needs the experiments.registry module, which is not installed"
-        ) from exc
-    fn = getattr(registry, "calibration_lifts", None)
-    if fn is None:
-        raise ConfigError("--registry: experiments.registry has no calibration_lifts(url) yet")
-    shown = mask_url(url)
-    return [Lift.from_dict(d, f"{shown}#{i + 1}") for i, d in enumerate(fn(url))]
-
-
-def _clusters(path: str | None) -> dict[str, str] | None:
-    """geo -> cluster from a CSV (columns geo, cluster) or a JSON object {geo: cluster}."""
-    if not path:
-        return None
-    if str(path).lower().endswith(".json"):
-        data = read_json(path, "cluster mapping")
-        if not isinstance(data, dict) or not all(isinstance(v, (str, int)) for v in data.values()):
-            raise DataError(f"{path}: the cluster mapping must be a JSON object {{geo: cluster}}")
-        return {str(k).strip(): str(v) for k, v in data.items()}
-    table = read_table(path)
-    for col in ("geo", "cluster"):
-        if col not in table.columns:
-            raise DataError(
-                f"{path}: no column '{col}' (the cluster file needs columns geo, cluster)"
-            )
-    empty = table["cluster"].isna() | (table["cluster"].astype(str).str.strip() == "")
-    if empty.any():
-        g = table.loc[empty, "geo"].iloc[0]
-        raise DataError(f"{path}: geo '{g}' has an empty cluster")
-    return dict(zip(table["geo"].astype(str).str.strip(), table["cluster"].astype(str)))
+from allocation.cli.report import fmt_auto, per_spend_label
+from allocation.mmm import FORMS
+from allocation.workflows.calibrate import (
+    CalibrationRun,
+    calibrate_curves,
+    read_clusters,
+    registry_lifts,
+)
+from causal.errors import ConfigError, DataError
 
 
 @click.command("calibrate")
@@ -69,20 +45,8 @@ def _clusters(path: str | None) -> dict[str, str] | None:
     default=None,
     help="Experiment registry URL: its confirmatory readouts are lifts.",
 )
-@click.option(
-    "--out",
-    "out_path",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="curves.json to write.",
-)
-@click.option(
-    "--report",
-    "report_path",
-    default=None,
-    type=click.Path(dir_okay=False),
-    help="HTML report to write.",
-)
+@out_option("curves.json to write.")
+@report_option
 @click.option(
     "--graph",
     "graph_path",
@@ -158,6 +122,7 @@ def _clusters(path: str | None) -> dict[str, str] | None:
     "--model regression; a demand-following channel without the mediator in the structural model).",
 )
 @confidence_option
+@currency_option
 @seed_option
 def command(
     lift_paths: tuple[str, ...],
@@ -177,6 +142,7 @@ def command(
     holdout: int | None,
     bias_scale: float,
     confidence: float,
+    currency: str | None,
     seed: int,
     **panel_kwargs,
 ) -> None:
@@ -188,152 +154,94 @@ def command(
         raise ConfigError(f"--forms: '{','.join(bad) or forms}' is not among {', '.join(FORMS)}")
     panel = read_panel(panel_kwargs)
     if registry_url:
-        lifts += _registry_lifts(registry_url)
-    for lf in lifts:
-        # Before the fit, so bad input fails in a moment.
-        validate_lift(lf, panel)
-    graph = read_graph(graph_path) if graph_path else default_graph(panel.channels, panel.y)
-    graph = normalise(graph, panel.channels, panel.y)
-    controls = joint_controls(graph, panel.channels, panel.covariates)
-    skipped = [c for c in panel.covariates if c not in controls and c != cluster_col]
-    mapping = _clusters(clusters_path)
-    clusters = resolve_clusters(
-        panel, mapping, cluster_col, source=str(clusters_path or "the cluster mapping")
-    )
-    if model_kind == "regression":
-        _regression(
-            panel,
-            lifts,
-            graph,
-            controls,
-            skipped,
-            clusters,
-            form_list,
-            adstock,
-            pooling,
-            holdout,
-            bias_scale,
-            confidence,
-            seed,
-            out_path,
-            report_path,
-        )
-        return
-    med = mediator or "brand_queries"
+        try:
+            lifts += registry_lifts(registry_url)
+        except ConfigError as exc:
+            raise ConfigError(f"--registry: {exc}") from None
     if mediator and mediator not in panel.data.columns:
         raise DataError(f"{panel.source}: no mediator column '{mediator}' (--mediator)")
-    check_identifiable(
-        graph,
-        panel.channels,
-        observed=[*panel.covariates, med],
-        outcome=panel.y,
-        source=graph_path or "the default graph",
-        allow_missing=() if mediator else (med,),
+    run = calibrate_curves(
+        panel,
+        lifts,
+        graph=graph_path,
+        model=model_kind,
+        clusters=read_clusters(clusters_path),
+        cluster_col=cluster_col,
+        cluster_source=str(clusters_path or "the cluster mapping"),
+        mediator=mediator,
+        allow_negative=allow_negative,
+        n_draws=n_draws,
+        adstock=adstock,
+        forms=form_list,
+        pooling=pooling,
+        holdout=holdout,
+        bias_scale=bias_scale,
+        confidence=confidence,
+        seed=seed,
+        analyse_graph=bool(report_path),
     )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", MediatorWarning)
-        model = StructuralModel(
-            controls=controls,
-            clusters=clusters,
-            mediator=med,
-            strict_mediator=bool(mediator),
-            graph=graph,
-            allow_negative=allow_negative,
-            pooling=pooling,
-            demand_bias_scale=bias_scale,
-            confidence=confidence,
-            n_draws=n_draws,
-            seed=seed,
-        ).fit(panel, lifts)
-    for w in caught:
-        if issubclass(w.category, MediatorWarning):
-            click.echo(f"warning: {w.message}", err=True)
-    curves = model.to_curves()
-    curves["fit"]["covariates_not_adjusted"] = skipped
+    for text in run.warnings:
+        click.echo(f"warning: {text}", err=True)
     with outputs() as files:
-        files.write_json(out_path, curves)
+        files.write_json(out_path, run.curves)
         if report_path:
-            from allocation.cli.curves_report import render_structural_report
+            from allocation.cli.curves_report import render_calibration_report
 
-            files.write_text(
-                report_path, render_structural_report(model, curves, panel, graph, seed=seed)
-            )
+            files.write_text(report_path, render_calibration_report(run, currency=currency))
+    wrote = f"-> {out_path}" + (f", {report_path}" if report_path else "")
+    if run.kind == "regression":
+        _echo_regression(run, wrote)
+    else:
+        _echo_structural(run, wrote)
+
+
+def _echo_structural(run: CalibrationRun, wrote: str) -> None:
+    model, curves = run.model, run.curves
+    n_clusters = len([c for c in model.clusters_ if c is not None]) or 1
     click.echo(
         f"calibrated {len(model.channels_)} channels x {len(model.geos_)} markets "
-        f"({len([c for c in model.clusters_ if c is not None]) or 1} clusters) on {len(lifts)} lifts "
-        f"-> {out_path}" + (f", {report_path}" if report_path else "")
+        # "on N lifts" whatever N: scripts and tests read this line.
+        f"({n_clusters} cluster{'s' if n_clusters != 1 else ''}) on {len(run.lifts)} lifts {wrote}"
     )
     click.echo(
-        f"controls: {', '.join(controls) or 'none'}; demand proxy: "
-        f"{med if model.has_mediator_ else 'none (not adjusted)'}"
+        f"controls: {', '.join(run.controls) or 'none'}; demand proxy: "
+        f"{run.mediator if model.has_mediator_ else 'none (not adjusted)'}"
     )
     s = model.summary()
-    conf = f"{confidence:.0%}"
+    conf = f"{model.confidence:.0%}"
+    unit = per_spend_label(model.outcome_)
     for ch, r in s.iterrows():
         click.echo(
             f"  {ch:<16} total {r['total']:>12,.0f} [{r['lo']:,.0f}, {r['hi']:,.0f}] ({conf})  direct "
-            f"{r['direct']:,.0f}  mediated {r['mediated']:,.0f}  ROAS {r['roas']:.4g}"
+            f"{r['direct']:,.0f}  mediated {r['mediated']:,.0f}  {fmt_auto(1000 * r['roas'])} {unit}"
             + ("  (lift)" if r["lifted"] else "")
         )
     for r in curves["lifts"]:
         click.echo(
-            f"  lift {r['name']}: measured {r['measured']:,.0f}, model without lifts {r['predicted_before']:,.0f}, "
-            f"calibrated {r['predicted_after']:,.0f}" + ("  CONFLICT" if r["conflict"] else "")
+            f"  lift {r['name']}: measured {r['measured']:,.0f}, model without lifts "
+            f"{r['predicted_before']:,.0f}, calibrated {r['predicted_after']:,.0f}"
+            + ("  CONFLICT" if r["conflict"] else "")
         )
     for c in curves["conflicts"]:
         click.echo(f"  conflict: {c}")
 
 
-def _regression(
-    panel,
-    lifts,
-    graph,
-    controls,
-    skipped,
-    clusters,
-    form_list,
-    adstock,
-    pooling,
-    holdout,
-    bias_scale,
-    confidence,
-    seed,
-    out_path,
-    report_path,
-) -> None:
-    """The older correlational path (``--model regression``)."""
-    model = ResponseModel(
-        controls=controls,
-        clusters=clusters,
-        forms=form_list,
-        adstock=adstock,
-        pooling=pooling,
-        holdout=holdout,
-    ).fit(panel)
-    result = calibrate(model, lifts, bias_scale=bias_scale, confidence=confidence, seed=seed)
-    curves = result.to_dict()
-    curves["model"] = "regression"
-    curves["fit"]["covariates_not_adjusted"] = skipped
-    with outputs() as files:
-        files.write_json(out_path, curves)
-        if report_path:
-            from allocation.cli.curves_report import render_report
-
-            files.write_text(report_path, render_report(result, panel, graph, seed=seed))
+def _echo_regression(run: CalibrationRun, wrote: str) -> None:
+    model = run.model
     click.echo(
-        f"calibrated {len(model.channels_)} channels x {len(model.clusters_)} markets on {len(lifts)} lifts "
-        f"-> {out_path}" + (f", {report_path}" if report_path else "")
+        f"calibrated {len(model.channels_)} channels x {len(model.clusters_)} markets on "
+        f"{len(run.lifts)} lifts {wrote}"
     )
     click.echo(
-        f"controls: {', '.join(controls) or 'none'}"
+        f"controls: {', '.join(run.controls) or 'none'}"
         + (
             f"; not adjusted for (descendants of a channel or "
-            f"not in the graph): {', '.join(skipped)}"
-            if skipped
+            f"not in the graph): {', '.join(run.skipped)}"
+            if run.skipped
             else ""
         )
     )
-    click.echo(result.summary())
+    click.echo(run.result.summary())
     if model.backtest_ is not None:
         bt = model.backtest_
         click.echo(

@@ -1,70 +1,45 @@
 """``liftlab demo``: the whole story on a simulated world whose truth is known.
 
-Design a branded-search go-dark test and a CTV test on the history, run both
-inside the world, read them out, calibrate the response curves on the lifts,
-allocate the budget under the 15% weekly guardrail, and compare every step with
-the world's truth. Each step runs the same subcommand a user would run, so the
-demo's files are exactly what those commands write.
+The command calls :func:`allocation.workflows.demo.run_demo` (design two tests,
+register and run them, read them out, calibrate, allocate under the 15% weekly
+guardrail, choose a third test by the value of its information, run it and
+calibrate again), then writes every file and report from the returned results
+with the same renderers the single commands use, and prints the comparison
+with the world's truth.
 
 Every file is written through the atomic writer (:mod:`allocation.cli.outputs`),
-so a killed demo leaves whole files or none, never a truncated panel. A folder
+all at once at the end, so a killed demo leaves whole files or none. A folder
 that already holds a demo's registry (``liftlab.db``) is refused before
-anything runs: registering the same tests again would fail half-way, after
-the design files had been rewritten.
+anything runs: registering the same tests again would fail half-way.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import re
-import time
 from pathlib import Path
 
 import click
 import pandas as pd
 
-from allocation.cli.options import currency_option
-from allocation.cli.outputs import dumps, outputs
+from allocation.audit import AuditLog
+from allocation.cli.options import currency_option, out_option, seed_option
+from allocation.cli.outputs import OutputSet, dumps, outputs
+from allocation.json_values import as_json_value
+from allocation.workflows.demo import DemoRun, run_demo
+from allocation.workflows.planning import commit_plan
 from causal.errors import ConfigError
-from causal.world import Experiment, World
-
-BRAND_WINDOW = ("2025-10-01", "2025-11-25")  # eight weeks: branded search's true effect is small
-CTV_WINDOW = ("2025-10-01", "2025-10-28")  # four weeks
-HISTORY_END = "2025-09-30"
-NEXT_WINDOW = (
-    "2025-12-01",
-    "2025-12-28",
-)  # the third test, chosen by value of information: four weeks
+from causal.progress import enabled as progress_enabled
 
 
-def _step(n: int, total: int, text: str) -> float:
-    click.echo(f"[{n}/{total}] {text}", err=True)
-    return time.perf_counter()
-
-
-def _run(args: list[str]) -> None:
-    # Imported here: the group imports this module while registering its commands.
-    from allocation.cli.main import cli
-
-    cli.main(args=args, prog_name="liftlab", standalone_mode=False)
+def _step(n: int, total: int, text: str) -> None:
+    # Step headers follow the progress rule: on a terminal, not when piped, in CI or LIFTLAB_PROGRESS=0.
+    if progress_enabled():
+        click.echo(f"[{n}/{total}] {text}", err=True)
 
 
 @click.command("demo")
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False),
-    help="Folder for every file and report.",
-)
-@click.option(
-    "--seed",
-    default=0,
-    show_default=True,
-    type=int,
-    help="Seed of the world and of every random draw.",
-)
+@out_option("Folder for every file and report.", file=False)
 @click.option(
     "--n-jobs",
     default=1,
@@ -72,7 +47,8 @@ def _run(args: list[str]) -> None:
     type=int,
     help="Parallel workers for the design search.",
 )
-@currency_option  # passed to the steps whose commands take it (design); the others show "currency units"
+@currency_option
+@seed_option
 def command(out_dir: str, seed: int, n_jobs: int, currency: str | None) -> None:
     """Run design, readout, calibration and allocation end to end on a simulated world."""
     out = Path(out_dir)
@@ -83,311 +59,101 @@ def command(out_dir: str, seed: int, n_jobs: int, currency: str | None) -> None:
         )
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file, not a folder")
-    total_steps = 9
-    started = time.perf_counter()
-    money = ["--currency", currency] if currency else []
-
-    _step(1, total_steps, "simulating the world's history")
-    world = World(seed=seed)
-    history = world.panel()
-    history = history[history["date"] <= HISTORY_END]
-    with outputs() as files:
-        history.to_csv(files.path(out / "history.csv"), index=False)
-        # Market clusters come from a mapping file, as a user's would (not from market names).
-        world.clusters().to_csv(files.path(out / "clusters.csv"), index=False)
-
-    _step(2, total_steps, "designing the branded-search go-dark test")
-    _run(
-        [
-            "design",
-            "--data",
-            str(out / "history.csv"),
-            "--out",
-            str(out / "design_brand_search.json"),
-            "--report",
-            str(out / "design_brand_search.html"),
-            "--treated",
-            "12..20",
-            "--durations",
-            "56",
-            "--effect-sizes",
-            "0,0.005,0.01,0.015,0.02,0.03",
-            "--seed",
-            str(seed),
-            "--n-jobs",
-            str(n_jobs),
-            *money,
-        ]
-    )
-    brand_design = json.loads((out / "design_brand_search.json").read_text())
-
-    _step(3, total_steps, "designing the CTV test on the remaining markets")
-    _run(
-        [
-            "design",
-            "--data",
-            str(out / "history.csv"),
-            "--out",
-            str(out / "design_ctv.json"),
-            "--report",
-            str(out / "design_ctv.html"),
-            "--treated",
-            "4..8",
-            "--durations",
-            "28",
-            "--exclude",
-            ",".join(brand_design["treated"]),
-            "--effect-sizes",
-            "0,0.02,0.04,0.06,0.08,0.1",
-            "--seed",
-            str(seed),
-            "--n-jobs",
-            str(n_jobs),
-            *money,
-        ]
-    )
-    ctv_design = json.loads((out / "design_ctv.json").read_text())
-
-    _step(4, total_steps, "registering both tests and running them inside the world")
+    out.mkdir(parents=True, exist_ok=True)
     db = str(out / "liftlab.db")
-    experiments = [
-        Experiment(
-            "brand_search",
-            tuple(brand_design["treated"]),
-            *BRAND_WINDOW,
-            0.0,
-            name="brand_search_go_dark",
-        ),
-        Experiment("ctv", tuple(ctv_design["treated"]), *CTV_WINDOW, 0.0, name="ctv_go_dark"),
-    ]
-    # Both tests run at once, so neither may use the other's markets as controls.
-    busy = {g for e in experiments for g in e.geos}
-    control = ",".join(g for g in world.geos if g not in busy)
-    for e in experiments:
-        # Pre-registration fixes the readout settings before any test data exist.
-        _run(
-            [
-                "registry",
-                "add",
-                e.name,
-                "--db",
-                db,
-                "--design",
-                str(out / f"design_{e.channel}.json"),
-                "--channel",
-                e.channel,
-                "--start",
-                e.start,
-                "--end",
-                e.end,
-                "--control",
-                control,
-                "--seed",
-                str(seed),
-            ]
-        )
-        _run(["registry", "start", e.name, "--db", db])
-    panel, truth = world.simulate(experiments)
-    with outputs() as files:
-        panel.to_csv(files.path(out / "panel.csv"), index=False)
-        files.write_text(out / "truth.json", dumps(truth))
-
-    _step(5, total_steps, "reading out both tests (pre-registered readouts, with reports)")
-    readouts = {}
-    for e in experiments:
-        path = out / f"readout_{e.channel}.json"
-        _run(
-            [
-                "readout",
-                "--data",
-                str(out / "panel.csv"),
-                "--treated",
-                ",".join(e.geos),
-                "--start",
-                e.start,
-                "--end",
-                e.end,
-                "--control",
-                control,
-                "--channel",
-                e.channel,
-                "--out",
-                str(path),
-                "--report",
-                str(out / f"readout_{e.channel}.html"),
-                "--seed",
-                str(seed),
-            ]
-        )
-        readouts[e.channel] = json.loads(path.read_text())
-        _run(["registry", "readout", e.name, "--db", db, "--data", str(out / "panel.csv")])
-    _run(
-        [
-            "registry",
-            "calendar",
-            "--db",
-            db,
-            "--out",
-            str(out / "calendar.png"),
-            "--report",
-            str(out / "calendar.html"),
-        ]
-    )
-
-    _step(6, total_steps, "calibrating response curves on the registry's lifts")
-    _run(
-        [
-            "calibrate",
-            "--data",
-            str(out / "panel.csv"),
-            "--registry",
-            db,
-            "--out",
-            str(out / "curves.json"),
-            "--report",
-            str(out / "curves.html"),
-            "--clusters",
-            str(out / "clusters.csv"),
-            "--seed",
-            str(seed),
-        ]
-    )
-    curves = json.loads((out / "curves.json").read_text())
-
-    _step(7, total_steps, "allocating the budget under the 15% weekly guardrail")
-    budget = sum(float(c.get("current_spend") or 0.0) for c in curves["channels"])
-    _run(
-        [
-            "allocate",
-            "--curves",
-            str(out / "curves.json"),
-            "--budget",
-            f"{budget:.2f}",
-            "--max-change",
-            "0.15",
-            "--out",
-            str(out / "plan.json"),
-            "--report",
-            str(out / "plan.html"),
-            "--audit-db",
-            db,
-        ]
-    )
-    plan = json.loads((out / "plan.json").read_text())
-
-    _step(
-        8, total_steps, "choosing a third test by the value of its information, and registering it"
-    )
-    _run(
-        [
-            "propose-tests",
-            "--curves",
-            str(out / "curves.json"),
-            "--data",
-            str(out / "history.csv"),
-            "--out",
-            str(out / "proposals.json"),
-            "--report",
-            str(out / "proposals.html"),
-            "--registry",
-            db,
-            "--start",
-            NEXT_WINDOW[0],
-            "--durations",
-            "28",
-            "--register",
-            "next_test",
-            "--seed",
-            str(seed),
-        ]
-    )
-    best = json.loads((out / "proposals.json").read_text())["best"]
-    third = Experiment(
-        best["channel"],
-        tuple(best["markets"]),
-        *NEXT_WINDOW,
-        float(best["intensity"]),
-        name="next_test",
-    )
-    _run(["registry", "start", third.name, "--db", db])
-
-    _step(9, total_steps, "running it, reading it out and calibrating on all three lifts")
-    panel_after, truth_after = world.simulate([*experiments, third])
-    with outputs() as files:
-        panel_after.to_csv(files.path(out / "panel_after.csv"), index=False)
-        files.write_text(out / "truth_after.json", dumps(truth_after))
-    path = out / f"readout_{third.name}.json"
-    _run(
-        [
-            "readout",
-            "--data",
-            str(out / "panel_after.csv"),
-            "--treated",
-            ",".join(third.geos),
-            "--start",
-            third.start,
-            "--end",
-            third.end,
-            "--channel",
-            third.channel,
-            "--out",
-            str(path),
-            "--report",
-            str(out / f"readout_{third.name}.html"),
-            "--seed",
-            str(seed),
-        ]
-    )
-    readouts[third.name] = json.loads(path.read_text())
-    _run(["registry", "readout", third.name, "--db", db, "--data", str(out / "panel_after.csv")])
-    _run(
-        [
-            "calibrate",
-            "--data",
-            str(out / "panel_after.csv"),
-            "--registry",
-            db,
-            "--out",
-            str(out / "curves_after.json"),
-            "--report",
-            str(out / "curves_after.html"),
-            "--clusters",
-            str(out / "clusters.csv"),
-            "--seed",
-            str(seed),
-        ]
-    )
-    curves_after = json.loads((out / "curves_after.json").read_text())
-
-    figures = _export_figures(out)
+    names = {k: str(out / f) for k, f in (
+        ("history", "history.csv"), ("panel", "panel.csv"), ("panel_after", "panel_after.csv"),
+        ("curves", "curves.json"), ("curves_after", "curves_after.json"),
+    )}  # fmt: skip
+    run = run_demo(db, seed=seed, n_jobs=n_jobs, sources=names, on_step=_step)
+    figures = _write(run, out, db, currency)
+    dicts = {
+        "readouts": {k: as_json_value(r.to_dict()) for k, r in run.readouts.items()},
+        "curves": as_json_value(run.calibration.curves),
+        "curves_after": as_json_value(run.calibration_after.curves),
+    }
     click.echo(
         _summary(
-            truth_after,
-            readouts,
-            curves,
-            plan,
-            time.perf_counter() - started,
+            as_json_value(run.truth_after),
+            dicts["readouts"],
+            dicts["curves"],
+            run.plan.result,
+            run.seconds,
             out,
-            best=best,
-            curves_after=curves_after,
+            best=run.proposal_dict["best"],
+            curves_after=dicts["curves_after"],
         )
     )
     click.echo(f"{figures} report figures also written as PNG files in {out / 'figures'}/")
 
 
-def _export_figures(out: Path) -> int:
-    """Write each report's inline figures as PNG files, for slides and documents."""
-    folder = out / "figures"
+def _write(run: DemoRun, out: Path, db: str, currency: str | None) -> int:
+    """Every file and report of the run, all or nothing; returns how many figures went to PNG."""
+    from allocation.cli.commands.registry import _calendar_report
+    from allocation.cli.curves_report import render_calibration_report
+    from allocation.cli.design_report import render_design_report
+    from allocation.cli.plan_report import render_plan_report
+    from allocation.cli.proposal_report import proposal_report
+    from allocation.cli.readout_report import render_readout_report
+    from experiments.registry import Registry, plot_calendar
+
+    pages: dict[str, str] = {}
+    for ch, design in run.designs.items():
+        pages[f"design_{ch}.html"] = render_design_report(design, currency=currency)
+    for name, r in run.readouts.items():
+        pages[f"readout_{name}.html"] = render_readout_report(r, currency=currency)
+    pages["curves.html"] = render_calibration_report(run.calibration, currency=currency)
+    pages["curves_after.html"] = render_calibration_report(run.calibration_after, currency=currency)
+    pages["plan.html"] = render_plan_report(
+        run.plan, title=f"Budget plan from {out / 'curves.json'}", currency=currency
+    )
+    pages["proposals.html"] = proposal_report(run.proposal)
+    registry = Registry(db, create=False)
+    calendar = registry.calendar()
+    pages["calendar.html"] = _calendar_report(registry, calendar)
     count = 0
     with outputs() as files:
-        for report in sorted(out.glob("*.html")):
-            uris = re.findall(
-                r"data:image/png;base64,([A-Za-z0-9+/=]+)", report.read_text(encoding="utf-8")
-            )
-            for i, data in enumerate(uris, start=1):
-                files.write_bytes(folder / f"{report.stem}_{i}.png", base64.b64decode(data))
-                count += 1
+        run.history.to_csv(files.path(out / "history.csv"), index=False)
+        # Market clusters come from a mapping file, as a user's would (not from market names).
+        run.clusters.to_csv(files.path(out / "clusters.csv"), index=False)
+        run.panel.to_csv(files.path(out / "panel.csv"), index=False)
+        run.panel_after.to_csv(files.path(out / "panel_after.csv"), index=False)
+        files.write_text(out / "truth.json", dumps(run.truth))
+        files.write_text(out / "truth_after.json", dumps(run.truth_after))
+        for ch, design in run.designs.items():
+            files.write_json(out / f"design_{ch}.json", design.to_dict())
+        for name, r in run.readouts.items():
+            files.write_json(out / f"readout_{name}.json", r.to_dict())
+        files.write_json(out / "curves.json", run.calibration.curves)
+        files.write_json(out / "curves_after.json", run.calibration_after.curves)
+        files.write_json(out / "proposals.json", run.proposal_dict)
+        _calendar_png(files, out / "calendar.png", plot_calendar, calendar)
+        for page, html in pages.items():
+            files.write_text(out / page, html)
+            count += _figures(files, out / "figures", Path(page).stem, html)
+        # plan.json last, inside its audit record: the record commits once every file is in place.
+        commit_plan(
+            run.plan,
+            AuditLog(db),
+            lambda result: (files.write_text(out / "plan.json", dumps(result)), files.commit()),
+        )
     return count
+
+
+def _calendar_png(files: OutputSet, path: Path, plot_calendar, frame: pd.DataFrame) -> None:
+    import matplotlib.pyplot as plt
+
+    fig, _ = plot_calendar(frame)
+    fig.savefig(files.path(path), format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _figures(files: OutputSet, folder: Path, stem: str, html: str) -> int:
+    """A report's inline figures as PNG files, for slides and documents."""
+    uris = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", html)
+    for i, data in enumerate(uris, start=1):
+        files.write_bytes(folder / f"{stem}_{i}.png", base64.b64decode(data))
+    return len(uris)
 
 
 def _credit(curves: dict) -> dict[str, list[float]]:

@@ -8,8 +8,10 @@ from allocation.cli.options import (
     currency_option,
     int_range,
     numbers,
+    out_option,
     panel_options,
     read_panel,
+    report_option,
     seed_option,
     split_list,
 )
@@ -20,20 +22,8 @@ from causal.progress import enabled as progress_enabled
 
 @click.command("design")
 @panel_options
-@click.option(
-    "--out",
-    "out_path",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="design.json to write.",
-)
-@click.option(
-    "--report",
-    "report_path",
-    default=None,
-    type=click.Path(dir_okay=False),
-    help="HTML report to write.",
-)
+@out_option("design.json to write.")
+@report_option
 @click.option(
     "--treated",
     "treated_range",
@@ -110,12 +100,13 @@ from causal.progress import enabled as progress_enabled
     help="Largest investment allowed.",
 )
 @click.option(
+    "--n-cells",
     "--cells",
     "n_cells",
     default=1,
     show_default=True,
     type=click.IntRange(1, 10),
-    help="Disjoint test cells.",
+    help="How many disjoint test cells to design (--cells: its older name).",
 )
 @click.option(
     "--windows",

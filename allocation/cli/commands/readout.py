@@ -7,9 +7,14 @@ import warnings
 import click
 
 from allocation.cli.options import (
+    cell_option,
     confidence_option,
+    currency_option,
+    out_option,
     panel_options,
+    parse_cells,
     read_panel,
+    report_option,
     seed_option,
     split_list,
 )
@@ -18,7 +23,6 @@ from causal.base import ESTIMATOR_PATHS
 from causal.errors import ConfigError
 from experiments.readout import (
     inference_choices,
-    parse_cells,
     read_out,
     read_out_cells,
     warning_notes,
@@ -58,9 +62,14 @@ def _echo_one(r, prefix: str = "") -> None:
 
 @click.command("readout")
 @panel_options
-@click.option("--treated", default=None, help="Treated geos, comma-separated (or use --cells).")
+@click.option("--treated", default=None, help="Treated geos, comma-separated (or use --cell).")
+@cell_option
 @click.option(
-    "--cells", default=None, help='Multi-cell test: "name=G1,G2;name2=G3" (disjoint groups).'
+    "--cells",
+    "cells_legacy",
+    default=None,
+    hidden=True,
+    help='The older one-string form of --cell: "name=G1,G2;name2=G3".',
 )
 @click.option("--start", required=True, help="First day of the test (YYYY-MM-DD).")
 @click.option("--end", required=True, help="Last day of the test (YYYY-MM-DD).")
@@ -105,28 +114,18 @@ def _echo_one(r, prefix: str = "") -> None:
 @click.option(
     "--channel", default=None, help="Channel the test moved (its column is spend_<channel>)."
 )
-@click.option(
-    "--out",
-    "out_path",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="readout.json to write.",
-)
-@click.option(
-    "--report",
-    "report_path",
-    default=None,
-    type=click.Path(dir_okay=False),
-    help="HTML report to write.",
-)
+@out_option("readout.json to write.")
+@report_option
 @click.option(
     "--no-placebos", is_flag=True, help="Skip the placebo-in-space and placebo-in-time checks."
 )
 @confidence_option
+@currency_option
 @seed_option
 def command(
     treated,
-    cells,
+    cell_specs,
+    cells_legacy,
     predictors,
     pairs_path,
     start,
@@ -140,12 +139,21 @@ def command(
     report_path,
     no_placebos,
     confidence,
+    currency,
     seed,
     **panel_kwargs,
 ) -> None:
     """Read out a geo experiment: total vs incremental signups, interval, p-value, cost per incremental."""
-    if sum(map(bool, (treated, cells, pairs_path))) != 1:
-        raise ConfigError("give the treated geos with exactly one of --treated, --cells or --pairs")
+    if cell_specs and cells_legacy:
+        raise ConfigError("give the cells with --cell (repeated), not both --cell and --cells")
+    # --cells "a=G1;b=G2" is the older spelling of --cell a=G1 --cell b=G2 (docs and scripts use it).
+    flag = "--cells" if cells_legacy else "--cell"
+    specs = [p for p in (cells_legacy or "").split(";") if p.strip()] or list(cell_specs)
+    cells = parse_cells(specs, flag) if (cell_specs or cells_legacy) else None
+    if sum(map(bool, (treated, cells_legacy or cell_specs, pairs_path))) != 1:
+        raise ConfigError(
+            "give the treated geos with exactly one of --treated, --cell (repeated) or --pairs"
+        )
     pairs = read_pairs(pairs_path) if pairs_path else None
     if inference is not None and inference not in inference_choices(estimator):
         raise ConfigError(
@@ -176,7 +184,7 @@ def command(
         predictors=split_list(predictors) or None,
     )
     if cells:
-        result = read_out_cells(panel, parse_cells(cells), (start, end), **kwargs)
+        result = read_out_cells(panel, cells, (start, end), **kwargs)
         readouts = result.cells
     else:
         result = read_out(panel, split_list(treated) if treated else [], (start, end), **kwargs)
@@ -188,7 +196,7 @@ def command(
         if report_path:
             from allocation.cli.readout_report import render_readout_report
 
-            files.write_text(report_path, render_readout_report(result))
+            files.write_text(report_path, render_readout_report(result, currency=currency))
     click.echo(
         f"readout ({estimator}, {panel.y}, {start}..{end}) -> {out_path}"
         + (f", {report_path}" if report_path else "")

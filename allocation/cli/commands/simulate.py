@@ -6,19 +6,14 @@ from pathlib import Path
 
 import click
 
+from allocation.cli.options import out_option, seed_option
 from allocation.cli.outputs import outputs
 from causal.world import Experiment
 from causal.world_io import simulate, truth_clusters
 
 
 @click.command("simulate")
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False),
-    help="Folder for panel.csv, clusters.csv and truth.json.",
-)
+@out_option("Folder for panel.csv, clusters.csv and truth.json.", file=False)
 @click.option(
     "--geos",
     "n_geos",
@@ -35,7 +30,7 @@ from causal.world_io import simulate, truth_clusters
     type=click.IntRange(28, 20000),
     help="Number of days.",
 )
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of every random draw.")
+@seed_option
 @click.option("--start", default="2024-01-01", show_default=True, help="First date.")
 @click.option("--partnerships", is_flag=True, help="Add the partnerships channel.")
 @click.option(

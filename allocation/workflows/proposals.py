@@ -1,0 +1,46 @@
+"""The test-proposal workflow: rank candidate tests around the registry's busy markets, register the best.
+
+``liftlab propose-tests --registry DB --start D --register NAME`` and the demo's third test
+do the same thing; :func:`propose_and_register` is that thing once.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from allocation.curves import CurveSet
+from causal.panel import Panel
+
+
+def window_end(panel: Panel, start: str, periods: int) -> str:
+    """Last date of a test of ``periods`` periods from ``start`` at the panel's frequency."""
+    first = pd.Timestamp(start)
+    return str((first + (periods - 1) * pd.tseries.frequencies.to_offset(panel.freq)).date())
+
+
+def propose_and_register(
+    curves: CurveSet,
+    panel: Panel,
+    registry,
+    *,
+    name: str,
+    start: str,
+    durations: list[int],
+    seed: int = 0,
+):
+    """Rank candidate tests that avoid the registry's busy markets and register the best as ``name``."""
+    from allocation.next_test import propose_tests
+
+    exclude = sorted(registry.busy_geos(start, window_end(panel, start, max(durations))))
+    proposal = propose_tests(curves, panel, exclude=exclude, durations=durations, seed=seed)
+    best = proposal.best.test
+    registry.add(
+        name,
+        cells=list(best.markets),
+        start=start,
+        end=window_end(panel, start, best.periods),
+        channel=best.channel,
+        reason="propose-tests: highest net value of information",
+        note=f"{best.label}; spend multiplier {best.intensity:g} in the treated markets",
+    )
+    return proposal
