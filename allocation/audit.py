@@ -27,7 +27,7 @@ import sqlalchemy as sa
 
 from causal.errors import DataError
 from experiments import store
-from experiments.store import DEFAULT_DB, ENV_VAR, command_line_default, mask_url, resolve_url
+from experiments.store import DEFAULT_DB, ENV_VAR, mask_url, resolve_url
 
 __all__ = ["DEFAULT_DB", "ENV_VAR", "AuditLog", "inputs_hash", "mask_url", "resolve_url"]
 
@@ -64,23 +64,16 @@ class AuditLog:
     Parameters
     ----------
     url : str
-        SQLAlchemy URL or a SQLite file path.
-
-        .. deprecated:: issue 19
-           ``None`` still means the command line's default
-           (:func:`experiments.store.command_line_default`) while ``allocate`` and
-           ``replan`` pass their unset ``--audit-db`` through; they should apply
-           that default at their option, as ``liftlab audit`` does.
+        SQLAlchemy URL or a SQLite file path. There is no default database in the library:
+        the command line applies its own (:func:`experiments.store.command_line_default`).
     create : bool, default=True
         Create the database file and table if missing. With False (reading),
         a missing SQLite file or a database without the table holds no
         records; nothing is created.
     """
 
-    def __init__(self, url: str | None, *, create: bool = True) -> None:
-        # Transitional (see above): the command line's default, applied here until its
-        # callers pass it.
-        self.url = resolve_url(command_line_default() if url is None else url)
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        self.url = resolve_url(url)
         path = store.sqlite_path(self.url)
         # Reading a trail that was never written: no records, and no file created for them.
         self._absent = not create and path is not None and not path.exists()

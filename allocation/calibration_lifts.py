@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from allocation.jsonfile import read_json
 from allocation.mmm import ResponseModel
 from causal.base import check_is_fitted
 from causal.errors import DataError
+from causal.jsonfile import read_json
 from causal.panel import Panel
 
 _REQUIRED = ("channel", "treated", "test_period", "incremental", "incremental_ci", "spend_delta")
@@ -134,7 +134,7 @@ class Lift:
 
 
 def load_lift(path: str | Path) -> Lift:
-    """Read a readout.json file as a :class:`Lift` (strict JSON through :func:`allocation.jsonfile.read_json`)."""
+    """Read a readout.json file as a :class:`Lift` (strict JSON through :func:`causal.jsonfile.read_json`)."""
     return Lift.from_dict(read_json(path, "lift file"), str(path))
 
 

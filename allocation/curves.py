@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from allocation.jsonfile import read_json
 from causal import response as R
 from causal.errors import ConfigError, DataError
+from causal.jsonfile import read_json
 
 #: Largest magnitude of any number in a curves file (outcomes, spends, scales).
 MAX_VALUE = 1e13
@@ -306,7 +306,7 @@ class CurveSet:
                 )
             seen[key] = i
         draws = _parse_draws(data, curves, source)
-        meta = {k: data[k] for k in ("draws", "aggregates") if k in data}
+        meta = {k: data[k] for k in ("draws", "aggregates", "identification") if k in data}
         if "aggregates" in data and not isinstance(data["aggregates"], list):
             raise DataError(
                 f"{source}: key 'aggregates' must be a list of curve lines (reports only)"

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from allocation.curves import CurveSet
-from allocation.jsonfile import read_json
 from causal.errors import DataError
+from causal.jsonfile import read_json
 
 AWARENESS = ("ctv", "programmatic", "social")
 

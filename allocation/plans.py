@@ -182,11 +182,8 @@ class Plan(_PlanResult):
         out += self._binding_line()
         return Summary("\n".join(out), {"lines": self.lines})
 
-    def plot(self, *, ax: Axes | None = None, show: bool | None = None) -> tuple[Figure, Axes]:
-        """Current and recommended spend per line (horizontal bars). Returns ``(fig, ax)``; never shows.
-
-        ``show`` is accepted and ignored until the report code stops passing it (deprecated).
-        """
+    def plot(self, *, ax: Axes | None = None) -> tuple[Figure, Axes]:
+        """Current and recommended spend per line (horizontal bars). Returns ``(fig, ax)``; never shows."""
         import matplotlib.pyplot as plt
 
         lines = self.lines
@@ -436,11 +433,8 @@ class TimePlan(_PlanResult):
         """Daily spend per channel, summed over markets (days x channels)."""
         return self.schedule.groupby(self.lines["name"].to_numpy()).sum().T
 
-    def plot(self, *, ax: Axes | None = None, show: bool | None = None) -> tuple[Figure, Axes]:
-        """Daily spend per channel; launch days as vertical lines. Returns ``(fig, ax)``; never shows.
-
-        ``show`` is accepted and ignored until the report code stops passing it (deprecated).
-        """
+    def plot(self, *, ax: Axes | None = None) -> tuple[Figure, Axes]:
+        """Daily spend per channel; launch days as vertical lines. Returns ``(fig, ax)``; never shows."""
         import matplotlib.pyplot as plt
 
         if ax is None:

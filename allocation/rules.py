@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from allocation.curves import CurveSet
-from allocation.jsonfile import read_json
 from causal.errors import ConfigError, DataError, InfeasibleError
+from causal.jsonfile import read_json
 
 
 @dataclass

@@ -26,7 +26,6 @@ Rockafellar, R. T. & Uryasev, S. (2000). Optimization of conditional value-at-ri
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -82,10 +81,10 @@ class Frontier:
             {"frontier": self.table, "spend": self.spend},
         )
 
-    def plot(self, *, ax: Axes | None = None, show: bool | None = None) -> tuple[Figure, Axes]:
+    def plot(self, *, ax: Axes | None = None) -> tuple[Figure, Axes]:
         """Incremental outcome against budget, with the marginal cost on a second axis.
 
-        Returns ``(fig, ax)``; never shows (``show`` is ignored, deprecated).
+        Returns ``(fig, ax)``; never shows.
         """
         import matplotlib.pyplot as plt
 
@@ -226,11 +225,6 @@ class RobustPlan:
     budget: float
     per_sample_spend: np.ndarray = field(repr=False, default=None)
 
-    @property
-    def alpha(self) -> float:
-        """Deprecated name of :attr:`tail`, kept until the CLI report reads ``tail``."""
-        return self.tail
-
     def to_dict(self) -> dict[str, Any]:
         q = np.quantile(self.outcomes, [self.tail, 0.5])
         worst = np.sort(self.outcomes)[: max(1, int(np.ceil(self.tail * len(self.outcomes))))]
@@ -262,10 +256,10 @@ class RobustPlan:
         )
         return Summary(f"{head}\n{fmt_frame(self.lines[cols])}", {"lines": self.lines})
 
-    def plot(self, *, ax: Axes | None = None, show: bool | None = None) -> tuple[Figure, Axes]:
+    def plot(self, *, ax: Axes | None = None) -> tuple[Figure, Axes]:
         """Robust spend per line with the range of the samples' own optima.
 
-        Returns ``(fig, ax)``; never shows (``show`` is ignored, deprecated).
+        Returns ``(fig, ax)``; never shows.
         """
         import matplotlib.pyplot as plt
 
@@ -294,7 +288,6 @@ def robust_allocate(
     risk: str = "expected",
     tail: float = 0.1,
     solver: str = "CLARABEL",
-    alpha: float | None = None,
 ) -> RobustPlan:
     """Maximise the expected outcome, or its lower-tail CVaR, over curve samples.
 
@@ -311,20 +304,11 @@ def robust_allocate(
     tail : float, default=0.1
         For ``cvar``: the share of worst samples whose mean outcome is maximised, in (0, 1].
     solver : str, default="CLARABEL"
-    alpha : float, optional
-        Deprecated name of ``tail`` (the CLI passes it until it is renamed there).
 
     Returns
     -------
     RobustPlan
     """
-    if alpha is not None:
-        warnings.warn(
-            "robust_allocate(alpha=...) is deprecated: the CVaR tail share is called tail",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        tail = alpha
     if risk not in ("expected", "cvar"):
         raise ConfigError(f"risk must be 'expected' or 'cvar', got {risk!r}")
     if not 0 < tail <= 1:

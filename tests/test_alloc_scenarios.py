@@ -90,9 +90,6 @@ def test_results_share_one_protocol():
     curves = random_curves(np.random.default_rng(6), 5, bounds=False)
     samples = sample_curves(curves, 10, cv=0.3, seed=1)
     cvar = robust_allocate(curves, samples, budget=8000.0, risk="cvar", tail=0.2)
-    with pytest.warns(DeprecationWarning, match="tail"):
-        old = robust_allocate(curves, samples, budget=8000.0, risk="cvar", alpha=0.2)
-    assert old.to_dict()["cvar_incremental"] == pytest.approx(cvar.to_dict()["cvar_incremental"])
     assert cvar.to_dict()["tail"] == 0.2
     results = [
         allocate(curves, budget=8000.0),

@@ -256,7 +256,7 @@ near_json = st.one_of(
 
 
 def check_read_json(tmp_path: Path, text: str) -> None:
-    from allocation.jsonfile import read_json
+    from causal.jsonfile import read_json
 
     path = tmp_path / "in.json"
     path.write_bytes(text.encode("utf-8", errors="surrogatepass"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-import allocation.jsonfile as shim
 from causal.errors import DataError
 from causal.jsonfile import loads, read_json
 
@@ -37,10 +36,6 @@ def test_read_json_names_the_file_and_what_it_should_be(tmp_path):
     bad.write_bytes(b'{"a": "\xe9"}')
     with pytest.raises(DataError, match="latin.json: design file is not UTF-8 text"):
         read_json(bad, "design file")
-
-
-def test_allocation_shim_is_the_same_reader():
-    assert shim.read_json is read_json and shim.loads is loads
 
 
 def test_registry_command_reads_designs_with_it(tmp_path):

@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from causal.errors import ConfigError, LiftlabError, LiftlabWarning, mask_url
-from experiments.store import DEFAULT_DB, ENV_VAR
+from experiments.store import command_line_default
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
 
@@ -120,7 +120,7 @@ def check_paths(cmd: click.Command, params: dict[str, Any]) -> None:
     for name, value in params.items():
         if value is None and name in DEFAULT_DATABASE_PARAMS:
             # The database used when none is given ($LIFTLAB_DB, else ./liftlab.db) is an input too.
-            value = os.environ.get(ENV_VAR) or DEFAULT_DB
+            value = command_line_default()
         if value is None:
             continue
         values = list(value) if isinstance(value, (tuple, list)) else [value]

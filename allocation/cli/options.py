@@ -10,6 +10,7 @@ import click
 from causal.errors import ConfigError, mask_url
 from causal.panel import Panel, load_panel
 from causal.panel_sql import is_database_url, read_sql_panel
+from experiments.store import command_line_default
 
 
 def panel_options(f: Callable) -> Callable:
@@ -156,10 +157,12 @@ def numbers(value: str | None, name: str, cast=float) -> list | None:
         raise ConfigError(f"{name} '{value}' is not a comma-separated list of numbers") from exc
 
 
+# The command line's default database is applied here, at the edge: the library has none.
 audit_db_option = click.option(
     "--audit-db",
-    default=None,
-    help="Audit database: SQLite path or SQLAlchemy URL (default $LIFTLAB_DB or liftlab.db).",
+    default=command_line_default,
+    help="Audit database: SQLite path or SQLAlchemy URL; "
+    "default: $LIFTLAB_DB, else liftlab.db in the current folder.",
 )
 
 

@@ -113,7 +113,7 @@ def plan_warnings(run) -> list[str]:
         lo, hi = u["gain_interval"]
         if lo <= 0 <= hi:
             out.append(
-                f"The gain's {u['level']:.0%} interval [{lo:,.1f}, {hi:,.1f}] includes zero: under "
+                f"The gain's {u['confidence']:.0%} interval [{lo:,.1f}, {hi:,.1f}] includes zero: under "
                 f"{1 - u['probability_gain_positive']:.0%} of the posterior draws the plan does no "
                 "better than the current spend."
             )
@@ -185,7 +185,7 @@ def _render(run, *, title: str, currency: str | None) -> str:
         lo, hi = u["gain_interval"]
         headline.append(
             (
-                f"gain over the draws, {u['level']:.0%} interval",
+                f"gain over the draws, {u['confidence']:.0%} interval",
                 f"{u['expected_gain']:+,.1f} [{lo:+,.1f}, {hi:+,.1f}]",
             )
         )
@@ -209,7 +209,7 @@ def _render(run, *, title: str, currency: str | None) -> str:
             "The plan's gain and its uncertainty",
             f"The plan's incremental {outcome} and its gain over holding every line at its current "
             f"spend, under each of the {u['n_draws']} posterior draws of the curves ({u['source']}); "
-            f"{_unit(u, per)}, central {u['level']:.0%} interval. The headline's 'fitted curves' "
+            f"{_unit(u, per)}, central {u['confidence']:.0%} interval. The headline's 'fitted curves' "
             "gain is the same difference on the curves' point estimates.",
         )
         g.table(
@@ -220,7 +220,7 @@ def _render(run, *, title: str, currency: str | None) -> str:
                         fmt_number(u["expected_incremental"], 1),
                         f"{u['expected_gain']:+,.1f}",
                     ],
-                    f"{u['level']:.0%} interval": [
+                    f"{u['confidence']:.0%} interval": [
                         " – ".join(fmt_number(v, 1) for v in u["incremental_interval"]),
                         " – ".join(f"{v:+,.1f}" for v in u["gain_interval"]),
                     ],
@@ -253,9 +253,7 @@ def _render(run, *, title: str, currency: str | None) -> str:
             lambda: _bars(lines), caption="Current and average daily recommended spend per line"
         )
     else:
-        sec.figure(
-            lambda: plan.plot(show=False)[0], caption="Current and recommended spend per line"
-        )
+        sec.figure(lambda: plan.plot()[0], caption="Current and recommended spend per line")
     b = report.section(
         "Binding constraints",
         "Constraints that hold with equality at the optimum; relaxing one changes the plan.",
@@ -296,7 +294,7 @@ def _render(run, *, title: str, currency: str | None) -> str:
             "Daily spend per channel (summed over markets) over the horizon; "
             "launch days are marked.",
         )
-        t.figure(lambda: plan.plot(show=False)[0], caption="Daily spend by channel")
+        t.figure(lambda: plan.plot()[0], caption="Daily spend by channel")
     if frontier is not None:
         f = report.section(
             "Efficient frontier",
@@ -304,7 +302,7 @@ def _render(run, *, title: str, currency: str | None) -> str:
             "one more incremental signup there (1 / the dual value of the budget).",
         )
         f.figure(
-            lambda: frontier.plot(show=False)[0],
+            lambda: frontier.plot()[0],
             caption="Incremental outcome and marginal cost by budget",
         )
         t = frontier.table
@@ -323,18 +321,16 @@ def _render(run, *, title: str, currency: str | None) -> str:
         )
     if robust is not None:
         rd = robust.to_dict()
-        crit = "expected outcome" if rd["risk"] == "expected" else f"CVaR at {rd['alpha']:.0%}"
+        crit = "expected outcome" if rd["risk"] == "expected" else f"CVaR at {rd['tail']:.0%}"
         r = report.section(
             "Uncertainty of the curves",
             f"Plan over {rd['n_samples']} samples of the curves, maximising the "
             f"{crit}: "
             f"expected incremental {rd['expected_incremental']:,.1f}, mean of the worst "
-            f"{rd['alpha']:.0%} {rd['cvar_incremental']:,.1f}. Stable share: how often a sample's "
+            f"{rd['tail']:.0%} {rd['cvar_incremental']:,.1f}. Stable share: how often a sample's "
             "own optimum is within 10% of the robust spend.",
         )
-        r.figure(
-            lambda: robust.plot(show=False)[0], caption="Robust spend and the samples' own optima"
-        )
+        r.figure(lambda: robust.plot()[0], caption="Robust spend and the samples' own optima")
         rl = robust.lines
         r.table(
             pd.DataFrame(
@@ -377,4 +373,4 @@ def _bars(lines: pd.DataFrame):
         gap=0.0,
         solve_seconds=0.0,
     )
-    return stub.plot(show=False)[0]
+    return stub.plot()[0]

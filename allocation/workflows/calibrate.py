@@ -19,7 +19,6 @@ import networkx as nx
 from scipy import stats
 
 from allocation.calibration import CalibrationResult, Lift, calibrate, validate_lift
-from allocation.jsonfile import read_json
 from allocation.mmm import ResponseModel
 from allocation.structural import MediatorWarning, StructuralModel, resolve_clusters
 from causal.errors import ConfigError, DataError, mask_url
@@ -32,6 +31,7 @@ from causal.graph import (
     normalise,
     read_graph,
 )
+from causal.jsonfile import read_json
 from causal.panel import Panel, read_table
 from causal.progress import progress
 

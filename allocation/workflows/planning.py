@@ -198,7 +198,7 @@ def plan_budget(
             budget=per_period,
             rules=Rules(**{**rules.to_dict(), "budget": None}),
             risk=risk,
-            alpha=tail,
+            tail=tail,
         )
         result["robust"] = robust.to_dict()
         src = curves.source

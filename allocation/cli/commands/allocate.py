@@ -171,6 +171,13 @@ def command(
     )
     if calendar_path and not days:
         raise click.UsageError("--launch-calendar needs --days")
+    # The library names its parameters; the command line names its flags.
+    if objective == "min_spend" and target is None:
+        raise click.UsageError(
+            "--objective min_spend needs --target (the incremental outcome to reach)"
+        )
+    if objective == "max_profit" and value_per_signup is None:
+        raise click.UsageError("--objective max_profit needs --value-per-signup")
     calendar = None
     if calendar_path:
         from allocation.timeplan import LaunchCalendar
@@ -239,7 +246,7 @@ def echo_plan(run: PlanRun) -> None:
     if u:
         click.echo(
             f"gain over current spend {u['unit']}: {u['expected_gain']:,.1f} "
-            f"[{u['gain_interval'][0]:,.1f}, {u['gain_interval'][1]:,.1f}] at {u['level']:.0%} "
+            f"[{u['gain_interval'][0]:,.1f}, {u['gain_interval'][1]:,.1f}] at {u['confidence']:.0%} "
             f"({u['n_draws']} posterior draws)"
         )
     for note in run.notes:

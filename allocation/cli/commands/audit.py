@@ -7,15 +7,7 @@ import json
 import click
 
 from allocation.audit import AuditLog, mask_url
-from experiments.store import command_line_default
-
-# The command line's default database is applied here, at the edge: the library has none.
-_db_option = click.option(
-    "--audit-db",
-    default=command_line_default,
-    help="Audit database: SQLite path or SQLAlchemy URL; "
-    "default: $LIFTLAB_DB, else liftlab.db in the current folder.",
-)
+from allocation.cli.options import audit_db_option as _db_option
 
 
 @click.group("audit")

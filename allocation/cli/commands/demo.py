@@ -89,12 +89,12 @@ def command(out_dir: str, seed: int, n_jobs: int, currency: str | None) -> None:
 
 def _write(run: DemoRun, out: Path, db: str, currency: str | None) -> int:
     """Every file and report of the run, all or nothing; returns how many figures went to PNG."""
-    from allocation.cli.commands.registry import _calendar_report
     from allocation.cli.curves_report import render_calibration_report
     from allocation.cli.design_report import render_design_report
     from allocation.cli.plan_report import render_plan_report
     from allocation.cli.proposal_report import proposal_report
     from allocation.cli.readout_report import render_readout_report
+    from allocation.cli.registry_report import calendar_report
     from experiments.registry import Registry, plot_calendar
 
     pages: dict[str, str] = {}
@@ -110,7 +110,7 @@ def _write(run: DemoRun, out: Path, db: str, currency: str | None) -> int:
     pages["proposals.html"] = proposal_report(run.proposal)
     registry = Registry(db, create=False)
     calendar = registry.calendar()
-    pages["calendar.html"] = _calendar_report(registry, calendar)
+    pages["calendar.html"] = calendar_report(registry.list(), calendar)
     count = 0
     with outputs() as files:
         run.history.to_csv(files.path(out / "history.csv"), index=False)
