@@ -132,10 +132,7 @@ def solve_daily_pwl(
         cp.multiply(slope[rep] * m_flat[:, None], d)
     )
     problem = cp.Problem(cp.Maximize(objective), cons + list(named.values()))
-    from allocation.sshape import _quiet_stdout
-
-    with _quiet_stdout():
-        problem.solve(solver="HIGHS", mip_rel_gap=1e-9, output_flag=False)
+    problem.solve(solver="HIGHS", mip_rel_gap=1e-9, output_flag=False)
     if x.value is None:
         raise ValueError(f"piecewise-linear daily reference: solver status {problem.status}")
     spend = np.clip(x.value, lo, hi)

@@ -28,10 +28,7 @@ Vielma, J. P., Ahmed, S. & Nemhauser, G. (2010). Mixed-integer models for nonsep
 
 from __future__ import annotations
 
-import os
-import sys
 import time
-from contextlib import contextmanager
 
 import cvxpy as cp
 import numpy as np
@@ -68,21 +65,6 @@ def _pieces(
     """Breakpoints, model values there, the largest under-statement and over-statement of the true curve."""
     pw = R.piecewise(c.form, c.params, lo, hi, k, envelope=mode == "envelope" and not c.is_concave)
     return pw.xs, pw.ys, pw.under, pw.over
-
-
-@contextmanager
-def _quiet_stdout():
-    # HiGHS prints its banner from C++ straight to file descriptor 1, before any option
-    # can silence it; the command's stdout is for the human summary only.
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 1)
-            yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
 
 
 def _solve_model(curves, rules, bounds, pieces, objective, target, value, mode):
@@ -123,8 +105,7 @@ def _solve_model(curves, rules, bounds, pieces, objective, target, value, mode):
     problem = cp.Problem(obj, all_cons)
     is_mip = any(v.attributes.get("boolean") for v in problem.variables())
     opts = {"mip_rel_gap": 1e-9, "output_flag": False} if is_mip else {"output_flag": False}
-    with _quiet_stdout():
-        problem.solve(solver="HIGHS", **opts)
+    problem.solve(solver="HIGHS", **opts)
     if problem.status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE) or spend.value is None:
         raise InfeasibleError("the constraints have no common solution: " + ", ".join(named))
     return np.asarray(spend.value, dtype=float), float(problem.value), problem.status, is_mip, named

@@ -34,6 +34,29 @@ def cli() -> None:
     import matplotlib
 
     matplotlib.use("Agg")
+    _silence_solver_banner()
+
+
+def _silence_solver_banner() -> None:
+    """Start HiGHS once with file descriptor 1 closed, so its banner never reaches stdout.
+
+    HiGHS prints its banner from C++ to file descriptor 1 when the process first constructs a
+    solver, before any option can silence it; a command's stdout is for its own summary. The
+    command line owns the process's output, so this happens here and nowhere in the library.
+    """
+    try:
+        import highspy
+    except ImportError:  # cvxpy without HiGHS: nothing prints
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _register() -> None:
