@@ -38,7 +38,7 @@ from experiments.candidates import (
 )
 from experiments.design_defaults import choose_settings, period_days
 from experiments.design_ranking import choose_cells, fit_quality, price, rank_designs
-from experiments.design_result import CandidateDesign, Design, DesignResult
+from experiments.design_result import CandidateDesign, DesignResult
 from experiments.design_screen import screen_mde, stratified_masks
 from experiments.design_tasks import null_task, power_task, run_tasks
 from experiments.design_windows import MIN_SPLIT_WINDOWS, split_windows, thin_starts
@@ -48,7 +48,6 @@ __all__ = [
     "DEFAULT_EFFECTS",
     "MIN_SPLIT_WINDOWS",
     "CandidateDesign",
-    "Design",
     "DesignResult",
     "design_experiment",
     "evaluate_design",

@@ -222,7 +222,3 @@ def choose_settings(
         chosen,
         notes,
     )
-
-
-#: The old name of :class:`SimulationPlan`, kept until the lead removes shims.
-DesignSettings = SimulationPlan

@@ -19,7 +19,7 @@ from causal.summary import Summary, fmt_number
 from experiments.design_defaults import SimulationPlan
 from experiments.power import PowerResult
 
-__all__ = ["CandidateDesign", "Design", "DesignResult"]
+__all__ = ["CandidateDesign", "DesignResult"]
 
 
 @dataclass
@@ -359,7 +359,3 @@ def _designs_frame(designs: list[CandidateDesign]) -> pd.DataFrame:
         "feasible",
     ]
     return pd.DataFrame(rows, columns=cols)
-
-
-#: The old name of :class:`CandidateDesign`, kept until the lead removes shims.
-Design = CandidateDesign

@@ -9,8 +9,7 @@ import pytest
 
 from causal.panel import load_panel
 from causal.summary import Summary
-from experiments.design import CandidateDesign, Design, DesignResult, design_experiment
-from experiments.design_defaults import DesignSettings, SimulationPlan
+from experiments.design import CandidateDesign, DesignResult, design_experiment
 
 FAST = dict(
     durations=(14,), effect_sizes=(0, 0.1, 0.2, 0.4), n_windows=8, n_screen_windows=3, n_finalists=4
@@ -68,7 +67,3 @@ def test_result_plot_draws_on_the_axes_given_and_never_shows(result, no_show):
     fig, ax = result.plot()
     assert ax.figure is fig
     plt.close(fig)
-
-
-def test_old_names_still_import():
-    assert Design is CandidateDesign and DesignSettings is SimulationPlan

@@ -12,7 +12,6 @@ import experiments.registry as registry_pkg
 from causal.errors import ConfigError, DataError
 from causal.summary import Summary
 from experiments.registry import (
-    Experiment,
     ReadoutRecord,
     RegisteredExperiment,
     Registry,
@@ -105,9 +104,7 @@ def test_experiment_plot_draws_on_the_axes_given(reg, no_show):
     plt.close(fig)
 
 
-def test_old_names_still_import():
-    # The registry's test was called Experiment, like the simulated world's (causal.world.Experiment).
-    assert Experiment is RegisteredExperiment
+def test_public_names_import_from_the_package():
     for name in ("Registry", "design_defaults", "calibration_lifts", "busy_geos", "plot_calendar"):
         assert hasattr(registry_pkg, name)
 

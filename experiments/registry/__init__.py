@@ -68,10 +68,6 @@ from experiments.registry.schema import (
 from experiments.registry.service import Registry, busy_geos, calibration_lifts
 from experiments.registry.validation import design_defaults, parse_date
 
-#: The old name of :class:`RegisteredExperiment` (``causal.world.Experiment`` is a simulated
-#: test); kept until every caller uses the new name.
-Experiment = RegisteredExperiment
-
 __all__ = [
     "DEFAULT_CONFIDENCE",
     "DEFAULT_ESTIMATOR",
@@ -81,7 +77,6 @@ __all__ = [
     "Conflict",
     "ConflictError",
     "ControlContaminationWarning",
-    "Experiment",
     "ReadoutRecord",
     "RegisteredExperiment",
     "Registry",
