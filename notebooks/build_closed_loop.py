@@ -89,7 +89,7 @@ The curves below are cumulative true incremental signups. A policy that trusts a
 money in the wrong direction all at once; the guardrailed loop moves slowly but in the direction the tests
 support."""),
     new_code_cell("""\
-fig, ax = result.plot(show=False)
+fig, ax = result.plot()
 ax.set_title("Cumulative true incremental signups")
 plt.show()"""),
     new_markdown_cell("""\
