@@ -245,12 +245,27 @@ def json_records(frame: pd.DataFrame) -> list[dict]:
     ]
 
 
-def default_policies(audit: AuditLog | None = None) -> list:
+def default_policies(audit: AuditLog | None = None, *, compare_tests: bool = False) -> list:
+    """The scoreboard's policies; ``compare_tests`` adds the structural-model loops with no tests,
+    round-robin tests and tests chosen by value of information, and the oracle within the guardrail."""
+    from allocation.backtest_structural import StructuralLoop
+
+    extra = (
+        [
+            StructuralLoop(proposer="none"),
+            StructuralLoop(proposer="design"),
+            StructuralLoop(proposer="voi"),
+            GuardedOracle(),
+        ]
+        if compare_tests
+        else []
+    )
     return [
         StatusQuo(),
         QuarterlyModel(calibrated=False),
         QuarterlyModel(calibrated=True, max_step=2.0),
         DailyLoop(audit=audit),
+        *extra,
         Oracle(),
     ]
 
@@ -262,6 +277,7 @@ def backtest(
     seed: int = 0,
     policies: list | None = None,
     audit: AuditLog | None = None,
+    compare_tests: bool = False,
 ) -> BacktestResult:
     """Run every policy over the last ``days`` days of ``world`` and score them on the truth.
 
@@ -277,13 +293,18 @@ def backtest(
         :func:`default_policies` when None.
     audit : AuditLog, optional
         Where the daily loop records its decisions.
+    compare_tests : bool, default=False
+        With the default policies, add the structural-model loops (no tests, round-robin, value of
+        information) and the oracle within the guardrail (:func:`default_policies`).
 
     Returns
     -------
     BacktestResult
     """
     setting = make_setting(world, days, seed=seed)
-    policies = default_policies(audit) if policies is None else policies
+    policies = (
+        default_policies(audit, compare_tests=compare_tests) if policies is None else policies
+    )
     rows, spent, incs, plans, loops = [], {}, {}, {}, []
     for pol in progress(policies, desc="backtest: policies", total=len(policies)):
         plan = np.zeros((days, len(setting.lines)))

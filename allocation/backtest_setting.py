@@ -37,10 +37,14 @@ def plan_lines(
     budget: float,
     lower: np.ndarray | None = None,
     upper: np.ndarray | None = None,
+    *,
+    s_curves: str | None = None,
 ) -> np.ndarray:
     """Spend per line from the product's planner on calibrated ``curves`` (a curves.json dict).
 
-    Exactly ``budget`` is spent (``budget_mode="eq"``) within ``lower <= x <= upper``. A calibrated
+    Exactly ``budget`` is spent (``budget_mode="eq"``) within ``lower <= x <= upper``. S-shaped lines
+    are planned by the mixed-integer model (``s_curves="milp"``) unless every one's box lies in its
+    concave part, where the concave envelope's LP is exact (``"envelope"``); ``s_curves`` forces one. A calibrated
     curve whose effect came out negative is planned as no effect (beta 0): spend there buys nothing.
     """
     from allocation.curves import CurveSet
@@ -74,7 +78,7 @@ def plan_lines(
         cs,
         budget=float(budget),
         rules=Rules(budget_mode="eq"),
-        s_curves="envelope" if exact_envelope else "milp",
+        s_curves=s_curves or ("envelope" if exact_envelope else "milp"),
     )
     return plan.lines["spend"].to_numpy(dtype=float)
 

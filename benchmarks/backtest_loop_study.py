@@ -1,7 +1,6 @@
 """The closed-loop study (issues 14 and 16): which tests a daily calibrated loop should run, and the guardrail.
 
-Runs, on one world, the status quo, the daily loop (the observational response model calibrated on its
-lifts, round-robin tests), the structural-model loop with no tests, with round-robin tests and with
+Runs, on one world, the status quo, the structural-model loop with no tests, with round-robin tests and with
 tests chosen by value of information (``propose_tests``), the oracle held to the guardrail, and the
 oracle; every policy at equal spend and every loop at equal test budget (one 21-day go-dark test a week
 on the same number of markets). Prints the share of the oracle's gain over the status quo each captures
@@ -13,8 +12,9 @@ seed run so far (docs/backtest.md).
     python benchmarks/backtest_loop_study.py --table
     python benchmarks/backtest_loop_study.py --seed 0 --geos 50 --history 365 --days 182 --only-oracles
 
-The study configuration (``STUDY``: 24 markets, 300 days of history, a 126-day horizon) is small enough
-to run every policy on four seeds in about an hour on two shared cores; ``--only-oracles`` runs the
+The study configuration (``STUDY``: 24 markets, 240 days of history, an 84-day horizon) is small enough
+to run the structural loops on four seeds within an hour on two shared cores (``--with-daily-loop`` adds
+the response-model daily loop); ``--only-oracles`` runs the
 status quo and both oracles alone (seconds), which is how the guardrail's ceiling is measured on the
 full configuration too.
 """
@@ -30,15 +30,17 @@ from allocation.backtest import DailyLoop, GuardedOracle, Oracle, StatusQuo, bac
 from allocation.backtest_structural import StructuralLoop
 from causal.world import World
 
-STUDY = {"geos": 24, "history": 300, "days": 126}
+STUDY = {"geos": 24, "history": 240, "days": 84}
 OUT = Path(__file__).with_name("out")
 
 
-def run(seed: int, geos: int, history: int, days: int, only_oracles: bool) -> dict:
+def run(
+    seed: int, geos: int, history: int, days: int, only_oracles: bool, with_daily_loop: bool
+) -> dict:
     started = time.perf_counter()
     world = World(geos, history + days, seed=seed)
     loops = [
-        DailyLoop(),
+        *([DailyLoop()] if with_daily_loop else []),
         StructuralLoop(proposer="none"),
         StructuralLoop(proposer="design"),
         StructuralLoop(proposer="voi"),
@@ -98,10 +100,13 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=STUDY["days"])
     ap.add_argument("--only-oracles", action="store_true")
     ap.add_argument("--table", action="store_true")
+    ap.add_argument(
+        "--with-daily-loop", action="store_true", help="also the response-model daily loop"
+    )
     args = ap.parse_args()
     if args.table:
         return table()
-    r = run(args.seed, args.geos, args.history, args.days, args.only_oracles)
+    r = run(args.seed, args.geos, args.history, args.days, args.only_oracles, args.with_daily_loop)
     OUT.mkdir(exist_ok=True)
     tag = f"{args.geos}x{args.history}x{args.days}{'o' if args.only_oracles else ''}"
     (OUT / f"loop_study_{tag}_{args.seed}.json").write_text(json.dumps(r, indent=1, default=float))
