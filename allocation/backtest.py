@@ -31,13 +31,21 @@ Policies (each one :meth:`decide` per day)
   because a fitted curve and a go-dark lift speak only for spend near the
   current one.
 * :class:`DailyLoop` — each week proposes a go-dark test of one channel in one
-  cluster, on randomly chosen markets that no other test occupies (checked with
-  :func:`overlapping_tests`), runs it in the world, reads it out
+  cluster, on markets the design module picks among those no other test occupies
+  (the loop's experiment registry decides, :class:`experiments.registry.Registry`), runs it in the world, reads it out
   (:func:`experiments.readout.read_out`) when it ends, recalibrates weekly (the
   response model is refitted every four weeks and reused in between), and
   re-plans every day within the 15%-per-7-days guardrail. Every decision goes
   to the audit trail (:class:`allocation.audit.AuditLog`).
+* :class:`~allocation.backtest_structural.StructuralLoop` (``compare_tests=True``) — the daily loop
+  on the product's default calibration (:class:`allocation.structural.StructuralModel`, refitted
+  weekly), its tests chosen by value of information (:func:`allocation.next_test.propose_tests`),
+  round-robin, or none, at equal test budget.
+* :class:`GuardedOracle` (``compare_tests=True``) — the oracle held to the daily guardrail.
 * :class:`Oracle` — the best allocation on the world's true steady-state curves.
+
+The world adapter and the planner are in :mod:`allocation.backtest_setting`, the policies in
+:mod:`allocation.backtest_policies` and :mod:`allocation.backtest_structural`; this module runs them.
 
 Calibrated policies use :func:`confounding_prior`: a wide confounding-bias prior
 for branded search (its spend follows demand) and a narrower one for the planned

@@ -75,6 +75,10 @@ def test_voi_and_round_robin_loops_at_equal_test_budget(world):
     assert list(res.credit.index) == [p.name for p in loops]
     assert (res.credit > 0).all().all() and res.credit.shape[1] == len(world.channels)
     assert "credit at the end of the horizon" in res.summary()
+    from allocation.cli.backtest_report import backtest_report
+
+    html = backtest_report(res)
+    assert "Which tests: value of information" in html and "credit over the panel" in html
     # Every loop's plan spends the budget (equal spend).
     spend = res.summary_table["equal_spend"]
     assert np.allclose(spend, spend.iloc[0])
