@@ -178,7 +178,9 @@ class StructuralLoop(DailyLoop):
                 "end": _date(w, last),
                 "proposed": _date(w, first),
                 "proposer": "voi",
-                "design_mde": best.test.mde,
+                "design_mde": None,  # the design's MDE as a share; the planner's is in signups:
+                "design_power_at_mde": None,
+                "mde_incremental": best.test.mde,
                 "value_of_information": best.value,
                 "net_value": best.net_value,
             }

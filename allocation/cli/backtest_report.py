@@ -130,6 +130,7 @@ def backtest_report(result, *, title: str = "Closed-loop backtest") -> str:
             ]
         if "design_mde" in tests:
             tests["design_mde"] = [f"{v:.1%}" if pd.notna(v) else "—" for v in tests["design_mde"]]
+        if "design_power_at_mde" in tests:
             tests["design_power_at_mde"] = [
                 f"{v:.2f}" if pd.notna(v) else "—" for v in tests["design_power_at_mde"]
             ]
