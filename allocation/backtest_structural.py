@@ -44,8 +44,9 @@ VOI_HISTORY_DAYS = 200
 def cluster_curves(curves: dict) -> dict:
     """Per-market structural curves (curves.json dict) summed into one Hill curve per channel x cluster.
 
-    Exact for spend spread over the cluster's markets by size: each market's curve is
-    ``b s hill(x / (k s))``, so the cluster's is ``(b S) hill(X / (k S))`` with ``S`` the summed sizes.
+    Exact for spend spread over the cluster's markets by size: each market's curve is ``b s`` times
+    the Hill shape at ``x / (k s)``, so the cluster's is ``b S`` times it at ``X / (k S)``, ``S`` the
+    summed sizes.
     """
     acc: dict[tuple[str, str], dict] = defaultdict(lambda: {"beta": 0.0, "half_saturation": 0.0})
     for c in curves["channels"]:
@@ -178,7 +179,7 @@ class StructuralLoop(DailyLoop):
                 "end": _date(w, last),
                 "proposed": _date(w, first),
                 "proposer": "voi",
-                "design_mde": None,  # the design's MDE as a share; the planner's is in signups:
+                "design_mde": None,  # the design module's MDE is a share; the planner's is in signups
                 "design_power_at_mde": None,
                 "mde_incremental": best.test.mde,
                 "value_of_information": best.value,
