@@ -4,7 +4,7 @@ Calibrates the structural model on the panel (no lift), then ranks candidate tes
 ``allocation.next_test.propose_tests`` at its defaults, and prints the wall time of each step, the
 ranking's top rows and each channel's credit against the truth. Run:
 
-    python benchmarks/bench_propose_tests.py [--seed 0]
+    python benchmarks/bench_propose_tests.py [--seed 0] [--compare-screen]
 """
 
 from __future__ import annotations
@@ -23,6 +23,11 @@ from causal.world import World
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--compare-screen",
+        action="store_true",
+        help="also time the proposal with the design search's default 4 screening windows",
+    )
     args = parser.parse_args()
     world = World(seed=args.seed)
     panel = load_panel(world.panel())
@@ -46,6 +51,17 @@ def main() -> None:
         f"calibration {t1 - t0:.1f} s; ranked proposal of {len(proposal.values)} candidates {t2 - t1:.1f} s"
     )
     print(proposal.summary())
+    if args.compare_screen:
+        t3 = time.perf_counter()
+        other = propose_tests(curves, panel, seed=args.seed, n_screen_windows=4)
+        t4 = time.perf_counter()
+        same = [v.test.label for v in other.values[:5]] == [
+            v.test.label for v in proposal.values[:5]
+        ]
+        print(
+            f"same process: 4 screening windows {t4 - t3:.1f} s, 2 (default) {t2 - t1:.1f} s, "
+            f"ratio {(t2 - t1) / (t4 - t3):.2f}; same top five: {same}"
+        )
 
 
 if __name__ == "__main__":

@@ -11,14 +11,14 @@ from allocation.backtest import (
     QuarterlyModel,
     Setting,
     StatusQuo,
-    _curve_fn,
-    _fit,
     backtest,
     best_allocation,
     confounding_prior,
     make_setting,
     overlapping_tests,
 )
+from allocation.backtest_policies import _fit
+from allocation.backtest_setting import _curve_fn
 from allocation.calibration import calibrate
 from allocation.timeplan import guardrail_violation
 from causal.errors import ConfigError

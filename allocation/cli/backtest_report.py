@@ -87,6 +87,33 @@ def backtest_report(result, *, title: str = "Closed-loop backtest") -> str:
         f"Largest 7-day move over the 15% guardrail: {result.guardrail:.3f} (at most 1 keeps the rule); "
         f"overlapping tests: {len(result.overlaps)}.",
     )
+    if len(result.loops) > 1 or result.credit is not None:
+        loops = pd.DataFrame(
+            [
+                {
+                    "loop": name,
+                    "tests": r["n_tests"],
+                    "signups given up": fmt_number(r["given_up"]["signups"]),
+                    "guardrail ratio": f"{r['guardrail']:.3f}",
+                    "overlapping tests": len(r["overlaps"]),
+                }
+                for name, r in result.loops.items()
+            ]
+        )
+        sec = report.section(
+            "Which tests: value of information, round-robin or none",
+            "Every loop runs one go-dark test a week of the same length on the same number of markets "
+            "(equal test budget) and plans at the same budget (equal spend); the structural loops differ "
+            "only in how each week's test is chosen.",
+        )
+        sec.table(loops)
+        if result.credit is not None:
+            credit = result.credit.map(lambda v: f"{v:.2f}x")
+            credit.index.name = "loop"
+            sec.table(
+                credit.reset_index(),
+                caption="Each channel's credit over the panel at the horizon's end, over its truth",
+            )
     if result.tests:
         tests = pd.DataFrame(result.tests)
         tests["geos"] = tests["geos"].map(", ".join)
@@ -103,6 +130,7 @@ def backtest_report(result, *, title: str = "Closed-loop backtest") -> str:
             ]
         if "design_mde" in tests:
             tests["design_mde"] = [f"{v:.1%}" if pd.notna(v) else "—" for v in tests["design_mde"]]
+        if "design_power_at_mde" in tests:
             tests["design_power_at_mde"] = [
                 f"{v:.2f}" if pd.notna(v) else "—" for v in tests["design_power_at_mde"]
             ]

@@ -52,8 +52,20 @@ from causal.world import World
     type=int,
     help="Seed of the world and of every random draw.",
 )
+@click.option(
+    "--compare-tests",
+    is_flag=True,
+    help="Add the structural-model loops with no tests, round-robin tests and tests chosen by "
+    "value of information (propose-tests), and the oracle within the guardrail (slower).",
+)
 def command(
-    out_dir: str, report_path: str | None, days: int, history: int, n_geos: int, seed: int
+    out_dir: str,
+    report_path: str | None,
+    days: int,
+    history: int,
+    n_geos: int,
+    seed: int,
+    compare_tests: bool,
 ) -> None:
     """Backtest status quo, quarterly (observational and calibrated), the daily loop and the oracle."""
     world = World(n_geos, history + days, seed=seed)
@@ -61,7 +73,7 @@ def command(
     with outputs() as files:
         audit = AuditLog(str(files.path(out / "audit.db")))
         try:
-            result = backtest(world, days=days, seed=seed, audit=audit)
+            result = backtest(world, days=days, seed=seed, audit=audit, compare_tests=compare_tests)
         finally:
             audit.close()
         files.write_json(out / "backtest.json", result.to_dict())

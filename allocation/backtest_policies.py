@@ -1,0 +1,361 @@
+"""The closed-loop backtest's policies: status quo, quarterly model, daily loop, oracle.
+
+Each policy is one object with ``name`` and ``decide(day, setting, context) -> spend per line``; the
+runner (:func:`allocation.backtest.backtest`) calls it once per horizon day.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from allocation.audit import AuditLog
+from allocation.backtest_setting import (
+    CLUSTERS,
+    CONTROLS,
+    QUARTER,
+    WEEK,
+    Setting,
+    _curve_fn,
+    _date,
+    _design_test,
+    _read,
+    best_allocation,
+    plan_lines,
+)
+from allocation.calibration import Lift, calibrate
+from allocation.constraints import guardrail_box
+from allocation.mmm import ResponseModel
+from causal.errors import ConfigError
+from causal.panel import load_panel
+from causal.world import EXOGENOUS_CHANNELS, World
+from experiments.registry import Registry
+
+
+# -- models ---------------------------------------------------------------------------
+def _fit(setting: Setting, frame: pd.DataFrame, day: int) -> ResponseModel:
+    last = _date(setting.world, setting.start + day - 1)
+    panel = load_panel(frame[frame["date"] <= last].reset_index(drop=True))
+    # The world's market clusters as a user's mapping would give them (models never parse geo ids).
+    clusters = {g: CLUSTERS[c] for g, c in zip(setting.world.geos, setting.world.cluster_of)}
+    return ResponseModel(controls=list(CONTROLS), holdout=0, clusters=clusters).fit(panel)
+
+
+# Prior scale of the confounding bias (relative to the coefficient) of a channel whose spend is set by the
+# media plan: planned budgets do not follow demand, so the observational fit of such a channel is trusted more
+# than that of a channel whose spend follows demand (branded search follows queries, the case of Chen et al. 2018).
+PLANNED_BIAS = 0.25
+
+
+def confounding_prior(world: World) -> dict[str, float]:
+    """``calibrate(bias_scale=...)`` per channel: 1 for demand-following spend, :data:`PLANNED_BIAS` for planned."""
+    return {ch: (PLANNED_BIAS if ch in EXOGENOUS_CHANNELS else 1.0) for ch in world.channels}
+
+
+# -- policies ---------------------------------------------------------------------------
+class StatusQuo:
+    """Fixed channel x market shares of the budget, every day."""
+
+    name = "status quo"
+
+    def decide(self, day: int, setting: Setting, context: dict) -> np.ndarray:
+        return setting.status_quo.copy()
+
+
+def true_curve_fns(setting: Setting) -> list:
+    """The world's true steady-state curve of each line (direct plus the branded-query path)."""
+    truth = {(c["name"], c["market"]): c for c in setting.world.true_curves()}
+    fns = []
+    for line in setting.lines:
+        c = truth[line]
+        direct = _curve_fn(c["response"])
+        med = _curve_fn(c["mediated"]) if "mediated" in c else None
+        fns.append((lambda x, d=direct, m=med: d(x) + m(x)) if med else direct)
+    return fns
+
+
+def guardrail_today(
+    setting: Setting, plan: np.ndarray, day: int, max_change: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Today's box of the rolling guardrail (as the daily planner states it, from the last six days;
+    the days before the horizon count as status quo) and yesterday's plan."""
+    hist = np.vstack([np.tile(setting.status_quo, (WEEK, 1)), plan[:day]])[-(WEEK - 1) :]
+    band = max_change * setting.status_quo
+    lo, hi = guardrail_box(hist.T, 1, band * (1 - 1e-9))
+    return np.maximum(lo[:, 0], 0.0), hi[:, 0], hist[-1]
+
+
+class Oracle:
+    """The best steady-state allocation on the world's true curves (direct plus mediated): the upper bound."""
+
+    name = "oracle"
+
+    def __init__(self) -> None:
+        self.plan_: np.ndarray | None = None
+
+    def decide(self, day: int, setting: Setting, context: dict) -> np.ndarray:
+        if self.plan_ is None:
+            self.plan_ = best_allocation(true_curve_fns(setting), setting.budget)
+        return self.plan_.copy()
+
+
+class GuardedOracle:
+    """The oracle held to the daily loop's guardrail: each day the best allocation on the true curves
+    inside the rolling 7-day box. What a loop that knew the truth could earn under the guardrail, so
+    (oracle - this) is what the guardrail costs over the horizon and (this - a loop) what learning does."""
+
+    name = "oracle within the guardrail"
+
+    def __init__(self, *, max_change: float = 0.15) -> None:
+        self.max_change = max_change
+        self._fns: list | None = None
+
+    def decide(self, day: int, setting: Setting, context: dict) -> np.ndarray:
+        if self._fns is None:
+            self._fns = true_curve_fns(setting)
+        lo, hi, _ = guardrail_today(setting, context["plan"], day, self.max_change)
+        return best_allocation(self._fns, setting.budget, lo, hi)
+
+
+class QuarterlyModel:
+    """Every quarter, refit the observational model (optionally calibrated on the battery) and re-plan.
+
+    Parameters
+    ----------
+    calibrated : bool
+        Calibrate the refitted model on the battery's lifts (:func:`allocation.calibration.calibrate`).
+    max_step : float or None, default=None
+        Trust region: each quarter a line's spend stays within ``[x / max_step, x * max_step]`` of the
+        plan in force ``x`` (the status quo before the first quarter). None jumps straight to the
+        model's optimum. Budget optimisers bound each channel around its historical spend for the same
+        reason (e.g. Meridian's ``spend_constraint_lower/upper``): a fitted curve is only supported by
+        data near the spend it was fitted on, and an experiment's lift near the spend it was run at.
+    bias_scale : float or mapping channel -> float, optional
+        Prior scale of each calibrated channel's confounding bias (``calibrate(bias_scale=...)``);
+        :func:`confounding_prior` of the world when None.
+    name : str, optional
+    """
+
+    def __init__(
+        self,
+        *,
+        calibrated: bool,
+        max_step: float | None = None,
+        bias_scale: float | dict[str, float] | None = None,
+        name: str | None = None,
+    ) -> None:
+        if max_step is not None and not max_step > 1:
+            raise ConfigError(
+                f"max_step must be > 1 (a factor of the current spend), got {max_step}"
+            )
+        self.calibrated, self.max_step, self.bias_scale = calibrated, max_step, bias_scale
+        default = "quarterly calibrated" if calibrated else "quarterly observational"
+        self.name = name or default
+        self.plan_: np.ndarray | None = None
+
+    def decide(self, day: int, setting: Setting, context: dict) -> np.ndarray:
+        if day % QUARTER == 0:
+            model = _fit(setting, context["frame"](), day)
+            bias = confounding_prior(setting.world) if self.bias_scale is None else self.bias_scale
+            curves = calibrate(
+                model, setting.lifts if self.calibrated else [], bias_scale=bias, seed=setting.seed
+            ).to_dict()
+            lo = hi = None
+            if self.max_step is not None:
+                current = setting.status_quo if self.plan_ is None else self.plan_
+                lo, hi = (
+                    current / self.max_step,
+                    np.minimum(current * self.max_step, setting.budget),
+                )
+            self.plan_ = plan_lines(setting, curves, setting.budget, lo, hi)
+        return self.plan_.copy()
+
+
+class DailyLoop:
+    """Weekly tests, weekly recalibration, daily re-plans within the guardrail, every decision audited.
+
+    Parameters
+    ----------
+    max_change : float, default=0.15
+        Largest change of a line within any 7 days, as a share of its status-quo spend.
+    test_days : int, default=21
+        Length of each go-dark test.
+    refit_every : int, default=28
+        Days between refits of the response model (calibration is redone weekly on the reused fit).
+    test_share : float, default=1/3
+        Share of the tested cluster's markets that go dark in a test.
+    proposer : {"design", "random", "none"}, default="design"
+        Who picks the test's markets among the free ones of the cluster: the design module
+        (:func:`experiments.design.design_experiment`, simulated power of the readout on the recent
+        history, best design first) or a random draw; "none" runs no test (the battery's lifts only).
+    bias_scale : float or mapping channel -> float, optional
+        Prior scale of each calibrated channel's confounding bias; :func:`confounding_prior` when None.
+    audit : AuditLog, optional
+    """
+
+    name = "daily loop"
+    PROPOSERS = ("design", "random", "none")
+
+    def __init__(
+        self,
+        *,
+        max_change: float = 0.15,
+        test_days: int = 21,
+        refit_every: int = 28,
+        test_share: float = 1 / 3,
+        bias_scale: float | dict[str, float] | None = None,
+        proposer: str = "design",
+        audit: AuditLog | None = None,
+    ) -> None:
+        if proposer not in self.PROPOSERS:
+            raise ConfigError(
+                f"proposer must be one of {', '.join(self.PROPOSERS)}, got {proposer!r}"
+            )
+        self.proposer = proposer
+        if not 0 < test_share < 1:
+            raise ConfigError(f"test_share must be in (0, 1), got {test_share}")
+        self.max_change, self.test_days, self.refit_every, self.audit = (
+            max_change,
+            test_days,
+            refit_every,
+            audit,
+        )
+        self.test_share = test_share
+        self.bias_scale = bias_scale
+        self.tests_: list[dict] = []
+        self.log_: list[dict] = []
+        self.lifts_: list[Lift] = []
+        self._curves = None
+        self._model = None
+        self._next_cluster = 0
+        # The loop's calendar is an experiment registry (in memory): free markets and the no-overlap rule
+        # are the registry's own (no washout: a test's readout already leaves out every market another
+        # test occupies during its window).
+        self.registry_ = Registry("sqlite://")
+
+    def decide(self, day: int, setting: Setting, context: dict) -> np.ndarray:
+        w = setting.world
+        t_abs = setting.start + day
+        if day == 0:
+            self.lifts_ = list(setting.lifts)
+        if day % WEEK == 0:
+            self._read_finished(day, setting, context)
+            self._curves = self._recalibrate(day, setting, context)
+            self._propose(day, setting, context)
+        plan = context["plan"]
+        lo, hi, yesterday = guardrail_today(setting, plan, day, self.max_change)
+        try:
+            x = plan_lines(setting, self._curves, setting.budget, lo, hi)
+        except ConfigError:  # the budget cannot be met inside the box: hold yesterday's plan
+            x = yesterday.copy()
+        entry = {
+            "day": _date(w, t_abs),
+            "total_spend": float(x.sum()),
+            "largest_move": float(np.max(np.abs(x - yesterday))),
+            "tests_running": sum(t["first"] <= t_abs <= t["last"] for t in self.tests_),
+        }
+        self.log_.append(entry)
+        if self.audit is not None:
+            self.audit.record(
+                command="backtest daily-loop",
+                curves={"lines": [list(x) for x in setting.lines]},
+                constraints={
+                    "budget": setting.budget,
+                    "max_change": self.max_change,
+                    "lower": lo.tolist(),
+                    "upper": hi.tolist(),
+                },
+                solution={
+                    "status": "optimal",
+                    "objective": "max_incremental",
+                    "total_spend": float(x.sum()),
+                    "spend": x.tolist(),
+                    "day": entry["day"],
+                },
+            )
+        return x
+
+    def _recalibrate(self, day: int, setting: Setting, context: dict) -> dict:
+        """The week's line curves (curves.json dict): the response model (refitted every
+        ``refit_every`` days) calibrated on every lift read out inside the fitted panel."""
+        if day % self.refit_every == 0 or self._model is None:
+            self._model = _fit(setting, context["frame"](), day)
+        fitted_to = self._model.dates_[-1].date().isoformat()  # lifts inside the fitted panel only
+        bias = confounding_prior(setting.world) if self.bias_scale is None else self.bias_scale
+        return calibrate(
+            self._model,
+            [lf for lf in self.lifts_ if lf.end <= fitted_to],
+            bias_scale=bias,
+            seed=setting.seed,
+        ).to_dict()
+
+    def _propose(self, day: int, setting: Setting, context: dict) -> None:
+        """One go-dark test a week: next channel, next cluster, markets no other test uses meanwhile,
+        chosen by the design module (or at random with ``proposer="random"``)."""
+        w = setting.world
+        first = setting.start + day
+        last = first + self.test_days - 1
+        if last >= setting.start + setting.days or self.proposer == "none":
+            return
+        ch = w.channels[(day // WEEK) % len(w.channels)]
+        clusters = [c for c in range(4) if (w.cluster_of == c).any()]
+        c = clusters[self._next_cluster % len(clusters)]
+        self._next_cluster += 1
+        busy = self._busy(w, first, last)
+        free = [g for g, cl in zip(w.geos, w.cluster_of) if cl == c and g not in busy]
+        k = max(1, int(np.sum(w.cluster_of == c) * self.test_share + 1e-9))
+        if len(free) < k:
+            return
+        design = None
+        if self.proposer == "design":
+            design = _design_test(
+                context["frame"](), w, free, k, self.test_days, seed=setting.seed + day
+            )
+        if design is not None:
+            geos = sorted(design["geos"])
+        else:
+            rng = np.random.default_rng([setting.seed, day])
+            geos = sorted(rng.choice(free, size=k, replace=False).tolist())
+        test = {
+            "channel": ch,
+            "cluster": CLUSTERS[c],
+            "geos": geos,
+            "first": first,
+            "last": last,
+            "start": _date(w, first),
+            "end": _date(w, last),
+            "proposed": _date(w, first),
+            "proposer": "random" if design is None else "design",
+            "design_mde": None if design is None else design["mde"],
+            "design_power_at_mde": None if design is None else design["power"],
+        }
+        self._register(test)
+
+    def _busy(self, world: World, first: int, last: int) -> set[str]:
+        """Markets another test occupies between days ``first`` and ``last`` (the registry's rule)."""
+        return self.registry_.busy_geos(_date(world, first), _date(world, last), washout_days=0)
+
+    def _register(self, test: dict) -> None:
+        """Register the test in the loop's registry, which refuses (ConflictError) any overlap."""
+        self.registry_.add(
+            f"loop-{len(self.tests_)}",
+            cells=test["geos"],
+            start=test["start"],
+            end=test["end"],
+            channel=test["channel"],
+            washout_days=0,
+        )
+        self.tests_.append(test)
+
+    def _read_finished(self, day: int, setting: Setting, context: dict) -> None:
+        now = setting.start + day
+        due = [t for t in self.tests_ if t["last"] < now and "incremental" not in t]
+        if not due:
+            return
+        frame = context["frame"]()
+        for t in due:
+            busy = self._busy(setting.world, t["first"], t["last"])
+            control = [g for g in setting.world.geos if g not in busy]
+            lift = _read(setting.world, frame, t, control, setting.seed)
+            t["incremental"], t["incremental_ci"] = lift.incremental, list(lift.incremental_ci)
+            self.lifts_.append(lift)

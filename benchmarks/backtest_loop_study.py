@@ -1,0 +1,120 @@
+"""The closed-loop study (issues 14 and 16): which tests a daily calibrated loop should run, and the guardrail.
+
+Runs, on one world, the status quo, the structural-model loop with no tests, with round-robin tests and with
+tests chosen by value of information (``propose_tests``), the oracle held to the guardrail, and the
+oracle; every policy at equal spend and every loop at equal test budget (one 21-day go-dark test a week
+on the same number of markets). Prints the share of the oracle's gain over the status quo each captures
+and each structural loop's credit per channel against the truth at the horizon's end, and writes them
+to ``benchmarks/out/loop_study_<config>_<seed>.json``; ``--table`` prints the markdown tables of every
+seed run so far (docs/backtest.md).
+
+    python benchmarks/backtest_loop_study.py --seed 0            # the study configuration
+    python benchmarks/backtest_loop_study.py --table
+    python benchmarks/backtest_loop_study.py --seed 0 --geos 50 --history 365 --days 182 --only-oracles
+
+The study configuration (``STUDY``: 16 markets, 180 days of history, a 63-day horizon, tests on half a
+cluster's markets) is small enough to run the structural loops on four seeds within 40 minutes on two
+cores shared with five other engineers (``--with-daily-loop`` adds
+the response-model daily loop); ``--only-oracles`` runs the
+status quo and both oracles alone (seconds), which is how the guardrail's ceiling is measured on the
+full configuration too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from allocation.backtest import DailyLoop, GuardedOracle, Oracle, StatusQuo, backtest
+from allocation.backtest_structural import StructuralLoop
+from causal.world import World
+
+STUDY = {"geos": 16, "history": 180, "days": 63}
+# Half of a cluster's markets per test (2 of 4): a third would be one market, too weak to read.
+TEST_SHARE = 0.5
+OUT = Path(__file__).with_name("out")
+
+
+def run(
+    seed: int, geos: int, history: int, days: int, only_oracles: bool, with_daily_loop: bool
+) -> dict:
+    started = time.perf_counter()
+    world = World(geos, history + days, seed=seed)
+    loops = [
+        *([DailyLoop(test_share=TEST_SHARE)] if with_daily_loop else []),
+        StructuralLoop(proposer="none", test_share=TEST_SHARE, n_draws=60),
+        StructuralLoop(proposer="design", test_share=TEST_SHARE, n_draws=60),
+        StructuralLoop(proposer="voi", test_share=TEST_SHARE, n_draws=60),
+    ]
+    policies = [StatusQuo(), *([] if only_oracles else loops), GuardedOracle(), Oracle()]
+    result = backtest(world, days=days, seed=seed, policies=policies)
+    print(result.summary())
+    t = result.summary_table
+    return {
+        "config": {"geos": geos, "history": history, "days": days, "seed": seed},
+        "share_of_oracle_gain": t["share_of_oracle_gain"].to_dict(),
+        "equal_incremental": t["equal_incremental"].to_dict(),
+        "loops": result.loops,
+        "credit": None if result.credit is None else result.credit.to_dict(orient="index"),
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def table() -> None:
+    runs = [json.loads(p.read_text()) for p in sorted(OUT.glob("loop_study_*.json"))]
+    by_cfg: dict[str, list] = {}
+    for r in runs:
+        c = r["config"]
+        by_cfg.setdefault(
+            f"{c['geos']} markets, {c['history']} days history, {c['days']}-day horizon", []
+        ).append(r)
+    for cfg, rs in by_cfg.items():
+        rs.sort(key=lambda r: r["config"]["seed"])
+        print(f"\n{cfg}: share of the oracle's gain over the status quo at equal spend")
+        print("| policy | " + " | ".join(f"seed {r['config']['seed']}" for r in rs) + " |")
+        print("| --- |" + " ---: |" * len(rs))
+        for name in rs[0]["share_of_oracle_gain"]:
+            cells = [f"{r['share_of_oracle_gain'].get(name, float('nan')):.1%}" for r in rs]
+            print(f"| {name} | " + " | ".join(cells) + " |")
+        print("| *wall time, s* | " + " | ".join(f"{r['seconds']:.0f}" for r in rs) + " |")
+        if rs[0]["credit"]:
+            print("\ncredit at the horizon's end, x truth (worst channel in bold)")
+            chans = list(next(iter(rs[0]["credit"].values())))
+            print("| loop | seed | " + " | ".join(chans) + " | worst |")
+            print("| --- | ---: |" + " ---: |" * (len(chans) + 1))
+            for name in rs[0]["credit"]:
+                for r in rs:
+                    c = r["credit"][name]
+                    worst = max(max(v, 1 / v) if v > 0 else float("inf") for v in c.values())
+                    print(
+                        f"| {name} | {r['config']['seed']} | "
+                        + " | ".join(f"{c[ch]:.2f}" for ch in chans)
+                        + f" | {worst:.2f}x |"
+                    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--geos", type=int, default=STUDY["geos"])
+    ap.add_argument("--history", type=int, default=STUDY["history"])
+    ap.add_argument("--days", type=int, default=STUDY["days"])
+    ap.add_argument("--only-oracles", action="store_true")
+    ap.add_argument("--table", action="store_true")
+    ap.add_argument(
+        "--with-daily-loop", action="store_true", help="also the response-model daily loop"
+    )
+    args = ap.parse_args()
+    if args.table:
+        return table()
+    r = run(args.seed, args.geos, args.history, args.days, args.only_oracles, args.with_daily_loop)
+    OUT.mkdir(exist_ok=True)
+    tag = f"{args.geos}x{args.history}x{args.days}{'o' if args.only_oracles else ''}"
+    (OUT / f"loop_study_{tag}_{args.seed}.json").write_text(json.dumps(r, indent=1, default=float))
+    print(f"wall time {r['seconds']:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

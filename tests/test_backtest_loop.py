@@ -1,0 +1,89 @@
+"""The closed loop on the structural model: tests chosen by value of information, round-robin or none."""
+
+import numpy as np
+import pytest
+
+from allocation.backtest import GuardedOracle, Oracle, StatusQuo, backtest, make_setting
+from allocation.backtest_setting import WEEK
+from allocation.backtest_structural import StructuralLoop, cluster_curves
+from allocation.timeplan import guardrail_violation
+from causal import response as R
+from causal.errors import ConfigError
+from causal.summary import Summary
+from causal.world import World
+
+
+@pytest.fixture(scope="module")
+def world():
+    return World(16, 150, seed=2)
+
+
+def test_cluster_curves_are_exact_for_spend_spread_by_size():
+    size = np.array([1.0, 2.0, 5.0])
+    b, k, n = 3.0, 40.0, 1.7
+    markets = [
+        {
+            "name": "ctv",
+            "market": f"m{i}",
+            "cluster": "NA",
+            "response": {"form": "hill", "beta": b * s, "half_saturation": k * s, "shape": n},
+        }
+        for i, s in enumerate(size)
+    ]
+    (line,) = cluster_curves({"channels": markets})["channels"]
+    X = np.array([10.0, 80.0, 400.0])
+    per_market = sum(
+        R.value("hill", X * s / size.sum(), {**m["response"]}) for m, s in zip(markets, size)
+    )
+    assert np.allclose(R.value("hill", X, line["response"]), per_market)
+    markets[1]["response"]["shape"] = 2.5
+    with pytest.raises(ConfigError, match="two Hill shapes"):
+        cluster_curves({"channels": markets})
+
+
+def test_oracle_within_the_guardrail(world):
+    res = backtest(world, days=28, seed=0, policies=[StatusQuo(), GuardedOracle(), Oracle()])
+    share = res.summary_table["share_of_oracle_gain"]
+    assert 0 < share["oracle within the guardrail"] < 1
+    setting = make_setting(world, 28, seed=0)
+    plan = res.plans["oracle within the guardrail"].to_numpy()
+    history = np.tile(setting.status_quo, (WEEK - 1, 1))
+    assert guardrail_violation(plan.T, history.T, setting.status_quo, 0.15) <= 1 + 1e-6
+    assert np.allclose(plan.sum(axis=1), setting.budget)
+    assert isinstance(res.summary(), Summary)
+    fig, ax = res.plot()
+    assert fig is ax.figure
+
+
+@pytest.mark.slow  # ~30 s of CPU: eight structural fits and three test proposals
+def test_voi_and_round_robin_loops_at_equal_test_budget(world):
+    loops = [
+        StructuralLoop(proposer="voi", test_days=7, n_draws=40, test_share=0.25),
+        StructuralLoop(proposer="design", test_days=7, n_draws=40, test_share=0.25),
+    ]
+    res = backtest(world, days=21, seed=0, policies=[StatusQuo(), *loops, Oracle()])
+    voi, rr = (res.loops[p.name] for p in loops)
+    # One 7-day go-dark test a week each, on the same number of markets, never overlapping.
+    assert voi["n_tests"] == rr["n_tests"] == 3
+    sizes = {name: {len(t["geos"]) for t in ts} for name, ts in res.loop_tests.items()}
+    assert sizes[loops[0].name] == sizes[loops[1].name] == {1}
+    assert voi["overlaps"] == rr["overlaps"] == []
+    assert all(t["proposer"] == "voi" for t in res.loop_tests[loops[0].name])
+    assert all(np.isfinite(t["value_of_information"]) for t in res.loop_tests[loops[0].name])
+    assert voi["guardrail"] <= 1 + 1e-6 and voi["given_up"]["signups"] > 0
+    # Credit against the truth for every channel of both loops, in the summary too.
+    assert list(res.credit.index) == [p.name for p in loops]
+    assert (res.credit > 0).all().all() and res.credit.shape[1] == len(world.channels)
+    assert "credit at the end of the horizon" in res.summary()
+    from allocation.cli.backtest_report import backtest_report
+
+    html = backtest_report(res)
+    assert "Which tests: value of information" in html and "credit over the panel" in html
+    # Every loop's plan spends the budget (equal spend).
+    spend = res.summary_table["equal_spend"]
+    assert np.allclose(spend, spend.iloc[0])
+
+
+def test_unknown_proposer():
+    with pytest.raises(ConfigError, match="proposer"):
+        StructuralLoop(proposer="best")
