@@ -23,7 +23,7 @@ Policies (each one :meth:`decide` per day)
 ------------------------------------------
 * :class:`StatusQuo` — the fixed shares every day.
 * :class:`QuarterlyModel` — every 91 days, refit the observational response
-  model (:class:`allocation.mmm.ResponseModel`) on the panel so far and re-plan
+  model (:class:`allocation.response_model.ResponseModel`) on the panel so far and re-plan
   on it; ``calibrated=True`` calibrates it on the battery's lifts first
   (:func:`allocation.calibration.calibrate`). The observational policy jumps to
   its model's optimum (the quarterly way); the default calibrated one moves each

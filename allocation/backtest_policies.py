@@ -25,7 +25,7 @@ from allocation.backtest_setting import (
 )
 from allocation.calibration import Lift, calibrate
 from allocation.constraints import guardrail_box
-from allocation.mmm import ResponseModel
+from allocation.response_model import ResponseModel
 from causal.errors import ConfigError
 from causal.panel import load_panel
 from causal.world import EXOGENOUS_CHANNELS, World

@@ -47,9 +47,9 @@ def plan_lines(
     concave part, where the concave envelope's LP is exact (``"envelope"``); ``s_curves`` forces one. A calibrated
     curve whose effect came out negative is planned as no effect (beta 0): spend there buys nothing.
     """
+    from allocation.business_rules import Rules
     from allocation.curves import CurveSet
     from allocation.optimize import allocate
-    from allocation.rules import Rules
 
     by = {(c["name"], c["market"]): c for c in curves["channels"]}
     n = len(setting.lines)

@@ -61,7 +61,7 @@ from allocation.calibration_lifts import (  # noqa: F401
     load_lift,
     validate_lift,
 )
-from allocation.mmm import ResponseModel
+from allocation.response_model import ResponseModel
 from causal.base import check_is_fitted
 
 

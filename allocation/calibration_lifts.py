@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from allocation.mmm import ResponseModel
+from allocation.response_model import ResponseModel
 from causal.base import check_is_fitted
 from causal.errors import DataError
 from causal.jsonfile import read_json

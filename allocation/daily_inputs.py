@@ -1,8 +1,8 @@
 """The checked inputs of one daily plan, as the planner, its solvers and its tabulation share them.
 
-:func:`allocation.timeplan.plan_days` validates the curves, rules, history and calendar once and
+:func:`allocation.daily_plan.plan_days` validates the curves, rules, history and calendar once and
 builds a :class:`DailyInputs`; the solvers (:mod:`allocation.daily_structured`, the cvxpy form in
-:mod:`allocation.timeplan`) and :func:`allocation.plans.tabulate_days` trust it.
+:mod:`allocation.daily_plan`) and :func:`allocation.plans.tabulate_days` trust it.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from allocation.business_rules import Rules
 from allocation.curves import CurveSet
 from allocation.launches import LaunchCalendar
-from allocation.rules import Rules
 
 
 @dataclass(frozen=True)

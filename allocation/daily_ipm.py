@@ -1,6 +1,6 @@
 r"""A structured primal-dual interior-point method for the daily plan.
 
-The daily plan of :mod:`allocation.timeplan` is, line by line, a small convex
+The daily plan of :mod:`allocation.daily_plan` is, line by line, a small convex
 problem (28 days of spend, the adstock recursion, floors and ceilings, the
 pairwise rolling-window guardrail) tied to the other lines only by the
 budget row. A general conic solver factorises all of it at once: at 190

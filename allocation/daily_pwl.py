@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import cvxpy as cp
 import numpy as np
 
+from allocation.business_rules import Rules, group_matrix, market_matrix
 from allocation.constraints import guardrail_constraints, implied_bounds, spend_constraints
 from allocation.curves import CurveSet
-from allocation.rules import Rules, group_matrix, market_matrix
 from causal import response as R
 
 #: The most binaries the reference takes (lines with S-curves x days x pieces).

@@ -1,10 +1,10 @@
 r"""The daily plan's own solver: a structured interior point per line, and S-shaped curves with a certificate.
 
-:func:`allocation.timeplan.plan_days` checks a daily plan's inputs once and hands them here as a
+:func:`allocation.daily_plan.plan_days` checks a daily plan's inputs once and hands them here as a
 :class:`DailyInputs`; :func:`plan_structured` solves the convex plan with
 :func:`allocation.daily_ipm.solve_daily`, and :func:`plan_s_curves` adds S-shaped Hill curves
 (a concave envelope bound, a feasible plan, a MILP reference on small cases, and the gap between
-them). The cvxpy form of the same problem stays in :mod:`allocation.timeplan`.
+them). The cvxpy form of the same problem stays in :mod:`allocation.daily_plan`.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import time
 
 import numpy as np
 
+from allocation.business_rules import Rules, market_matrix
 from allocation.constraints import WINDOW, implied_bounds
 from allocation.curves import CurveSet
 from allocation.daily_inputs import DailyInputs
 from allocation.daily_ipm import SUPPORTED, curve_terms, solve_daily
 from allocation.daily_pwl import MAX_BINARIES, solve_daily_pwl
 from allocation.plans import TimePlan, tabulate_days
-from allocation.rules import Rules, market_matrix
 from causal import response as R
 from causal.errors import InfeasibleError
 

@@ -1,6 +1,6 @@
 """The fixed block of the response model: geo effects and per-cluster time structure, profiled out.
 
-The response model (:class:`allocation.mmm.ResponseModel`) and the structural model
+The response model (:class:`allocation.response_model.ResponseModel`) and the structural model
 (:mod:`allocation.structural`) regress the outcome per unit of market size on media features
 with geo fixed effects and per-cluster trend, yearly Fourier terms, day of week and controls.
 Those nuisance terms are removed by Frisch-Waugh-Lovell (:class:`Projector`), so every step of

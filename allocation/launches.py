@@ -8,7 +8,7 @@ response of *conversion* channels (names containing ``search`` by default) is
 worth :math:`1 + k e^{-(t - L)/\tau}` with :math:`\tau` = ``post_days / 2``, for
 ``post_days`` days (the organic interest that search harvests). The plan then
 moves spend toward awareness before a launch and toward search after it
-(:func:`allocation.timeplan.plan_days`).
+(:func:`allocation.daily_plan.plan_days`).
 """
 
 from __future__ import annotations

@@ -30,9 +30,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from allocation.business_rules import Rules
 from allocation.curves import CurveSet
 from allocation.optimize import Allocator
-from allocation.rules import Rules
 from causal import response as R
 from causal.errors import ConfigError, DataError
 from causal.panel import Panel

@@ -22,10 +22,7 @@ import time
 import cvxpy as cp
 import numpy as np
 
-from allocation.curves import CurveSet
-from allocation.plans import Plan, make_plan
-from allocation.problem import StaticProblem, build_static, scaling, solve_robust, structure_key
-from allocation.rules import (
+from allocation.business_rules import (
     MAX_AMOUNT,
     Bounds,
     Rules,
@@ -34,6 +31,9 @@ from allocation.rules import (
     line_bounds,
     market_matrix,
 )
+from allocation.curves import CurveSet
+from allocation.plans import Plan, make_plan
+from allocation.problem import StaticProblem, build_static, scaling, solve_robust, structure_key
 from allocation.sshape import solve_pwl
 from causal.errors import ConfigError, InfeasibleError
 

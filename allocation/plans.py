@@ -3,7 +3,7 @@
 Both tabulate a solution the same way: per line its spend, the outcome the curves give
 there, the marginal return, and the rules that bind, by name (:mod:`allocation.constraints`).
 Nothing here solves anything; the planners in :mod:`allocation.optimize`,
-:mod:`allocation.sshape`, :mod:`allocation.scenarios` and :mod:`allocation.timeplan` build
+:mod:`allocation.sshape`, :mod:`allocation.scenarios` and :mod:`allocation.daily_plan` build
 these from their solutions.
 """
 
@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from allocation.business_rules import Bounds, Rules, group_matrix, market_matrix
 from allocation.constraints import WINDOW, guardrail_violation
 from allocation.curves import CurveSet
 from allocation.daily_inputs import DailyInputs
-from allocation.rules import Bounds, Rules, group_matrix, market_matrix
 from causal import response as R
 from causal.summary import Summary, fmt_number
 
@@ -372,7 +372,7 @@ class TimePlan(_PlanResult):
     budget_dual: float | None
     binding: list[dict]
     max_change: float | None
-    calendar: Any  # a timeplan.LaunchCalendar, or None
+    calendar: Any  # an allocation.launches.LaunchCalendar, or None
     solve_seconds: float
     rules: dict = field(default_factory=dict)
     solver: str = "CLARABEL"

@@ -33,11 +33,17 @@ import cvxpy as cp
 import numpy as np
 import pandas as pd
 
+from allocation.business_rules import (
+    Rules,
+    check_feasible,
+    group_matrix,
+    line_bounds,
+    market_matrix,
+)
 from allocation.constraints import spend_constraints
 from allocation.curves import CurveSet
 from allocation.optimize import Allocator, solver_options
 from allocation.problem import concave_response, scaling, solve_robust, structure_key
-from allocation.rules import Rules, check_feasible, group_matrix, line_bounds, market_matrix
 from causal import response as R
 from causal.errors import ConfigError, InfeasibleError
 from causal.summary import Summary, fmt_frame, fmt_number

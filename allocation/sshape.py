@@ -33,10 +33,10 @@ import time
 import cvxpy as cp
 import numpy as np
 
+from allocation.business_rules import Bounds, Rules, group_matrix, market_matrix
 from allocation.constraints import spend_constraints
 from allocation.curves import Curve, CurveSet
 from allocation.plans import Plan, make_plan
-from allocation.rules import Bounds, Rules, group_matrix, market_matrix
 from causal import response as R
 from causal.errors import ConfigError, InfeasibleError
 

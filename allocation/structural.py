@@ -76,7 +76,7 @@ import pandas as pd
 
 from allocation.calibration_lifts import Lift, validate_lift
 from allocation.fixed_effects import fixed_block
-from allocation.mmm import QUARTER_PERIODS
+from allocation.response_model import QUARTER_PERIODS
 from allocation.structural_inference import StructuralInference
 from allocation.structural_inputs import (  # noqa: F401  (re-exported: the public import path)
     BLOCK_PERIODS,

@@ -36,11 +36,12 @@ import time
 import numpy as np
 from scipy.optimize import minimize
 
+from allocation.business_rules import Rules
+from allocation.constraints import guardrail_violation
 from allocation.curves import CurveSet
+from allocation.daily_plan import plan_days
 from allocation.optimize import allocate
-from allocation.rules import Rules
 from allocation.scenarios import budget_sweep
-from allocation.timeplan import guardrail_violation, plan_days
 
 CHANNELS = [
     "nonbrand_search",
@@ -285,7 +286,7 @@ def per_market_curves(path: str, markets: int, seed: int) -> CurveSet:
 def scale_table(path: str, sizes: list[int], days: int, seed: int) -> None:
     import tracemalloc
 
-    from allocation.timeplan import Launch, LaunchCalendar
+    from allocation.launches import Launch, LaunchCalendar
 
     print(
         f"== per-market daily plans on calibrated curves ({path}): {days} days, 15% rolling guardrail, "

@@ -28,7 +28,7 @@ import warnings
 import pandas as pd
 
 from allocation.calibration import Lift, calibrate
-from allocation.mmm import ResponseModel
+from allocation.response_model import ResponseModel
 from allocation.structural import StructuralModel
 from causal.panel import load_panel
 from causal.world import CLUSTERS, Experiment, World

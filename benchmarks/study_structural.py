@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from allocation.calibration import Lift, calibrate
-from allocation.mmm import ResponseModel
+from allocation.response_model import ResponseModel
 from causal.errors import DataError
 from causal.graph import default_graph, joint_controls, normalise
 from causal.panel import Panel, load_panel

@@ -15,9 +15,11 @@ import numpy as np
 import pytest
 from test_alloc_helpers import random_curves
 
+from allocation.business_rules import Rules
+from allocation.constraints import guardrail_violation
 from allocation.curves import CurveSet
-from allocation.rules import Rules
-from allocation.timeplan import Launch, LaunchCalendar, guardrail_violation, plan_days
+from allocation.daily_plan import plan_days
+from allocation.launches import Launch, LaunchCalendar
 from causal.errors import ConfigError
 
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from allocation.business_rules import Rules
+from allocation.constraints import guardrail_violation
 from allocation.curves import CurveSet
+from allocation.daily_plan import plan_days
 from allocation.daily_pwl import daily_outcome, solve_daily_pwl
-from allocation.rules import Rules
-from allocation.timeplan import guardrail_violation, plan_days
 
 
 def _s_instance(seed: int, n: int = 3) -> CurveSet:

@@ -7,9 +7,9 @@ import pytest
 from scipy.optimize import minimize_scalar
 from test_alloc_helpers import random_curves, spend_at_marginal, water_fill
 
+from allocation.business_rules import Rules, line_bounds
 from allocation.curves import CurveSet
 from allocation.optimize import Allocator, allocate
-from allocation.rules import Rules, line_bounds
 from causal.errors import ConfigError, InfeasibleError
 
 

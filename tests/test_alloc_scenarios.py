@@ -83,8 +83,8 @@ def test_samples_from_the_file_are_used_when_every_line_has_them():
 
 def test_results_share_one_protocol():
     """summary() is a Summary with readable numbers, plot() returns (fig, ax), tail names the CVaR share."""
-    from allocation.rules import Rules
-    from allocation.timeplan import plan_days
+    from allocation.business_rules import Rules
+    from allocation.daily_plan import plan_days
     from causal.summary import Summary
 
     curves = random_curves(np.random.default_rng(6), 5, bounds=False)

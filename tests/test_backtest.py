@@ -20,7 +20,7 @@ from allocation.backtest import (
 from allocation.backtest_policies import _fit
 from allocation.backtest_setting import _curve_fn
 from allocation.calibration import calibrate
-from allocation.timeplan import guardrail_violation
+from allocation.constraints import guardrail_violation
 from causal.errors import ConfigError
 from causal.world import MEDIATED_CONVERSION, World
 

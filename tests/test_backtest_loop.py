@@ -6,7 +6,7 @@ import pytest
 from allocation.backtest import GuardedOracle, Oracle, StatusQuo, backtest, make_setting
 from allocation.backtest_setting import WEEK
 from allocation.backtest_structural import StructuralLoop, cluster_curves
-from allocation.timeplan import guardrail_violation
+from allocation.constraints import guardrail_violation
 from causal import response as R
 from causal.errors import ConfigError
 from causal.summary import Summary

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from allocation.calibration import Lift, calibrate, lift_design
-from allocation.mmm import ResponseModel
+from allocation.response_model import ResponseModel
 from causal.errors import DataError
 from causal.panel import load_panel
 from causal.world import CLUSTERS, Experiment, World

@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from allocation.audit import AuditLog
+from allocation.business_rules import Rules
 from allocation.curves import CurveSet
-from allocation.rules import Rules
 from allocation.workflows import commit_plan, plan_budget
 from tests.test_cli_calibrated_chain import CURVES, _with_draws
 

@@ -458,7 +458,7 @@ rules_docs = _near(GOOD_RULES)
 
 
 def check_rules(tmp_path: Path, doc) -> None:
-    from allocation.rules import Rules
+    from allocation.business_rules import Rules
 
     path = tmp_path / "constraints.json"
     path.write_text(json.dumps(doc))
@@ -472,7 +472,7 @@ def check_rules(tmp_path: Path, doc) -> None:
 
 
 def test_constraints_mapping_of_the_wrong_type_is_a_data_error(tmp_path):
-    from allocation.rules import Rules
+    from allocation.business_rules import Rules
 
     (tmp_path / "c.json").write_text(json.dumps({**GOOD_RULES, "commitments": None}))
     with pytest.raises(LiftlabError):

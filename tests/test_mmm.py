@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from allocation.mmm import ResponseModel, infer_clusters
+from allocation.response_model import ResponseModel, infer_clusters
 from causal.errors import ConfigError, DataError
 from causal.panel import load_panel
 from causal.transforms import geometric_adstock, hill

@@ -19,7 +19,7 @@ import networkx as nx
 from scipy import stats
 
 from allocation.calibration import CalibrationResult, Lift, calibrate, validate_lift
-from allocation.mmm import ResponseModel
+from allocation.response_model import ResponseModel
 from allocation.structural import MediatorWarning, StructuralModel, resolve_clusters
 from causal.errors import ConfigError, DataError, mask_url
 from causal.graph import (

@@ -22,9 +22,9 @@ from typing import Any
 import pandas as pd
 
 from allocation.audit import AuditLog
+from allocation.business_rules import Rules
 from allocation.curves import CurveSet
 from allocation.json_values import as_json_value
-from allocation.rules import Rules
 from allocation.workflows.calibrate import CalibrationRun, calibrate_curves, registry_lifts
 from allocation.workflows.planning import PlanRun, plan_budget
 from allocation.workflows.proposals import propose_and_register

@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from allocation.audit import AuditLog
+from allocation.business_rules import Rules
 from allocation.curves import CurveSet
 from allocation.optimize import allocate
-from allocation.rules import Rules
 from allocation.scenarios import budget_sweep, plan_uncertainty, robust_allocate, sample_curves
 from causal.errors import InfeasibleError
 
@@ -110,7 +110,7 @@ def plan_budget(
     objective, target, value_per_signup, s_curves
         As :func:`allocation.optimize.allocate`.
     days, calendar, solver
-        Plan day by day over ``days`` (:func:`allocation.timeplan.plan_days`).
+        Plan day by day over ``days`` (:func:`allocation.daily_plan.plan_days`).
     frontier : int, optional
         Budgets of the efficient frontier, from 0.25x to 2x the budget per period.
     n_samples, risk, tail, sample_cv, seed
@@ -152,7 +152,7 @@ def plan_budget(
         "options": options,
     }
     if days:
-        from allocation.timeplan import plan_days
+        from allocation.daily_plan import plan_days
 
         plan = _solve_or_record(
             lambda: plan_days(curves, rules, days=days, calendar=calendar, solver=solver),
@@ -231,7 +231,7 @@ def replan_budget(
     Parameters
     ----------
     previous : dict
-        Yesterday's daily plan, checked by :func:`allocation.timeplan.check_previous_plan`.
+        Yesterday's daily plan, checked by :func:`allocation.plan_file.check_previous_plan`.
     curves : CurveSet
     elapsed : int
         Days of the old plan already spent.
@@ -242,7 +242,7 @@ def replan_budget(
     sources : dict, optional
         File names of the inputs, stored with the audit record.
     """
-    from allocation.timeplan import replan
+    from allocation.daily_plan import replan
 
     rules = None
     if max_change is not None:

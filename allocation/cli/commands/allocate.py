@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from allocation.audit import AuditLog
+from allocation.business_rules import Rules
 from allocation.cli.options import (
     audit_db_option,
     currency_option,
@@ -19,7 +20,6 @@ from allocation.cli.options import (
 from allocation.cli.outputs import dumps, outputs
 from allocation.curves import CurveSet
 from allocation.optimize import OBJECTIVES
-from allocation.rules import Rules
 from allocation.workflows.planning import PlanRun, commit_plan, plan_budget
 from causal.errors import ConfigError
 
@@ -180,7 +180,7 @@ def command(
         raise click.UsageError("--objective max_profit needs --value-per-signup")
     calendar = None
     if calendar_path:
-        from allocation.timeplan import LaunchCalendar
+        from allocation.launches import LaunchCalendar
 
         calendar = LaunchCalendar.load(calendar_path)
         calendar.check(curves)

@@ -20,7 +20,7 @@ from allocation.cli.options import (
 )
 from allocation.cli.outputs import outputs
 from allocation.cli.report import fmt_auto, per_spend_label
-from allocation.mmm import FORMS
+from allocation.response_model import FORMS
 from allocation.workflows.calibrate import (
     CalibrationRun,
     calibrate_curves,

@@ -12,7 +12,7 @@ from allocation.audit import AuditLog
 from allocation.cli.commands.allocate import echo_plan, write_plan
 from allocation.cli.options import audit_db_option, currency_option, out_option, report_option
 from allocation.curves import CurveSet
-from allocation.timeplan import check_previous_plan
+from allocation.plan_file import check_previous_plan
 from allocation.workflows.planning import commit_plan, replan_budget
 from causal.jsonfile import read_json
 

@@ -128,7 +128,7 @@ class ChannelCurve:
 
 
 @dataclass
-class Backtest:
+class HoldoutBacktest:
     """Time-based holdout: fit before ``start``, predict the last periods."""
 
     start: str
@@ -204,7 +204,7 @@ class ResponseModel(BaseEstimator):
         Residual variance per unit size and residual lag-one autocorrelation.
     contribution_ : Series (channels,)
         Outcome attributed to each channel over the panel.
-    backtest_ : Backtest or None
+    backtest_ : HoldoutBacktest or None
     r2_ : float
         In-sample R^2 of the outcome per unit size.
     spend_ : dict channel -> ndarray (periods, geos)
@@ -570,7 +570,7 @@ class ResponseModel(BaseEstimator):
             )
         return out
 
-    def _backtest(self, d: _Design) -> Backtest:
+    def _backtest(self, d: _Design) -> HoldoutBacktest:
         """Refit with the chosen curves on all but the last ``holdout`` periods and forecast them."""
         T, G = d.y.shape
         t0 = T - self.holdout_
@@ -584,7 +584,7 @@ class ResponseModel(BaseEstimator):
         pred = (base.ravel() + F_test @ fit["theta"]).reshape(-1, G) * d.size
         obs = d.y[t0:]
         tot_p, tot_o = pred.sum(axis=1), obs.sum(axis=1)
-        return Backtest(
+        return HoldoutBacktest(
             start=self.dates_[t0].date().isoformat(),
             end=self.dates_[-1].date().isoformat(),
             n_periods=int(self.holdout_),

@@ -16,10 +16,12 @@ import numpy as np
 import pytest
 from test_alloc_helpers import random_curves
 
+from allocation.business_rules import Rules
+from allocation.constraints import WINDOW, guardrail_violation
 from allocation.curves import CurveSet
+from allocation.daily_plan import plan_days
+from allocation.launches import Launch, LaunchCalendar
 from allocation.problem import concave_response, scaling, solve_robust, structure_key
-from allocation.rules import Rules
-from allocation.timeplan import WINDOW, Launch, LaunchCalendar, guardrail_violation, plan_days
 
 
 def _instance(seed: int, n: int = 8) -> CurveSet:

@@ -30,11 +30,17 @@ import time
 import cvxpy as cp
 import numpy as np
 
+from allocation.business_rules import (
+    Rules,
+    check_feasible,
+    group_matrix,
+    line_bounds,
+    market_matrix,
+)
 from allocation.constraints import (
     WINDOW,
     guardrail_box,
     guardrail_constraints,
-    guardrail_violation,
     rule_name,
     spend_constraints,
 )
@@ -47,11 +53,10 @@ from allocation.daily_structured import (
     project_box,
     structured_blocker,
 )
-from allocation.launches import AWARENESS, Launch, LaunchCalendar
+from allocation.launches import LaunchCalendar
 from allocation.plan_file import check_previous_plan
 from allocation.plans import TimePlan, tabulate_days
 from allocation.problem import concave_response, scaling, solve_robust, structure_key
-from allocation.rules import Rules, check_feasible, group_matrix, line_bounds, market_matrix
 from causal.errors import ConfigError, DataError, InfeasibleError
 
 # The daily problem is large: faer's sparse LDL is ~25% faster than the default qdldl here, and a
@@ -67,20 +72,7 @@ _DAILY_OPTIONS = {
     "iterative_refinement_reltol": 1e-10,
     "iterative_refinement_abstol": 1e-10,
 }
-# The calendar, the plan file and the plans live in their own modules; re-exported for callers.
-__all__ = [
-    "AWARENESS",
-    "WINDOW",
-    "Launch",
-    "LaunchCalendar",
-    "TimePlan",
-    "check_previous_plan",
-    "check_size",
-    "guardrail_box",
-    "guardrail_violation",
-    "plan_days",
-    "replan",
-]
+__all__ = ["check_size", "plan_days", "replan"]
 
 
 #: 139 MiB peak at 1,520 lines x 28 days, growing linearly) with a margin for temporaries.
