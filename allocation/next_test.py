@@ -179,7 +179,8 @@ class Proposal:
         ax.axvline(0, color="#444", lw=0.8)
         ax.set_xlabel(f"signups over {self.horizon} {self.period}s")
         ax.set_title("Candidate tests: expected value of information vs cost")
-        ax.legend(loc="lower right")
+        # below the axes: the bars fill the plot, a legend inside would cover some
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False)
         fig.tight_layout()
         return fig, ax
 
@@ -380,7 +381,9 @@ def propose_tests(
                 lift = periods * (sub.draw_values(k * x0) - sub.draw_values(x0)).sum(axis=0)
                 dspend = periods * float(((k - 1.0) * x0).sum())
                 tests.append(
-                    CandidateTest(ch, tuple(treated), periods, k, se, lift, dspend, mde=mde)
+                    CandidateTest(
+                        ch, tuple(treated), periods, k, se, lift, dspend, mde=mde, period=per
+                    )
                 )
     if not tests:
         raise ConfigError(

@@ -75,6 +75,8 @@ class CandidateTest:
         Spend change the test causes (negative for a cut).
     mde : float or None
         The design's minimum detectable incremental outcome, for the report.
+    period : str
+        The panel's period name ("day", "week"), for the label.
     """
 
     channel: str
@@ -85,11 +87,13 @@ class CandidateTest:
     lift_draws: np.ndarray
     spend_delta: float
     mde: float | None = None
+    period: str = "period"
 
     @property
     def label(self) -> str:
         kind = "go-dark" if self.intensity == 0 else (f"x{self.intensity:g}")
-        return f"{self.channel} {kind} in {len(self.markets)} markets for {self.periods} periods"
+        length = f"{self.periods} {self.period}{'s' if self.periods != 1 else ''}"
+        return f"{self.channel} {kind} in {len(self.markets)} markets for {length}"
 
 
 @dataclass
