@@ -183,8 +183,51 @@ class StructuralResults:
         ax.fill_between(xs, lo, hi, color="#2f5fa7", alpha=0.2, label=f"{self.confidence:.0%} band")
         ax.plot(xs, med, color="#2f5fa7", lw=1.6, label="posterior median")
         ax.axvline(cur, color="grey", lw=0.8, ls=":", label="current spend")
+        for i, lf in enumerate(lf for lf in getattr(self, "lifts_", []) if lf.channel == channel):
+            self._draw_lift(ax, lf, xs, med, first=i == 0)
         title = f"{channel}: total response (direct + through branded queries)"
         return finish_curve_axes(fig, ax, channel, self.period_, self.outcome_, title)
+
+    def _draw_lift(self, ax, lf: Lift, xs: np.ndarray, med: np.ndarray, *, first: bool) -> None:
+        """A lift at its spend, on the all-markets scale of the curve.
+
+        The test's treated markets, per period of the test, scaled up by total size over their size
+        (the curve spreads spend over markets by size): an open circle on the curve at the spend the
+        test replaced (the counterfactual), a filled one at the test's spend with the measured
+        incremental and its interval.
+        """
+        index = {g: i for i, g in enumerate(self.geos_)}
+        cols = [index[g] for g in lf.treated if g in index]
+        window = (self.dates_ >= pd.Timestamp(lf.start)) & (self.dates_ <= pd.Timestamp(lf.end))
+        periods = int(window.sum())
+        size = self.size_.to_numpy()
+        if not cols or periods == 0 or size[cols].sum() <= 0:
+            return
+        scale = size.sum() / size[cols].sum() / periods
+        observed = float(self._spend[lf.channel][np.ix_(window, cols)].sum())
+        x_cf = (observed - lf.spend_delta) * scale
+        x_pt = observed * scale
+        y_cf = float(np.interp(x_cf, xs, med))
+        y_pt = y_cf + lf.incremental * scale
+        lo, hi = sorted(y_cf + v * scale for v in lf.incremental_ci)
+        ax.plot([x_cf, x_pt], [y_cf, y_pt], ":", color="#a12", lw=0.8)
+        ax.plot(
+            [x_cf],
+            [y_cf],
+            "o",
+            mfc="none",
+            color="#a12",
+            label="lift: the spend it replaced, on the curve" if first else None,
+        )
+        ax.errorbar(
+            [x_pt],
+            [y_pt],
+            yerr=[[y_pt - lo], [hi - y_pt]],
+            fmt="o",
+            color="#a12",
+            capsize=4,
+            label=f"lift {lf.name or lf.source}: measured, {lf.confidence:.0%} interval",
+        )
 
     def to_dict(self) -> dict:
         return self.to_curves()
