@@ -46,6 +46,8 @@ def test_ranked_proposal_report_and_registration(world, run_cli):
         "2026-01-01",
         "--register",
         "next_test",
+        "--currency",
+        "EUR",
         *ARGS,
     )
     assert code == 0, err
@@ -64,7 +66,7 @@ def test_ranked_proposal_report_and_registration(world, run_cli):
     }
     assert p["registered"] == "next_test" and "registered 'next_test'" in stdout
     html = (world / "p.html").read_text()
-    assert "Which test next" in html
+    assert "Which test next" in html and "EUR" in html and "currency units" not in html
     assert all(escape(w) in html for w in p["warnings"])  # the verdict opens the report
     # The registered markets are busy now: the next proposal over the same window avoids them.
     code, _, err = run_cli(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from allocation.cli.report import Report, fmt_money, fmt_number, fmt_pct
+from allocation.cli.report import Report, currency_context, fmt_money, fmt_number, fmt_pct
 
 
 def _policy_table(result) -> pd.DataFrame:
@@ -48,8 +48,15 @@ def _cpi_figure(result):
     return fig
 
 
-def backtest_report(result, *, title: str = "Closed-loop backtest") -> str:
-    """Render a backtest result as HTML."""
+def backtest_report(
+    result, *, title: str = "Closed-loop backtest", currency: str | None = None
+) -> str:
+    """Render a backtest result as HTML; money in ``currency`` when given."""
+    with currency_context(currency):
+        return _render(result, title, currency)
+
+
+def _render(result, title: str, currency: str | None) -> str:
     s, t = result.settings, result.summary_table
     headline = [
         ("horizon", f"{s['horizon'][0]} .. {s['horizon'][1]}"),
@@ -67,6 +74,7 @@ def backtest_report(result, *, title: str = "Closed-loop backtest") -> str:
         title,
         subtitle=f"world seed {s['world_seed']}, {s['n_geos']} markets, backtest seed {s['seed']}",
         headline=headline,
+        currency=currency,
     )
     report.section(
         "Policies against the truth",

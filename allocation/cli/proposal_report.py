@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import pandas as pd
 
-from allocation.cli.report import Report, fmt_money, fmt_number
+from allocation.cli.report import Report, currency_context, fmt_money, fmt_number, money_label
 
 
-def proposal_report(proposal, *, title: str = "Which test next") -> str:
-    """Render an :class:`allocation.next_test.Proposal`."""
+def proposal_report(
+    proposal, *, title: str = "Which test next", currency: str | None = None
+) -> str:
+    """Render an :class:`allocation.next_test.Proposal`; money in ``currency`` when given."""
+    with currency_context(currency):
+        return _render(proposal, title, currency)
+
+
+def _render(proposal, title: str, currency: str | None) -> str:
     d = proposal.to_dict()
     best = d["best"]
     per = d["period"]
@@ -25,6 +32,7 @@ def proposal_report(proposal, *, title: str = "Which test next") -> str:
         "after the test, over the plan made now",
         headline=headline,
         warnings=d["warnings"],
+        currency=currency,
     )
     sec = report.section(
         "Ranked candidates",
@@ -46,7 +54,7 @@ def proposal_report(proposal, *, title: str = "Which test next") -> str:
                 "expected lift": fmt_number(c["expected_lift"]),
                 "lift sd now": fmt_number(c["lift_sd_before"]),
                 "lift sd after": fmt_number(c["lift_sd_after"]),
-                "spend moved": fmt_money(c["spend_delta"], 0),
+                money_label("spend moved"): fmt_money(c["spend_delta"], 0),
             }
             for i, c in enumerate(d["candidates"][:20])
         ]

@@ -8,6 +8,7 @@ import click
 
 from allocation.audit import AuditLog
 from allocation.backtest import backtest
+from allocation.cli.options import currency_option
 from allocation.cli.outputs import outputs
 from causal.world import World
 
@@ -58,6 +59,7 @@ from causal.world import World
     help="Add the structural-model loops with no tests, round-robin tests and tests chosen by "
     "value of information (propose-tests), and the oracle within the guardrail (slower).",
 )
+@currency_option
 def command(
     out_dir: str,
     report_path: str | None,
@@ -66,6 +68,7 @@ def command(
     n_geos: int,
     seed: int,
     compare_tests: bool,
+    currency: str | None,
 ) -> None:
     """Backtest status quo, quarterly (observational and calibrated), the daily loop and the oracle."""
     world = World(n_geos, history + days, seed=seed)
@@ -81,7 +84,7 @@ def command(
         if report_path:
             from allocation.cli.backtest_report import backtest_report
 
-            files.write_text(report_path, backtest_report(result))
+            files.write_text(report_path, backtest_report(result, currency=currency))
     click.echo(result.summary())
     click.echo(
         f"-> {out / 'backtest.json'}, {out / 'decisions.csv'}, {out / 'audit.db'}"

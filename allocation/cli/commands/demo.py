@@ -107,7 +107,7 @@ def _write(run: DemoRun, out: Path, db: str, currency: str | None) -> int:
     pages["plan.html"] = render_plan_report(
         run.plan, title=f"Budget plan from {out / 'curves.json'}", currency=currency
     )
-    pages["proposals.html"] = proposal_report(run.proposal)
+    pages["proposals.html"] = proposal_report(run.proposal, currency=currency)
     registry = Registry(db, create=False)
     calendar = registry.calendar()
     pages["calendar.html"] = calendar_report(registry.list(), calendar)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from allocation.cli.options import (
+    currency_option,
     int_range,
     numbers,
     panel_options,
@@ -100,6 +101,7 @@ def _end(panel, start: str, periods: int) -> str:
     "--register", "register_name", default=None, help="Register the best candidate under this name."
 )
 @seed_option
+@currency_option
 def command(
     curves_path: str,
     out_path: str,
@@ -115,6 +117,7 @@ def command(
     start: str | None,
     register_name: str | None,
     seed: int,
+    currency: str | None,
     **panel_kwargs,
 ) -> None:
     """Rank candidate tests (channel x markets x length x intensity) by expected value of information."""
@@ -150,7 +153,7 @@ def command(
     if report_path:
         from allocation.cli.proposal_report import proposal_report
 
-        html = proposal_report(proposal)
+        html = proposal_report(proposal, currency=currency)
     registered = None
     if register_name:
         best = proposal.best.test
