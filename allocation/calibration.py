@@ -239,26 +239,8 @@ class CalibrationResult:
             x_pt = x_cf + r["spend_delta"] * scale
             y_pt = y_cf + r["measured"] * scale
             lo, hi = sorted((y_cf + r["ci_lo"] * scale, y_cf + r["ci_hi"] * scale))
-            first = i == 0  # one legend entry for the open circles of all lifts
-            ax.plot([x_cf, x_pt], [y_cf, y_pt], ":", color="#a12", lw=0.8)
-            ax.plot(
-                [x_cf],
-                [y_cf],
-                "o",
-                mfc="none",
-                color="#a12",
-                label="lift: counterfactual spend on the curve" if first else None,
-            )
-            # The lift's name goes in the legend: a text label on the plot collides with the curves.
-            ax.errorbar(
-                [x_pt],
-                [y_pt],
-                yerr=[[y_pt - lo], [hi - y_pt]],
-                fmt="o",
-                color="#a12",
-                capsize=4,
-                label=f"lift {r['name']}: measured, {self.confidence:.0%} interval",
-            )
+            label = f"lift {r['name']}: measured, {self.confidence:.0%} interval"
+            draw_lift(ax, (x_cf, y_cf), (x_pt, y_pt), (lo, hi), label, first=i == 0)
         return finish_curve_axes(
             fig,
             ax,
@@ -267,6 +249,32 @@ class CalibrationResult:
             m.outcome_,
             f"{channel}: response curve before and after calibration",
         )
+
+
+def draw_lift(ax, replaced: tuple, measured: tuple, interval: tuple, label: str, *, first: bool):
+    """A lift on a response-curve figure: an open circle on the curve at the spend the test
+    replaced, a filled one at the test's spend with the measured incremental and its interval."""
+    (x_cf, y_cf), (x_pt, y_pt), (lo, hi) = replaced, measured, interval
+    ax.plot([x_cf, x_pt], [y_cf, y_pt], ":", color="#a12", lw=0.8)
+    # one legend entry for the open circles of all lifts
+    ax.plot(
+        [x_cf],
+        [y_cf],
+        "o",
+        mfc="none",
+        color="#a12",
+        label="lift: the spend it replaced, on the curve" if first else None,
+    )
+    # The lift's name goes in the legend: a text label on the plot collides with the curves.
+    ax.errorbar(
+        [x_pt],
+        [y_pt],
+        yerr=[[y_pt - lo], [hi - y_pt]],
+        fmt="o",
+        color="#a12",
+        capsize=4,
+        label=label,
+    )
 
 
 def finish_curve_axes(fig, ax, channel: str, period: str, outcome: str, title: str):

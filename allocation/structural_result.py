@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from allocation.calibration import finish_curve_axes
+from allocation.calibration import draw_lift, finish_curve_axes
 from allocation.calibration_lifts import Lift
 from causal import response as R
 from causal.base import check_is_fitted
@@ -210,24 +210,8 @@ class StructuralResults:
         y_cf = float(np.interp(x_cf, xs, med))
         y_pt = y_cf + lf.incremental * scale
         lo, hi = sorted(y_cf + v * scale for v in lf.incremental_ci)
-        ax.plot([x_cf, x_pt], [y_cf, y_pt], ":", color="#a12", lw=0.8)
-        ax.plot(
-            [x_cf],
-            [y_cf],
-            "o",
-            mfc="none",
-            color="#a12",
-            label="lift: the spend it replaced, on the curve" if first else None,
-        )
-        ax.errorbar(
-            [x_pt],
-            [y_pt],
-            yerr=[[y_pt - lo], [hi - y_pt]],
-            fmt="o",
-            color="#a12",
-            capsize=4,
-            label=f"lift {lf.name or lf.source}: measured, {lf.confidence:.0%} interval",
-        )
+        label = f"lift {lf.name or lf.source}: measured, {lf.confidence:.0%} interval"
+        draw_lift(ax, (x_cf, y_cf), (x_pt, y_pt), (lo, hi), label, first=first)
 
     def to_dict(self) -> dict:
         return self.to_curves()

@@ -1,51 +1,10 @@
-"""Structure of the allocation package: no import cycles, one guardrail window, one curve core."""
+"""Structure of the allocation package: one guardrail window, one curve core (import cycles: test_house_style)."""
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _imports(path: Path) -> set[str]:
-    """Every allocation module a module imports, at top level or inside a function."""
-    out = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if (
-            isinstance(node, ast.ImportFrom)
-            and node.module
-            and node.module.startswith("allocation")
-        ):
-            out.add(node.module)
-        elif isinstance(node, ast.Import):
-            out |= {a.name for a in node.names if a.name.startswith("allocation")}
-    return out
-
-
-def test_allocation_modules_import_no_cycle():
-    mods = {
-        f"allocation.{p.stem}": p
-        for p in (ROOT / "allocation").glob("*.py")
-        if p.stem != "__init__"
-    }
-    graph = {m: {d for d in _imports(p) if d in mods and d != m} for m, p in mods.items()}
-    state: dict[str, int] = {}
-
-    def visit(m: str, stack: list[str]) -> None:
-        state[m] = 1
-        for d in graph[m]:
-            if state.get(d) == 1:
-                raise AssertionError(
-                    "import cycle: " + " -> ".join(stack[stack.index(d) :] + [m, d])
-                )
-            if d not in state:
-                visit(d, stack + [m])
-        state[m] = 2
-
-    for m in sorted(graph):
-        if m not in state:
-            visit(m, [])
 
 
 def test_guardrail_window_and_curve_formulas_are_defined_once():
