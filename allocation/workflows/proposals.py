@@ -33,8 +33,14 @@ def propose_and_register(
 
     exclude = sorted(registry.busy_geos(start, window_end(panel, start, max(durations))))
     proposal = propose_tests(curves, panel, exclude=exclude, durations=durations, seed=seed)
+    register_best(registry, proposal, panel, name=name, start=start)
+    return proposal
+
+
+def register_best(registry, proposal, panel: Panel, *, name: str, start: str):
+    """Register a proposal's best test as ``name`` from ``start``; the registry's record."""
     best = proposal.best.test
-    registry.add(
+    return registry.add(
         name,
         cells=list(best.markets),
         start=start,
@@ -43,4 +49,3 @@ def propose_and_register(
         reason="propose-tests: highest net value of information",
         note=f"{best.label}; spend multiplier {best.intensity:g} in the treated markets",
     )
-    return proposal

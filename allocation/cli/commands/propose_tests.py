@@ -16,15 +16,8 @@ from allocation.cli.options import (
 from allocation.cli.outputs import outputs
 from allocation.curves import CurveSet
 from allocation.next_test import INTENSITIES, propose_tests
+from allocation.workflows.proposals import register_best, window_end
 from causal.errors import ConfigError
-
-
-def _end(panel, start: str, periods: int) -> str:
-    """Last date of a test of ``periods`` periods from ``start`` at the panel's frequency."""
-    import pandas as pd
-
-    first = pd.Timestamp(start)
-    return str((first + (periods - 1) * pd.tseries.frequencies.to_offset(panel.freq)).date())
 
 
 @click.command("propose-tests")
@@ -134,7 +127,7 @@ def command(
 
         # Registering creates the registry if needed; only reading it must find one.
         registry = Registry(registry_url, create=bool(register_name))
-        exclude = sorted(registry.busy_geos(start, _end(panel, start, max(lengths or [56]))))
+        exclude = sorted(registry.busy_geos(start, window_end(panel, start, max(lengths or [56]))))
     proposal = propose_tests(
         curves,
         panel,
@@ -156,16 +149,7 @@ def command(
         html = proposal_report(proposal, currency=currency)
     registered = None
     if register_name:
-        best = proposal.best.test
-        registered = registry.add(
-            register_name,
-            cells=list(best.markets),
-            start=start,
-            end=_end(panel, start, best.periods),
-            channel=best.channel,
-            reason="propose-tests: highest net value of information",
-            note=f"{best.label}; spend multiplier {best.intensity:g} in the treated markets",
-        )
+        registered = register_best(registry, proposal, panel, name=register_name, start=start)
         result["registered"] = register_name
     with outputs() as files:
         files.write_json(out_path, result)
