@@ -211,3 +211,23 @@ def test_design_warnings_follow_the_figures():
     texts = design_warnings(_fake_design(0.05, None, 4, mde=None))
     assert any("does not reach 80% power" in t for t in texts)
     assert any("about 4.0 independent tests" in t for t in texts)
+
+
+def test_readout_warns_when_a_priced_lift_is_not_distinguished_from_zero():
+    from types import SimpleNamespace
+
+    from allocation.cli.readout_report import readout_warnings
+
+    base = dict(
+        confidence=0.9,
+        tests=[],
+        channel="brand_search",
+        spend={"moved": True},
+        notes=[],
+        outcome="signups",
+        cost_per_incremental=88.78,
+    )
+    unclear = SimpleNamespace(**base, incremental_ci=(-1764.0, 2770.0), p_value=0.748)
+    clear = SimpleNamespace(**base, incremental_ci=(400.0, 2770.0), p_value=0.01)
+    assert any("includes zero" in w for w in readout_warnings(unclear))
+    assert not any("includes zero" in w for w in readout_warnings(clear))

@@ -307,5 +307,11 @@ def readout_warnings(r: Readout) -> list[str]:
         out.append(
             f"Incremental {r.outcome} and the spend change have opposite signs: read as no measured effect."
         )
+    elif r.cost_per_incremental is not None and lo <= 0 <= hi:
+        out.append(
+            f"The {r.confidence:.0%} interval of the incremental {r.outcome} includes zero (p = "
+            f"{r.p_value:.3f}): the cost per incremental is a point estimate of an effect not "
+            "distinguished from none; read its range, not the number."
+        )
     out += [n for n in r.notes if "MISCALIBRATED" in n or "not recommended" in n.lower()]
     return out
