@@ -59,6 +59,10 @@ def structured_blocker(inp: DailyInputs) -> str:
 
 #: The largest relative gap at which a stalled envelope solve is still used (its gap enters the bound).
 ENVELOPE_GAP = 1e-3
+#: Iterations the local search on the true curves may take: this many times the envelope's, at least
+#: LOCAL_MIN_ITERATIONS (a local solve that converges does so in about as many as the envelope).
+LOCAL_ITERATION_FACTOR = 2
+LOCAL_MIN_ITERATIONS = 40
 
 
 class Stalled(RuntimeError):
@@ -77,7 +81,10 @@ def _market_rows(
 
 
 def _solve_structured(
-    inp: DailyInputs, tangent: np.ndarray | None = None, accept_gap: float = 0.0
+    inp: DailyInputs,
+    tangent: np.ndarray | None = None,
+    accept_gap: float = 0.0,
+    max_iterations: int = 200,
 ) -> tuple[object, np.ndarray, float]:
     """Solve with the structured interior point; the solution, its spend clipped to the box, seconds.
 
@@ -116,6 +123,7 @@ def _solve_structured(
             market=market,
             market_caps=caps,
             tangent=tangent,
+            max_iterations=max_iterations,
         )
     except ValueError as exc:  # no strictly feasible start
         raise InfeasibleError(f"the daily plan has no strictly feasible point: {exc}") from None
@@ -219,7 +227,10 @@ def plan_s_curves(inp: DailyInputs, *, tolerance: float = 1e-3, pwl_pieces: int 
     try:
         if candidates[0][0] >= bound * (1 - tolerance):
             raise Stalled("the envelope plan is within tolerance")  # no second solve needed
-        loc_sol, loc_spend, t_local = _solve_structured(inp)
+        # On the true (non-concave) curves the interior point is a local search with no guarantee:
+        # it gets a few times the envelope's iterations, and the envelope plan stands if it stalls.
+        budget = max(LOCAL_MIN_ITERATIONS, LOCAL_ITERATION_FACTOR * env_sol.iterations)
+        loc_sol, loc_spend, t_local = _solve_structured(inp, max_iterations=budget)
         candidates.append(
             (outcome(loc_spend, False), loc_sol, loc_spend, "interior point on the true curves")
         )
