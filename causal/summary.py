@@ -113,8 +113,3 @@ class Summary:
             "text": self.text,
             "tables": {k: v.to_dict(orient="split") for k, v in self.tables.items()},
         }
-
-
-def summary_from_frame(title: str, df: pd.DataFrame, *, name: str = "table") -> Summary:
-    """A :class:`Summary` whose text is a title over the frame, numbers readable."""
-    return Summary(f"{title}\n{fmt_frame(df)}", {name: df})
