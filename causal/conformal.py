@@ -240,6 +240,7 @@ def conformal_inference(
     statistic: str = "mean",
     n_permutations: int = 1000,
     seed: int = 0,
+    widen: float = 1.0,
 ) -> EffectInference:
     """Conformal inference on the average effect over the test period.
 
@@ -260,6 +261,17 @@ def conformal_inference(
     n_permutations : int, default=1000
         i.i.d. permutations drawn (ignored for moving blocks).
     seed : int, default=0
+    widen : float, default=1.0
+        At least 1: the test's noise is taken as ``widen`` times what the
+        permutations measure (e.g. a treated set a design search chose for its
+        calm history, :mod:`experiments.readout_selection`). The interval's
+        edges move ``widen`` times as far from the estimate, the p-value is the
+        test's at ``estimate * (1 - 1/widen)`` (the null mapped the same way, so
+        the p-value and the interval agree), the pointwise band is ``widen``
+        times as wide. For a fixed-weight fit this is the test with every
+        permuted statistic multiplied by ``widen``; scaling the statistics
+        themselves is not used because shifts overlapping the test window carry
+        its effect and would, once scaled, never reject.
 
     Returns
     -------
@@ -288,14 +300,17 @@ def conformal_inference(
         n_permutations=n_permutations,
         seed=seed,
     )
+    if not (np.isfinite(widen) and widen >= 1.0):
+        raise ConfigError(f"widen must be a finite number >= 1, got {widen}")
     cf = np.asarray(estimator.counterfactual_post_, float)
     tau_hat = float(np.mean(y_post - cf))
-    p = test.p_value(0.0)
+    p = test.p_value(tau_hat * (1.0 - 1.0 / widen))
     pre_resid = y_pre - np.asarray(estimator.counterfactual_pre_, float)
     scale = float(np.std(pre_resid)) / np.sqrt(T1) + 1e-12
     lo, hi = test.interval(tau_hat, alpha, scale)
+    lo, hi = tau_hat + widen * (lo - tau_hat), tau_hat + widen * (hi - tau_hat)
     u = test.residuals(tau_hat)
-    q = float(np.quantile(np.abs(u), 1 - alpha))
+    q = float(np.quantile(np.abs(u), 1 - alpha)) * widen
     n_perm = test.index.shape[0]
     kind = {
         "block": "moving-block (all cyclic shifts)",
@@ -306,6 +321,8 @@ def conformal_inference(
         f"conformal inference (Chernozhukov, Wuthrich & Zhu 2021), {kind} permutations of "
         f"whole-period residuals, {n_perm} permutations, '{statistic}' statistic"
     )
+    if widen != 1.0:
+        method += f", widened x{widen:.2f}"
     return EffectInference(tau_hat * T1, (lo * T1, hi * T1), p, cf - q, cf + q, method)
 
 

@@ -56,6 +56,7 @@ from experiments.readout_inference import (  # noqa: F401 (INFERENCE, inference_
 )
 from experiments.readout_predictors import parse_predictor, predictor_matrix  # noqa: F401
 from experiments.readout_result import MultiCellReadout, Readout
+from experiments.readout_selection import selection_scale
 from experiments.readout_spend import spend_readout
 
 # Rough time allowed for placebo refits of a slow estimator, in seconds (fast ones run every placebo).
@@ -112,6 +113,7 @@ def read_out(
     placebos: bool = True,
     pairs: Sequence[tuple[str, str]] | None = None,
     predictors: Sequence[str] | None = None,
+    selection_check: bool = True,
     _exclude: Sequence[str] = (),
 ) -> Readout:
     """Read out a geo experiment: incremental signups in the treated geos, with an interval.
@@ -176,6 +178,13 @@ def read_out(
         ``COL`` (the column's mean over the pre-period), ``COL@A:B`` (its mean
         from date A to date B) or ``COL@A`` (its value at date A); ``COL`` may
         be the outcome.
+    selection_check : bool, default=True
+        Compare the treated set's pre-period with ``N_SETS`` random sets of its
+        size from the same markets (:mod:`experiments.readout_selection`) and,
+        when its history is calmer than the median one (as for a set a design
+        search chose), widen the conformal test's interval by the ratio, with a
+        note. Only for the conformal inferences; ``False`` keeps the set's own
+        history as the only reference (the design's power simulations do).
 
     Returns
     -------
@@ -268,6 +277,7 @@ def read_out(
             placebos=placebos,
             exclude=_exclude,
             predictors=list(predictors or []),
+            selection_check=selection_check,
         )
     r.notes += warning_notes(caught)
     return r
@@ -335,6 +345,7 @@ def _read_out(
     placebos,
     exclude,
     predictors=(),
+    selection_check=True,
 ) -> Readout:
     alpha = 1.0 - confidence
 
@@ -383,9 +394,26 @@ def _read_out(
     fit_seconds = time.perf_counter() - t0
     name = estimator_name(est)
 
+    scale_ref, selection_note = 1.0, None
+    # Random sets cannot be refitted with per-geo predictors: those readouts keep their own reference.
+    if selection_check and mode in INFERENCE and not predictors:
+        scale_ref, selection_note = selection_scale(fitted, Ys_pre, Xs_pre, len(ys_post), seed=seed)
     inf, tests, extra_notes = infer(
-        fitted, mode, name, Ys_pre, Ys_post, ys_pre, Xs_pre, ys_post, Xs_post, alpha, seed
+        fitted,
+        mode,
+        name,
+        Ys_pre,
+        Ys_post,
+        ys_pre,
+        Xs_pre,
+        ys_post,
+        Xs_post,
+        alpha,
+        seed,
+        reference_scale=scale_ref,
     )
+    if selection_note:
+        extra_notes.append(selection_note)
     inf = _unscale_inference(inf, scale)
     note = permutation_note(inf.method, alpha)
     if note:

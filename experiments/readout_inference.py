@@ -138,11 +138,19 @@ def _valid(inf: EffectInference | None) -> bool:
 
 
 def _conformal(
-    fitted, y_pre, X_pre, y_post, X_post, alpha, seed, preset
+    fitted, y_pre, X_pre, y_post, X_post, alpha, seed, preset, scale=1.0
 ) -> tuple[EffectInference, list[dict]]:
     """The conformal test of ``preset``; with ``geolift`` also the average-effect test behind its interval."""
     inf = conformal_inference(
-        fitted, y_pre, X_pre, y_post, X_post, alpha=alpha, seed=seed, **INFERENCE[preset]
+        fitted,
+        y_pre,
+        X_pre,
+        y_post,
+        X_post,
+        alpha=alpha,
+        seed=seed,
+        widen=scale,
+        **INFERENCE[preset],
     )
     tests = [{"test": preset, "p_value": inf.p_value, "method": inf.method}]
     if preset == "geolift":
@@ -158,6 +166,7 @@ def _conformal(
             seed=seed,
             permutation="iid",
             statistic="mean",
+            widen=scale,
         )
         tests.append(
             {
@@ -226,9 +235,23 @@ def gap_placebo_inference(
 
 
 def infer(
-    fitted, mode: str, name: str, Y_pre, Y_post, y_pre, X_pre, y_post, X_post, alpha, seed
+    fitted,
+    mode: str,
+    name: str,
+    Y_pre,
+    Y_post,
+    y_pre,
+    X_pre,
+    y_post,
+    X_post,
+    alpha,
+    seed,
+    reference_scale: float = 1.0,
 ) -> tuple[EffectInference, list[dict], list[str]]:
-    """The chosen inference, or the first valid fallback, with the tests run and notes on what fell back."""
+    """The chosen inference, or the first valid fallback, with the tests run and notes on what fell back.
+
+    ``reference_scale`` widens every conformal test's interval (``widen`` of
+    :func:`causal.conformal.conformal_inference`; :func:`experiments.readout_selection.selection_scale`)."""
     notes: list[str] = []
     tried: list[str] = []
     if mode in OWN_INFERENCE.get(name, {}) or mode == "own":
@@ -264,7 +287,9 @@ def infer(
         presets = list(dict.fromkeys([mode, "conformal", "conformal-mean"]))
         conf_fit = fitted
     for preset in presets:
-        inf, tests = _conformal(conf_fit, y_pre, X_pre, y_post, X_post, alpha, seed, preset)
+        inf, tests = _conformal(
+            conf_fit, y_pre, X_pre, y_post, X_post, alpha, seed, preset, reference_scale
+        )
         if _valid(inf):
             if tried:
                 notes.append(

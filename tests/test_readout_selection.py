@@ -1,0 +1,72 @@
+"""The selection check: a treated set chosen for its calm history gets the interval of an unselected one."""
+
+import numpy as np
+import pytest
+
+from causal.base import make_estimator
+from causal.conformal import conformal_inference
+from causal.errors import ConfigError
+from causal.panel import load_panel
+from causal.world import World
+from experiments.readout import read_out
+from experiments.readout_selection import selection_scale, window_spread
+
+TEST = ("2024-09-01", "2024-09-28")
+
+
+@pytest.fixture(scope="module")
+def world_panel():
+    world = World(24, 280, seed=3)
+    return world, load_panel(world.panel())
+
+
+def _calmest_set(panel, n=6, tries=40, seed=0):
+    """What a design search does: among random sets, the one whose pre-period fits best."""
+    wide = panel.wide()
+    pre = wide.loc[: "2024-08-31"]
+    rng = np.random.default_rng(seed)
+    best = None
+    for _ in range(tries):
+        treated = sorted(rng.choice(panel.geos, n, replace=False).tolist())
+        control = [g for g in panel.geos if g not in treated]
+        s = window_spread(
+            make_estimator("sc"), pre[treated].mean(axis=1).to_numpy(), pre[control].to_numpy(), 28
+        )
+        if best is None or s < best[0]:
+            best = (s, treated)
+    return best[1]
+
+
+def test_a_calm_chosen_set_is_widened_with_a_note(world_panel):
+    _, panel = world_panel
+    treated = _calmest_set(panel)
+    r = read_out(panel, treated, TEST, placebos=False)
+    plain = read_out(panel, treated, TEST, placebos=False, selection_check=False)
+    note = [n for n in r.notes if "calmer than" in n]
+    assert len(note) == 1 and "widened x" in note[0]
+    factor = float(note[0].rsplit("widened x", 1)[1].rstrip("."))
+    assert factor > 1.0
+    # Same estimate; each edge moved `factor` times as far from it.
+    assert r.incremental == pytest.approx(plain.incremental)
+    lo, hi = r.incremental_ci
+    plo, phi = plain.incremental_ci
+    assert lo - r.incremental == pytest.approx(factor * (plo - plain.incremental), rel=1e-2)
+    assert hi - r.incremental == pytest.approx(factor * (phi - plain.incremental), rel=1e-2)
+    # The p-value agrees with the interval: zero inside <=> p > alpha.
+    assert (lo <= 0 <= hi) == (r.p_value > 0.1)
+    assert r.p_value >= plain.p_value
+
+
+def test_no_widening_without_enough_history_or_donors():
+    rng = np.random.default_rng(0)
+    Y, X = rng.normal(size=(60, 3)), rng.normal(size=(60, 1))
+    assert selection_scale(make_estimator("sc"), Y, X, 28) == (1.0, None)  # 2 windows, 1 donor
+
+
+def test_widen_must_be_at_least_one():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(80, 4)).cumsum(axis=0)
+    y = X.mean(axis=1) + rng.normal(size=80)
+    est = make_estimator("sc").fit(y[:60], X[:60], X[60:])
+    with pytest.raises(ConfigError, match="widen"):
+        conformal_inference(est, y[:60], X[:60], y[60:], X[60:], widen=0.5)
