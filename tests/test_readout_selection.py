@@ -23,7 +23,7 @@ def world_panel():
 def _calmest_set(panel, n=6, tries=40, seed=0):
     """What a design search does: among random sets, the one whose pre-period fits best."""
     wide = panel.wide()
-    pre = wide.loc[: "2024-08-31"]
+    pre = wide.loc[:"2024-08-31"]
     rng = np.random.default_rng(seed)
     best = None
     for _ in range(tries):
