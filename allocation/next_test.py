@@ -13,7 +13,8 @@ curves.json with posterior draws into what the planner needs:
 * **candidate tests**: treated market sets and lengths from the design search
   among the free markets (the registry's busy markets excluded), each channel
   that spends in them, at each intensity; a test's standard error comes from
-  the design's simulated MDE, ``se = MDE / (z_{1-alpha/2} + z_{power})``, and its
+  the design's simulated MDE, ``se = MDE / (z_{1-alpha/2} + z_{power})``, widened as the
+  readout of a chosen set widens it (:mod:`experiments.readout_selection`), and its
   lift under each draw from the draw's curves over the test's markets;
 * its **cost** in outcome units: the outcome forgone in the treated markets,
   less what the spend it frees would earn at the plan's marginal return (or
@@ -34,9 +35,11 @@ from allocation.business_rules import Rules
 from allocation.curves import CurveSet
 from allocation.optimize import Allocator
 from causal import response as R
+from causal.base import make_estimator
 from causal.errors import ConfigError, DataError
 from causal.panel import Panel
 from experiments.design import design_experiment
+from experiments.readout_selection import selection_scale
 from experiments.test_planner import (
     CandidateTest,
     TestValue,
@@ -362,6 +365,7 @@ def propose_tests(
             "markets; widen --treated or allow longer tests"
         )
 
+    sets = _selection_widened(panel, sets, exclude, seed)
     planner = _Planner(post, budget=budget, max_change=max_change, solver=solver)
     base_plan = planner.plan(np.full(post.n_draws, 1.0 / post.n_draws))
     lam = _marginal_return(planner, base_plan)
@@ -410,7 +414,7 @@ def propose_tests(
     intervals = _channel_intervals(channel_draws, values, level)
     notes = [
         f"market sets from the design search ({len(sets)} kept of {len(design.candidates)}); standard "
-        f"error = MDE / {z:.2f}",
+        f"error = MDE / {z:.2f}, widened as the readout of a chosen set widens it",
         f"plans re-made under reweighted posteriors by the static allocator (guardrail {max_change}, budget "
         f"{budget:,.0f}); marginal return of spend {lam:.4g} {curves.outcome} per unit",
     ]
@@ -430,6 +434,26 @@ def propose_tests(
     return Proposal(
         values, horizon, per, post.n_draws, intervals, settings, notes, verdict(values[0], horizon)
     )
+
+
+def _selection_widened(panel: Panel, sets: list, exclude: Sequence[str], seed: int) -> list:
+    """Each market set's standard error as its readout will have it: the design search chose the set
+    for its calm history, and the readout of a chosen set widens its interval by how much calmer that
+    history is than random sets' of its size (:mod:`experiments.readout_selection`). Without this the
+    planner expects intervals narrower than the readout gives."""
+    wide = panel.wide()
+    out = []
+    for treated, periods, se, mde in sets:
+        control = [g for g in panel.geos if g not in set(treated) and g not in set(exclude)]
+        Y, X = wide[list(treated)].to_numpy(float), wide[control].to_numpy(float)
+        unit = (
+            float(np.mean(np.abs(X))) or 1.0
+        )  # as the readout: fits on data divided by one number
+        factor, _ = selection_scale(
+            make_estimator("sc"), Y / unit, X / unit, int(periods), seed=seed
+        )
+        out.append((treated, periods, se * factor, mde * factor))
+    return out
 
 
 def verdict(best: TestValue, horizon: int) -> list[str]:

@@ -113,7 +113,7 @@ def read_out(
     placebos: bool = True,
     pairs: Sequence[tuple[str, str]] | None = None,
     predictors: Sequence[str] | None = None,
-    selection_check: bool = True,
+    selection_check: bool = False,
     _exclude: Sequence[str] = (),
 ) -> Readout:
     """Read out a geo experiment: incremental signups in the treated geos, with an interval.
@@ -178,13 +178,15 @@ def read_out(
         ``COL`` (the column's mean over the pre-period), ``COL@A:B`` (its mean
         from date A to date B) or ``COL@A`` (its value at date A); ``COL`` may
         be the outcome.
-    selection_check : bool, default=True
-        Compare the treated set's pre-period with ``N_SETS`` random sets of its
-        size from the same markets (:mod:`experiments.readout_selection`) and,
-        when its history is calmer than the median one (as for a set a design
-        search chose), widen the conformal test's interval by the ratio, with a
-        note. Only for the conformal inferences; ``False`` keeps the set's own
-        history as the only reference (the design's power simulations do).
+    selection_check : bool, default=False
+        The treated set was chosen by a design search: compare its pre-period
+        with ``N_SETS`` random sets of its size from the same markets
+        (:mod:`experiments.readout_selection`) and, when its history is calmer
+        than theirs (root mean square), widen the conformal test's interval by
+        the ratio, with a note. Only for the conformal inferences. Off by
+        default: on randomly chosen sets (2 of 30 markets, the readout study)
+        it widened intervals that were already calibrated (coverage 0.905 ->
+        0.97, power at a 10% lift 0.815 -> 0.465).
 
     Returns
     -------
@@ -345,7 +347,7 @@ def _read_out(
     placebos,
     exclude,
     predictors=(),
-    selection_check=True,
+    selection_check=False,
 ) -> Readout:
     alpha = 1.0 - confidence
 

@@ -18,8 +18,14 @@ value of sample information (Raiffa & Schlaifer 1961; preposterior analysis) is
 
 where :math:`w'_{s'} \propto w_{s'}\,\phi((\hat L - L_{s'}(\tau))/\sigma_\tau)` is
 the posterior after the test, reweighted over the same draws (importance
-weighting: no refit per simulated outcome). It is never negative in
-expectation, tends to zero as :math:`\sigma_\tau \to \infty` and to the
+weighting: no refit per simulated outcome). Each simulated readout's gain is
+computed under that posterior, :math:`\max(0, \sum_{s'} w'_{s'}[V_{s'}(x(w')) - V_{s'}(x(w))])`:
+the re-made plan is adopted only if the updated posterior prefers it to
+today's (the plan maker is an approximation, so a re-made plan can be worse),
+and averaging over :math:`w'` instead of reading the gain at the draw that
+generated :math:`\hat L` has the same expectation with far less Monte-Carlo
+noise. Before this (issue 16, session 5) a go-dark's estimate was often
+negative: the approximate re-plans' losses outweighed its information. It is never negative, tends to zero as :math:`\sigma_\tau \to \infty` and to the
 expected value of perfect information on the test's lift as
 :math:`\sigma_\tau \to 0`. The value per period times the periods left in the
 horizon, less the test's cost (outcome forgone in the treated markets), ranks
@@ -214,8 +220,11 @@ def evaluate_tests(
             y = L[s] + t.se * zk
             w1 = reweight(w0, L, y, t.se)
             v1 = value(plan(w1))
-            # The truth is draw s: the gain is what the new plan earns over the old one in that world.
-            gains[k] = v1[s] - base_value[s]
+            # After the readout the new plan is adopted only if the updated posterior prefers it to
+            # today's (the plan maker is an approximation that can be worse); its gain is averaged
+            # over that posterior, not read at the one draw s that generated the readout (same
+            # expectation, far less noise; Rao-Blackwell). Each gain is then >= 0, as EVSI is.
+            gains[k] = max(float(w1 @ (v1 - base_value)), 0.0)
             m = float(w1 @ L)
             post_sd[k] = float(np.sqrt(max(w1 @ (L - m) ** 2, 0.0)))
             for name, fn in (track or {}).items():

@@ -40,8 +40,8 @@ def _calmest_set(panel, n=6, tries=40, seed=0):
 def test_a_calm_chosen_set_is_widened_with_a_note(world_panel):
     _, panel = world_panel
     treated = _calmest_set(panel)
-    r = read_out(panel, treated, TEST, placebos=False)
-    plain = read_out(panel, treated, TEST, placebos=False, selection_check=False)
+    r = read_out(panel, treated, TEST, placebos=False, selection_check=True)
+    plain = read_out(panel, treated, TEST, placebos=False)  # off by default
     note = [n for n in r.notes if "calmer than" in n]
     assert len(note) == 1 and "widened x" in note[0]
     factor = float(note[0].rsplit("widened x", 1)[1].rstrip("."))

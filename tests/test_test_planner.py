@@ -52,7 +52,8 @@ def test_uncertain_channel_is_worth_testing_and_precision_pays(draws):
     )
     by = {r.test.channel: r for r in ranked}
     assert by["1"].evsi_per_period > by["0"].evsi_per_period + 3 * by["1"].evsi_se
-    assert by["0"].evsi_per_period == pytest.approx(0.0, abs=3 * by["0"].evsi_se + 1e-9)
+    # A well-known channel's test changes the plan hardly at all (each simulated gain is >= 0).
+    assert 0.0 <= by["0"].evsi_per_period < 0.01 * by["1"].evsi_per_period
     assert by["1"].posterior_sd < by["1"].prior_sd
     evsi = [
         evaluate_tests([_test(draws, 1, se)], plan, value, horizon=1, n_outcomes=200)[
@@ -129,3 +130,22 @@ def test_the_proposal_says_when_no_test_pays_for_itself(draws):
     )
     noisy = replace(good, evsi_se=r.value)
     assert "within two Monte-Carlo standard errors" in verdict(noisy, 1)[0]
+
+
+def test_a_worse_re_plan_is_not_adopted(draws):
+    """An approximate plan maker that sometimes re-plans badly: the readout's decision keeps today's
+    plan when the updated posterior prefers it, so no test is valued below zero (it was before)."""
+    good = _plan(draws)
+    w0 = np.full(S, 1.0 / S)
+
+    def clumsy(w):
+        # Any posterior other than today's gets its plan pushed off the optimum.
+        x = good(w)
+        return x if np.allclose(w, w0) else x + np.array([1.5, -1.5])
+
+    r = evaluate_tests([_test(draws, 0, 0.5)], clumsy, _value(draws), horizon=1, n_outcomes=50)[0]
+    assert r.evsi_per_period == pytest.approx(0.0, abs=1e-9)
+    informative = evaluate_tests(
+        [_test(draws, 1, 0.05)], clumsy, _value(draws), horizon=1, n_outcomes=50
+    )[0]
+    assert informative.evsi_per_period > 0
