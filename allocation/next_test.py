@@ -432,7 +432,14 @@ def propose_tests(
         "exclude": sorted(exclude),
     }
     return Proposal(
-        values, horizon, per, post.n_draws, intervals, settings, notes, verdict(values[0], horizon)
+        values,
+        horizon,
+        per,
+        post.n_draws,
+        intervals,
+        settings,
+        notes,
+        verdict(values[0], horizon, float(np.mean(planner.value(base_plan)))),
     )
 
 
@@ -456,8 +463,16 @@ def _selection_widened(panel: Panel, sets: list, exclude: Sequence[str], seed: i
     return out
 
 
-def verdict(best: TestValue, horizon: int) -> list[str]:
-    """What the ranking means, said first: whether the best test is worth its cost at all."""
+#: A test whose information is worth less than this share of the plan's outcome changes nothing.
+NEGLIGIBLE_SHARE = 1e-4
+
+
+def verdict(best: TestValue, horizon: int, plan_outcome: float | None = None) -> list[str]:
+    """What the ranking means, said first: whether the best test is worth its cost at all.
+
+    ``plan_outcome`` is today's plan's expected outcome per period: a best value below
+    ``NEGLIGIBLE_SHARE`` of it over the horizon is called negligible.
+    """
     if best.net_value <= 0:
         return [
             "no candidate's information is worth its cost over the horizon: the posterior already decides "
@@ -467,6 +482,13 @@ def verdict(best: TestValue, horizon: int) -> list[str]:
         return [
             f"the best candidate's value of information ({best.value:,.0f}) is within two Monte-Carlo "
             "standard errors of zero: it ranks first mostly on its low cost"
+        ]
+    if plan_outcome is not None and best.value < NEGLIGIBLE_SHARE * plan_outcome * horizon:
+        return [
+            f"the best candidate's value of information ({best.value:,.0f} over {horizon} periods) is "
+            f"under {NEGLIGIBLE_SHARE:.2%} of the plan's outcome: no candidate can change the plan "
+            "much (the guardrail bounds it, and no test here is precise enough to move the posterior "
+            "far); it ranks first mostly on its low cost"
         ]
     return []
 

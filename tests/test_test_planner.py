@@ -130,6 +130,14 @@ def test_the_proposal_says_when_no_test_pays_for_itself(draws):
     )
     noisy = replace(good, evsi_se=r.value)
     assert "within two Monte-Carlo standard errors" in verdict(noisy, 1)[0]
+    # Worth next to nothing against the plan's own outcome: said so.
+    assert (
+        verdict(good, 1, plan_outcome=10 * good.value / 1e-4)[0].startswith(
+            "the best candidate's value"
+        )
+        and "under 0.01%" in verdict(good, 1, plan_outcome=10 * good.value / 1e-4)[0]
+    )
+    assert verdict(good, 1, plan_outcome=good.value) == []
 
 
 def test_a_worse_re_plan_is_not_adopted(draws):
