@@ -245,6 +245,7 @@ def propose_tests(
     n_sets: int = 3,
     budget: float | None = None,
     max_change: float | None = 0.15,
+    replan_every: int | None = None,
     horizon: int | None = None,
     alpha: float = 0.1,
     power_target: float = 0.8,
@@ -278,6 +279,12 @@ def propose_tests(
         Best market sets of the design search to consider.
     budget, max_change : float
         The plan the test would inform: its budget (default current spend) and guardrail.
+    replan_every : int, optional
+        Periods between re-plans when ``max_change`` is a guardrail per re-plan (e.g. 7 for a weekly
+        guardrail on a daily panel). The plan a test informs is then the one reachable over the
+        horizon: lines may move ``(1 + max_change) ** (horizon / replan_every) - 1``, and a band that
+        lets a line double is no band (budget only). ``None`` holds every plan of the horizon to one
+        step of the guardrail, as if the plan could never move farther.
     horizon : int, optional
         Periods the better plan pays over (default: a year of the panel's periods).
     n_outcomes, max_draws, n_windows : simulated readouts per candidate, posterior draws
@@ -366,7 +373,8 @@ def propose_tests(
         )
 
     sets = _selection_widened(panel, sets, exclude, seed)
-    planner = _Planner(post, budget=budget, max_change=max_change, solver=solver)
+    band = _horizon_band(max_change, horizon, replan_every)
+    planner = _Planner(post, budget=budget, max_change=band, solver=solver)
     base_plan = planner.plan(np.full(post.n_draws, 1.0 / post.n_draws))
     lam = _marginal_return(planner, base_plan)
     tests = []
@@ -415,7 +423,14 @@ def propose_tests(
     notes = [
         f"market sets from the design search ({len(sets)} kept of {len(design.candidates)}); standard "
         f"error = MDE / {z:.2f}, widened as the readout of a chosen set widens it",
-        f"plans re-made under reweighted posteriors by the static allocator (guardrail {max_change}, budget "
+        f"plans re-made under reweighted posteriors by the static allocator (guardrail {max_change}"
+        + (
+            f" every {replan_every} {per}s: over the horizon "
+            + ("no band" if band is None else f"a band of {band:.0%}")
+            if replan_every
+            else ""
+        )
+        + ", budget "
         f"{budget:,.0f}); marginal return of spend {lam:.4g} {curves.outcome} per unit",
     ]
     settings = {
@@ -424,6 +439,8 @@ def propose_tests(
         "intensities": list(intensities),
         "budget": budget,
         "max_change": max_change,
+        "replan_every": replan_every,
+        "plan_band": band,
         "alpha": alpha,
         "power_target": power_target,
         "n_outcomes": n_outcomes,
@@ -441,6 +458,18 @@ def propose_tests(
         notes,
         verdict(values[0], horizon, float(np.mean(planner.value(base_plan)))),
     )
+
+
+def _horizon_band(max_change: float | None, horizon: int, replan_every: int | None) -> float | None:
+    """How far a line may move over the horizon under a guardrail of ``max_change`` per re-plan."""
+    if max_change is None or not replan_every:
+        return max_change
+    if replan_every < 1:
+        raise ConfigError(
+            f"replan_every must be a whole number of periods >= 1, got {replan_every}"
+        )
+    band = (1.0 + max_change) ** (horizon / replan_every) - 1.0
+    return None if band >= 1.0 else float(band)
 
 
 def _selection_widened(panel: Panel, sets: list, exclude: Sequence[str], seed: int) -> list:

@@ -47,6 +47,11 @@ def test_demo_end_to_end(tmp_path, run_cli):
     # After the three tests every channel's credit is within 2x of its truth.
     for ch, credit in _credit(after, "calibrated").items():
         assert 0.5 < credit / truth[ch] < 2.0, (ch, credit, truth[ch])
+    # The designed tests are read out knowing their markets were chosen for a calm history
+    # (experiments/readout_selection.py): on seed 0 the branded go-dark's interval is widened.
+    brand = json.loads((out / "readout_brand_search.json").read_text())
+    assert "widened x" in brand["inference_method"]
+    assert any("calmer than" in n for n in brand["notes"])
     # The third test is the proposal's best, run on its markets.
     best = json.loads((out / "proposals.json").read_text())["best"]
     third = json.loads((out / "readout_next_test.json").read_text())

@@ -27,12 +27,17 @@ def propose_and_register(
     start: str,
     durations: list[int],
     seed: int = 0,
+    **options,
 ):
-    """Rank candidate tests that avoid the registry's busy markets and register the best as ``name``."""
+    """Rank candidate tests that avoid the registry's busy markets and register the best as ``name``.
+
+    ``options`` go to :func:`allocation.next_test.propose_tests` (e.g. ``replan_every``)."""
     from allocation.next_test import propose_tests
 
     exclude = sorted(registry.busy_geos(start, window_end(panel, start, max(durations))))
-    proposal = propose_tests(curves, panel, exclude=exclude, durations=durations, seed=seed)
+    proposal = propose_tests(
+        curves, panel, exclude=exclude, durations=durations, seed=seed, **options
+    )
     register_best(registry, proposal, panel, name=name, start=start)
     return proposal
 
