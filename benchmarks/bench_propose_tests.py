@@ -4,7 +4,7 @@ Calibrates the structural model on the panel (no lift), then ranks candidate tes
 ``allocation.next_test.propose_tests`` at its defaults, and prints the wall time of each step, the
 ranking's top rows and each channel's credit against the truth. Run:
 
-    python benchmarks/bench_propose_tests.py [--seed 0] [--compare-screen]
+    python benchmarks/bench_propose_tests.py [--seed 0] [--compare-screen] [--compare-replan]
 """
 
 from __future__ import annotations
@@ -27,6 +27,11 @@ def main() -> None:
         "--compare-screen",
         action="store_true",
         help="also time the proposal with the design search's default 4 screening windows",
+    )
+    parser.add_argument(
+        "--compare-replan",
+        action="store_true",
+        help="also time the proposal with replan_every=7 (the demo's: a weekly guardrail over a year)",
     )
     args = parser.parse_args()
     world = World(seed=args.seed)
@@ -61,6 +66,16 @@ def main() -> None:
         print(
             f"same process: 4 screening windows {t4 - t3:.1f} s, 2 (default) {t2 - t1:.1f} s, "
             f"ratio {(t2 - t1) / (t4 - t3):.2f}; same top five: {same}"
+        )
+
+    if args.compare_replan:
+        t5 = time.perf_counter()
+        weekly = propose_tests(curves, panel, seed=args.seed, replan_every=7)
+        t6 = time.perf_counter()
+        print(
+            f"same process: replan_every=7 {t6 - t5:.1f} s, default {t2 - t1:.1f} s, ratio "
+            f"{(t6 - t5) / (t2 - t1):.2f}; best: {weekly.best.test.label} (value "
+            f"{weekly.best.value:,.0f}, cost {weekly.best.cost:,.0f})"
         )
 
 
