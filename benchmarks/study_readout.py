@@ -72,6 +72,7 @@ def run_study(
     seed: int = 0,
     inference: str | None = None,
     progress: bool = False,
+    selection_check: bool = False,
 ) -> pd.DataFrame:
     """Run the study; returns one row per (estimator, scenario, replication).
 
@@ -146,6 +147,7 @@ def run_study(
                             seed=seed + done,
                             inference=inf_name or inference,
                             placebos=False,
+                            selection_check=selection_check,
                         )
                     except (
                         LiftlabError
@@ -224,6 +226,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-experiments", action="store_true")
     parser.add_argument("--out", default=None, help="CSV of every replication")
+    parser.add_argument(
+        "--selection-check",
+        action="store_true",
+        help="read out with the selection check on (experiments/readout_selection.py)",
+    )
     args = parser.parse_args()
 
     names = []
@@ -251,6 +258,7 @@ def main() -> None:
         confidence=args.confidence,
         seed=args.seed,
         inference=args.inference,
+        selection_check=args.selection_check,
     )
     if args.out:
         results.to_csv(args.out, index=False)
