@@ -141,32 +141,14 @@ def _conformal(
     fitted, y_pre, X_pre, y_post, X_post, alpha, seed, preset, scale=1.0
 ) -> tuple[EffectInference, list[dict]]:
     """The conformal test of ``preset``; with ``geolift`` also the average-effect test behind its interval."""
-    inf = conformal_inference(
-        fitted,
-        y_pre,
-        X_pre,
-        y_post,
-        X_post,
-        alpha=alpha,
-        seed=seed,
-        widen=scale,
-        **INFERENCE[preset],
-    )
+    data = (fitted, y_pre, X_pre, y_post, X_post)
+    inf = conformal_inference(*data, alpha=alpha, seed=seed, widen=scale, **INFERENCE[preset])
     tests = [{"test": preset, "p_value": inf.p_value, "method": inf.method}]
     if preset == "geolift":
         # GeoLift's sum-of-|residuals| statistic tests the whole path of effects;
         # the interval on the *average* effect inverts the average-effect statistic.
         ci_inf = conformal_inference(
-            fitted,
-            y_pre,
-            X_pre,
-            y_post,
-            X_post,
-            alpha=alpha,
-            seed=seed,
-            permutation="iid",
-            statistic="mean",
-            widen=scale,
+            *data, alpha=alpha, seed=seed, permutation="iid", statistic="mean", widen=scale
         )
         tests.append(
             {
