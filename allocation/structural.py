@@ -136,6 +136,11 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
     demand_bias_scale : float, default=1.0
         Without the mediator: prior sd of a demand-following channel's
         confounding bias, relative to its observational coefficient.
+    negative_control_mean : bool, default=True
+        With the mediator: centre the prior of each mediated channel's confounding bias in the queries
+        equation at the negative-control channels' mean spurious query contribution (a bias
+        correction, as empirical calibration does); False centres it at zero. Its sd is their root
+        mean square either way.
     decays, half_saturations, shapes : sequences
         The shape grid (geometric decay; Hill half-saturation as multiples of
         the mean positive spend per unit size; Hill exponent).
@@ -179,6 +184,7 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         capture_prior_scale: float = 0.05,
         pooling: float = 0.5,
         demand_bias_scale: float = 1.0,
+        negative_control_mean: bool = True,
         decays: Sequence[float] = DECAYS,
         half_saturations: Sequence[float] = HALF_SATURATION,
         shapes: Sequence[float] = SHAPES,
@@ -202,6 +208,7 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         self.capture_prior_scale = capture_prior_scale
         self.pooling = pooling
         self.demand_bias_scale = demand_bias_scale
+        self.negative_control_mean = negative_control_mean
         self.decays = decays
         self.half_saturations = half_saturations
         self.shapes = shapes

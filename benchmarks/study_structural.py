@@ -536,6 +536,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "--holdout", action="store_true", help="the five held-out worlds instead of the ten"
     )
     parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument("--rows-out", type=Path, help="write the per-(world, channel) rows as CSV")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
     t0 = time.perf_counter()
@@ -545,6 +546,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     body = report(res) + f"\nWhole study: {wall:.0f} s wall on this machine (2 shared cores).\n"
     print(body)
     print(json.dumps(res["goals"], indent=1))
+    if args.rows_out:
+        res["rows"].to_csv(args.rows_out, index=False)
     if args.write_docs:
         suffix = "_holdout" if args.holdout else ""
         figure = FIGURE.with_name(f"structural_ratios_{args.model}{suffix}.png")
