@@ -141,6 +141,10 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         equation at the negative-control channels' mean spurious query contribution (a bias
         correction, as empirical calibration does); False centres it at zero. Its sd is their root
         mean square either way.
+    specification_average : bool, default=True
+        Split the posterior draws equally between the two fixed blocks (the smooth one of trend,
+        Fourier, weekday and controls, and cluster-by-period effects), so the intervals carry how far
+        the two defensible adjustments for organic demand disagree (see ``_specification_shift``).
     decays, half_saturations, shapes : sequences
         The shape grid (geometric decay; Hill half-saturation as multiples of
         the mean positive spend per unit size; Hill exponent).
@@ -185,6 +189,7 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         pooling: float = 0.5,
         demand_bias_scale: float = 1.0,
         negative_control_mean: bool = True,
+        specification_average: bool = True,
         decays: Sequence[float] = DECAYS,
         half_saturations: Sequence[float] = HALF_SATURATION,
         shapes: Sequence[float] = SHAPES,
@@ -209,6 +214,7 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         self.pooling = pooling
         self.demand_bias_scale = demand_bias_scale
         self.negative_control_mean = negative_control_mean
+        self.specification_average = specification_average
         self.decays = decays
         self.half_saturations = half_saturations
         self.shapes = shapes
@@ -386,6 +392,24 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         mode, cond = self._search(mode, lifts=use)
         self.mode_ = mode
         self._robust_scale(mode, use)
+        # The other fixed block (cluster-by-period effects, or the smooth block when those were asked
+        # for): a second defensible specification whose posterior mean at the mode's shapes the draws
+        # are split over (structural_inference._specification_shift).
+        if self.specification_average:
+            alt = (
+                fixed_block(panel, controls, cidx, C, fourier=self.fourier, holdout=0).projector(
+                    np.ones(T * G, dtype=bool)
+                )
+                if self.time_effects
+                else _TwoWay(cidx, C, T, G)
+            )
+            raw = base_cols + [
+                _saturated(spend[ch] / size, grid[ch][mode[k]]) for k, ch in enumerate(channels)
+            ]
+            Xa = alt.resid(np.column_stack([v.ravel() for v in raw]))
+            self._specification_shift(mode, use, Xa)
+        else:
+            self.spec_shift_ = np.zeros(self._p)
         self._sample(cond, use, rng)
         self.lifts_ = lifts
         self._summaries(lifts, notes)

@@ -264,6 +264,44 @@ class StructuralInference:
                 self._qbias_rhs[idx] = prec @ np.full(C, mu / denom)
         self._qbias_tau = np.array(scale)
 
+    def _specification_shift(self, combo: np.ndarray, use: Sequence[int], Xa: np.ndarray) -> None:
+        """Posterior mean under the other fixed block, at the mode's shapes: half the draws move there.
+
+        ``Xa`` holds the outcome, the demand-proxy columns and each channel's feature at ``combo``,
+        projected on the other fixed block. The two blocks adjust for organic demand differently
+        (smooth per-cluster seasonality and trend with the controls, or a free effect per cluster and
+        period, identified from within-cluster differences only); which one is right is not
+        something the panel settles, and their marginal likelihoods are of differently projected data,
+        so they are not compared: the specifications get equal weight (Draper 1995, model
+        uncertainty as part of the posterior). The other block's posterior keeps this block's
+        precision (covariance) and its own negative-control bias prior; the draws of the other half are
+        centred at its mean (``spec_shift_``), so between-specification spread enters every summary
+        and curve.
+        """
+        nb, K = self._nb, self._K
+        cols = self._cols(combo)
+        idx = np.r_[np.arange(nb), cols]
+        rows_c = np.repeat(self.cluster_idx_[None, :], self._T, axis=0).ravel()
+        gram = np.zeros_like(self._gram)
+        for c in range(self._C):
+            Xi = Xa[rows_c == c]
+            gram[c][np.ix_(idx, idx)] = Xi.T @ Xi
+        saved = (self._gram, self._post_cache, self._qbias_prec, self._qbias_rhs)
+        saved_nc = getattr(self, "negative_control_", {})
+        try:
+            self._gram, self._post_cache = gram, {}
+            if len(self._ix["qbias"]):
+                self._qbias_prec = np.zeros_like(self._qbias_prec)
+                self._qbias_rhs = np.zeros_like(self._qbias_rhs)
+                feats = np.zeros((len(Xa), K))
+                feats[:] = Xa[:, nb:]
+                self._negative_control_bias(combo, feats, Xa[:, 1])
+            alt_mean = self._posterior(combo, use)[0]
+        finally:
+            self._gram, self._post_cache, self._qbias_prec, self._qbias_rhs = saved
+            self.negative_control_ = saved_nc
+        self.spec_shift_ = alt_mean - self._posterior(combo, use)[0]
+
     def _groups(self) -> np.ndarray:
         """Dependence group of every row (date-major): market cluster by block of consecutive periods.
 
@@ -354,7 +392,8 @@ class StructuralInference:
         thetas = np.empty((N, self._p))
         for i, j in enumerate(pick):
             mean, L, _ = cache[inv[j]]
-            thetas[i] = self._truncated_draw(mean, L, rng)
+            # Every other draw from the other specification (equal weights, _specification_shift).
+            thetas[i] = self._truncated_draw(mean + (i % 2) * self.spec_shift_, L, rng)
         combos = uniq[inv[pick]]
         self.draws_ = {"shape": combos, "theta": thetas}
 
