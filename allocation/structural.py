@@ -145,6 +145,10 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         Split the posterior draws equally between the two fixed blocks (the smooth one of trend,
         Fourier, weekday and controls, and cluster-by-period effects), so the intervals carry how far
         the two defensible adjustments for organic demand disagree (see ``_specification_shift``).
+    spend_proxy : bool, default=True
+        Without a usable mediator column: model the paths through the queries with the first
+        demand channel's spend (branded search: cost per query times queries) as their noisy proxy,
+        rather than dropping them (the demand channels keep their confounding-bias prior).
     decays, half_saturations, shapes : sequences
         The shape grid (geometric decay; Hill half-saturation as multiples of
         the mean positive spend per unit size; Hill exponent).
@@ -190,6 +194,7 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         demand_bias_scale: float = 1.0,
         negative_control_mean: bool = True,
         specification_average: bool = True,
+        spend_proxy: bool = True,
         decays: Sequence[float] = DECAYS,
         half_saturations: Sequence[float] = HALF_SATURATION,
         shapes: Sequence[float] = SHAPES,
@@ -215,6 +220,7 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         self.demand_bias_scale = demand_bias_scale
         self.negative_control_mean = negative_control_mean
         self.specification_average = specification_average
+        self.spend_proxy = spend_proxy
         self.decays = decays
         self.half_saturations = half_saturations
         self.shapes = shapes
@@ -290,19 +296,35 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
                 )
             if np.ptp(Qw) > 0:
                 Q = Qw
+        proxy = None
         if Q is None:
             why = "is constant" if self.mediator in panel.data.columns else "is not in the panel"
+            # Spend that follows the queries (cost per query times queries) measures them with its own
+            # noise: it stands in for them, so the paths through the queries are still modelled, but the
+            # demand adjustment stays incomplete and the demand channels keep their bias prior.
+            if self.spend_proxy and demand and mediated:
+                proxy = demand[0]
+                Qp = panel.wide(panel.spend_column(proxy)).to_numpy().astype(float)
+                Q = Qp if np.ptp(Qp) > 0 else None
+                proxy = proxy if Q is not None else None
+            paths = (
+                f"the paths through the queries are modelled with spend_{proxy} (which follows them) as "
+                "their noisy proxy"
+                if proxy
+                else "mediated effects are not separated from direct ones"
+            )
             msg = (
                 f"mediator column '{self.mediator}' {why}: the demand adjustment (signups given branded queries) "
                 f"could not be made; {', '.join(demand) or 'no channel'} "
                 f"{'gets' if len(demand) == 1 else 'get'} a confounding-bias prior and wide intervals, "
-                f"and mediated effects are not separated from direct ones"
+                f"and {paths}"
             )
             if self.strict_mediator:
                 raise DataError(f"{panel.source}: {msg}")
             warnings.warn(msg, MediatorWarning, stacklevel=2)
             notes.append(msg)
-            mediated = []
+            if proxy is None:
+                mediated = []
         else:
             demand = []
         controls = [c for c in (self.controls or []) if c != self.mediator]
@@ -367,7 +389,8 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         )
         self.geo_cluster_ = geo_cluster or {g: None for g in panel.geos}
         self.cluster_idx_ = cidx
-        self.outcome_, self.period_, self.has_mediator_ = panel.y, panel.period_name, Q is not None
+        self.outcome_, self.period_ = panel.y, panel.period_name
+        self.has_mediator_, self.mediator_proxy_ = Q is not None and proxy is None, proxy
         self.grid_ = grid
         self.capture_ = capture
         self._gram, self._unit, self._spend, self._y, self._Q = gram, unit, spend, y, Q
