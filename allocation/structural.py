@@ -46,11 +46,23 @@ Lifts enter as Gaussian likelihood terms on the *total* incremental of exactly
 their intervention (treated geos, window, spend change, carryover from the
 whole series), with :math:`\kappa` at its posterior mean.
 
+Confounding the panel cannot rule out. Each mediated channel gets a bias
+:math:`b^{q}_{kc}` next to :math:`\beta^{q}_{kc}` in the queries equation's
+likelihood, with a prior from negative-control channels (in the graph, neither
+into the queries nor after demand): their spurious query contributions, fitted
+beside the mediated channels, set its mean and sd (Lipsitch et al. 2010;
+Schuemie et al. 2018). Lifts load on :math:`\beta^{q}` only and separate the
+two. The draws are split equally between two fixed blocks (smooth seasonality
+and trend, or cluster-by-period effects; Draper 1995): half are centred at the
+other block's posterior mean at the mode's shapes.
+
 Without a usable mediator column the adjustment for demand cannot be made:
 the model says so (a warning and a note) and each demand-following channel
 (spend with a parent in the graph, e.g. branded search) gets a confounding bias
 :math:`b_{kc}` in the observational likelihood, :math:`N(0, (\text{scale}\,|\hat\gamma|)^2)`,
-so its interval spans what the panel cannot tell apart.
+so its interval spans what the panel cannot tell apart. That channel's spend
+(cost per query times queries) then stands in for the queries as their noisy
+proxy, so the mediated channels' paths through them are still modelled.
 
 References
 ----------
@@ -64,6 +76,12 @@ Mueller, U. K. (2013). Risk of Bayesian inference in misspecified models, and th
 covariance matrix. Econometrica, 81(5), 1805-1849.
 Geweke, J. (1991). Efficient simulation from the multivariate normal and
 Student-t distributions subject to linear constraints.
+Lipsitch, M., Tchetgen Tchetgen, E., & Cohen, T. (2010). Negative controls: a tool for detecting
+confounding and bias in observational studies. Epidemiology, 21(3), 383-388.
+Schuemie, M. J., Hripcsak, G., Ryan, P. B., Madigan, D., & Suchard, M. A. (2018). Empirical confidence
+interval calibration for population-level effect estimation studies in observational healthcare data.
+PNAS, 115(11), 2571-2577.
+Draper, D. (1995). Assessment and propagation of model uncertainty. JRSS B, 57(1), 45-97.
 """
 
 from __future__ import annotations
