@@ -46,11 +46,23 @@ Lifts enter as Gaussian likelihood terms on the *total* incremental of exactly
 their intervention (treated geos, window, spend change, carryover from the
 whole series), with :math:`\kappa` at its posterior mean.
 
+Confounding the panel cannot rule out. Each mediated channel gets a bias
+:math:`b^{q}_{kc}` next to :math:`\beta^{q}_{kc}` in the queries equation's
+likelihood, with a prior from negative-control channels (in the graph, neither
+into the queries nor after demand): their spurious query contributions, fitted
+beside the mediated channels, set its mean and sd (Lipsitch et al. 2010;
+Schuemie et al. 2018). Lifts load on :math:`\beta^{q}` only and separate the
+two. The draws are split equally between two fixed blocks (smooth seasonality
+and trend, or cluster-by-period effects; Draper 1995): half are centred at the
+other block's posterior mean at the mode's shapes.
+
 Without a usable mediator column the adjustment for demand cannot be made:
 the model says so (a warning and a note) and each demand-following channel
 (spend with a parent in the graph, e.g. branded search) gets a confounding bias
 :math:`b_{kc}` in the observational likelihood, :math:`N(0, (\text{scale}\,|\hat\gamma|)^2)`,
-so its interval spans what the panel cannot tell apart.
+so its interval spans what the panel cannot tell apart. That channel's spend
+(cost per query times queries) then stands in for the queries as their noisy
+proxy, so the mediated channels' paths through them are still modelled.
 
 References
 ----------
@@ -64,6 +76,12 @@ Mueller, U. K. (2013). Risk of Bayesian inference in misspecified models, and th
 covariance matrix. Econometrica, 81(5), 1805-1849.
 Geweke, J. (1991). Efficient simulation from the multivariate normal and
 Student-t distributions subject to linear constraints.
+Lipsitch, M., Tchetgen Tchetgen, E., & Cohen, T. (2010). Negative controls: a tool for detecting
+confounding and bias in observational studies. Epidemiology, 21(3), 383-388.
+Schuemie, M. J., Hripcsak, G., Ryan, P. B., Madigan, D., & Suchard, M. A. (2018). Empirical confidence
+interval calibration for population-level effect estimation studies in observational healthcare data.
+PNAS, 115(11), 2571-2577.
+Draper, D. (1995). Assessment and propagation of model uncertainty. JRSS B, 57(1), 45-97.
 """
 
 from __future__ import annotations
@@ -136,6 +154,19 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
     demand_bias_scale : float, default=1.0
         Without the mediator: prior sd of a demand-following channel's
         confounding bias, relative to its observational coefficient.
+    negative_control_mean : bool, default=True
+        With the mediator: centre the prior of each mediated channel's confounding bias in the queries
+        equation at the negative-control channels' mean spurious query contribution (a bias
+        correction, as empirical calibration does); False centres it at zero. Its sd is their root
+        mean square either way.
+    specification_average : bool, default=True
+        Split the posterior draws equally between the two fixed blocks (the smooth one of trend,
+        Fourier, weekday and controls, and cluster-by-period effects), so the intervals carry how far
+        the two defensible adjustments for organic demand disagree (see ``_specification_shift``).
+    spend_proxy : bool, default=True
+        Without a usable mediator column: model the paths through the queries with the first
+        demand channel's spend (branded search: cost per query times queries) as their noisy proxy,
+        rather than dropping them (the demand channels keep their confounding-bias prior).
     decays, half_saturations, shapes : sequences
         The shape grid (geometric decay; Hill half-saturation as multiples of
         the mean positive spend per unit size; Hill exponent).
@@ -179,6 +210,9 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         capture_prior_scale: float = 0.05,
         pooling: float = 0.5,
         demand_bias_scale: float = 1.0,
+        negative_control_mean: bool = True,
+        specification_average: bool = True,
+        spend_proxy: bool = True,
         decays: Sequence[float] = DECAYS,
         half_saturations: Sequence[float] = HALF_SATURATION,
         shapes: Sequence[float] = SHAPES,
@@ -202,6 +236,9 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         self.capture_prior_scale = capture_prior_scale
         self.pooling = pooling
         self.demand_bias_scale = demand_bias_scale
+        self.negative_control_mean = negative_control_mean
+        self.specification_average = specification_average
+        self.spend_proxy = spend_proxy
         self.decays = decays
         self.half_saturations = half_saturations
         self.shapes = shapes
@@ -277,19 +314,35 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
                 )
             if np.ptp(Qw) > 0:
                 Q = Qw
+        proxy = None
         if Q is None:
             why = "is constant" if self.mediator in panel.data.columns else "is not in the panel"
+            # Spend that follows the queries (cost per query times queries) measures them with its own
+            # noise: it stands in for them, so the paths through the queries are still modelled, but the
+            # demand adjustment stays incomplete and the demand channels keep their bias prior.
+            if self.spend_proxy and demand and mediated:
+                proxy = demand[0]
+                Qp = panel.wide(panel.spend_column(proxy)).to_numpy().astype(float)
+                Q = Qp if np.ptp(Qp) > 0 else None
+                proxy = proxy if Q is not None else None
+            paths = (
+                f"the paths through the queries are modelled with spend_{proxy} (which follows them) as "
+                "their noisy proxy"
+                if proxy
+                else "mediated effects are not separated from direct ones"
+            )
             msg = (
                 f"mediator column '{self.mediator}' {why}: the demand adjustment (signups given branded queries) "
                 f"could not be made; {', '.join(demand) or 'no channel'} "
                 f"{'gets' if len(demand) == 1 else 'get'} a confounding-bias prior and wide intervals, "
-                f"and mediated effects are not separated from direct ones"
+                f"and {paths}"
             )
             if self.strict_mediator:
                 raise DataError(f"{panel.source}: {msg}")
             warnings.warn(msg, MediatorWarning, stacklevel=2)
             notes.append(msg)
-            mediated = []
+            if proxy is None:
+                mediated = []
         else:
             demand = []
         controls = [c for c in (self.controls or []) if c != self.mediator]
@@ -354,7 +407,8 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         )
         self.geo_cluster_ = geo_cluster or {g: None for g in panel.geos}
         self.cluster_idx_ = cidx
-        self.outcome_, self.period_, self.has_mediator_ = panel.y, panel.period_name, Q is not None
+        self.outcome_, self.period_ = panel.y, panel.period_name
+        self.has_mediator_, self.mediator_proxy_ = Q is not None and proxy is None, proxy
         self.grid_ = grid
         self.capture_ = capture
         self._gram, self._unit, self._spend, self._y, self._Q = gram, unit, spend, y, Q
@@ -379,6 +433,24 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         mode, cond = self._search(mode, lifts=use)
         self.mode_ = mode
         self._robust_scale(mode, use)
+        # The other fixed block (cluster-by-period effects, or the smooth block when those were asked
+        # for): a second defensible specification whose posterior mean at the mode's shapes the draws
+        # are split over (structural_inference._specification_shift).
+        if self.specification_average:
+            alt = (
+                fixed_block(panel, controls, cidx, C, fourier=self.fourier, holdout=0).projector(
+                    np.ones(T * G, dtype=bool)
+                )
+                if self.time_effects
+                else _TwoWay(cidx, C, T, G)
+            )
+            raw = base_cols + [
+                _saturated(spend[ch] / size, grid[ch][mode[k]]) for k, ch in enumerate(channels)
+            ]
+            Xa = alt.resid(np.column_stack([v.ravel() for v in raw]))
+            self._specification_shift(mode, use, Xa)
+        else:
+            self.spec_shift_ = np.zeros(self._p)
         self._sample(cond, use, rng)
         self.lifts_ = lifts
         self._summaries(lifts, notes)

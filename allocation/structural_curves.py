@@ -223,6 +223,7 @@ def curves_dict(model: Model) -> dict:
         "fit": {
             "controls": list(model.controls_),
             "mediator": model.mediator if model.has_mediator_ else None,
+            "mediator_proxy": getattr(model, "mediator_proxy_", None),
             "mediated_channels": list(model.mediated_),
             "demand_channels_unadjusted": list(model.demand_),
             "clusters": [c for c in model.clusters_ if c is not None],

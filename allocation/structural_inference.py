@@ -69,6 +69,15 @@ class StructuralInference:
         self._dem_k = [self.channels_.index(c) for c in self.demand_]
         ix["bias"] = np.arange(p, p + len(self._dem_k) * C).reshape(len(self._dem_k), C)
         p += len(self._dem_k) * C
+        # Negative controls: channels the graph sends neither into the queries nor after demand.
+        self._nc_k = [
+            k
+            for k, c in enumerate(self.channels_)
+            if c not in self.mediated_ and c not in self.capture_
+        ]
+        n_qb = len(self._med_k) if self._Q is not None and self._nc_k else 0
+        ix["qbias"] = np.arange(p, p + n_qb * C).reshape(n_qb, C)
+        p += n_qb * C
         self._ix, self._p = ix, p
         pos = np.zeros(p, dtype=bool)
         if not self.allow_negative:
@@ -124,6 +133,9 @@ class StructuralInference:
         if self._Q is not None and self._med_k:
             qcols = cols[self._med_k]
             qpar = ix["beta_q"].T  # (C, n_med)
+            if len(ix["qbias"]):  # the observational coefficient is beta_q + confounding bias
+                qcols = np.r_[qcols, qcols]
+                qpar = np.vstack([ix["beta_q"], ix["qbias"]]).T
             P[qpar[:, :, None], qpar[:, None, :]] += self._wq * g[:, qcols[:, None], qcols[None, :]]
             r[qpar] += self._wq * g[:, qcols, 1]
         return P, r
@@ -148,7 +160,8 @@ class StructuralInference:
         if hit is not None:
             return hit
         P, r = self._likelihood(combo)
-        P = P + self._prior_prec
+        P = P + self._prior_prec + self._qbias_prec
+        r = r + self._qbias_rhs
         P[np.diag_indices(self._p)] += self._bias_prior()
         for i in use:
             row, val, sd = self._lift_rows[i]
@@ -167,6 +180,8 @@ class StructuralInference:
         self._wy = self._wq = 1.0
         self._post_cache: dict = {}  # posteriors depend on the weights set here
         self._bias_tau = np.ones(len(self._dem_k))
+        self._qbias_prec = np.zeros((self._p, self._p))
+        self._qbias_rhs = np.zeros(self._p)
         # Least squares at the combination (a flat-prior fit) for the residuals.
         T, G = self._T, self._G
         cols = self._cols(combo)
@@ -185,6 +200,8 @@ class StructuralInference:
             qv = self._X[:, 1].astype(float)
             cq = _least_squares(dq, qv)
             out["q"] = qv - dq @ cq
+            if len(self._ix["qbias"]):
+                self._negative_control_bias(combo, feats, qv)
         stats_ = {}
         groups = self._groups()
         designs = {"y": design, "q": dq if "q" in out else None}
@@ -212,6 +229,78 @@ class StructuralInference:
                     for k in self._dem_k
                 ]
             )
+
+    def _negative_control_bias(self, combo: np.ndarray, feats: np.ndarray, qv: np.ndarray) -> None:
+        """Prior of the mediated channels' confounding bias in the queries equation, from negative controls.
+
+        The graph says the negative-control channels (no edge into the queries, spend with no parent)
+        do not move the queries, so their coefficients in the queries equation, fitted next to the
+        mediated channels, measure how much planned spend co-moves with organic demand the fixed block
+        does not absorb (negative-control exposures: Lipsitch, Tchetgen Tchetgen & Cohen 2010; the
+        systematic-error prior of empirical calibration: Schuemie et al. 2018). Each mediated channel's
+        bias gets a zero-mean prior whose contribution sd is the root mean square of the controls'
+        spurious query contributions: demand that moves one channel's spend may move another's as much.
+        The bias sits next to ``beta_q`` in the observational likelihood only; a lift loads on
+        ``beta_q`` and so separates them.
+        """
+        D = np.column_stack([self._split(feats[:, self._med_k]), feats[:, self._nc_k]])
+        coef = _least_squares(D, qv)[-len(self._nc_k) :]
+        spurious = np.array(
+            [coef[j] * self._unit[k][combo[k]].sum() for j, k in enumerate(self._nc_k)]
+        )
+        self.negative_control_ = {self.channels_[k]: float(v) for k, v in zip(self._nc_k, spurious)}
+        mu, rms = float(spurious.mean()), float(np.sqrt(np.mean(spurious**2)))
+        C = self._C
+        scale = []
+        for j, k in enumerate(self._med_k):
+            denom = float(self._unit[k][combo[k]].sum())
+            tau = max(rms / denom if denom > 0 else 0.0, 1e-3 * self._tau["beta_q"])
+            scale.append(tau)
+            cov = tau**2 * (np.ones((C, C)) + self.pooling**2 * np.eye(C))
+            idx = self._ix["qbias"][j]
+            prec = np.linalg.inv(cov)
+            self._qbias_prec[np.ix_(idx, idx)] = prec
+            if self.negative_control_mean and denom > 0:
+                self._qbias_rhs[idx] = prec @ np.full(C, mu / denom)
+        self._qbias_tau = np.array(scale)
+
+    def _specification_shift(self, combo: np.ndarray, use: Sequence[int], Xa: np.ndarray) -> None:
+        """Posterior mean under the other fixed block, at the mode's shapes: half the draws move there.
+
+        ``Xa`` holds the outcome, the demand-proxy columns and each channel's feature at ``combo``,
+        projected on the other fixed block. The two blocks adjust for organic demand differently
+        (smooth per-cluster seasonality and trend with the controls, or a free effect per cluster and
+        period, identified from within-cluster differences only); which one is right is not
+        something the panel settles, and their marginal likelihoods are of differently projected data,
+        so they are not compared: the specifications get equal weight (Draper 1995, model
+        uncertainty as part of the posterior). The other block's posterior keeps this block's
+        precision (covariance) and its own negative-control bias prior; the draws of the other half are
+        centred at its mean (``spec_shift_``), so between-specification spread enters every summary
+        and curve.
+        """
+        nb, K = self._nb, self._K
+        cols = self._cols(combo)
+        idx = np.r_[np.arange(nb), cols]
+        rows_c = np.repeat(self.cluster_idx_[None, :], self._T, axis=0).ravel()
+        gram = np.zeros_like(self._gram)
+        for c in range(self._C):
+            Xi = Xa[rows_c == c]
+            gram[c][np.ix_(idx, idx)] = Xi.T @ Xi
+        saved = (self._gram, self._post_cache, self._qbias_prec, self._qbias_rhs)
+        saved_nc = getattr(self, "negative_control_", {})
+        try:
+            self._gram, self._post_cache = gram, {}
+            if len(self._ix["qbias"]):
+                self._qbias_prec = np.zeros_like(self._qbias_prec)
+                self._qbias_rhs = np.zeros_like(self._qbias_rhs)
+                feats = np.zeros((len(Xa), K))
+                feats[:] = Xa[:, nb:]
+                self._negative_control_bias(combo, feats, Xa[:, 1])
+            alt_mean = self._posterior(combo, use)[0]
+        finally:
+            self._gram, self._post_cache, self._qbias_prec, self._qbias_rhs = saved
+            self.negative_control_ = saved_nc
+        self.spec_shift_ = alt_mean - self._posterior(combo, use)[0]
 
     def _groups(self) -> np.ndarray:
         """Dependence group of every row (date-major): market cluster by block of consecutive periods.
@@ -303,7 +392,8 @@ class StructuralInference:
         thetas = np.empty((N, self._p))
         for i, j in enumerate(pick):
             mean, L, _ = cache[inv[j]]
-            thetas[i] = self._truncated_draw(mean, L, rng)
+            # Every other draw from the other specification (equal weights, _specification_shift).
+            thetas[i] = self._truncated_draw(mean + (i % 2) * self.spec_shift_, L, rng)
         combos = uniq[inv[pick]]
         self.draws_ = {"shape": combos, "theta": thetas}
 
@@ -344,6 +434,9 @@ class StructuralInference:
             if has_q and self._med_k:
                 Dq = feats[rows][:, self._med_k]
                 qpar = list(ix["beta_q"][:, c])
+                if len(ix["qbias"]):
+                    Dq = np.column_stack([Dq, Dq])
+                    qpar += list(ix["qbias"][:, c])
                 rq = (self._X[rows, 1].astype(float) - Dq @ mean[qpar]) * self._wq
                 np.add.at(scores, (geo[rows][:, None], np.array(qpar)[None, :]), Dq * rq[:, None])
         S = np.linalg.inv(L @ L.T)

@@ -293,6 +293,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"  {spec.name}: liftlab {s['liftlab_s']:.2f} s, PyMC-Marketing {s['pymc_s']:.0f} s",
             flush=True,
         )
+        # Each world's ratios as soon as it is done, so a run stopped later keeps them.
+        for row in r:
+            print(
+                f"    {row['method']:15s} {row['channel']:16s} {row['ratio']:.2f}"
+                f"{'' if row['covered'] else '*'}",
+                flush=True,
+            )
     body = report(pd.DataFrame(rows), pd.DataFrame(worlds), args.model, args.level)
     print(body)
     if args.write_docs:

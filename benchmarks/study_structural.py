@@ -335,6 +335,11 @@ def fold_error(ratio: pd.Series) -> pd.Series:
         return pd.Series(np.where(r > 0, np.maximum(r, 1 / r), np.inf), index=ratio.index)
 
 
+def _width(df: pd.DataFrame) -> pd.Series:
+    """Width of each 90% interval relative to the truth, (hi - lo) / |truth|."""
+    return (df["hi"] - df["lo"]) / df["truth"].abs()
+
+
 def goals(df: pd.DataFrame, worlds: pd.DataFrame) -> dict:
     """The issue's goals, measured: within 2x (no lift, queries observed), 1.3x (lifted), coverage."""
     a = df[(df["case"] == "no lift") & df["queries"]]
@@ -351,6 +356,10 @@ def goals(df: pd.DataFrame, worlds: pd.DataFrame) -> dict:
         "coverage_no_lift": float(df.loc[df["case"] == "no lift", "covered"].mean()),
         "coverage_lifts": float(df.loc[df["case"] == "lifts", "covered"].mean()),
         "coverage_all": float(df["covered"].mean()),
+        # How wide the intervals are: (hi - lo) / truth, median over the pairs (an interval that
+        # covers everything is no answer, so coverage is read next to this).
+        "median_width_no_lift": float(_width(df[df["case"] == "no lift"]).median()),
+        "median_width_lifts": float(_width(df[df["case"] == "lifts"]).median()),
         "coverage_pairs": len(df),
         "worlds_over_panel": int(worlds["over_panel"].sum()),
         "negative_curves": int(worlds["negative_curves"].map(len).sum()),
@@ -420,6 +429,8 @@ def report(res: dict) -> str:
         f"(worst {_fold_text(g['lifted_worst_fold'])}) |",
         f"| 90% interval coverage, (world, channel) pairs, no lift | 80-95% | {g['coverage_no_lift']:.0%} |",
         f"| 90% interval coverage, with lifts | 80-95% | {g['coverage_lifts']:.0%} |",
+        f"| median 90% interval width / truth, no lift / with lifts | (reported) | "
+        f"{g['median_width_no_lift']:.2f} / {g['median_width_lifts']:.2f} |",
         f"| worlds crediting channels with more signups than the panel | 0 | {g['worlds_over_panel']} |",
         f"| curve lines with a negative effect | 0 | {g['negative_curves']} |",
         f"| fits refused as implausible (counted as misses above) | 0 | {g['refused_fits']} |",
@@ -536,6 +547,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "--holdout", action="store_true", help="the five held-out worlds instead of the ten"
     )
     parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument("--rows-out", type=Path, help="write the per-(world, channel) rows as CSV")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
     t0 = time.perf_counter()
@@ -545,6 +557,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     body = report(res) + f"\nWhole study: {wall:.0f} s wall on this machine (2 shared cores).\n"
     print(body)
     print(json.dumps(res["goals"], indent=1))
+    if args.rows_out:
+        res["rows"].to_csv(args.rows_out, index=False)
     if args.write_docs:
         suffix = "_holdout" if args.holdout else ""
         figure = FIGURE.with_name(f"structural_ratios_{args.model}{suffix}.png")

@@ -86,6 +86,9 @@ def test_goal_helpers_count_negative_estimates_and_curves():
             "lifted": [False, False],
             "ratio": [1.5, 3.0],
             "covered": [True, False],
+            "truth": [100.0, 200.0],
+            "lo": [80.0, 100.0],
+            "hi": [130.0, 180.0],
         }
     )
     worlds = pd.DataFrame({"over_panel": [False], "negative_curves": [[]], "refused": [{}]})
@@ -95,3 +98,4 @@ def test_goal_helpers_count_negative_estimates_and_curves():
         and g["no_lift_worst_fold"] == 3.0
         and g["coverage_no_lift"] == 0.5
     )
+    assert g["median_width_no_lift"] == pytest.approx(np.median([0.5, 0.4]))
