@@ -70,3 +70,24 @@ def test_widen_must_be_at_least_one():
     est = make_estimator("sc").fit(y[:60], X[:60], X[60:])
     with pytest.raises(ConfigError, match="widen"):
         conformal_inference(est, y[:60], X[:60], y[60:], X[60:], widen=0.5)
+
+
+def test_the_registry_checks_selection_for_a_designed_test(world_panel, tmp_path):
+    # A test registered from a design (a search picked its markets) is read out with the check;
+    # one registered by hand is not, unless asked.
+    from experiments.registry import Registry
+
+    _, panel = world_panel
+    treated = _calmest_set(panel)
+    reg = Registry(f"sqlite:///{tmp_path / 'designed.db'}")
+    reg.add("designed", start=TEST[0], end=TEST[1], design={"treated": treated})
+    reg.start("designed")
+    designed = reg.run_readout("designed", panel)[0].result
+    reg = Registry(f"sqlite:///{tmp_path / 'by_hand.db'}")
+    reg.add("by_hand", start=TEST[0], end=TEST[1], cells=treated)
+    reg.start("by_hand")
+    by_hand = reg.run_readout("by_hand", panel)[0].result
+    asked = reg.run_readout("by_hand", panel, selection_check=True)[0].result
+    assert any("calmer than" in n for n in designed["notes"])
+    assert not any("calmer than" in n for n in by_hand["notes"])
+    assert any("calmer than" in n for n in asked["notes"])

@@ -45,8 +45,11 @@ def propose_and_register(
 def register_best(registry, proposal, panel: Panel, *, name: str, start: str):
     """Register a proposal's best test as ``name`` from ``start``; the registry's record."""
     best = proposal.best.test
+    # The design record says a search picked these markets: their readout gets the selection check.
+    design = {"source": "propose-tests", "treated": list(best.markets), **proposal.best.to_dict()}
     return registry.add(
         name,
+        design=design,
         cells=list(best.markets),
         start=start,
         end=window_end(panel, start, best.periods),

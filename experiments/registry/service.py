@@ -385,8 +385,13 @@ class Registry:
         pre_period: tuple[str, str] | None = None,
         control: Sequence[str] | None = None,
         seed: int | None = None,
+        selection_check: bool | None = None,
     ) -> list[ReadoutRecord]:
         """Read out a test's cells on ``panel`` with its pre-registered settings and store the results.
+
+        ``selection_check`` (default: whether the test was registered from a design or a
+        proposal, i.e. a search picked its markets) widens the interval of a treated set whose
+        history is calmer than random sets of its size (:mod:`experiments.readout_selection`).
 
         Any setting given here that differs from the pre-registration makes
         the readout exploratory. With no pre-registered control, the control
@@ -430,6 +435,8 @@ class Registry:
             control = list(exp.control)
         pre = pre_period if pre_period is not None else exp.pre_period
         used_seed = exp.seed if seed is None else int(seed)
+        if selection_check is None:
+            selection_check = exp.design is not None
         computed = []
         for c in cells:
             res = read_out(
@@ -442,6 +449,7 @@ class Registry:
                 confidence=confidence if confidence is not None else exp.confidence,
                 channel=exp.channel,
                 seed=used_seed,
+                selection_check=selection_check,
             )
             computed.append(res.to_dict() if hasattr(res, "to_dict") else dict(res))
         records = []

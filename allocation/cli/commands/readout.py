@@ -119,6 +119,12 @@ def _echo_one(r, prefix: str = "") -> None:
 @click.option(
     "--no-placebos", is_flag=True, help="Skip the placebo-in-space and placebo-in-time checks."
 )
+@click.option(
+    "--selection-check",
+    is_flag=True,
+    help="The treated markets were picked by a design search (liftlab design): widen the interval "
+    "when their history is calmer than random sets of their size.",
+)
 @confidence_option
 @currency_option
 @seed_option
@@ -138,6 +144,7 @@ def command(
     out_path,
     report_path,
     no_placebos,
+    selection_check,
     confidence,
     currency,
     seed,
@@ -182,6 +189,7 @@ def command(
         placebos=not no_placebos,
         pairs=pairs,
         predictors=split_list(predictors) or None,
+        selection_check=selection_check,
     )
     if cells:
         result = read_out_cells(panel, cells, (start, end), **kwargs)
