@@ -203,10 +203,13 @@ def _echo_structural(run: CalibrationRun, wrote: str) -> None:
         # "on N lifts" whatever N: scripts and tests read this line.
         f"({n_clusters} cluster{'s' if n_clusters != 1 else ''}) on {len(run.lifts)} lifts {wrote}"
     )
-    click.echo(
-        f"controls: {', '.join(run.controls) or 'none'}; demand proxy: "
-        f"{run.mediator if model.has_mediator_ else 'none (not adjusted)'}"
-    )
+    if model.has_mediator_:
+        proxy = run.mediator
+    elif getattr(model, "mediator_proxy_", None):
+        proxy = f"spend_{model.mediator_proxy_} (no {run.mediator} column: it stands in for the queries)"
+    else:
+        proxy = "none (not adjusted)"
+    click.echo(f"controls: {', '.join(run.controls) or 'none'}; demand proxy: {proxy}")
     s = model.summary()
     conf = f"{model.confidence:.0%}"
     unit = per_spend_label(model.outcome_)
