@@ -26,10 +26,16 @@ NAMES = [
 NUMBER = re.compile(r"[-+]?\d[\d,]*\.?\d*(?:e[-+]?\d+)?%?")
 
 
+# HiGHS prints its banner from C++ on the first solve of a process; whether the kernel forwards it
+# with this cell's output depends on timing, so it is not part of a cell's conclusion.
+BANNER = ("Running HiGHS ", "Includes third-party software components")
+
+
 def _text(cell) -> str:
-    return "".join(
+    text = "".join(
         o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream"
     )
+    return "".join(line for line in text.splitlines(True) if not line.startswith(BANNER))
 
 
 def _numbers(text: str) -> list[float]:
