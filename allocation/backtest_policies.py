@@ -33,12 +33,14 @@ from experiments.registry import Registry
 
 
 # -- models ---------------------------------------------------------------------------
-def _fit(setting: Setting, frame: pd.DataFrame, day: int) -> ResponseModel:
+def _fit(setting: Setting, frame: pd.DataFrame, day: int, pooling: float = 0.5) -> ResponseModel:
     last = _date(setting.world, setting.start + day - 1)
     panel = load_panel(frame[frame["date"] <= last].reset_index(drop=True))
     # The world's market clusters as a user's mapping would give them (models never parse geo ids).
     clusters = {g: CLUSTERS[c] for g, c in zip(setting.world.geos, setting.world.cluster_of)}
-    return ResponseModel(controls=list(CONTROLS), holdout=0, clusters=clusters).fit(panel)
+    return ResponseModel(
+        controls=list(CONTROLS), holdout=0, clusters=clusters, pooling=pooling
+    ).fit(panel)
 
 
 # Prior scale of the confounding bias (relative to the coefficient) of a channel whose spend is set by the
@@ -190,6 +192,9 @@ class DailyLoop:
         history, best design first) or a random draw; "none" runs no test (the battery's lifts only).
     bias_scale : float or mapping channel -> float, optional
         Prior scale of each calibrated channel's confounding bias; :func:`confounding_prior` when None.
+    pooling : float, default=0.5
+        The response model's prior sd of a cluster's coefficient deviation, relative to the global one
+        (:class:`allocation.response_model.ResponseModel`).
     audit : AuditLog, optional
     """
 
@@ -205,8 +210,10 @@ class DailyLoop:
         test_share: float = 1 / 3,
         bias_scale: float | dict[str, float] | None = None,
         proposer: str = "design",
+        pooling: float = 0.5,
         audit: AuditLog | None = None,
     ) -> None:
+        self.pooling = pooling
         if proposer not in self.PROPOSERS:
             raise ConfigError(
                 f"proposer must be one of {', '.join(self.PROPOSERS)}, got {proposer!r}"
@@ -279,7 +286,7 @@ class DailyLoop:
         """The week's line curves (curves.json dict): the response model (refitted every
         ``refit_every`` days) calibrated on every lift read out inside the fitted panel."""
         if day % self.refit_every == 0 or self._model is None:
-            self._model = _fit(setting, context["frame"](), day)
+            self._model = _fit(setting, context["frame"](), day, self.pooling)
         fitted_to = self._model.dates_[-1].date().isoformat()  # lifts inside the fitted panel only
         bias = confounding_prior(setting.world) if self.bias_scale is None else self.bias_scale
         return calibrate(

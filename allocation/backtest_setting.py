@@ -39,6 +39,7 @@ def plan_lines(
     upper: np.ndarray | None = None,
     *,
     s_curves: str | None = None,
+    envelope_below_tangent: bool = True,
 ) -> np.ndarray:
     """Spend per line from the product's planner on calibrated ``curves`` (a curves.json dict).
 
@@ -46,6 +47,15 @@ def plan_lines(
     are planned by the mixed-integer model (``s_curves="milp"``) unless every one's box lies in its
     concave part, where the concave envelope's LP is exact (``"envelope"``); ``s_curves`` forces one. A calibrated
     curve whose effect came out negative is planned as no effect (beta 0): spend there buys nothing.
+
+    A box (the daily guardrail's) that lies wholly in an S-shaped Hill curve's convex part, below the
+    tangent point of its concave envelope from zero, sees only the curve's small marginal return
+    there: a daily re-plan then drains the line to zero and never climbs back, however much the
+    curve pays further up (issue 14's seed 2: branded search in LATAM, whose static optimum is 4x
+    its status quo, was cut to zero in six weeks). With ``envelope_below_tangent`` (the default) such
+    a line is planned on its concave envelope from zero, a straight line with the best average
+    return of the curve, ``f(x*) / x*``: the value the static plan gives it, so the daily plans move
+    toward the static optimum of the same curves.
     """
     from allocation.business_rules import Rules
     from allocation.curves import CurveSet
@@ -59,6 +69,8 @@ def plan_lines(
     for i, key in enumerate(setting.lines):
         resp = dict(by[key]["response"])
         resp["beta"] = max(float(resp["beta"]), 0.0)
+        if envelope_below_tangent:
+            resp = _envelope_below_tangent(resp, float(upper[i]))
         lines.append(
             {
                 "name": key[0],
@@ -81,6 +93,22 @@ def plan_lines(
         s_curves=s_curves or ("envelope" if exact_envelope else "milp"),
     )
     return plan.lines["spend"].to_numpy(dtype=float)
+
+
+def _envelope_below_tangent(resp: dict, upper: float) -> dict:
+    """An S-shaped Hill ``resp`` as its concave envelope from zero when ``upper`` is below the tangent point.
+
+    For ``f(x) = b x^s / (k^s + x^s)`` with ``s > 1`` the envelope from the origin touches the curve at
+    ``x* = k (s - 1)^(1/s)``, where ``f(x*) / x* = f'(x*) = b (s - 1) / (s x*)``; below ``x*`` the
+    envelope is the straight line of that slope (a ``linear`` curve). Other curves are returned as they are.
+    """
+    if resp.get("form") != "hill" or float(resp.get("shape", 1.0)) <= 1.0 or resp["beta"] <= 0:
+        return resp
+    s, k = float(resp["shape"]), float(resp["half_saturation"])
+    tangent = k * (s - 1.0) ** (1.0 / s)
+    if upper > tangent:
+        return resp
+    return {"form": "linear", "beta": float(resp["beta"]) * (s - 1.0) / (s * tangent)}
 
 
 # -- the oracle's reference optimiser -----------------------------------------------------
