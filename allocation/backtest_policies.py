@@ -20,6 +20,7 @@ from allocation.backtest_setting import (
     _date,
     _design_test,
     _read,
+    average_curves,
     best_allocation,
     plan_lines,
 )
@@ -195,6 +196,10 @@ class DailyLoop:
     pooling : float, default=0.5
         The response model's prior sd of a cluster's coefficient deviation, relative to the global one
         (:class:`allocation.response_model.ResponseModel`).
+    average_weeks : int, default=13
+        Plan on the average response of the last ``average_weeks`` weekly calibrations (a quarter;
+        fitted by one Hill curve per line, :func:`allocation.backtest_setting.average_curves`); 1
+        plans on the week's own curves.
     audit : AuditLog, optional
     """
 
@@ -211,8 +216,13 @@ class DailyLoop:
         bias_scale: float | dict[str, float] | None = None,
         proposer: str = "design",
         pooling: float = 0.5,
+        average_weeks: int = 13,
         audit: AuditLog | None = None,
     ) -> None:
+        if int(average_weeks) < 1:
+            raise ConfigError(f"average_weeks must be >= 1, got {average_weeks}")
+        self.average_weeks = int(average_weeks)
+        self.calibrations_: list[dict] = []
         self.pooling = pooling
         if proposer not in self.PROPOSERS:
             raise ConfigError(
@@ -247,7 +257,9 @@ class DailyLoop:
             self.lifts_ = list(setting.lifts)
         if day % WEEK == 0:
             self._read_finished(day, setting, context)
-            self._curves = self._recalibrate(day, setting, context)
+            self.calibrations_.append(self._recalibrate(day, setting, context))
+            recent = self.calibrations_[-self.average_weeks :]
+            self._curves = recent[0] if len(recent) == 1 else average_curves(recent, setting)
             self._propose(day, setting, context)
         plan = context["plan"]
         lo, hi, yesterday = guardrail_today(setting, plan, day, self.max_change)

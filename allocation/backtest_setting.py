@@ -111,6 +111,61 @@ def _envelope_below_tangent(resp: dict, upper: float) -> dict:
     return {"form": "linear", "beta": float(resp["beta"]) * (s - 1.0) / (s * tangent)}
 
 
+def fit_hill(xs: np.ndarray, ys: np.ndarray) -> dict:
+    """The Hill curve (free coefficient, half-saturation and shape in [0.3, 4]) closest to ``ys`` at
+    ``xs`` in least squares, from six starts; a curve that is nowhere positive is no effect (beta 0)."""
+    from scipy.optimize import least_squares
+
+    top, scale = float(xs.max()), float(ys.max())
+    if scale <= 0:
+        return {"form": "hill", "beta": 0.0, "half_saturation": top, "shape": 1.0}
+
+    def resid(p: np.ndarray) -> np.ndarray:
+        b, k, n = np.exp(p)
+        return (b * xs**n / (k**n + xs**n) - ys) / scale
+
+    fits = [
+        least_squares(
+            resid,
+            np.log([2 * scale, top * k0, n0]),
+            bounds=(np.log([1e-12, 1e-3 * top, 0.3]), np.log([1e6 * scale, 1e3 * top, 4.0])),
+        )
+        for k0 in (0.1, 0.5, 2.0)
+        for n0 in (1.0, 2.0)
+    ]
+    b, k, n = np.exp(min(fits, key=lambda r: r.cost).x)
+    return {"form": "hill", "beta": float(b), "half_saturation": float(k), "shape": float(n)}
+
+
+def spend_grid(setting: Setting, i: int, reach: float = 4.0) -> np.ndarray:
+    """Where a line's planning curve is fitted: 60 points on ``(0, reach x status quo]``."""
+    return np.linspace(0.0, reach * max(float(setting.status_quo[i]), 1.0), 61)[1:]
+
+
+def average_curves(history: list[dict], setting: Setting) -> dict:
+    """One Hill curve per line: the least-squares fit to the average of ``history``'s curves.
+
+    ``history`` holds curves.json dicts (the loop's recent weekly calibrations). The response
+    model picks each channel's saturation form and shape from a coarse grid at every refit, and the
+    pick flips between refits (a log curve one month, a Hill of shape 2 the next) while the data
+    hardly change: each refit is one draw of the shape. Planning on their average response is
+    model averaging with equal weights; the average is fitted by one Hill curve per line
+    (:func:`fit_hill`, on :func:`spend_grid`) so the product's planner takes it. A negative
+    coefficient counts as no effect, as :func:`plan_lines` plans it.
+    """
+    out = []
+    for i, key in enumerate(setting.lines):
+        xs = spend_grid(setting, i)
+        ys = np.zeros_like(xs)
+        for curves in history:
+            c = next(c for c in curves["channels"] if (c["name"], c["market"]) == key)
+            resp = dict(c["response"])
+            resp["beta"] = max(float(resp["beta"]), 0.0)
+            ys += _curve_fn(resp)(xs)
+        out.append({"name": key[0], "market": key[1], "response": fit_hill(xs, ys / len(history))})
+    return {"channels": out}
+
+
 # -- the oracle's reference optimiser -----------------------------------------------------
 def best_allocation(
     curves: list,

@@ -69,6 +69,8 @@ def main() -> None:
     ap.add_argument("--history", type=int, default=365)
     ap.add_argument("--days", type=int, default=182)
     ap.add_argument("--structural", action="store_true")
+    ap.add_argument("--plan-on", default="mean", choices=("mean", "draws"))
+    ap.add_argument("--average-weeks", type=int, default=1)
     args = ap.parse_args()
     from causal.world import World
 
@@ -77,9 +79,15 @@ def main() -> None:
     if args.structural:
         from allocation.backtest_structural import StructuralLoop
 
-        loop = StructuralLoop(proposer="voi", test_share=0.5, n_draws=60)
+        loop = StructuralLoop(
+            proposer="voi",
+            test_share=0.5,
+            n_draws=60,
+            plan_on=args.plan_on,
+            average_weeks=args.average_weeks,
+        )
     else:
-        loop = DailyLoop()
+        loop = DailyLoop(average_weeks=args.average_weeks)
     hind = Hindsight(loop, "hindsight curves in the guardrail")
     go = GuardedOracle()
     pols = [StatusQuo(), loop, hind, go, Oracle()]
@@ -145,7 +153,9 @@ def main() -> None:
     print(by_ch.round(0).to_string())
     print(by_cl.round(0).to_string())
     OUT.mkdir(exist_ok=True)
-    tag = "structural" if args.structural else "daily"
+    tag = (
+        "structural" if args.structural else "daily"
+    ) + f"_{args.plan_on}_avg{args.average_weeks}"
     (OUT / f"diagnose_{tag}_{args.geos}x{args.days}_{args.seed}.json").write_text(
         json.dumps(
             {

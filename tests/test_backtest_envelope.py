@@ -1,10 +1,11 @@
-"""The daily re-plan on an S-shaped curve whose guardrail box lies in its convex part (issue 14)."""
+"""Planning curves of the closed loop (issue 14): S-curve envelopes, averaged calibrations, posterior draws."""
 
 from types import SimpleNamespace
 
 import numpy as np
 
-from allocation.backtest_setting import _envelope_below_tangent, plan_lines
+from allocation.backtest_setting import _envelope_below_tangent, average_curves, plan_lines
+from allocation.backtest_structural import expected_cluster_curves
 from causal import response as R
 
 S_CURVE = {"form": "hill", "beta": 1_000.0, "half_saturation": 50_000.0, "shape": 2.0}
@@ -40,3 +41,47 @@ def test_daily_box_in_the_convex_part_climbs_instead_of_draining():
     assert np.isclose(climb.sum(), 10_000.0) and np.isclose(drain.sum(), 10_000.0)
     assert climb[0] > 2_499.0  # toward the static optimum
     assert drain[0] < 1_501.0  # the myopic plan on the exact curve cuts it
+
+
+def test_average_curves_fit_one_hill_to_the_mean_response():
+    setting = SimpleNamespace(lines=[("ctv", "NA")], status_quo=np.array([1_000.0]))
+    hill = {"form": "hill", "beta": 50.0, "half_saturation": 1_500.0, "shape": 1.3}
+    log = {"form": "log", "beta": 5.0, "scale": 500.0}
+
+    def week(resp):
+        return {"channels": [{"name": "ctv", "market": "NA", "response": resp}]}
+
+    same = average_curves([week(hill), week(hill)], setting)["channels"][0]["response"]
+    assert np.isclose(same["beta"], 50.0, rtol=1e-4) and np.isclose(same["shape"], 1.3, rtol=1e-4)
+    mixed = average_curves([week(hill), week(log)], setting)["channels"][0]["response"]
+    xs = np.linspace(100.0, 4_000.0, 40)
+    mean = (R.value("hill", xs, hill) + R.value("log", xs, log)) / 2
+    assert np.max(np.abs(R.value("hill", xs, mixed) - mean)) < 0.03 * mean.max()
+    # A negative coefficient is no effect, as the planner plans it.
+    neg = average_curves([week({**hill, "beta": -50.0})], setting)["channels"][0]["response"]
+    assert neg["beta"] == 0.0
+
+
+def test_expected_cluster_curves_average_the_draws():
+    setting = SimpleNamespace(lines=[("ctv", "NA")], status_quo=np.array([1_000.0]))
+    draws = {"beta": [30.0, 60.0], "half_saturation": [800.0, 800.0], "shape": [1.0, 1.5]}
+    markets = [
+        {
+            "name": "ctv",
+            "market": m,
+            "cluster": "NA",
+            "response": {"form": "hill", "beta": 45.0, "half_saturation": 800.0, "shape": 1.0},
+            "response_draws": draws,
+        }
+        for m in ("a", "b")
+    ]
+    fit = expected_cluster_curves({"channels": markets}, setting)["channels"][0]["response"]
+    xs = np.linspace(100.0, 4_000.0, 40)
+    mean = np.mean(
+        [
+            R.value("hill", xs, {"beta": 2 * b, "half_saturation": 1_600.0, "shape": n})
+            for b, n in zip(draws["beta"], draws["shape"])
+        ],
+        axis=0,
+    )
+    assert np.max(np.abs(R.value("hill", xs, fit) - mean)) < 0.02 * mean.max()
