@@ -122,7 +122,7 @@ def fit_hill(xs: np.ndarray, ys: np.ndarray) -> dict:
 
     def resid(p: np.ndarray) -> np.ndarray:
         b, k, n = np.exp(p)
-        return (b * xs**n / (k**n + xs**n) - ys) / scale
+        return (R.value("hill", xs, {"beta": b, "half_saturation": k, "shape": n}) - ys) / scale
 
     fits = [
         least_squares(

@@ -31,6 +31,7 @@ from allocation.backtest_setting import CLUSTERS, Setting, _date, fit_hill, spen
 from allocation.curves import CurveSet
 from allocation.next_test import propose_tests
 from allocation.structural import MediatorWarning, StructuralModel
+from causal import response as R
 from causal.errors import ConfigError
 from causal.graph import default_graph, joint_controls, normalise
 from causal.panel import Panel, load_panel
@@ -62,12 +63,12 @@ def expected_cluster_curves(curves: dict, setting: Setting) -> dict:
     for i, key in enumerate(setting.lines):
         a = acc[key]
         xs = spend_grid(setting, i)
-        b, k, n = (
-            np.maximum(a["beta"], 0.0)[:, None],
-            a["half_saturation"][:, None],
-            a["shape"][:, None],
-        )
-        ys = (b * xs**n / (k**n + xs**n)).mean(axis=0)
+        draws = {
+            "beta": np.maximum(a["beta"], 0.0)[:, None],
+            "half_saturation": a["half_saturation"][:, None],
+            "shape": a["shape"][:, None],
+        }
+        ys = R.value("hill", xs[None, :], draws).mean(axis=0)
         out.append({"name": key[0], "market": key[1], "response": fit_hill(xs, ys)})
     return {"channels": out}
 
