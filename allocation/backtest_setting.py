@@ -111,7 +111,7 @@ def _envelope_below_tangent(resp: dict, upper: float) -> dict:
     return {"form": "linear", "beta": float(resp["beta"]) * (s - 1.0) / (s * tangent)}
 
 
-def fit_hill(xs: np.ndarray, ys: np.ndarray) -> dict:
+def fit_hill_curve(xs: np.ndarray, ys: np.ndarray) -> dict:
     """The Hill curve (free coefficient, half-saturation and shape in [0.3, 4]) closest to ``ys`` at
     ``xs`` in least squares, from six starts; a curve that is nowhere positive is no effect (beta 0)."""
     from scipy.optimize import least_squares
@@ -150,7 +150,7 @@ def average_curves(history: list[dict], setting: Setting) -> dict:
     pick flips between refits (a log curve one month, a Hill of shape 2 the next) while the data
     hardly change: each refit is one draw of the shape. Planning on their average response is
     model averaging with equal weights; the average is fitted by one Hill curve per line
-    (:func:`fit_hill`, on :func:`spend_grid`) so the product's planner takes it. A negative
+    (:func:`fit_hill_curve`, on :func:`spend_grid`) so the product's planner takes it. A negative
     coefficient counts as no effect, as :func:`plan_lines` plans it.
     """
     out = []
@@ -162,7 +162,9 @@ def average_curves(history: list[dict], setting: Setting) -> dict:
             resp = dict(c["response"])
             resp["beta"] = max(float(resp["beta"]), 0.0)
             ys += _curve_fn(resp)(xs)
-        out.append({"name": key[0], "market": key[1], "response": fit_hill(xs, ys / len(history))})
+        out.append(
+            {"name": key[0], "market": key[1], "response": fit_hill_curve(xs, ys / len(history))}
+        )
     return {"channels": out}
 
 

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from allocation.backtest_policies import DailyLoop
-from allocation.backtest_setting import CLUSTERS, Setting, _date, fit_hill, spend_grid
+from allocation.backtest_setting import CLUSTERS, Setting, _date, fit_hill_curve, spend_grid
 from allocation.curves import CurveSet
 from allocation.next_test import propose_tests
 from allocation.structural import MediatorWarning, StructuralModel
@@ -48,7 +48,7 @@ def expected_cluster_curves(curves: dict, setting: Setting) -> dict:
     Draw ``j`` of a cluster's curve is the Hill curve with the markets' summed draw-``j``
     coefficients and half-saturations and the draw's shape (exact for spend spread by size, as in
     :func:`cluster_curves`); the draws' shapes differ, so their mean response is no single Hill
-    curve and is fitted by one (:func:`allocation.backtest_setting.fit_hill`) for the planner.
+    curve and is fitted by one (:func:`allocation.backtest_setting.fit_hill_curve`) for the planner.
     """
     acc: dict[tuple[str, str], dict] = {}
     for c in curves["channels"]:
@@ -69,7 +69,7 @@ def expected_cluster_curves(curves: dict, setting: Setting) -> dict:
             "shape": a["shape"][:, None],
         }
         ys = R.value("hill", xs[None, :], draws).mean(axis=0)
-        out.append({"name": key[0], "market": key[1], "response": fit_hill(xs, ys)})
+        out.append({"name": key[0], "market": key[1], "response": fit_hill_curve(xs, ys)})
     return {"channels": out}
 
 
