@@ -108,9 +108,10 @@ class StructuralLoop(DailyLoop):
         go-dark tests of the same length on the same number of markets (equal test budget).
     n_draws : int, default=100
         Posterior draws of each weekly fit.
-    plan_on : {"mean", "draws"}, default="mean"
-        Plan on the point curves (the posterior mean coefficient at the mode's shape) or on each
-        line's expected response over the posterior draws (:func:`expected_cluster_curves`).
+    plan_on : {"draws", "mean"}, default="draws"
+        Plan on each line's expected response over the posterior draws
+        (:func:`expected_cluster_curves`), or on the point curves (the posterior mean coefficient at
+        the mode's shape).
     voi_options : dict, optional
         Options of :func:`allocation.next_test.propose_tests` (default :data:`VOI_OPTIONS`).
     name : str, optional
@@ -125,7 +126,7 @@ class StructuralLoop(DailyLoop):
         *,
         proposer: str = "voi",
         n_draws: int = 100,
-        plan_on: str = "mean",
+        plan_on: str = "draws",
         voi_options: dict | None = None,
         name: str | None = None,
         **kwargs,

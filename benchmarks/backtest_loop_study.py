@@ -44,7 +44,7 @@ def run(
     days: int,
     only_oracles: bool,
     with_daily_loop: bool,
-    plan_on: str = "mean",
+    plan_on: str = "draws",
 ) -> dict:
     started = time.perf_counter()
     world = World(geos, history + days, seed=seed)
@@ -114,7 +114,7 @@ def main() -> None:
     ap.add_argument("--table", action="store_true")
     ap.add_argument(
         "--plan-on",
-        default="mean",
+        default="draws",
         choices=("mean", "draws"),
         help="structural loops plan on point curves or on the expected response over the draws",
     )
