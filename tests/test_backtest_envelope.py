@@ -3,10 +3,13 @@
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
+from allocation.backtest import DailyLoop, default_policies
 from allocation.backtest_setting import _envelope_below_tangent, average_curves, plan_lines
-from allocation.backtest_structural import expected_cluster_curves
+from allocation.backtest_structural import StructuralLoop, expected_cluster_curves
 from causal import response as R
+from causal.errors import ConfigError
 
 S_CURVE = {"form": "hill", "beta": 1_000.0, "half_saturation": 50_000.0, "shape": 2.0}
 CONCAVE = {"form": "hill", "beta": 100.0, "half_saturation": 10_000.0, "shape": 1.0}
@@ -85,3 +88,15 @@ def test_expected_cluster_curves_average_the_draws():
         axis=0,
     )
     assert np.max(np.abs(R.value("hill", xs, fit) - mean)) < 0.02 * mean.max()
+
+
+def test_bad_planning_options_are_refused():
+    with pytest.raises(ConfigError, match="average_weeks"):
+        DailyLoop(average_weeks=0)
+    with pytest.raises(ConfigError, match="plan_on"):
+        StructuralLoop(plan_on="median")
+    # Averaging needs several refits in its window: long horizons only.
+    loop = next(p for p in default_policies(days=56) if isinstance(p, DailyLoop))
+    assert loop.average_weeks == 1
+    loop = next(p for p in default_policies(days=182) if isinstance(p, DailyLoop))
+    assert loop.average_weeks == 13
