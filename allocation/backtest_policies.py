@@ -20,6 +20,7 @@ from allocation.backtest_setting import (
     _date,
     _design_test,
     _read,
+    average_curves,
     best_allocation,
     plan_lines,
 )
@@ -33,12 +34,14 @@ from experiments.registry import Registry
 
 
 # -- models ---------------------------------------------------------------------------
-def _fit(setting: Setting, frame: pd.DataFrame, day: int) -> ResponseModel:
+def _fit(setting: Setting, frame: pd.DataFrame, day: int, pooling: float = 0.5) -> ResponseModel:
     last = _date(setting.world, setting.start + day - 1)
     panel = load_panel(frame[frame["date"] <= last].reset_index(drop=True))
     # The world's market clusters as a user's mapping would give them (models never parse geo ids).
     clusters = {g: CLUSTERS[c] for g, c in zip(setting.world.geos, setting.world.cluster_of)}
-    return ResponseModel(controls=list(CONTROLS), holdout=0, clusters=clusters).fit(panel)
+    return ResponseModel(
+        controls=list(CONTROLS), holdout=0, clusters=clusters, pooling=pooling
+    ).fit(panel)
 
 
 # Prior scale of the confounding bias (relative to the coefficient) of a channel whose spend is set by the
@@ -190,6 +193,13 @@ class DailyLoop:
         history, best design first) or a random draw; "none" runs no test (the battery's lifts only).
     bias_scale : float or mapping channel -> float, optional
         Prior scale of each calibrated channel's confounding bias; :func:`confounding_prior` when None.
+    pooling : float, default=0.5
+        The response model's prior sd of a cluster's coefficient deviation, relative to the global one
+        (:class:`allocation.response_model.ResponseModel`).
+    average_weeks : int, default=13
+        Plan on the average response of the last ``average_weeks`` weekly calibrations (a quarter;
+        fitted by one Hill curve per line, :func:`allocation.backtest_setting.average_curves`); 1
+        plans on the week's own curves.
     audit : AuditLog, optional
     """
 
@@ -205,8 +215,15 @@ class DailyLoop:
         test_share: float = 1 / 3,
         bias_scale: float | dict[str, float] | None = None,
         proposer: str = "design",
+        pooling: float = 0.5,
+        average_weeks: int = 13,
         audit: AuditLog | None = None,
     ) -> None:
+        if int(average_weeks) < 1:
+            raise ConfigError(f"average_weeks must be >= 1, got {average_weeks}")
+        self.average_weeks = int(average_weeks)
+        self.calibrations_: list[dict] = []
+        self.pooling = pooling
         if proposer not in self.PROPOSERS:
             raise ConfigError(
                 f"proposer must be one of {', '.join(self.PROPOSERS)}, got {proposer!r}"
@@ -240,7 +257,9 @@ class DailyLoop:
             self.lifts_ = list(setting.lifts)
         if day % WEEK == 0:
             self._read_finished(day, setting, context)
-            self._curves = self._recalibrate(day, setting, context)
+            self.calibrations_.append(self._recalibrate(day, setting, context))
+            recent = self.calibrations_[-self.average_weeks :]
+            self._curves = recent[0] if len(recent) == 1 else average_curves(recent, setting)
             self._propose(day, setting, context)
         plan = context["plan"]
         lo, hi, yesterday = guardrail_today(setting, plan, day, self.max_change)
@@ -279,7 +298,7 @@ class DailyLoop:
         """The week's line curves (curves.json dict): the response model (refitted every
         ``refit_every`` days) calibrated on every lift read out inside the fitted panel."""
         if day % self.refit_every == 0 or self._model is None:
-            self._model = _fit(setting, context["frame"](), day)
+            self._model = _fit(setting, context["frame"](), day, self.pooling)
         fitted_to = self._model.dates_[-1].date().isoformat()  # lifts inside the fitted panel only
         bias = confounding_prior(setting.world) if self.bias_scale is None else self.bias_scale
         return calibrate(

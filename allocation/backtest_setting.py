@@ -39,6 +39,7 @@ def plan_lines(
     upper: np.ndarray | None = None,
     *,
     s_curves: str | None = None,
+    envelope_below_tangent: bool = True,
 ) -> np.ndarray:
     """Spend per line from the product's planner on calibrated ``curves`` (a curves.json dict).
 
@@ -46,6 +47,15 @@ def plan_lines(
     are planned by the mixed-integer model (``s_curves="milp"``) unless every one's box lies in its
     concave part, where the concave envelope's LP is exact (``"envelope"``); ``s_curves`` forces one. A calibrated
     curve whose effect came out negative is planned as no effect (beta 0): spend there buys nothing.
+
+    A box (the daily guardrail's) that lies wholly in an S-shaped Hill curve's convex part, below the
+    tangent point of its concave envelope from zero, sees only the curve's small marginal return
+    there: a daily re-plan then drains the line to zero and never climbs back, however much the
+    curve pays further up (issue 14's seed 2: branded search in LATAM, whose static optimum is 4x
+    its status quo, was cut to zero in six weeks). With ``envelope_below_tangent`` (the default) such
+    a line is planned on its concave envelope from zero, a straight line with the best average
+    return of the curve, ``f(x*) / x*``: the value the static plan gives it, so the daily plans move
+    toward the static optimum of the same curves.
     """
     from allocation.business_rules import Rules
     from allocation.curves import CurveSet
@@ -59,6 +69,8 @@ def plan_lines(
     for i, key in enumerate(setting.lines):
         resp = dict(by[key]["response"])
         resp["beta"] = max(float(resp["beta"]), 0.0)
+        if envelope_below_tangent:
+            resp = _envelope_below_tangent(resp, float(upper[i]))
         lines.append(
             {
                 "name": key[0],
@@ -81,6 +93,79 @@ def plan_lines(
         s_curves=s_curves or ("envelope" if exact_envelope else "milp"),
     )
     return plan.lines["spend"].to_numpy(dtype=float)
+
+
+def _envelope_below_tangent(resp: dict, upper: float) -> dict:
+    """An S-shaped Hill ``resp`` as its concave envelope from zero when ``upper`` is below the tangent point.
+
+    For ``f(x) = b x^s / (k^s + x^s)`` with ``s > 1`` the envelope from the origin touches the curve at
+    ``x* = k (s - 1)^(1/s)``, where ``f(x*) / x* = f'(x*) = b (s - 1) / (s x*)``; below ``x*`` the
+    envelope is the straight line of that slope (a ``linear`` curve). Other curves are returned as they are.
+    """
+    if resp.get("form") != "hill" or float(resp.get("shape", 1.0)) <= 1.0 or resp["beta"] <= 0:
+        return resp
+    s, k = float(resp["shape"]), float(resp["half_saturation"])
+    tangent = k * (s - 1.0) ** (1.0 / s)
+    if upper > tangent:
+        return resp
+    return {"form": "linear", "beta": float(resp["beta"]) * (s - 1.0) / (s * tangent)}
+
+
+def fit_hill_curve(xs: np.ndarray, ys: np.ndarray) -> dict:
+    """The Hill curve (free coefficient, half-saturation and shape in [0.3, 4]) closest to ``ys`` at
+    ``xs`` in least squares, from six starts; a curve that is nowhere positive is no effect (beta 0)."""
+    from scipy.optimize import least_squares
+
+    top, scale = float(xs.max()), float(ys.max())
+    if scale <= 0:
+        return {"form": "hill", "beta": 0.0, "half_saturation": top, "shape": 1.0}
+
+    def resid(p: np.ndarray) -> np.ndarray:
+        b, k, n = np.exp(p)
+        return (R.value("hill", xs, {"beta": b, "half_saturation": k, "shape": n}) - ys) / scale
+
+    fits = [
+        least_squares(
+            resid,
+            np.log([2 * scale, top * k0, n0]),
+            bounds=(np.log([1e-12, 1e-3 * top, 0.3]), np.log([1e6 * scale, 1e3 * top, 4.0])),
+        )
+        for k0 in (0.1, 0.5, 2.0)
+        for n0 in (1.0, 2.0)
+    ]
+    b, k, n = np.exp(min(fits, key=lambda r: r.cost).x)
+    return {"form": "hill", "beta": float(b), "half_saturation": float(k), "shape": float(n)}
+
+
+def spend_grid(setting: Setting, i: int, reach: float = 4.0) -> np.ndarray:
+    """Where a line's planning curve is fitted: 60 points on ``(0, reach x status quo]``."""
+    return np.linspace(0.0, reach * max(float(setting.status_quo[i]), 1.0), 61)[1:]
+
+
+def average_curves(history: list[dict], setting: Setting) -> dict:
+    """One Hill curve per line: the least-squares fit to the average of ``history``'s curves.
+
+    ``history`` holds curves.json dicts (the loop's recent weekly calibrations). The response
+    model picks each channel's saturation form and shape from a coarse grid at every refit, and the
+    pick flips between refits (a log curve one month, a Hill of shape 2 the next) while the data
+    hardly change: each refit is one draw of the shape. Planning on their average response is
+    model averaging with equal weights; the average is fitted by one Hill curve per line
+    (:func:`fit_hill_curve`, on :func:`spend_grid`) so the product's planner takes it. A negative
+    coefficient counts as no effect, as :func:`plan_lines` plans it.
+    """
+    out = []
+    for i, key in enumerate(setting.lines):
+        xs = spend_grid(setting, i)
+        ys = np.zeros_like(xs)
+        for curves in history:
+            c = next(c for c in curves["channels"] if (c["name"], c["market"]) == key)
+            resp = dict(c["response"])
+            resp["beta"] = max(float(resp["beta"]), 0.0)
+            ys += _curve_fn(resp)(xs)
+        out.append(
+            {"name": key[0], "market": key[1], "response": fit_hill_curve(xs, ys / len(history))}
+        )
+    return {"channels": out}
 
 
 # -- the oracle's reference optimiser -----------------------------------------------------

@@ -27,10 +27,11 @@ import numpy as np
 import pandas as pd
 
 from allocation.backtest_policies import DailyLoop
-from allocation.backtest_setting import CLUSTERS, Setting, _date
+from allocation.backtest_setting import CLUSTERS, Setting, _date, fit_hill_curve, spend_grid
 from allocation.curves import CurveSet
 from allocation.next_test import propose_tests
 from allocation.structural import MediatorWarning, StructuralModel
+from causal import response as R
 from causal.errors import ConfigError
 from causal.graph import default_graph, joint_controls, normalise
 from causal.panel import Panel, load_panel
@@ -39,6 +40,37 @@ from causal.panel import Panel, load_panel
 # proposal a few seconds on 50 markets (26 of them a half-year); the design search runs on recent history.
 VOI_OPTIONS = {"max_draws": 60, "n_outcomes": 8, "n_sets": 2, "n_windows": 6}
 VOI_HISTORY_DAYS = 200
+
+
+def expected_cluster_curves(curves: dict, setting: Setting) -> dict:
+    """Each line's expected response over the posterior draws, fitted by one Hill curve per line.
+
+    Draw ``j`` of a cluster's curve is the Hill curve with the markets' summed draw-``j``
+    coefficients and half-saturations and the draw's shape (exact for spend spread by size, as in
+    :func:`cluster_curves`); the draws' shapes differ, so their mean response is no single Hill
+    curve and is fitted by one (:func:`allocation.backtest_setting.fit_hill_curve`) for the planner.
+    """
+    acc: dict[tuple[str, str], dict] = {}
+    for c in curves["channels"]:
+        d = c["response_draws"]
+        a = acc.setdefault(
+            (c["name"], c["cluster"]),
+            {"beta": 0.0, "half_saturation": 0.0, "shape": np.asarray(d["shape"], float)},
+        )
+        a["beta"] = a["beta"] + np.asarray(d["beta"], float)
+        a["half_saturation"] = a["half_saturation"] + np.asarray(d["half_saturation"], float)
+    out = []
+    for i, key in enumerate(setting.lines):
+        a = acc[key]
+        xs = spend_grid(setting, i)
+        draws = {
+            "beta": np.maximum(a["beta"], 0.0)[:, None],
+            "half_saturation": a["half_saturation"][:, None],
+            "shape": a["shape"][:, None],
+        }
+        ys = R.value("hill", xs[None, :], draws).mean(axis=0)
+        out.append({"name": key[0], "market": key[1], "response": fit_hill_curve(xs, ys)})
+    return {"channels": out}
 
 
 def cluster_curves(curves: dict) -> dict:
@@ -76,6 +108,10 @@ class StructuralLoop(DailyLoop):
         go-dark tests of the same length on the same number of markets (equal test budget).
     n_draws : int, default=100
         Posterior draws of each weekly fit.
+    plan_on : {"draws", "mean"}, default="draws"
+        Plan on each line's expected response over the posterior draws
+        (:func:`expected_cluster_curves`), or on the point curves (the posterior mean coefficient at
+        the mode's shape).
     voi_options : dict, optional
         Options of :func:`allocation.next_test.propose_tests` (default :data:`VOI_OPTIONS`).
     name : str, optional
@@ -90,14 +126,19 @@ class StructuralLoop(DailyLoop):
         *,
         proposer: str = "voi",
         n_draws: int = 100,
+        plan_on: str = "draws",
         voi_options: dict | None = None,
         name: str | None = None,
         **kwargs,
     ) -> None:
+        kwargs.setdefault("average_weeks", 1)
         super().__init__(proposer=proposer, refit_every=7, **kwargs)
         label = {"voi": "VOI tests", "design": "round-robin tests", "random": "random tests"}
         self.name = name or f"structural loop, {label.get(proposer, 'no tests')}"
         self.n_draws = n_draws
+        if plan_on not in ("mean", "draws"):
+            raise ConfigError(f"plan_on must be 'mean' or 'draws', got {plan_on!r}")
+        self.plan_on = plan_on
         self.voi_options = dict(VOI_OPTIONS if voi_options is None else voi_options)
         self.market_curves_: dict | None = None
         self.model_: StructuralModel | None = None
@@ -128,6 +169,8 @@ class StructuralLoop(DailyLoop):
     def _recalibrate(self, day: int, setting: Setting, context: dict) -> dict:
         self.model_ = self.fit(setting, context["frame"](), day)
         self.market_curves_ = self.model_.to_curves()
+        if self.plan_on == "draws":
+            return expected_cluster_curves(self.market_curves_, setting)
         return cluster_curves(self.market_curves_)
 
     # -- the test proposal ------------------------------------------------------------

@@ -42,7 +42,7 @@ def main() -> None:
     args = ap.parse_args()
     started = time.perf_counter()
     world = World(args.geos, args.history + args.days, seed=args.seed)
-    policies = default_policies()
+    policies = default_policies(days=args.days)
     extras = [
         QuarterlyModel(calibrated=True, name="quarterly calibrated, jump"),
         QuarterlyModel(calibrated=False, max_step=2.0, name="quarterly observational, stepped"),

@@ -38,15 +38,21 @@ OUT = Path(__file__).with_name("out")
 
 
 def run(
-    seed: int, geos: int, history: int, days: int, only_oracles: bool, with_daily_loop: bool
+    seed: int,
+    geos: int,
+    history: int,
+    days: int,
+    only_oracles: bool,
+    with_daily_loop: bool,
+    plan_on: str = "draws",
 ) -> dict:
     started = time.perf_counter()
     world = World(geos, history + days, seed=seed)
     loops = [
         *([DailyLoop(test_share=TEST_SHARE)] if with_daily_loop else []),
-        StructuralLoop(proposer="none", test_share=TEST_SHARE, n_draws=60),
-        StructuralLoop(proposer="design", test_share=TEST_SHARE, n_draws=60),
-        StructuralLoop(proposer="voi", test_share=TEST_SHARE, n_draws=60),
+        StructuralLoop(proposer="none", test_share=TEST_SHARE, n_draws=60, plan_on=plan_on),
+        StructuralLoop(proposer="design", test_share=TEST_SHARE, n_draws=60, plan_on=plan_on),
+        StructuralLoop(proposer="voi", test_share=TEST_SHARE, n_draws=60, plan_on=plan_on),
     ]
     policies = [StatusQuo(), *([] if only_oracles else loops), GuardedOracle(), Oracle()]
     result = backtest(world, days=days, seed=seed, policies=policies)
@@ -54,6 +60,7 @@ def run(
     t = result.summary_table
     return {
         "config": {"geos": geos, "history": history, "days": days, "seed": seed},
+        "plan_on": plan_on,
         "share_of_oracle_gain": t["share_of_oracle_gain"].to_dict(),
         "equal_incremental": t["equal_incremental"].to_dict(),
         "loops": result.loops,
@@ -68,7 +75,9 @@ def table() -> None:
     for r in runs:
         c = r["config"]
         by_cfg.setdefault(
-            f"{c['geos']} markets, {c['history']} days history, {c['days']}-day horizon", []
+            f"{c['geos']} markets, {c['history']} days history, {c['days']}-day horizon"
+            + (", planned on the draws" if r.get("plan_on") == "draws" else ""),
+            [],
         ).append(r)
     for cfg, rs in by_cfg.items():
         rs.sort(key=lambda r: r["config"]["seed"])
@@ -104,14 +113,29 @@ def main() -> None:
     ap.add_argument("--only-oracles", action="store_true")
     ap.add_argument("--table", action="store_true")
     ap.add_argument(
+        "--plan-on",
+        default="draws",
+        choices=("mean", "draws"),
+        help="structural loops plan on point curves or on the expected response over the draws",
+    )
+    ap.add_argument(
         "--with-daily-loop", action="store_true", help="also the response-model daily loop"
     )
     args = ap.parse_args()
     if args.table:
         return table()
-    r = run(args.seed, args.geos, args.history, args.days, args.only_oracles, args.with_daily_loop)
+    r = run(
+        args.seed,
+        args.geos,
+        args.history,
+        args.days,
+        args.only_oracles,
+        args.with_daily_loop,
+        args.plan_on,
+    )
     OUT.mkdir(exist_ok=True)
     tag = f"{args.geos}x{args.history}x{args.days}{'o' if args.only_oracles else ''}"
+    tag += "d" if args.plan_on == "draws" else ""
     (OUT / f"loop_study_{tag}_{args.seed}.json").write_text(json.dumps(r, indent=1, default=float))
     print(f"wall time {r['seconds']:.0f} s")
 
