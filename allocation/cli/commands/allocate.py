@@ -224,11 +224,7 @@ def command(
         html = render_plan_report(run, title=f"Budget plan from {curves_path}", currency=currency)
     commit_plan(run, log, lambda result: write_plan(result, out_path, report_path, html))
     echo_plan(run)
-    click.echo(
-        f"wrote {out_path}"
-        + (f" and {report_path}" if report_path else "")
-        + f"; audit record {run.result['audit_id']}"
-    )
+    echo_written(run, out_path, report_path)
 
 
 def write_plan(result: dict, out_path: str, report_path: str | None, html: str | None) -> None:
@@ -237,6 +233,15 @@ def write_plan(result: dict, out_path: str, report_path: str | None, html: str |
         files.write_text(out_path, dumps(result))
         if html is not None:
             files.write_text(report_path, html)
+
+
+def echo_written(run: PlanRun, out_path: str, report_path: str | None) -> None:
+    """The files a plan command wrote and its audit record."""
+    click.echo(
+        f"wrote {out_path}"
+        + (f" and {report_path}" if report_path else "")
+        + f"; audit record {run.result['audit_id']}"
+    )
 
 
 def echo_plan(run: PlanRun) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from allocation.audit import AuditLog
-from allocation.cli.commands.allocate import echo_plan, write_plan
+from allocation.cli.commands.allocate import echo_plan, echo_written, write_plan
 from allocation.cli.options import audit_db_option, currency_option, out_option, report_option
 from allocation.curves import CurveSet
 from allocation.plan_file import check_previous_plan
@@ -99,4 +99,4 @@ def command(
         html = render_plan_report(run, title=f"Re-plan from {plan_path}", currency=currency)
     commit_plan(run, log, lambda result: write_plan(result, out_path, report_path, html))
     echo_plan(run)
-    click.echo(f"wrote {out_path}; audit record {run.result['audit_id']}")
+    echo_written(run, out_path, report_path)
