@@ -48,10 +48,13 @@ def test_ranked_proposal_report_and_registration(world, run_cli):
         "next_test",
         "--currency",
         "EUR",
+        "--replan-every",
+        "7",
         *ARGS,
     )
     assert code == 0, err
     p = json.loads(out.read_text())
+    assert any("every 7 days: over the horizon a band of" in n for n in p["notes"])
     nets = [c["net_value"] for c in p["candidates"]]
     assert nets == sorted(nets, reverse=True) and p["best"] == p["candidates"][0]
     assert all(
@@ -65,6 +68,11 @@ def test_ranked_proposal_report_and_registration(world, run_cli):
         "ctv",
     }
     assert p["registered"] == "next_test" and "registered 'next_test'" in stdout
+    # A search picked its markets: the registry keeps the proposal as its design (selection check).
+    from experiments.registry import Registry
+
+    design = Registry(str(reg)).get("next_test").design
+    assert design["source"] == "propose-tests" and design["treated"] == p["best"]["markets"]
     html = (world / "p.html").read_text()
     assert "Which test next" in html and "EUR" in html and "currency units" not in html
     assert all(escape(w) in html for w in p["warnings"])  # the verdict opens the report

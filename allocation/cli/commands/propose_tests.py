@@ -93,6 +93,13 @@ from causal.errors import ConfigError
 @click.option(
     "--register", "register_name", default=None, help="Register the best candidate under this name."
 )
+@click.option(
+    "--replan-every",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Periods between re-plans, each under --max-change: over the horizon lines may move further "
+    "(the band is capped at 50%). Default: one guardrail step for the whole horizon.",
+)
 @seed_option
 @currency_option
 def command(
@@ -109,6 +116,7 @@ def command(
     registry_url: str | None,
     start: str | None,
     register_name: str | None,
+    replan_every: int | None,
     seed: int,
     currency: str | None,
     **panel_kwargs,
@@ -139,6 +147,7 @@ def command(
         budget=budget,
         max_change=max_change,
         horizon=horizon,
+        replan_every=replan_every,
         seed=seed,
     )
     result = proposal.to_dict()
