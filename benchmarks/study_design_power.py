@@ -54,6 +54,7 @@ def study(
     claim_share: float = 0.0,
     week: bool = False,
     duration: int = 14,
+    selection_check: bool = False,
 ) -> dict:
     world = World(n_geos, n_days, seed=seed)
     raw = world.panel()
@@ -87,6 +88,7 @@ def study(
                 estimator=estimator,
                 confidence=1 - r.alpha,
                 placebos=False,
+                selection_check=selection_check,
             ).to_dict()
             out.append(ro["p_value"] <= r.alpha and (lift == 0 or ro["incremental"] > 0))
     return {
@@ -126,6 +128,11 @@ def main() -> None:
     ap.add_argument(
         "--duration", type=int, default=None, help="test length in periods (14 days / 4 weeks)"
     )
+    ap.add_argument(
+        "--selection-check",
+        action="store_true",
+        help="read out with read_out(selection_check=True), as the registry reads a designed test",
+    )
     args = ap.parse_args()
     if args.weekly:
         args.days = 1400 if args.days == 600 else args.days
@@ -142,6 +149,7 @@ def main() -> None:
             step=args.step,
             estimator=args.estimator,
             claim_share=args.claim_share,
+            selection_check=args.selection_check,
             week=args.weekly,
             duration=duration,
         )

@@ -91,3 +91,12 @@ def test_the_registry_checks_selection_for_a_designed_test(world_panel, tmp_path
     assert any("calmer than" in n for n in designed["notes"])
     assert not any("calmer than" in n for n in by_hand["notes"])
     assert any("calmer than" in n for n in asked["notes"])
+
+
+def test_no_widening_when_the_history_holds_the_recent_segment():
+    # With 16 test lengths of history the recent-segment reference is calibrated for designed sets.
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(16 * 7, 6)).cumsum(axis=0)
+    Y = X[:, :2] + 0.01 * rng.normal(size=(16 * 7, 2))  # as calm a treated set as can be
+    assert selection_scale(make_estimator("sc"), Y, X[:, 2:], 7) == (1.0, None)
+    assert selection_scale(make_estimator("sc"), Y[1:], X[1:, 2:], 7)[0] > 1.0
