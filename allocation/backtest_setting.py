@@ -98,17 +98,16 @@ def plan_lines(
 def _envelope_below_tangent(resp: dict, upper: float) -> dict:
     """An S-shaped Hill ``resp`` as its concave envelope from zero when ``upper`` is below the tangent point.
 
-    For ``f(x) = b x^s / (k^s + x^s)`` with ``s > 1`` the envelope from the origin touches the curve at
-    ``x* = k (s - 1)^(1/s)``, where ``f(x*) / x* = f'(x*) = b (s - 1) / (s x*)``; below ``x*`` the
-    envelope is the straight line of that slope (a ``linear`` curve). Other curves are returned as they are.
+    Below the tangent point of :func:`causal.response.envelope_tangent` (anchored at zero) the
+    envelope is the straight line of the curve's slope there (a ``linear`` curve). Other curves are
+    returned as they are.
     """
     if resp.get("form") != "hill" or float(resp.get("shape", 1.0)) <= 1.0 or resp["beta"] <= 0:
         return resp
-    s, k = float(resp["shape"]), float(resp["half_saturation"])
-    tangent = k * (s - 1.0) ** (1.0 / s)
+    tangent = float(R.envelope_tangent("hill", resp, 0.0))
     if upper > tangent:
         return resp
-    return {"form": "linear", "beta": float(resp["beta"]) * (s - 1.0) / (s * tangent)}
+    return {"form": "linear", "beta": float(R.derivative("hill", tangent, resp))}
 
 
 def fit_hill_curve(xs: np.ndarray, ys: np.ndarray) -> dict:
