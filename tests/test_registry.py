@@ -550,6 +550,12 @@ def test_registered_readout_on_a_simulated_world_flows_to_calibration(tmp_path):
     (expl,) = reg.run_readout("ctv_go_dark", panel, estimator="tbr")
     assert expl.exploratory and "estimator tbr instead of sc" in expl.deviations
     assert [d["readout_id"] for d in calibration_lifts(url)] == [rec.id]
+    # The same readout with its Readout object (the demo's reports need it): the stored record is
+    # that object's dict (a repeat, so exploratory).
+    ((again, readout),) = reg.run_readout_results("ctv_go_dark", panel)
+    assert again.exploratory and again.id not in (rec.id, expl.id)
+    assert readout.to_dict()["incremental"] == pytest.approx(rec.result["incremental"])
+    assert again.result["incremental_ci"] == pytest.approx(list(readout.incremental_ci))
 
 
 def test_unreachable_databases_are_one_line_errors(tmp_path):

@@ -194,7 +194,7 @@ def run_demo(
 
     step(5)
     for e in run.experiments:
-        run.readouts[e.channel] = _read_out_designed(registry, panel, e, run.control, seed)
+        run.readouts[e.channel] = _read_out_registered(registry, panel, e.name)
 
     step(6)
     run.calibration = calibrate_curves(
@@ -236,9 +236,7 @@ def run_demo(
     run.panel_after, run.truth_after = world.simulate(run.experiments)
     after = load_panel(run.panel_after, name=names["panel_after"])
     # The registry's default control: every market outside this test and the tests overlapping it.
-    busy = registry.busy_geos(third.start, third.end, washout_days=0) - set(third.geos)
-    control = [g for g in world.geos if g not in busy and g not in set(third.geos)]
-    run.readouts[third.name] = _read_out_designed(registry, after, third, control, seed)
+    run.readouts[third.name] = _read_out_registered(registry, after, third.name)
     run.calibration_after = calibrate_curves(
         after, registry_lifts(registry_url), clusters=clusters, seed=seed, analyse_graph=True
     )  # fmt: skip
@@ -246,29 +244,14 @@ def run_demo(
     return run
 
 
-def _read_out_designed(registry, panel: Panel, e: Experiment, control: list[str], seed: int):
-    """Read out a test whose markets a design search chose, as pre-registered, and record it.
+def _read_out_registered(registry, panel: Panel, name: str):
+    """Read out a test as pre-registered (``Registry.run_readout``) and return its ``Readout``.
 
-    The readout is the registry's pre-registered one (estimator, confidence, control, seed) with
-    the selection check on (:mod:`experiments.readout_selection`): every test of the demo treats
-    markets a design search picked for their calm history, whose own history understates the
-    test's noise. The registry records it as its pre-registered readout (nothing differs).
+    Every test of the demo treats markets a design search or the planner picked, so the registry
+    turns the selection check on (:mod:`experiments.readout_selection`); nothing may differ from the
+    pre-registration.
     """
-    from experiments.readout import read_out
-
-    exp = registry.get(e.name)
-    r = read_out(
-        panel,
-        list(e.geos),
-        (e.start, e.end),
-        control=control,
-        estimator=exp.estimator,
-        confidence=exp.confidence,
-        channel=e.channel,
-        seed=exp.seed,
-        selection_check=True,
-    )
-    record = registry.record_readout(e.name, r.to_dict(), settings={"seed": exp.seed})
+    ((record, readout),) = registry.run_readout_results(name, panel)
     if record.exploratory:
-        raise RuntimeError(f"the demo's readout of {e.name} departs from its pre-registration")
-    return r
+        raise RuntimeError(f"the demo's readout of {name} departs from its pre-registration")
+    return readout

@@ -389,6 +389,9 @@ class Registry:
     ) -> list[ReadoutRecord]:
         """Read out a test's cells on ``panel`` with its pre-registered settings and store the results.
 
+        Returns the stored records; :meth:`run_readout_results` takes the same arguments and also
+        returns each cell's :class:`experiments.readout_result.Readout` (for its report and plots).
+
         ``selection_check`` (default: whether the test was registered from a design or a
         proposal, i.e. a search picked its markets) widens the interval of a treated set whose
         history is calmer than random sets of its size (:mod:`experiments.readout_selection`).
@@ -401,6 +404,34 @@ class Registry:
 
         Uses :func:`experiments.readout.read_out`.
         """
+        pairs = self.run_readout_results(
+            name,
+            panel,
+            cell=cell,
+            estimator=estimator,
+            confidence=confidence,
+            pre_period=pre_period,
+            control=control,
+            seed=seed,
+            selection_check=selection_check,
+        )
+        return [record for record, _ in pairs]
+
+    def run_readout_results(
+        self,
+        name: str,
+        panel: Any,
+        *,
+        cell: str | None = None,
+        estimator: str | None = None,
+        confidence: float | None = None,
+        pre_period: tuple[str, str] | None = None,
+        control: Sequence[str] | None = None,
+        seed: int | None = None,
+        selection_check: bool | None = None,
+    ) -> list[tuple[ReadoutRecord, Any]]:
+        """:meth:`run_readout`, returning ``(record, readout)`` per cell: the stored record and the
+        :class:`experiments.readout_result.Readout` it was made from."""
         try:
             from experiments.readout import read_out
         except ModuleNotFoundError as exc:
@@ -451,14 +482,15 @@ class Registry:
                 seed=used_seed,
                 selection_check=selection_check,
             )
-            computed.append(res.to_dict() if hasattr(res, "to_dict") else dict(res))
-        records = []
+            computed.append(res)
+        pairs = []
         for res in computed:
             settings = {"seed": used_seed, "outcome": panel.y}
             if control_rule:
                 settings["control_rule"] = control_rule
-            records.append(self.record_readout(name, res, settings=settings))
-        return records
+            as_dict = res.to_dict() if hasattr(res, "to_dict") else dict(res)
+            pairs.append((self.record_readout(name, as_dict, settings=settings), res))
+        return pairs
 
     # -- readers ---------------------------------------------------------------------------------
     def get(self, name: str) -> RegisteredExperiment:
