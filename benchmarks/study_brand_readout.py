@@ -12,6 +12,10 @@ Also, per world, ``--random`` random treated sets of the same size from the same
 out over the same window on the world without the test (truth zero): the coverage an unselected
 set gets, with and without the check.
 
+For the designed go-dark it also reports the power the design claimed at the true effect
+(``claimed_power``: with the registry readout's widening, or the plain curve when the check is
+off) beside the readout's detection rate (``detected``).
+
 Run: python benchmarks/study_brand_readout.py --seeds 0-12 [--random 5] [--out brand.csv]
 """
 
@@ -80,7 +84,13 @@ def one_world(seed: int, n_random: int) -> list[dict]:
             seed=seed,
             selection_check=check,
         )
-        rows.append(_row(seed, "designed", check, r, true_inc))
+        row = _row(seed, "designed", check, r, true_inc)
+        # The design's claim for this test: the power it promised at the true effect, with the
+        # widening the registry's readout applies (the default) and without it.
+        p, lift = brand.best.power, abs(true_inc) / r.counterfactual
+        row["claimed_power"] = p.power_at(lift) if check else p.power_at(lift * p.selection_factor)
+        row["detected"] = bool(r.incremental_ci[1] < 0 or r.incremental_ci[0] > 0)
+        rows.append(row)
     # Unselected sets of the same size from the same markets, on the world without the test.
     null_panel = load_panel(full)
     pool = [g for g in world.geos if g not in set(ctv_geos)]
@@ -134,6 +144,8 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
         mean_half_width=("half_width", "mean"),
         coverage=("covered", "mean"),
         mean_widened=("widened", "mean"),
+        claimed_power=("claimed_power", "mean"),
+        detected=("detected", "mean"),
     )
 
 

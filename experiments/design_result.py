@@ -198,6 +198,7 @@ class DesignResult:
             "mde_power": b.power.mde_power,
             "power_se": b.power.power_se,
             "mde_incremental": b.power.mde_incremental,
+            "selection_factor": b.power.selection_factor,
             "power_curve": b.power.to_dict()["power_curve"],
             "false_positive_rate": b.power.false_positive_rate,
             "false_positive_rate_se": b.power.false_positive_rate_se,

@@ -50,7 +50,7 @@ Vaver, J. & Koehler, J. (2011). Measuring ad effectiveness using geo experiments
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -273,6 +273,10 @@ class PowerResult:
         Slope of the power curve at the MDE (for the MDE's standard error).
     fine_lifts, fine_power : ndarray, optional
         The power curve on the fine grid the MDE is found on (lifts >= 0).
+    selection_factor : float
+        How much the readout will widen the interval of this treated set for its calm history
+        (:mod:`experiments.readout_selection`; 1.0 when it does not act). The lifts, the MDE and
+        its slope are already scaled by it (:meth:`widened`).
     """
 
     treated: tuple[str, ...]
@@ -290,6 +294,41 @@ class PowerResult:
     mde_slope: float | None = None
     fine_lifts: np.ndarray | None = field(default=None, repr=False)
     fine_power: np.ndarray | None = field(default=None, repr=False)
+    selection_factor: float = 1.0
+
+    def widened(self, factor: float) -> PowerResult:
+        """The power of the same design read out with its interval widened ``factor`` times.
+
+        A readout whose interval is ``factor`` times wider around the same estimate detects a lift
+        ``factor`` times larger as often as the plain readout detects the lift itself (the effect is
+        linear in the lift; exact up to the estimate's own noise, which the widening does not move).
+        So on the same lift grid the power is the plain curve's at ``lift / factor``, and the MDE is
+        ``factor`` times the plain one. The false positive rate stays, as an upper bound (a wider
+        interval rejects less often); ``detections`` stay the plain readout's.
+        """
+        f = float(factor)
+        if not np.isfinite(f) or f < 1.0:
+            raise ValueError(f"a widening factor must be finite and at least 1, got {factor}")
+
+        def at(lifts, power):
+            if power is None:
+                return None
+            x, y = np.asarray(lifts, float), np.asarray(power, float)
+            order = np.argsort(x)
+            return np.interp(x / f, x[order], y[order])
+
+        zero = np.asarray(self.lifts) == 0
+        power = at(self.lifts, self.power)
+        power[zero] = np.asarray(self.power)[zero]
+        return replace(
+            self,
+            power=power,
+            power_injected=at(self.lifts, self.power_injected),
+            mde=None if self.mde is None else float(self.mde * f),
+            mde_slope=None if self.mde_slope is None else float(self.mde_slope / f),
+            fine_power=None if self.fine_lifts is None else at(self.fine_lifts, self.fine_power),
+            selection_factor=float(self.selection_factor * f),
+        )
 
     @property
     def mde_incremental(self) -> float | None:
@@ -361,6 +400,7 @@ class PowerResult:
             if self.power_injected is None
             else [float(p) for p in self.power_injected],
             "n_windows": self.n_windows,
+            "selection_factor": self.selection_factor,
         }
 
 

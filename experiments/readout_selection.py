@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from causal.base import data_scale
 from causal.conformal import RECENT_MULTIPLE, refit_clone
 
 #: Random treated sets the treated set's history is compared with.
@@ -110,3 +111,17 @@ def selection_scale(
         f"during the test, so the conformal interval is widened x{scale:.2f}."
     )
     return scale, note
+
+
+def set_selection_scale(
+    estimator, Y_pre: np.ndarray, X_pre: np.ndarray, test_length: int, *, seed: int = 0
+) -> float:
+    """:func:`selection_scale` of a treated set before its test, on data in the outcome's units.
+
+    The data are divided by the readout's own :func:`causal.base.data_scale` first, so the factor is
+    the one the readout will apply. For a design's claim (:func:`experiments.design.design_experiment`)
+    and the test planner's expected standard errors.
+    """
+    unit = data_scale(Y_pre, X_pre)
+    factor, _ = selection_scale(estimator, Y_pre / unit, X_pre / unit, int(test_length), seed=seed)
+    return factor

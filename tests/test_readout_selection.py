@@ -100,3 +100,42 @@ def test_no_widening_when_the_history_holds_the_recent_segment():
     Y = X[:, :2] + 0.01 * rng.normal(size=(16 * 7, 2))  # as calm a treated set as can be
     assert selection_scale(make_estimator("sc"), Y, X[:, 2:], 7) == (1.0, None)
     assert selection_scale(make_estimator("sc"), Y[1:], X[1:, 2:], 7)[0] > 1.0
+
+
+def test_a_widened_power_curve_detects_factor_times_larger_lifts():
+    from experiments.power import PowerResult
+
+    lifts = np.array([0.0, 0.05, 0.1, 0.2])
+    plain = PowerResult(
+        ("A",), 28, lifts, np.array([0.08, 0.4, 0.8, 1.0]), 0.08, 0.1, 0.8, 1000.0, 10,
+        np.arange(10), np.zeros((10, 4), bool), mde_slope=6.0,
+    )  # fmt: skip
+    wide = plain.widened(2.0)
+    assert wide.mde == pytest.approx(0.2) and wide.mde_incremental == pytest.approx(200.0)
+    assert wide.power_at(0.2) == pytest.approx(plain.power_at(0.1))
+    assert wide.power_at(0.1) == pytest.approx(plain.power_at(0.05))
+    assert wide.false_positive_rate == plain.false_positive_rate and wide.power[0] == 0.08
+    assert wide.selection_factor == 2.0 and wide.to_dict()["selection_factor"] == 2.0
+    assert wide.mde_se == pytest.approx(2.0 * plain.mde_se)
+    with pytest.raises(ValueError, match="at least 1"):
+        plain.widened(0.5)
+
+
+def test_a_design_claims_what_the_registry_readout_will_give(world_panel):
+    """On a short history the design's claim is widened by the factor the readout will apply."""
+    from experiments.design import design_experiment
+    from experiments.readout_selection import set_selection_scale
+
+    _, panel = world_panel
+    kw = dict(n_treated=(4, 4), effect_sizes=(0, 0.05, 0.1, 0.2), n_windows=6, n_finalists=4)
+    short = design_experiment(panel, durations=(28,), **kw).to_dict()
+    wide = panel.wide()
+    treated = short["treated"]
+    control = [g for g in panel.geos if g not in treated]
+    factor = set_selection_scale(
+        make_estimator("sc"), wide[treated].to_numpy(float), wide[control].to_numpy(float), 28
+    )
+    assert short["selection_factor"] == pytest.approx(max(factor, 1.0))
+    # 280 days hold 16 lengths of a 14-day test: the recent segment calibrates, no widening.
+    long = design_experiment(panel, durations=(14,), **kw).to_dict()
+    assert long["selection_factor"] == 1.0

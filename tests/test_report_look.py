@@ -173,7 +173,9 @@ def test_demo_refuses_a_bad_currency_before_running(run_cli, tmp_path):
     assert not (tmp_path / "demo").exists()
 
 
-def _fake_design(fpr: float, null_rate: float | None, n_eff: float, mde: float | None = 0.05):
+def _fake_design(
+    fpr: float, null_rate: float | None, n_eff: float, mde: float | None = 0.05, factor: float = 1.0
+):
     from types import SimpleNamespace as NS
 
     power = NS(
@@ -183,6 +185,7 @@ def _fake_design(fpr: float, null_rate: float | None, n_eff: float, mde: float |
         mde_power=0.8,
         power_se=0.05,
         lifts=[0.0, 0.1],
+        selection_factor=factor,
         rate_se=lambda p: (max(p, 0.01) * (1 - p) / n_eff) ** 0.5,
     )
     cell = NS(
@@ -211,6 +214,8 @@ def test_design_warnings_follow_the_figures():
     texts = design_warnings(_fake_design(0.05, None, 4, mde=None))
     assert any("does not reach 80% power" in t for t in texts)
     assert any("about 4.0 independent tests" in t for t in texts)
+    (w,) = design_warnings(_fake_design(0.08, 0.09, 40, factor=1.48))
+    assert "widens its interval x1.48" in w
 
 
 def test_readout_warns_when_a_priced_lift_is_not_distinguished_from_zero():

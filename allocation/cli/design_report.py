@@ -82,6 +82,13 @@ def design_warnings(result) -> list[str]:
                 f"{who}: needs {fmt_money(c.investment, 0, unit=True)}, above the budget "
                 f"{fmt_money(result.settings['budget'], 0, unit=True)}."
             )
+        if p.selection_factor > 1.0:
+            out.append(
+                f"{who}: its history is calmer than random sets' of its size (the search chose it for "
+                f"that), so the registry's readout widens its interval x{p.selection_factor:.2f}; the "
+                "MDE and the power curve are that readout's (a plain readout's interval would be "
+                "narrower and too narrow)."
+            )
         if p.n_effective < FEW_INDEPENDENT_WINDOWS:
             out.append(
                 f"{who}: power and false positive rate come from {p.n_windows} windows, about "
