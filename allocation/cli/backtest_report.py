@@ -11,7 +11,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from allocation.cli.report import Report, currency_context, fmt_money, fmt_number, fmt_pct
+from allocation.cli.report import Report, currency_context, fmt_fixed, fmt_money, fmt_pct
 
 
 def _policy_table(result) -> pd.DataFrame:
@@ -20,14 +20,14 @@ def _policy_table(result) -> pd.DataFrame:
         {
             "policy": t.index,
             "spend": [fmt_money(v, 0) for v in t["spend"]],
-            "true incremental signups": [fmt_number(v) for v in t["incremental"]],
+            "true incremental signups": [fmt_fixed(v) for v in t["incremental"]],
             "cost per incremental signup": [fmt_money(v) for v in t["cost_per_incremental"]],
             "share of oracle": [fmt_pct(v) for v in t["share_of_oracle"]],
             "cost per incremental vs status quo": [
                 fmt_pct(v) for v in t.get("cpi_vs_status_quo", [None] * len(t))
             ],
             "equal spend: incremental": [
-                fmt_number(v) for v in t.get("equal_incremental", [None] * len(t))
+                fmt_fixed(v) for v in t.get("equal_incremental", [None] * len(t))
             ],
             "equal spend: cost per incremental": [
                 fmt_money(v) for v in t.get("equal_cost_per_incremental", [None] * len(t))
@@ -90,7 +90,7 @@ def _render(result, title: str, currency: str | None) -> str:
     g = result.given_up
     report.section(
         "The price of learning",
-        f"The daily loop's go-dark tests gave up {fmt_number(g['signups'])} incremental signups and "
+        f"The daily loop's go-dark tests gave up {fmt_fixed(g['signups'])} incremental signups and "
         f"saved {fmt_money(g['spend'], 0)} of spend (its plan run with and without the tests). "
         f"Largest 7-day move over the 15% guardrail: {result.guardrail:.3f} (at most 1 keeps the rule); "
         f"overlapping tests: {len(result.overlaps)}.",
@@ -101,7 +101,7 @@ def _render(result, title: str, currency: str | None) -> str:
                 {
                     "loop": name,
                     "tests": r["n_tests"],
-                    "signups given up": fmt_number(r["given_up"]["signups"]),
+                    "signups given up": fmt_fixed(r["given_up"]["signups"]),
                     "guardrail ratio": f"{r['guardrail']:.3f}",
                     "overlapping tests": len(r["overlaps"]),
                 }
@@ -128,12 +128,12 @@ def _render(result, title: str, currency: str | None) -> str:
         for col in ("incremental",):
             if col in tests:
                 tests[col] = [
-                    fmt_number(v) if pd.notna(v) else "not read (ran past the horizon)"
+                    fmt_fixed(v) if pd.notna(v) else "not read (ran past the horizon)"
                     for v in tests[col]
                 ]
         if "incremental_ci" in tests:
             tests["incremental_ci"] = [
-                f"[{fmt_number(v[0])}, {fmt_number(v[1])}]" if isinstance(v, list) else "—"
+                f"[{fmt_fixed(v[0])}, {fmt_fixed(v[1])}]" if isinstance(v, list) else "—"
                 for v in tests["incremental_ci"]
             ]
         if "design_mde" in tests:

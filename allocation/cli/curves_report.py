@@ -9,7 +9,7 @@ from allocation.calibration import CalibrationResult
 from allocation.cli.report import (
     Report,
     currency_context,
-    fmt_number,
+    fmt_fixed,
     money_label,
     per_spend_label,
 )
@@ -75,10 +75,10 @@ def render_report(
         {
             "channel": ch.index,
             "calibrated by a lift": ["yes" if v else "no" for v in ch["calibrated"]],
-            "contribution before": [fmt_number(v) for v in ch["contribution_before"]],
-            "contribution after": [fmt_number(v) for v in ch["contribution_after"]],
+            "contribution before": [fmt_fixed(v) for v in ch["contribution_before"]],
+            "contribution after": [fmt_fixed(v) for v in ch["contribution_after"]],
             f"after {conf} interval": [
-                f"{fmt_number(a)} – {fmt_number(b)}"
+                f"{fmt_fixed(a)} – {fmt_fixed(b)}"
                 for a, b in zip(ch["contribution_after_lo"], ch["contribution_after_hi"])
             ],
             f"{unit}, before": [_g(1000 * v) for v in ch["roas_before"]],
@@ -120,13 +120,13 @@ def render_report(
                 "channel": lf["channel"],
                 "geos": lf["n_geos"],
                 "periods": lf["n_periods"],
-                "spend change": [fmt_number(v) for v in lf["spend_delta"]],
-                "measured": [fmt_number(v) for v in lf["measured"]],
+                "spend change": [fmt_fixed(v) for v in lf["spend_delta"]],
+                "measured": [fmt_fixed(v) for v in lf["measured"]],
                 f"{conf} interval": [
-                    f"{fmt_number(a)} – {fmt_number(b)}" for a, b in zip(lf["ci_lo"], lf["ci_hi"])
+                    f"{fmt_fixed(a)} – {fmt_fixed(b)}" for a, b in zip(lf["ci_lo"], lf["ci_hi"])
                 ],
-                "curve before": [fmt_number(v) for v in lf["predicted_before"]],
-                "curve after": [fmt_number(v) for v in lf["predicted_after"]],
+                "curve before": [fmt_fixed(v) for v in lf["predicted_before"]],
+                "curve after": [fmt_fixed(v) for v in lf["predicted_after"]],
                 "leave-one-out z": [f"{v:.2f}" for v in lf["z_loo"]],
                 "conflict": ["CONFLICT" if v else "no" for v in lf["conflict"]],
             }
@@ -148,9 +148,9 @@ def render_report(
                 "half saturation / scale": _g(r.get("half_saturation", r.get("scale"))),
                 "shape": _g(r.get("shape", float("nan"))),
                 "adstock": ", ".join(f"{k} {v}" for k, v in line["adstock"].items() if k != "form"),
-                money_label("current spend"): fmt_number(line["current_spend"]),
-                "contribution before": fmt_number(line["contribution"]["uncalibrated"]),
-                "contribution after": fmt_number(line["contribution"]["calibrated"]),
+                money_label("current spend"): fmt_fixed(line["current_spend"]),
+                "contribution before": fmt_fixed(line["contribution"]["uncalibrated"]),
+                "contribution after": fmt_fixed(line["contribution"]["calibrated"]),
             }
         )
     s.table(pd.DataFrame(rows))
@@ -295,14 +295,14 @@ def render_structural_report(
             {
                 "channel": s_.index,
                 "lift": ["yes" if v else "no" for v in s_["lifted"]],
-                "direct": [fmt_number(v) for v in s_["direct"]],
-                "mediated": [fmt_number(v) for v in s_["mediated"]],
-                "total": [fmt_number(v) for v in s_["total"]],
+                "direct": [fmt_fixed(v) for v in s_["direct"]],
+                "mediated": [fmt_fixed(v) for v in s_["mediated"]],
+                "total": [fmt_fixed(v) for v in s_["total"]],
                 f"{conf} interval": [
-                    f"{fmt_number(a)} – {fmt_number(b)}" for a, b in zip(s_["lo"], s_["hi"])
+                    f"{fmt_fixed(a)} – {fmt_fixed(b)}" for a, b in zip(s_["lo"], s_["hi"])
                 ],
-                "without lifts": [fmt_number(v) for v in s_["uncalibrated"]],
-                money_label("spend"): [fmt_number(v) for v in s_["spend"]],
+                "without lifts": [fmt_fixed(v) for v in s_["uncalibrated"]],
+                money_label("spend"): [fmt_fixed(v) for v in s_["spend"]],
                 per_spend_label(model.outcome_): [_g(1000 * v) for v in s_["roas"]],
             }
         )
@@ -355,13 +355,12 @@ def render_structural_report(
                 {
                     "lift": lf["name"],
                     "channel": lf["channel"],
-                    "measured": [fmt_number(v) for v in lf["measured"]],
+                    "measured": [fmt_fixed(v) for v in lf["measured"]],
                     f"{conf} interval": [
-                        f"{fmt_number(a)} – {fmt_number(b)}"
-                        for a, b in zip(lf["ci_lo"], lf["ci_hi"])
+                        f"{fmt_fixed(a)} – {fmt_fixed(b)}" for a, b in zip(lf["ci_lo"], lf["ci_hi"])
                     ],
-                    "without lifts": [fmt_number(v) for v in lf["predicted_before"]],
-                    "calibrated": [fmt_number(v) for v in lf["predicted_after"]],
+                    "without lifts": [fmt_fixed(v) for v in lf["predicted_before"]],
+                    "calibrated": [fmt_fixed(v) for v in lf["predicted_after"]],
                     "leave-one-out z": [f"{v:.2f}" for v in lf["z_loo"]],
                     "conflict": ["CONFLICT" if v else "no" for v in lf["conflict"]],
                 }
@@ -383,9 +382,9 @@ def render_structural_report(
                     "half saturation": _g(a["response"]["half_saturation"]),
                     "shape": _g(a["response"]["shape"]),
                     "decay": _g(a["adstock"]["decay"]),
-                    money_label("current spend"): fmt_number(a["current_spend"]),
-                    "total contribution": fmt_number(a["effect"]["total"]),
-                    "mediated": fmt_number(a["effect"]["mediated"]),
+                    money_label("current spend"): fmt_fixed(a["current_spend"]),
+                    "total contribution": fmt_fixed(a["effect"]["total"]),
+                    "mediated": fmt_fixed(a["effect"]["mediated"]),
                 }
                 for a in curves["aggregates"]
             ]

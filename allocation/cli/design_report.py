@@ -9,8 +9,8 @@ from matplotlib.ticker import FuncFormatter, PercentFormatter
 from allocation.cli.report import (
     Report,
     currency_context,
+    fmt_fixed,
     fmt_money,
-    fmt_number,
     fmt_pct,
     money_label,
     money_unit,
@@ -129,7 +129,7 @@ def _render(result, comparison: list[dict] | None, currency: str | None) -> str:
             f"{best.duration} {per}s" + ("" if per == "day" else f" ({d['duration_days']} days)"),
         ),
         ("MDE", _pm(best.mde, p.mde_se)),
-        (f"MDE in {result.outcome}", fmt_number(p.mde_incremental)),
+        (f"MDE in {result.outcome}", fmt_fixed(p.mde_incremental)),
         ("power at the MDE", _pm(p.mde_power, p.power_se, pct=False)),
         ("false positive rate", _pm(p.false_positive_rate, p.false_positive_rate_se, pct=False)),
     ]
@@ -163,7 +163,7 @@ def _render(result, comparison: list[dict] | None, currency: str | None) -> str:
             "treated": _geos(c.treated),
             f"length ({per}s)": c.duration,
             "MDE ± s.e.": _pm(c.mde, c.power.mde_se),
-            "MDE (outcome)": fmt_number(c.power.mde_incremental),
+            "MDE (outcome)": fmt_fixed(c.power.mde_incremental),
             "power at MDE ± s.e.": _pm(c.power.mde_power, c.power.power_se, pct=False),
             "false pos. rate ± s.e.": _pm(
                 c.null_rejection_rate, c.power.rate_se(c.null_rejection_rate), pct=False
@@ -310,7 +310,7 @@ def _render(result, comparison: list[dict] | None, currency: str | None) -> str:
                 f"length ({per}s)": r["duration_periods"],
                 "days": r["duration_days"],
                 "best MDE ± s.e.": _pm(r["mde"], r.get("mde_se")),
-                "MDE (outcome)": fmt_number(r["mde_incremental"]),
+                "MDE (outcome)": fmt_fixed(r["mde_incremental"]),
                 **({money_label("investment"): fmt_money(r["investment"], 0)} if priced else {}),
                 "treated": "—" if r["treated"] is None else _geos(r["treated"]),
             }

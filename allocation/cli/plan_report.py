@@ -14,8 +14,8 @@ import pandas as pd
 from allocation.cli.report import (
     Report,
     currency_context,
+    fmt_fixed,
     fmt_money,
-    fmt_number,
     fmt_pct,
     money_label,
 )
@@ -33,7 +33,7 @@ def _lines_table(lines: pd.DataFrame, per: str, outcome: str) -> pd.DataFrame:
                 ("—" if not np.isfinite(c) or c == 0 else f"{(s - c) / c:+.1%}")
                 for s, c in zip(lines["spend"], lines["current_spend"])
             ],
-            f"incremental {outcome} {per}": [fmt_number(v, 2) for v in lines["incremental"]],
+            f"incremental {outcome} {per}": [fmt_fixed(v, 2) for v in lines["incremental"]],
             money_label(f"marginal cost per incremental {_one(outcome)}"): [
                 fmt_money(v) if np.isfinite(v) else "—" for v in lines["cost_per_incremental"]
             ],
@@ -87,7 +87,7 @@ def _channels_table(lines: pd.DataFrame, per: str, outcome: str) -> pd.DataFrame
                 ("—" if not np.isfinite(c) or c == 0 else f"{(s - c) / c:+.1%}")
                 for s, c in zip(by["spend"], by["current_spend"])
             ],
-            f"incremental {outcome} {per}": [fmt_number(v, 1) for v in by["incremental"]],
+            f"incremental {outcome} {per}": [fmt_fixed(v, 1) for v in by["incremental"]],
         }
     )
 
@@ -169,11 +169,11 @@ def _render(run, *, title: str, currency: str | None) -> str:
         ("status", d["status"]),
         ("objective", d["objective"].replace("_", " ")),
         (money_label(f"total spend {per}"), fmt_money(d["total_spend"], 0)),
-        (f"incremental {outcome} {per}, plan", fmt_number(d["total_incremental"], 1)),
+        (f"incremental {outcome} {per}, plan", fmt_fixed(d["total_incremental"], 1)),
     ]
     if d.get("current_total_incremental") is not None:
         now = d["current_total_incremental"]
-        headline.append((f"incremental {outcome} {per}, now", fmt_number(now, 1)))
+        headline.append((f"incremental {outcome} {per}, now", fmt_fixed(now, 1)))
         gain = d["total_incremental"] - now
         headline.append(
             (
@@ -217,11 +217,11 @@ def _render(run, *, title: str, currency: str | None) -> str:
                 {
                     "": [f"incremental {outcome}", "gain over the current spend"],
                     "expected": [
-                        fmt_number(u["expected_incremental"], 1),
+                        fmt_fixed(u["expected_incremental"], 1),
                         f"{u['expected_gain']:+,.1f}",
                     ],
                     f"{u['confidence']:.0%} interval": [
-                        " – ".join(fmt_number(v, 1) for v in u["incremental_interval"]),
+                        " – ".join(fmt_fixed(v, 1) for v in u["incremental_interval"]),
                         " – ".join(f"{v:+,.1f}" for v in u["gain_interval"]),
                     ],
                     "share of draws with a gain": ["—", fmt_pct(u["probability_gain_positive"], 0)],
@@ -311,7 +311,7 @@ def _render(run, *, title: str, currency: str | None) -> str:
                 {
                     money_label(f"budget {per}"): [fmt_money(v) for v in t["budget"]],
                     f"incremental {outcome} {per}": [
-                        fmt_number(v, 2) for v in t["total_incremental"]
+                        fmt_fixed(v, 2) for v in t["total_incremental"]
                     ],
                     money_label(f"marginal cost per incremental {_one(outcome)}"): [
                         fmt_money(v) for v in t["marginal_cost"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from allocation.cli.report import Report, currency_context, fmt_money, fmt_number, money_label
+from allocation.cli.report import Report, currency_context, fmt_fixed, fmt_money, money_label
 
 
 def proposal_report(
@@ -21,9 +21,9 @@ def _render(proposal, title: str, currency: str | None) -> str:
     per = d["period"]
     headline = [
         ("best test", best["label"]),
-        ("net value", f"{fmt_number(best['net_value'])} signups over {d['horizon']} {per}s"),
-        ("value of information", fmt_number(best["value"])),
-        ("cost", fmt_number(best["cost"])),
+        ("net value", f"{fmt_fixed(best['net_value'])} signups over {d['horizon']} {per}s"),
+        ("value of information", fmt_fixed(best["value"])),
+        ("cost", fmt_fixed(best["cost"])),
         ("candidates", str(len(d["candidates"]))),
     ]
     report = Report(
@@ -47,13 +47,13 @@ def _render(proposal, title: str, currency: str | None) -> str:
                 "rank": i + 1,
                 "test": c["label"],
                 "markets": ", ".join(c["markets"]),
-                "value": fmt_number(c["value"]),
-                "cost": fmt_number(c["cost"]),
-                "net value": fmt_number(c["net_value"]),
-                "detectable effect (MDE)": fmt_number(c["mde"]),
-                "expected lift": fmt_number(c["expected_lift"]),
-                "lift sd now": fmt_number(c["lift_sd_before"]),
-                "lift sd after": fmt_number(c["lift_sd_after"]),
+                "value": fmt_fixed(c["value"]),
+                "cost": fmt_fixed(c["cost"]),
+                "net value": fmt_fixed(c["net_value"]),
+                "detectable effect (MDE)": fmt_fixed(c["mde"]),
+                "expected lift": fmt_fixed(c["expected_lift"]),
+                "lift sd now": fmt_fixed(c["lift_sd_before"]),
+                "lift sd after": fmt_fixed(c["lift_sd_after"]),
                 money_label("spend moved"): fmt_money(c["spend_delta"], 0),
             }
             for i, c in enumerate(d["candidates"][:20])
@@ -74,10 +74,10 @@ def _render(proposal, title: str, currency: str | None) -> str:
             [
                 {
                     "channel": r["channel"],
-                    "mean": fmt_number(r["mean"], 1),
-                    "90% interval now": f"{fmt_number(r['lo'], 1)} to {fmt_number(r['hi'], 1)}",
-                    "width now": fmt_number(r["width_now"], 1),
-                    "expected width after its best test": fmt_number(
+                    "mean": fmt_fixed(r["mean"], 1),
+                    "90% interval now": f"{fmt_fixed(r['lo'], 1)} to {fmt_fixed(r['hi'], 1)}",
+                    "width now": fmt_fixed(r["width_now"], 1),
+                    "expected width after its best test": fmt_fixed(
                         r["width_after_its_best_test"], 1
                     ),
                     "its best test": r["best_test"] or "—",

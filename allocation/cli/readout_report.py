@@ -12,8 +12,8 @@ from allocation.cli.report import (
     Report,
     currency_context,
     fmt_auto,
+    fmt_fixed,
     fmt_money,
-    fmt_number,
     fmt_pct,
     money_label,
     per_spend_label,
@@ -30,7 +30,7 @@ def _sig(x: float) -> str:
 def _fmt(x, kind: str) -> str:
     if x is None:
         return "—"
-    return {"num": fmt_number, "pct": fmt_pct, "money": fmt_money, "sig": _sig}[kind](float(x))
+    return {"num": fmt_fixed, "pct": fmt_pct, "money": fmt_money, "sig": _sig}[kind](float(x))
 
 
 def _figure(readout: Readout, kind: str, size=(9, 3.6), zoom: bool = False):
@@ -193,7 +193,7 @@ def _render(result: Readout | MultiCellReadout, currency: str | None) -> str:
     if isinstance(result, MultiCellReadout):
         first = next(iter(result.cells.values()))
         headline = [
-            (f"{n}: incremental", fmt_number(r.incremental)) for n, r in result.cells.items()
+            (f"{n}: incremental", fmt_fixed(r.incremental)) for n, r in result.cells.items()
         ]
         report = Report(
             f"Lift readout: {len(result.cells)} cells",
@@ -247,9 +247,9 @@ def _render(result: Readout | MultiCellReadout, currency: str | None) -> str:
     r = result
     lo, hi = r.incremental_ci
     headline = [
-        (f"total {r.outcome}", fmt_number(r.observed)),
-        (f"incremental {r.outcome}", fmt_number(r.incremental)),
-        (f"{r.confidence:.0%} interval", f"{fmt_number(lo)} to {fmt_number(hi)}"),
+        (f"total {r.outcome}", fmt_fixed(r.observed)),
+        (f"incremental {r.outcome}", fmt_fixed(r.incremental)),
+        (f"{r.confidence:.0%} interval", f"{fmt_fixed(lo)} to {fmt_fixed(hi)}"),
         ("lift", _fmt(r.lift, "pct")),
         ("p-value (two-sided)", f"{r.p_value:.3f}"),
     ]
@@ -289,8 +289,8 @@ def readout_warnings(r: Readout) -> list[str]:
     alpha = 1 - r.confidence
     if (lo > 0 or hi < 0) != (r.p_value < alpha):
         out.append(
-            f"The p-value ({r.p_value:.3f}) and the {r.confidence:.0%} interval ({fmt_number(lo)} to "
-            f"{fmt_number(hi)}) disagree on significance at {alpha:.2f}: see the notes for the two methods."
+            f"The p-value ({r.p_value:.3f}) and the {r.confidence:.0%} interval ({fmt_fixed(lo)} to "
+            f"{fmt_fixed(hi)}) disagree on significance at {alpha:.2f}: see the notes for the two methods."
         )
     for t in r.tests[1:] if len(r.tests) > 1 else []:
         if (t["p_value"] < alpha) != (r.tests[0]["p_value"] < alpha):

@@ -31,8 +31,11 @@ _ENV = jinja2.Environment(
 )
 
 
-def fmt_number(x: float | None, digits: int = 0) -> str:
-    """``12345.6`` -> ``12,346``; None or NaN -> an em dash."""
+def fmt_fixed(x: float | None, digits: int = 0) -> str:
+    """A report's figure with fixed decimals: ``12345.6`` -> ``12,346``; None or NaN -> an em dash.
+
+    (``causal.summary.fmt_number`` chooses the significant digits itself, for text summaries.)
+    """
     if x is None or (isinstance(x, float) and x != x):
         return "—"
     return f"{x:,.{digits}f}"
@@ -167,7 +170,7 @@ def fmt_per_spend(
     return f"{fmt_auto(ratio * per, sig)} {per_spend_label(outcome, per, currency)}"
 
 
-_ENV.filters.update(num=fmt_number, pct=fmt_pct, money=fmt_money, auto=fmt_auto)
+_ENV.filters.update(num=fmt_fixed, pct=fmt_pct, money=fmt_money, auto=fmt_auto)
 
 
 _NUMERIC = re.compile(
