@@ -111,6 +111,11 @@ def plan_warnings(run) -> list[str]:
         )
     else:
         lo, hi = u["gain_interval"]
+        out.append(
+            "The expected gain is measured on the same curves the plan was chosen on, so it leans on "
+            "their errors (the optimizer's curse): read it as an upper figure (docs/allocation.md, "
+            "'Does the plan's gain come true?')."
+        )
         if lo <= 0 <= hi:
             out.append(
                 f"The gain's {u['confidence']:.0%} interval [{lo:,.1f}, {hi:,.1f}] includes zero: under "
