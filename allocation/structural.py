@@ -148,9 +148,22 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         market's outcome).
     capture_prior_scale : float, default=0.05
         The same for demand-capture channels (spend with a parent in the graph, e.g. branded search).
+    capture_shape_weights : {"prior", "likelihood"}, default="prior"
+        How a demand-capture channel's adstock and saturation shapes are weighted. Given the queries,
+        its spend moves only by its own noise: the panel measures its slope at current spend, not its
+        curve down to zero, so by default its shapes weigh by the prior (and any lift on it), not by
+        the panel's marginal likelihood, and its interval carries the curve's uncertainty.
+        ``"likelihood"`` weighs them by the panel like every other channel's.
     pooling : float, default=0.5
         Prior sd of a cluster's deviation relative to the channel's pooled
         coefficient.
+    capture_pooling : float, default=0.1
+        ``pooling`` for demand-capture channels when the query column is observed (without it,
+        ``pooling``). Given the queries the panel cannot tell their
+        clusters apart (each cluster's posterior sd is about the prior's cluster spread), and with
+        effects kept non-negative, loosely pooled clusters each truncated at zero add up to a total
+        whose interval is held away from zero even when every cluster's likelihood lies below it
+        (docs/calibration.md section 0).
     demand_bias_scale : float, default=1.0
         Without the mediator: prior sd of a demand-following channel's
         confounding bias, relative to its observational coefficient.
@@ -208,7 +221,9 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         allow_negative: bool = False,
         prior_scale: float = 0.25,
         capture_prior_scale: float = 0.05,
+        capture_shape_weights: str = "prior",
         pooling: float = 0.5,
+        capture_pooling: float = 0.1,
         demand_bias_scale: float = 1.0,
         negative_control_mean: bool = True,
         specification_average: bool = True,
@@ -234,7 +249,9 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         self.allow_negative = allow_negative
         self.prior_scale = prior_scale
         self.capture_prior_scale = capture_prior_scale
+        self.capture_shape_weights = capture_shape_weights
         self.pooling = pooling
+        self.capture_pooling = capture_pooling
         self.demand_bias_scale = demand_bias_scale
         self.negative_control_mean = negative_control_mean
         self.specification_average = specification_average
@@ -423,6 +440,11 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         self._lift_rows = []
         mode, cond = self._search(mode, lifts=[])
         self._noise(mode, lifts=[])
+        # The panel's own (no-lift) preference among a demand-capture channel's shapes, divided out of
+        # the shape weights below (``capture_shape_weights="prior"``): given the queries its spend moves
+        # only by its own small noise, which measures its slope at current spend but not the curve's
+        # shape down to zero (docs/calibration.md section 0).
+        self._capture_cond = self._panel_shape_logml(mode)
         self.uncal_mean_ = self._posterior(mode, [])[0]
         kappa_hat = (
             self.uncal_mean_[self._ix["kappa"]].sum(axis=0) if Q is not None else np.zeros(C)
@@ -464,9 +486,20 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
             )
         if self.n_draws < 10:
             raise ConfigError(f"StructuralModel: n_draws must be at least 10, got {self.n_draws}")
-        for name in ("prior_scale", "capture_prior_scale", "pooling", "demand_bias_scale"):
+        for name in (
+            "prior_scale",
+            "capture_prior_scale",
+            "pooling",
+            "capture_pooling",
+            "demand_bias_scale",
+        ):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"StructuralModel: {name} must be > 0, got {getattr(self, name)}")
+        if self.capture_shape_weights not in ("prior", "likelihood"):
+            raise ConfigError(
+                "StructuralModel: capture_shape_weights must be 'prior' or 'likelihood', "
+                f"got {self.capture_shape_weights!r}"
+            )
         if not self.decays or any(not 0 <= d < 1 for d in self.decays):
             raise ConfigError(
                 f"StructuralModel: decays must lie in [0, 1), got {list(self.decays)}"

@@ -96,8 +96,9 @@ class StructuralInference:
             for i in self._ix["kappa"].ravel():
                 prec[i, i] = 1.0 / kap**2
 
-        def block(tau: float) -> np.ndarray:
-            cov = tau**2 * np.ones((C, C)) + (self.pooling * tau) ** 2 * np.eye(C)
+        def block(tau: float, pooling: float | None = None) -> np.ndarray:
+            pool = self.pooling if pooling is None else pooling
+            cov = tau**2 * np.ones((C, C)) + (pool * tau) ** 2 * np.eye(C)
             return np.linalg.inv(cov)
 
         # Demand-capture channels (spend following queries, e.g. branded search) get their own prior scale.
@@ -109,10 +110,16 @@ class StructuralInference:
             ]
         )
         for k, idx in enumerate(self._ix["gamma"]):
-            prec[np.ix_(idx, idx)] = block(self._tau_k[k])
+            prec[np.ix_(idx, idx)] = block(self._tau_k[k], self._pooling_k(k))
         for idx in self._ix["beta_q"]:
             prec[np.ix_(idx, idx)] = block(self._tau["beta_q"])
         self._prior_prec = prec
+
+    def _pooling_k(self, k: int) -> float:
+        """Cluster pooling of channel ``k``: ``capture_pooling`` for a demand-capture channel given a real
+        query column (its clusters are not told apart there), else ``pooling``."""
+        capture = self.channels_[k] in self.capture_ and self.has_mediator_
+        return self.capture_pooling if capture else self.pooling
 
     # -- the linear-Gaussian core ------------------------------------------------
     def _cols(self, combo: np.ndarray) -> np.ndarray:
@@ -341,6 +348,30 @@ class StructuralInference:
                 cond[k] = vals
         return combo, cond
 
+    def _panel_shape_logml(self, combo: np.ndarray) -> dict[int, np.ndarray]:
+        """Each demand-capture channel's no-lift conditional log marginal likelihood over its shapes at ``combo``.
+
+        With ``capture_shape_weights="prior"`` this is divided out of the shape weights: given the
+        queries, a capture channel's spend (which follows them) moves only by its own small noise, which
+        tells its slope at current spend but not the curve down to zero, and the panel's preference among
+        its shapes then comes from what the linear demand proxy leaves unexplained (measured in
+        benchmarks/diagnose_brand.py). Lifts keep their say: their likelihood is not divided out.
+        """
+        # Only given a real query column: a spend proxy of the queries is the capture channel's own spend.
+        if self.capture_shape_weights != "prior" or not self.has_mediator_:
+            return {}
+        out = {}
+        for k, ch in enumerate(self.channels_):
+            if ch not in self.capture_:
+                continue
+            vals = np.empty(self._n_cand)
+            for j in range(self._n_cand):
+                trial = combo.copy()
+                trial[k] = j
+                vals[j] = self._posterior(trial, [])[2]
+            out[k] = vals
+        return out
+
     # -- lifts -------------------------------------------------------------------
     def _lift_row(self, lf: Lift, kappa: np.ndarray) -> tuple[np.ndarray, float, float]:
         """Loadings (p, n_cand) of a lift's predicted total incremental on theta, for each shape of its channel."""
@@ -370,6 +401,12 @@ class StructuralInference:
     def _sample(self, cond: np.ndarray, use: Sequence[int], rng: np.random.Generator) -> None:
         """Shapes by sampling-importance-resampling over the grid, then truncated-normal coefficients."""
         N, K = self.n_draws, self._K
+        # Target: the marginal likelihood with each capture channel's panel-only shape preference divided
+        # out (its shapes then weigh by the prior and the lifts alone; _panel_shape_logml).
+        panel = np.zeros((K, self._n_cand))
+        for k, vals in getattr(self, "_capture_cond", {}).items():
+            panel[k] = vals
+        cond = cond - panel
         logq = cond - special.logsumexp(cond, axis=1, keepdims=True)
         n_prop = 4 * N
         props = np.column_stack(
@@ -382,7 +419,7 @@ class StructuralInference:
         for u, combo in enumerate(uniq):
             post = self._posterior(combo, use)
             cache[u] = post
-            logw[u] = post[2] - logq[np.arange(K), combo].sum()
+            logw[u] = post[2] - panel[np.arange(K), combo].sum() - logq[np.arange(K), combo].sum()
         w = np.exp(logw[inv] - logw[inv].max())
         w /= w.sum()
         self.shape_ess_ = float(1.0 / (w**2).sum())
