@@ -358,7 +358,7 @@ class StructuralInference:
         benchmarks/diagnose_brand.py). Lifts keep their say: their likelihood is not divided out.
         """
         # Only given a real query column: a spend proxy of the queries is the capture channel's own spend.
-        if self.capture_shape_weights != "prior" or not self.has_mediator_:
+        if self.capture_shape_weights == "likelihood" or not self.has_mediator_:
             return {}
         out = {}
         for k, ch in enumerate(self.channels_):
