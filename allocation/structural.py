@@ -150,16 +150,18 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         The same for demand-capture channels (spend with a parent in the graph, e.g. branded search).
     capture_shape_weights : {"prior", "likelihood"}, default="prior"
         How a demand-capture channel's adstock and saturation shapes are weighted. Given the queries,
-        its spend moves only by its own noise: the panel measures its slope at current spend, not its
-        curve down to zero, so by default its shapes weigh by the prior (and any lift on it), not by
-        the panel's marginal likelihood, and its interval carries the curve's uncertainty.
-        ``"likelihood"`` weighs them by the panel like every other channel's.
+        its spend moves only by its own noise: where the queries explain at least half of its spend's
+        variation (``structural_inference.QUERY_BOUND``; a note says so) the panel measures its slope
+        at current spend, not its curve down to zero, so by default its shapes weigh by the prior (and
+        any lift on it), not by the panel's marginal likelihood, and its interval carries the curve's
+        uncertainty. ``"likelihood"`` weighs them by the panel like every other channel's (and pools
+        its clusters by ``pooling``).
     pooling : float, default=0.5
         Prior sd of a cluster's deviation relative to the channel's pooled
         coefficient.
     capture_pooling : float, default=0.1
-        ``pooling`` for demand-capture channels when the query column is observed (without it,
-        ``pooling``). Given the queries the panel cannot tell their
+        ``pooling`` for demand-capture channels whose spend the queries mostly explain (see
+        ``capture_shape_weights``; otherwise ``pooling``). Given the queries the panel cannot tell their
         clusters apart (each cluster's posterior sd is about the prior's cluster spread), and with
         effects kept non-negative, loosely pooled clusters each truncated at zero add up to a total
         whose interval is held away from zero even when every cluster's likelihood lies below it
@@ -432,6 +434,13 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         self._T, self._G, self._C, self._K, self._n_cand, self._dof = T, G, C, K, n_cand, dof
         self._quarter = QUARTER_PERIODS[panel.period_name]
         self._layout()
+        self._query_bound = self._query_bound_channels(lifts)
+        for k, share in self._query_bound.items():
+            notes.append(
+                f"{channels[k]}: the queries explain {share:.0%} of its spend's variation, so the panel "
+                "measures its slope at current spend, not its curve: its shapes weigh by the prior and its "
+                "lifts, and its clusters are pooled tightly (wide intervals without a lift)."
+            )
         self._priors(y / size, Q / size if Q is not None else None)
 
         # Residual variance and autocorrelation at a first guess, then the mode, then again.

@@ -20,6 +20,10 @@ from allocation.calibration_lifts import Lift, counterfactual_spend
 from allocation.structural_inputs import Q_LEADS, Q_SMOOTHING, _saturated, block_index
 from causal.errors import DataError
 
+# Share of a demand-capture channel's within-market log-spend variance its queries explain at or above which
+# the panel measures only its slope (measured on the study worlds in docs/calibration.md section 0).
+QUERY_BOUND = 0.5
+
 
 def _least_squares(D: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Minimum-norm least squares through the normal equations (tall, narrow designs: far cheaper than an
@@ -116,10 +120,47 @@ class StructuralInference:
         self._prior_prec = prec
 
     def _pooling_k(self, k: int) -> float:
-        """Cluster pooling of channel ``k``: ``capture_pooling`` for a demand-capture channel given a real
-        query column (its clusters are not told apart there), else ``pooling``."""
-        capture = self.channels_[k] in self.capture_ and self.has_mediator_
-        return self.capture_pooling if capture else self.pooling
+        """Cluster pooling of channel ``k``: ``capture_pooling`` for a demand-capture channel whose spend the
+        queries mostly explain (its clusters are not told apart there), else ``pooling``."""
+        return self.capture_pooling if k in self._query_bound else self.pooling
+
+    def _query_bound_channels(self, lifts: Sequence[Lift] = ()) -> dict[int, float]:
+        """Demand-capture channels whose spend the queries mostly explain, with that share.
+
+        The share of the channel's within-market variance of log spend that log queries explain
+        (one minus the variance of log spend per query over that of log spend, each demeaned per
+        market), on periods with positive spend outside the lifts' treated markets and windows (an
+        experiment's spend change is measured by its lift term). At or above ``QUERY_BOUND`` the spend
+        moves mostly with the queries: the panel measures its slope at current spend, not its curve
+        (``capture_shape_weights``, ``capture_pooling``). Below it the spend moves mostly on its own and
+        the channel is weighed and pooled like any other. Only given a real query column (a spend proxy
+        of the queries is the capture channel's own spend).
+        """
+        if self.capture_shape_weights == "likelihood" or not self.has_mediator_:
+            return {}
+        keep = np.ones((self._T, self._G), dtype=bool)
+        index = {g: i for i, g in enumerate(self.geos_)}
+        for lf in lifts:
+            rows = (self.dates_ >= pd.Timestamp(lf.start)) & (self.dates_ <= pd.Timestamp(lf.end))
+            keep[np.ix_(np.flatnonzero(rows), [index[g] for g in lf.treated])] = False
+        out = {}
+        for k, ch in enumerate(self.channels_):
+            if ch not in self.capture_:
+                continue
+            x, q = self._spend[ch], self._Q
+            ok = keep & (x > 0) & (q > 0)
+            own = total = 0.0
+            for g in range(self._G):
+                sel = ok[:, g]
+                if sel.sum() < 2:
+                    continue
+                lx = np.log(x[sel, g])
+                total += float(lx.var()) * sel.sum()
+                own += float(np.log(x[sel, g] / q[sel, g]).var()) * sel.sum()
+            share = 1.0 - own / total if total > 0 else 0.0
+            if share >= QUERY_BOUND:
+                out[k] = share
+        return out
 
     # -- the linear-Gaussian core ------------------------------------------------
     def _cols(self, combo: np.ndarray) -> np.ndarray:
@@ -357,13 +398,8 @@ class StructuralInference:
         its shapes then comes from what the linear demand proxy leaves unexplained (measured in
         benchmarks/diagnose_brand.py). Lifts keep their say: their likelihood is not divided out.
         """
-        # Only given a real query column: a spend proxy of the queries is the capture channel's own spend.
-        if self.capture_shape_weights == "likelihood" or not self.has_mediator_:
-            return {}
         out = {}
-        for k, ch in enumerate(self.channels_):
-            if ch not in self.capture_:
-                continue
+        for k in self._query_bound:
             vals = np.empty(self._n_cand)
             for j in range(self._n_cand):
                 trial = combo.copy()
