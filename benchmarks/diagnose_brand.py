@@ -182,12 +182,46 @@ def diagnose(name: str, **model_kw) -> dict:
     return out
 
 
+def query_shares() -> None:
+    """Per study world (no lift): the share of branded search's within-market log-spend variance its
+    queries explain, the quantity the model compares with ``QUERY_BOUND``."""
+    import allocation.structural_inference as inference
+
+    bound, inference.QUERY_BOUND = inference.QUERY_BOUND, -1.0
+    try:
+        for spec in WORLDS:
+            if not spec.queries:
+                continue
+            world = World(spec.n_geos, spec.n_days, seed=spec.seed, **spec.options)
+            clusters = dict(zip(world.clusters()["geo"], world.clusters()["cluster"]))
+            panel = model_panel(spec, world.panel())
+            graph = normalise(default_graph(panel.channels, panel.y), panel.channels, panel.y)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                m = StructuralModel(
+                    controls=joint_controls(graph, panel.channels, panel.covariates),
+                    clusters=clusters,
+                    graph=graph,
+                    n_draws=10,
+                ).fit(panel)
+            share = next(iter(m._query_bound.values()))
+            print(f"{spec.name}: queries explain {share:.2f} (bound {bound})")
+    finally:
+        inference.QUERY_BOUND = bound
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument(
         "--worlds", nargs="*", default=["s0 daily", "s4 brand truly weak", "s5 brand truly strong"]
     )
+    ap.add_argument(
+        "--shares", action="store_true", help="only the query shares of the study worlds"
+    )
     args = ap.parse_args(argv)
+    if args.shares:
+        query_shares()
+        return
     for w in args.worlds:
         diagnose(w)
 

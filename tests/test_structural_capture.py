@@ -89,3 +89,17 @@ def test_shapes_spread_and_the_point_line_keeps_the_posterior_mean(fits):
 def test_bad_capture_shape_weights_is_a_config_error():
     with pytest.raises(ConfigError, match="capture_shape_weights"):
         StructuralModel(capture_shape_weights="panel")._check_params()
+
+
+def test_spend_moving_on_its_own_keeps_the_panels_shape_weights(fits):
+    # Default worlds: the queries explain most of branded spend's variation (0.87-0.98 on the study);
+    # with log-sd 0.3 of its own (the study's s3: 0.20) the panel tells its shape and it is weighed and
+    # pooled like any other channel.
+    model, _ = fits[0]
+    k = model.channels_.index("brand_search")
+    assert model._query_bound[k] > 0.8
+    assert any("queries explain" in n for n in model.notes_)
+    own, _ = _fit(
+        WorldSpec("b33 own noise", 33, n_geos=20, n_days=364, options={"brand_spend_noise": 0.3})
+    )
+    assert own._query_bound == {} and own._capture_cond == {}
