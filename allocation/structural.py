@@ -56,6 +56,12 @@ two. The draws are split equally between two fixed blocks (smooth seasonality
 and trend, or cluster-by-period effects; Draper 1995): half are centred at the
 other block's posterior mean at the mode's shapes.
 
+Branded search given the queries. Its spend follows the queries, so given them it moves only by its own
+noise: the panel measures its slope at current spend, not its curve down to zero. Where the queries
+explain at least half of its within-market log-spend variance, its shapes weigh by the prior and its
+lifts (not the panel's marginal likelihood) and its clusters are pooled tightly
+(``capture_shape_weights``, ``capture_pooling``), so its interval carries what the panel cannot tell.
+
 Without a usable mediator column the adjustment for demand cannot be made:
 the model says so (a warning and a note) and each demand-following channel
 (spend with a parent in the graph, e.g. branded search) gets a confounding bias
