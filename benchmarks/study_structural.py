@@ -22,7 +22,8 @@ study runs on today's path (``ResponseModel`` + ``calibrate``) or on
 ``allocation.structural.StructuralModel`` by the ``--model`` option.
 
 Run: ``nice -n 10 python benchmarks/study_structural.py [--model structural] [--write-docs]``
-(``--quick`` runs two small worlds). It prints the table and, with
+(``--quick`` runs two small worlds; ``--param NAME=VALUE`` sets a ``StructuralModel`` parameter for an
+ablation, never with ``--write-docs``). It prints the table and, with
 ``--write-docs``, writes its section of ``docs/structural_study.md`` and
 ``docs/img/structural_ratios_<model>.png``.
 """
