@@ -56,6 +56,12 @@ two. The draws are split equally between two fixed blocks (smooth seasonality
 and trend, or cluster-by-period effects; Draper 1995): half are centred at the
 other block's posterior mean at the mode's shapes.
 
+Branded search given the queries. Its spend follows the queries, so given them it moves only by its own
+noise: the panel measures its slope at current spend, not its curve down to zero. Where the queries
+explain at least half of its within-market log-spend variance, its shapes weigh by the prior and its
+lifts (not the panel's marginal likelihood) and its clusters are pooled tightly
+(``capture_shape_weights``, ``capture_pooling``), so its interval carries what the panel cannot tell.
+
 Without a usable mediator column the adjustment for demand cannot be made:
 the model says so (a warning and a note) and each demand-following channel
 (spend with a parent in the graph, e.g. branded search) gets a confounding bias
@@ -148,9 +154,24 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         market's outcome).
     capture_prior_scale : float, default=0.05
         The same for demand-capture channels (spend with a parent in the graph, e.g. branded search).
+    capture_shape_weights : {"prior", "likelihood"}, default="prior"
+        How a demand-capture channel's adstock and saturation shapes are weighted. Given the queries,
+        its spend moves only by its own noise: where the queries explain at least half of its spend's
+        variation (``structural_inference.QUERY_BOUND``; a note says so) the panel measures its slope
+        at current spend, not its curve down to zero, so by default its shapes weigh by the prior (and
+        any lift on it), not by the panel's marginal likelihood, and its interval carries the curve's
+        uncertainty. ``"likelihood"`` weighs them by the panel like every other channel's (and pools
+        its clusters by ``pooling``).
     pooling : float, default=0.5
         Prior sd of a cluster's deviation relative to the channel's pooled
         coefficient.
+    capture_pooling : float, default=0.1
+        ``pooling`` for demand-capture channels whose spend the queries mostly explain (see
+        ``capture_shape_weights``; otherwise ``pooling``). Given the queries the panel cannot tell their
+        clusters apart (each cluster's posterior sd is about the prior's cluster spread), and with
+        effects kept non-negative, loosely pooled clusters each truncated at zero add up to a total
+        whose interval is held away from zero even when every cluster's likelihood lies below it
+        (docs/calibration.md section 0).
     demand_bias_scale : float, default=1.0
         Without the mediator: prior sd of a demand-following channel's
         confounding bias, relative to its observational coefficient.
@@ -208,7 +229,9 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         allow_negative: bool = False,
         prior_scale: float = 0.25,
         capture_prior_scale: float = 0.05,
+        capture_shape_weights: str = "prior",
         pooling: float = 0.5,
+        capture_pooling: float = 0.1,
         demand_bias_scale: float = 1.0,
         negative_control_mean: bool = True,
         specification_average: bool = True,
@@ -234,7 +257,9 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         self.allow_negative = allow_negative
         self.prior_scale = prior_scale
         self.capture_prior_scale = capture_prior_scale
+        self.capture_shape_weights = capture_shape_weights
         self.pooling = pooling
+        self.capture_pooling = capture_pooling
         self.demand_bias_scale = demand_bias_scale
         self.negative_control_mean = negative_control_mean
         self.specification_average = specification_average
@@ -415,6 +440,13 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         self._T, self._G, self._C, self._K, self._n_cand, self._dof = T, G, C, K, n_cand, dof
         self._quarter = QUARTER_PERIODS[panel.period_name]
         self._layout()
+        self._query_bound = self._query_bound_channels(lifts)
+        for k, share in self._query_bound.items():
+            notes.append(
+                f"{channels[k]}: the queries explain {share:.0%} of its spend's variation, so the panel "
+                "measures its slope at current spend, not its curve: its shapes weigh by the prior and its "
+                "lifts, and its clusters are pooled tightly (wide intervals without a lift)."
+            )
         self._priors(y / size, Q / size if Q is not None else None)
 
         # Residual variance and autocorrelation at a first guess, then the mode, then again.
@@ -423,6 +455,11 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         self._lift_rows = []
         mode, cond = self._search(mode, lifts=[])
         self._noise(mode, lifts=[])
+        # The panel's own (no-lift) preference among a demand-capture channel's shapes, divided out of
+        # the shape weights below (``capture_shape_weights="prior"``): given the queries its spend moves
+        # only by its own small noise, which measures its slope at current spend but not the curve's
+        # shape down to zero (docs/calibration.md section 0).
+        self._capture_cond = self._panel_shape_logml(mode)
         self.uncal_mean_ = self._posterior(mode, [])[0]
         kappa_hat = (
             self.uncal_mean_[self._ix["kappa"]].sum(axis=0) if Q is not None else np.zeros(C)
@@ -464,9 +501,20 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
             )
         if self.n_draws < 10:
             raise ConfigError(f"StructuralModel: n_draws must be at least 10, got {self.n_draws}")
-        for name in ("prior_scale", "capture_prior_scale", "pooling", "demand_bias_scale"):
+        for name in (
+            "prior_scale",
+            "capture_prior_scale",
+            "pooling",
+            "capture_pooling",
+            "demand_bias_scale",
+        ):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"StructuralModel: {name} must be > 0, got {getattr(self, name)}")
+        if self.capture_shape_weights not in ("prior", "likelihood"):
+            raise ConfigError(
+                "StructuralModel: capture_shape_weights must be 'prior' or 'likelihood', "
+                f"got {self.capture_shape_weights!r}"
+            )
         if not self.decays or any(not 0 <= d < 1 for d in self.decays):
             raise ConfigError(
                 f"StructuralModel: decays must lie in [0, 1), got {list(self.decays)}"

@@ -93,6 +93,17 @@ def curves_dict(model: Model) -> dict:
         ks = np.array([shapes[j].half_saturation for j in combos[:, k]])
         ns = np.array([shapes[j].shape for j in combos[:, k]])
         beta_pt = coef[has_point[:, k], k].mean(axis=0)  # (C,)
+        if k in getattr(model, "_capture_cond", {}):
+            # Shapes weighed by the prior spread the draws over the grid, so the most frequent shape holds
+            # a few draws: its line takes the coefficient that gives each cluster its posterior mean
+            # contribution, not those few draws' mean.
+            unit = model._unit[k][point[k]]
+            mean_g = contrib[:, k].mean(axis=0)
+            for c in range(model._C):
+                members = model.cluster_idx_ == c
+                denom = float(unit[members].sum())
+                if denom > 0:
+                    beta_pt[c] = float(mean_g[members].sum()) / denom
         x = model._spend[ch]
         cur = x[-q:].mean(axis=0)
         tot_sp = x.sum(axis=0)

@@ -20,6 +20,10 @@ from allocation.calibration_lifts import Lift, counterfactual_spend
 from allocation.structural_inputs import Q_LEADS, Q_SMOOTHING, _saturated, block_index
 from causal.errors import DataError
 
+# Share of a demand-capture channel's within-market log-spend variance its queries explain at or above which
+# the panel measures only its slope (measured on the study worlds in docs/calibration.md section 0).
+QUERY_BOUND = 0.5
+
 
 def _least_squares(D: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Minimum-norm least squares through the normal equations (tall, narrow designs: far cheaper than an
@@ -96,8 +100,9 @@ class StructuralInference:
             for i in self._ix["kappa"].ravel():
                 prec[i, i] = 1.0 / kap**2
 
-        def block(tau: float) -> np.ndarray:
-            cov = tau**2 * np.ones((C, C)) + (self.pooling * tau) ** 2 * np.eye(C)
+        def block(tau: float, pooling: float | None = None) -> np.ndarray:
+            pool = self.pooling if pooling is None else pooling
+            cov = tau**2 * np.ones((C, C)) + (pool * tau) ** 2 * np.eye(C)
             return np.linalg.inv(cov)
 
         # Demand-capture channels (spend following queries, e.g. branded search) get their own prior scale.
@@ -109,10 +114,53 @@ class StructuralInference:
             ]
         )
         for k, idx in enumerate(self._ix["gamma"]):
-            prec[np.ix_(idx, idx)] = block(self._tau_k[k])
+            prec[np.ix_(idx, idx)] = block(self._tau_k[k], self._pooling_k(k))
         for idx in self._ix["beta_q"]:
             prec[np.ix_(idx, idx)] = block(self._tau["beta_q"])
         self._prior_prec = prec
+
+    def _pooling_k(self, k: int) -> float:
+        """Cluster pooling of channel ``k``: ``capture_pooling`` for a demand-capture channel whose spend the
+        queries mostly explain (its clusters are not told apart there), else ``pooling``."""
+        return self.capture_pooling if k in self._query_bound else self.pooling
+
+    def _query_bound_channels(self, lifts: Sequence[Lift] = ()) -> dict[int, float]:
+        """Demand-capture channels whose spend the queries mostly explain, with that share.
+
+        The share of the channel's within-market variance of log spend that log queries explain
+        (one minus the variance of log spend per query over that of log spend, each demeaned per
+        market), on periods with positive spend outside the lifts' treated markets and windows (an
+        experiment's spend change is measured by its lift term). At or above ``QUERY_BOUND`` the spend
+        moves mostly with the queries: the panel measures its slope at current spend, not its curve
+        (``capture_shape_weights``, ``capture_pooling``). Below it the spend moves mostly on its own and
+        the channel is weighed and pooled like any other. Only given a real query column (a spend proxy
+        of the queries is the capture channel's own spend).
+        """
+        if self.capture_shape_weights == "likelihood" or not self.has_mediator_:
+            return {}
+        keep = np.ones((self._T, self._G), dtype=bool)
+        index = {g: i for i, g in enumerate(self.geos_)}
+        for lf in lifts:
+            rows = (self.dates_ >= pd.Timestamp(lf.start)) & (self.dates_ <= pd.Timestamp(lf.end))
+            keep[np.ix_(np.flatnonzero(rows), [index[g] for g in lf.treated])] = False
+        out = {}
+        for k, ch in enumerate(self.channels_):
+            if ch not in self.capture_:
+                continue
+            x, q = self._spend[ch], self._Q
+            ok = keep & (x > 0) & (q > 0)
+            own = total = 0.0
+            for g in range(self._G):
+                sel = ok[:, g]
+                if sel.sum() < 2:
+                    continue
+                lx = np.log(x[sel, g])
+                total += float(lx.var()) * sel.sum()
+                own += float(np.log(x[sel, g] / q[sel, g]).var()) * sel.sum()
+            share = 1.0 - own / total if total > 0 else 0.0
+            if share >= QUERY_BOUND:
+                out[k] = share
+        return out
 
     # -- the linear-Gaussian core ------------------------------------------------
     def _cols(self, combo: np.ndarray) -> np.ndarray:
@@ -341,6 +389,25 @@ class StructuralInference:
                 cond[k] = vals
         return combo, cond
 
+    def _panel_shape_logml(self, combo: np.ndarray) -> dict[int, np.ndarray]:
+        """Each demand-capture channel's no-lift conditional log marginal likelihood over its shapes at ``combo``.
+
+        With ``capture_shape_weights="prior"`` this is divided out of the shape weights: given the
+        queries, a capture channel's spend (which follows them) moves only by its own small noise, which
+        tells its slope at current spend but not the curve down to zero, and the panel's preference among
+        its shapes then comes from what the linear demand proxy leaves unexplained (measured in
+        benchmarks/diagnose_brand.py). Lifts keep their say: their likelihood is not divided out.
+        """
+        out = {}
+        for k in self._query_bound:
+            vals = np.empty(self._n_cand)
+            for j in range(self._n_cand):
+                trial = combo.copy()
+                trial[k] = j
+                vals[j] = self._posterior(trial, [])[2]
+            out[k] = vals
+        return out
+
     # -- lifts -------------------------------------------------------------------
     def _lift_row(self, lf: Lift, kappa: np.ndarray) -> tuple[np.ndarray, float, float]:
         """Loadings (p, n_cand) of a lift's predicted total incremental on theta, for each shape of its channel."""
@@ -370,6 +437,12 @@ class StructuralInference:
     def _sample(self, cond: np.ndarray, use: Sequence[int], rng: np.random.Generator) -> None:
         """Shapes by sampling-importance-resampling over the grid, then truncated-normal coefficients."""
         N, K = self.n_draws, self._K
+        # Target: the marginal likelihood with each capture channel's panel-only shape preference divided
+        # out (its shapes then weigh by the prior and the lifts alone; _panel_shape_logml).
+        panel = np.zeros((K, self._n_cand))
+        for k, vals in getattr(self, "_capture_cond", {}).items():
+            panel[k] = vals
+        cond = cond - panel
         logq = cond - special.logsumexp(cond, axis=1, keepdims=True)
         n_prop = 4 * N
         props = np.column_stack(
@@ -382,7 +455,7 @@ class StructuralInference:
         for u, combo in enumerate(uniq):
             post = self._posterior(combo, use)
             cache[u] = post
-            logw[u] = post[2] - logq[np.arange(K), combo].sum()
+            logw[u] = post[2] - panel[np.arange(K), combo].sum() - logq[np.arange(K), combo].sum()
         w = np.exp(logw[inv] - logw[inv].max())
         w /= w.sum()
         self.shape_ess_ = float(1.0 / (w**2).sum())

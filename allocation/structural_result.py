@@ -93,7 +93,7 @@ class StructuralResults:
         for k, ch in enumerate(self.channels_):
             # sd of the (half-normal when effects are positive) prior of the pooled coefficient
             trunc = 1.0 if self.allow_negative else np.sqrt(1 - 2 / np.pi)
-            prior_sd = trunc * self._tau_k[k] * np.sqrt(1 + self.pooling**2 / self._C)
+            prior_sd = trunc * self._tau_k[k] * np.sqrt(1 + self._pooling_k(k) ** 2 / self._C)
             if k in self._med_k:
                 kap = float(th[:, self._ix["kappa"]].sum(axis=1).mean())
                 prior_sd = float(np.hypot(prior_sd, trunc * kap * self._tau["beta_q"]))

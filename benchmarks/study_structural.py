@@ -22,7 +22,8 @@ study runs on today's path (``ResponseModel`` + ``calibrate``) or on
 ``allocation.structural.StructuralModel`` by the ``--model`` option.
 
 Run: ``nice -n 10 python benchmarks/study_structural.py [--model structural] [--write-docs]``
-(``--quick`` runs two small worlds). It prints the table and, with
+(``--quick`` runs two small worlds; ``--param NAME=VALUE`` sets a ``StructuralModel`` parameter for an
+ablation, never with ``--write-docs``). It prints the table and, with
 ``--write-docs``, writes its section of ``docs/structural_study.md`` and
 ``docs/img/structural_ratios_<model>.png``.
 """
@@ -193,7 +194,7 @@ def _fit_structural(panel: Panel, lifts: Sequence[Lift], clusters: dict[str, str
     controls = joint_controls(graph, panel.channels, panel.covariates)
     t0 = time.perf_counter()
     model = StructuralModel(
-        controls=controls, clusters=clusters, graph=graph, confidence=CONFIDENCE
+        controls=controls, clusters=clusters, graph=graph, confidence=CONFIDENCE, **MODEL_PARAMS
     )
     model.fit(panel, lifts=list(lifts))
     curves = model.to_curves()
@@ -204,6 +205,8 @@ def _fit_structural(panel: Panel, lifts: Sequence[Lift], clusters: dict[str, str
 
 
 MODELS = {"today": _fit_today, "structural": _fit_structural}
+# StructuralModel parameters set by --param (ablations; empty: the defaults).
+MODEL_PARAMS: dict = {}
 
 
 def fit_contributions(
@@ -548,7 +551,25 @@ def main(argv: Sequence[str] | None = None) -> dict:
     )
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--rows-out", type=Path, help="write the per-(world, channel) rows as CSV")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a StructuralModel parameter for an ablation (VALUE a Python literal); not with --write-docs",
+    )
     args = parser.parse_args(argv)
+    if args.param and args.write_docs:
+        parser.error("--param is for ablations: the docs hold the defaults")
+    import ast
+
+    MODEL_PARAMS.clear()
+    for item in args.param:
+        name, _, value = item.partition("=")
+        try:
+            MODEL_PARAMS[name] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            MODEL_PARAMS[name] = value
     warnings.simplefilter("ignore")
     t0 = time.perf_counter()
     worlds = QUICK_WORLDS if args.quick else HOLDOUT_WORLDS if args.holdout else WORLDS
