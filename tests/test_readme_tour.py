@@ -44,7 +44,7 @@ def test_readme_tour_runs_as_written(tmp_path, run_cli, monkeypatch):
     )  # default: today's spend
     daily = json.loads(Path("plan28.json").read_text())
     assert (
-        daily["certificate"]["kind"] in ("concave", "concave_in_band", "concave_envelope")
+        daily["certificate"]["kind"] in ("convex", "concave", "concave_in_band", "concave_envelope")
         and daily["gap"] <= 1e-3
     )
     assert len({line["market"] for line in daily["lines"]}) == 20  # one line per market and channel
