@@ -184,7 +184,12 @@ class BacktestResult:
         for name, r in self.loops.items():
             lines.append(
                 f"  {name}: {r['n_tests']} tests, signups given up {r['given_up']['signups']:,.0f}, "
-                f"guardrail ratio {r['guardrail']:.3f} (<= 1 kept), overlapping tests "
+                + (
+                    f"extra spend of heavy-ups {r['given_up']['extra_spend']:,.0f}, "
+                    if r["given_up"].get("extra_spend")
+                    else ""
+                )
+                + f"guardrail ratio {r['guardrail']:.3f} (<= 1 kept), overlapping tests "
                 f"{len(r['overlaps'])}"
             )
         tables = {"policies": t}
@@ -413,13 +418,26 @@ def backtest(
 def _loop_record(
     setting: Setting, pol: DailyLoop, plan: np.ndarray, inc: np.ndarray, sp: np.ndarray
 ) -> dict:
-    """A loop's tests, what they cost (its plan run without them minus with them), guardrail, overlaps."""
+    """A loop's tests, what they cost (its plan run without them minus with them), guardrail, overlaps.
+
+    ``given_up``: ``signups`` and ``spend`` are the plan run without the tests minus with them (a
+    heavy-up gains signups for extra spend, so both can be negative); ``extra_spend`` is what the
+    heavy-ups added over the plan (a test cost: the plan's budget is spent besides), ``saved_spend``
+    what cuts saved; ``by_intensity`` counts the tests of each intensity.
+    """
     clean = setting.run(plan)
+    moved = setting.test_spend(plan, pol.tests_)
+    counts: dict[str, int] = {}
+    for t in pol.tests_:
+        counts[t.get("intensity", "go-dark")] = counts.get(t.get("intensity", "go-dark"), 0) + 1
     return {
         "n_tests": len(pol.tests_),
         "given_up": {
             "signups": float(setting.incremental(clean).sum() - inc.sum()),
             "spend": float(setting.spend(clean).sum() - sp.sum()),
+            "extra_spend": moved["extra"],
+            "saved_spend": moved["saved"],
+            "by_intensity": counts,
         },
         "guardrail": guardrail_ratio(
             plan, np.tile(setting.status_quo, (WEEK - 1, 1)), setting.status_quo, pol.max_change
