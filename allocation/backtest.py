@@ -269,12 +269,16 @@ AVERAGE_FROM_DAYS = 182
 
 
 def default_policies(
-    audit: AuditLog | None = None, *, compare_tests: bool = False, days: int = 182
+    audit: AuditLog | None = None,
+    *,
+    compare_tests: bool = False,
+    days: int = 182,
+    intensities: tuple[str, ...] = ("go-dark",),
 ) -> list:
     """The scoreboard's policies; ``compare_tests`` adds the structural-model loops with no tests,
     round-robin tests and tests chosen by value of information, and the oracle within the guardrail.
     ``days`` (the horizon) sets whether the daily loop averages its calibrations
-    (:data:`AVERAGE_FROM_DAYS`)."""
+    (:data:`AVERAGE_FROM_DAYS`); ``intensities`` are its round-robin tests' in turn."""
     from allocation.backtest_structural import StructuralLoop
 
     extra = (
@@ -291,7 +295,11 @@ def default_policies(
         StatusQuo(),
         QuarterlyModel(calibrated=False),
         QuarterlyModel(calibrated=True, max_step=2.0),
-        DailyLoop(audit=audit, average_weeks=13 if days >= AVERAGE_FROM_DAYS else 1),
+        DailyLoop(
+            audit=audit,
+            average_weeks=13 if days >= AVERAGE_FROM_DAYS else 1,
+            intensities=intensities,
+        ),
         *extra,
         Oracle(),
     ]

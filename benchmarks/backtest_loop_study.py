@@ -29,12 +29,14 @@ from pathlib import Path
 
 from allocation.backtest import DailyLoop, GuardedOracle, Oracle, StatusQuo, backtest
 from allocation.backtest_structural import StructuralLoop
+from allocation.next_test import INTENSITIES
 from causal.world import World
 
 STUDY = {"geos": 16, "history": 180, "days": 63}
 # Half of a cluster's markets per test (2 of 4): a third would be one market, too weak to read.
 TEST_SHARE = 0.5
 OUT = Path(__file__).with_name("out")
+PROPOSERS = ("none", "design", "voi")
 
 
 def run(
@@ -45,14 +47,18 @@ def run(
     only_oracles: bool,
     with_daily_loop: bool,
     plan_on: str = "draws",
+    proposers: tuple[str, ...] = PROPOSERS,
+    intensities: tuple[str, ...] = tuple(INTENSITIES),
 ) -> dict:
     started = time.perf_counter()
     world = World(geos, history + days, seed=seed)
+    opts = {"test_share": TEST_SHARE, "n_draws": 60, "plan_on": plan_on}
     loops = [
         *([DailyLoop(test_share=TEST_SHARE)] if with_daily_loop else []),
-        StructuralLoop(proposer="none", test_share=TEST_SHARE, n_draws=60, plan_on=plan_on),
-        StructuralLoop(proposer="design", test_share=TEST_SHARE, n_draws=60, plan_on=plan_on),
-        StructuralLoop(proposer="voi", test_share=TEST_SHARE, n_draws=60, plan_on=plan_on),
+        *(
+            StructuralLoop(proposer=p, intensities=intensities if p == "voi" else None, **opts)
+            for p in proposers
+        ),
     ]
     policies = [StatusQuo(), *([] if only_oracles else loops), GuardedOracle(), Oracle()]
     result = backtest(world, days=days, seed=seed, policies=policies)
@@ -61,6 +67,7 @@ def run(
     return {
         "config": {"geos": geos, "history": history, "days": days, "seed": seed},
         "plan_on": plan_on,
+        "intensities": list(intensities),
         "share_of_oracle_gain": t["share_of_oracle_gain"].to_dict(),
         "equal_incremental": t["equal_incremental"].to_dict(),
         "loops": result.loops,
@@ -121,6 +128,16 @@ def main() -> None:
     ap.add_argument(
         "--with-daily-loop", action="store_true", help="also the response-model daily loop"
     )
+    ap.add_argument(
+        "--proposers",
+        default=",".join(PROPOSERS),
+        help="structural loops to run (comma list of none, design, voi)",
+    )
+    ap.add_argument(
+        "--intensities",
+        default=",".join(INTENSITIES),
+        help="the VOI loop's test intensities (comma list of go-dark, half, heavy-up)",
+    )
     args = ap.parse_args()
     if args.table:
         return table()
@@ -132,10 +149,16 @@ def main() -> None:
         args.only_oracles,
         args.with_daily_loop,
         args.plan_on,
+        tuple(args.proposers.split(",")) if args.proposers else (),
+        tuple(args.intensities.split(",")),
     )
     OUT.mkdir(exist_ok=True)
     tag = f"{args.geos}x{args.history}x{args.days}{'o' if args.only_oracles else ''}"
     tag += "d" if args.plan_on == "draws" else ""
+    if args.intensities != ",".join(
+        INTENSITIES
+    ):  # a run of the previous design (go-dark tests only)
+        tag += "_" + args.intensities.replace(",", "+")
     (OUT / f"loop_study_{tag}_{args.seed}.json").write_text(json.dumps(r, indent=1, default=float))
     print(f"wall time {r['seconds']:.0f} s")
 

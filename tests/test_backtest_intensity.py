@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from allocation.backtest import DailyLoop, Oracle, StatusQuo, backtest
 from allocation.backtest_setting import _read, make_setting, spend_multiplier
 from causal.errors import ConfigError
 from causal.world import World
@@ -70,3 +71,30 @@ def test_heavy_up_and_half_cut_readouts(setting):
     # The same window's outcome counterfactual error cancels between intensities.
     diff = lifts[1.5].incremental - lifts[0.0].incremental
     assert diff > 0 and abs(diff / (truth[1.5] - truth[0.0]) - 1) < 0.1
+
+
+def test_round_robin_takes_intensities_in_turn():
+    setting = make_setting(World(16, 240, seed=2), 84, seed=0)
+    loop = DailyLoop(proposer="random", intensities=("half", "heavy-up"), test_days=7)
+    n = len(setting.world.channels)
+    for week in (0, n, 2 * n):
+        loop._propose(week * 7, setting, {})
+    assert [t["intensity"] for t in loop.tests_] == ["half", "heavy-up", "half"]
+    assert [t["multiplier"] for t in loop.tests_] == [0.5, 1.5, 0.5]
+    with pytest.raises(ConfigError, match="intensities"):
+        DailyLoop(intensities=("double",))
+
+
+def test_heavy_ups_extra_spend_is_reported_as_a_test_cost():
+    world = World(16, 150, seed=2)
+    loop = DailyLoop(proposer="random", intensities=("heavy-up",), test_days=7, average_weeks=1)
+    res = backtest(world, days=14, seed=0, policies=[StatusQuo(), loop, Oracle()])
+    given = res.loops["daily loop"]["given_up"]
+    assert res.loops["daily loop"]["n_tests"] == 2 and given["by_intensity"] == {"heavy-up": 2}
+    # The heavy-ups spent beyond the plan (a test cost) and bought signups with it.
+    assert given["extra_spend"] > 0 and given["saved_spend"] == 0
+    assert np.isclose(given["spend"], -given["extra_spend"])
+    assert given["signups"] < 0
+    # At equal spend the loop's plan, run without its tests, spends the budget like the others.
+    spend = res.summary_table["equal_spend"]
+    assert np.allclose(spend, spend.iloc[0])
