@@ -56,6 +56,10 @@ def confounding_prior(world: World) -> dict[str, float]:
     return {ch: (PLANNED_BIAS if ch in EXOGENOUS_CHANNELS else 1.0) for ch in world.channels}
 
 
+#: ``DailyLoop(intensities=FOLLOW_PLAN)``: test the stretch of each line's curve its plan moves into.
+FOLLOW_PLAN = "follow-plan"
+
+
 # -- policies ---------------------------------------------------------------------------
 class StatusQuo:
     """Fixed channel x market shares of the budget, every day."""
@@ -201,11 +205,14 @@ class DailyLoop:
         Plan on the average response of the last ``average_weeks`` weekly calibrations (a quarter;
         fitted by one Hill curve per line, :func:`allocation.backtest_setting.average_curves`); 1
         plans on the week's own curves.
-    intensities : tuple of {"go-dark", "half", "heavy-up"}, default ("go-dark",)
+    intensities : tuple of {"go-dark", "half", "heavy-up"} or "follow-plan", default ("go-dark",)
         The round-robin's test intensities, in turn: the ``n``-th round of tests over every channel
         (one test a week, ``len(channels)`` weeks a round) runs ``intensities[n % len]``. A go-dark
         measures a channel's average return from zero to current spend, a half cut or a heavy-up
-        its return near current spend, where the guardrailed plan moves.
+        its return near current spend, where the guardrailed plan moves. ``"follow-plan"``: the
+        first round go-dark, then a heavy-up of a line the plan holds at or above its status quo
+        and a half cut of one it holds below (the test measures the stretch the plan is moving
+        into).
     audit : AuditLog, optional
     """
 
@@ -223,15 +230,16 @@ class DailyLoop:
         proposer: str = "design",
         pooling: float = 0.5,
         average_weeks: int = 13,
-        intensities: tuple[str, ...] = ("go-dark",),
+        intensities: tuple[str, ...] | str = ("go-dark",),
         audit: AuditLog | None = None,
     ) -> None:
-        unknown = [k for k in intensities if k not in INTENSITIES]
+        follow = intensities == FOLLOW_PLAN
+        unknown = [] if follow else [k for k in intensities if k not in INTENSITIES]
         if unknown or not intensities:
             raise ConfigError(
                 f"intensities must be among {', '.join(INTENSITIES)}, got {list(intensities)}"
             )
-        self.intensities = tuple(intensities)
+        self.intensities = FOLLOW_PLAN if follow else tuple(intensities)
         if int(average_weeks) < 1:
             raise ConfigError(f"average_weeks must be >= 1, got {average_weeks}")
         self.average_weeks = int(average_weeks)
@@ -330,10 +338,10 @@ class DailyLoop:
         if last >= setting.start + setting.days or self.proposer == "none":
             return
         ch = w.channels[(day // WEEK) % len(w.channels)]
-        intensity = self.intensities[(day // WEEK // len(w.channels)) % len(self.intensities)]
         clusters = [c for c in range(4) if (w.cluster_of == c).any()]
         c = clusters[self._next_cluster % len(clusters)]
         self._next_cluster += 1
+        intensity = self._intensity(day, setting, context, ch, CLUSTERS[c])
         busy = self._busy(w, first, last)
         free = [g for g, cl in zip(w.geos, w.cluster_of) if cl == c and g not in busy]
         k = max(1, int(np.sum(w.cluster_of == c) * self.test_share + 1e-9))
@@ -365,6 +373,18 @@ class DailyLoop:
             "design_power_at_mde": None if design is None else design["power"],
         }
         self._register(test)
+
+    def _intensity(
+        self, day: int, setting: Setting, context: dict, channel: str, cluster: str
+    ) -> str:
+        """The intensity of the test proposed on ``day`` (see ``intensities``)."""
+        rnd = day // WEEK // len(setting.world.channels)
+        if self.intensities != FOLLOW_PLAN:
+            return self.intensities[rnd % len(self.intensities)]
+        if rnd == 0 or day == 0:
+            return "go-dark"
+        i = setting.lines.index((channel, cluster))
+        return "heavy-up" if context["plan"][day - 1, i] >= setting.status_quo[i] else "half"
 
     def _busy(self, world: World, first: int, last: int) -> set[str]:
         """Markets another test occupies between days ``first`` and ``last`` (the registry's rule)."""

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from allocation.backtest import QuarterlyModel, backtest, default_policies
+from allocation.backtest_policies import FOLLOW_PLAN
 from allocation.cli.backtest_report import backtest_report
 from causal.world import World
 
@@ -43,7 +44,8 @@ def main() -> None:
         "--intensities",
         default="go-dark",
         help="the daily loop's round-robin test intensities in turn (comma list of go-dark, half, "
-        "heavy-up; one round of tests over every channel each)",
+        "heavy-up; one round of tests over every channel each), or follow-plan (a heavy-up of a line "
+        "its plan holds at or above the status quo, a half cut below)",
     )
     ap.add_argument(
         "--daily-only",
@@ -53,7 +55,10 @@ def main() -> None:
     args = ap.parse_args()
     started = time.perf_counter()
     world = World(args.geos, args.history + args.days, seed=args.seed)
-    policies = default_policies(days=args.days, intensities=tuple(args.intensities.split(",")))
+    intensities = (
+        FOLLOW_PLAN if args.intensities == FOLLOW_PLAN else tuple(args.intensities.split(","))
+    )
+    policies = default_policies(days=args.days, intensities=intensities)
     extras = [
         QuarterlyModel(calibrated=True, name="quarterly calibrated, jump"),
         QuarterlyModel(calibrated=False, max_step=2.0, name="quarterly observational, stepped"),

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from allocation.backtest import DailyLoop, GuardedOracle, Oracle, StatusQuo, backtest
-from allocation.backtest_structural import StructuralLoop
+from allocation.backtest_structural import VOI_OPTIONS, StructuralLoop
 from allocation.next_test import INTENSITIES
 from causal.world import World
 
@@ -49,16 +49,15 @@ def run(
     plan_on: str = "draws",
     proposers: tuple[str, ...] = PROPOSERS,
     intensities: tuple[str, ...] = tuple(INTENSITIES),
+    replan_every: int | None = None,
 ) -> dict:
     started = time.perf_counter()
     world = World(geos, history + days, seed=seed)
     opts = {"test_share": TEST_SHARE, "n_draws": 60, "plan_on": plan_on}
+    voi = {"intensities": intensities, "voi_options": {**VOI_OPTIONS, "replan_every": replan_every}}
     loops = [
         *([DailyLoop(test_share=TEST_SHARE)] if with_daily_loop else []),
-        *(
-            StructuralLoop(proposer=p, intensities=intensities if p == "voi" else None, **opts)
-            for p in proposers
-        ),
+        *(StructuralLoop(proposer=p, **opts, **(voi if p == "voi" else {})) for p in proposers),
     ]
     policies = [StatusQuo(), *([] if only_oracles else loops), GuardedOracle(), Oracle()]
     result = backtest(world, days=days, seed=seed, policies=policies)
@@ -68,6 +67,7 @@ def run(
         "config": {"geos": geos, "history": history, "days": days, "seed": seed},
         "plan_on": plan_on,
         "intensities": list(intensities),
+        "replan_every": replan_every,
         "share_of_oracle_gain": t["share_of_oracle_gain"].to_dict(),
         "equal_incremental": t["equal_incremental"].to_dict(),
         "loops": result.loops,
@@ -138,6 +138,13 @@ def main() -> None:
         default=",".join(INTENSITIES),
         help="the VOI loop's test intensities (comma list of go-dark, half, heavy-up)",
     )
+    ap.add_argument(
+        "--replan-every",
+        type=int,
+        default=None,
+        help="the VOI proposer values a test for plans re-made every N days under the guardrail "
+        "(propose_tests' replan_every; default: one guardrail step)",
+    )
     args = ap.parse_args()
     if args.table:
         return table()
@@ -151,6 +158,7 @@ def main() -> None:
         args.plan_on,
         tuple(args.proposers.split(",")) if args.proposers else (),
         tuple(args.intensities.split(",")),
+        args.replan_every,
     )
     OUT.mkdir(exist_ok=True)
     tag = f"{args.geos}x{args.history}x{args.days}{'o' if args.only_oracles else ''}"
@@ -159,6 +167,8 @@ def main() -> None:
         INTENSITIES
     ):  # a run of the previous design (go-dark tests only)
         tag += "_" + args.intensities.replace(",", "+")
+    if args.replan_every:
+        tag += f"_r{args.replan_every}"
     (OUT / f"loop_study_{tag}_{args.seed}.json").write_text(json.dumps(r, indent=1, default=float))
     print(f"wall time {r['seconds']:.0f} s")
 
