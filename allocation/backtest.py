@@ -95,6 +95,7 @@ from allocation.backtest_policies import (  # noqa: F401  (public names of alloc
     QuarterlyModel,
     StatusQuo,
     confounding_prior,
+    true_curve_fns,
 )
 from allocation.backtest_setting import (  # noqa: F401
     QUARTER,
@@ -431,18 +432,26 @@ def _loop_record(
     ``given_up``: ``signups`` and ``spend`` are the plan run without the tests minus with them (a
     heavy-up gains signups for extra spend, so both can be negative); ``extra_spend`` is what the
     heavy-ups added over the plan (a test cost: the plan's budget is spent besides), ``saved_spend``
-    what cuts saved; ``by_intensity`` counts the tests of each intensity.
+    what cuts saved; ``by_intensity`` counts the tests of each intensity. ``net_signups`` puts both
+    on one scale, the spend moved valued at ``marginal_return`` (the true marginal return of the
+    status quo's spend, spend-weighted over lines): ``signups - marginal_return * spend``, what the
+    tests cost against spending the same money on the plan.
     """
     clean = setting.run(plan)
     moved = setting.test_spend(plan, pol.tests_)
+    lam = status_quo_marginal_return(setting)
+    signups = float(setting.incremental(clean).sum() - inc.sum())
+    spend = float(setting.spend(clean).sum() - sp.sum())
     counts: dict[str, int] = {}
     for t in pol.tests_:
         counts[t.get("intensity", "go-dark")] = counts.get(t.get("intensity", "go-dark"), 0) + 1
     return {
         "n_tests": len(pol.tests_),
         "given_up": {
-            "signups": float(setting.incremental(clean).sum() - inc.sum()),
-            "spend": float(setting.spend(clean).sum() - sp.sum()),
+            "signups": signups,
+            "spend": spend,
+            "net_signups": signups - lam * spend,
+            "marginal_return": lam,
             "extra_spend": moved["extra"],
             "saved_spend": moved["saved"],
             "by_intensity": counts,
@@ -453,3 +462,17 @@ def _loop_record(
         "overlaps": overlapping_tests(pol.tests_),
         "tests": [{k: v for k, v in t.items() if k not in ("first", "last")} for t in pol.tests_],
     }
+
+
+def status_quo_marginal_return(setting: Setting) -> float:
+    """True signups per extra unit of spend at the status quo: each line's true marginal return
+    (central difference on its steady-state curve), weighted by the line's spend."""
+    x = setting.status_quo
+    h = np.maximum(x, 1.0) * 1e-4
+    marg = np.array(
+        [
+            float((f(xi + hi) - f(xi - hi)) / (2 * hi))
+            for f, xi, hi in zip(true_curve_fns(setting), x, h)
+        ]
+    )
+    return float(marg @ x / x.sum())

@@ -83,7 +83,13 @@ def table() -> None:
         c = r["config"]
         by_cfg.setdefault(
             f"{c['geos']} markets, {c['history']} days history, {c['days']}-day horizon"
-            + (", planned on the draws" if r.get("plan_on") == "draws" else ""),
+            + (", planned on the draws" if r.get("plan_on") == "draws" else "")
+            + f", VOI tests {'/'.join(r.get('intensities', ['go-dark']))}"
+            + (
+                f", valued re-planning every {r['replan_every']} days"
+                if r.get("replan_every")
+                else ""
+            ),
             [],
         ).append(r)
     for cfg, rs in by_cfg.items():
@@ -95,6 +101,18 @@ def table() -> None:
             cells = [f"{r['share_of_oracle_gain'].get(name, float('nan')):.1%}" for r in rs]
             print(f"| {name} | " + " | ".join(cells) + " |")
         print("| *wall time, s* | " + " | ".join(f"{r['seconds']:.0f}" for r in rs) + " |")
+        for name in rs[0]["loops"]:
+            cells = []
+            for r in rs:
+                lp = r["loops"].get(name)
+                g = lp["given_up"] if lp else {}
+                cells.append(
+                    "—"
+                    if not lp
+                    else f"{lp['n_tests']} ({', '.join(f'{v} {k}' for k, v in g.get('by_intensity', {}).items()) or 'go-dark'}); "
+                    f"signups given up {g['signups']:,.0f}; extra spend {g.get('extra_spend', 0):,.0f}"
+                )
+            print(f"| *{name}: tests; given up* | " + " | ".join(cells) + " |")
         if rs[0]["credit"]:
             print("\ncredit at the horizon's end, x truth (worst channel in bold)")
             chans = list(next(iter(rs[0]["credit"].values())))

@@ -95,6 +95,11 @@ def test_heavy_ups_extra_spend_is_reported_as_a_test_cost():
     assert given["extra_spend"] > 0 and given["saved_spend"] == 0
     assert np.isclose(given["spend"], -given["extra_spend"])
     assert given["signups"] < 0
+    # Spend moved valued at the status quo's true marginal return: one scale for every intensity.
+    assert given["marginal_return"] > 0
+    assert np.isclose(
+        given["net_signups"], given["signups"] - given["marginal_return"] * given["spend"]
+    )
     # At equal spend the loop's plan, run without its tests, spends the budget like the others.
     spend = res.summary_table["equal_spend"]
     assert np.allclose(spend, spend.iloc[0])
