@@ -274,12 +274,13 @@ def default_policies(
     *,
     compare_tests: bool = False,
     days: int = 182,
-    intensities: tuple[str, ...] = ("go-dark",),
+    daily_options: dict | None = None,
 ) -> list:
     """The scoreboard's policies; ``compare_tests`` adds the structural-model loops with no tests,
     round-robin tests and tests chosen by value of information, and the oracle within the guardrail.
     ``days`` (the horizon) sets whether the daily loop averages its calibrations
-    (:data:`AVERAGE_FROM_DAYS`); ``intensities`` are its round-robin tests' in turn."""
+    (:data:`AVERAGE_FROM_DAYS`); ``daily_options`` are more of :class:`DailyLoop`'s parameters
+    (e.g. ``intensities``)."""
     from allocation.backtest_structural import StructuralLoop
 
     extra = (
@@ -298,8 +299,7 @@ def default_policies(
         QuarterlyModel(calibrated=True, max_step=2.0),
         DailyLoop(
             audit=audit,
-            average_weeks=13 if days >= AVERAGE_FROM_DAYS else 1,
-            intensities=intensities,
+            **{"average_weeks": 13 if days >= AVERAGE_FROM_DAYS else 1, **(daily_options or {})},
         ),
         *extra,
         Oracle(),

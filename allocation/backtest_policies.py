@@ -27,7 +27,7 @@ from allocation.backtest_setting import (
 from allocation.calibration import Lift, calibrate
 from allocation.constraints import guardrail_box
 from allocation.next_test import INTENSITIES
-from allocation.response_model import ResponseModel
+from allocation.response_model import FORMS, ResponseModel
 from causal.errors import ConfigError
 from causal.panel import load_panel
 from causal.world import EXOGENOUS_CHANNELS, World
@@ -35,13 +35,19 @@ from experiments.registry import Registry
 
 
 # -- models ---------------------------------------------------------------------------
-def _fit(setting: Setting, frame: pd.DataFrame, day: int, pooling: float = 0.5) -> ResponseModel:
+def _fit(
+    setting: Setting,
+    frame: pd.DataFrame,
+    day: int,
+    pooling: float = 0.5,
+    forms: tuple[str, ...] = FORMS,
+) -> ResponseModel:
     last = _date(setting.world, setting.start + day - 1)
     panel = load_panel(frame[frame["date"] <= last].reset_index(drop=True))
     # The world's market clusters as a user's mapping would give them (models never parse geo ids).
     clusters = {g: CLUSTERS[c] for g, c in zip(setting.world.geos, setting.world.cluster_of)}
     return ResponseModel(
-        controls=list(CONTROLS), holdout=0, clusters=clusters, pooling=pooling
+        controls=list(CONTROLS), holdout=0, clusters=clusters, pooling=pooling, forms=forms
     ).fit(panel)
 
 
@@ -213,6 +219,11 @@ class DailyLoop:
         first round go-dark, then a heavy-up of a line the plan holds at or above its status quo
         and a half cut of one it holds below (the test measures the stretch the plan is moving
         into).
+    forms_by_lifts : bool, default=False
+        Fit one response model per saturation form (Hill, exponential, log) at each refit, calibrate
+        each every week, and plan on their average weighted per channel by how well each predicts
+        the channel's lifts left out one at a time (``exp(-z^2 / 2)`` summed in the log over the
+        lifts); instead of the one model whose form the panel fit picks.
     audit : AuditLog, optional
     """
 
@@ -231,8 +242,11 @@ class DailyLoop:
         pooling: float = 0.5,
         average_weeks: int = 13,
         intensities: tuple[str, ...] | str = ("go-dark",),
+        forms_by_lifts: bool = False,
         audit: AuditLog | None = None,
     ) -> None:
+        self.forms_by_lifts = bool(forms_by_lifts)
+        self._models: dict[str, ResponseModel] = {}
         follow = intensities == FOLLOW_PLAN
         unknown = [] if follow else [k for k in intensities if k not in INTENSITIES]
         if unknown or not intensities:
@@ -318,6 +332,8 @@ class DailyLoop:
     def _recalibrate(self, day: int, setting: Setting, context: dict) -> dict:
         """The week's line curves (curves.json dict): the response model (refitted every
         ``refit_every`` days) calibrated on every lift read out inside the fitted panel."""
+        if self.forms_by_lifts:
+            return self._recalibrate_forms(day, setting, context)
         if day % self.refit_every == 0 or self._model is None:
             self._model = _fit(setting, context["frame"](), day, self.pooling)
         fitted_to = self._model.dates_[-1].date().isoformat()  # lifts inside the fitted panel only
@@ -328,6 +344,31 @@ class DailyLoop:
             bias_scale=bias,
             seed=setting.seed,
         ).to_dict()
+
+    def _recalibrate_forms(self, day: int, setting: Setting, context: dict) -> dict:
+        """``forms_by_lifts``: one calibrated model per form, averaged with per-channel weights from
+        each one's leave-one-out predictions of the channel's lifts."""
+        if day % self.refit_every == 0 or not self._models:
+            frame = context["frame"]()
+            self._models = {f: _fit(setting, frame, day, self.pooling, (f,)) for f in FORMS}
+        bias = confounding_prior(setting.world) if self.bias_scale is None else self.bias_scale
+        curves, weights = [], []
+        for model in self._models.values():
+            fitted_to = model.dates_[-1].date().isoformat()
+            cal = calibrate(
+                model,
+                [lf for lf in self.lifts_ if lf.end <= fitted_to],
+                bias_scale=bias,
+                seed=setting.seed,
+            )
+            curves.append(cal.to_dict())
+            z = cal.lifts.groupby("channel")["z_loo"].apply(lambda v: float((v**2).sum()))
+            weights.append({ch: -0.5 * float(z.get(ch, 0.0)) for ch in setting.world.channels})
+        for ch in setting.world.channels:  # log-weights to weights, per channel
+            top = max(w[ch] for w in weights)
+            for w in weights:
+                w[ch] = float(np.exp(w[ch] - top))
+        return average_curves(curves, setting, weights)
 
     def _propose(self, day: int, setting: Setting, context: dict) -> None:
         """One test a week: next channel, next cluster, the round's intensity, markets no other test

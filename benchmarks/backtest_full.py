@@ -52,13 +52,22 @@ def main() -> None:
         action="store_true",
         help="only the status quo, the daily loop and the oracle (the equal-spend share; faster)",
     )
+    ap.add_argument(
+        "--forms-by-lifts",
+        action="store_true",
+        help="the daily loop plans on one model per saturation form, weighted per channel by "
+        "their leave-one-out predictions of the lifts",
+    )
     args = ap.parse_args()
     started = time.perf_counter()
     world = World(args.geos, args.history + args.days, seed=args.seed)
     intensities = (
         FOLLOW_PLAN if args.intensities == FOLLOW_PLAN else tuple(args.intensities.split(","))
     )
-    policies = default_policies(days=args.days, intensities=intensities)
+    policies = default_policies(
+        days=args.days,
+        daily_options={"intensities": intensities, "forms_by_lifts": args.forms_by_lifts},
+    )
     extras = [
         QuarterlyModel(calibrated=True, name="quarterly calibrated, jump"),
         QuarterlyModel(calibrated=False, max_step=2.0, name="quarterly observational, stepped"),
@@ -100,7 +109,7 @@ def main() -> None:
     print(f"\nwall time {seconds:.0f} s for {len(t)} policies x {args.days} days")
     out = Path(__file__).with_name("out")
     out.mkdir(exist_ok=True)
-    if args.daily_only or args.intensities != "go-dark":
+    if args.daily_only or args.intensities != "go-dark" or args.forms_by_lifts:
         return
     (
         out / ("backtest_full.html" if args.seed == 0 else f"backtest_full_{args.seed}.html")
