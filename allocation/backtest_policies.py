@@ -27,7 +27,7 @@ from allocation.backtest_setting import (
 from allocation.calibration import Lift, calibrate
 from allocation.constraints import guardrail_box
 from allocation.next_test import INTENSITIES
-from allocation.response_model import FORMS, ResponseModel
+from allocation.response_model import ResponseModel
 from causal.errors import ConfigError
 from causal.panel import load_panel
 from causal.world import EXOGENOUS_CHANNELS, World
@@ -35,19 +35,13 @@ from experiments.registry import Registry
 
 
 # -- models ---------------------------------------------------------------------------
-def _fit(
-    setting: Setting,
-    frame: pd.DataFrame,
-    day: int,
-    pooling: float = 0.5,
-    forms: tuple[str, ...] = FORMS,
-) -> ResponseModel:
+def _fit(setting: Setting, frame: pd.DataFrame, day: int, pooling: float = 0.5) -> ResponseModel:
     last = _date(setting.world, setting.start + day - 1)
     panel = load_panel(frame[frame["date"] <= last].reset_index(drop=True))
     # The world's market clusters as a user's mapping would give them (models never parse geo ids).
     clusters = {g: CLUSTERS[c] for g, c in zip(setting.world.geos, setting.world.cluster_of)}
     return ResponseModel(
-        controls=list(CONTROLS), holdout=0, clusters=clusters, pooling=pooling, forms=forms
+        controls=list(CONTROLS), holdout=0, clusters=clusters, pooling=pooling
     ).fit(panel)
 
 
@@ -60,10 +54,6 @@ PLANNED_BIAS = 0.25
 def confounding_prior(world: World) -> dict[str, float]:
     """``calibrate(bias_scale=...)`` per channel: 1 for demand-following spend, :data:`PLANNED_BIAS` for planned."""
     return {ch: (PLANNED_BIAS if ch in EXOGENOUS_CHANNELS else 1.0) for ch in world.channels}
-
-
-#: ``DailyLoop(intensities=FOLLOW_PLAN)``: test the stretch of each line's curve its plan moves into.
-FOLLOW_PLAN = "follow-plan"
 
 
 # -- policies ---------------------------------------------------------------------------
@@ -211,19 +201,11 @@ class DailyLoop:
         Plan on the average response of the last ``average_weeks`` weekly calibrations (a quarter;
         fitted by one Hill curve per line, :func:`allocation.backtest_setting.average_curves`); 1
         plans on the week's own curves.
-    intensities : tuple of {"go-dark", "half", "heavy-up"} or "follow-plan", default ("go-dark",)
+    intensities : tuple of {"go-dark", "half", "heavy-up"}, default ("go-dark",)
         The round-robin's test intensities, in turn: the ``n``-th round of tests over every channel
         (one test a week, ``len(channels)`` weeks a round) runs ``intensities[n % len]``. A go-dark
         measures a channel's average return from zero to current spend, a half cut or a heavy-up
-        its return near current spend, where the guardrailed plan moves. ``"follow-plan"``: the
-        first round go-dark, then a heavy-up of a line the plan holds at or above its status quo
-        and a half cut of one it holds below (the test measures the stretch the plan is moving
-        into).
-    forms_by_lifts : bool, default=False
-        Fit one response model per saturation form (Hill, exponential, log) at each refit, calibrate
-        each every week, and plan on their average weighted per channel by how well each predicts
-        the channel's lifts left out one at a time (``exp(-z^2 / 2)`` summed in the log over the
-        lifts); instead of the one model whose form the panel fit picks.
+        its return near current spend, where the guardrailed plan moves.
     audit : AuditLog, optional
     """
 
@@ -241,19 +223,15 @@ class DailyLoop:
         proposer: str = "design",
         pooling: float = 0.5,
         average_weeks: int = 13,
-        intensities: tuple[str, ...] | str = ("go-dark",),
-        forms_by_lifts: bool = False,
+        intensities: tuple[str, ...] = ("go-dark",),
         audit: AuditLog | None = None,
     ) -> None:
-        self.forms_by_lifts = bool(forms_by_lifts)
-        self._models: dict[str, ResponseModel] = {}
-        follow = intensities == FOLLOW_PLAN
-        unknown = [] if follow else [k for k in intensities if k not in INTENSITIES]
+        unknown = [k for k in intensities if k not in INTENSITIES]
         if unknown or not intensities:
             raise ConfigError(
                 f"intensities must be among {', '.join(INTENSITIES)}, got {list(intensities)}"
             )
-        self.intensities = FOLLOW_PLAN if follow else tuple(intensities)
+        self.intensities = tuple(intensities)
         if int(average_weeks) < 1:
             raise ConfigError(f"average_weeks must be >= 1, got {average_weeks}")
         self.average_weeks = int(average_weeks)
@@ -332,8 +310,6 @@ class DailyLoop:
     def _recalibrate(self, day: int, setting: Setting, context: dict) -> dict:
         """The week's line curves (curves.json dict): the response model (refitted every
         ``refit_every`` days) calibrated on every lift read out inside the fitted panel."""
-        if self.forms_by_lifts:
-            return self._recalibrate_forms(day, setting, context)
         if day % self.refit_every == 0 or self._model is None:
             self._model = _fit(setting, context["frame"](), day, self.pooling)
         fitted_to = self._model.dates_[-1].date().isoformat()  # lifts inside the fitted panel only
@@ -345,31 +321,6 @@ class DailyLoop:
             seed=setting.seed,
         ).to_dict()
 
-    def _recalibrate_forms(self, day: int, setting: Setting, context: dict) -> dict:
-        """``forms_by_lifts``: one calibrated model per form, averaged with per-channel weights from
-        each one's leave-one-out predictions of the channel's lifts."""
-        if day % self.refit_every == 0 or not self._models:
-            frame = context["frame"]()
-            self._models = {f: _fit(setting, frame, day, self.pooling, (f,)) for f in FORMS}
-        bias = confounding_prior(setting.world) if self.bias_scale is None else self.bias_scale
-        curves, weights = [], []
-        for model in self._models.values():
-            fitted_to = model.dates_[-1].date().isoformat()
-            cal = calibrate(
-                model,
-                [lf for lf in self.lifts_ if lf.end <= fitted_to],
-                bias_scale=bias,
-                seed=setting.seed,
-            )
-            curves.append(cal.to_dict())
-            z = cal.lifts.groupby("channel")["z_loo"].apply(lambda v: float((v**2).sum()))
-            weights.append({ch: -0.5 * float(z.get(ch, 0.0)) for ch in setting.world.channels})
-        for ch in setting.world.channels:  # log-weights to weights, per channel
-            top = max(w[ch] for w in weights)
-            for w in weights:
-                w[ch] = float(np.exp(w[ch] - top))
-        return average_curves(curves, setting, weights)
-
     def _propose(self, day: int, setting: Setting, context: dict) -> None:
         """One test a week: next channel, next cluster, the round's intensity, markets no other test
         uses meanwhile, chosen by the design module (or at random with ``proposer="random"``)."""
@@ -379,10 +330,10 @@ class DailyLoop:
         if last >= setting.start + setting.days or self.proposer == "none":
             return
         ch = w.channels[(day // WEEK) % len(w.channels)]
+        intensity = self.intensities[(day // WEEK // len(w.channels)) % len(self.intensities)]
         clusters = [c for c in range(4) if (w.cluster_of == c).any()]
         c = clusters[self._next_cluster % len(clusters)]
         self._next_cluster += 1
-        intensity = self._intensity(day, setting, context, ch, CLUSTERS[c])
         busy = self._busy(w, first, last)
         free = [g for g, cl in zip(w.geos, w.cluster_of) if cl == c and g not in busy]
         k = max(1, int(np.sum(w.cluster_of == c) * self.test_share + 1e-9))
@@ -414,18 +365,6 @@ class DailyLoop:
             "design_power_at_mde": None if design is None else design["power"],
         }
         self._register(test)
-
-    def _intensity(
-        self, day: int, setting: Setting, context: dict, channel: str, cluster: str
-    ) -> str:
-        """The intensity of the test proposed on ``day`` (see ``intensities``)."""
-        rnd = day // WEEK // len(setting.world.channels)
-        if self.intensities != FOLLOW_PLAN:
-            return self.intensities[rnd % len(self.intensities)]
-        if rnd == 0 or day == 0:
-            return "go-dark"
-        i = setting.lines.index((channel, cluster))
-        return "heavy-up" if context["plan"][day - 1, i] >= setting.status_quo[i] else "half"
 
     def _busy(self, world: World, first: int, last: int) -> set[str]:
         """Markets another test occupies between days ``first`` and ``last`` (the registry's rule)."""

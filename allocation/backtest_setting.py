@@ -156,9 +156,7 @@ def spend_grid(setting: Setting, i: int, reach: float = 4.0) -> np.ndarray:
     return np.linspace(0.0, reach * max(float(setting.status_quo[i]), 1.0), 61)[1:]
 
 
-def average_curves(
-    history: list[dict], setting: Setting, weights: list[dict[str, float]] | None = None
-) -> dict:
+def average_curves(history: list[dict], setting: Setting) -> dict:
     """One Hill curve per line: the least-squares fit to the average of ``history``'s curves.
 
     ``history`` holds curves.json dicts (the loop's recent weekly calibrations). The response
@@ -167,20 +165,20 @@ def average_curves(
     hardly change: each refit is one draw of the shape. Planning on their average response is
     model averaging with equal weights; the average is fitted by one Hill curve per line
     (:func:`fit_hill_curve`, on :func:`spend_grid`) so the product's planner takes it. A negative
-    coefficient counts as no effect, as :func:`plan_lines` plans it. ``weights`` (one mapping
-    channel -> weight per curves dict, normalised per channel) weight the average; equal when None.
+    coefficient counts as no effect, as :func:`plan_lines` plans it.
     """
     out = []
     for i, key in enumerate(setting.lines):
         xs = spend_grid(setting, i)
         ys = np.zeros_like(xs)
-        w = np.array([1.0 if weights is None else weights[j][key[0]] for j in range(len(history))])
-        for curves, wj in zip(history, w / w.sum()):
+        for curves in history:
             c = next(c for c in curves["channels"] if (c["name"], c["market"]) == key)
             resp = dict(c["response"])
             resp["beta"] = max(float(resp["beta"]), 0.0)
-            ys += wj * _curve_fn(resp)(xs)
-        out.append({"name": key[0], "market": key[1], "response": fit_hill_curve(xs, ys)})
+            ys += _curve_fn(resp)(xs)
+        out.append(
+            {"name": key[0], "market": key[1], "response": fit_hill_curve(xs, ys / len(history))}
+        )
     return {"channels": out}
 
 
