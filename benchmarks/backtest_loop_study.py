@@ -28,8 +28,7 @@ import time
 from pathlib import Path
 
 from allocation.backtest import DailyLoop, GuardedOracle, Oracle, StatusQuo, backtest
-from allocation.backtest_structural import VOI_OPTIONS, StructuralLoop
-from allocation.next_test import INTENSITIES
+from allocation.backtest_structural import VOI_INTENSITIES, VOI_OPTIONS, StructuralLoop
 from causal.world import World
 
 STUDY = {"geos": 16, "history": 180, "days": 63}
@@ -48,7 +47,7 @@ def run(
     with_daily_loop: bool,
     plan_on: str = "draws",
     proposers: tuple[str, ...] = PROPOSERS,
-    intensities: tuple[str, ...] = tuple(INTENSITIES),
+    intensities: tuple[str, ...] = VOI_INTENSITIES,
     replan_every: int | None = None,
 ) -> dict:
     started = time.perf_counter()
@@ -153,7 +152,7 @@ def main() -> None:
     )
     ap.add_argument(
         "--intensities",
-        default=",".join(INTENSITIES),
+        default=",".join(VOI_INTENSITIES),
         help="the VOI loop's test intensities (comma list of go-dark, half, heavy-up)",
     )
     ap.add_argument(
@@ -181,9 +180,7 @@ def main() -> None:
     OUT.mkdir(exist_ok=True)
     tag = f"{args.geos}x{args.history}x{args.days}{'o' if args.only_oracles else ''}"
     tag += "d" if args.plan_on == "draws" else ""
-    if args.intensities != ",".join(
-        INTENSITIES
-    ):  # a run of the previous design (go-dark tests only)
+    if args.intensities != ",".join(VOI_INTENSITIES):  # another design, e.g. go-dark tests only
         tag += "_" + args.intensities.replace(",", "+")
     if args.replan_every:
         tag += f"_r{args.replan_every}"
