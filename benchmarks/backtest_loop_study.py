@@ -49,11 +49,15 @@ def run(
     proposers: tuple[str, ...] = PROPOSERS,
     intensities: tuple[str, ...] = VOI_INTENSITIES,
     replan_every: int | None = None,
+    n_outcomes: int | None = None,
 ) -> dict:
     started = time.perf_counter()
     world = World(geos, history + days, seed=seed)
     opts = {"test_share": TEST_SHARE, "n_draws": 60, "plan_on": plan_on}
-    voi = {"intensities": intensities, "voi_options": {**VOI_OPTIONS, "replan_every": replan_every}}
+    options = {**VOI_OPTIONS, "replan_every": replan_every}
+    if n_outcomes:
+        options["n_outcomes"] = n_outcomes
+    voi = {"intensities": intensities, "voi_options": options}
     loops = [
         *([DailyLoop(test_share=TEST_SHARE)] if with_daily_loop else []),
         *(StructuralLoop(proposer=p, **opts, **(voi if p == "voi" else {})) for p in proposers),
@@ -67,6 +71,7 @@ def run(
         "plan_on": plan_on,
         "intensities": list(intensities),
         "replan_every": replan_every,
+        "voi_options": options,
         "share_of_oracle_gain": t["share_of_oracle_gain"].to_dict(),
         "equal_incremental": t["equal_incremental"].to_dict(),
         "loops": result.loops,
@@ -87,6 +92,12 @@ def table() -> None:
             + (
                 f", valued re-planning every {r['replan_every']} days"
                 if r.get("replan_every")
+                else ""
+            )
+            + (
+                f", {r['voi_options']['n_outcomes']} simulated readouts"
+                if r.get("voi_options", {}).get("n_outcomes", VOI_OPTIONS["n_outcomes"])
+                != VOI_OPTIONS["n_outcomes"]
                 else ""
             ),
             [],
@@ -162,6 +173,12 @@ def main() -> None:
         help="the VOI proposer values a test for plans re-made every N days under the guardrail "
         "(propose_tests' replan_every; default: one guardrail step)",
     )
+    ap.add_argument(
+        "--voi-outcomes",
+        type=int,
+        default=None,
+        help="simulated readouts per VOI candidate (default VOI_OPTIONS['n_outcomes'])",
+    )
     args = ap.parse_args()
     if args.table:
         return table()
@@ -176,6 +193,7 @@ def main() -> None:
         tuple(args.proposers.split(",")) if args.proposers else (),
         tuple(args.intensities.split(",")),
         args.replan_every,
+        args.voi_outcomes,
     )
     OUT.mkdir(exist_ok=True)
     tag = f"{args.geos}x{args.history}x{args.days}{'o' if args.only_oracles else ''}"
@@ -184,6 +202,8 @@ def main() -> None:
         tag += "_" + args.intensities.replace(",", "+")
     if args.replan_every:
         tag += f"_r{args.replan_every}"
+    if args.voi_outcomes:
+        tag += f"_o{args.voi_outcomes}"
     (OUT / f"loop_study_{tag}_{args.seed}.json").write_text(json.dumps(r, indent=1, default=float))
     print(f"wall time {r['seconds']:.0f} s")
 
