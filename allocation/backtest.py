@@ -95,6 +95,7 @@ from allocation.backtest_policies import (  # noqa: F401  (public names of alloc
     QuarterlyModel,
     StatusQuo,
     confounding_prior,
+    true_curve_fns,
 )
 from allocation.backtest_setting import (  # noqa: F401
     QUARTER,
@@ -184,7 +185,12 @@ class BacktestResult:
         for name, r in self.loops.items():
             lines.append(
                 f"  {name}: {r['n_tests']} tests, signups given up {r['given_up']['signups']:,.0f}, "
-                f"guardrail ratio {r['guardrail']:.3f} (<= 1 kept), overlapping tests "
+                + (
+                    f"extra spend of heavy-ups {r['given_up']['extra_spend']:,.0f}, "
+                    if r["given_up"].get("extra_spend")
+                    else ""
+                )
+                + f"guardrail ratio {r['guardrail']:.3f} (<= 1 kept), overlapping tests "
                 f"{len(r['overlaps'])}"
             )
         tables = {"policies": t}
@@ -264,12 +270,17 @@ AVERAGE_FROM_DAYS = 182
 
 
 def default_policies(
-    audit: AuditLog | None = None, *, compare_tests: bool = False, days: int = 182
+    audit: AuditLog | None = None,
+    *,
+    compare_tests: bool = False,
+    days: int = 182,
+    daily_options: dict | None = None,
 ) -> list:
     """The scoreboard's policies; ``compare_tests`` adds the structural-model loops with no tests,
     round-robin tests and tests chosen by value of information, and the oracle within the guardrail.
     ``days`` (the horizon) sets whether the daily loop averages its calibrations
-    (:data:`AVERAGE_FROM_DAYS`)."""
+    (:data:`AVERAGE_FROM_DAYS`); ``daily_options`` are more of :class:`DailyLoop`'s parameters
+    (e.g. ``intensities``)."""
     from allocation.backtest_structural import StructuralLoop
 
     extra = (
@@ -286,7 +297,10 @@ def default_policies(
         StatusQuo(),
         QuarterlyModel(calibrated=False),
         QuarterlyModel(calibrated=True, max_step=2.0),
-        DailyLoop(audit=audit, average_weeks=13 if days >= AVERAGE_FROM_DAYS else 1),
+        DailyLoop(
+            audit=audit,
+            **{"average_weeks": 13 if days >= AVERAGE_FROM_DAYS else 1, **(daily_options or {})},
+        ),
         *extra,
         Oracle(),
     ]
@@ -413,13 +427,34 @@ def backtest(
 def _loop_record(
     setting: Setting, pol: DailyLoop, plan: np.ndarray, inc: np.ndarray, sp: np.ndarray
 ) -> dict:
-    """A loop's tests, what they cost (its plan run without them minus with them), guardrail, overlaps."""
+    """A loop's tests, what they cost (its plan run without them minus with them), guardrail, overlaps.
+
+    ``given_up``: ``signups`` and ``spend`` are the plan run without the tests minus with them (a
+    heavy-up gains signups for extra spend, so both can be negative); ``extra_spend`` is what the
+    heavy-ups added over the plan (a test cost: the plan's budget is spent besides), ``saved_spend``
+    what cuts saved; ``by_intensity`` counts the tests of each intensity. ``net_signups`` puts both
+    on one scale, the spend moved valued at ``marginal_return`` (the true marginal return of the
+    status quo's spend, spend-weighted over lines): ``signups - marginal_return * spend``, what the
+    tests cost against spending the same money on the plan.
+    """
     clean = setting.run(plan)
+    moved = setting.test_spend(plan, pol.tests_)
+    lam = status_quo_marginal_return(setting)
+    signups = float(setting.incremental(clean).sum() - inc.sum())
+    spend = float(setting.spend(clean).sum() - sp.sum())
+    counts: dict[str, int] = {}
+    for t in pol.tests_:
+        counts[t.get("intensity", "go-dark")] = counts.get(t.get("intensity", "go-dark"), 0) + 1
     return {
         "n_tests": len(pol.tests_),
         "given_up": {
-            "signups": float(setting.incremental(clean).sum() - inc.sum()),
-            "spend": float(setting.spend(clean).sum() - sp.sum()),
+            "signups": signups,
+            "spend": spend,
+            "net_signups": signups - lam * spend,
+            "marginal_return": lam,
+            "extra_spend": moved["extra"],
+            "saved_spend": moved["saved"],
+            "by_intensity": counts,
         },
         "guardrail": guardrail_ratio(
             plan, np.tile(setting.status_quo, (WEEK - 1, 1)), setting.status_quo, pol.max_change
@@ -427,3 +462,17 @@ def _loop_record(
         "overlaps": overlapping_tests(pol.tests_),
         "tests": [{k: v for k, v in t.items() if k not in ("first", "last")} for t in pol.tests_],
     }
+
+
+def status_quo_marginal_return(setting: Setting) -> float:
+    """True signups per extra unit of spend at the status quo: each line's true marginal return
+    (central difference on its steady-state curve), weighted by the line's spend."""
+    x = setting.status_quo
+    h = np.maximum(x, 1.0) * 1e-4
+    marg = np.array(
+        [
+            float((f(xi + hi) - f(xi - hi)) / (2 * hi))
+            for f, xi, hi in zip(true_curve_fns(setting), x, h)
+        ]
+    )
+    return float(marg @ x / x.sum())

@@ -26,6 +26,7 @@ from allocation.backtest_setting import (
 )
 from allocation.calibration import Lift, calibrate
 from allocation.constraints import guardrail_box
+from allocation.next_test import INTENSITIES
 from allocation.response_model import ResponseModel
 from causal.errors import ConfigError
 from causal.panel import load_panel
@@ -200,6 +201,11 @@ class DailyLoop:
         Plan on the average response of the last ``average_weeks`` weekly calibrations (a quarter;
         fitted by one Hill curve per line, :func:`allocation.backtest_setting.average_curves`); 1
         plans on the week's own curves.
+    intensities : tuple of {"go-dark", "half", "heavy-up"}, default ("go-dark",)
+        The round-robin's test intensities, in turn: the ``n``-th round of tests over every channel
+        (one test a week, ``len(channels)`` weeks a round) runs ``intensities[n % len]``. A go-dark
+        measures a channel's average return from zero to current spend, a half cut or a heavy-up
+        its return near current spend, where the guardrailed plan moves.
     audit : AuditLog, optional
     """
 
@@ -217,8 +223,15 @@ class DailyLoop:
         proposer: str = "design",
         pooling: float = 0.5,
         average_weeks: int = 13,
+        intensities: tuple[str, ...] = ("go-dark",),
         audit: AuditLog | None = None,
     ) -> None:
+        unknown = [k for k in intensities if k not in INTENSITIES]
+        if unknown or not intensities:
+            raise ConfigError(
+                f"intensities must be among {', '.join(INTENSITIES)}, got {list(intensities)}"
+            )
+        self.intensities = tuple(intensities)
         if int(average_weeks) < 1:
             raise ConfigError(f"average_weeks must be >= 1, got {average_weeks}")
         self.average_weeks = int(average_weeks)
@@ -309,14 +322,15 @@ class DailyLoop:
         ).to_dict()
 
     def _propose(self, day: int, setting: Setting, context: dict) -> None:
-        """One go-dark test a week: next channel, next cluster, markets no other test uses meanwhile,
-        chosen by the design module (or at random with ``proposer="random"``)."""
+        """One test a week: next channel, next cluster, the round's intensity, markets no other test
+        uses meanwhile, chosen by the design module (or at random with ``proposer="random"``)."""
         w = setting.world
         first = setting.start + day
         last = first + self.test_days - 1
         if last >= setting.start + setting.days or self.proposer == "none":
             return
         ch = w.channels[(day // WEEK) % len(w.channels)]
+        intensity = self.intensities[(day // WEEK // len(w.channels)) % len(self.intensities)]
         clusters = [c for c in range(4) if (w.cluster_of == c).any()]
         c = clusters[self._next_cluster % len(clusters)]
         self._next_cluster += 1
@@ -337,6 +351,8 @@ class DailyLoop:
             geos = sorted(rng.choice(free, size=k, replace=False).tolist())
         test = {
             "channel": ch,
+            "intensity": intensity,
+            "multiplier": INTENSITIES[intensity],
             "cluster": CLUSTERS[c],
             "geos": geos,
             "first": first,

@@ -17,6 +17,7 @@ import pandas as pd
 
 from allocation.calibration import Lift
 from allocation.constraints import guardrail_violation
+from allocation.next_test import INTENSITIES
 from causal import response as R
 from causal.errors import ConfigError
 from causal.panel import load_panel
@@ -28,6 +29,20 @@ from experiments.registry import Registry
 QUARTER = 91
 WEEK = 7
 CONTROLS = ("launch", "competitor_price")
+
+
+def spend_multiplier(test: dict) -> float:
+    """A test's spend multiplier in its markets and days: its ``multiplier``, else its ``intensity``'s
+    (the test planner's :data:`allocation.next_test.INTENSITIES`: 0 go-dark, 0.5 half, 1.5
+    heavy-up), else 0. A go-dark measures a channel's average return from zero to current spend, a
+    half cut or a heavy-up its return near current spend, where the plan moves."""
+    if "multiplier" in test:
+        k = float(test["multiplier"])
+    else:
+        k = INTENSITIES[test.get("intensity", "go-dark")]
+    if not (np.isfinite(k) and k >= 0 and k != 1):
+        raise ConfigError(f"a test's spend multiplier must be >= 0 and not 1, got {k}")
+    return k
 
 
 # -- the planner every decision policy uses -------------------------------------------
@@ -260,12 +275,30 @@ class Setting:
         return out
 
     def run(self, plan: np.ndarray, cuts: list[dict] = ()) -> WorldRun:
-        """Run the world with the plan; ``cuts`` are go-dark tests (channel, geos, first, last day index)."""
-        spend = self.to_geos(plan)
+        """Run the world with the plan and the tests ``cuts`` (:meth:`with_tests`)."""
+        return self.world.run(spend=self.with_tests(self.to_geos(plan), cuts))
+
+    def with_tests(self, spend: dict[str, np.ndarray], tests: list[dict]) -> dict[str, np.ndarray]:
+        """``spend`` (days x geos per channel) with each test's intervention applied.
+
+        A test is a dict with ``channel``, ``geos`` and ``first``/``last`` day indices; its
+        ``multiplier`` (default 0, a go-dark) scales the channel's spend in its markets and days:
+        0.5 a half cut, 1.5 a heavy-up (:func:`spend_multiplier`).
+        """
+        out = {ch: s.copy() for ch, s in spend.items()}
         idx = {g: i for i, g in enumerate(self.world.geos)}
-        for t in cuts:
-            spend[t["channel"]][t["first"] : t["last"] + 1, [idx[g] for g in t["geos"]]] = 0.0
-        return self.world.run(spend=spend)
+        for t in tests:
+            cols = [idx[g] for g in t["geos"]]
+            out[t["channel"]][t["first"] : t["last"] + 1, cols] *= spend_multiplier(t)
+        return out
+
+    def test_spend(self, plan: np.ndarray, tests: list[dict]) -> dict[str, float]:
+        """Spend the tests moved over the horizon: ``saved`` by cuts, ``extra`` added by heavy-ups."""
+        base = self.to_geos(plan)
+        moved = self.with_tests(base, tests)
+        diff = sum(float((moved[ch] - base[ch]).clip(min=0).sum()) for ch in base)
+        cut = sum(float((base[ch] - moved[ch]).clip(min=0).sum()) for ch in base)
+        return {"saved": cut, "extra": diff}
 
     def incremental(self, run: WorldRun) -> np.ndarray:
         """True expected incremental signups per horizon day (media-caused, mediated path included)."""

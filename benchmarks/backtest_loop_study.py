@@ -28,13 +28,14 @@ import time
 from pathlib import Path
 
 from allocation.backtest import DailyLoop, GuardedOracle, Oracle, StatusQuo, backtest
-from allocation.backtest_structural import StructuralLoop
+from allocation.backtest_structural import VOI_INTENSITIES, VOI_OPTIONS, StructuralLoop
 from causal.world import World
 
 STUDY = {"geos": 16, "history": 180, "days": 63}
 # Half of a cluster's markets per test (2 of 4): a third would be one market, too weak to read.
 TEST_SHARE = 0.5
 OUT = Path(__file__).with_name("out")
+PROPOSERS = ("none", "design", "voi")
 
 
 def run(
@@ -45,14 +46,21 @@ def run(
     only_oracles: bool,
     with_daily_loop: bool,
     plan_on: str = "draws",
+    proposers: tuple[str, ...] = PROPOSERS,
+    intensities: tuple[str, ...] = VOI_INTENSITIES,
+    replan_every: int | None = None,
+    n_outcomes: int | None = None,
 ) -> dict:
     started = time.perf_counter()
     world = World(geos, history + days, seed=seed)
+    opts = {"test_share": TEST_SHARE, "n_draws": 60, "plan_on": plan_on}
+    options = {**VOI_OPTIONS, "replan_every": replan_every}
+    if n_outcomes:
+        options["n_outcomes"] = n_outcomes
+    voi = {"intensities": intensities, "voi_options": options}
     loops = [
         *([DailyLoop(test_share=TEST_SHARE)] if with_daily_loop else []),
-        StructuralLoop(proposer="none", test_share=TEST_SHARE, n_draws=60, plan_on=plan_on),
-        StructuralLoop(proposer="design", test_share=TEST_SHARE, n_draws=60, plan_on=plan_on),
-        StructuralLoop(proposer="voi", test_share=TEST_SHARE, n_draws=60, plan_on=plan_on),
+        *(StructuralLoop(proposer=p, **opts, **(voi if p == "voi" else {})) for p in proposers),
     ]
     policies = [StatusQuo(), *([] if only_oracles else loops), GuardedOracle(), Oracle()]
     result = backtest(world, days=days, seed=seed, policies=policies)
@@ -61,6 +69,9 @@ def run(
     return {
         "config": {"geos": geos, "history": history, "days": days, "seed": seed},
         "plan_on": plan_on,
+        "intensities": list(intensities),
+        "replan_every": replan_every,
+        "voi_options": options,
         "share_of_oracle_gain": t["share_of_oracle_gain"].to_dict(),
         "equal_incremental": t["equal_incremental"].to_dict(),
         "loops": result.loops,
@@ -76,7 +87,19 @@ def table() -> None:
         c = r["config"]
         by_cfg.setdefault(
             f"{c['geos']} markets, {c['history']} days history, {c['days']}-day horizon"
-            + (", planned on the draws" if r.get("plan_on") == "draws" else ""),
+            + (", planned on the draws" if r.get("plan_on") == "draws" else "")
+            + f", VOI tests {'/'.join(r.get('intensities', ['go-dark']))}"
+            + (
+                f", valued re-planning every {r['replan_every']} days"
+                if r.get("replan_every")
+                else ""
+            )
+            + (
+                f", {r['voi_options']['n_outcomes']} simulated readouts"
+                if r.get("voi_options", {}).get("n_outcomes", VOI_OPTIONS["n_outcomes"])
+                != VOI_OPTIONS["n_outcomes"]
+                else ""
+            ),
             [],
         ).append(r)
     for cfg, rs in by_cfg.items():
@@ -88,6 +111,18 @@ def table() -> None:
             cells = [f"{r['share_of_oracle_gain'].get(name, float('nan')):.1%}" for r in rs]
             print(f"| {name} | " + " | ".join(cells) + " |")
         print("| *wall time, s* | " + " | ".join(f"{r['seconds']:.0f}" for r in rs) + " |")
+        for name in rs[0]["loops"]:
+            cells = []
+            for r in rs:
+                lp = r["loops"].get(name)
+                g = lp["given_up"] if lp else {}
+                cells.append(
+                    "—"
+                    if not lp
+                    else f"{lp['n_tests']} ({', '.join(f'{v} {k}' for k, v in g.get('by_intensity', {}).items()) or 'go-dark'}); "
+                    f"signups given up {g['signups']:,.0f}; extra spend {g.get('extra_spend', 0):,.0f}"
+                )
+            print(f"| *{name}: tests; given up* | " + " | ".join(cells) + " |")
         if rs[0]["credit"]:
             print("\ncredit at the horizon's end, x truth (worst channel in bold)")
             chans = list(next(iter(rs[0]["credit"].values())))
@@ -121,6 +156,29 @@ def main() -> None:
     ap.add_argument(
         "--with-daily-loop", action="store_true", help="also the response-model daily loop"
     )
+    ap.add_argument(
+        "--proposers",
+        default=",".join(PROPOSERS),
+        help="structural loops to run (comma list of none, design, voi)",
+    )
+    ap.add_argument(
+        "--intensities",
+        default=",".join(VOI_INTENSITIES),
+        help="the VOI loop's test intensities (comma list of go-dark, half, heavy-up)",
+    )
+    ap.add_argument(
+        "--replan-every",
+        type=int,
+        default=None,
+        help="the VOI proposer values a test for plans re-made every N days under the guardrail "
+        "(propose_tests' replan_every; default: one guardrail step)",
+    )
+    ap.add_argument(
+        "--voi-outcomes",
+        type=int,
+        default=None,
+        help="simulated readouts per VOI candidate (default VOI_OPTIONS['n_outcomes'])",
+    )
     args = ap.parse_args()
     if args.table:
         return table()
@@ -132,10 +190,20 @@ def main() -> None:
         args.only_oracles,
         args.with_daily_loop,
         args.plan_on,
+        tuple(args.proposers.split(",")) if args.proposers else (),
+        tuple(args.intensities.split(",")),
+        args.replan_every,
+        args.voi_outcomes,
     )
     OUT.mkdir(exist_ok=True)
     tag = f"{args.geos}x{args.history}x{args.days}{'o' if args.only_oracles else ''}"
     tag += "d" if args.plan_on == "draws" else ""
+    if args.intensities != ",".join(VOI_INTENSITIES):  # another design, e.g. go-dark tests only
+        tag += "_" + args.intensities.replace(",", "+")
+    if args.replan_every:
+        tag += f"_r{args.replan_every}"
+    if args.voi_outcomes:
+        tag += f"_o{args.voi_outcomes}"
     (OUT / f"loop_study_{tag}_{args.seed}.json").write_text(json.dumps(r, indent=1, default=float))
     print(f"wall time {r['seconds']:.0f} s")
 

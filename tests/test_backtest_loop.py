@@ -63,14 +63,20 @@ def test_voi_and_round_robin_loops_at_equal_test_budget(world):
     ]
     res = backtest(world, days=21, seed=0, policies=[StatusQuo(), *loops, Oracle()])
     voi, rr = (res.loops[p.name] for p in loops)
-    # One 7-day go-dark test a week each, on the same number of markets, never overlapping.
+    # One 7-day test a week each, on the same number of markets, never overlapping.
     assert voi["n_tests"] == rr["n_tests"] == 3
     sizes = {name: {len(t["geos"]) for t in ts} for name, ts in res.loop_tests.items()}
     assert sizes[loops[0].name] == sizes[loops[1].name] == {1}
     assert voi["overlaps"] == rr["overlaps"] == []
     assert all(t["proposer"] == "voi" for t in res.loop_tests[loops[0].name])
     assert all(np.isfinite(t["value_of_information"]) for t in res.loop_tests[loops[0].name])
-    assert voi["guardrail"] <= 1 + 1e-6 and voi["given_up"]["signups"] > 0
+    assert voi["guardrail"] <= 1 + 1e-6 and rr["given_up"]["signups"] > 0
+    # VOI chooses each test's intensity; round-robin runs go-darks. A heavy-up's extra spend is a cost.
+    voi_tests = res.loop_tests[loops[0].name]
+    assert all(t["intensity"] in ("go-dark", "half", "heavy-up") for t in voi_tests)
+    assert {t["intensity"] for t in res.loop_tests[loops[1].name]} == {"go-dark"}
+    heavy = any(t["intensity"] == "heavy-up" for t in voi_tests)
+    assert (voi["given_up"]["extra_spend"] > 0) == heavy
     # Credit against the truth for every channel of both loops, in the summary too.
     assert list(res.credit.index) == [p.name for p in loops]
     assert (res.credit > 0).all().all() and res.credit.shape[1] == len(world.channels)
