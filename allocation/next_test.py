@@ -35,11 +35,11 @@ from allocation.business_rules import Rules
 from allocation.curves import CurveSet
 from allocation.optimize import Allocator
 from causal import response as R
-from causal.base import data_scale, make_estimator
+from causal.base import make_estimator
 from causal.errors import ConfigError, DataError
 from causal.panel import Panel
 from experiments.design import design_experiment
-from experiments.readout_selection import selection_scale
+from experiments.readout_selection import set_selection_scale
 from experiments.test_planner import (
     CandidateTest,
     TestValue,
@@ -489,10 +489,7 @@ def _selection_widened(panel: Panel, sets: list, exclude: Sequence[str], seed: i
     for treated, periods, se, mde in sets:
         control = [g for g in panel.geos if g not in set(treated) and g not in set(exclude)]
         Y, X = wide[list(treated)].to_numpy(float), wide[control].to_numpy(float)
-        unit = data_scale(Y, X)  # as the readout: fits on data divided by one number
-        factor, _ = selection_scale(
-            make_estimator("sc"), Y / unit, X / unit, int(periods), seed=seed
-        )
+        factor = set_selection_scale(make_estimator("sc"), Y, X, int(periods), seed=seed)
         out.append((treated, periods, se * factor, mde * factor))
     return out
 
