@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from study_brand_readout import _seeds  # the same seed-range parser (0-3,7)
 
 from causal.world import MEDIATED_CONVERSION, World
 from causal.world_io import truth_clusters
@@ -39,14 +40,6 @@ from causal.world_io import truth_clusters
 TESTED = ("NA01", "NA02", "EM01", "EM02", "AP01", "LA01")
 HORIZON = 28
 GAP = 35  # days between the test's end and the history's end
-
-
-def _seeds(text: str) -> list[int]:
-    out: list[int] = []
-    for part in text.split(","):
-        a, _, b = part.partition("-")
-        out += list(range(int(a), int(b or a) + 1))
-    return out
 
 
 def _cli(*args: str, cwd: Path) -> str:
