@@ -187,8 +187,14 @@ def _render(result, comparison: list[dict] | None, currency: str | None) -> str:
         + " or over-reject with no effect on history come last. ± is the Monte-Carlo standard error of each "
         "figure over the windows (binomial on the number of non-overlapping tests the windows hold; for the MDE, "
         "through the slope of the power curve): ranks within about two standard errors are not distinguishable. "
-        "These figures come from the windows the search chose on; the first design's MDE there was "
-        f"{fmt_pct(search.mde)}, against {fmt_pct(best.mde)} on the held-out windows.",
+        "These figures come from the windows the search chose on, for a plain readout; the first design's "
+        f"MDE there was {fmt_pct(search.mde)}, against {fmt_pct(best.mde)} on the held-out windows"
+        + (
+            f" ({fmt_pct(best.mde / p.selection_factor)} before the readout's widening "
+            f"x{p.selection_factor:.2f}, above)."
+            if best.mde is not None and p.selection_factor > 1.0
+            else "."
+        ),
     ).table(_drop_empty(pd.DataFrame(rows).head(30)))
 
     if len(result.cells) > 1:
