@@ -91,7 +91,6 @@ class StructuralInference:
 
     def _priors(self, ys: np.ndarray, qs: np.ndarray | None) -> None:
         """Gaussian prior precision: channel blocks pooled across clusters; kappa nearly flat."""
-        C = self._C
         prec = np.zeros((self._p, self._p))
         self._tau = {"gamma": self.prior_scale * float(ys.mean())}
         if qs is not None:
@@ -99,11 +98,6 @@ class StructuralInference:
             kap = 100.0 * float(ys.mean() / qs.mean())
             for i in self._ix["kappa"].ravel():
                 prec[i, i] = 1.0 / kap**2
-
-        def block(tau: float, pooling: float | None = None) -> np.ndarray:
-            pool = self.pooling if pooling is None else pooling
-            cov = tau**2 * np.ones((C, C)) + (pool * tau) ** 2 * np.eye(C)
-            return np.linalg.inv(cov)
 
         # Demand-capture channels (spend following queries, e.g. branded search) get their own prior scale.
         self._tau_k = np.array(
@@ -114,10 +108,22 @@ class StructuralInference:
             ]
         )
         for k, idx in enumerate(self._ix["gamma"]):
-            prec[np.ix_(idx, idx)] = block(self._tau_k[k], self._pooling_k(k))
+            prec[np.ix_(idx, idx)] = self._pooled_precision(self._tau_k[k], self._pooling_k(k))
         for idx in self._ix["beta_q"]:
-            prec[np.ix_(idx, idx)] = block(self._tau["beta_q"])
+            prec[np.ix_(idx, idx)] = self._pooled_precision(self._tau["beta_q"])
         self._prior_prec = prec
+
+    def _pooled_precision(self, tau: float, pooling: float | None = None) -> np.ndarray:
+        """Prior precision of one coefficient's clusters: a shared level of sd ``tau`` and each cluster's
+        deviation of sd ``pooling * tau`` (``pooling`` defaults to the model's)."""
+        C = self._C
+        pool = self.pooling if pooling is None else pooling
+        cov = tau**2 * np.ones((C, C)) + (pool * tau) ** 2 * np.eye(C)
+        return np.linalg.inv(cov)
+
+    def _row_clusters(self) -> np.ndarray:
+        """Cluster index of every row of the stacked (date-major) panel."""
+        return np.repeat(self.cluster_idx_[None, :], self._T, axis=0).ravel()
 
     def _pooling_k(self, k: int) -> float:
         """Cluster pooling of channel ``k``: ``capture_pooling`` for a demand-capture channel whose spend the
@@ -304,9 +310,8 @@ class StructuralInference:
             denom = float(self._unit[k][combo[k]].sum())
             tau = max(rms / denom if denom > 0 else 0.0, 1e-3 * self._tau["beta_q"])
             scale.append(tau)
-            cov = tau**2 * (np.ones((C, C)) + self.pooling**2 * np.eye(C))
             idx = self._ix["qbias"][j]
-            prec = np.linalg.inv(cov)
+            prec = self._pooled_precision(tau)
             self._qbias_prec[np.ix_(idx, idx)] = prec
             if self.negative_control_mean and denom > 0:
                 self._qbias_rhs[idx] = prec @ np.full(C, mu / denom)
@@ -326,10 +331,10 @@ class StructuralInference:
         centred at its mean (``spec_shift_``), so between-specification spread enters every summary
         and curve.
         """
-        nb, K = self._nb, self._K
+        nb = self._nb
         cols = self._cols(combo)
         idx = np.r_[np.arange(nb), cols]
-        rows_c = np.repeat(self.cluster_idx_[None, :], self._T, axis=0).ravel()
+        rows_c = self._row_clusters()
         gram = np.zeros_like(self._gram)
         for c in range(self._C):
             Xi = Xa[rows_c == c]
@@ -341,9 +346,7 @@ class StructuralInference:
             if len(self._ix["qbias"]):
                 self._qbias_prec = np.zeros_like(self._qbias_prec)
                 self._qbias_rhs = np.zeros_like(self._qbias_rhs)
-                feats = np.zeros((len(Xa), K))
-                feats[:] = Xa[:, nb:]
-                self._negative_control_bias(combo, feats, Xa[:, 1])
+                self._negative_control_bias(combo, Xa[:, nb:], Xa[:, 1])
             alt_mean = self._posterior(combo, use)[0]
         finally:
             self._gram, self._post_cache, self._qbias_prec, self._qbias_rhs = saved
@@ -371,7 +374,7 @@ class StructuralInference:
         """Columns split by cluster (one copy per cluster, zero outside it)."""
         if self._C == 1:
             return M
-        rc = np.repeat(self.cluster_idx_[None, :], self._T, axis=0).ravel()
+        rc = self._row_clusters()
         return np.column_stack([np.where((rc == c)[:, None], M, 0.0) for c in range(self._C)])
 
     def _search(self, combo: np.ndarray, lifts: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -479,7 +482,7 @@ class StructuralInference:
         regional shocks shared by a cluster's geos, and to misspecification of the mean). Where the sandwich
         variance is larger, the draws are scaled up by the square root of the ratio; never narrowed.
         """
-        T, C = self._T, self._C
+        C = self._C
         mean, L, _ = self._posterior(combo, use)
         cols = self._cols(combo)
         ix = self._ix
@@ -494,7 +497,7 @@ class StructuralInference:
             list(ix["kappa"][:, c]) + list(ix["gamma"][:, c]) + list(ix["bias"][:, c])
             for c in range(C)
         ]
-        rc = np.repeat(self.cluster_idx_[None, :], T, axis=0).ravel()
+        rc = self._row_clusters()
         geo = self._groups()
         n_g = int(geo.max()) + 1
         scores = np.zeros((n_g, self._p))
