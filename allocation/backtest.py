@@ -80,6 +80,7 @@ Bellman, R. (1957). *Dynamic Programming* (the resource-allocation recursion).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -442,9 +443,7 @@ def _loop_record(
     lam = status_quo_marginal_return(setting)
     signups = float(setting.incremental(clean).sum() - inc.sum())
     spend = float(setting.spend(clean).sum() - sp.sum())
-    counts: dict[str, int] = {}
-    for t in pol.tests_:
-        counts[t.get("intensity", "go-dark")] = counts.get(t.get("intensity", "go-dark"), 0) + 1
+    counts = dict(Counter(t.get("intensity", "go-dark") for t in pol.tests_))
     return {
         "n_tests": len(pol.tests_),
         "given_up": {

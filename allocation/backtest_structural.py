@@ -152,7 +152,6 @@ class StructuralLoop(DailyLoop):
             raise ConfigError(f"plan_on must be 'mean' or 'draws', got {plan_on!r}")
         self.plan_on = plan_on
         self.voi_options = dict(VOI_OPTIONS if voi_options is None else voi_options)
-
         self.market_curves_: dict | None = None
         self.model_: StructuralModel | None = None
         self.proposals_: list[dict] = []
