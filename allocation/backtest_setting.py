@@ -21,7 +21,7 @@ from allocation.next_test import INTENSITIES
 from causal import response as R
 from causal.errors import ConfigError
 from causal.panel import load_panel
-from causal.world import CLUSTERS, MEDIATED_CONVERSION, World, WorldRun
+from causal.world import CLUSTERS, World, WorldRun
 from experiments.design import design_experiment
 from experiments.readout import read_out
 from experiments.registry import Registry
@@ -302,11 +302,7 @@ class Setting:
 
     def incremental(self, run: WorldRun) -> np.ndarray:
         """True expected incremental signups per horizon day (media-caused, mediated path included)."""
-        rows = slice(self.start, self.start + self.days)
-        total = sum(d[rows] for d in run.direct.values()) + MEDIATED_CONVERSION * sum(
-            m[rows] for m in run.mediated_queries.values()
-        )
-        return total.sum(axis=1)
+        return run.media_caused(slice(self.start, self.start + self.days)).sum(axis=1)
 
     def spend(self, run: WorldRun) -> np.ndarray:
         rows = slice(self.start, self.start + self.days)

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from study_brand_readout import _seeds  # the same seed-range parser (0-3,7)
 
-from causal.world import MEDIATED_CONVERSION, World
+from causal.world import World
 from causal.world_io import truth_clusters
 
 TESTED = ("NA01", "NA02", "EM01", "EM02", "AP01", "LA01")
@@ -49,13 +49,6 @@ def _cli(*args: str, cwd: Path) -> str:
     if done.returncode != 0:
         raise RuntimeError(f"liftlab {args[0]} exited {done.returncode}: {done.stderr.strip()}")
     return done.stdout
-
-
-def _media_signups(world: World, run, rows: slice) -> float:
-    """Expected media-caused signups over ``rows`` (direct responses plus the branded-query path)."""
-    direct = sum(d[rows] for d in run.direct.values())
-    mediated = MEDIATED_CONVERSION * sum(m[rows] for m in run.mediated_queries.values())
-    return float((direct + mediated).sum())
 
 
 def one_world(seed: int, n_geos: int, n_days: int, folder: Path) -> dict:
@@ -106,9 +99,8 @@ def one_world(seed: int, n_geos: int, n_days: int, folder: Path) -> dict:
     missing = {(ch, g) for ch in world.channels for g in world.geos} - set(planned)
     if missing:
         raise RuntimeError(f"plan.json has no line for {sorted(missing)[:3]}")
-    gain = _media_signups(world, horizon_run(planned), rows) - _media_signups(
-        world, horizon_run(flat), rows
-    )
+    held_signups = float(horizon_run(flat).media_caused(rows).sum())
+    gain = float(horizon_run(planned).media_caused(rows).sum()) - held_signups
     unc = plan["uncertainty"]  # over the horizon, from the calibration's posterior draws
     spent = sum(x.sum() for x in planned.values())
     held = sum(x.sum() for x in flat.values())
@@ -124,7 +116,7 @@ def one_world(seed: int, n_geos: int, n_days: int, folder: Path) -> dict:
         "plan_expected_gain": unc["expected_gain"],
         "plan_gain_lo": unc["gain_interval"][0],
         "plan_gain_hi": unc["gain_interval"][1],
-        "status_quo_media_signups": _media_signups(world, horizon_run(flat), rows),
+        "status_quo_media_signups": held_signups,
         "plan_spend_over_status_quo": spent / held,
     }
     for ch in world.channels:

@@ -169,6 +169,13 @@ class WorldRun:
     direct: dict[str, np.ndarray] = field(repr=False)
     mediated_queries: dict[str, np.ndarray] = field(repr=False)
 
+    def media_caused(self, rows: slice = slice(None)) -> np.ndarray:
+        """Expected media-caused signups per day and geo over ``rows``: every channel's direct response
+        plus the signups its mediated branded queries convert into (``MEDIATED_CONVERSION``)."""
+        return sum(d[rows] for d in self.direct.values()) + MEDIATED_CONVERSION * sum(
+            m[rows] for m in self.mediated_queries.values()
+        )
+
 
 class World:
     """A seeded marketing world; see the module docstring for the equations.
