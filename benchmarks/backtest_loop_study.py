@@ -80,6 +80,39 @@ def run(
     }
 
 
+def net_table(rs: list[dict]) -> None:
+    """Each loop's gain against the ceiling the guardrail leaves, and what is left once its tests are paid.
+
+    The oracle held to the guardrail knows the truth from the first day, so its share of the oracle's gain
+    is the most any policy under the guardrail can capture; a loop's share of *its* gain says how much of
+    the reachable gain the loop's learning got. The tests' cost is ``net_signups`` (signups the tests gave
+    up, less the spend they moved valued at the status quo's true marginal return), so the gain net of it
+    compares loops that test with loops that do not at equal spend.
+    """
+    guarded = "oracle within the guardrail"
+    if not all(guarded in r["equal_incremental"] for r in rs):
+        return
+    print(
+        "\nshare of the guarded oracle's gain at equal spend; gain net of the tests' cost, signups"
+    )
+    print("| loop | " + " | ".join(f"seed {r['config']['seed']}" for r in rs) + " | mean |")
+    print("| --- |" + " ---: |" * (len(rs) + 1))
+    for name in rs[0]["loops"]:
+        shares, nets = [], []
+        for r in rs:
+            eq, lp = r["equal_incremental"], r["loops"].get(name)
+            if lp is None:
+                shares.append(float("nan"))
+                nets.append(float("nan"))
+                continue
+            gain = eq[name] - eq["status quo"]
+            shares.append(gain / (eq[guarded] - eq["status quo"]))
+            nets.append(gain - lp["given_up"]["net_signups"])
+        cells = [f"{s:.1%}; {n:,.0f}" for s, n in zip(shares, nets)]
+        mean = f"{sum(shares) / len(shares):.1%}; {sum(nets) / len(nets):,.0f}"
+        print(f"| {name} | " + " | ".join(cells) + f" | {mean} |")
+
+
 def table() -> None:
     runs = [json.loads(p.read_text()) for p in sorted(OUT.glob("loop_study_*.json"))]
     by_cfg: dict[str, list] = {}
@@ -123,6 +156,7 @@ def table() -> None:
                     f"signups given up {g['signups']:,.0f}; extra spend {g.get('extra_spend', 0):,.0f}"
                 )
             print(f"| *{name}: tests; given up* | " + " | ".join(cells) + " |")
+        net_table(rs)
         if rs[0]["credit"]:
             print("\ncredit at the horizon's end, x truth (worst channel in bold)")
             chans = list(next(iter(rs[0]["credit"].values())))
