@@ -239,6 +239,7 @@ def propose_tests(
     *,
     channels: Sequence[str] | None = None,
     exclude: Sequence[str] = (),
+    excluded_by: str = "other tests",
     n_treated: tuple[int, int] | None = None,
     durations: Sequence[int] | None = None,
     intensities: Sequence[str] = ("go-dark", "heavy-up"),
@@ -268,6 +269,9 @@ def propose_tests(
         Channels that may be tested (default: every channel of the curves).
     exclude : sequence of str
         Markets that cannot be treated (e.g. the registry's busy markets).
+    excluded_by : str, default="other tests"
+        What occupies the excluded markets, for the message when too few are free (e.g. the
+        registry's tests over the candidate window).
     n_treated : (low, high), optional
         Treated-set sizes of the design search (default 3 to a quarter of the markets: weak
         channels need large tests to be seen at all).
@@ -321,7 +325,7 @@ def propose_tests(
         n_treated = (n_treated[0], min(n_treated[1], max(n_treated[0], len(free) - 2)))
     if len(free) < n_treated[0] + 2:
         raise ConfigError(
-            f"only {len(free)} markets are free of other tests, fewer than the {n_treated[0] + 2} a test "
+            f"only {len(free)} markets are free of {excluded_by}, fewer than the {n_treated[0] + 2} a test "
             f"of {n_treated[0]} treated markets and 2 controls needs; wait for a test to end or allow overlap"
         )
     current = curves.current(required=True, why="the test planner needs")

@@ -18,6 +18,8 @@ loop):
   density under the calibration's own confounding prior: the shape scored on the lifts, not the
   panel alone.
 * ``shape-mixed``: ``shape`` with the three intensities in turn.
+* ``exact-shape-mixed``: exact readouts of the three intensities in turn, and the shapes scored on
+  them (what scoring the shape on the lifts could give if the readouts were exact).
 * ``concave``: the response model's shape grid without the S-shaped Hill (shape 2): every channel
   concave, as the world's curves nearly are (CTV's Hill shape is 1.2, the others' 1).
 * ``cluster-day``: the fixed block's smooth per-cluster time terms replaced by cluster x day effects
@@ -141,6 +143,10 @@ class ShapeOnLiftsLoop(DailyLoop):
         return calibrate(self._model, lifts, bias_scale=bias, seed=setting.seed).to_dict()
 
 
+class ExactShapeLoop(ExactLiftLoop, ShapeOnLiftsLoop):
+    """Exact readouts, and the lifted channels' saturations scored on them."""
+
+
 @contextlib.contextmanager
 def cluster_day_effects() -> Iterator[None]:
     """Swap the fixed block's smooth cluster time terms for cluster x period effects (balanced panels)."""
@@ -187,6 +193,7 @@ VARIANTS = {
     "exact-mixed": (ExactLiftLoop, MIXED),
     "shape": (ShapeOnLiftsLoop, ("go-dark",)),
     "shape-mixed": (ShapeOnLiftsLoop, MIXED),
+    "exact-shape-mixed": (ExactShapeLoop, MIXED),
     "cluster-day": (DailyLoop, ("go-dark",)),
     "concave": (DailyLoop, ("go-dark",)),
 }

@@ -69,6 +69,11 @@ def main() -> None:
     ap.add_argument("--history", type=int, default=365)
     ap.add_argument("--days", type=int, default=182)
     ap.add_argument("--structural", action="store_true")
+    ap.add_argument(
+        "--exact-lifts",
+        action="store_true",
+        help="the response-model loop reading every test exactly (backtest_loop_ceiling.ExactLiftLoop)",
+    )
     ap.add_argument("--plan-on", default="mean", choices=("mean", "draws"))
     ap.add_argument("--average-weeks", type=int, default=1)
     args = ap.parse_args()
@@ -86,6 +91,10 @@ def main() -> None:
             plan_on=args.plan_on,
             average_weeks=args.average_weeks,
         )
+    elif args.exact_lifts:
+        from backtest_loop_ceiling import ExactLiftLoop
+
+        loop = ExactLiftLoop(average_weeks=args.average_weeks)
     else:
         loop = DailyLoop(average_weeks=args.average_weeks)
     hind = Hindsight(loop, "hindsight curves in the guardrail")
@@ -111,6 +120,8 @@ def main() -> None:
     reg_loop = val(truth, g) - val(truth, x) - lam * (g - x).sum(axis=0)
     reg_hind = val(truth, g) - val(truth, h) - lam * (g - h).sum(axis=0)
     end = line_fns(setting, loop._curves)
+    by_line = {(c["name"], c["market"]): c for c in loop._curves["channels"]}
+    ends = [by_line[key] for key in setting.lines]
     static_model = best_allocation(end, setting.budget)
 
     def ss(plan):
@@ -131,6 +142,11 @@ def main() -> None:
                 "mmodel_sq": marginal([end[i]], sq[i : i + 1])[0],
                 "mtrue_loop_last": marginal([truth[i]], x[-1, i : i + 1])[0],
                 "mmodel_loop_last": marginal([end[i]], x[-1, i : i + 1])[0],
+                "model_form": "{form} {shape}".format(
+                    form=ends[i]["response"]["form"], shape=ends[i]["response"].get("shape", "")
+                ),
+                "avg_true_sq": float(truth[i](sq[i : i + 1])[0] / sq[i]),
+                "avg_model_sq": float(end[i](sq[i : i + 1])[0] / sq[i]),
                 "regret_loop": reg_loop[i],
                 "regret_hindsight": reg_hind[i],
             }
@@ -154,7 +170,7 @@ def main() -> None:
     print(by_cl.round(0).to_string())
     OUT.mkdir(exist_ok=True)
     tag = (
-        "structural" if args.structural else "daily"
+        "structural" if args.structural else "daily_exact" if args.exact_lifts else "daily"
     ) + f"_{args.plan_on}_avg{args.average_weeks}"
     (OUT / f"diagnose_{tag}_{args.geos}x{args.days}_{args.seed}.json").write_text(
         json.dumps(

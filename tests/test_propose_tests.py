@@ -145,6 +145,27 @@ def test_what_blocks_a_test_is_named(world, run_cli, tmp_path):
     assert not (tmp_path / "x.json").exists()
 
 
+def test_a_calendar_with_no_room_names_the_window(world, run_cli, tmp_path):
+    """Every market is free on the start date but booked before a 21-day test would end."""
+    import pandas as pd
+
+    geos = sorted(pd.read_csv(world / "panel.csv", usecols=["geo"])["geo"].unique())
+    db = str(tmp_path / "reg.db")
+    code, _, err = run_cli(
+        "registry", "add", "later", "--db", db, "--treated", ",".join(geos),
+        "--channel", "social", "--start", "2024-09-15", "--end", "2024-10-31",
+    )  # fmt: skip
+    assert code == 0, err
+    code, _, err = run_cli(
+        "propose-tests", "--curves", str(world / "curves.json"), "--data", str(world / "panel.csv"),
+        "--out", str(tmp_path / "x.json"), "--registry", db, "--start", "2024-09-01", *ARGS,
+    )  # fmt: skip
+    assert code == 2 and "Traceback" not in err
+    assert "only 0 markets are free of the registry's tests from 2024-09-01 to 2024-09-21" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.json").exists()
+
+
 def test_a_weekly_guardrail_binds_one_step_not_the_year():
     from allocation.next_test import _horizon_band
     from causal.errors import ConfigError

@@ -18,6 +18,17 @@ def window_end(panel: Panel, start: str, periods: int) -> str:
     return str((first + (periods - 1) * pd.tseries.frequencies.to_offset(panel.freq)).date())
 
 
+def registry_exclusion(registry, panel: Panel, start: str, periods: int) -> dict:
+    """``propose_tests``'s ``exclude`` and ``excluded_by``: markets the registry's tests occupy during a
+    test of ``periods`` periods from ``start`` (washouts included), and a phrase naming that window."""
+    end = window_end(panel, start, periods)
+    return {
+        "exclude": sorted(registry.busy_geos(start, end)),
+        "excluded_by": f"the registry's tests from {start} to {end} (a {periods}-period test, washouts "
+        "included)",
+    }
+
+
 def propose_and_register(
     curves: CurveSet,
     panel: Panel,
@@ -34,9 +45,13 @@ def propose_and_register(
     ``options`` go to :func:`allocation.next_test.propose_tests` (e.g. ``replan_every``)."""
     from allocation.next_test import propose_tests
 
-    exclude = sorted(registry.busy_geos(start, window_end(panel, start, max(durations))))
     proposal = propose_tests(
-        curves, panel, exclude=exclude, durations=durations, seed=seed, **options
+        curves,
+        panel,
+        **registry_exclusion(registry, panel, start, max(durations)),
+        durations=durations,
+        seed=seed,
+        **options,
     )
     register_best(registry, proposal, panel, name=name, start=start)
     return proposal

@@ -16,7 +16,7 @@ from allocation.cli.options import (
 from allocation.cli.outputs import outputs
 from allocation.curves import CurveSet
 from allocation.next_test import INTENSITIES, propose_tests
-from allocation.workflows.proposals import register_best, window_end
+from allocation.workflows.proposals import register_best, registry_exclusion
 from causal.errors import ConfigError
 
 
@@ -126,7 +126,7 @@ def command(
         raise ConfigError("--register needs --registry and --start (when the test would begin)")
     curves = CurveSet.load(curves_path)
     panel = read_panel(panel_kwargs)
-    exclude: list[str] = []
+    exclusion: dict = {}
     lengths = numbers(durations, "--durations", int)
     if registry_url:
         if not start:
@@ -135,12 +135,12 @@ def command(
 
         # Registering creates the registry if needed; only reading it must find one.
         registry = Registry(registry_url, create=bool(register_name))
-        exclude = sorted(registry.busy_geos(start, window_end(panel, start, max(lengths or [56]))))
+        exclusion = registry_exclusion(registry, panel, start, max(lengths or [56]))
     proposal = propose_tests(
         curves,
         panel,
         channels=split_list(channels) or None,
-        exclude=exclude,
+        **exclusion,
         n_treated=int_range(treated, "--treated"),
         durations=lengths,
         intensities=tuple(split_list(intensities)),
