@@ -18,6 +18,19 @@ def window_end(panel: Panel, start: str, periods: int) -> str:
     return str((first + (periods - 1) * pd.tseries.frequencies.to_offset(panel.freq)).date())
 
 
+def longest_test(panel: Panel, durations: list[int] | None) -> int:
+    """The longest test length the proposal may consider: the given ones, else the design's default
+    lengths for this history (:func:`experiments.design_defaults.choose_settings`)."""
+    if durations:
+        return max(durations)
+    from experiments.design_defaults import choose_settings, period_days
+
+    plan = choose_settings(
+        len(panel.dates), panel.period_name, days_per_period=period_days(panel.dates)
+    )
+    return max(plan.durations)
+
+
 def registry_exclusion(registry, panel: Panel, start: str, periods: int) -> dict:
     """``propose_tests``'s ``exclude`` and ``excluded_by``: markets the registry's tests occupy during a
     test of ``periods`` periods from ``start`` (washouts included), and a phrase naming that window."""

@@ -16,7 +16,7 @@ from allocation.cli.options import (
 from allocation.cli.outputs import outputs
 from allocation.curves import CurveSet
 from allocation.next_test import INTENSITIES, propose_tests
-from allocation.workflows.proposals import register_best, registry_exclusion
+from allocation.workflows.proposals import longest_test, register_best, registry_exclusion
 from causal.errors import ConfigError
 
 
@@ -135,7 +135,7 @@ def command(
 
         # Registering creates the registry if needed; only reading it must find one.
         registry = Registry(registry_url, create=bool(register_name))
-        exclusion = registry_exclusion(registry, panel, start, max(lengths or [56]))
+        exclusion = registry_exclusion(registry, panel, start, longest_test(panel, lengths))
     proposal = propose_tests(
         curves,
         panel,
