@@ -8,8 +8,8 @@ loop):
 
 * ``exact``: every test's readout replaced by the world's true expected lift of that test (the signups
   the test's intervention changed in its markets and window, from two runs of the world with and
-  without it; interval +-2%). If the loop stays below 80% with exact lifts, readout noise is not
-  what caps it.
+  without it; interval +-2%) and its true spend change (printed: how far the readouts' spend changes
+  were off). If the loop stays below 80% with exact lifts, readout noise is not what caps it.
 * ``exact-mixed``: the same with the round-robin's intensities go-dark, half cut, heavy-up in turn
   (marginal returns measured near current spend, exactly).
 * ``shape``: before each weekly calibration, every lifted channel's saturation is re-chosen on a
@@ -58,7 +58,12 @@ SCALES = (0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0)
 
 
 class ExactLiftLoop(DailyLoop):
-    """The daily loop reading every test exactly: the world's true expected lift, +-2% interval."""
+    """The daily loop reading every test exactly: the world's true expected lift (+-2% interval) and
+    spend change."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.spend_errors_: list[float] = []
 
     def _read_finished(self, day, setting, context) -> None:
         now = setting.start + day
@@ -69,16 +74,24 @@ class ExactLiftLoop(DailyLoop):
         geos = list(setting.world.geos)
         for k, t in enumerate(due):
             others = [u for u in self.tests_ if u is not t]
-            with_it = setting.run(plan, cuts=self.tests_).media_caused()
-            without = setting.run(plan, cuts=others).media_caused()
+            with_it = setting.run(plan, cuts=self.tests_)
+            without = setting.run(plan, cuts=others)
             cols = [geos.index(g) for g in t["geos"]]
-            true = float((with_it - without)[t["first"] : t["last"] + 1][:, cols].sum())
+            window = slice(t["first"], t["last"] + 1)
+            true = float((with_it.media_caused() - without.media_caused())[window][:, cols].sum())
+            # The spend change too: the readout estimates it from the controls' spend, which the
+            # loop's own plan moves differently in other clusters.
+            moved = float(
+                (with_it.spend[t["channel"]] - without.spend[t["channel"]])[window][:, cols].sum()
+            )
+            self.spend_errors_.append(self.lifts_[first_new + k].spend_delta / moved - 1.0)
             sd = max(abs(true) * 0.02, 1.0)
             z = stats.norm.ppf(0.5 + self.lifts_[first_new + k].confidence / 2)
             self.lifts_[first_new + k] = dataclasses.replace(
                 self.lifts_[first_new + k],
                 incremental=true,
                 incremental_ci=(true - z * sd, true + z * sd),
+                spend_delta=moved,
             )
 
 
@@ -217,6 +230,12 @@ def main() -> None:
         f"VARIANT {args.variant} seed {args.seed}: daily loop captures {captured:.1%} of the oracle's gain "
         f"over the status quo at equal spend ({time.perf_counter() - started:.0f} s)"
     )
+    errors = np.abs(getattr(policies[1], "spend_errors_", []))
+    if errors.size:
+        print(
+            f"the readouts' spend changes were off by {np.median(errors):.1%} (median), "
+            f"{errors.max():.1%} at most, over {errors.size} tests"
+        )
 
 
 if __name__ == "__main__":
