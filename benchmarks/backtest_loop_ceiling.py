@@ -10,6 +10,8 @@ loop):
   the test's intervention changed in its markets and window, from two runs of the world with and
   without it; interval +-2%) and its true spend change (printed: how far the readouts' spend changes
   were off). If the loop stays below 80% with exact lifts, readout noise is not what caps it.
+* ``known-spend``: real readouts, but each lift's spend change replaced by the one the test executed
+  (its multiplier applied to the plan in its markets and window: the loop knows its own media plan).
 * ``exact-mixed``: the same with the round-robin's intensities go-dark, half cut, heavy-up in turn
   (marginal returns measured near current spend, exactly).
 * ``shape``: before each weekly calibration, every lifted channel's saturation is re-chosen on a
@@ -92,6 +94,25 @@ class ExactLiftLoop(DailyLoop):
                 incremental=true,
                 incremental_ci=(true - z * sd, true + z * sd),
                 spend_delta=moved,
+            )
+
+
+class KnownSpendLoop(DailyLoop):
+    """The daily loop calibrating each readout on the spend change its test executed."""
+
+    def _read_finished(self, day, setting, context) -> None:
+        now = setting.start + day
+        due = [t for t in self.tests_ if t["last"] < now and "incremental" not in t]
+        first_new = len(self.lifts_)
+        super()._read_finished(day, setting, context)
+        geos = list(setting.world.geos)
+        for k, t in enumerate(due):
+            base = setting.to_geos(context["plan"])[t["channel"]]
+            moved = setting.with_tests({t["channel"]: base}, [t])[t["channel"]] - base
+            cols = [geos.index(g) for g in t["geos"]]
+            self.lifts_[first_new + k] = dataclasses.replace(
+                self.lifts_[first_new + k],
+                spend_delta=float(moved[t["first"] : t["last"] + 1][:, cols].sum()),
             )
 
 
@@ -198,6 +219,7 @@ def concave_grid() -> Iterator[None]:
 
 VARIANTS = {
     "exact": (ExactLiftLoop, ("go-dark",)),
+    "known-spend": (KnownSpendLoop, ("go-dark",)),
     "exact-mixed": (ExactLiftLoop, MIXED),
     "shape": (ShapeOnLiftsLoop, ("go-dark",)),
     "shape-mixed": (ShapeOnLiftsLoop, MIXED),
