@@ -49,6 +49,7 @@ from scipy import stats
 import allocation.fixed_effects as fixed_effects
 from allocation.backtest import DailyLoop, Oracle, StatusQuo, backtest
 from allocation.backtest_policies import _fit, confounding_prior
+from allocation.backtest_setting import Setting
 from allocation.calibration import calibrate
 from allocation.calibration_lifts import Lift, lift_design
 from allocation.response_model import ChannelCurve, ResponseModel
@@ -59,42 +60,12 @@ MIXED = ("go-dark", "half", "heavy-up")
 SCALES = (0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0)
 
 
-class ExactLiftLoop(DailyLoop):
-    """The daily loop reading every test exactly: the world's true expected lift (+-2% interval) and
-    spend change."""
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.spend_errors_: list[float] = []
-
-    def _read_finished(self, day, setting, context) -> None:
-        now = setting.start + day
-        due = [t for t in self.tests_ if t["last"] < now and "incremental" not in t]
-        first_new = len(self.lifts_)
-        super()._read_finished(day, setting, context)
-        plan = context["plan"]
-        geos = list(setting.world.geos)
-        for k, t in enumerate(due):
-            others = [u for u in self.tests_ if u is not t]
-            with_it = setting.run(plan, cuts=self.tests_)
-            without = setting.run(plan, cuts=others)
-            cols = [geos.index(g) for g in t["geos"]]
-            window = slice(t["first"], t["last"] + 1)
-            true = float((with_it.media_caused() - without.media_caused())[window][:, cols].sum())
-            # The spend change too: the readout estimates it from the controls' spend, which the
-            # loop's own plan moves differently in other clusters.
-            moved = float(
-                (with_it.spend[t["channel"]] - without.spend[t["channel"]])[window][:, cols].sum()
-            )
-            self.spend_errors_.append(self.lifts_[first_new + k].spend_delta / moved - 1.0)
-            sd = max(abs(true) * 0.02, 1.0)
-            z = stats.norm.ppf(0.5 + self.lifts_[first_new + k].confidence / 2)
-            self.lifts_[first_new + k] = dataclasses.replace(
-                self.lifts_[first_new + k],
-                incremental=true,
-                incremental_ci=(true - z * sd, true + z * sd),
-                spend_delta=moved,
-            )
+def executed_spend_change(setting: Setting, plan: np.ndarray, test: dict) -> float:
+    """The spend ``test`` moved in its markets and window: its multiplier applied to the plan."""
+    base = setting.to_geos(plan)[test["channel"]]
+    moved = setting.with_tests({test["channel"]: base}, [test])[test["channel"]] - base
+    cols = [list(setting.world.geos).index(g) for g in test["geos"]]
+    return float(moved[test["first"] : test["last"] + 1][:, cols].sum())
 
 
 class KnownSpendLoop(DailyLoop):
@@ -105,15 +76,39 @@ class KnownSpendLoop(DailyLoop):
         due = [t for t in self.tests_ if t["last"] < now and "incremental" not in t]
         first_new = len(self.lifts_)
         super()._read_finished(day, setting, context)
-        geos = list(setting.world.geos)
         for k, t in enumerate(due):
-            base = setting.to_geos(context["plan"])[t["channel"]]
-            moved = setting.with_tests({t["channel"]: base}, [t])[t["channel"]] - base
-            cols = [geos.index(g) for g in t["geos"]]
-            self.lifts_[first_new + k] = dataclasses.replace(
-                self.lifts_[first_new + k],
-                spend_delta=float(moved[t["first"] : t["last"] + 1][:, cols].sum()),
-            )
+            i = first_new + k
+            self.lifts_[i] = self._reread(self.lifts_[i], setting, context["plan"], t)
+
+    def _reread(self, lift: Lift, setting: Setting, plan: np.ndarray, test: dict) -> Lift:
+        return dataclasses.replace(lift, spend_delta=executed_spend_change(setting, plan, test))
+
+
+class ExactLiftLoop(KnownSpendLoop):
+    """The daily loop reading every test exactly: the world's true expected lift (+-2% interval) and
+    spend change."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.spend_errors_: list[float] = []
+
+    def _reread(self, lift: Lift, setting: Setting, plan: np.ndarray, test: dict) -> Lift:
+        # The spend change too: the readout estimates it from the controls' spend, which the
+        # loop's own plan moves differently in other clusters.
+        moved = executed_spend_change(setting, plan, test)
+        self.spend_errors_.append(lift.spend_delta / moved - 1.0)
+        others = [u for u in self.tests_ if u is not test]
+        caused = (
+            setting.run(plan, cuts=self.tests_).media_caused()
+            - setting.run(plan, cuts=others).media_caused()
+        )
+        cols = [list(setting.world.geos).index(g) for g in test["geos"]]
+        true = float(caused[test["first"] : test["last"] + 1][:, cols].sum())
+        sd = max(abs(true) * 0.02, 1.0)
+        z = stats.norm.ppf(0.5 + lift.confidence / 2)
+        return dataclasses.replace(
+            lift, incremental=true, incremental_ci=(true - z * sd, true + z * sd), spend_delta=moved
+        )
 
 
 def _saturations(ref: float) -> list[tuple[str, dict]]:
