@@ -463,15 +463,19 @@ def _loop_record(
     }
 
 
-def status_quo_marginal_return(setting: Setting) -> float:
-    """True signups per extra unit of spend at the status quo: each line's true marginal return
-    (central difference on its steady-state curve), weighted by the line's spend."""
-    x = setting.status_quo
+def line_marginal_returns(fns: list, x: np.ndarray) -> np.ndarray:
+    """Each line's marginal return at spend ``x``: central difference of its curve function."""
     h = np.maximum(x, 1.0) * 1e-4
-    marg = np.array(
+    return np.array(
         [
-            float((f(xi + hi) - f(xi - hi)) / (2 * hi))
-            for f, xi, hi in zip(true_curve_fns(setting), x, h)
+            float((f(np.array([xi + hi])) - f(np.array([xi - hi])))[0] / (2 * hi))
+            for f, xi, hi in zip(fns, x, h)
         ]
     )
-    return float(marg @ x / x.sum())
+
+
+def status_quo_marginal_return(setting: Setting) -> float:
+    """True signups per extra unit of spend at the status quo: each line's true marginal return
+    (:func:`line_marginal_returns` on its steady-state curve), weighted by the line's spend."""
+    x = setting.status_quo
+    return float(line_marginal_returns(true_curve_fns(setting), x) @ x / x.sum())

@@ -21,7 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from allocation.backtest import DailyLoop, GuardedOracle, Oracle, StatusQuo, backtest
+from allocation.backtest import (
+    DailyLoop,
+    GuardedOracle,
+    Oracle,
+    StatusQuo,
+    backtest,
+    line_marginal_returns,
+)
 from allocation.backtest_policies import guardrail_today, true_curve_fns
 from allocation.backtest_setting import Setting, _curve_fn, best_allocation, plan_lines
 
@@ -50,16 +57,6 @@ def line_fns(setting: Setting, curves: dict) -> list:
         r["beta"] = max(float(r["beta"]), 0.0)
         out.append(_curve_fn(r))
     return out
-
-
-def marginal(fns: list, x: np.ndarray) -> np.ndarray:
-    h = np.maximum(x, 1.0) * 1e-4
-    return np.array(
-        [
-            (f(np.array([xi + hi])) - f(np.array([xi - hi])))[0] / (2 * hi)
-            for f, xi, hi in zip(fns, x, h)
-        ]
-    )
 
 
 def main() -> None:
@@ -109,7 +106,7 @@ def main() -> None:
     truth = true_curve_fns(setting)
     sq = setting.status_quo
     orc = best_allocation(truth, setting.budget)
-    lam = float(np.median(marginal(truth, orc)))
+    lam = float(np.median(line_marginal_returns(truth, orc)))
     x = res.plans[loop.name].to_numpy()
     g = res.plans[go.name].to_numpy()
     h = res.plans[hind.name].to_numpy()
@@ -138,10 +135,10 @@ def main() -> None:
                 "model_static_opt": static_model[i],
                 "loop_last": x[-1, i],
                 "guarded_last": g[-1, i],
-                "mtrue_sq": marginal([truth[i]], sq[i : i + 1])[0],
-                "mmodel_sq": marginal([end[i]], sq[i : i + 1])[0],
-                "mtrue_loop_last": marginal([truth[i]], x[-1, i : i + 1])[0],
-                "mmodel_loop_last": marginal([end[i]], x[-1, i : i + 1])[0],
+                "mtrue_sq": line_marginal_returns([truth[i]], sq[i : i + 1])[0],
+                "mmodel_sq": line_marginal_returns([end[i]], sq[i : i + 1])[0],
+                "mtrue_loop_last": line_marginal_returns([truth[i]], x[-1, i : i + 1])[0],
+                "mmodel_loop_last": line_marginal_returns([end[i]], x[-1, i : i + 1])[0],
                 "model_form": "{form} {shape}".format(
                     form=ends[i]["response"]["form"], shape=ends[i]["response"].get("shape", "")
                 ),
