@@ -20,7 +20,7 @@ the oracle's gain over the status quo that each captures (docs/backtest.md has t
 figures for seeds 0-3).
 
     .venv/bin/python benchmarks/backtest_full.py [--seed S] [--days N] [--geos N]
-        [--intensities go-dark,half,heavy-up] [--daily-only]
+        [--intensities go-dark,half,heavy-up] [--average-weeks N] [--daily-only]
 
 ``--intensities`` gives the daily loop's round-robin test intensities in turn; ``--daily-only`` runs
 the status quo, the daily loop and the oracle alone (the equal-spend share in about 80 s a seed).
@@ -50,6 +50,12 @@ def main() -> None:
         "heavy-up; one round of tests over every channel each)",
     )
     ap.add_argument(
+        "--average-weeks",
+        type=int,
+        default=13,
+        help="the daily loop plans on the average of its last N weekly calibrations (1: the week's own)",
+    )
+    ap.add_argument(
         "--daily-only",
         action="store_true",
         help="only the status quo, the daily loop and the oracle (the equal-spend share; faster)",
@@ -59,7 +65,10 @@ def main() -> None:
     world = World(args.geos, args.history + args.days, seed=args.seed)
     policies = default_policies(
         days=args.days,
-        daily_options={"intensities": tuple(args.intensities.split(","))},
+        daily_options={
+            "intensities": tuple(args.intensities.split(",")),
+            "average_weeks": args.average_weeks,
+        },
     )
     extras = [
         QuarterlyModel(calibrated=True, name="quarterly calibrated, jump"),
@@ -102,7 +111,7 @@ def main() -> None:
     print(f"\nwall time {seconds:.0f} s for {len(t)} policies x {args.days} days")
     out = Path(__file__).with_name("out")
     out.mkdir(exist_ok=True)
-    if args.daily_only or args.intensities != "go-dark":
+    if args.daily_only or args.intensities != "go-dark" or args.average_weeks != 13:
         return
     (
         out / ("backtest_full.html" if args.seed == 0 else f"backtest_full_{args.seed}.html")

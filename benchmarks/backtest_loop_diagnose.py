@@ -10,6 +10,10 @@ oracle's plan, ``x`` the loop's, ``lam`` the true marginal return at the oracle'
 regrets sum to the total steady-state shortfall, since both plans spend the budget every day).
 
     python benchmarks/backtest_loop_diagnose.py --seed 0 [--geos 50 --history 365 --days 182]
+        [--average-weeks 13] [--exact-lifts | --structural] [--scope cluster-day|concave]
+
+``--scope`` changes the response model as ``backtest_loop_ceiling.py``'s variant of that name (run with
+``PYTHONPATH=$PWD:$PWD/benchmarks``).
 """
 
 from __future__ import annotations
@@ -71,6 +75,11 @@ def main() -> None:
         action="store_true",
         help="the response-model loop reading every test exactly (backtest_loop_ceiling.ExactLiftLoop)",
     )
+    ap.add_argument(
+        "--scope",
+        choices=("cluster-day", "concave"),
+        help="the response model changed as backtest_loop_ceiling's variant of that name",
+    )
     ap.add_argument("--plan-on", default="mean", choices=("mean", "draws"))
     ap.add_argument("--average-weeks", type=int, default=1)
     args = ap.parse_args()
@@ -97,7 +106,12 @@ def main() -> None:
     hind = Hindsight(loop, "hindsight curves in the guardrail")
     go = GuardedOracle()
     pols = [StatusQuo(), loop, hind, go, Oracle()]
-    res = backtest(world, days=args.days, seed=args.seed, policies=pols)
+    import contextlib
+
+    from backtest_loop_ceiling import SCOPES
+
+    with SCOPES[args.scope]() if args.scope else contextlib.nullcontext():
+        res = backtest(world, days=args.days, seed=args.seed, policies=pols)
     t = res.summary_table
     print(t[["equal_incremental", "share_of_oracle_gain"]].to_string())
     from allocation.backtest_setting import make_setting
@@ -167,8 +181,10 @@ def main() -> None:
     print(by_cl.round(0).to_string())
     OUT.mkdir(exist_ok=True)
     tag = (
-        "structural" if args.structural else "daily_exact" if args.exact_lifts else "daily"
-    ) + f"_{args.plan_on}_avg{args.average_weeks}"
+        ("structural" if args.structural else "daily_exact" if args.exact_lifts else "daily")
+        + (f"_{args.scope}" if args.scope else "")
+        + f"_{args.plan_on}_avg{args.average_weeks}"
+    )
     (OUT / f"diagnose_{tag}_{args.geos}x{args.days}_{args.seed}.json").write_text(
         json.dumps(
             {
