@@ -8,6 +8,7 @@ the curve's predicted incremental of exactly that intervention.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,7 @@ class Lift:
     spend_delta: float
     source: str = "<lift>"
     name: str = ""
+    outcome: str | None = None  # the readout's outcome column, when it names one
 
     @property
     def sd(self) -> float:
@@ -130,6 +132,7 @@ class Lift:
             spend_delta,
             source,
             name,
+            None if d.get("outcome") is None else str(d["outcome"]),
         )
 
 
@@ -138,9 +141,29 @@ def load_lift(path: str | Path) -> Lift:
     return Lift.from_dict(read_json(path, "lift file"), str(path))
 
 
+def validate_lifts(lifts: Sequence[Lift], panel: Panel) -> None:
+    """:func:`validate_lift` on each, and no experiment twice: the same channel, markets and window
+    given again (the same file twice, a copy, or a registry readout also passed as a file) would
+    count its evidence double."""
+    seen: dict[tuple, Lift] = {}
+    for lf in lifts:
+        validate_lift(lf, panel)
+        key = (lf.channel, tuple(sorted(lf.treated)), lf.start, lf.end)
+        if key in seen:
+            raise DataError(
+                f"{lf.source}: the lift of '{lf.channel}' in {', '.join(key[1])} from {lf.start} to "
+                f"{lf.end} is already given by {seen[key].source}"
+            )
+        seen[key] = lf
+
+
 def validate_lift(lift: Lift, panel: Panel) -> None:
-    """Check a lift against a panel before any fit: channel spend column, treated geos, window."""
+    """Check a lift against a panel before any fit: outcome, channel spend column, treated geos, window."""
     src = lift.source
+    if lift.outcome is not None and lift.outcome != panel.y:
+        raise DataError(
+            f"{src}: key 'outcome' is '{lift.outcome}' but the panel's outcome is '{panel.y}'"
+        )
     if lift.channel not in panel.channels:
         raise DataError(
             f"{src}: lift channel '{lift.channel}' has no spend column 'spend_{lift.channel}' in "

@@ -98,7 +98,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from allocation.calibration_lifts import Lift, validate_lift
+from allocation.calibration_lifts import Lift, validate_lifts
 from allocation.fixed_effects import fixed_block
 from allocation.response_model import QUARTER_PERIODS
 from allocation.structural_inference import StructuralInference
@@ -292,8 +292,8 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         for ch in channels:
             panel.spend_column(ch)
         lifts = list(lifts)
+        validate_lifts(lifts, panel)
         for lf in lifts:
-            validate_lift(lf, panel)
             if lf.channel not in channels:
                 raise DataError(
                     f"{lf.source}: lift channel '{lf.channel}' is not among the modelled channels"

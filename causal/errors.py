@@ -48,7 +48,9 @@ class IncompleteColumnWarning(LiftlabWarning):
     """A numeric column no command asked for has empty cells: kept, but not offered as a covariate."""
 
 
-_USERINFO = re.compile(r"(?P<head>://[^:/@\s]*:)(?P<secret>[^@/\s]*)@")
+# Up to the LAST "@" of the token: a password holding a raw "@" (malformed, but typed by users) is
+# masked whole, not up to its own "@".
+_USERINFO = re.compile(r"(?P<head>://[^:/@\s]*:)(?P<secret>\S*)@")
 _QUERY_SECRET = re.compile(
     r"(?P<head>[?&](?:password|passwd|pwd)=)(?P<secret>[^&\s]*)", re.IGNORECASE
 )
@@ -71,9 +73,24 @@ def mask_url(url: str | os.PathLike | None) -> str:
     'postgresql://ana:***@host:port/db'
     >>> mask_url("sqlite:////tmp/liftlab.db")
     'sqlite:////tmp/liftlab.db'
+    >>> mask_url("postgresql://ana:pa@ss@host/db")
+    'postgresql://ana:***@host/db'
     """
     if url is None:
         return ""
     text = str(url)
     text = _USERINFO.sub(lambda m: m.group("head") + "***@", text)
     return _QUERY_SECRET.sub(lambda m: m.group("head") + "***", text)
+
+
+def raw_at_in_userinfo(url: str) -> bool:
+    """Whether a URL's user or password holds an unencoded ``@`` (more than one ``@`` before its host).
+
+    Such a URL is parsed with part of the password as the host, which a driver's message then
+    prints; it is refused instead (percent-encode the ``@`` as ``%40``).
+
+    >>> raw_at_in_userinfo("postgresql://ana:pa@ss@host/db"), raw_at_in_userinfo("postgresql://ana:pa%40ss@host/db")
+    (True, False)
+    """
+    _, sep, rest = str(url).partition("://")
+    return bool(sep) and rest.split("/", 1)[0].count("@") > 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from causal.errors import DataError, mask_url
+from causal.errors import DataError, mask_url, raw_at_in_userinfo
 
 #: URL schemes this module treats as a database rather than a file path.
 _URL_MARK = "://"
@@ -43,6 +43,10 @@ def read_sql_panel(url: str, query: str) -> pd.DataFrame:
     import sqlalchemy as sa
 
     where = mask_url(url)
+    if raw_at_in_userinfo(url):
+        raise DataError(
+            f"{where}: the URL has an unencoded '@' in its user or password: write it as %40"
+        )
     if not query or not str(query).strip():
         raise DataError(f"{where}: a database panel needs --query (a SELECT of the panel's rows)")
     try:

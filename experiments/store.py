@@ -43,7 +43,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
 
-from causal.errors import ConfigError, DataError, mask_url
+from causal.errors import ConfigError, DataError, mask_url, raw_at_in_userinfo
 
 __all__ = [
     "DEFAULT_DB",
@@ -110,7 +110,13 @@ def resolve_url(db: str | os.PathLike) -> str:
 
 
 def parse_url(url: str) -> sa.engine.URL:
-    """Parse a resolved URL; a malformed one (bad port, no dialect) is a :class:`ConfigError`."""
+    """Parse a resolved URL; a malformed one (bad port, no dialect, a raw ``@`` in the password) is a
+    :class:`ConfigError`."""
+    if raw_at_in_userinfo(url):
+        raise ConfigError(
+            f"database URL '{mask_url(url)}' has an unencoded '@' in its user or password: "
+            "write it as %40"
+        )
     try:
         return sa.engine.make_url(url)
     except (ArgumentError, ValueError) as exc:

@@ -95,8 +95,11 @@ currency_option = click.option(
     help="Currency of spend and costs in the reports: a 3-letter code (EUR, USD) or a symbol (€, $); "
     "default: plain 'currency units'.",
 )
+# numpy's generators take seeds in [0, 2**32) from every command the same way.
+SEED = click.IntRange(0, 2**32 - 1)
+
 seed_option = click.option(
-    "--seed", default=0, show_default=True, type=int, help="Seed of every random draw."
+    "--seed", default=0, show_default=True, type=SEED, help="Seed of every random draw."
 )
 
 

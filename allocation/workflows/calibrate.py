@@ -18,7 +18,8 @@ from typing import Any
 import networkx as nx
 from scipy import stats
 
-from allocation.calibration import CalibrationResult, Lift, calibrate, validate_lift
+from allocation.calibration import CalibrationResult, Lift, calibrate
+from allocation.calibration_lifts import validate_lifts
 from allocation.response_model import ResponseModel
 from allocation.structural import MediatorWarning, StructuralModel, resolve_clusters
 from causal.errors import ConfigError, DataError, mask_url
@@ -111,7 +112,12 @@ def read_clusters(path: str | None) -> dict[str, str] | None:
     if empty.any():
         g = table.loc[empty, "geo"].iloc[0]
         raise DataError(f"{path}: geo '{g}' has an empty cluster")
-    return dict(zip(table["geo"].astype(str).str.strip(), table["cluster"].astype(str)))
+    geos = table["geo"].astype(str).str.strip()
+    repeated = geos[geos.duplicated()]
+    if len(repeated):
+        # A second row for a geo would silently win over the first (the JSON form refuses it too).
+        raise DataError(f"{path}: geo '{repeated.iloc[0]}' is listed more than once")
+    return dict(zip(geos, table["cluster"].astype(str)))
 
 
 def experimental_slopes(result: CalibrationResult) -> dict[str, tuple[float, float, float]]:
@@ -185,9 +191,7 @@ def calibrate_curves(
     source = graph if isinstance(graph, str) else None
     for step in progress(steps, desc="calibrate", unit="step"):
         if step == "check":
-            for lf in lifts:
-                # Before the fit, so bad input fails in a moment.
-                validate_lift(lf, panel)
+            validate_lifts(lifts, panel)  # before the fit, so bad input fails in a moment
             g = read_graph(graph) if isinstance(graph, str) else graph
             g = normalise(
                 g if g is not None else default_graph(panel.channels, panel.y),

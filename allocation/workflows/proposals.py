@@ -9,12 +9,26 @@ from __future__ import annotations
 import pandas as pd
 
 from allocation.curves import CurveSet
-from causal.panel import Panel
+from causal.errors import DataError
+from causal.panel import Panel, parse_date
+
+
+def check_curves_match_panel(curves: CurveSet, panel: Panel, source: str) -> None:
+    """Refuse curves of another outcome or period than the panel's: a test's value would be priced in
+    the wrong unit (signups per week against a daily panel, revenue against signups)."""
+    if curves.outcome != panel.y:
+        raise DataError(
+            f"{source}: key 'outcome' is '{curves.outcome}' but the panel's outcome is '{panel.y}'"
+        )
+    if curves.period != panel.period_name:
+        raise DataError(
+            f"{source}: key 'period' is '{curves.period}' but the panel is by {panel.period_name}"
+        )
 
 
 def window_end(panel: Panel, start: str, periods: int) -> str:
     """Last date of a test of ``periods`` periods from ``start`` at the panel's frequency."""
-    first = pd.Timestamp(start)
+    first = parse_date(start, "--start")
     return str((first + (periods - 1) * pd.tseries.frequencies.to_offset(panel.freq)).date())
 
 

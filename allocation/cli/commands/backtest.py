@@ -8,7 +8,7 @@ import click
 
 from allocation.audit import AuditLog
 from allocation.backtest import backtest
-from allocation.cli.options import currency_option
+from allocation.cli.options import SEED, currency_option
 from allocation.cli.outputs import outputs
 from causal.world import World
 
@@ -50,7 +50,7 @@ from causal.world import World
     "--seed",
     default=0,
     show_default=True,
-    type=int,
+    type=SEED,
     help="Seed of the world and of every random draw.",
 )
 @click.option(

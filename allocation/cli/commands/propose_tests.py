@@ -16,8 +16,14 @@ from allocation.cli.options import (
 from allocation.cli.outputs import outputs
 from allocation.curves import CurveSet
 from allocation.next_test import INTENSITIES, propose_tests
-from allocation.workflows.proposals import longest_test, register_best, registry_exclusion
-from causal.errors import ConfigError
+from allocation.workflows.proposals import (
+    check_curves_match_panel,
+    longest_test,
+    register_best,
+    registry_exclusion,
+)
+from causal.errors import ConfigError, mask_url
+from causal.panel import parse_date
 
 
 @click.command("propose-tests")
@@ -122,10 +128,20 @@ def command(
     **panel_kwargs,
 ) -> None:
     """Rank candidate tests (channel x markets x length x intensity) by expected value of information."""
+    if register_name is not None and not register_name.strip():
+        raise ConfigError("--register is empty: give the name to register the best candidate under")
     if register_name and not (registry_url and start):
         raise ConfigError("--register needs --registry and --start (when the test would begin)")
+    if start is not None and not registry_url:
+        raise ConfigError("--start is used with --registry only (the registry's busy markets then)")
+    if start is not None:
+        parse_date(start, "--start")  # before the registry and the panel are read
+    for name, value in (("--channels", channels), ("--intensities", intensities)):
+        if value is not None and not split_list(value):
+            raise ConfigError(f"{name} is empty: leave it out for the default")
     curves = CurveSet.load(curves_path)
     panel = read_panel(panel_kwargs)
+    check_curves_match_panel(curves, panel, curves_path)
     exclusion: dict = {}
     lengths = numbers(durations, "--durations", int)
     if registry_url:
@@ -166,5 +182,5 @@ def command(
             files.write_text(report_path, html)
     click.echo(proposal.summary())
     if registered is not None:
-        click.echo(f"registered '{register_name}' in {registry_url}")
+        click.echo(f"registered '{register_name}' in {mask_url(registry_url)}")
     click.echo(f"wrote {out_path}" + (f" and {report_path}" if report_path else ""))

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from allocation.cli.options import panel_options, read_panel, split_list
+from allocation.cli.options import SEED, panel_options, read_panel, split_list
 from allocation.cli.outputs import outputs
 from causal.errors import DataError
 from causal.jsonfile import read_json
@@ -121,7 +121,7 @@ def command() -> None:
     help="Pre-registered confidence (default: 1 - the design's alpha, else 0.9).",
 )
 @click.option(
-    "--seed", default=0, show_default=True, type=int, help="Pre-registered seed of the readout."
+    "--seed", default=0, show_default=True, type=SEED, help="Pre-registered seed of the readout."
 )
 @click.option(
     "--y",
@@ -187,7 +187,10 @@ def add(
     )
     known = None
     if data_path:
-        known = load_panel(data_path, y=outcome or (design or {}).get("outcome") or "signups").geos
+        panel = load_panel(data_path, y=outcome or (design or {}).get("outcome") or "signups")
+        if channel:
+            panel.spend_column(channel)  # a test of a channel the panel has no spend of: refused
+        known = panel.geos
     pre = (pre_start, pre_end) if (pre_start or pre_end) else None
     with _flag_for_overlaps():
         exp = _registry(db).add(
@@ -257,7 +260,7 @@ def cancel(name: str, db: str, reason: str) -> None:
 )
 @click.option("--pre-start", default=None, help="Override the pre-period start (exploratory).")
 @click.option(
-    "--seed", default=None, type=int, help="Override the pre-registered seed (exploratory)."
+    "--seed", default=None, type=SEED, help="Override the pre-registered seed (exploratory)."
 )
 @click.option(
     "--out",
