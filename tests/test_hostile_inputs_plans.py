@@ -97,3 +97,38 @@ def test_replan_refuses_a_plan_whose_days_disagree_with_its_daily_spend(
         plan["days"] = days
     refused(replan(run_cli, plan), "old.json", "'days'", fragment)
     assert not (work / "new.json").exists()
+
+
+@pytest.mark.parametrize(
+    "launch, fragments",
+    [
+        ({"day": 40}, ["key 'day' 40 is outside the 14-day horizon"]),
+        ({"day": -8}, ["key 'day' -8 is outside the 14-day horizon"]),
+        ({"day": 25, "pre_days": 3}, ["key 'day' 25 is outside"]),
+        ({"day": 10.5}, ["key 'day' must be a whole number", "10.5"]),
+        ({"day": "10"}, ["key 'day' must be a whole number", '"10"']),
+        ({"day": 10, "strength": "0.5"}, ["key 'strength' must be a finite number", '"0.5"']),
+        ({"day": 10, "strength": True}, ["key 'strength'", "true"]),
+        ({"day": 10, "post_days": 2.5}, ["key 'post_days' must be a whole number", "2.5"]),
+        ({"day": 10, "pre_days": -1}, ["key 'pre_days' must be >= 0"]),
+        ({"day": 10, "market": 7}, ["key 'market' must be a string or null"]),
+    ],
+)
+def test_launch_calendar_entries_are_read_strictly(work, run_cli, launch, fragments):
+    (work / "launches.json").write_text(json.dumps({"launches": [{"market": "US", **launch}]}))
+    args = ("--curves", "curves.json", "--days", "14", "--launch-calendar", "launches.json")
+    refused(allocate(run_cli, *args), "launches.json: launches[0]", *fragments)
+    assert not (work / "plan.json").exists()
+
+
+def test_launch_calendar_valid_edges_still_plan(work, run_cli):
+    # Day 0, the last day, and a launch just after the horizon whose pre-launch days reach into it.
+    launches = [{"day": 0, "market": "US"}, {"day": 13.0}, {"day": 18, "market": "UK"}]
+    (work / "launches.json").write_text(json.dumps({"launches": launches, "conversion": None}))
+    args = ("--curves", "curves.json", "--days", "14", "--launch-calendar", "launches.json")
+    code, _, err = allocate(run_cli, *args)
+    assert code == 0, err
+    written = json.loads((work / "plan.json").read_text())["launch_calendar"]["launches"]
+    assert [e["day"] for e in written] == [0, 13, 18]
+    (work / "launches.json").write_text(json.dumps({"launches": launches, "awareness": "ctv"}))
+    refused(allocate(run_cli, *args, out="p2.json"), "launches.json", "key 'awareness'", '"ctv"')

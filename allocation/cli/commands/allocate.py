@@ -183,7 +183,7 @@ def command(
         from allocation.launches import LaunchCalendar
 
         calendar = LaunchCalendar.load(calendar_path)
-        calendar.check(curves)
+        calendar.check(curves, days)
     if frontier_points and rules.budget is None:
         rules.budget = _current(curves, "--frontier") * (days or 1)
     if frontier_points and (rules.budget is None or rules.budget <= 0):
