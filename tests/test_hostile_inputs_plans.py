@@ -132,3 +132,48 @@ def test_launch_calendar_valid_edges_still_plan(work, run_cli):
     assert [e["day"] for e in written] == [0, 13, 18]
     (work / "launches.json").write_text(json.dumps({"launches": launches, "awareness": "ctv"}))
     refused(allocate(run_cli, *args, out="p2.json"), "launches.json", "key 'awareness'", '"ctv"')
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--risk", "cvar"], "--risk needs --samples"),
+        (["--alpha", "0.2"], "--alpha needs --samples"),
+        (["--sample-cv", "0.3"], "--sample-cv needs --samples"),
+        (["--samples", "4", "--alpha", "0.2"], "--alpha needs --risk cvar"),
+        (
+            ["--target", "100"],
+            "--target needs --objective min_spend (the objective is max_incremental)",
+        ),
+        (
+            ["--objective", "max_profit", "--value-per-signup", "5", "--target", "9"],
+            "--target needs --objective min_spend (the objective is max_profit)",
+        ),
+        (["--value-per-signup", "5"], "--value-per-signup needs --objective max_profit"),
+        (
+            ["--objective", "min_spend", "--target", "100", "--value-per-signup", "5"],
+            "--value-per-signup needs --objective max_profit (the objective is min_spend)",
+        ),
+        (
+            ["--days", "7", "--objective", "min_spend", "--target", "100"],
+            "--objective min_spend does not apply with --days",
+        ),
+        (["--days", "7", "--s-curves", "envelope"], "--s-curves does not apply with --days"),
+    ],
+)
+def test_options_this_combination_would_ignore_are_refused(work, run_cli, args, message):
+    refused(allocate(run_cli, "--curves", "curves.json", *args), message)
+    assert not (work / "plan.json").exists()
+
+
+def test_the_same_options_where_they_apply_still_plan(work, run_cli):
+    for i, args in enumerate(
+        [
+            ["--samples", "4", "--risk", "cvar", "--alpha", "0.2", "--sample-cv", "0.3"],
+            ["--objective", "min_spend", "--target", "100"],
+            ["--objective", "max_profit", "--value-per-signup", "5"],
+            ["--days", "7", "--risk", "expected", "--samples", "3"],
+        ]
+    ):
+        code, _, err = allocate(run_cli, "--curves", "curves.json", *args, out=f"p{i}.json")
+        assert code == 0, (args, err)
