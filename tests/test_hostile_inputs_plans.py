@@ -177,3 +177,46 @@ def test_the_same_options_where_they_apply_still_plan(work, run_cli):
     ):
         code, _, err = allocate(run_cli, "--curves", "curves.json", *args, out=f"p{i}.json")
         assert code == 0, (args, err)
+
+
+def curves_with(**top) -> dict:
+    doc = copy.deepcopy(CURVES)
+    doc.update(top)
+    return doc
+
+
+@pytest.mark.parametrize(
+    "top, fragments",
+    [
+        ({"period": "fortnight"}, ["key 'period' is \"fortnight\"", "day, week, month, year"]),
+        ({"period": None}, ["key 'period' must be a non-empty string", "null"]),
+        ({"outcome": 3}, ["key 'outcome' must be a non-empty string"]),
+    ],
+)
+def test_curves_period_and_outcome_are_checked(work, run_cli, top, fragments):
+    (work / "bad.json").write_text(json.dumps(curves_with(**top)))
+    refused(allocate(run_cli, "--curves", "bad.json"), "bad.json", *fragments)
+    (work / "week.json").write_text(json.dumps(curves_with(period="week")))
+    code, _, err = allocate(run_cli, "--curves", "week.json")
+    assert code == 0, err
+
+
+def test_a_negative_beta_draw_is_refused_like_a_negative_beta(work, run_cli):
+    doc = curves_with(draws={"n": 6, "seed": 0})
+    for line in doc["channels"]:
+        params = {k: v for k, v in line["response"].items() if k != "form"}
+        line["response_draws"] = {k: [float(v)] * 6 for k, v in params.items()}
+    (work / "draws.json").write_text(json.dumps(doc))
+    code, _, err = allocate(run_cli, "--curves", "draws.json", "--samples", "6")
+    assert code == 0, err
+    doc["channels"][1]["response_draws"]["beta"][5] = -3.0
+    (work / "neg.json").write_text(json.dumps(doc))
+    refused(
+        allocate(run_cli, "--curves", "neg.json", out="p2.json"),
+        "neg.json: channels[1] (ctv/US)",
+        "key 'response_draws.beta[5]' is -3.0",
+    )
+    doc["channels"][1]["response_draws"]["beta"][5] = 200.0
+    doc["channels"][1]["response"]["beta"] = -3.0
+    (work / "neg.json").write_text(json.dumps(doc))
+    refused(allocate(run_cli, "--curves", "neg.json", out="p2.json"), "key 'response.beta'")
