@@ -220,3 +220,16 @@ def test_a_negative_beta_draw_is_refused_like_a_negative_beta(work, run_cli):
     doc["channels"][1]["response"]["beta"] = -3.0
     (work / "neg.json").write_text(json.dumps(doc))
     refused(allocate(run_cli, "--curves", "neg.json", out="p2.json"), "key 'response.beta'")
+
+
+def test_plan_budget_checks_the_calendar_from_python_too():
+    from allocation.business_rules import Rules
+    from allocation.curves import CurveSet
+    from allocation.launches import LaunchCalendar
+    from allocation.workflows.planning import plan_budget
+    from causal.errors import DataError
+
+    curves = CurveSet.from_dict(CURVES)
+    late = LaunchCalendar.from_dict({"launches": [{"day": 30}]}, source="cal")
+    with pytest.raises(DataError, match=r"cal: launches\[0\] key 'day' 30 is outside the 14-day"):
+        plan_budget(curves, Rules(), days=14, calendar=late)

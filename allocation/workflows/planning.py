@@ -155,6 +155,9 @@ def plan_budget(
     if days:
         from allocation.daily_plan import plan_days
 
+        if calendar is not None:
+            calendar.check(curves, days)  # a launch in no market or day of the plan changes nothing
+
         plan = _solve_or_record(
             lambda: plan_days(curves, rules, days=days, calendar=calendar, solver=solver),
             log,
