@@ -30,6 +30,8 @@ from causal.jsonfile import read_json
 MAX_VALUE = 1e13
 #: Required parameters of each response form (besides ``form``).
 FORMS: dict[str, tuple[str, ...]] = {name: f.params for name, f in R.FORMS.items()}
+#: The periods a panel can have (``Panel.period_name``): spend and outcome are per one of them.
+PERIODS = ("day", "week", "month", "year")
 _OPTIONAL = {name: tuple(k for k, _ in f.optional) for name, f in R.FORMS.items() if f.optional}
 
 
@@ -305,6 +307,17 @@ class CurveSet:
                     "each (name, market) must appear once"
                 )
             seen[key] = i
+        for key, default in (("outcome", "signups"), ("period", "day")):
+            v = data.get(key, default)
+            if not isinstance(v, str) or not v:
+                raise DataError(
+                    f"{source}: key '{key}' must be a non-empty string, got {json.dumps(v)}"
+                )
+        if data.get("period", "day") not in PERIODS:
+            raise DataError(
+                f"{source}: key 'period' is {json.dumps(data['period'])}, not a period of a panel "
+                f"(use {', '.join(PERIODS)})"
+            )
         draws = _parse_draws(data, curves, source)
         meta = {k: data[k] for k in ("draws", "aggregates", "identification") if k in data}
         if "aggregates" in data and not isinstance(data["aggregates"], list):
@@ -417,6 +430,14 @@ def _parse_draws(data: dict, curves: list[Curve], source: str) -> list[dict[str,
                     bad |= arr <= 0
                 if key == "decay":
                     bad |= (arr < 0) | (arr >= 1)
+                if key == "beta" and (arr < 0).any() and not bad.any():
+                    # As 'response.beta': a negative effect (calibrate --allow-negative) would turn
+                    # the concave objective convex, so the allocator refuses it in every draw too.
+                    j = int(np.flatnonzero(arr < 0)[0])
+                    raise DataError(
+                        f"{where}: key '{name}[{j}]' is {v[j]!r}, a negative effect; the allocator "
+                        "takes effects >= 0 in every draw, as in 'response.beta'"
+                    )
                 if bad.any():
                     j = int(np.flatnonzero(bad)[0])
                     raise DataError(

@@ -13,6 +13,8 @@ moves spend toward awareness before a launch and toward search after it
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,10 +57,20 @@ class LaunchCalendar:
     conversion: tuple[str, ...] | None = None
     source: str = "launch calendar"
 
-    def check(self, curves: CurveSet) -> LaunchCalendar:
-        """Refuse a launch in a market the curves do not have (it would silently change nothing)."""
+    def check(self, curves: CurveSet, days: int | None = None) -> LaunchCalendar:
+        """Refuse a launch that would silently change nothing in a plan of ``days`` days on ``curves``.
+
+        That is a launch in a market the curves do not have, or (given ``days``) one whose
+        ``pre_days`` before and ``post_days`` from its day reach no day ``0 .. days - 1`` of the plan.
+        """
         markets = {c.market for c in curves}
         for i, ev in enumerate(self.launches):
+            if days is not None and (ev.day - ev.pre_days >= days or ev.day + ev.post_days <= 0):
+                raise DataError(
+                    f"{self.source}: launches[{i}] key 'day' {ev.day} is outside the {days}-day "
+                    f"horizon (days 0 to {days - 1}, counted from the plan's first day): with "
+                    f"pre_days {ev.pre_days} and post_days {ev.post_days} it reaches no day of the plan"
+                )
             if ev.market is not None and ev.market not in markets:
                 known = (
                     ", ".join(sorted(str(m) for m in markets if m is not None))
@@ -128,27 +140,59 @@ class LaunchCalendar:
             unknown = set(e) - {"day", "market", "strength", "pre_days", "post_days"}
             if unknown:
                 raise DataError(f"{where}: unknown key '{sorted(unknown)[0]}'")
-            try:
-                ev = Launch(
-                    int(e["day"]),
-                    e.get("market"),
-                    float(e.get("strength", 0.5)),
-                    int(e.get("pre_days", 7)),
-                    int(e.get("post_days", 7)),
+            market = e.get("market")
+            if market is not None and not isinstance(market, str):
+                raise DataError(
+                    f"{where}: key 'market' must be a string or null, got {json.dumps(market)}"
                 )
-            except (TypeError, ValueError) as exc:
-                raise DataError(f"{where}: {exc}") from None
-            if ev.strength < 0 or ev.pre_days < 0 or ev.post_days < 0:
-                raise DataError(f"{where}: strength, pre_days and post_days must be >= 0")
+            ev = Launch(
+                _whole(e["day"], where, "day"),
+                market,
+                _number(e.get("strength", 0.5), where, "strength"),
+                _whole(e.get("pre_days", 7), where, "pre_days", nonneg=True),
+                _whole(e.get("post_days", 7), where, "post_days", nonneg=True),
+            )
             launches.append(ev)
-        conv = data.get("conversion")
         return cls(
             launches,
-            tuple(data.get("awareness", AWARENESS)),
-            None if conv is None else tuple(conv),
+            _names(data, "awareness", source, AWARENESS),
+            _names(data, "conversion", source, None),
             source,
         )
 
     @classmethod
     def load(cls, path: str | Path) -> LaunchCalendar:
         return cls.from_dict(read_json(path, "launch calendar"), source=str(path))
+
+
+def _whole(v: Any, where: str, key: str, *, nonneg: bool = False) -> int:
+    """A whole number of days (10 or 10.0, not 10.5, "10" or true), >= 0 if ``nonneg``."""
+    ok = not isinstance(v, bool) and (
+        isinstance(v, int) or (isinstance(v, float) and math.isfinite(v) and v.is_integer())
+    )
+    if not ok:
+        raise DataError(f"{where}: key '{key}' must be a whole number of days, got {json.dumps(v)}")
+    if nonneg and v < 0:
+        raise DataError(f"{where}: key '{key}' must be >= 0, got {json.dumps(v)}")
+    return int(v)
+
+
+def _number(v: Any, where: str, key: str) -> float:
+    """A finite number >= 0 (a launch's strength), not a string or a boolean."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+        raise DataError(f"{where}: key '{key}' must be a finite number >= 0, got {json.dumps(v)}")
+    return float(v)
+
+
+def _names(
+    data: dict, key: str, source: str, default: tuple[str, ...] | None
+) -> tuple[str, ...] | None:
+    """The channel names of ``awareness`` or ``conversion``: a list of strings (or null: the default)."""
+    v = data.get(key)
+    if v is None:
+        return default
+    if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
+        raise DataError(
+            f"{source}: key '{key}' must be a list of channel names or null, got {json.dumps(v)}"
+        )
+    return tuple(v)

@@ -35,7 +35,7 @@ def check_previous_plan(
 
     Every error names the file and the key: a top-level array, a line that is not an object
     or has no ``name``, a ``daily_spend`` that is not a list of finite spends >= 0, lines of
-    different lengths, a duplicated line.
+    different lengths, a duplicated line, a ``days`` that is not the length of the daily spends.
     """
     if not isinstance(previous, dict):
         raise DataError(
@@ -72,6 +72,20 @@ def check_previous_plan(
         if key in out:
             raise DataError(f"{where}: duplicates line {ln['name']}/{ln.get('market')}")
         out[key] = ln
+    if "days" not in previous:
+        raise DataError(
+            f"{source}: no key 'days' (a daily plan's number of days; its lines have {length})"
+        )
+    days = previous["days"]
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        raise DataError(
+            f"{source}: key 'days' must be the plan's number of days, a whole number >= 1 "
+            f"(its lines have {length} daily spends), got {json.dumps(days)}"
+        )
+    if days != length:
+        raise DataError(
+            f"{source}: key 'days' is {days} but the lines' 'daily_spend' have {length} days"
+        )
     if previous.get("launch_calendar") is not None and not isinstance(
         previous["launch_calendar"], (dict, list)
     ):
@@ -90,3 +104,22 @@ def check_previous_plan(
                 f"{source}: key 'max_change' must be a finite number >= 0, got {json.dumps(mc)}"
             )
     return out
+
+
+def check_same_lines(
+    lines: dict[tuple[str, str | None], dict], curves: Any, plan_source: str, curves_source: str
+) -> None:
+    """Refuse refreshed curves that lack a line of yesterday's plan (a re-plan would drop it).
+
+    ``lines`` is :func:`check_previous_plan`'s answer; ``curves`` a
+    :class:`~allocation.curves.CurveSet`. The reverse, a line of the curves missing from the plan,
+    is refused by :func:`allocation.daily_plan.replan`.
+    """
+    have = {(c.name, c.market) for c in curves}
+    for i, (name, market) in enumerate(lines):
+        if (name, market) not in have:
+            label = name if market is None else f"{name}/{market}"
+            raise DataError(
+                f"{curves_source}: no line {label} of {plan_source} (lines[{i}]); re-plan needs the "
+                "same lines as yesterday's plan"
+            )

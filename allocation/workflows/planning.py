@@ -22,6 +22,7 @@ from allocation.audit import AuditLog
 from allocation.business_rules import Rules
 from allocation.curves import CurveSet
 from allocation.optimize import allocate
+from allocation.plan_file import check_previous_plan, check_same_lines
 from allocation.scenarios import budget_sweep, plan_uncertainty, robust_allocate, sample_curves
 from causal.errors import InfeasibleError
 
@@ -154,6 +155,9 @@ def plan_budget(
     if days:
         from allocation.daily_plan import plan_days
 
+        if calendar is not None:
+            calendar.check(curves, days)  # a launch in no market or day of the plan changes nothing
+
         plan = _solve_or_record(
             lambda: plan_days(curves, rules, days=days, calendar=calendar, solver=solver),
             log,
@@ -244,6 +248,8 @@ def replan_budget(
     """
     from allocation.daily_plan import replan
 
+    plan_source = (sources or {}).get("plan_file") or "previous plan"
+    check_same_lines(check_previous_plan(previous, plan_source), curves, plan_source, curves.source)
     rules = None
     if max_change is not None:
         rules = Rules(**(previous.get("constraints") or {}))
@@ -274,7 +280,7 @@ def replan_budget(
             budget=budget,
             rules=rules,
             solver=solver,
-            source=(sources or {}).get("plan_file"),
+            source=plan_source,
         ),
         log,
         record,

@@ -178,12 +178,13 @@ def command(
         )
     if objective == "max_profit" and value_per_signup is None:
         raise click.UsageError("--objective max_profit needs --value-per-signup")
+    _refuse_ignored_options(objective, target, value_per_signup, days, n_samples, risk)
     calendar = None
     if calendar_path:
         from allocation.launches import LaunchCalendar
 
         calendar = LaunchCalendar.load(calendar_path)
-        calendar.check(curves)
+        calendar.check(curves, days)
     if frontier_points and rules.budget is None:
         rules.budget = _current(curves, "--frontier") * (days or 1)
     if frontier_points and (rules.budget is None or rules.budget <= 0):
@@ -264,3 +265,50 @@ def _current(curves: CurveSet, flag: str) -> float:
         required=True, why=f"{flag} without --budget (the budget defaults to the current spend)"
     )
     return float(cur.sum())
+
+
+def _refuse_ignored_options(
+    objective: str,
+    target: float | None,
+    value_per_signup: float | None,
+    days: int | None,
+    n_samples: int | None,
+    risk: str,
+) -> None:
+    """Refuse an option this combination would ignore: one line naming what it needs.
+
+    A daily plan (--days) maximises the incremental outcome with its own S-curve method; --target
+    serves only min_spend and --value-per-signup only max_profit (plan.json would merely echo
+    them); --risk, --alpha and --sample-cv shape only the sample-robust plan (--samples).
+    """
+    ctx = click.get_current_context()
+
+    def given(name: str) -> bool:
+        return ctx.get_parameter_source(name) in (
+            click.ParameterSource.COMMANDLINE,
+            click.ParameterSource.ENVIRONMENT,
+        )
+
+    if days and objective != "max_incremental":
+        raise click.UsageError(
+            f"--objective {objective} does not apply with --days (a daily plan maximises the "
+            "incremental outcome); drop --days or the objective"
+        )
+    if days and given("s_curves"):
+        raise click.UsageError(
+            "--s-curves does not apply with --days (a daily plan bounds S-curves by their concave "
+            "envelope and its own piecewise-linear model)"
+        )
+    if target is not None and objective != "min_spend":
+        raise click.UsageError(
+            f"--target needs --objective min_spend (the objective is {objective})"
+        )
+    if value_per_signup is not None and objective != "max_profit":
+        raise click.UsageError(
+            f"--value-per-signup needs --objective max_profit (the objective is {objective})"
+        )
+    for name, flag in (("risk", "--risk"), ("alpha", "--alpha"), ("sample_cv", "--sample-cv")):
+        if not n_samples and given(name):
+            raise click.UsageError(f"{flag} needs --samples (it shapes the sample-robust plan)")
+    if given("alpha") and risk != "cvar":
+        raise click.UsageError("--alpha needs --risk cvar (it is the CVaR tail share)")
