@@ -54,7 +54,7 @@ from allocation.daily_structured import (
     structured_blocker,
 )
 from allocation.launches import LaunchCalendar
-from allocation.plan_file import check_previous_plan
+from allocation.plan_file import check_previous_plan, check_same_lines
 from allocation.plans import TimePlan, tabulate_days
 from allocation.problem import concave_response, scaling, solve_robust, structure_key
 from causal.errors import ConfigError, DataError, InfeasibleError
@@ -346,6 +346,7 @@ def replan(
     remaining spend as budget (or ``budget``), and the launch calendar shifted.
     """
     by_label = check_previous_plan(previous, source)
+    check_same_lines(by_label, curves, source, curves.source)
     sched, hist = [], []
     for c in curves:
         ln = by_label.get((c.name, c.market))

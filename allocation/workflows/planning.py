@@ -22,7 +22,6 @@ from allocation.audit import AuditLog
 from allocation.business_rules import Rules
 from allocation.curves import CurveSet
 from allocation.optimize import allocate
-from allocation.plan_file import check_previous_plan, check_same_lines
 from allocation.scenarios import budget_sweep, plan_uncertainty, robust_allocate, sample_curves
 from causal.errors import InfeasibleError
 
@@ -249,7 +248,6 @@ def replan_budget(
     from allocation.daily_plan import replan
 
     plan_source = (sources or {}).get("plan_file") or "previous plan"
-    check_same_lines(check_previous_plan(previous, plan_source), curves, plan_source, curves.source)
     rules = None
     if max_change is not None:
         rules = Rules(**(previous.get("constraints") or {}))
