@@ -266,7 +266,9 @@ def json_records(frame: pd.DataFrame) -> list[dict]:
 # (the half-year: +7 and +9 points of the oracle's gain on seeds 1 and 2, -3 on seed 3); over eight
 # weeks there are two refits, and averaging only keeps calibrations with fewer lifts (the notebook's
 # 16-market world: 24% of the oracle's gain with the week's own curves, 12% / 0% / -16% averaging
-# 2 / 4 / 13 weeks). docs/backtest.md has the study.
+# 2 / 4 / 13 weeks). docs/backtest.md has the study. The same horizons also average the response
+# model's calibration with the structural model's fit (``DailyLoop(average_models=True)``): on the
+# half-year, seeds 0-11, docs/backtest.md "Two model classes averaged".
 AVERAGE_FROM_DAYS = 182
 
 
@@ -300,7 +302,11 @@ def default_policies(
         QuarterlyModel(calibrated=True, max_step=2.0),
         DailyLoop(
             audit=audit,
-            **{"average_weeks": 13 if days >= AVERAGE_FROM_DAYS else 1, **(daily_options or {})},
+            **{
+                "average_weeks": 13 if days >= AVERAGE_FROM_DAYS else 1,
+                "average_models": days >= AVERAGE_FROM_DAYS,
+                **(daily_options or {}),
+            },
         ),
         *extra,
         Oracle(),

@@ -201,6 +201,14 @@ class DailyLoop:
         Plan on the average response of the last ``average_weeks`` weekly calibrations (a quarter;
         fitted by one Hill curve per line, :func:`allocation.backtest_setting.average_curves`); 1
         plans on the week's own curves.
+    average_models : bool, default=False
+        Also fit the structural model (:class:`allocation.structural.StructuralModel`, with the same
+        lifts, 60 posterior draws) each week, and plan on the equal-weight average of its line curves
+        (the expected response over its draws, as
+        :class:`allocation.backtest_structural.StructuralLoop` plans) and the response model's
+        calibration, before the ``average_weeks`` average: model averaging over the two model classes
+        (Draper 1995), whose errors differ. :func:`allocation.backtest.default_policies` turns it on
+        for horizons of :data:`allocation.backtest.AVERAGE_FROM_DAYS` days or more, where it was measured.
     intensities : tuple of {"go-dark", "half", "heavy-up"}, default ("go-dark",)
         The round-robin's test intensities, in turn: the ``n``-th round of tests over every channel
         (one test a week, ``len(channels)`` weeks a round) runs ``intensities[n % len]``. A go-dark
@@ -223,6 +231,7 @@ class DailyLoop:
         proposer: str = "design",
         pooling: float = 0.5,
         average_weeks: int = 13,
+        average_models: bool = False,
         intensities: tuple[str, ...] = ("go-dark",),
         audit: AuditLog | None = None,
     ) -> None:
@@ -235,6 +244,8 @@ class DailyLoop:
         if int(average_weeks) < 1:
             raise ConfigError(f"average_weeks must be >= 1, got {average_weeks}")
         self.average_weeks = int(average_weeks)
+        self.average_models = bool(average_models)
+        self._structural = None
         self.calibrations_: list[dict] = []
         self.pooling = pooling
         if proposer not in self.PROPOSERS:
@@ -314,12 +325,21 @@ class DailyLoop:
             self._model = _fit(setting, context["frame"](), day, self.pooling)
         fitted_to = self._model.dates_[-1].date().isoformat()  # lifts inside the fitted panel only
         bias = confounding_prior(setting.world) if self.bias_scale is None else self.bias_scale
-        return calibrate(
+        curves = calibrate(
             self._model,
             [lf for lf in self.lifts_ if lf.end <= fitted_to],
             bias_scale=bias,
             seed=setting.seed,
         ).to_dict()
+        if not self.average_models:
+            return curves
+        if self._structural is None:
+            from allocation.backtest_structural import StructuralLoop  # it builds on this class
+
+            self._structural = StructuralLoop(proposer="none", n_draws=60)
+        self._structural.lifts_ = self.lifts_
+        structural = self._structural._recalibrate(day, setting, context)
+        return average_curves([curves, structural], setting)
 
     def _propose(self, day: int, setting: Setting, context: dict) -> None:
         """One test a week: next channel, next cluster, the round's intensity, markets no other test
@@ -393,4 +413,19 @@ class DailyLoop:
             control = [g for g in setting.world.geos if g not in busy]
             lift = _read(setting.world, frame, t, control, setting.seed)
             t["incremental"], t["incremental_ci"] = lift.incremental, list(lift.incremental_ci)
+            observed = _test_spend(frame, t)
+            if lift.spend_delta > observed:
+                # A cut of a line the plan had already drained: the readout's spend change (from
+                # the controls) is noise above the nothing there was to cut, which no curve can
+                # take (calibration refuses it). The test taught nothing; it is kept, unused.
+                t["unused"] = (
+                    f"spend change {lift.spend_delta:,.0f} read out where {observed:,.0f} was spent"
+                )
+                continue
             self.lifts_.append(lift)
+
+
+def _test_spend(frame: pd.DataFrame, test: dict) -> float:
+    """The channel's spend in the test's markets and window, as the panel records it."""
+    w = frame[frame["geo"].isin(test["geos"]) & frame["date"].between(test["start"], test["end"])]
+    return float(w[f"spend_{test['channel']}"].sum())

@@ -20,7 +20,7 @@ the oracle's gain over the status quo that each captures (docs/backtest.md has t
 figures for seeds 0-3).
 
     .venv/bin/python benchmarks/backtest_full.py [--seed S] [--days N] [--geos N]
-        [--intensities go-dark,half,heavy-up] [--average-weeks N] [--daily-only]
+        [--intensities go-dark,half,heavy-up] [--average-weeks N] [--single-model] [--daily-only]
 
 ``--intensities`` gives the daily loop's round-robin test intensities in turn; ``--daily-only`` runs
 the status quo, the daily loop and the oracle alone (the equal-spend share in about 80 s a seed).
@@ -56,6 +56,12 @@ def main() -> None:
         help="the daily loop plans on the average of its last N weekly calibrations (1: the week's own)",
     )
     ap.add_argument(
+        "--single-model",
+        action="store_true",
+        help="the daily loop on the response model alone (before session 8: no average with the "
+        "structural model's curves)",
+    )
+    ap.add_argument(
         "--daily-only",
         action="store_true",
         help="only the status quo, the daily loop and the oracle (the equal-spend share; faster)",
@@ -68,6 +74,7 @@ def main() -> None:
         daily_options={
             "intensities": tuple(args.intensities.split(",")),
             "average_weeks": args.average_weeks,
+            **({"average_models": False} if args.single_model else {}),
         },
     )
     extras = [
@@ -111,7 +118,12 @@ def main() -> None:
     print(f"\nwall time {seconds:.0f} s for {len(t)} policies x {args.days} days")
     out = Path(__file__).with_name("out")
     out.mkdir(exist_ok=True)
-    if args.daily_only or args.intensities != "go-dark" or args.average_weeks != 13:
+    if (
+        args.daily_only
+        or args.intensities != "go-dark"
+        or args.average_weeks != 13
+        or args.single_model
+    ):
         return
     (
         out / ("backtest_full.html" if args.seed == 0 else f"backtest_full_{args.seed}.html")

@@ -26,6 +26,9 @@ loop):
   (tighter real readouts, at a larger test cost the equal-spend share does not count).
 * ``concave``: the response model's shape grid without the S-shaped Hill (shape 2): every channel
   concave, as the world's curves nearly are (CTV's Hill shape is 1.2, the others' 1).
+* ``blend``: the response model's calibration averaged each week with the structural model's fit on
+  the same lifts (``DailyLoop(average_models=True)``; the default of ``backtest_full.py`` since
+  session 8; every other variant here is on the response model alone).
 * ``cluster-day``: the fixed block's smooth per-cluster time terms replaced by cluster x day effects
   (two-way: each geo demeaned over time, then each cluster's mean removed each day), so cluster-level
   demand shocks cannot masquerade as the cluster-level random walk of planned budgets.
@@ -222,6 +225,7 @@ VARIANTS = {
     "shape-mixed-half": (ShapeOnLiftsLoop, MIXED),
     "cluster-day": (DailyLoop, ("go-dark",)),
     "concave": (DailyLoop, ("go-dark",)),
+    "blend": (DailyLoop, ("go-dark",)),
 }
 SCOPES = {"cluster-day": cluster_day_effects, "concave": concave_grid}
 
@@ -238,7 +242,8 @@ def main() -> None:
     cls, intensities = VARIANTS[args.variant]
     world = World(args.geos, args.history + args.days, seed=args.seed)
     share = 0.5 if args.variant.endswith("-half") else 1 / 3
-    policies = [StatusQuo(), cls(intensities=intensities, test_share=share), Oracle()]
+    blend = {"average_models": True} if args.variant == "blend" else {}
+    policies = [StatusQuo(), cls(intensities=intensities, test_share=share, **blend), Oracle()]
     scope = SCOPES.get(args.variant, contextlib.nullcontext)()
     with scope:
         result = backtest(world, days=args.days, seed=args.seed, policies=policies)

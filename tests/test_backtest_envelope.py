@@ -100,3 +100,29 @@ def test_bad_planning_options_are_refused():
     assert loop.average_weeks == 1
     loop = next(p for p in default_policies(days=182) if isinstance(p, DailyLoop))
     assert loop.average_weeks == 13
+
+
+def test_half_year_loops_average_the_two_model_classes():
+    # default_policies averages the response model's calibration with the structural model's fit
+    # on horizons of AVERAGE_FROM_DAYS or more (measured there), not on shorter ones.
+    def loop(days):
+        return next(p for p in default_policies(days=days) if type(p) is DailyLoop)
+
+    assert loop(182).average_models and not loop(56).average_models
+    assert not DailyLoop().average_models
+
+
+def test_averaged_loop_plans_on_both_models():
+    from allocation.backtest import Oracle, StatusQuo, backtest
+    from causal.world import World
+
+    world = World(12, 164, seed=5)
+    single = DailyLoop(proposer="none", average_weeks=1)
+    both = DailyLoop(proposer="none", average_weeks=1, average_models=True)
+    both.name = "daily loop, two models"
+    res = backtest(world, days=14, seed=0, policies=[StatusQuo(), single, both, Oracle()])
+    assert both._structural is not None and single._structural is None
+    # Same lifts, same response-model fit: the plans differ only by the structural model's curves.
+    a, b = res.plans[single.name].to_numpy(), res.plans[both.name].to_numpy()
+    assert np.abs(a - b).max() > 1e-3 * a.max()
+    np.testing.assert_allclose(b.sum(axis=1), a.sum(axis=1), rtol=1e-6)

@@ -93,3 +93,36 @@ def test_voi_and_round_robin_loops_at_equal_test_budget(world):
 def test_unknown_proposer():
     with pytest.raises(ConfigError, match="proposer"):
         StructuralLoop(proposer="best")
+
+
+def test_a_cut_of_a_drained_line_is_kept_unused(monkeypatch):
+    # A go-dark of a line the plan had already drained reads a spend change (from the controls)
+    # above the nothing there was to cut; calibration refuses such a lift, so the loop keeps the
+    # test, marked unused, instead of stopping (seed 10 of the half-year backtest did).
+    import allocation.backtest_policies as policies
+    from allocation.backtest import DailyLoop
+    from allocation.backtest_setting import _date, make_setting
+    from allocation.calibration_lifts import Lift
+    from causal.world import World
+
+    world = World(10, 150, seed=1)
+    setting = make_setting(world, 14)
+    frame = world.panel()
+    first, last = setting.start, setting.start + 6
+    test = {"channel": "social", "geos": [world.geos[0]], "first": first, "last": last}
+    test.update(start=_date(world, first), end=_date(world, last))
+    spent = policies._test_spend(frame, test)
+    assert spent > 0
+
+    def read(delta):
+        return Lift(
+            "social", (world.geos[0],), test["start"], test["end"], -5.0, (-9.0, -1.0), 0.9, delta
+        )
+
+    for delta, used in ((spent + 100.0, False), (-0.5 * spent, True)):
+        loop = DailyLoop(proposer="none")
+        loop.tests_.append(dict(test))
+        monkeypatch.setattr(policies, "_read", lambda *a, d=delta, **k: read(d))
+        loop._read_finished(7, setting, {"frame": lambda: frame})
+        assert (len(loop.lifts_) == 1) is used
+        assert ("unused" in loop.tests_[0]) is not used
