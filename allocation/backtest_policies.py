@@ -24,6 +24,7 @@ from allocation.backtest_setting import (
     best_allocation,
     plan_lines,
 )
+from allocation.backtest_structural_fit import expected_cluster_curves, fit_structural
 from allocation.calibration import Lift, calibrate
 from allocation.constraints import guardrail_box
 from allocation.next_test import INTENSITIES
@@ -245,7 +246,6 @@ class DailyLoop:
             raise ConfigError(f"average_weeks must be >= 1, got {average_weeks}")
         self.average_weeks = int(average_weeks)
         self.average_models = bool(average_models)
-        self._structural = None
         self.calibrations_: list[dict] = []
         self.pooling = pooling
         if proposer not in self.PROPOSERS:
@@ -333,12 +333,8 @@ class DailyLoop:
         ).to_dict()
         if not self.average_models:
             return curves
-        if self._structural is None:
-            from allocation.backtest_structural import StructuralLoop  # it builds on this class
-
-            self._structural = StructuralLoop(proposer="none", n_draws=60)
-        self._structural.lifts_ = self.lifts_
-        structural = self._structural._recalibrate(day, setting, context)
+        model = fit_structural(setting, context["frame"](), day, self.lifts_, n_draws=60)
+        structural = expected_cluster_curves(model.to_curves(), setting)
         return average_curves([curves, structural], setting)
 
     def _propose(self, day: int, setting: Setting, context: dict) -> None:

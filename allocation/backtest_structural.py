@@ -20,21 +20,20 @@ coefficient and the summed half-saturation, exactly (:func:`cluster_curves`).
 
 from __future__ import annotations
 
-import warnings
-from collections import defaultdict
-
 import numpy as np
 import pandas as pd
 
 from allocation.backtest_policies import DailyLoop
-from allocation.backtest_setting import CLUSTERS, Setting, _date, fit_hill_curve, spend_grid
+from allocation.backtest_setting import Setting, _date
+from allocation.backtest_structural_fit import (  # noqa: F401  (re-exported: their import path)
+    cluster_curves,
+    expected_cluster_curves,
+    fit_structural,
+)
 from allocation.curves import CurveSet
 from allocation.next_test import INTENSITIES, propose_tests
-from allocation.structural import MediatorWarning, StructuralModel
-from causal import response as R
+from allocation.structural import StructuralModel
 from causal.errors import ConfigError
-from causal.graph import default_graph, joint_controls, normalise
-from causal.panel import Panel, load_panel
 
 # The weekly proposal's settings: fewer draws, readouts and market sets than the CLI's defaults keep a
 # proposal a few seconds on 50 markets (26 of them a half-year); the design search runs on recent history.
@@ -44,62 +43,6 @@ VOI_HISTORY_DAYS = 200
 # zero, a half cut and a heavy-up its return near current spend, where the guardrailed plan moves
 # (docs/backtest.md, "Tests that measure marginal returns": 47.4% -> 66.8% of the oracle's gain).
 VOI_INTENSITIES = ("go-dark", "half", "heavy-up")
-
-
-def expected_cluster_curves(curves: dict, setting: Setting) -> dict:
-    """Each line's expected response over the posterior draws, fitted by one Hill curve per line.
-
-    Draw ``j`` of a cluster's curve is the Hill curve with the markets' summed draw-``j``
-    coefficients and half-saturations and the draw's shape (exact for spend spread by size, as in
-    :func:`cluster_curves`); the draws' shapes differ, so their mean response is no single Hill
-    curve and is fitted by one (:func:`allocation.backtest_setting.fit_hill_curve`) for the planner.
-    """
-    acc: dict[tuple[str, str], dict] = {}
-    for c in curves["channels"]:
-        d = c["response_draws"]
-        a = acc.setdefault(
-            (c["name"], c["cluster"]),
-            {"beta": 0.0, "half_saturation": 0.0, "shape": np.asarray(d["shape"], float)},
-        )
-        a["beta"] = a["beta"] + np.asarray(d["beta"], float)
-        a["half_saturation"] = a["half_saturation"] + np.asarray(d["half_saturation"], float)
-    out = []
-    for i, key in enumerate(setting.lines):
-        a = acc[key]
-        xs = spend_grid(setting, i)
-        draws = {
-            "beta": np.maximum(a["beta"], 0.0)[:, None],
-            "half_saturation": a["half_saturation"][:, None],
-            "shape": a["shape"][:, None],
-        }
-        ys = R.value("hill", xs[None, :], draws).mean(axis=0)
-        out.append({"name": key[0], "market": key[1], "response": fit_hill_curve(xs, ys)})
-    return {"channels": out}
-
-
-def cluster_curves(curves: dict) -> dict:
-    """Per-market structural curves (curves.json dict) summed into one Hill curve per channel x cluster.
-
-    Exact for spend spread over the cluster's markets by size: each market's curve is ``b s`` times
-    the Hill shape at ``x / (k s)``, so the cluster's is ``b S`` times it at ``X / (k S)``, ``S`` the
-    summed sizes.
-    """
-    acc: dict[tuple[str, str], dict] = defaultdict(lambda: {"beta": 0.0, "half_saturation": 0.0})
-    for c in curves["channels"]:
-        r = c["response"]
-        if r["form"] != "hill":
-            raise ConfigError(f"cluster_curves: line {c['name']}/{c['market']} is not a Hill curve")
-        a = acc[(c["name"], c["cluster"])]
-        a["beta"] += float(r["beta"])
-        a["half_saturation"] += float(r["half_saturation"])
-        if a.setdefault("shape", float(r["shape"])) != float(r["shape"]):
-            raise ConfigError(f"cluster_curves: {c['name']} has two Hill shapes in {c['cluster']}")
-    return {
-        "channels": [
-            {"name": ch, "market": cl, "response": {"form": "hill", **a}}
-            for (ch, cl), a in acc.items()
-        ]
-    }
 
 
 class StructuralLoop(DailyLoop):
@@ -157,26 +100,9 @@ class StructuralLoop(DailyLoop):
         self.proposals_: list[dict] = []
 
     # -- calibration ---------------------------------------------------------------------
-    def _panel(self, setting: Setting, frame: pd.DataFrame, day: int) -> Panel:
-        last = _date(setting.world, setting.start + day - 1)
-        return load_panel(frame[frame["date"] <= last].reset_index(drop=True))
-
     def fit(self, setting: Setting, frame: pd.DataFrame, day: int) -> StructuralModel:
         """The structural model on the panel before ``day`` and every lift read out by then."""
-        panel = self._panel(setting, frame, day)
-        graph = normalise(default_graph(panel.channels, panel.y), panel.channels, panel.y)
-        w = setting.world
-        clusters = {g: CLUSTERS[c] for g, c in zip(w.geos, w.cluster_of)}
-        last = panel.dates[-1].date().isoformat()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", MediatorWarning)
-            return StructuralModel(
-                controls=joint_controls(graph, panel.channels, panel.covariates),
-                clusters=clusters,
-                graph=graph,
-                n_draws=self.n_draws,
-                seed=setting.seed,
-            ).fit(panel, [lf for lf in self.lifts_ if lf.end <= last])
+        return fit_structural(setting, frame, day, self.lifts_, n_draws=self.n_draws)
 
     def _recalibrate(self, day: int, setting: Setting, context: dict) -> dict:
         self.model_ = self.fit(setting, context["frame"](), day)
