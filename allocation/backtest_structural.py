@@ -29,6 +29,7 @@ from allocation.backtest_structural_fit import (  # noqa: F401  (re-exported: th
     cluster_curves,
     expected_cluster_curves,
     fit_structural,
+    panel_before,
 )
 from allocation.curves import CurveSet
 from allocation.next_test import INTENSITIES, propose_tests
@@ -128,7 +129,7 @@ class StructuralLoop(DailyLoop):
         try:
             prop = propose_tests(
                 CurveSet.from_dict(self.market_curves_, source="weekly structural fit"),
-                self._panel(setting, recent, day),
+                panel_before(setting, recent, day),
                 exclude=busy,
                 n_treated=(k, k),
                 durations=(self.test_days,),

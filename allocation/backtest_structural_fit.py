@@ -20,15 +20,20 @@ from allocation.structural import MediatorWarning, StructuralModel
 from causal import response as R
 from causal.errors import ConfigError
 from causal.graph import default_graph, joint_controls, normalise
-from causal.panel import load_panel
+from causal.panel import Panel, load_panel
+
+
+def panel_before(setting: Setting, frame: pd.DataFrame, day: int) -> Panel:
+    """The panel of every date before the horizon's ``day``."""
+    last = _date(setting.world, setting.start + day - 1)
+    return load_panel(frame[frame["date"] <= last].reset_index(drop=True))
 
 
 def fit_structural(
     setting: Setting, frame: pd.DataFrame, day: int, lifts: Sequence[Lift], *, n_draws: int
 ) -> StructuralModel:
     """The structural model on the panel before ``day`` and every lift read out by then."""
-    last = _date(setting.world, setting.start + day - 1)
-    panel = load_panel(frame[frame["date"] <= last].reset_index(drop=True))
+    panel = panel_before(setting, frame, day)
     graph = normalise(default_graph(panel.channels, panel.y), panel.channels, panel.y)
     w = setting.world
     clusters = {g: CLUSTERS[c] for g, c in zip(w.geos, w.cluster_of)}
