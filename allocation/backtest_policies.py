@@ -22,6 +22,8 @@ from allocation.backtest_setting import (
     _read,
     average_curves,
     best_allocation,
+    cluster_mapping,
+    panel_before,
     plan_lines,
 )
 from allocation.backtest_structural_fit import expected_cluster_curves, fit_structural
@@ -30,20 +32,15 @@ from allocation.constraints import guardrail_box
 from allocation.next_test import INTENSITIES
 from allocation.response_model import ResponseModel
 from causal.errors import ConfigError
-from causal.panel import load_panel
 from causal.world import EXOGENOUS_CHANNELS, World
 from experiments.registry import Registry
 
 
 # -- models ---------------------------------------------------------------------------
 def _fit(setting: Setting, frame: pd.DataFrame, day: int, pooling: float = 0.5) -> ResponseModel:
-    last = _date(setting.world, setting.start + day - 1)
-    panel = load_panel(frame[frame["date"] <= last].reset_index(drop=True))
-    # The world's market clusters as a user's mapping would give them (models never parse geo ids).
-    clusters = {g: CLUSTERS[c] for g, c in zip(setting.world.geos, setting.world.cluster_of)}
     return ResponseModel(
-        controls=list(CONTROLS), holdout=0, clusters=clusters, pooling=pooling
-    ).fit(panel)
+        controls=list(CONTROLS), holdout=0, clusters=cluster_mapping(setting.world), pooling=pooling
+    ).fit(panel_before(setting, frame, day))
 
 
 # Prior scale of the confounding bias (relative to the coefficient) of a channel whose spend is set by the
@@ -321,8 +318,10 @@ class DailyLoop:
     def _recalibrate(self, day: int, setting: Setting, context: dict) -> dict:
         """The week's line curves (curves.json dict): the response model (refitted every
         ``refit_every`` days) calibrated on every lift read out inside the fitted panel."""
+        frame = None
         if day % self.refit_every == 0 or self._model is None:
-            self._model = _fit(setting, context["frame"](), day, self.pooling)
+            frame = context["frame"]()
+            self._model = _fit(setting, frame, day, self.pooling)
         fitted_to = self._model.dates_[-1].date().isoformat()  # lifts inside the fitted panel only
         bias = confounding_prior(setting.world) if self.bias_scale is None else self.bias_scale
         curves = calibrate(
@@ -333,7 +332,8 @@ class DailyLoop:
         ).to_dict()
         if not self.average_models:
             return curves
-        model = fit_structural(setting, context["frame"](), day, self.lifts_, n_draws=60)
+        frame = context["frame"]() if frame is None else frame  # one world run a week
+        model = fit_structural(setting, frame, day, self.lifts_, n_draws=60)
         structural = expected_cluster_curves(model.to_curves(), setting)
         return average_curves([curves, structural], setting)
 

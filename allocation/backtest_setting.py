@@ -20,7 +20,7 @@ from allocation.constraints import guardrail_violation
 from allocation.next_test import INTENSITIES
 from causal import response as R
 from causal.errors import ConfigError
-from causal.panel import load_panel
+from causal.panel import Panel, load_panel
 from causal.world import CLUSTERS, World, WorldRun
 from experiments.design import design_experiment
 from experiments.readout import read_out
@@ -370,6 +370,17 @@ def make_setting(world: World, days: int, *, seed: int = 0, battery_days: int = 
 
 def _date(world: World, i: int) -> str:
     return world.dates[i].date().isoformat()
+
+
+def panel_before(setting: Setting, frame: pd.DataFrame, day: int) -> Panel:
+    """The panel of every date before the horizon's ``day`` (what a fit on that day may see)."""
+    last = _date(setting.world, setting.start + day - 1)
+    return load_panel(frame[frame["date"] <= last].reset_index(drop=True))
+
+
+def cluster_mapping(world: World) -> dict[str, str]:
+    """The world's market clusters as a user's mapping would give them (models never parse geo ids)."""
+    return {g: CLUSTERS[c] for g, c in zip(world.geos, world.cluster_of)}
 
 
 def _read(world: World, frame: pd.DataFrame, test: dict, control: list[str], seed: int) -> Lift:

@@ -24,12 +24,11 @@ import numpy as np
 import pandas as pd
 
 from allocation.backtest_policies import DailyLoop
-from allocation.backtest_setting import Setting, _date
+from allocation.backtest_setting import Setting, _date, panel_before
 from allocation.backtest_structural_fit import (  # noqa: F401  (re-exported: their import path)
     cluster_curves,
     expected_cluster_curves,
     fit_structural,
-    panel_before,
 )
 from allocation.curves import CurveSet
 from allocation.next_test import INTENSITIES, propose_tests

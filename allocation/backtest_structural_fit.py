@@ -14,19 +14,18 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from allocation.backtest_setting import CLUSTERS, Setting, _date, fit_hill_curve, spend_grid
+from allocation.backtest_setting import (
+    Setting,
+    cluster_mapping,
+    fit_hill_curve,
+    panel_before,
+    spend_grid,
+)
 from allocation.calibration_lifts import Lift
 from allocation.structural import MediatorWarning, StructuralModel
 from causal import response as R
 from causal.errors import ConfigError
 from causal.graph import default_graph, joint_controls, normalise
-from causal.panel import Panel, load_panel
-
-
-def panel_before(setting: Setting, frame: pd.DataFrame, day: int) -> Panel:
-    """The panel of every date before the horizon's ``day``."""
-    last = _date(setting.world, setting.start + day - 1)
-    return load_panel(frame[frame["date"] <= last].reset_index(drop=True))
 
 
 def fit_structural(
@@ -35,14 +34,12 @@ def fit_structural(
     """The structural model on the panel before ``day`` and every lift read out by then."""
     panel = panel_before(setting, frame, day)
     graph = normalise(default_graph(panel.channels, panel.y), panel.channels, panel.y)
-    w = setting.world
-    clusters = {g: CLUSTERS[c] for g, c in zip(w.geos, w.cluster_of)}
     fitted_to = panel.dates[-1].date().isoformat()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MediatorWarning)
         return StructuralModel(
             controls=joint_controls(graph, panel.channels, panel.covariates),
-            clusters=clusters,
+            clusters=cluster_mapping(setting.world),
             graph=graph,
             n_draws=n_draws,
             seed=setting.seed,

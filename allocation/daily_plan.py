@@ -349,11 +349,7 @@ def replan(
     check_same_lines(by_label, curves, source, curves.source)
     sched, hist = [], []
     for c in curves:
-        ln = by_label.get((c.name, c.market))
-        if ln is None:
-            raise DataError(
-                f"{source}: no line {c.label}; re-plan needs the same lines as yesterday's plan"
-            )
+        ln = by_label[(c.name, c.market)]
         sched.append(ln["daily_spend"])
         hist.append(ln.get("history") or [])
     sched = np.array(sched, dtype=float)

@@ -109,11 +109,11 @@ def check_previous_plan(
 def check_same_lines(
     lines: dict[tuple[str, str | None], dict], curves: Any, plan_source: str, curves_source: str
 ) -> None:
-    """Refuse refreshed curves that lack a line of yesterday's plan (a re-plan would drop it).
+    """Refuse refreshed curves whose lines are not yesterday's plan's: a line of the plan they lack
+    (a re-plan would drop it), or one of theirs the plan lacks.
 
     ``lines`` is :func:`check_previous_plan`'s answer; ``curves`` a
-    :class:`~allocation.curves.CurveSet`. The reverse, a line of the curves missing from the plan,
-    is refused by :func:`allocation.daily_plan.replan`.
+    :class:`~allocation.curves.CurveSet`.
     """
     have = {(c.name, c.market) for c in curves}
     for i, (name, market) in enumerate(lines):
@@ -122,4 +122,9 @@ def check_same_lines(
             raise DataError(
                 f"{curves_source}: no line {label} of {plan_source} (lines[{i}]); re-plan needs the "
                 "same lines as yesterday's plan"
+            )
+    for c in curves:
+        if (c.name, c.market) not in lines:
+            raise DataError(
+                f"{plan_source}: no line {c.label}; re-plan needs the same lines as yesterday's plan"
             )
