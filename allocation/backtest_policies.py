@@ -230,6 +230,7 @@ class DailyLoop:
         pooling: float = 0.5,
         average_weeks: int = 13,
         average_models: bool = False,
+        structural_weight: float = 0.5,
         intensities: tuple[str, ...] = ("go-dark",),
         audit: AuditLog | None = None,
     ) -> None:
@@ -243,6 +244,9 @@ class DailyLoop:
             raise ConfigError(f"average_weeks must be >= 1, got {average_weeks}")
         self.average_weeks = int(average_weeks)
         self.average_models = bool(average_models)
+        if not 0 <= structural_weight <= 1:
+            raise ConfigError(f"structural_weight must be in [0, 1], got {structural_weight}")
+        self.structural_weight = float(structural_weight)
         self.calibrations_: list[dict] = []
         self.pooling = pooling
         if proposer not in self.PROPOSERS:
@@ -335,7 +339,8 @@ class DailyLoop:
         frame = context["frame"]() if frame is None else frame  # one world run a week
         model = fit_structural(setting, frame, day, self.lifts_, n_draws=60)
         structural = expected_cluster_curves(model.to_curves(), setting)
-        return average_curves([curves, structural], setting)
+        w = self.structural_weight
+        return average_curves([curves, structural], setting, weights=(1 - w, w))
 
     def _propose(self, day: int, setting: Setting, context: dict) -> None:
         """One test a week: next channel, next cluster, the round's intensity, markets no other test

@@ -9,6 +9,7 @@ own conflict rule (:func:`overlapping_tests`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -156,7 +157,9 @@ def spend_grid(setting: Setting, i: int, reach: float = 4.0) -> np.ndarray:
     return np.linspace(0.0, reach * max(float(setting.status_quo[i]), 1.0), 61)[1:]
 
 
-def average_curves(history: list[dict], setting: Setting) -> dict:
+def average_curves(
+    history: list[dict], setting: Setting, weights: Sequence[float] | None = None
+) -> dict:
     """One Hill curve per line: the least-squares fit to the average of ``history``'s curves.
 
     ``history`` holds curves.json dicts (the loop's recent weekly calibrations). The response
@@ -165,20 +168,20 @@ def average_curves(history: list[dict], setting: Setting) -> dict:
     hardly change: each refit is one draw of the shape. Planning on their average response is
     model averaging with equal weights; the average is fitted by one Hill curve per line
     (:func:`fit_hill_curve`, on :func:`spend_grid`) so the product's planner takes it. A negative
-    coefficient counts as no effect, as :func:`plan_lines` plans it.
+    coefficient counts as no effect, as :func:`plan_lines` plans it. ``weights`` (one per curves
+    dict, summing to one) weigh the average; equal weights when None.
     """
+    w = np.full(len(history), 1.0 / len(history)) if weights is None else np.asarray(weights, float)
     out = []
     for i, key in enumerate(setting.lines):
         xs = spend_grid(setting, i)
         ys = np.zeros_like(xs)
-        for curves in history:
+        for wk, curves in zip(w, history):
             c = next(c for c in curves["channels"] if (c["name"], c["market"]) == key)
             resp = dict(c["response"])
             resp["beta"] = max(float(resp["beta"]), 0.0)
-            ys += _curve_fn(resp)(xs)
-        out.append(
-            {"name": key[0], "market": key[1], "response": fit_hill_curve(xs, ys / len(history))}
-        )
+            ys += wk * _curve_fn(resp)(xs)
+        out.append({"name": key[0], "market": key[1], "response": fit_hill_curve(xs, ys)})
     return {"channels": out}
 
 

@@ -22,6 +22,38 @@ from causal.errors import DataError
 from causal.jsonfile import read_json
 from causal.panel import Panel
 
+
+@dataclass(frozen=True)
+class EarlyWindow:
+    """A lift's first periods: their observed incremental and its normal law given the lift's total
+    (mean ``E[early] + slope_on_total (total - E[total])``, sd ``sd_given_total``)."""
+
+    start: str
+    end: str
+    incremental: float
+    slope_on_total: float
+    sd_given_total: float
+
+    @classmethod
+    def from_dict(cls, d: object, source: str) -> EarlyWindow:
+        if not isinstance(d, dict):
+            raise DataError(f"{source}: lift 'early' must be a JSON object, got {d!r}")
+        for key in ("start", "end", "incremental", "slope_on_total", "sd_given_total"):
+            if d.get(key) is None:
+                raise DataError(f"{source}: lift 'early' has no '{key}'")
+        values = {}
+        for key in ("incremental", "slope_on_total", "sd_given_total"):
+            v = d[key]
+            if isinstance(v, (str, bool)) or not isinstance(v, (int, float)) or not np.isfinite(v):
+                raise DataError(f"{source}: lift 'early.{key}' must be a finite number, got {v!r}")
+            values[key] = float(v)
+        if not values["sd_given_total"] > 0:
+            raise DataError(
+                f"{source}: lift 'early.sd_given_total' must be > 0, got {values['sd_given_total']}"
+            )
+        return cls(str(d["start"]), str(d["end"]), **values)
+
+
 _REQUIRED = ("channel", "treated", "test_period", "incremental", "incremental_ci", "spend_delta")
 
 
@@ -43,6 +75,10 @@ class Lift:
         Observed minus counterfactual spend of the channel over the window.
     source : str
         File or registry entry it came from, used in messages.
+    early : EarlyWindow, optional
+        The readout's first periods' incremental given the total (readout.json ``early``,
+        :func:`experiments.readout_windows.early_window`): how the effect ramped in, which the
+        structural model uses as a second likelihood term on the channel's carryover.
     """
 
     channel: str
@@ -56,6 +92,7 @@ class Lift:
     source: str = "<lift>"
     name: str = ""
     outcome: str | None = None  # the readout's outcome column, when it names one
+    early: EarlyWindow | None = None
 
     @property
     def sd(self) -> float:
@@ -121,6 +158,12 @@ class Lift:
         if not 0 < conf < 1:
             raise DataError(f"{source}: confidence must be in (0, 1), got {conf}")
         name = str(d.get("name") or f"{d['channel']} {period[0]}..{period[1]}")
+        early = None if d.get("early") is None else EarlyWindow.from_dict(d["early"], source)
+        if early is not None and not period[0] <= early.start <= early.end < period[1]:
+            raise DataError(
+                f"{source}: lift 'early' window {early.start}..{early.end} is not the start of its "
+                f"test_period {period[0]}..{period[1]}"
+            )
         return cls(
             str(d["channel"]),
             treated,
@@ -133,6 +176,7 @@ class Lift:
             source,
             name,
             None if d.get("outcome") is None else str(d["outcome"]),
+            early,
         )
 
 

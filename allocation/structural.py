@@ -452,7 +452,7 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         # Residual variance and autocorrelation at a first guess, then the mode, then again.
         mode = np.full(K, n_cand // 2)
         self._noise(mode, lifts=[])
-        self._lift_rows = []
+        self._lift_rows, self._early_rows = [], []
         mode, cond = self._search(mode, lifts=[])
         self._noise(mode, lifts=[])
         # The panel's own (no-lift) preference among a demand-capture channel's shapes, divided out of
@@ -466,6 +466,10 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         )
         self._lift_ch = [lf.channel for lf in lifts]
         self._lift_rows = [self._lift_row(lf, kappa_hat) for lf in lifts]
+        # What each readout's first periods say about its channel's carryover, given its total.
+        self._early_rows = [
+            self._early_row(lf, kappa_hat, row) for lf, (row, _, _) in zip(lifts, self._lift_rows)
+        ]
         use = list(range(len(lifts)))
         mode, cond = self._search(mode, lifts=use)
         self.mode_ = mode

@@ -67,6 +67,10 @@ def lift_table(model: Model) -> list[dict]:
                 "predicted_loo": float(rr @ mean),
                 "z_loo": float(zloo),
                 "conflict": bool(same and abs(zloo) > z90),
+                # whether the readout's first periods entered as a term on the carryover
+                "early_window": None
+                if model._early_rows[i] is None
+                else [lf.early.start, lf.early.end],
             }
         )
     return out

@@ -20,6 +20,9 @@ from allocation.calibration_lifts import Lift, counterfactual_spend
 from allocation.structural_inputs import Q_LEADS, Q_SMOOTHING, _saturated, block_index
 from causal.errors import DataError
 
+# Days per period of the panels whose lifts' early windows the model can place exactly.
+PERIOD_DAYS = {"day": 1, "week": 7}
+
 # Share of a demand-capture channel's within-market log-spend variance its queries explain at or above which
 # the panel measures only its slope (measured on the study worlds in docs/calibration.md section 0).
 QUERY_BOUND = 0.5
@@ -218,10 +221,11 @@ class StructuralInference:
         r = r + self._qbias_rhs
         P[np.diag_indices(self._p)] += self._bias_prior()
         for i in use:
-            row, val, sd = self._lift_rows[i]
-            rr = row[:, combo[self.channels_.index(self._lift_ch[i])]]
-            P += np.outer(rr, rr) / sd**2
-            r = r + rr * val / sd**2
+            j = combo[self.channels_.index(self._lift_ch[i])]
+            for row, val, sd in filter(None, (self._lift_rows[i], self._early_rows[i])):
+                rr = row[:, j]
+                P += np.outer(rr, rr) / sd**2
+                r = r + rr * val / sd**2
         L = np.linalg.cholesky(P)
         z = linalg.solve_triangular(L, r, lower=True)
         mean = linalg.solve_triangular(L.T, z, lower=False)
@@ -414,15 +418,24 @@ class StructuralInference:
     # -- lifts -------------------------------------------------------------------
     def _lift_row(self, lf: Lift, kappa: np.ndarray) -> tuple[np.ndarray, float, float]:
         """Loadings (p, n_cand) of a lift's predicted total incremental on theta, for each shape of its channel."""
-        k = self.channels_.index(lf.channel)
-        index = {g: i for i, g in enumerate(self.geos_)}
-        cols = np.array([index[g] for g in lf.treated])
         dates = self.dates_
         window = np.flatnonzero((dates >= pd.Timestamp(lf.start)) & (dates <= pd.Timestamp(lf.end)))
         if window.size == 0:
             raise DataError(f"{lf.source}: lift window {lf.start}..{lf.end} holds no panel date")
+        return self._window_row(lf, kappa, window), lf.incremental, lf.sd
+
+    def _window_row(self, lf: Lift, kappa: np.ndarray, window: np.ndarray) -> np.ndarray:
+        """Loadings (p, n_cand) of the lift's predicted incremental over the periods ``window``.
+
+        The intervention is the lift's whole one (its spend change over its whole window, adstock over
+        the whole series, so carryover into ``window`` counts)."""
+        k = self.channels_.index(lf.channel)
+        index = {g: i for i, g in enumerate(self.geos_)}
+        cols = np.array([index[g] for g in lf.treated])
+        dates = self.dates_
+        full = np.flatnonzero((dates >= pd.Timestamp(lf.start)) & (dates <= pd.Timestamp(lf.end)))
         x = self._spend[lf.channel]
-        cf = counterfactual_spend(x, window, cols, lf)[:, cols]
+        cf = counterfactual_spend(x, full, cols, lf)[:, cols]
         s = self.size_.to_numpy()[cols]
         row = np.zeros((self._p, self._n_cand))
         for j, sh in enumerate(self.grid_[lf.channel]):
@@ -434,7 +447,34 @@ class StructuralInference:
                 row[self._ix["gamma"][k, c], j] = tot
                 if k in self._med_k:
                     row[self._ix["beta_q"][self._med_k.index(k), c], j] = kappa[c] * tot
-        return row, lf.incremental, lf.sd
+        return row
+
+    def _early_row(
+        self, lf: Lift, kappa: np.ndarray, total_row: np.ndarray
+    ) -> tuple[np.ndarray, float, float] | None:
+        """The lift's early-window term given its total (readout.json ``early``), or None.
+
+        ``early - slope * total`` is independent of the total for jointly normal readout errors, so
+        it enters as one more term next to the total's (:mod:`experiments.readout_windows`). None
+        when the readout has no early window or the panel's periods do not cover exactly its days.
+        """
+        e = lf.early
+        days = PERIOD_DAYS.get(self.period_)
+        if e is None or days is None:
+            return None
+        dates = self.dates_
+        window = np.flatnonzero((dates >= pd.Timestamp(lf.start)) & (dates <= pd.Timestamp(lf.end)))
+        first = np.flatnonzero((dates >= pd.Timestamp(e.start)) & (dates <= pd.Timestamp(e.end)))
+        if (
+            first.size == 0
+            or first.size >= window.size
+            or first[0] != window[0]
+            or dates[first[0]] != pd.Timestamp(e.start)
+            or dates[first[-1]] + pd.Timedelta(days=days - 1) != pd.Timestamp(e.end)
+        ):
+            return None
+        row = self._window_row(lf, kappa, first) - e.slope_on_total * total_row
+        return row, e.incremental - e.slope_on_total * lf.incremental, e.sd_given_total
 
     # -- sampling ----------------------------------------------------------------
     def _sample(self, cond: np.ndarray, use: Sequence[int], rng: np.random.Generator) -> None:

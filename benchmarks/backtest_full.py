@@ -62,6 +62,13 @@ def main() -> None:
         "structural model's curves)",
     )
     ap.add_argument(
+        "--structural-weight",
+        type=float,
+        default=0.5,
+        help="weight of the structural model's curves in the daily loop's average of the two model "
+        "classes (0.5: equal weights, the default)",
+    )
+    ap.add_argument(
         "--daily-only",
         action="store_true",
         help="only the status quo, the daily loop and the oracle (the equal-spend share; faster)",
@@ -75,6 +82,7 @@ def main() -> None:
             "intensities": tuple(args.intensities.split(",")),
             "average_weeks": args.average_weeks,
             **({"average_models": False} if args.single_model else {}),
+            "structural_weight": args.structural_weight,
         },
     )
     extras = [

@@ -29,6 +29,8 @@ loop):
 * ``blend``: the response model's calibration averaged each week with the structural model's fit on
   the same lifts (``DailyLoop(average_models=True)``; the default of ``backtest_full.py`` since
   session 8; every other variant here is on the response model alone).
+* ``exact-blend`` / ``exact-blend-mixed``: ``blend`` with every test read out exactly (go-darks; or the
+  three intensities in turn): what the averaged loop could reach if readout noise were gone.
 * ``cluster-day``: the fixed block's smooth per-cluster time terms replaced by cluster x day effects
   (two-way: each geo demeaned over time, then each cluster's mean removed each day), so cluster-level
   demand shocks cannot masquerade as the cluster-level random walk of planned budgets.
@@ -110,7 +112,11 @@ class ExactLiftLoop(KnownSpendLoop):
         sd = max(abs(true) * 0.02, 1.0)
         z = stats.norm.ppf(0.5 + lift.confidence / 2)
         return dataclasses.replace(
-            lift, incremental=true, incremental_ci=(true - z * sd, true + z * sd), spend_delta=moved
+            lift,
+            incremental=true,
+            incremental_ci=(true - z * sd, true + z * sd),
+            spend_delta=moved,
+            early=None,  # the real readout's early window does not belong to the exact total
         )
 
 
@@ -226,6 +232,8 @@ VARIANTS = {
     "cluster-day": (DailyLoop, ("go-dark",)),
     "concave": (DailyLoop, ("go-dark",)),
     "blend": (DailyLoop, ("go-dark",)),
+    "exact-blend": (ExactLiftLoop, ("go-dark",)),
+    "exact-blend-mixed": (ExactLiftLoop, MIXED),
 }
 SCOPES = {"cluster-day": cluster_day_effects, "concave": concave_grid}
 
@@ -242,7 +250,7 @@ def main() -> None:
     cls, intensities = VARIANTS[args.variant]
     world = World(args.geos, args.history + args.days, seed=args.seed)
     share = 0.5 if args.variant.endswith("-half") else 1 / 3
-    blend = {"average_models": True} if args.variant == "blend" else {}
+    blend = {"average_models": True} if "blend" in args.variant else {}
     policies = [StatusQuo(), cls(intensities=intensities, test_share=share, **blend), Oracle()]
     scope = SCOPES.get(args.variant, contextlib.nullcontext)()
     with scope:

@@ -82,6 +82,11 @@ def main() -> None:
     )
     ap.add_argument("--plan-on", default="mean", choices=("mean", "draws"))
     ap.add_argument("--average-weeks", type=int, default=1)
+    ap.add_argument(
+        "--average-models",
+        action="store_true",
+        help="the response-model loop averaged with the structural model (the loop's default)",
+    )
     args = ap.parse_args()
     from causal.world import World
 
@@ -102,7 +107,7 @@ def main() -> None:
 
         loop = ExactLiftLoop(average_weeks=args.average_weeks)
     else:
-        loop = DailyLoop(average_weeks=args.average_weeks)
+        loop = DailyLoop(average_weeks=args.average_weeks, average_models=args.average_models)
     hind = Hindsight(loop, "hindsight curves in the guardrail")
     go = GuardedOracle()
     pols = [StatusQuo(), loop, hind, go, Oracle()]

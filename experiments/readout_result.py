@@ -23,6 +23,7 @@ from causal.conformal import PlaceboResult
 from causal.errors import ConfigError
 from causal.inference import EffectInference
 from causal.summary import Summary, fmt_frame, fmt_number
+from experiments.readout_windows import early_window
 
 
 def _iso(d) -> str:
@@ -472,8 +473,19 @@ class Readout:
             },
             "placebo": {k: v.to_dict() for k, v in self.placebo.items()},
             "notes": list(self.notes),
+            "early": self.early_window(),
         }
         return out
+
+    def early_window(self) -> dict | None:
+        """The first periods' incremental given the total (:func:`experiments.readout_windows.early_window`):
+        what the daily series says about the channel's carryover; None without a usable interval."""
+        lo, hi = self.incremental_ci
+        if lo is None or hi is None or self.incremental is None:
+            return None
+        return early_window(
+            self.series, self.incremental, (lo, hi), self.confidence, self.period_name
+        )
 
     # -- plots ----------------------------------------------------------------
     def plot(self, *, kind: str = "counterfactual", ax=None):
