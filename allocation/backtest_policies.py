@@ -207,6 +207,9 @@ class DailyLoop:
         calibration, before the ``average_weeks`` average: model averaging over the two model classes
         (Draper 1995), whose errors differ. :func:`allocation.backtest.default_policies` turns it on
         for horizons of :data:`allocation.backtest.AVERAGE_FROM_DAYS` days or more, where it was measured.
+    structural_weight : float, default=0.5
+        With ``average_models``, the structural model's weight in that average (equal weights by
+        default; 0.25 and 1 measured worse on seeds 0 and 3, docs/backtest.md, session 9).
     intensities : tuple of {"go-dark", "half", "heavy-up"}, default ("go-dark",)
         The round-robin's test intensities, in turn: the ``n``-th round of tests over every channel
         (one test a week, ``len(channels)`` weeks a round) runs ``intensities[n % len]``. A go-dark

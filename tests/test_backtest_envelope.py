@@ -63,6 +63,15 @@ def test_average_curves_fit_one_hill_to_the_mean_response():
     # A negative coefficient is no effect, as the planner plans it.
     neg = average_curves([week({**hill, "beta": -50.0})], setting)["channels"][0]["response"]
     assert neg["beta"] == 0.0
+    # Weights: all on one model class gives that class's curve back.
+    only = average_curves([week(hill), week(log)], setting, weights=(1.0, 0.0))
+    assert np.isclose(only["channels"][0]["response"]["beta"], 50.0, rtol=1e-4)
+
+
+@pytest.mark.parametrize("weight", [-0.1, 1.5])
+def test_structural_weight_outside_zero_one_is_refused(weight):
+    with pytest.raises(ConfigError, match="structural_weight"):
+        DailyLoop(average_models=True, structural_weight=weight)
 
 
 def test_expected_cluster_curves_average_the_draws():
