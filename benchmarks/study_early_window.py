@@ -8,7 +8,8 @@ first week's incremental ``E`` is normal with mean ``E[E] + slope (T - E[T])`` a
 error ``z = ((E - slope T) - (E* - slope T*)) / sd_given_total`` should be standard normal: 90% of
 ``|z|`` within 1.645. The total's own 90% interval is scored beside it.
 
-Then the structural model is fitted with and without the early terms on the same panel and lifts,
+Then the structural model is fitted with and without the early terms (``early_windows``) on the same
+panel and lifts,
 and each lifted channel's posterior mean carryover (adstock decay) is compared with the world's.
 
     python benchmarks/study_early_window.py [--seeds 0-7] [--weekly] [--days 728]
@@ -85,7 +86,7 @@ def run_seed(seed: int, weekly: bool, days: int = 728) -> tuple[list[dict], list
         ls = lifts if use else [dataclasses.replace(lf, early=None) for lf in lifts]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            m = StructuralModel(clusters=clusters, seed=seed).fit(panel, ls)
+            m = StructuralModel(clusters=clusters, seed=seed, early_windows=use).fit(panel, ls)
         for k, ch in enumerate(m.channels_):
             if ch not in {e.channel for e in exps}:
                 continue

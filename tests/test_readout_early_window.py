@@ -1,6 +1,7 @@
 """A readout's first week given its total: its law, its calibration on a simulated world, and its use."""
 
 import dataclasses
+import json
 
 import numpy as np
 import pandas as pd
@@ -117,7 +118,7 @@ def test_a_malformed_early_block_is_refused_naming_its_key(change, named):
         Lift.from_dict(d, "r.json")
 
 
-def test_readout_writes_a_calibrated_early_window_that_the_structural_model_uses():
+def test_readout_writes_a_calibrated_early_window_that_the_structural_model_uses(tmp_path, run_cli):
     w = World(24, 420, seed=3)
     geos = list(w.geos[2::4])
     control = [g for g in w.geos if g not in geos]
@@ -139,11 +140,33 @@ def test_readout_writes_a_calibrated_early_window_that_the_structural_model_uses
     assert abs(z) < 2.6
     lift = Lift.from_dict(d, "ctv readout")
     clusters = dict(zip(w.clusters()["geo"], w.clusters()["cluster"]))
-    model = StructuralModel(clusters=clusters, n_draws=40, seed=0).fit(load_panel(observed), [lift])
-    table = model.to_curves()["lifts"]
+    model = StructuralModel(clusters=clusters, n_draws=40, seed=0, early_windows=True)
+    table = model.fit(load_panel(observed), [lift]).to_curves()["lifts"]
     assert table[0]["early_window"] == [early["start"], early["end"]]
-    # Without the block the model fits the total alone.
-    bare = StructuralModel(clusters=clusters, n_draws=40, seed=0).fit(
+    # Off by default, and without the block the model fits the total alone.
+    default = StructuralModel(clusters=clusters, n_draws=40, seed=0).fit(
+        load_panel(observed), [lift]
+    )
+    assert default.to_curves()["lifts"][0]["early_window"] is None
+    bare = StructuralModel(clusters=clusters, n_draws=40, seed=0, early_windows=True).fit(
         load_panel(observed), [dataclasses.replace(lift, early=None)]
     )
     assert bare.to_curves()["lifts"][0]["early_window"] is None
+    # The command line: --early-window turns it on; with the regression model it is refused.
+    (tmp_path / "panel.csv").write_text(observed.to_csv(index=False))
+    (tmp_path / "readout.json").write_text(json.dumps(d))
+    base = ["--data", str(tmp_path / "panel.csv"), "--lift", str(tmp_path / "readout.json")]
+    out = tmp_path / "c.json"
+    code, _, err = run_cli("calibrate", *base, "--early-window", "--draws", "40", "--out", str(out))
+    assert code == 0, err
+    assert json.loads(out.read_text())["lifts"][0]["early_window"] is not None
+    code, _, err = run_cli(
+        "calibrate",
+        *base,
+        "--early-window",
+        "--model",
+        "regression",
+        "--out",
+        str(tmp_path / "r.json"),
+    )
+    assert code == 2 and "--early-window" in err

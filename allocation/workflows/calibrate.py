@@ -145,6 +145,7 @@ def calibrate_curves(
     cluster_col: str | None = None,
     mediator: str | None = None,
     allow_negative: bool = False,
+    early_windows: bool = False,
     n_draws: int = 200,
     adstock: str = "geometric",
     forms: Sequence[str] = ("hill", "exp", "log"),
@@ -172,7 +173,7 @@ def calibrate_curves(
         Market clusters from a geo -> cluster mapping or a panel column.
     mediator : str, optional
         Branded-query column; when named it must be usable (default ``brand_queries`` if present).
-    allow_negative, n_draws
+    allow_negative, early_windows, n_draws
         Structural model options.
     adstock, forms, holdout
         Regression model options.
@@ -210,7 +211,7 @@ def calibrate_curves(
             else:
                 run = _fit_structural(
                     common, cl, mediator, source, allow_negative, pooling, bias_scale,
-                    confidence, n_draws, seed,
+                    confidence, n_draws, seed, early_windows,
                 )  # fmt: skip
             run.curves["fit"]["covariates_not_adjusted"] = skipped
         else:
@@ -220,7 +221,7 @@ def calibrate_curves(
 
 def _fit_structural(
     common, clusters, mediator, graph_source, allow_negative, pooling, bias_scale, confidence,
-    n_draws, seed,
+    n_draws, seed, early_windows=False,
 ) -> CalibrationRun:  # fmt: skip
     panel, graph = common["panel"], common["graph"]
     med = mediator or DEFAULT_MEDIATOR
@@ -243,6 +244,7 @@ def _fit_structural(
             strict_mediator=bool(mediator),
             graph=graph,
             allow_negative=allow_negative,
+            early_windows=early_windows,
             pooling=pooling,
             demand_bias_scale=bias_scale,
             confidence=confidence,

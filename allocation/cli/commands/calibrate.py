@@ -80,6 +80,13 @@ from causal.errors import ConfigError, DataError
     "--allow-negative", is_flag=True, help="Allow negative channel effects (structural model)."
 )
 @click.option(
+    "--early-window",
+    "early_windows",
+    is_flag=True,
+    help="Also fit each lift's first week given its total (readout.json 'early') as a term on the "
+    "channel's carryover (structural model; off by default, docs/calibration.md).",
+)
+@click.option(
     "--draws",
     "n_draws",
     type=click.IntRange(10, 5000),
@@ -135,6 +142,7 @@ def command(
     cluster_col: str | None,
     mediator: str | None,
     allow_negative: bool,
+    early_windows: bool,
     n_draws: int,
     adstock: str,
     forms: str,
@@ -152,6 +160,8 @@ def command(
     bad = [f for f in form_list if f not in FORMS]
     if bad or not form_list:
         raise ConfigError(f"--forms: '{','.join(bad) or forms}' is not among {', '.join(FORMS)}")
+    if early_windows and model_kind == "regression":
+        raise ConfigError("--early-window: only the structural model uses a lift's first week")
     panel = read_panel(panel_kwargs)
     if registry_url:
         try:
@@ -170,6 +180,7 @@ def command(
         cluster_source=str(clusters_path or "the cluster mapping"),
         mediator=mediator,
         allow_negative=allow_negative,
+        early_windows=early_windows,
         n_draws=n_draws,
         adstock=adstock,
         forms=form_list,
