@@ -171,17 +171,20 @@ def average_curves(
     coefficient counts as no effect, as :func:`plan_lines` plans it. ``weights`` (one per curves
     dict, summing to one) weigh the average; equal weights when None.
     """
-    w = np.full(len(history), 1.0 / len(history)) if weights is None else np.asarray(weights, float)
+    w = None if weights is None else np.asarray(weights, float)
+    if w is not None and np.all(w == w[0]):
+        w = None  # equal weights: the plain mean (the same floating-point sums as always)
     out = []
     for i, key in enumerate(setting.lines):
         xs = spend_grid(setting, i)
         ys = np.zeros_like(xs)
-        for wk, curves in zip(w, history):
+        for j, curves in enumerate(history):
             c = next(c for c in curves["channels"] if (c["name"], c["market"]) == key)
             resp = dict(c["response"])
             resp["beta"] = max(float(resp["beta"]), 0.0)
-            ys += wk * _curve_fn(resp)(xs)
-        out.append({"name": key[0], "market": key[1], "response": fit_hill_curve(xs, ys)})
+            ys += _curve_fn(resp)(xs) if w is None else w[j] * _curve_fn(resp)(xs)
+        mean = ys / len(history) if w is None else ys
+        out.append({"name": key[0], "market": key[1], "response": fit_hill_curve(xs, mean)})
     return {"channels": out}
 
 
