@@ -170,3 +170,34 @@ def test_readout_writes_a_calibrated_early_window_that_the_structural_model_uses
         str(tmp_path / "r.json"),
     )
     assert code == 2 and "--early-window" in err
+
+
+def test_calibrate_refuses_a_malformed_early_block_in_one_line(tmp_path, run_cli):
+    w = World(8, 200, seed=2)
+    geos = list(w.geos[::2])
+    e = Experiment(
+        "ctv", tuple(geos), w.dates[150].date().isoformat(), w.dates[177].date().isoformat(), 0.0
+    )
+    observed, truth = w.simulate([e])
+    (tmp_path / "panel.csv").write_text(observed.to_csv(index=False))
+    t = truth["experiments"][0]
+    d = _readout_dict()
+    d.update(
+        treated=geos,
+        test_period=[t["start"], t["end"]],
+        spend_delta=t["spend_delta"],
+        early={**d["early"], "start": t["start"], "end": t["start"], "sd_given_total": -1.0},
+    )
+    (tmp_path / "readout.json").write_text(json.dumps(d))
+    code, _, err = run_cli(
+        "calibrate",
+        "--data",
+        str(tmp_path / "panel.csv"),
+        "--lift",
+        str(tmp_path / "readout.json"),
+        "--out",
+        str(tmp_path / "c.json"),
+    )
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and "early.sd_given_total" in lines[0], err
+    assert "readout.json" in lines[0] and not (tmp_path / "c.json").exists()
