@@ -189,15 +189,8 @@ def test_calibrate_refuses_a_malformed_early_block_in_one_line(tmp_path, run_cli
         early={**d["early"], "start": t["start"], "end": t["start"], "sd_given_total": -1.0},
     )
     (tmp_path / "readout.json").write_text(json.dumps(d))
-    code, _, err = run_cli(
-        "calibrate",
-        "--data",
-        str(tmp_path / "panel.csv"),
-        "--lift",
-        str(tmp_path / "readout.json"),
-        "--out",
-        str(tmp_path / "c.json"),
-    )
+    inputs = ["--data", str(tmp_path / "panel.csv"), "--lift", str(tmp_path / "readout.json")]
+    code, _, err = run_cli("calibrate", *inputs, "--out", str(tmp_path / "c.json"))
     lines = [ln for ln in err.strip().splitlines() if ln.strip()]
     assert code == 2 and len(lines) == 1 and "early.sd_given_total" in lines[0], err
     assert "readout.json" in lines[0] and not (tmp_path / "c.json").exists()
