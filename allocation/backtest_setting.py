@@ -77,14 +77,11 @@ def plan_lines(
     from allocation.curves import CurveSet
     from allocation.optimize import allocate
 
-    by = {(c["name"], c["market"]): c for c in curves["channels"]}
     n = len(setting.lines)
     lower = np.zeros(n) if lower is None else np.asarray(lower, float)
     upper = np.full(n, budget) if upper is None else np.minimum(np.asarray(upper, float), budget)
     lines = []
-    for i, key in enumerate(setting.lines):
-        resp = dict(by[key]["response"])
-        resp["beta"] = max(float(resp["beta"]), 0.0)
+    for i, (key, resp) in enumerate(zip(setting.lines, line_responses(setting, curves))):
         if envelope_below_tangent:
             resp = _envelope_below_tangent(resp, float(upper[i]))
         lines.append(
@@ -109,6 +106,18 @@ def plan_lines(
         s_curves=s_curves or ("envelope" if exact_envelope else "milp"),
     )
     return plan.lines["spend"].to_numpy(dtype=float)
+
+
+def line_responses(setting: Setting, curves: dict) -> list[dict]:
+    """Each line's response block of ``curves`` (a curves.json dict), in ``setting.lines`` order; a
+    negative coefficient counts as no effect (beta 0), as the loops plan it."""
+    by = {(c["name"], c["market"]): c for c in curves["channels"]}
+    out = []
+    for key in setting.lines:
+        resp = dict(by[key]["response"])
+        resp["beta"] = max(float(resp["beta"]), 0.0)
+        out.append(resp)
+    return out
 
 
 def _envelope_below_tangent(resp: dict, upper: float) -> dict:
@@ -174,15 +183,14 @@ def average_curves(
     w = None if weights is None else np.asarray(weights, float)
     if w is not None and np.all(w == w[0]):
         w = None  # equal weights: the plain mean (the same floating-point sums as always)
+    responses = [line_responses(setting, curves) for curves in history]
     out = []
     for i, key in enumerate(setting.lines):
         xs = spend_grid(setting, i)
         ys = np.zeros_like(xs)
-        for j, curves in enumerate(history):
-            c = next(c for c in curves["channels"] if (c["name"], c["market"]) == key)
-            resp = dict(c["response"])
-            resp["beta"] = max(float(resp["beta"]), 0.0)
-            ys += _curve_fn(resp)(xs) if w is None else w[j] * _curve_fn(resp)(xs)
+        for j, resps in enumerate(responses):
+            f = _curve_fn(resps[i])
+            ys += f(xs) if w is None else w[j] * f(xs)
         mean = ys / len(history) if w is None else ys
         out.append({"name": key[0], "market": key[1], "response": fit_hill_curve(xs, mean)})
     return {"channels": out}

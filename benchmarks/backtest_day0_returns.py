@@ -17,20 +17,10 @@ import numpy as np
 
 from allocation.backtest import line_marginal_returns
 from allocation.backtest_policies import _fit, confounding_prior, true_curve_fns
-from allocation.backtest_setting import _curve_fn, average_curves, make_setting
+from allocation.backtest_setting import _curve_fn, average_curves, line_responses, make_setting
 from allocation.backtest_structural_fit import expected_cluster_curves, fit_structural
 from allocation.calibration import calibrate
 from causal.world import World
-
-
-def curve_fns(setting, curves: dict) -> list:
-    by = {(c["name"], c["market"]): c for c in curves["channels"]}
-    out = []
-    for key in setting.lines:
-        r = dict(by[key]["response"])
-        r["beta"] = max(float(r["beta"]), 0.0)
-        out.append(_curve_fn(r))
-    return out
 
 
 def main() -> None:
@@ -66,7 +56,7 @@ def main() -> None:
     clusters = list(dict.fromkeys(cl for _, cl in setting.lines))
     print(f"seed {args.seed}; lines' clusters in order {', '.join(clusters)}")
     for name, curves in models.items():
-        fns = curve_fns(setting, curves)
+        fns = [_curve_fn(r) for r in line_responses(setting, curves)]
         marginal = line_marginal_returns(fns, sq) / true_marginal
         average = np.array([f(np.array([x]))[0] / x for f, x in zip(fns, sq)]) / true_average
         print(

@@ -34,7 +34,13 @@ from allocation.backtest import (
     line_marginal_returns,
 )
 from allocation.backtest_policies import guardrail_today, true_curve_fns
-from allocation.backtest_setting import Setting, _curve_fn, best_allocation, plan_lines
+from allocation.backtest_setting import (
+    Setting,
+    _curve_fn,
+    best_allocation,
+    line_responses,
+    plan_lines,
+)
 
 OUT = Path(__file__).with_name("out")
 
@@ -54,13 +60,7 @@ class Hindsight:
 
 
 def line_fns(setting: Setting, curves: dict) -> list:
-    by = {(c["name"], c["market"]): c for c in curves["channels"]}
-    out = []
-    for key in setting.lines:
-        r = dict(by[key]["response"])
-        r["beta"] = max(float(r["beta"]), 0.0)
-        out.append(_curve_fn(r))
-    return out
+    return [_curve_fn(r) for r in line_responses(setting, curves)]
 
 
 def main() -> None:
