@@ -1,12 +1,22 @@
-"""Each model class's marginal returns on the daily loop's first day, against the world's (issue 14).
+"""Each model class's marginal returns and curvature on the daily loop's first day, against the world's
+(issue 14).
 
 On the full configuration's shared start (history and the battery's five go-dark lifts), fits what the
 daily loop fits on day 0 (the response model calibrated on the lifts; the structural model, 60 draws;
 their equal-weight average) and prints, per line (channel x cluster), each one's marginal and average
-return at the status quo over the world's true ones, and the mean absolute log error of the
-marginal returns. Figures: docs/backtest.md, "Session 9: the averaged loop's ceiling and its weights".
+return at the status quo over the world's true ones, the mean absolute log error of the marginal
+returns, and the curve's elasticity of the marginal return to spend at the status quo (``d log f' /
+d log x`` over +-10%: how fast returns fall as spend moves, which sets how far a plan moves) beside
+the world's. Then the structural model's half-saturation picks per channel (share of its draws at each
+multiple of the channel's mean spend per unit size, and the world's own multiple).
 
-    python benchmarks/backtest_day0_returns.py --seed 0
+With ``--frozen`` it also runs the backtest with each of the three day-0 curve sets planned, frozen,
+every day of the horizon inside the guardrail (no tests, no refits), beside the oracle within the
+guardrail: the share of the oracle's gain over the status quo at equal spend that the day-0 curves
+alone are worth. Figures: docs/backtest.md, "Session 9: the averaged loop's ceiling and its weights"
+and "Session 10: programmatic's curve is the lever".
+
+    python benchmarks/backtest_day0_returns.py --seed 0 [--frozen]
 """
 
 from __future__ import annotations
@@ -15,12 +25,74 @@ import argparse
 
 import numpy as np
 
-from allocation.backtest import line_marginal_returns
-from allocation.backtest_policies import _fit, confounding_prior, true_curve_fns
-from allocation.backtest_setting import _curve_fn, average_curves, line_responses, make_setting
+from allocation.backtest import GuardedOracle, Oracle, StatusQuo, backtest, line_marginal_returns
+from allocation.backtest_policies import _fit, confounding_prior, guardrail_today, true_curve_fns
+from allocation.backtest_setting import (
+    Setting,
+    _curve_fn,
+    average_curves,
+    line_responses,
+    make_setting,
+    plan_lines,
+)
 from allocation.backtest_structural_fit import expected_cluster_curves, fit_structural
 from allocation.calibration import calibrate
+from allocation.structural import StructuralModel
 from causal.world import World
+
+STEP = 1.1  # the elasticity's central difference: spend x 1/1.1 and x 1.1
+
+
+def day0_models(setting: Setting, frame) -> tuple[dict[str, dict], StructuralModel]:
+    """What the daily loop plans on at day 0: each model class's line curves and their average."""
+    response = calibrate(
+        _fit(setting, frame, 0),
+        list(setting.lifts),
+        bias_scale=confounding_prior(setting.world),
+        seed=setting.seed,
+    ).to_dict()
+    response = average_curves([response], setting)
+    model = fit_structural(setting, frame, 0, setting.lifts, n_draws=60)
+    structural = expected_cluster_curves(model.to_curves(), setting)
+    models = {
+        "response model": response,
+        "structural model": structural,
+        "average": average_curves([response, structural], setting),
+    }
+    return models, model
+
+
+def elasticity(fns: list, x: np.ndarray) -> np.ndarray:
+    """Each line's ``d log f'(x) / d log x`` at ``x`` (central difference over x/STEP .. x*STEP)."""
+    lo, hi = line_marginal_returns(fns, x / STEP), line_marginal_returns(fns, x * STEP)
+    return np.log(hi / lo) / np.log(STEP**2)
+
+
+class Frozen:
+    """Plans every day inside the guardrail on one fixed set of line curves (a curves.json dict)."""
+
+    def __init__(self, name: str, curves: dict, max_change: float = 0.15) -> None:
+        self.name, self.curves, self.max_change = name, curves, max_change
+
+    def decide(self, day: int, setting: Setting, context: dict) -> np.ndarray:
+        lo, hi, _ = guardrail_today(setting, context["plan"], day, self.max_change)
+        return plan_lines(setting, self.curves, setting.budget, lo, hi)
+
+
+def print_half_saturation_picks(model: StructuralModel, world: World) -> None:
+    """Share of the structural model's draws at each half-saturation multiple, per channel."""
+    print(
+        "structural model's half-saturation picks (share of draws at each multiple of mean spend):"
+    )
+    combos = model.draws_["shape"]
+    for k, ch in enumerate(model.channels_):
+        grid = model.grid_[ch]
+        ref = grid[0].half_saturation / model.half_saturations[0]
+        picks = np.array([grid[j].half_saturation / ref for j in combos[:, k]])
+        shares = "  ".join(
+            f"{m:g}x {np.mean(np.isclose(picks, m)):.0%}" for m in model.half_saturations
+        )
+        print(f"   {ch:16s} {shares}   world's: {world.params[ch]['half_saturation'] / ref:.2f}x")
 
 
 def main() -> None:
@@ -29,6 +101,11 @@ def main() -> None:
     ap.add_argument("--geos", type=int, default=50)
     ap.add_argument("--history", type=int, default=365)
     ap.add_argument("--days", type=int, default=182)
+    ap.add_argument(
+        "--frozen",
+        action="store_true",
+        help="also plan the horizon on each day-0 curve set, frozen, inside the guardrail",
+    )
     args = ap.parse_args()
     world = World(args.geos, args.history + args.days, seed=args.seed)
     setting = make_setting(world, args.days, seed=args.seed)
@@ -37,38 +114,43 @@ def main() -> None:
     truth = true_curve_fns(setting)
     true_marginal = line_marginal_returns(truth, sq)
     true_average = np.array([f(np.array([x]))[0] / x for f, x in zip(truth, sq)])
-    response = calibrate(
-        _fit(setting, frame, 0),
-        list(setting.lifts),
-        bias_scale=confounding_prior(world),
-        seed=args.seed,
-    ).to_dict()
-    response = average_curves([response], setting)
-    structural = expected_cluster_curves(
-        fit_structural(setting, frame, 0, setting.lifts, n_draws=60).to_curves(), setting
-    )
-    models = {
-        "response model": response,
-        "structural model": structural,
-        "average": average_curves([response, structural], setting),
-    }
+    true_elasticity = elasticity(truth, sq)
+    models, structural = day0_models(setting, frame)
     channels = list(dict.fromkeys(ch for ch, _ in setting.lines))
     clusters = list(dict.fromkeys(cl for _, cl in setting.lines))
     print(f"seed {args.seed}; lines' clusters in order {', '.join(clusters)}")
+    print("world's elasticity of the marginal return at the status quo:")
+    for ch in channels:
+        idx = [i for i, (c, _) in enumerate(setting.lines) if c == ch]
+        print(f"   {ch:16s} {' '.join(f'{true_elasticity[i]:.2f}' for i in idx)}")
     for name, curves in models.items():
         fns = [_curve_fn(r) for r in line_responses(setting, curves)]
         marginal = line_marginal_returns(fns, sq) / true_marginal
         average = np.array([f(np.array([x]))[0] / x for f, x in zip(fns, sq)]) / true_average
+        elastic = elasticity(fns, sq)
         print(
             f"{name}: marginal return / true, mean |log| {np.mean(np.abs(np.log(marginal))):.2f} "
-            f"(average return: {np.mean(np.abs(np.log(average))):.2f})"
+            f"(average return: {np.mean(np.abs(np.log(average))):.2f}; elasticity, mean |error| "
+            f"{np.mean(np.abs(elastic - true_elasticity)):.2f})"
         )
         for ch in channels:
             idx = [i for i, (c, _) in enumerate(setting.lines) if c == ch]
             print(
                 f"   {ch:16s} marginal {' '.join(f'{marginal[i]:.2f}' for i in idx)}"
                 f"   average {' '.join(f'{average[i]:.2f}' for i in idx)}"
+                f"   elasticity {' '.join(f'{elastic[i]:.2f}' for i in idx)}"
             )
+    print_half_saturation_picks(structural, world)
+    if not args.frozen:
+        return
+    policies = [StatusQuo(), *(Frozen(f"{n}, frozen", c) for n, c in models.items())]
+    result = backtest(
+        world, days=args.days, seed=args.seed, policies=[*policies, GuardedOracle(), Oracle()]
+    )
+    shares = result.summary_table["share_of_oracle_gain"]
+    print("day-0 curves planned frozen inside the guardrail, share of the oracle's gain:")
+    for name, share in shares.items():
+        print(f"   {name:32s} {share:.1%}")
 
 
 if __name__ == "__main__":

@@ -31,13 +31,18 @@ loop):
   session 8; every other variant here is on the response model alone).
 * ``exact-blend`` / ``exact-blend-mixed``: ``blend`` with every test read out exactly (go-darks; or the
   three intensities in turn): what the averaged loop could reach if readout noise were gone.
+* ``true-channels``: ``blend`` with the lines of the channels ``--true-channels`` names (default
+  programmatic) planned on the world's true steady-state curves (direct plus the query path, fitted by
+  one Hill curve per line as the loop's own curves are), every other line on the loop's curves: what
+  getting those channels' curves right is worth (session 10).
 * ``cluster-day``: the fixed block's smooth per-cluster time terms replaced by cluster x day effects
   (two-way: each geo demeaned over time, then each cluster's mean removed each day), so cluster-level
   demand shocks cannot masquerade as the cluster-level random walk of planned budgets.
 
     python benchmarks/backtest_loop_ceiling.py --variant exact --seed 0
 
-Figures: docs/backtest.md, "What caps the daily loop (session 7)".
+Figures: docs/backtest.md, "What caps the daily loop (session 7)" and "Session 10: programmatic's
+curve is the lever".
 """
 
 from __future__ import annotations
@@ -53,8 +58,8 @@ from scipy import stats
 
 import allocation.fixed_effects as fixed_effects
 from allocation.backtest import DailyLoop, Oracle, StatusQuo, backtest
-from allocation.backtest_policies import _fit, confounding_prior
-from allocation.backtest_setting import Setting
+from allocation.backtest_policies import _fit, confounding_prior, true_curve_fns
+from allocation.backtest_setting import Setting, fit_hill_curve, spend_grid
 from allocation.calibration import calibrate
 from allocation.calibration_lifts import Lift, lift_design
 from allocation.response_model import ChannelCurve, ResponseModel
@@ -118,6 +123,30 @@ class ExactLiftLoop(KnownSpendLoop):
             spend_delta=moved,
             early=None,  # the real readout's early window does not belong to the exact total
         )
+
+
+class TrueChannelsLoop(DailyLoop):
+    """The loop planning the lines of ``true_channels`` on the world's true curves (a diagnostic)."""
+
+    def __init__(self, true_channels: Sequence[str] = ("programmatic",), **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.true_channels = tuple(true_channels)
+        self._true: dict[tuple[str, str], dict] | None = None
+
+    def _recalibrate(self, day, setting, context) -> dict:
+        curves = super()._recalibrate(day, setting, context)
+        if self._true is None:
+            fns = true_curve_fns(setting)
+            self._true = {
+                key: fit_hill_curve(spend_grid(setting, i), fns[i](spend_grid(setting, i)))
+                for i, key in enumerate(setting.lines)
+                if key[0] in self.true_channels
+            }
+        lines = [
+            {**c, "response": self._true.get((c["name"], c["market"]), c["response"])}
+            for c in curves["channels"]
+        ]
+        return {**curves, "channels": lines}
 
 
 def _saturations(ref: float) -> list[tuple[str, dict]]:
@@ -234,6 +263,7 @@ VARIANTS = {
     "blend": (DailyLoop, ("go-dark",)),
     "exact-blend": (ExactLiftLoop, ("go-dark",)),
     "exact-blend-mixed": (ExactLiftLoop, MIXED),
+    "true-channels": (TrueChannelsLoop, ("go-dark",)),
 }
 SCOPES = {"cluster-day": cluster_day_effects, "concave": concave_grid}
 
@@ -245,12 +275,23 @@ def main() -> None:
     ap.add_argument("--geos", type=int, default=50)
     ap.add_argument("--history", type=int, default=365)
     ap.add_argument("--days", type=int, default=182)
+    ap.add_argument(
+        "--true-channels",
+        default="programmatic",
+        help="with --variant true-channels: the channels planned on the world's true curves (comma list)",
+    )
     args = ap.parse_args()
     started = time.perf_counter()
     cls, intensities = VARIANTS[args.variant]
     world = World(args.geos, args.history + args.days, seed=args.seed)
     share = 0.5 if args.variant.endswith("-half") else 1 / 3
-    blend = {"average_models": True} if "blend" in args.variant else {}
+    blend = (
+        {"average_models": True}
+        if "blend" in args.variant or args.variant == "true-channels"
+        else {}
+    )
+    if args.variant == "true-channels":
+        blend["true_channels"] = tuple(args.true_channels.split(","))
     policies = [StatusQuo(), cls(intensities=intensities, test_share=share, **blend), Oracle()]
     scope = SCOPES.get(args.variant, contextlib.nullcontext)()
     with scope:
