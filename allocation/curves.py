@@ -324,6 +324,8 @@ class CurveSet:
             raise DataError(
                 f"{source}: key 'aggregates' must be a list of curve lines (reports only)"
             )
+        if "identification" in data:
+            _check_identification(data["identification"], source)
         return cls(
             curves,
             str(data.get("outcome", "signups")),
@@ -365,6 +367,28 @@ def _number(
     if nonneg and v < 0:
         raise DataError(f"{where}: key '{key}' must be >= 0, got {value}")
     return v
+
+
+def _check_identification(ident, source: str) -> None:
+    """curves.json's ``identification`` (read by the plan report): per channel an object whose
+    ``lifts`` is a list and whose ``half_saturation_at_grid_edge`` is null or carries a share in [0, 1]."""
+    if not isinstance(ident, dict):
+        raise DataError(f"{source}: key 'identification' must be an object of channels")
+    for ch, v in ident.items():
+        where = f"{source}: identification.{ch}"
+        if not isinstance(v, dict):
+            raise DataError(f"{where} must be an object, got {json.dumps(v)}")
+        if not isinstance(v.get("lifts", []), list):
+            raise DataError(f"{where}.lifts must be a list, got {json.dumps(v['lifts'])}")
+        edge = v.get("half_saturation_at_grid_edge")
+        share = edge.get("share") if isinstance(edge, dict) else None
+        if edge is not None and not (
+            isinstance(share, (int, float)) and not isinstance(share, bool) and 0 <= share <= 1
+        ):
+            raise DataError(
+                f"{where}.half_saturation_at_grid_edge must be null or an object with a share in "
+                f"[0, 1], got {json.dumps(edge)}"
+            )
 
 
 def _parse_draws(data: dict, curves: list[Curve], source: str) -> list[dict[str, np.ndarray]]:

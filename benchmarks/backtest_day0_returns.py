@@ -38,6 +38,7 @@ from allocation.backtest_setting import (
 from allocation.backtest_structural_fit import expected_cluster_curves, fit_structural
 from allocation.calibration import calibrate
 from allocation.structural import StructuralModel
+from allocation.structural_result import draw_multiples
 from causal.world import World
 
 STEP = 1.1  # the elasticity's central difference: spend x 1/1.1 and x 1.1
@@ -88,7 +89,7 @@ def print_half_saturation_picks(model: StructuralModel, world: World) -> None:
     for k, ch in enumerate(model.channels_):
         grid = model.grid_[ch]
         ref = grid[0].half_saturation / model.half_saturations[0]
-        picks = np.array([grid[j].half_saturation / ref for j in combos[:, k]])
+        picks = draw_multiples(grid, model.half_saturations, combos[:, k])
         shares = "  ".join(
             f"{m:g}x {np.mean(np.isclose(picks, m)):.0%}" for m in model.half_saturations
         )

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from allocation.calibration import Lift
+from allocation.curves import CurveSet
 from allocation.structural import MediatorWarning, StructuralModel, resolve_clusters
+from allocation.structural_result import grid_edges
 from causal import response as R
 from causal.errors import DataError
 from causal.panel import load_panel
@@ -113,6 +115,16 @@ def test_plausible_positive_and_draws_coherent(no_lift):
     )
     assert set(curves["identification"]) == set(world.channels)
     assert all(v["lift_checked"] is False for v in curves["identification"].values())
+    # the grid-edge flag is the model's own draws' (structural_result.grid_edges), for every channel
+    edges = grid_edges(model.grid_, model.half_saturations, model.draws_["shape"], model.channels_)
+    assert {
+        ch: v["half_saturation_at_grid_edge"] for ch, v in curves["identification"].items()
+    } == edges
+    flagged = [ch for ch, e in edges.items() if e]
+    assert all(
+        any(n.startswith(f"{ch}: ") and "grid's" in n for n in model.notes_) for ch in flagged
+    )
+    CurveSet.from_dict(curves)  # the file it writes passes the loader's checks
     json.dumps(curves)  # serialisable, no NaN objects
     # The curve draws at the panel's mean spend agree with the summed line responses of the same draw.
     social = [ln for ln in lines if ln["name"] == "social"]

@@ -10,6 +10,7 @@ from allocation.cli.report import (
     Report,
     currency_context,
     fmt_fixed,
+    grid_edge_warning,
     money_label,
     per_spend_label,
 )
@@ -253,6 +254,9 @@ def structural_warnings(
             f"No demand adjustment for {', '.join(undone)} (the query column is missing or constant): "
             "their credit may carry demand they follow; the intervals are widened for it."
         )
+    edge = grid_edge_warning(curves.get("identification", {}))
+    if edge:
+        out.append(edge)
     share = float(summary["total"].sum()) / total_outcome if total_outcome else float("nan")
     if share > 0.6:
         out.append(

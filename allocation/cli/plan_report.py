@@ -17,6 +17,7 @@ from allocation.cli.report import (
     fmt_fixed,
     fmt_money,
     fmt_pct,
+    grid_edge_warning,
     money_label,
 )
 from allocation.curves import CurveSet
@@ -131,6 +132,9 @@ def plan_warnings(run) -> list[str]:
             f"No lift has tested {', '.join(untested)}: their curves rest on the panel and the "
             "causal graph alone, and the plan moves their spend on that alone."
         )
+    edge = grid_edge_warning(ident)
+    if edge:
+        out.append(edge)
     moved = [
         f"{r['name']}" + (f" ({r['market']})" if r.get("market") else "")
         for r in d["lines"]

@@ -178,6 +178,25 @@ _NUMERIC = re.compile(
 )
 
 
+def grid_edge_warning(identification: dict) -> str | None:
+    """The warning for channels whose curvature sits at the edge of the structural model's shape grid
+    (curves.json ``identification.<channel>.half_saturation_at_grid_edge``), or None."""
+    edges = {
+        ch: v.get("half_saturation_at_grid_edge")
+        for ch, v in sorted(identification.items())
+        if v.get("half_saturation_at_grid_edge")
+    }
+    if not edges:
+        return None
+    return (
+        "The curvature of "
+        + ", ".join(f"{ch} ({e['share']:.0%} of draws)" for ch, e in edges.items())
+        + " sits at the edge of the model's shape grid: its marginal return is not pinned down by "
+        "the panel, and plans that move its spend follow that return; a heavy-up or half-cut test "
+        "measures it (liftlab propose-tests)."
+    )
+
+
 def _is_numeric_column(values: Sequence[str]) -> bool:
     # Numbers (ranges of them, "1,234 – 5,678"; with a standard error, "3.5% ± 0.8%"; amounts in the
     # current currency, "EUR 1,234") align right and never wrap; words align left.
