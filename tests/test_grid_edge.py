@@ -80,30 +80,22 @@ def test_a_malformed_identification_is_refused_at_load(identification, where):
     assert where in str(err.value)
 
 
+def _allocate(run_cli, tmp_path, identification, *options: str):
+    curves = tmp_path / "curves.json"
+    curves.write_text(json.dumps({**CURVES, "identification": identification}))
+    return run_cli("allocate", "--curves", str(curves), "--out", str(tmp_path / "p.json"), *options)
+
+
 def test_allocate_refuses_it_in_one_line_and_warns_on_a_valid_one(tmp_path, run_cli):
-    bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({**CURVES, "identification": {"ctv": []}}))
-    code, out, err = run_cli("allocate", "--curves", str(bad), "--out", str(tmp_path / "p.json"))
+    code, out, err = _allocate(run_cli, tmp_path, {"ctv": []})
     assert code == 2 and out == ""
-    assert err.count("\n") == 1 and "bad.json" in err and "identification.ctv" in err, err
+    assert err.count("\n") == 1 and "curves.json" in err and "identification.ctv" in err, err
     assert not (tmp_path / "p.json").exists()
     name = CURVES["channels"][0]["name"]
-    good = tmp_path / "good.json"
     edge = {"edge": "largest", "multiple": 4.0, "share": 0.9}
-    good.write_text(
-        json.dumps({**CURVES, "identification": {name: {"half_saturation_at_grid_edge": edge}}})
-    )
     html = tmp_path / "p.html"
-    code, _, err = run_cli(
-        "allocate",
-        "--curves",
-        str(good),
-        "--out",
-        str(tmp_path / "p.json"),
-        "--report",
-        str(html),
-        "--audit-db",
-        str(tmp_path / "a.db"),
-    )
+    db = tmp_path / "a.db"
+    ident = {name: {"half_saturation_at_grid_edge": edge}}
+    code, _, err = _allocate(run_cli, tmp_path, ident, "--report", str(html), "--audit-db", str(db))
     assert code == 0, err
     assert f"The curvature of {name} (90% of draws) sits at the edge" in html.read_text()
