@@ -31,6 +31,7 @@ from allocation.calibration import Lift, calibrate
 from allocation.constraints import guardrail_box
 from allocation.next_test import INTENSITIES
 from allocation.response_model import ResponseModel
+from allocation.structural_inputs import PRIOR_ON
 from causal.errors import ConfigError
 from causal.world import EXOGENOUS_CHANNELS, World
 from experiments.registry import Registry
@@ -210,6 +211,11 @@ class DailyLoop:
     structural_weight : float, default=0.5
         With ``average_models``, the structural model's weight in that average (equal weights by
         default; 0.25 and 1 measured worse on seeds 0 and 3, docs/backtest.md, session 9).
+    structural_prior_on : {"marginal_return", "coefficient"}, default="marginal_return"
+        With ``average_models``, the structural model's ``prior_on``: the loop plans on curvature, and
+        with the prior on the Hill coefficient the structural model gave programmatic a nearly
+        straight curve on three worlds of four (docs/backtest.md, session 10); ``"coefficient"``
+        is the loop before that.
     intensities : tuple of {"go-dark", "half", "heavy-up"}, default ("go-dark",)
         The round-robin's test intensities, in turn: the ``n``-th round of tests over every channel
         (one test a week, ``len(channels)`` weeks a round) runs ``intensities[n % len]``. A go-dark
@@ -234,6 +240,7 @@ class DailyLoop:
         average_weeks: int = 13,
         average_models: bool = False,
         structural_weight: float = 0.5,
+        structural_prior_on: str = "marginal_return",
         intensities: tuple[str, ...] = ("go-dark",),
         audit: AuditLog | None = None,
     ) -> None:
@@ -250,6 +257,11 @@ class DailyLoop:
         if not 0 <= structural_weight <= 1:
             raise ConfigError(f"structural_weight must be in [0, 1], got {structural_weight}")
         self.structural_weight = float(structural_weight)
+        if structural_prior_on not in PRIOR_ON:
+            raise ConfigError(
+                f"structural_prior_on must be one of {', '.join(PRIOR_ON)}, got {structural_prior_on!r}"
+            )
+        self.structural_prior_on = structural_prior_on
         self.calibrations_: list[dict] = []
         self.pooling = pooling
         if proposer not in self.PROPOSERS:
@@ -340,7 +352,14 @@ class DailyLoop:
         if not self.average_models:
             return curves
         frame = context["frame"]() if frame is None else frame  # one world run a week
-        model = fit_structural(setting, frame, day, self.lifts_, n_draws=60)
+        model = fit_structural(
+            setting,
+            frame,
+            day,
+            self.lifts_,
+            n_draws=60,
+            options={"prior_on": self.structural_prior_on},
+        )
         structural = expected_cluster_curves(model.to_curves(), setting)
         w = self.structural_weight
         return average_curves([curves, structural], setting, weights=(1 - w, w))

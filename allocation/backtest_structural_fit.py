@@ -29,9 +29,16 @@ from causal.graph import default_graph, joint_controls, normalise
 
 
 def fit_structural(
-    setting: Setting, frame: pd.DataFrame, day: int, lifts: Sequence[Lift], *, n_draws: int
+    setting: Setting,
+    frame: pd.DataFrame,
+    day: int,
+    lifts: Sequence[Lift],
+    *,
+    n_draws: int,
+    options: dict | None = None,
 ) -> StructuralModel:
-    """The structural model on the panel before ``day`` and every lift read out by then."""
+    """The structural model on the panel before ``day`` and every lift read out by then
+    (``options``: further :class:`~allocation.structural.StructuralModel` parameters)."""
     panel = panel_before(setting, frame, day)
     graph = normalise(default_graph(panel.channels, panel.y), panel.channels, panel.y)
     fitted_to = panel.dates[-1].date().isoformat()
@@ -43,6 +50,7 @@ def fit_structural(
             graph=graph,
             n_draws=n_draws,
             seed=setting.seed,
+            **(options or {}),
         ).fit(panel, [lf for lf in lifts if lf.end <= fitted_to])
 
 

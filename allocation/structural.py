@@ -107,6 +107,7 @@ from allocation.structural_inputs import (  # noqa: F401  (re-exported: the publ
     CAPTURE_DECAYS,
     DECAYS,
     HALF_SATURATION,
+    PRIOR_ON,
     Q_LEADS,
     Q_SMOOTHING,
     SHAPES,
@@ -156,7 +157,22 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
     prior_scale : float, default=0.25
         Prior sd of a channel's coefficient, in units of the mean outcome per
         unit size (a saturated channel one prior sd strong adds the average
-        market's outcome).
+        market's outcome), at the grid's centre shape (half-saturation at the
+        mean spend, exponent 1).
+    prior_on : {"coefficient", "marginal_return"}, default="coefficient"
+        What that prior holds the same across shapes. ``"coefficient"``: the Hill
+        coefficient, whose prior is tighter on what the panel measures for a steep
+        shape than for a flat one, so the marginal likelihood favours flat shapes
+        where the panel cannot tell them apart (issue 14, docs/backtest.md, session
+        10: programmatic drifts to the grid's largest half-saturation).
+        ``"marginal_return"``: the channel's marginal return at its mean spend (the
+        coefficient's sd scales inversely with the shape's slope there; demand-capture
+        channels whose shapes weigh by the prior keep the coefficient prior), so the
+        shape weights compare shapes by fit and lifts: the curvature a plan follows
+        comes out closer to the world's, and the daily loop plans on it
+        (:class:`allocation.backtest.DailyLoop`). Not calibrate's default: on the
+        credit study it changes credit little (docs/backtest.md, session 10), and
+        the credit figures the documentation states rest on the coefficient prior.
     capture_prior_scale : float, default=0.05
         The same for demand-capture channels (spend with a parent in the graph, e.g. branded search).
     capture_shape_weights : {"prior", "likelihood"}, default="prior"
@@ -234,6 +250,7 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         allow_negative: bool = False,
         early_windows: bool = False,
         prior_scale: float = 0.25,
+        prior_on: str = "coefficient",
         capture_prior_scale: float = 0.05,
         capture_shape_weights: str = "prior",
         pooling: float = 0.5,
@@ -263,6 +280,7 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         self.allow_negative = allow_negative
         self.early_windows = early_windows
         self.prior_scale = prior_scale
+        self.prior_on = prior_on
         self.capture_prior_scale = capture_prior_scale
         self.capture_shape_weights = capture_shape_weights
         self.pooling = pooling
@@ -522,6 +540,10 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         ):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"StructuralModel: {name} must be > 0, got {getattr(self, name)}")
+        if self.prior_on not in PRIOR_ON:
+            raise ConfigError(
+                f"StructuralModel: prior_on must be one of {', '.join(PRIOR_ON)}, got {self.prior_on!r}"
+            )
         if self.capture_shape_weights not in ("prior", "likelihood"):
             raise ConfigError(
                 "StructuralModel: capture_shape_weights must be 'prior' or 'likelihood', "

@@ -250,6 +250,7 @@ def curves_dict(model: Model) -> dict:
             if model.has_mediator_
             else None,
             "shape_effective_draws": model.shape_ess_,
+            "prior_on": model.prior_on,
             "dates": [model.dates_[0].date().isoformat(), model.dates_[-1].date().isoformat()],
         },
         "confidence": model.confidence,

@@ -115,6 +115,48 @@ class StructuralInference:
         for idx in self._ix["beta_q"]:
             prec[np.ix_(idx, idx)] = self._pooled_precision(self._tau["beta_q"])
         self._prior_prec = prec
+        self._slope = self._shape_slopes()
+
+    def _shape_slopes(self) -> np.ndarray:
+        """(K, n_cand) each shape's slope at the channel's mean spend per unit size, ``f'(ref) ref``,
+        over the grid centre's (half-saturation at the mean spend, exponent 1: 1/4).
+
+        With ``prior_on="marginal_return"`` a channel's coefficient prior at shape ``j`` has sd
+        ``tau / slope[j]``: the prior is on the marginal return at mean spend, the same for every shape.
+        A prior on the coefficient instead (``"coefficient"``) is tighter on what the panel measures for
+        a steep shape than for a flat one, and the marginal likelihood's Occam factor then favours the
+        flat one: a channel the panel does not pin down drifts to the grid's largest half-saturation
+        (issue 14, docs/backtest.md session 10: programmatic on three worlds of four).
+        """
+        out = np.ones((self._K, self._n_cand))
+        if self.prior_on == "coefficient":
+            return out
+        for k, ch in enumerate(self.channels_):
+            if k in self._query_bound:
+                # its shapes weigh by the prior and its lifts, not the panel (capture_shape_weights):
+                # no Occam factor to even out, and its tight prior is on its coefficient
+                continue
+            cands = self.grid_[ch]
+            ref = cands[0].half_saturation / self.half_saturations[0]
+            for j, sh in enumerate(cands):
+                f = 1.0 / (1.0 + (sh.half_saturation / ref) ** sh.shape)
+                out[k, j] = sh.shape * f * (1.0 - f) / 0.25
+        return out
+
+    def _shape_prior(self, combo: np.ndarray) -> tuple[np.ndarray, float]:
+        """The coefficient prior's precision at the shapes ``combo`` and the part of its log normalising
+        constant that depends on them (``0.5 log det``: what the marginal likelihood compares)."""
+        s = self._slope[np.arange(self._K), combo]
+        if np.all(s == 1.0):
+            return self._prior_prec, 0.0
+        prec = self._prior_prec.copy()
+        logdet = 0.0
+        blocks = [(k, self._ix["gamma"][k]) for k in range(self._K)]
+        blocks += [(k, self._ix["beta_q"][j]) for j, k in enumerate(self._med_k)]
+        for k, idx in blocks:
+            prec[np.ix_(idx, idx)] *= s[k] ** 2
+            logdet += len(idx) * float(np.log(s[k]))
+        return prec, logdet
 
     def _pooled_precision(self, tau: float, pooling: float | None = None) -> np.ndarray:
         """Prior precision of one coefficient's clusters: a shared level of sd ``tau`` and each cluster's
@@ -217,7 +259,8 @@ class StructuralInference:
         if hit is not None:
             return hit
         P, r = self._likelihood(combo)
-        P = P + self._prior_prec + self._qbias_prec
+        prior, prior_logdet = self._shape_prior(combo)
+        P = P + prior + self._qbias_prec
         r = r + self._qbias_rhs
         P[np.diag_indices(self._p)] += self._bias_prior()
         for i in use:
@@ -229,7 +272,7 @@ class StructuralInference:
         L = np.linalg.cholesky(P)
         z = linalg.solve_triangular(L, r, lower=True)
         mean = linalg.solve_triangular(L.T, z, lower=False)
-        logml = 0.5 * float(z @ z) - float(np.log(np.diag(L)).sum())
+        logml = 0.5 * float(z @ z) - float(np.log(np.diag(L)).sum()) + prior_logdet
         self._post_cache[key] = out = (mean, L, logml)
         return out
 

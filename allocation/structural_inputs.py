@@ -20,6 +20,9 @@ from causal.response import geometric_adstock
 DECAYS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 HALF_SATURATION = (0.5, 1.0, 2.0, 4.0)  # times the channel's mean positive spend per unit size
 SHAPES = (1.0, 1.25, 1.5)  # Hill exponents; below one the marginal return at zero spend is infinite
+#: What the channels' coefficient prior is on: the Hill coefficient (the default; its marginal likelihood
+#: favours flat shapes) or the marginal return at mean spend (the same for every shape).
+PRIOR_ON = ("coefficient", "marginal_return")
 CAPTURE_DECAYS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45)
 Q_SMOOTHING = (0.0, 0.2, 0.4, 0.6, 0.8)  # decays of the query smoothings in the demand proxy
 # Decays of the *future* query smoothings (from the next period on): organic demand persists while the

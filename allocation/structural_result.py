@@ -133,10 +133,14 @@ class StructuralResults:
         for k, ch in enumerate(self.channels_):
             # sd of the (half-normal when effects are positive) prior of the pooled coefficient
             trunc = 1.0 if self.allow_negative else np.sqrt(1 - 2 / np.pi)
-            prior_sd = trunc * self._tau_k[k] * np.sqrt(1 + self._pooling_k(k) ** 2 / self._C)
+            # at the mode's shape: with prior_on="marginal_return" the coefficient's prior scales with it
+            slope = float(self._slope[k, self.mode_[k]])
+            prior_sd = (
+                trunc * self._tau_k[k] * np.sqrt(1 + self._pooling_k(k) ** 2 / self._C) / slope
+            )
             if k in self._med_k:
                 kap = float(th[:, self._ix["kappa"]].sum(axis=1).mean())
-                prior_sd = float(np.hypot(prior_sd, trunc * kap * self._tau["beta_q"]))
+                prior_sd = float(np.hypot(prior_sd, trunc * kap * self._tau["beta_q"] / slope))
             post_sd = float(pooled[:, k].std())
             r = self.contributions_.iloc[k]
             ident[ch] = {

@@ -16,7 +16,7 @@ guardrail: the share of the oracle's gain over the status quo at equal spend tha
 alone are worth. Figures: docs/backtest.md, "Session 9: the averaged loop's ceiling and its weights"
 and "Session 10: programmatic's curve is the lever".
 
-    python benchmarks/backtest_day0_returns.py --seed 0 [--frozen]
+    python benchmarks/backtest_day0_returns.py --seed 0 [--frozen] [--prior-on coefficient]
 """
 
 from __future__ import annotations
@@ -37,14 +37,16 @@ from allocation.backtest_setting import (
 )
 from allocation.backtest_structural_fit import expected_cluster_curves, fit_structural
 from allocation.calibration import calibrate
-from allocation.structural import StructuralModel
+from allocation.structural import PRIOR_ON, StructuralModel
 from allocation.structural_result import draw_multiples
 from causal.world import World
 
 STEP = 1.1  # the elasticity's central difference: spend x 1/1.1 and x 1.1
 
 
-def day0_models(setting: Setting, frame) -> tuple[dict[str, dict], StructuralModel]:
+def day0_models(
+    setting: Setting, frame, prior_on: str = "marginal_return"
+) -> tuple[dict[str, dict], StructuralModel]:
     """What the daily loop plans on at day 0: each model class's line curves and their average."""
     response = calibrate(
         _fit(setting, frame, 0),
@@ -53,7 +55,9 @@ def day0_models(setting: Setting, frame) -> tuple[dict[str, dict], StructuralMod
         seed=setting.seed,
     ).to_dict()
     response = average_curves([response], setting)
-    model = fit_structural(setting, frame, 0, setting.lifts, n_draws=60)
+    model = fit_structural(
+        setting, frame, 0, setting.lifts, n_draws=60, options={"prior_on": prior_on}
+    )
     structural = expected_cluster_curves(model.to_curves(), setting)
     models = {
         "response model": response,
@@ -107,6 +111,12 @@ def main() -> None:
         action="store_true",
         help="also plan the horizon on each day-0 curve set, frozen, inside the guardrail",
     )
+    ap.add_argument(
+        "--prior-on",
+        choices=PRIOR_ON,
+        default="marginal_return",
+        help="the structural model's coefficient prior (coefficient: before session 10's fix)",
+    )
     args = ap.parse_args()
     world = World(args.geos, args.history + args.days, seed=args.seed)
     setting = make_setting(world, args.days, seed=args.seed)
@@ -116,7 +126,7 @@ def main() -> None:
     true_marginal = line_marginal_returns(truth, sq)
     true_average = np.array([f(np.array([x]))[0] / x for f, x in zip(truth, sq)])
     true_elasticity = elasticity(truth, sq)
-    models, structural = day0_models(setting, frame)
+    models, structural = day0_models(setting, frame, args.prior_on)
     channels = list(dict.fromkeys(ch for ch, _ in setting.lines))
     clusters = list(dict.fromkeys(cl for _, cl in setting.lines))
     print(f"seed {args.seed}; lines' clusters in order {', '.join(clusters)}")

@@ -21,6 +21,7 @@ figures for seeds 0-3).
 
     .venv/bin/python benchmarks/backtest_full.py [--seed S] [--days N] [--geos N]
         [--intensities go-dark,half,heavy-up] [--average-weeks N] [--single-model] [--daily-only]
+        [--structural-prior-on coefficient]
 
 ``--intensities`` gives the daily loop's round-robin test intensities in turn; ``--daily-only`` runs
 the status quo, the daily loop and the oracle alone (the equal-spend share in about 80 s a seed).
@@ -69,6 +70,12 @@ def main() -> None:
         "classes (0.5: equal weights, the default)",
     )
     ap.add_argument(
+        "--structural-prior-on",
+        default="marginal_return",
+        choices=("marginal_return", "coefficient"),
+        help="the daily loop's structural fits' coefficient prior (coefficient: before session 10)",
+    )
+    ap.add_argument(
         "--daily-only",
         action="store_true",
         help="only the status quo, the daily loop and the oracle (the equal-spend share; faster)",
@@ -83,6 +90,7 @@ def main() -> None:
             "average_weeks": args.average_weeks,
             **({"average_models": False} if args.single_model else {}),
             "structural_weight": args.structural_weight,
+            "structural_prior_on": args.structural_prior_on,
         },
     )
     extras = [
@@ -131,6 +139,7 @@ def main() -> None:
         or args.intensities != "go-dark"
         or args.average_weeks != 13
         or args.single_model
+        or args.structural_prior_on != "marginal_return"
     ):
         return
     (

@@ -14,7 +14,7 @@ from allocation.curves import CurveSet
 from allocation.structural import MediatorWarning, StructuralModel, resolve_clusters
 from allocation.structural_result import grid_edges
 from causal import response as R
-from causal.errors import DataError
+from causal.errors import ConfigError, DataError
 from causal.panel import load_panel
 from causal.world import CLUSTERS, Experiment, World
 
@@ -208,3 +208,59 @@ def test_deterministic_given_the_seed(one_world):
             load_panel(panel)
         )
     assert np.array_equal(again.draws_["theta"], model.draws_["theta"])
+
+
+@pytest.mark.parametrize(("n_geos", "n_days", "seed"), [(20, 365, 5), (30, 365, 1)])
+def test_a_prior_on_the_marginal_return_keeps_shapes_off_the_flat_edge(n_geos, n_days, seed):
+    # Issue 14 (docs/backtest.md, session 10): with the prior on the Hill coefficient the marginal
+    # likelihood's Occam factor favours the flattest shape wherever the panel cannot tell shapes
+    # apart, and programmatic piled on the grid's largest half-saturation; with the prior on the
+    # marginal return at mean spend (the default) the shapes weigh by fit and lifts.
+    world = World(n_geos, n_days, seed=seed)
+    panel, _ = world.simulate()
+    edges = {}
+    for prior_on in ("coefficient", "marginal_return"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MediatorWarning)
+            m = StructuralModel(
+                controls=CONTROLS, clusters=clusters_of(world), n_draws=100, prior_on=prior_on
+            ).fit(load_panel(panel))
+        edges[prior_on] = grid_edges(m.grid_, m.half_saturations, m.draws_["shape"], m.channels_)
+        if prior_on == "marginal_return":
+            # the prior's scale is today's at the grid's centre (half-saturation at mean spend, exponent 1)
+            k = m.channels_.index("programmatic")
+            centre = [
+                j
+                for j, sh in enumerate(m.grid_["programmatic"])
+                if np.isclose(sh.half_saturation, m.grid_["programmatic"][0].half_saturation * 2)
+                and sh.shape == 1.0
+            ]
+            assert np.allclose(m._slope[k, centre], 1.0)
+    assert edges["coefficient"]["programmatic"]["edge"] == "largest"
+    assert edges["marginal_return"]["programmatic"] is None
+    with pytest.raises(ConfigError, match="prior_on"):
+        StructuralModel(prior_on="roi").fit(load_panel(panel))
+
+
+def test_calibrate_prior_on_from_the_command_line(tmp_path, run_cli):
+    world = World(16, 300, seed=2)
+    panel, _ = world.simulate()
+    (tmp_path / "panel.csv").write_text(panel.to_csv(index=False))
+    data = ["--data", str(tmp_path / "panel.csv"), "--draws", "20"]
+    out = tmp_path / "c.json"
+    code, _, err = run_cli("calibrate", *data, "--prior-on", "marginal_return", "--out", str(out))
+    assert code == 0, err
+    assert json.loads(out.read_text())["fit"]["prior_on"] == "marginal_return"
+    bad = tmp_path / "r.json"
+    code, _, err = run_cli(
+        "calibrate",
+        *data,
+        "--model",
+        "regression",
+        "--prior-on",
+        "marginal_return",
+        "--out",
+        str(bad),
+    )
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and "--prior-on" in lines[0] and not bad.exists(), err

@@ -146,6 +146,7 @@ def calibrate_curves(
     mediator: str | None = None,
     allow_negative: bool = False,
     early_windows: bool = False,
+    prior_on: str = "coefficient",
     n_draws: int = 200,
     adstock: str = "geometric",
     forms: Sequence[str] = ("hill", "exp", "log"),
@@ -173,7 +174,7 @@ def calibrate_curves(
         Market clusters from a geo -> cluster mapping or a panel column.
     mediator : str, optional
         Branded-query column; when named it must be usable (default ``brand_queries`` if present).
-    allow_negative, early_windows, n_draws
+    allow_negative, early_windows, prior_on, n_draws
         Structural model options.
     adstock, forms, holdout
         Regression model options.
@@ -211,7 +212,7 @@ def calibrate_curves(
             else:
                 run = _fit_structural(
                     common, cl, mediator, source, allow_negative, pooling, bias_scale,
-                    confidence, n_draws, seed, early_windows,
+                    confidence, n_draws, seed, early_windows, prior_on,
                 )  # fmt: skip
             run.curves["fit"]["covariates_not_adjusted"] = skipped
         else:
@@ -221,7 +222,7 @@ def calibrate_curves(
 
 def _fit_structural(
     common, clusters, mediator, graph_source, allow_negative, pooling, bias_scale, confidence,
-    n_draws, seed, early_windows=False,
+    n_draws, seed, early_windows=False, prior_on="coefficient",
 ) -> CalibrationRun:  # fmt: skip
     panel, graph = common["panel"], common["graph"]
     med = mediator or DEFAULT_MEDIATOR
@@ -245,6 +246,7 @@ def _fit_structural(
             graph=graph,
             allow_negative=allow_negative,
             early_windows=early_windows,
+            prior_on=prior_on,
             pooling=pooling,
             demand_bias_scale=bias_scale,
             confidence=confidence,

@@ -87,6 +87,15 @@ from causal.errors import ConfigError, DataError
     "channel's carryover (structural model; off by default, docs/calibration.md).",
 )
 @click.option(
+    "--prior-on",
+    type=click.Choice(["coefficient", "marginal_return"]),
+    default="coefficient",
+    show_default=True,
+    help="What the structural model's channel prior holds the same across curve shapes: the Hill "
+    "coefficient, or the marginal return at mean spend (curvature closer to the truth for planning; "
+    "docs/calibration.md).",
+)
+@click.option(
     "--draws",
     "n_draws",
     type=click.IntRange(10, 5000),
@@ -143,6 +152,7 @@ def command(
     mediator: str | None,
     allow_negative: bool,
     early_windows: bool,
+    prior_on: str,
     n_draws: int,
     adstock: str,
     forms: str,
@@ -162,6 +172,8 @@ def command(
         raise ConfigError(f"--forms: '{','.join(bad) or forms}' is not among {', '.join(FORMS)}")
     if early_windows and model_kind == "regression":
         raise ConfigError("--early-window: only the structural model uses a lift's first week")
+    if prior_on != "coefficient" and model_kind == "regression":
+        raise ConfigError("--prior-on: only the structural model has a prior per curve shape")
     panel = read_panel(panel_kwargs)
     if registry_url:
         try:
@@ -181,6 +193,7 @@ def command(
         mediator=mediator,
         allow_negative=allow_negative,
         early_windows=early_windows,
+        prior_on=prior_on,
         n_draws=n_draws,
         adstock=adstock,
         forms=form_list,
