@@ -18,6 +18,7 @@ from scipy import linalg, special
 
 from allocation.calibration_lifts import Lift, counterfactual_spend
 from allocation.structural_inputs import Q_LEADS, Q_SMOOTHING, _saturated, block_index
+from causal import response as R
 from causal.errors import DataError
 
 # Days per period of the panels whose lifts' early windows the model can place exactly.
@@ -138,9 +139,14 @@ class StructuralInference:
                 continue
             cands = self.grid_[ch]
             ref = cands[0].half_saturation / self.half_saturations[0]
+
+            def slope(half_saturation: float, shape: float, ref: float = ref) -> float:
+                params = {"beta": 1.0, "half_saturation": half_saturation, "shape": shape}
+                return float(R.derivative("hill", ref, params)) * ref
+
+            centre = slope(ref, 1.0)
             for j, sh in enumerate(cands):
-                f = 1.0 / (1.0 + (sh.half_saturation / ref) ** sh.shape)
-                out[k, j] = sh.shape * f * (1.0 - f) / 0.25
+                out[k, j] = slope(sh.half_saturation, sh.shape) / centre
         return out
 
     def _shape_prior(self, combo: np.ndarray) -> tuple[np.ndarray, float]:
