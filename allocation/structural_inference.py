@@ -139,14 +139,13 @@ class StructuralInference:
                 continue
             cands = self.grid_[ch]
             ref = cands[0].half_saturation / self.half_saturations[0]
-
-            def slope(half_saturation: float, shape: float, ref: float = ref) -> float:
-                params = {"beta": 1.0, "half_saturation": half_saturation, "shape": shape}
-                return float(R.derivative("hill", ref, params)) * ref
-
-            centre = slope(ref, 1.0)
-            for j, sh in enumerate(cands):
-                out[k, j] = slope(sh.half_saturation, sh.shape) / centre
+            grid = {
+                "beta": 1.0,
+                "half_saturation": np.array([sh.half_saturation for sh in cands]),
+                "shape": np.array([sh.shape for sh in cands]),
+            }
+            centre = {"beta": 1.0, "half_saturation": ref, "shape": 1.0}
+            out[k] = R.derivative("hill", ref, grid) / R.derivative("hill", ref, centre)
         return out
 
     def _shape_prior(self, combo: np.ndarray) -> tuple[np.ndarray, float]:

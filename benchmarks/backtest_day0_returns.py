@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+import pandas as pd
 
 from allocation.backtest import GuardedOracle, Oracle, StatusQuo, backtest, line_marginal_returns
 from allocation.backtest_policies import _fit, confounding_prior, guardrail_today, true_curve_fns
@@ -67,6 +68,23 @@ def day0_models(
     return models, model
 
 
+def add_world_options(ap: argparse.ArgumentParser) -> None:
+    """The backtest world's options: the full configuration by default."""
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--geos", type=int, default=50)
+    ap.add_argument("--history", type=int, default=365)
+    ap.add_argument("--days", type=int, default=182)
+
+
+def day0_world(args: argparse.Namespace) -> tuple[World, Setting, pd.DataFrame]:
+    """The world, its backtest setting and the panel a fit on the loop's first day sees (the history
+    and the battery; the horizon run at the status quo is never read before day 0)."""
+    world = World(args.geos, args.history + args.days, seed=args.seed)
+    setting = make_setting(world, args.days, seed=args.seed)
+    frame = world.panel(setting.run(np.tile(setting.status_quo, (args.days, 1))))
+    return world, setting, frame
+
+
 def elasticity(fns: list, x: np.ndarray) -> np.ndarray:
     """Each line's ``d log f'(x) / d log x`` at ``x`` (central difference over x/STEP .. x*STEP)."""
     lo, hi = line_marginal_returns(fns, x / STEP), line_marginal_returns(fns, x * STEP)
@@ -102,10 +120,7 @@ def print_half_saturation_picks(model: StructuralModel, world: World) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--geos", type=int, default=50)
-    ap.add_argument("--history", type=int, default=365)
-    ap.add_argument("--days", type=int, default=182)
+    add_world_options(ap)
     ap.add_argument(
         "--frozen",
         action="store_true",
@@ -118,9 +133,7 @@ def main() -> None:
         help="the structural model's coefficient prior (coefficient: before session 10's fix)",
     )
     args = ap.parse_args()
-    world = World(args.geos, args.history + args.days, seed=args.seed)
-    setting = make_setting(world, args.days, seed=args.seed)
-    frame = world.panel(setting.run(np.tile(setting.status_quo, (args.days, 1))))
+    world, setting, frame = day0_world(args)
     sq = setting.status_quo
     truth = true_curve_fns(setting)
     true_marginal = line_marginal_returns(truth, sq)

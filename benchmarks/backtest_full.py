@@ -35,6 +35,7 @@ from pathlib import Path
 
 from allocation.backtest import QuarterlyModel, backtest, default_policies
 from allocation.cli.backtest_report import backtest_report
+from allocation.structural import PRIOR_ON
 from causal.world import World
 
 
@@ -72,7 +73,7 @@ def main() -> None:
     ap.add_argument(
         "--structural-prior-on",
         default="marginal_return",
-        choices=("marginal_return", "coefficient"),
+        choices=PRIOR_ON,
         help="the daily loop's structural fits' coefficient prior (coefficient: before session 10)",
     )
     ap.add_argument(

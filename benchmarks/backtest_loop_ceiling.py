@@ -137,11 +137,11 @@ class TrueChannelsLoop(DailyLoop):
         curves = super()._recalibrate(day, setting, context)
         if self._true is None:
             fns = true_curve_fns(setting)
-            self._true = {
-                key: fit_hill_curve(spend_grid(setting, i), fns[i](spend_grid(setting, i)))
-                for i, key in enumerate(setting.lines)
-                if key[0] in self.true_channels
-            }
+            self._true = {}
+            for i, key in enumerate(setting.lines):
+                if key[0] in self.true_channels:
+                    xs = spend_grid(setting, i)
+                    self._true[key] = fit_hill_curve(xs, fns[i](xs))
         lines = [
             {**c, "response": self._true.get((c["name"], c["market"]), c["response"])}
             for c in curves["channels"]

@@ -12,7 +12,7 @@ exponents, relative to the best multiple, every other channel at the mode's shap
 
 Figures: docs/backtest.md, "Why programmatic came out straight".
 
-    python benchmarks/diagnose_shape_evidence.py --seed 0 [--channel programmatic]
+    PYTHONPATH=$PWD:$PWD/benchmarks python benchmarks/diagnose_shape_evidence.py --seed 0 [--channel programmatic]
 """
 
 from __future__ import annotations
@@ -21,12 +21,11 @@ import argparse
 import warnings
 
 import numpy as np
+from backtest_day0_returns import add_world_options, day0_world  # the same day-0 world
 
-from allocation.backtest_setting import make_setting
 from allocation.backtest_structural_fit import fit_structural
 from allocation.structural_inputs import PRIOR_ON
 from allocation.structural_result import draw_multiples
-from causal.world import World
 
 
 def by_multiple(model, channel: str, values: np.ndarray) -> dict[float, float]:
@@ -67,15 +66,10 @@ def marginal_likelihood(model, k: int) -> np.ndarray:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seed", type=int, default=0)
+    add_world_options(ap)
     ap.add_argument("--channel", default="programmatic")
-    ap.add_argument("--geos", type=int, default=50)
-    ap.add_argument("--history", type=int, default=365)
-    ap.add_argument("--days", type=int, default=182)
     args = ap.parse_args()
-    world = World(args.geos, args.history + args.days, seed=args.seed)
-    setting = make_setting(world, args.days, seed=args.seed)
-    frame = world.panel(setting.run(np.tile(setting.status_quo, (args.days, 1))))
+    _, setting, frame = day0_world(args)
     print(f"seed {args.seed}, {args.channel}: evidence per half-saturation multiple (best = 0)")
     for prior_on in PRIOR_ON:
         with warnings.catch_warnings():

@@ -21,6 +21,7 @@ from allocation.cli.options import (
 from allocation.cli.outputs import outputs
 from allocation.cli.report import fmt_auto, per_spend_label
 from allocation.response_model import FORMS
+from allocation.structural_inputs import PRIOR_ON
 from allocation.workflows.calibrate import (
     CalibrationRun,
     calibrate_curves,
@@ -88,7 +89,7 @@ from causal.errors import ConfigError, DataError
 )
 @click.option(
     "--prior-on",
-    type=click.Choice(["coefficient", "marginal_return"]),
+    type=click.Choice(PRIOR_ON),
     default="coefficient",
     show_default=True,
     help="What the structural model's channel prior holds the same across curve shapes: the Hill "
