@@ -8,20 +8,25 @@ return at the status quo over the world's true ones, the mean absolute log error
 returns, and the curve's elasticity of the marginal return to spend at the status quo (``d log f' /
 d log x`` over +-10%: how fast returns fall as spend moves, which sets how far a plan moves) beside
 the world's. Then the structural model's half-saturation picks per channel (share of its draws at each
-multiple of the channel's mean spend per unit size, and the world's own multiple).
+multiple of the channel's mean spend per unit size, and the world's own multiple), and each mediated
+channel's contribution over the fitted history split into its direct part and its query path, in total
+and per cluster, beside the world's (``--unmediated programmatic``: the world without that channel's
+query path, so any query path the model finds is spurious).
 
 With ``--frozen`` it also runs the backtest with each of the three day-0 curve sets planned, frozen,
 every day of the horizon inside the guardrail (no tests, no refits), beside the oracle within the
 guardrail: the share of the oracle's gain over the status quo at equal spend that the day-0 curves
-alone are worth. Figures: docs/backtest.md, "Session 9: the averaged loop's ceiling and its weights"
-and "Session 10: programmatic's curve is the lever".
+alone are worth. Figures: docs/backtest.md, "Session 9: the averaged loop's ceiling and its weights",
+"Session 10: programmatic's curve is the lever" and "Session 11: what is left on seed 0".
 
     python benchmarks/backtest_day0_returns.py --seed 0 [--frozen] [--prior-on coefficient]
+        [--structural-option '{"time_effects": true}'] [--no-lifts] [--unmediated programmatic]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 
 import numpy as np
 import pandas as pd
@@ -41,14 +46,21 @@ from allocation.calibration import calibrate
 from allocation.structural import PRIOR_ON, StructuralModel
 from allocation.structural_result import draw_multiples
 from causal.world import World
+from causal.world_params import CLUSTERS, MEDIATED_CONVERSION
 
 STEP = 1.1  # the elasticity's central difference: spend x 1/1.1 and x 1.1
 
 
 def day0_models(
-    setting: Setting, frame, prior_on: str = "marginal_return"
+    setting: Setting,
+    frame,
+    prior_on: str = "marginal_return",
+    options: dict | None = None,
+    lifts: bool = True,
 ) -> tuple[dict[str, dict], StructuralModel]:
-    """What the daily loop plans on at day 0: each model class's line curves and their average."""
+    """What the daily loop plans on at day 0: each model class's line curves and their average
+    (``options``: further structural-model parameters; ``lifts=False``: the structural model without
+    the battery's lifts)."""
     response = calibrate(
         _fit(setting, frame, 0),
         list(setting.lifts),
@@ -57,7 +69,12 @@ def day0_models(
     ).to_dict()
     response = average_curves([response], setting)
     model = fit_structural(
-        setting, frame, 0, setting.lifts, n_draws=60, options={"prior_on": prior_on}
+        setting,
+        frame,
+        0,
+        setting.lifts if lifts else [],
+        n_draws=60,
+        options={"prior_on": prior_on, **(options or {})},
     )
     structural = expected_cluster_curves(model.to_curves(), setting)
     models = {
@@ -74,15 +91,58 @@ def add_world_options(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--geos", type=int, default=50)
     ap.add_argument("--history", type=int, default=365)
     ap.add_argument("--days", type=int, default=182)
+    ap.add_argument(
+        "--unmediated",
+        default="",
+        help="channels (comma list) whose branded-query path the world switches off: their true "
+        "effect is then their direct one alone",
+    )
 
 
 def day0_world(args: argparse.Namespace) -> tuple[World, Setting, pd.DataFrame]:
     """The world, its backtest setting and the panel a fit on the loop's first day sees (the history
     and the battery; the horizon run at the status quo is never read before day 0)."""
     world = World(args.geos, args.history + args.days, seed=args.seed)
+    for ch in filter(None, getattr(args, "unmediated", "").split(",")):
+        queries, half_saturation = world.mediated[ch]
+        world.mediated[ch] = (queries * 0.0, half_saturation)
     setting = make_setting(world, args.days, seed=args.seed)
     frame = world.panel(setting.run(np.tile(setting.status_quo, (args.days, 1))))
     return world, setting, frame
+
+
+def print_path_split(model: StructuralModel, setting: Setting) -> None:
+    """The structural model's direct and query-path contributions of each mediated channel over the
+    fitted history, in total and per cluster, beside the world's (its direct response, and the
+    signups its branded queries convert into, from the same run of the world)."""
+    rows = slice(0, len(model.dates_))
+    run = setting.run(np.tile(setting.status_quo, (setting.days, 1)))
+    world = setting.world
+    by_cluster = {(a["name"], a["market"]): a["effect"] for a in model.to_curves()["aggregates"]}
+    print("contributions over the fitted history, model / world (direct, query path, total):")
+    for ch in model.mediated_:
+        scopes = [("all", np.ones(world.n_geos, bool))] + [
+            (name, world.cluster_of == c) for c, name in enumerate(CLUSTERS)
+        ]
+        for scope, geos in scopes:
+            direct = float(run.direct[ch][rows][:, geos].sum())
+            path = float(MEDIATED_CONVERSION * run.mediated_queries[ch][rows][:, geos].sum())
+            e = by_cluster.get((ch, scope))
+            if scope == "all":
+                r = model.contributions_.set_index("channel").loc[ch]
+                e = {"direct": r["direct"], "mediated": r["mediated"], "total": r["total"]}
+            if e is None:
+                continue
+            print(
+                f"   {ch:13s} {scope:6s} {e['direct']:,.0f} / {direct:,.0f}"
+                f"   {e['mediated']:,.0f} / {path:,.0f}   {e['total']:,.0f} / {direct + path:,.0f}"
+            )
+    spurious = getattr(model, "negative_control_", {})
+    if spurious:  # the negative controls' query contributions, which the world says are zero
+        print(
+            "negative controls' spurious query contributions: "
+            + ", ".join(f"{ch} {v:,.0f}" for ch, v in spurious.items())
+        )
 
 
 def elasticity(fns: list, x: np.ndarray) -> np.ndarray:
@@ -132,6 +192,15 @@ def main() -> None:
         default="marginal_return",
         help="the structural model's coefficient prior (coefficient: before session 10's fix)",
     )
+    ap.add_argument(
+        "--structural-option",
+        default="{}",
+        type=json.loads,
+        help="further StructuralModel parameters, a JSON object (e.g. '{\"time_effects\": true}')",
+    )
+    ap.add_argument(
+        "--no-lifts", action="store_true", help="the structural model without the battery's lifts"
+    )
     args = ap.parse_args()
     world, setting, frame = day0_world(args)
     sq = setting.status_quo
@@ -139,7 +208,9 @@ def main() -> None:
     true_marginal = line_marginal_returns(truth, sq)
     true_average = np.array([f(np.array([x]))[0] / x for f, x in zip(truth, sq)])
     true_elasticity = elasticity(truth, sq)
-    models, structural = day0_models(setting, frame, args.prior_on)
+    models, structural = day0_models(
+        setting, frame, args.prior_on, args.structural_option, not args.no_lifts
+    )
     channels = list(dict.fromkeys(ch for ch, _ in setting.lines))
     clusters = list(dict.fromkeys(cl for _, cl in setting.lines))
     print(f"seed {args.seed}; lines' clusters in order {', '.join(clusters)}")
@@ -165,6 +236,7 @@ def main() -> None:
                 f"   elasticity {' '.join(f'{elastic[i]:.2f}' for i in idx)}"
             )
     print_half_saturation_picks(structural, world)
+    print_path_split(structural, setting)
     if not args.frozen:
         return
     policies = [StatusQuo(), *(Frozen(f"{n}, frozen", c) for n, c in models.items())]

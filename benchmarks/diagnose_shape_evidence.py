@@ -10,7 +10,12 @@ exponents, relative to the best multiple, every other channel at the mode's shap
 * ``marginal likelihood``: the model's conditional log marginal likelihood over that channel's shapes
   (signups and queries equations, the prior included): what weighs its draws.
 
-Figures: docs/backtest.md, "Why programmatic came out straight".
+Then, at the mode's shapes, the least-squares coefficient of the channel in each cluster's signups
+equation (standard error clustered by market), with and without the observed queries' columns, over
+the world's coefficient per unit size in that cluster (the shapes differ, so the ratios compare clusters, not levels): where one cluster's
+panel alone puts the channel far above the others.
+
+Figures: docs/backtest.md, "Why programmatic came out straight" and "Session 11".
 
     PYTHONPATH=$PWD:$PWD/benchmarks python benchmarks/diagnose_shape_evidence.py --seed 0 [--channel programmatic]
 """
@@ -26,6 +31,7 @@ from backtest_day0_returns import add_world_options, day0_world  # the same day-
 from allocation.backtest_structural_fit import fit_structural
 from allocation.structural_inputs import PRIOR_ON
 from allocation.structural_result import draw_multiples
+from causal.world_params import CLUSTERS
 
 
 def by_multiple(model, channel: str, values: np.ndarray) -> dict[float, float]:
@@ -52,6 +58,28 @@ def least_squares(model, k: int) -> np.ndarray:
         coef, *_ = np.linalg.lstsq(D, y, rcond=None)
         rss[j] = float(((y - D @ coef) ** 2).sum())
     return -(rss - rss.min()) / (2 * rss.min() / len(y))
+
+
+def cluster_coefficients(model, k: int, queries: bool = True) -> dict[str, tuple[float, float]]:
+    """Least-squares coefficient of channel ``k`` in each cluster's signups equation at the mode's
+    shapes (the queries' columns in the design or not), with its standard error clustered by market
+    (each market's whole series one group: its residuals are autocorrelated)."""
+    X, nb = model._X.astype(float), model._nb
+    cols = model._cols(model.mode_)
+    design = np.column_stack(([X[:, 1:nb]] if queries else []) + [X[:, cols]])
+    rows = model._row_clusters()
+    market = np.tile(np.arange(model._G), model._T)  # rows are date-major
+    j = design.shape[1] - model._K + k
+    out = {}
+    for c, name in enumerate(model.clusters_):
+        D, y = design[rows == c], X[rows == c, 0]
+        coef, *_ = np.linalg.lstsq(D, y, rcond=None)
+        _, group = np.unique(market[rows == c], return_inverse=True)
+        scores = np.zeros((group.max() + 1, D.shape[1]))
+        np.add.at(scores, group, D * (y - D @ coef)[:, None])
+        bread = np.linalg.pinv(D.T @ D)
+        out[name] = (float(coef[j]), float(np.sqrt((bread @ scores.T @ scores @ bread)[j, j])))
+    return out
 
 
 def marginal_likelihood(model, k: int) -> np.ndarray:
@@ -86,6 +114,22 @@ def main() -> None:
             ev = by_multiple(model, args.channel, values)
             shown = "  ".join(f"{m:g}x {v:+.2f}" for m, v in ev.items())
             print(f"   prior on the {prior_on:15s} {name:20s} {shown}")
+    world = setting.world
+    beta = {
+        name: float(world.params[args.channel]["beta"][np.flatnonzero(world.cluster_of == c)[0]])
+        for c, name in enumerate(CLUSTERS)
+    }
+    print(
+        f"least-squares coefficient per cluster at the mode's shapes / the world's ({args.channel}):"
+    )
+    for queries in (True, False):
+        coef = cluster_coefficients(model, k, queries)
+        shown = "  ".join(
+            f"{cl} {coef[cl][0]:.1f} (se {coef[cl][1]:.1f}) / {beta[cl]:.1f}"
+            for cl in CLUSTERS
+            if cl in coef
+        )
+        print(f"   {'with' if queries else 'without'} the queries' columns: {shown}")
 
 
 if __name__ == "__main__":
