@@ -29,6 +29,8 @@ loop):
 * ``blend``: the response model's calibration averaged each week with the structural model's fit on
   the same lifts (``DailyLoop(average_models=True)``; the default of ``backtest_full.py`` since
   session 8; every other variant here is on the response model alone).
+* ``blend-half`` / ``blend-mixed-half``: ``blend`` with tests on half of a cluster's markets instead of
+  a third (go-darks; or the three intensities in turn): tighter readouts at a larger test cost.
 * ``exact-blend`` / ``exact-blend-mixed``: ``blend`` with every test read out exactly (go-darks; or the
   three intensities in turn): what the averaged loop could reach if readout noise were gone.
 * ``true-channels``: ``blend`` with the lines of the channels ``--true-channels`` names (default
@@ -261,6 +263,8 @@ VARIANTS = {
     "cluster-day": (DailyLoop, ("go-dark",)),
     "concave": (DailyLoop, ("go-dark",)),
     "blend": (DailyLoop, ("go-dark",)),
+    "blend-half": (DailyLoop, ("go-dark",)),
+    "blend-mixed-half": (DailyLoop, MIXED),
     "exact-blend": (ExactLiftLoop, ("go-dark",)),
     "exact-blend-mixed": (ExactLiftLoop, MIXED),
     "true-channels": (TrueChannelsLoop, ("go-dark",)),
