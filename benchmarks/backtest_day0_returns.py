@@ -145,6 +145,13 @@ def print_path_split(model: StructuralModel, setting: Setting) -> None:
         )
 
 
+def returns(fns: list, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each line's marginal and average return ``f(x) / x`` at ``x``."""
+    marginal = line_marginal_returns(fns, x)
+    average = np.array([f(np.array([v]))[0] / v for f, v in zip(fns, x)])
+    return marginal, average
+
+
 def elasticity(fns: list, x: np.ndarray) -> np.ndarray:
     """Each line's ``d log f'(x) / d log x`` at ``x`` (central difference over x/STEP .. x*STEP)."""
     lo, hi = line_marginal_returns(fns, x / STEP), line_marginal_returns(fns, x * STEP)
@@ -205,8 +212,7 @@ def main() -> None:
     world, setting, frame = day0_world(args)
     sq = setting.status_quo
     truth = true_curve_fns(setting)
-    true_marginal = line_marginal_returns(truth, sq)
-    true_average = np.array([f(np.array([x]))[0] / x for f, x in zip(truth, sq)])
+    true_marginal, true_average = returns(truth, sq)
     true_elasticity = elasticity(truth, sq)
     models, structural = day0_models(
         setting, frame, args.prior_on, args.structural_option, not args.no_lifts
@@ -220,8 +226,8 @@ def main() -> None:
         print(f"   {ch:16s} {' '.join(f'{true_elasticity[i]:.2f}' for i in idx)}")
     for name, curves in models.items():
         fns = [_curve_fn(r) for r in line_responses(setting, curves)]
-        marginal = line_marginal_returns(fns, sq) / true_marginal
-        average = np.array([f(np.array([x]))[0] / x for f, x in zip(fns, sq)]) / true_average
+        marginal, average = returns(fns, sq)
+        marginal, average = marginal / true_marginal, average / true_average
         elastic = elasticity(fns, sq)
         print(
             f"{name}: marginal return / true, mean |log| {np.mean(np.abs(np.log(marginal))):.2f} "

@@ -21,23 +21,16 @@ import argparse
 import json
 
 import numpy as np
-from backtest_day0_returns import add_world_options
+from backtest_day0_returns import add_world_options, returns
 
 import allocation.backtest_policies as policies
-from allocation.backtest import DailyLoop, Oracle, StatusQuo, backtest, line_marginal_returns
+from allocation.backtest import DailyLoop, Oracle, StatusQuo, backtest
 from allocation.backtest_policies import true_curve_fns
 from allocation.backtest_setting import _curve_fn, line_responses, make_setting
 from allocation.structural_result import draw_multiples
 from causal.world import World
 
 WEEKS = (0, 4, 8, 12, 16, 20)
-
-
-def returns(fns: list, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each line's marginal and average return at ``x``."""
-    marginal = line_marginal_returns(fns, x)
-    average = np.array([f(np.array([v]))[0] / v for f, v in zip(fns, x)])
-    return marginal, average
 
 
 def main() -> None:
@@ -77,11 +70,12 @@ def main() -> None:
     setting = make_setting(world, args.days, seed=args.seed)
     sq = setting.status_quo
     true_m, true_a = returns(true_curve_fns(setting), sq)
+    weeks = sorted({w for w in WEEKS if w < len(pairs)} | {len(pairs) - 1})  # the horizon's weeks
     for ch in args.channels.split(","):
         idx = [i for i, (c, _) in enumerate(setting.lines) if c == ch]
         clusters = " ".join(setting.lines[i][1] for i in idx)
         print(f"{ch} ({clusters}); world's m/a {np.round(true_m[idx] / true_a[idx], 2)}")
-        for week in (*WEEKS, len(pairs) - 1):
+        for week in weeks:
             row = f"  week {week:2d}"
             for name, curves in zip(("response", "structural"), pairs[week]):
                 fns = [_curve_fn(r) for r in line_responses(setting, curves)]
@@ -92,7 +86,7 @@ def main() -> None:
                 )
             print(row)
         shares = []
-        for week in (*WEEKS, len(picks) - 1):
+        for week in weeks:
             m = picks[week][ch]
             grid = sorted(set(np.round(m, 6)))
             shares.append(
