@@ -137,6 +137,10 @@ def print_path_split(model: StructuralModel, setting: Setting) -> None:
                 f"   {ch:13s} {scope:6s} {e['direct']:,.0f} / {direct:,.0f}"
                 f"   {e['mediated']:,.0f} / {path:,.0f}   {e['total']:,.0f} / {direct + path:,.0f}"
             )
+    queries = float(run.brand_queries[rows].sum())
+    caused = {ch: float(run.mediated_queries[ch][rows].sum()) for ch in model.mediated_}
+    shares = ", ".join(f"{ch} {q:,.0f} ({q / queries:.1%})" for ch, q in caused.items())
+    print(f"   branded queries each one causes over the fitted history (share of all): {shares}")
     spurious = getattr(model, "negative_control_", {})
     if spurious:  # the negative controls' query contributions, which the world says are zero
         print(
