@@ -30,6 +30,7 @@ import json
 
 import numpy as np
 import pandas as pd
+from backtest_world import add_world_options, build_world
 
 from allocation.backtest import GuardedOracle, Oracle, StatusQuo, backtest, line_marginal_returns
 from allocation.backtest_policies import _fit, confounding_prior, guardrail_today, true_curve_fns
@@ -85,27 +86,10 @@ def day0_models(
     return models, model
 
 
-def add_world_options(ap: argparse.ArgumentParser) -> None:
-    """The backtest world's options: the full configuration by default."""
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--geos", type=int, default=50)
-    ap.add_argument("--history", type=int, default=365)
-    ap.add_argument("--days", type=int, default=182)
-    ap.add_argument(
-        "--unmediated",
-        default="",
-        help="channels (comma list) whose branded-query path the world switches off: their true "
-        "effect is then their direct one alone",
-    )
-
-
 def day0_world(args: argparse.Namespace) -> tuple[World, Setting, pd.DataFrame]:
     """The world, its backtest setting and the panel a fit on the loop's first day sees (the history
     and the battery; the horizon run at the status quo is never read before day 0)."""
-    world = World(args.geos, args.history + args.days, seed=args.seed)
-    for ch in filter(None, getattr(args, "unmediated", "").split(",")):
-        queries, half_saturation = world.mediated[ch]
-        world.mediated[ch] = (queries * 0.0, half_saturation)
+    world = build_world(args)
     setting = make_setting(world, args.days, seed=args.seed)
     frame = world.panel(setting.run(np.tile(setting.status_quo, (args.days, 1))))
     return world, setting, frame

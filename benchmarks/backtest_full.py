@@ -33,18 +33,16 @@ import argparse
 import time
 from pathlib import Path
 
+from backtest_world import add_world_options, build_world
+
 from allocation.backtest import QuarterlyModel, backtest, default_policies
 from allocation.cli.backtest_report import backtest_report
 from allocation.structural import PRIOR_ON
-from causal.world import World
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--days", type=int, default=182)
-    ap.add_argument("--history", type=int, default=365)
-    ap.add_argument("--geos", type=int, default=50)
+    add_world_options(ap)
     ap.add_argument(
         "--intensities",
         default="go-dark",
@@ -83,7 +81,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     started = time.perf_counter()
-    world = World(args.geos, args.history + args.days, seed=args.seed)
+    world = build_world(args)
     policies = default_policies(
         days=args.days,
         daily_options={

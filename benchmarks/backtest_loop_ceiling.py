@@ -56,6 +56,7 @@ import time
 from collections.abc import Iterator, Sequence
 
 import numpy as np
+from backtest_world import add_world_options, build_world
 from scipy import stats
 
 import allocation.fixed_effects as fixed_effects
@@ -66,7 +67,6 @@ from allocation.calibration import calibrate
 from allocation.calibration_lifts import Lift, lift_design
 from allocation.response_model import ChannelCurve, ResponseModel
 from allocation.structural_inputs import _TwoWay
-from causal.world import World
 
 MIXED = ("go-dark", "half", "heavy-up")
 SCALES = (0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0)
@@ -275,10 +275,7 @@ SCOPES = {"cluster-day": cluster_day_effects, "concave": concave_grid}
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--variant", choices=sorted(VARIANTS), required=True)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--geos", type=int, default=50)
-    ap.add_argument("--history", type=int, default=365)
-    ap.add_argument("--days", type=int, default=182)
+    add_world_options(ap)
     ap.add_argument(
         "--true-channels",
         default="programmatic",
@@ -287,7 +284,7 @@ def main() -> None:
     args = ap.parse_args()
     started = time.perf_counter()
     cls, intensities = VARIANTS[args.variant]
-    world = World(args.geos, args.history + args.days, seed=args.seed)
+    world = build_world(args)
     share = 0.5 if args.variant.endswith("-half") else 1 / 3
     blend = (
         {"average_models": True}

@@ -21,14 +21,14 @@ import argparse
 import json
 
 import numpy as np
-from backtest_day0_returns import add_world_options, returns
+from backtest_day0_returns import returns
+from backtest_world import add_world_options, build_world
 
 import allocation.backtest_policies as policies
 from allocation.backtest import DailyLoop, Oracle, StatusQuo, backtest
 from allocation.backtest_policies import true_curve_fns
 from allocation.backtest_setting import _curve_fn, line_responses, make_setting
 from allocation.structural_result import draw_multiples
-from causal.world import World
 
 WEEKS = (0, 4, 8, 12, 16, 20)
 
@@ -62,7 +62,7 @@ def main() -> None:
         return model
 
     policies.average_curves, policies.fit_structural = record, fit
-    world = World(args.geos, args.history + args.days, seed=args.seed)
+    world = build_world(args)
     loop = DailyLoop(average_models=True)
     result = backtest(world, days=args.days, seed=args.seed, policies=[StatusQuo(), loop, Oracle()])
     share = result.summary_table["share_of_oracle_gain"][loop.name]

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from backtest_world import add_world_options, build_world
 
 from allocation.backtest import (
     DailyLoop,
@@ -65,10 +66,7 @@ def line_fns(setting: Setting, curves: dict) -> list:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--geos", type=int, default=50)
-    ap.add_argument("--history", type=int, default=365)
-    ap.add_argument("--days", type=int, default=182)
+    add_world_options(ap)
     ap.add_argument("--structural", action="store_true")
     ap.add_argument(
         "--exact-lifts",
@@ -88,10 +86,9 @@ def main() -> None:
         help="the response-model loop averaged with the structural model (the loop's default)",
     )
     args = ap.parse_args()
-    from causal.world import World
 
     started = time.perf_counter()
-    world = World(args.geos, args.history + args.days, seed=args.seed)
+    world = build_world(args)
     if args.structural:
         from allocation.backtest_structural import StructuralLoop
 

@@ -26,7 +26,8 @@ import argparse
 import warnings
 
 import numpy as np
-from backtest_day0_returns import add_world_options, day0_world  # the same day-0 world
+from backtest_day0_returns import day0_world  # the same day-0 world
+from backtest_world import add_world_options
 
 from allocation.backtest_structural_fit import fit_structural
 from allocation.structural_inputs import PRIOR_ON
