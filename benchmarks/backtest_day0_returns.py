@@ -125,6 +125,13 @@ def print_path_split(model: StructuralModel, setting: Setting) -> None:
     caused = {ch: float(run.mediated_queries[ch][rows].sum()) for ch in model.mediated_}
     shares = ", ".join(f"{ch} {q:,.0f} ({q / queries:.1%})" for ch, q in caused.items())
     print(f"   branded queries each one causes over the fitted history (share of all): {shares}")
+    # The signups equation's coefficient of a mediated channel holds its direct effect plus its
+    # queries' conversion beyond kappa (MEDIATED_CONVERSION - kappa): the target of a comparison.
+    kappa = model.draws_["theta"][:, model._ix["kappa"]].sum(axis=1).mean(axis=0)
+    print(
+        "   kappa (signups per branded query, the demand proxy's terms summed): "
+        + ", ".join(f"{c} {k:.3f}" for c, k in zip(model.clusters_, kappa))
+    )
     spurious = getattr(model, "negative_control_", {})
     if spurious:  # the negative controls' query contributions, which the world says are zero
         print(
@@ -158,9 +165,11 @@ class Frozen:
 
 
 def print_half_saturation_picks(model: StructuralModel, world: World) -> None:
-    """Share of the structural model's draws at each half-saturation multiple, per channel."""
+    """Share of the structural model's draws at each half-saturation multiple and at each Hill
+    exponent, per channel."""
     print(
-        "structural model's half-saturation picks (share of draws at each multiple of mean spend):"
+        "structural model's half-saturation picks (share of draws at each multiple of mean spend) "
+        "and Hill exponent picks:"
     )
     combos = model.draws_["shape"]
     for k, ch in enumerate(model.channels_):
@@ -170,7 +179,14 @@ def print_half_saturation_picks(model: StructuralModel, world: World) -> None:
         shares = "  ".join(
             f"{m:g}x {np.mean(np.isclose(picks, m)):.0%}" for m in model.half_saturations
         )
-        print(f"   {ch:16s} {shares}   world's: {world.params[ch]['half_saturation'] / ref:.2f}x")
+        exponents = np.array([grid[j].shape for j in combos[:, k]])
+        n_shares = "  ".join(
+            f"n={n:g} {np.mean(np.isclose(exponents, n)):.0%}" for n in model.shapes
+        )
+        print(
+            f"   {ch:16s} {shares}   world's: {world.params[ch]['half_saturation'] / ref:.2f}x"
+            f"   |  {n_shares}   world's: n={world.params[ch]['shape']:g}"
+        )
 
 
 def main() -> None:
