@@ -102,7 +102,8 @@ def print_path_split(model: StructuralModel, setting: Setting) -> None:
     rows = slice(0, len(model.dates_))
     run = setting.run(np.tile(setting.status_quo, (setting.days, 1)))
     world = setting.world
-    by_cluster = {(a["name"], a["market"]): a["effect"] for a in model.to_curves()["aggregates"]}
+    curves = model.to_curves()
+    by_cluster = {(a["name"], a["market"]): a["effect"] for a in curves["aggregates"]}
     print("contributions over the fitted history, model / world (direct, query path, total):")
     for ch in model.mediated_:
         scopes = [("all", np.ones(world.n_geos, bool))] + [
@@ -127,11 +128,12 @@ def print_path_split(model: StructuralModel, setting: Setting) -> None:
     print(f"   branded queries each one causes over the fitted history (share of all): {shares}")
     # The signups equation's coefficient of a mediated channel holds its direct effect plus its
     # queries' conversion beyond kappa (MEDIATED_CONVERSION - kappa): the target of a comparison.
-    kappa = model.draws_["theta"][:, model._ix["kappa"]].sum(axis=1).mean(axis=0)
-    print(
-        "   kappa (signups per branded query, the demand proxy's terms summed): "
-        + ", ".join(f"{c} {k:.3f}" for c, k in zip(model.clusters_, kappa))
-    )
+    fit = curves["fit"]
+    if fit["kappa"] is not None:
+        print(
+            "   kappa (signups per branded query, the demand proxy's terms summed): "
+            + ", ".join(f"{c} {k:.3f}" for c, k in zip(fit["clusters"], fit["kappa"]))
+        )
     spurious = getattr(model, "negative_control_", {})
     if spurious:  # the negative controls' query contributions, which the world says are zero
         print(

@@ -117,7 +117,7 @@ def panel_holdout(tail: int) -> Iterator[None]:
             cols = [index[g] for g in lf.treated if g in index]
             X[np.ix_(rows, cols)] = 0.0
             n_out += len(rows) * len(cols)
-        rows_c = np.repeat(self.cluster_idx_[None, :], T, axis=0).ravel()
+        rows_c = self._row_clusters()
         gram = np.zeros_like(self._gram)
         for c in range(self._C):
             Xc = self._X[rows_c == c].astype(float)
