@@ -31,7 +31,7 @@ from allocation.calibration import Lift, calibrate
 from allocation.constraints import guardrail_box
 from allocation.next_test import INTENSITIES
 from allocation.response_model import ResponseModel
-from allocation.structural_inputs import PRIOR_ON
+from allocation.structural_inputs import PRIOR_ON, SHAPE_PRIORS
 from causal.errors import ConfigError
 from causal.world import EXOGENOUS_CHANNELS, World
 from experiments.registry import Registry
@@ -216,6 +216,13 @@ class DailyLoop:
         with the prior on the Hill coefficient the structural model gave programmatic a nearly
         straight curve on three worlds of four (docs/backtest.md, session 10); ``"coefficient"``
         is the loop before that.
+    structural_shape_prior : {"meridian", "uniform"}, default="meridian"
+        With ``average_models``, the structural model's ``shape_prior``: Meridian's default Hill
+        priors (half-saturation near current spend, exponent 1) or every point of the shape grid
+        equally likely (the loop before session 13). On a year of history the uniform grid's draws
+        spread over straighter curves than the world's where the panel cannot tell curvature, and the
+        loop then over-values the weakest-identified channel (programmatic) at current spend
+        (docs/backtest.md, session 13).
     intensities : tuple of {"go-dark", "half", "heavy-up"}, default ("go-dark",)
         The round-robin's test intensities, in turn: the ``n``-th round of tests over every channel
         (one test a week, ``len(channels)`` weeks a round) runs ``intensities[n % len]``. A go-dark
@@ -241,6 +248,7 @@ class DailyLoop:
         average_models: bool = False,
         structural_weight: float = 0.5,
         structural_prior_on: str = "marginal_return",
+        structural_shape_prior: str = "meridian",
         intensities: tuple[str, ...] = ("go-dark",),
         audit: AuditLog | None = None,
     ) -> None:
@@ -262,6 +270,12 @@ class DailyLoop:
                 f"structural_prior_on must be one of {', '.join(PRIOR_ON)}, got {structural_prior_on!r}"
             )
         self.structural_prior_on = structural_prior_on
+        if structural_shape_prior not in SHAPE_PRIORS:
+            raise ConfigError(
+                f"structural_shape_prior must be one of {', '.join(SHAPE_PRIORS)}, "
+                f"got {structural_shape_prior!r}"
+            )
+        self.structural_shape_prior = structural_shape_prior
         self.calibrations_: list[dict] = []
         self.pooling = pooling
         if proposer not in self.PROPOSERS:
@@ -358,7 +372,10 @@ class DailyLoop:
             day,
             self.lifts_,
             n_draws=60,
-            options={"prior_on": self.structural_prior_on},
+            options={
+                "prior_on": self.structural_prior_on,
+                "shape_prior": self.structural_shape_prior,
+            },
         )
         structural = expected_cluster_curves(model.to_curves(), setting)
         w = self.structural_weight

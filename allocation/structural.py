@@ -110,6 +110,7 @@ from allocation.structural_inputs import (  # noqa: F401  (re-exported: the publ
     PRIOR_ON,
     Q_LEADS,
     Q_SMOOTHING,
+    SHAPE_PRIORS,
     SHAPES,
     MediatorWarning,
     Shape,
@@ -118,6 +119,7 @@ from allocation.structural_inputs import (  # noqa: F401  (re-exported: the publ
     demand_proxy,
     graph_roles,
     resolve_clusters,
+    shape_log_prior,
 )
 from allocation.structural_result import StructuralResults
 from causal.base import BaseEstimator
@@ -212,6 +214,19 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
     decays, half_saturations, shapes : sequences
         The shape grid (geometric decay; Hill half-saturation as multiples of
         the mean positive spend per unit size; Hill exponent).
+    shape_prior : {"uniform", "meridian"}, default="uniform"
+        The prior over the grid's points. ``"uniform"``: every point equally likely, so the shapes
+        weigh by marginal likelihood alone. ``"meridian"``: Meridian's default Hill priors for paid
+        media (half-saturation TruncatedNormal(0.8, 0.8) on [0.1, 10] times the typical spend, each
+        multiple weighted by the mass of its cell of the grid; exponent 1), for every channel but a
+        query-bound demand-capture one (its shapes weigh by the prior and its lifts alone, and its
+        spend is set by the queries, not a media plan: its grid stays uniform). Where
+        a year of panel cannot tell a channel's curvature (its signal small against the organic
+        noise), the uniform grid's draws spread over shapes straighter than most (half-saturations
+        of 2-4 times spend, exponents above 1) and the marginal return at current spend comes out
+        too high; the daily loop plans on this prior (:class:`allocation.backtest.DailyLoop`,
+        docs/backtest.md, session 13). Not the default: its credit intervals cover the truth less
+        often (82-86% at 90% on the credit study, docs/calibration.md).
     fourier : int, default=2
         Yearly Fourier harmonics per cluster in the fixed block.
     time_effects : bool, default=False
@@ -262,6 +277,7 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         decays: Sequence[float] = DECAYS,
         half_saturations: Sequence[float] = HALF_SATURATION,
         shapes: Sequence[float] = SHAPES,
+        shape_prior: str = "uniform",
         fourier: int = 2,
         time_effects: bool = False,
         confidence: float = 0.9,
@@ -292,6 +308,7 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         self.decays = decays
         self.half_saturations = half_saturations
         self.shapes = shapes
+        self.shape_prior = shape_prior
         self.fourier = fourier
         self.time_effects = time_effects
         self.confidence = confidence
@@ -401,6 +418,7 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         # Shape grid per channel and the saturated-adstock features of every candidate.
         spend = {ch: panel.wide(panel.spend_column(ch)).to_numpy().astype(float) for ch in channels}
         grid: dict[str, list[Shape]] = {}
+        pair_log_prior = shape_log_prior(self.half_saturations, self.shapes, self.shape_prior)
         for ch in channels:
             x = spend[ch] / size
             pos = x[x > 0]
@@ -415,6 +433,8 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
                 for n in self.shapes
             ]
         n_cand = len(grid[channels[0]])
+        # The grid's log prior per candidate (decays and exponents kept are equally likely).
+        cand_log_prior = np.tile(pair_log_prior, n_cand // pair_log_prior.size)
         if self.time_effects:
             proj = _TwoWay(cidx, C, T, G)
         else:
@@ -466,6 +486,12 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         self._quarter = QUARTER_PERIODS[panel.period_name]
         self._layout()
         self._query_bound = self._query_bound_channels(lifts)
+        # A media channel's shape prior; a query-bound capture channel's shapes weigh by the prior and
+        # its lifts alone, and its spend is set by the queries, not a media plan's saturation: its
+        # grid's points stay equally likely (as its coefficient prior stays on the coefficient).
+        self._shape_log_prior = np.array(
+            [np.zeros(n_cand) if k in self._query_bound else cand_log_prior for k in range(K)]
+        )
         for k, share in self._query_bound.items():
             notes.append(
                 f"{channels[k]}: the queries explain {share:.0%} of its spend's variation, so the panel "
@@ -543,6 +569,11 @@ class StructuralModel(StructuralInference, StructuralResults, BaseEstimator):
         if self.prior_on not in PRIOR_ON:
             raise ConfigError(
                 f"StructuralModel: prior_on must be one of {', '.join(PRIOR_ON)}, got {self.prior_on!r}"
+            )
+        if self.shape_prior not in SHAPE_PRIORS:
+            raise ConfigError(
+                f"StructuralModel: shape_prior must be one of {', '.join(SHAPE_PRIORS)}, "
+                f"got {self.shape_prior!r}"
             )
         if self.capture_shape_weights not in ("prior", "likelihood"):
             raise ConfigError(

@@ -251,6 +251,7 @@ def curves_dict(model: Model) -> dict:
             else None,
             "shape_effective_draws": model.shape_ess_,
             "prior_on": model.prior_on,
+            "shape_prior": model.shape_prior,
             "dates": [model.dates_[0].date().isoformat(), model.dates_[-1].date().isoformat()],
         },
         "confidence": model.confidence,

@@ -430,7 +430,8 @@ class StructuralInference:
         return np.column_stack([np.where((rc == c)[:, None], M, 0.0) for c in range(self._C)])
 
     def _search(self, combo: np.ndarray, lifts: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        """Coordinate ascent of the marginal likelihood over the shape grid; conditional log weights at the mode."""
+        """Coordinate ascent of the marginal likelihood times the shape prior over the grid; conditional
+        log weights at the mode."""
         combo = combo.copy()
         cond = np.zeros((self._K, self._n_cand))
         for _ in range(2):
@@ -440,6 +441,7 @@ class StructuralInference:
                     trial = combo.copy()
                     trial[k] = j
                     vals[j] = self._posterior(trial, lifts)[2]
+                vals += self._shape_log_prior[k]
                 combo[k] = int(np.argmax(vals))
                 cond[k] = vals
         return combo, cond
@@ -546,7 +548,12 @@ class StructuralInference:
         for u, combo in enumerate(uniq):
             post = self._posterior(combo, use)
             cache[u] = post
-            logw[u] = post[2] - panel[np.arange(K), combo].sum() - logq[np.arange(K), combo].sum()
+            logw[u] = (
+                post[2]
+                + self._shape_log_prior[np.arange(K), combo].sum()
+                - panel[np.arange(K), combo].sum()
+                - logq[np.arange(K), combo].sum()
+            )
         w = np.exp(logw[inv] - logw[inv].max())
         w /= w.sum()
         self.shape_ess_ = float(1.0 / (w**2).sum())

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import special
 
 from causal import response as R
 from causal.errors import ConfigError, DataError
@@ -23,12 +24,56 @@ SHAPES = (1.0, 1.25, 1.5)  # Hill exponents; below one the marginal return at ze
 #: What the channels' coefficient prior is on: the Hill coefficient (the default; its marginal likelihood
 #: favours flat shapes) or the marginal return at mean spend (the same for every shape).
 PRIOR_ON = ("coefficient", "marginal_return")
+#: The prior over the shape grid's points: every point equally likely (the default), or Meridian's
+#: default Hill priors for paid media (``shape_log_prior``).
+SHAPE_PRIORS = ("uniform", "meridian")
+# Meridian's defaults (google/meridian, model/prior_distribution.py): the half-saturation ``ec_m`` is
+# TruncatedNormal(0.8, 0.8) on [0.1, 10] in units of the channel's typical spend, the Hill exponent
+# ``slope_m`` is Deterministic(1.0).
+MERIDIAN_HALF_SATURATION = (0.8, 0.8, 0.1, 10.0)  # mean, sd, low, high
+MERIDIAN_EXPONENT = 1.0
 CAPTURE_DECAYS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45)
 Q_SMOOTHING = (0.0, 0.2, 0.4, 0.6, 0.8)  # decays of the query smoothings in the demand proxy
 # Decays of the *future* query smoothings (from the next period on): organic demand persists while the
 # query count's own noise does not, so later queries measure today's demand free of today's noise, which
 # demand-following spend (branded search) tracks.
 Q_LEADS = (0.0, 0.5, 0.8)
+
+
+def shape_log_prior(
+    half_saturations: Sequence[float], shapes: Sequence[float], prior: str
+) -> np.ndarray:
+    """Log prior weight of each (half-saturation multiple, Hill exponent) pair, multiple-major.
+
+    ``"uniform"`` weighs every pair equally. ``"meridian"`` keeps the exponent 1 alone (the others
+    weigh ``-inf``) and gives each multiple the mass Meridian's default half-saturation prior puts
+    on its cell of the grid (from the geometric midpoint with the multiple below to the one with the
+    multiple above; the first and last cells reach to the prior's bounds), so a coarse grid carries
+    the prior's mass, not its density at a few points.
+    """
+    m = np.asarray(half_saturations, dtype=float)
+    n = np.asarray(shapes, dtype=float)
+    if prior == "uniform":
+        return np.zeros(m.size * n.size)
+    if not np.isclose(n, MERIDIAN_EXPONENT).any():
+        raise ConfigError(
+            f"shape_prior='meridian' fixes the Hill exponent at {MERIDIAN_EXPONENT:g}, "
+            f"which the shapes {list(shapes)} do not hold"
+        )
+    mean, sd, low, high = MERIDIAN_HALF_SATURATION
+    order = np.argsort(m)
+    edges = np.sqrt(m[order][1:] * m[order][:-1])
+    cuts = np.clip(np.concatenate([[low], edges, [high]]), low, high)
+    mass = np.empty(m.size)
+    mass[order] = np.diff(special.ndtr((cuts - mean) / sd))
+    if not (mass > 0).any():
+        raise ConfigError(
+            f"shape_prior='meridian' puts no mass on the half-saturations {list(half_saturations)}"
+        )
+    with np.errstate(divide="ignore"):
+        log_mass = np.log(mass / mass.sum())
+        log_exponent = np.where(np.isclose(n, MERIDIAN_EXPONENT), 0.0, -np.inf)
+    return (log_mass[:, None] + log_exponent[None, :]).ravel()
 
 
 def demand_proxy(Qs: np.ndarray) -> list[np.ndarray]:

@@ -178,8 +178,9 @@ class StructuralResults:
                 f"{self.noise_['q'][2]:.2f}."
             )
         notes.append(
-            f"Shapes averaged over a {self._n_cand}-point grid per channel by marginal likelihood "
-            f"(importance-resampling effective size {self.shape_ess_:.0f} of {4 * self.n_draws} proposals)."
+            f"Shapes averaged over a {self._n_cand}-point grid per channel by marginal likelihood"
+            + (" and Meridian's default Hill prior " if self.shape_prior == "meridian" else " ")
+            + f"(importance-resampling effective size {self.shape_ess_:.0f} of {4 * self.n_draws} proposals)."
         )
         if self._C > 1 or self._G > 1:
             notes.append(

@@ -2,7 +2,8 @@
 (issue 14).
 
 On the full configuration's shared start (history and the battery's five go-dark lifts), fits what the
-daily loop fits on day 0 (the response model calibrated on the lifts; the structural model, 60 draws;
+daily loop fitted on day 0 before session 13 (its structural fits now add ``--structural-option
+'{"shape_prior": "meridian"}'``) (the response model calibrated on the lifts; the structural model, 60 draws;
 their equal-weight average) and prints, per line (channel x cluster), each one's marginal and average
 return at the status quo over the world's true ones, the mean absolute log error of the marginal
 returns, and the curve's elasticity of the marginal return to spend at the status quo (``d log f' /

@@ -21,7 +21,7 @@ figures for seeds 0-3).
 
     .venv/bin/python benchmarks/backtest_full.py [--seed S] [--days N] [--geos N]
         [--intensities go-dark,half,heavy-up] [--average-weeks N] [--single-model] [--daily-only]
-        [--structural-prior-on coefficient]
+        [--structural-prior-on coefficient] [--structural-shape-prior uniform]
 
 ``--intensities`` gives the daily loop's round-robin test intensities in turn; ``--daily-only`` runs
 the status quo, the daily loop and the oracle alone (the equal-spend share in about 80 s a seed).
@@ -37,7 +37,7 @@ from backtest_world import add_world_options, build_world
 
 from allocation.backtest import QuarterlyModel, backtest, default_policies
 from allocation.cli.backtest_report import backtest_report
-from allocation.structural import PRIOR_ON
+from allocation.structural import PRIOR_ON, SHAPE_PRIORS
 
 
 def main() -> None:
@@ -75,6 +75,12 @@ def main() -> None:
         help="the daily loop's structural fits' coefficient prior (coefficient: before session 10)",
     )
     ap.add_argument(
+        "--structural-shape-prior",
+        default="meridian",
+        choices=SHAPE_PRIORS,
+        help="the daily loop's structural fits' prior over curve shapes (uniform: before session 13)",
+    )
+    ap.add_argument(
         "--daily-only",
         action="store_true",
         help="only the status quo, the daily loop and the oracle (the equal-spend share; faster)",
@@ -90,6 +96,7 @@ def main() -> None:
             **({"average_models": False} if args.single_model else {}),
             "structural_weight": args.structural_weight,
             "structural_prior_on": args.structural_prior_on,
+            "structural_shape_prior": args.structural_shape_prior,
         },
     )
     extras = [
@@ -139,6 +146,7 @@ def main() -> None:
         or args.average_weeks != 13
         or args.single_model
         or args.structural_prior_on != "marginal_return"
+        or args.structural_shape_prior != "meridian"
     ):
         return
     (

@@ -1,7 +1,9 @@
 """The backtest benchmarks' world: one set of command-line options and one way to build it (issue 14).
 
 The full configuration by default (50 markets, 365 days of history, a 182-day horizon);
-``--unmediated`` switches channels' branded-query path off, so their true effect is their direct one.
+``--unmediated`` switches channels' branded-query path off, so their true effect is their direct one;
+``--straighter`` multiplies channels' half-saturations (direct and query path), so their true curves
+bend less at current spend than the world's defaults.
 """
 
 from __future__ import annotations
@@ -23,6 +25,12 @@ def add_world_options(ap: argparse.ArgumentParser) -> None:
         help="channels (comma list) whose branded-query path the world switches off: their true "
         "effect is then their direct one alone",
     )
+    ap.add_argument(
+        "--straighter",
+        default="",
+        help="channel:factor pairs (comma list, e.g. programmatic:3): the world's half-saturations of "
+        "those channels, direct and query path, times the factor",
+    )
 
 
 def build_world(args: argparse.Namespace) -> World:
@@ -31,4 +39,10 @@ def build_world(args: argparse.Namespace) -> World:
     for ch in filter(None, args.unmediated.split(",")):
         queries, half_saturation = world.mediated[ch]
         world.mediated[ch] = (queries * 0.0, half_saturation)
+    for pair in filter(None, args.straighter.split(",")):
+        ch, factor = pair.split(":")
+        world.params[ch]["half_saturation"] = world.params[ch]["half_saturation"] * float(factor)
+        if ch in world.mediated:
+            queries, half_saturation = world.mediated[ch]
+            world.mediated[ch] = (queries, half_saturation * float(factor))
     return world

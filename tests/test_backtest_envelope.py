@@ -104,6 +104,8 @@ def test_bad_planning_options_are_refused():
         DailyLoop(average_weeks=0)
     with pytest.raises(ConfigError, match="plan_on"):
         StructuralLoop(plan_on="median")
+    with pytest.raises(ConfigError, match="structural_shape_prior"):
+        DailyLoop(structural_shape_prior="flat")
     # Averaging needs several refits in its window: long horizons only.
     loop = next(p for p in default_policies(days=56) if isinstance(p, DailyLoop))
     assert loop.average_weeks == 1

@@ -8,10 +8,12 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from allocation.calibration import Lift
 from allocation.curves import CurveSet
 from allocation.structural import MediatorWarning, StructuralModel, resolve_clusters
+from allocation.structural_inputs import shape_log_prior
 from allocation.structural_result import grid_edges
 from causal import response as R
 from causal.errors import ConfigError, DataError
@@ -240,6 +242,52 @@ def test_a_prior_on_the_marginal_return_keeps_shapes_off_the_flat_edge(n_geos, n
     assert edges["marginal_return"]["programmatic"] is None
     with pytest.raises(ConfigError, match="prior_on"):
         StructuralModel(prior_on="roi").fit(load_panel(panel))
+
+
+def test_the_meridian_shape_prior_weighs_the_grid_by_its_cells():
+    # Meridian's default half-saturation prior, TruncatedNormal(0.8, 0.8) on [0.1, 10], integrated
+    # over each grid point's cell (geometric midpoints; the end cells reach to the bounds), computed
+    # here with scipy.stats independently of the product's code; the exponent is held at 1.
+    log_w = shape_log_prior((0.5, 1.0, 2.0, 4.0), (1.0, 1.25, 1.5), "meridian").reshape(4, 3)
+    prior = stats.truncnorm((0.1 - 0.8) / 0.8, (10 - 0.8) / 0.8, loc=0.8, scale=0.8)
+    cells = prior.cdf([0.1, np.sqrt(0.5), np.sqrt(2), np.sqrt(8), 10])
+    assert np.allclose(np.exp(log_w[:, 0]), np.diff(cells))
+    assert np.all(log_w[:, 1:] == -np.inf)
+    # the grid's order does not matter; uniform weighs every pair equally
+    shuffled = shape_log_prior((2.0, 0.5, 4.0, 1.0), (1.0,), "meridian")
+    assert np.allclose(shuffled, log_w[[2, 0, 3, 1], 0])
+    assert np.array_equal(shape_log_prior((0.5, 1.0), (1.0, 1.5), "uniform"), np.zeros(4))
+    with pytest.raises(ConfigError, match="exponent"):
+        shape_log_prior((0.5, 1.0), (1.25, 1.5), "meridian")
+
+
+def test_a_fit_under_the_meridian_shape_prior(tmp_path, run_cli):
+    world = World(16, 300, seed=2)
+    panel, _ = world.simulate()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MediatorWarning)
+        m = StructuralModel(
+            controls=CONTROLS, clusters=clusters_of(world), n_draws=40, shape_prior="meridian"
+        ).fit(load_panel(panel))
+    # media channels keep the exponent 1; a query-bound capture channel's grid stays uniform
+    media = [k for k in range(len(m.channels_)) if k not in m._query_bound]
+    exponents = {m.grid_[m.channels_[k]][j].shape for k in media for j in m.draws_["shape"][:, k]}
+    assert media and exponents == {1.0}
+    assert any("Meridian" in note for note in m.notes_)
+    with pytest.raises(ConfigError, match="shape_prior"):
+        StructuralModel(shape_prior="flat").fit(load_panel(panel))
+    (tmp_path / "panel.csv").write_text(panel.to_csv(index=False))
+    data = ["--data", str(tmp_path / "panel.csv"), "--draws", "20"]
+    out = tmp_path / "c.json"
+    code, _, err = run_cli("calibrate", *data, "--shape-prior", "meridian", "--out", str(out))
+    assert code == 0, err
+    assert json.loads(out.read_text())["fit"]["shape_prior"] == "meridian"
+    bad = tmp_path / "r.json"
+    code, _, err = run_cli(
+        "calibrate", *data, "--model", "regression", "--shape-prior", "meridian", "--out", str(bad)
+    )
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and "--shape-prior" in lines[0] and not bad.exists(), err
 
 
 def test_calibrate_prior_on_from_the_command_line(tmp_path, run_cli):

@@ -147,6 +147,7 @@ def calibrate_curves(
     allow_negative: bool = False,
     early_windows: bool = False,
     prior_on: str = "coefficient",
+    shape_prior: str = "uniform",
     n_draws: int = 200,
     adstock: str = "geometric",
     forms: Sequence[str] = ("hill", "exp", "log"),
@@ -174,7 +175,7 @@ def calibrate_curves(
         Market clusters from a geo -> cluster mapping or a panel column.
     mediator : str, optional
         Branded-query column; when named it must be usable (default ``brand_queries`` if present).
-    allow_negative, early_windows, prior_on, n_draws
+    allow_negative, early_windows, prior_on, shape_prior, n_draws
         Structural model options.
     adstock, forms, holdout
         Regression model options.
@@ -212,7 +213,7 @@ def calibrate_curves(
             else:
                 run = _fit_structural(
                     common, cl, mediator, source, allow_negative, pooling, bias_scale,
-                    confidence, n_draws, seed, early_windows, prior_on,
+                    confidence, n_draws, seed, early_windows, prior_on, shape_prior,
                 )  # fmt: skip
             run.curves["fit"]["covariates_not_adjusted"] = skipped
         else:
@@ -222,7 +223,7 @@ def calibrate_curves(
 
 def _fit_structural(
     common, clusters, mediator, graph_source, allow_negative, pooling, bias_scale, confidence,
-    n_draws, seed, early_windows=False, prior_on="coefficient",
+    n_draws, seed, early_windows=False, prior_on="coefficient", shape_prior="uniform",
 ) -> CalibrationRun:  # fmt: skip
     panel, graph = common["panel"], common["graph"]
     med = mediator or DEFAULT_MEDIATOR
@@ -247,6 +248,7 @@ def _fit_structural(
             allow_negative=allow_negative,
             early_windows=early_windows,
             prior_on=prior_on,
+            shape_prior=shape_prior,
             pooling=pooling,
             demand_bias_scale=bias_scale,
             confidence=confidence,

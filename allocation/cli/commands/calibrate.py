@@ -21,7 +21,7 @@ from allocation.cli.options import (
 from allocation.cli.outputs import outputs
 from allocation.cli.report import fmt_auto, per_spend_label
 from allocation.response_model import FORMS
-from allocation.structural_inputs import PRIOR_ON
+from allocation.structural_inputs import PRIOR_ON, SHAPE_PRIORS
 from allocation.workflows.calibrate import (
     CalibrationRun,
     calibrate_curves,
@@ -97,6 +97,15 @@ from causal.errors import ConfigError, DataError
     "docs/calibration.md).",
 )
 @click.option(
+    "--shape-prior",
+    type=click.Choice(SHAPE_PRIORS),
+    default="uniform",
+    show_default=True,
+    help="The structural model's prior over its curve-shape grid: every shape equally likely, or "
+    "Meridian's default Hill priors (half-saturation near current spend, exponent 1; what the daily "
+    "loop plans on; narrower credit intervals that cover less often, docs/calibration.md).",
+)
+@click.option(
     "--draws",
     "n_draws",
     type=click.IntRange(10, 5000),
@@ -154,6 +163,7 @@ def command(
     allow_negative: bool,
     early_windows: bool,
     prior_on: str,
+    shape_prior: str,
     n_draws: int,
     adstock: str,
     forms: str,
@@ -175,6 +185,8 @@ def command(
         raise ConfigError("--early-window: only the structural model uses a lift's first week")
     if prior_on != "coefficient" and model_kind == "regression":
         raise ConfigError("--prior-on: only the structural model has a prior per curve shape")
+    if shape_prior != "uniform" and model_kind == "regression":
+        raise ConfigError("--shape-prior: only the structural model has a prior over curve shapes")
     panel = read_panel(panel_kwargs)
     if registry_url:
         try:
@@ -195,6 +207,7 @@ def command(
         allow_negative=allow_negative,
         early_windows=early_windows,
         prior_on=prior_on,
+        shape_prior=shape_prior,
         n_draws=n_draws,
         adstock=adstock,
         forms=form_list,
