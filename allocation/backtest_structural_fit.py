@@ -62,6 +62,19 @@ def expected_cluster_curves(curves: dict, setting: Setting) -> dict:
     :func:`cluster_curves`); the draws' shapes differ, so their mean response is no single Hill
     curve and is fitted by one (:func:`allocation.backtest_setting.fit_hill_curve`) for the planner.
     """
+    acc = cluster_draws(curves)
+    out = []
+    for i, key in enumerate(setting.lines):
+        xs = spend_grid(setting, i)
+        draws = {k: v[:, None] for k, v in acc[key].items()}
+        ys = R.value("hill", xs[None, :], draws).mean(axis=0)
+        out.append({"name": key[0], "market": key[1], "response": fit_hill_curve(xs, ys)})
+    return {"channels": out}
+
+
+def cluster_draws(curves: dict) -> dict[tuple[str, str], dict[str, np.ndarray]]:
+    """Each (channel, cluster)'s Hill parameters per posterior draw: its markets' summed draw-``j``
+    coefficients (negative sums held at zero) and half-saturations, and the draw's shape."""
     acc: dict[tuple[str, str], dict] = {}
     for c in curves["channels"]:
         d = c["response_draws"]
@@ -71,18 +84,9 @@ def expected_cluster_curves(curves: dict, setting: Setting) -> dict:
         )
         a["beta"] = a["beta"] + np.asarray(d["beta"], float)
         a["half_saturation"] = a["half_saturation"] + np.asarray(d["half_saturation"], float)
-    out = []
-    for i, key in enumerate(setting.lines):
-        a = acc[key]
-        xs = spend_grid(setting, i)
-        draws = {
-            "beta": np.maximum(a["beta"], 0.0)[:, None],
-            "half_saturation": a["half_saturation"][:, None],
-            "shape": a["shape"][:, None],
-        }
-        ys = R.value("hill", xs[None, :], draws).mean(axis=0)
-        out.append({"name": key[0], "market": key[1], "response": fit_hill_curve(xs, ys)})
-    return {"channels": out}
+    for a in acc.values():
+        a["beta"] = np.maximum(a["beta"], 0.0)
+    return acc
 
 
 def cluster_curves(curves: dict) -> dict:

@@ -35,7 +35,11 @@ from backtest_world import add_world_options, build_world
 from allocation.backtest import line_marginal_returns
 from allocation.backtest_policies import true_curve_fns
 from allocation.backtest_setting import _curve_fn, line_responses, make_setting
-from allocation.backtest_structural_fit import expected_cluster_curves, fit_structural
+from allocation.backtest_structural_fit import (
+    cluster_draws,
+    expected_cluster_curves,
+    fit_structural,
+)
 from causal import response as R
 from causal.world import World
 
@@ -64,19 +68,10 @@ def change_world(world: World, variant: str, seed: int) -> None:
 
 
 def draw_marginals(curves: dict, setting, x: np.ndarray) -> np.ndarray:
-    """Each line's marginal return at ``x`` under every posterior draw (draws x lines): the cluster's
-    curve of draw ``j`` is the Hill curve of its markets' summed draw-``j`` parameters."""
-    acc: dict[tuple[str, str], dict] = {}
-    for c in curves["channels"]:
-        d = c["response_draws"]
-        a = acc.setdefault(
-            (c["name"], c["cluster"]),
-            {"beta": 0.0, "half_saturation": 0.0, "shape": np.asarray(d["shape"], float)},
-        )
-        a["beta"] = a["beta"] + np.maximum(np.asarray(d["beta"], float), 0.0)
-        a["half_saturation"] = a["half_saturation"] + np.asarray(d["half_saturation"], float)
+    """Each line's marginal return at ``x`` under every posterior draw (draws x lines)."""
+    draws = cluster_draws(curves)
     return np.column_stack(
-        [R.derivative("hill", x[i], acc[key]) for i, key in enumerate(setting.lines)]
+        [R.derivative("hill", x[i], draws[key]) for i, key in enumerate(setting.lines)]
     )
 
 
