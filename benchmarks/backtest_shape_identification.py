@@ -30,7 +30,7 @@ import argparse
 import json
 
 import numpy as np
-from backtest_world import add_world_options, build_world
+from backtest_world import add_world_options, build_world, change_channel
 
 from allocation.backtest import line_marginal_returns
 from allocation.backtest_policies import true_curve_fns
@@ -54,10 +54,7 @@ def change_world(world: World, variant: str, seed: int) -> None:
     if variant.startswith("noiseless"):
         world.z = np.zeros_like(world.z)
     elif variant == "stronger":
-        p = world.params["programmatic"]
-        p["beta"] = p["beta"] * STRONGER
-        queries, half_saturation = world.mediated["programmatic"]
-        world.mediated["programmatic"] = (queries * STRONGER, half_saturation)
+        change_channel(world, "programmatic", effect=STRONGER)
     elif variant == "varied":
         week = np.arange(world.n_days) // 7
         rng = np.random.default_rng([seed, 2026])

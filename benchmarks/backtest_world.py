@@ -3,7 +3,8 @@
 The full configuration by default (50 markets, 365 days of history, a 182-day horizon);
 ``--unmediated`` switches channels' branded-query path off, so their true effect is their direct one;
 ``--straighter`` multiplies channels' half-saturations (direct and query path), so their true curves
-bend less at current spend than the world's defaults.
+bend less at current spend than the world's defaults; ``--stronger`` multiplies their effects (direct and
+query path), so the panel sees them against the same noise with a larger signal.
 """
 
 from __future__ import annotations
@@ -31,18 +32,34 @@ def add_world_options(ap: argparse.ArgumentParser) -> None:
         help="channel:factor pairs (comma list, e.g. programmatic:3): the world's half-saturations of "
         "those channels, direct and query path, times the factor",
     )
+    ap.add_argument(
+        "--stronger",
+        default="",
+        help="channel:factor pairs (comma list, e.g. programmatic:4): the world's effects of those "
+        "channels, direct and query path, times the factor",
+    )
 
 
 def build_world(args: argparse.Namespace) -> World:
-    """The world those options describe: history plus horizon, with the query paths switched off."""
+    """The world those options describe: history plus horizon, with channels changed as they say."""
     world = World(args.geos, args.history + args.days, seed=args.seed)
     for ch in filter(None, args.unmediated.split(",")):
         queries, half_saturation = world.mediated[ch]
         world.mediated[ch] = (queries * 0.0, half_saturation)
-    for pair in filter(None, args.straighter.split(",")):
-        ch, factor = pair.split(":")
-        world.params[ch]["half_saturation"] = world.params[ch]["half_saturation"] * float(factor)
-        if ch in world.mediated:
-            queries, half_saturation = world.mediated[ch]
-            world.mediated[ch] = (queries, half_saturation * float(factor))
+    for option, key in ((args.straighter, "half_saturation"), (args.stronger, "effect")):
+        for pair in filter(None, option.split(",")):
+            ch, factor = pair.split(":")
+            change_channel(world, ch, **{key: float(factor)})
     return world
+
+
+def change_channel(
+    world: World, channel: str, *, effect: float = 1.0, half_saturation: float = 1.0
+) -> None:
+    """Multiply a channel's true effect and half-saturation, direct and query path, in place."""
+    p = world.params[channel]
+    p["beta"] = p["beta"] * effect
+    p["half_saturation"] = p["half_saturation"] * half_saturation
+    if channel in world.mediated:
+        queries, k = world.mediated[channel]
+        world.mediated[channel] = (queries * effect, k * half_saturation)
