@@ -139,3 +139,23 @@ def test_averaged_loop_plans_on_both_models():
     a, b = res.plans[single.name].to_numpy(), res.plans[both.name].to_numpy()
     assert np.abs(a - b).max() > 1e-3 * a.max()
     np.testing.assert_allclose(b.sum(axis=1), a.sum(axis=1), rtol=1e-6)
+
+
+def test_the_averaged_loop_fits_the_structural_model_under_its_priors(monkeypatch):
+    # Session 13 (docs/backtest.md): the loop's weekly structural fits weigh the shape grid by
+    # Meridian's default Hill prior, with the coefficient prior on the marginal return.
+    import allocation.backtest_policies as policies
+    from allocation.backtest import Oracle, StatusQuo, backtest
+    from causal.world import World
+
+    seen = []
+    real = policies.fit_structural
+
+    def spy(*args, options=None, **kwargs):
+        seen.append(options)
+        return real(*args, options=options, **kwargs)
+
+    monkeypatch.setattr(policies, "fit_structural", spy)
+    loop = DailyLoop(proposer="none", average_weeks=1, average_models=True)
+    backtest(World(12, 164, seed=5), days=7, seed=0, policies=[StatusQuo(), loop, Oracle()])
+    assert seen == [{"prior_on": "marginal_return", "shape_prior": "meridian"}]
