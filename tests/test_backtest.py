@@ -160,6 +160,13 @@ def test_honest_comparison(result, world):
     assert value(result.plans["oracle"].iloc[0].to_numpy()) >= value(setting.status_quo) - 1e-6
     # The result serialises.
     json.dumps(result.to_dict(), default=float)
+    # The report's headline compares the policies at equal spend (issue 14), not the daily loop's cost
+    # per incremental at its own spend, which its tests lower.
+    from allocation.cli.backtest_report import backtest_report
+
+    html = backtest_report(result)
+    assert "daily loop, equal spend: share of the oracle" in html
+    assert "daily loop: cost per incremental vs status quo" not in html
 
 
 def test_custom_policy_and_bad_horizon(world):
