@@ -1,8 +1,9 @@
 """How well a year of history identifies each line's marginal return, and what limits it (issue 14).
 
 On the daily loop's shared start (a year of history and the battery's five go-dark lifts), fits the
-structural model the loop fits on day 0 (60 posterior draws, the prior on the marginal return) and
-prints, per channel, the model's marginal return at the status quo over the world's true one in each
+structural model the loop fitted on day 0 before session 13 (60 posterior draws, the prior on the
+marginal return, the uniform shape grid; ``--structural-option '{"shape_prior": "meridian"}'`` for
+today's) and prints, per channel, the model's marginal return at the status quo over the world's true one in each
 cluster (the posterior mean curve's, as the loop plans on), whether the draws' 90% interval of it
 covers the truth, and the interval's width (the ratio of its ends). Then the same on worlds changed in
 one way each, to tell noise from a flaw of the model:
