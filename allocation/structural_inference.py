@@ -436,12 +436,12 @@ class StructuralInference:
         cond = np.zeros((self._K, self._n_cand))
         for _ in range(2):
             for k in range(self._K):
-                vals = np.empty(self._n_cand)
-                for j in range(self._n_cand):
+                # Shapes the prior rules out (weight -inf) are not evaluated.
+                vals = self._shape_log_prior[k].copy()
+                for j in np.flatnonzero(np.isfinite(vals)):
                     trial = combo.copy()
                     trial[k] = j
-                    vals[j] = self._posterior(trial, lifts)[2]
-                vals += self._shape_log_prior[k]
+                    vals[j] += self._posterior(trial, lifts)[2]
                 combo[k] = int(np.argmax(vals))
                 cond[k] = vals
         return combo, cond
