@@ -28,6 +28,7 @@ from allocation.backtest_setting import (
 )
 from allocation.backtest_structural_fit import expected_cluster_curves, fit_structural
 from allocation.calibration import Lift, calibrate
+from allocation.calibration_lifts import sign_contradiction
 from allocation.constraints import guardrail_box
 from allocation.next_test import INTENSITIES
 from allocation.response_model import ResponseModel
@@ -228,6 +229,14 @@ class DailyLoop:
         (one test a week, ``len(channels)`` weeks a round) runs ``intensities[n % len]``. A go-dark
         measures a channel's average return from zero to current spend, a half cut or a heavy-up
         its return near current spend, where the guardrailed plan moves.
+    replicate_surprises : bool, default=True
+        Hold back a readout that contradicts what a spend change can do (a cut whose interval lies
+        wholly above zero, a heavy-up wholly below) and replicate its test on other markets of the
+        cluster in the next week's slot; both readouts count once the replication is read. Such a
+        readout is a rare draw of the readout's noise (under 5% at 90% intervals when the effect has
+        the sign the test expects), and taken alone it can drain a line for the rest of the horizon
+        (seed 10's branded search in EMEA, docs/backtest.md, session 14). A held readout whose
+        replication never runs stays out of the calibration; the test carries a ``held`` note.
     audit : AuditLog, optional
     """
 
@@ -250,6 +259,7 @@ class DailyLoop:
         structural_prior_on: str = "marginal_return",
         structural_shape_prior: str = "meridian",
         intensities: tuple[str, ...] = ("go-dark",),
+        replicate_surprises: bool = True,
         audit: AuditLog | None = None,
     ) -> None:
         unknown = [k for k in intensities if k not in INTENSITIES]
@@ -299,6 +309,9 @@ class DailyLoop:
         self._curves = None
         self._model = None
         self._next_cluster = 0
+        self.replicate_surprises = bool(replicate_surprises)
+        self._held: dict[int, Lift] = {}
+        self._to_replicate: list[int] = []
         # The loop's calendar is an experiment registry (in memory): free markets and the no-overlap rule
         # are the registry's own (no washout: a test's readout already leaves out every market another
         # test occupies during its window).
@@ -394,10 +407,19 @@ class DailyLoop:
         clusters = [c for c in range(4) if (w.cluster_of == c).any()]
         c = clusters[self._next_cluster % len(clusters)]
         self._next_cluster += 1
+        # A replication takes the week's slot; the round-robin goes on as if it had run.
+        replicating = self._to_replicate.pop(0) if self._to_replicate else None
+        if replicating is not None:  # the same line and intensity, on other markets of its cluster
+            held = self.tests_[replicating]
+            ch, intensity, c = held["channel"], held["intensity"], CLUSTERS.index(held["cluster"])
         busy = self._busy(w, first, last)
+        if replicating is not None:
+            busy |= set(self.tests_[replicating]["geos"])
         free = [g for g, cl in zip(w.geos, w.cluster_of) if cl == c and g not in busy]
         k = max(1, int(np.sum(w.cluster_of == c) * self.test_share + 1e-9))
         if len(free) < k:
+            if replicating is not None:  # no room this week: the replication waits for the next
+                self._to_replicate.insert(0, replicating)
             return
         design = None
         if self.proposer == "design":
@@ -424,6 +446,8 @@ class DailyLoop:
             "design_mde": None if design is None else design["mde"],
             "design_power_at_mde": None if design is None else design["power"],
         }
+        if replicating is not None:
+            test["replicates"] = replicating
         self._register(test)
 
     def _busy(self, world: World, first: int, last: int) -> set[str]:
@@ -449,9 +473,7 @@ class DailyLoop:
             return
         frame = context["frame"]()
         for t in due:
-            busy = self._busy(setting.world, t["first"], t["last"])
-            control = [g for g in setting.world.geos if g not in busy]
-            lift = _read(setting.world, frame, t, control, setting.seed)
+            lift = self._read_test(t, setting, context, frame)
             t["incremental"], t["incremental_ci"] = lift.incremental, list(lift.incremental_ci)
             observed = _test_spend(frame, t)
             if lift.spend_delta > observed:
@@ -462,7 +484,20 @@ class DailyLoop:
                     f"spend change {lift.spend_delta:,.0f} read out where {observed:,.0f} was spent"
                 )
                 continue
-            self.lifts_.append(lift)
+            if "replicates" in t:  # the replication is in: both readouts count
+                self.lifts_.extend([self._held.pop(t["replicates"]), lift])
+            elif self.replicate_surprises and (surprise := sign_contradiction(lift)):
+                t["held"] = surprise
+                self._held[self.tests_.index(t)] = lift
+                self._to_replicate.append(self.tests_.index(t))
+            else:
+                self.lifts_.append(lift)
+
+    def _read_test(self, test: dict, setting: Setting, context: dict, frame: pd.DataFrame) -> Lift:
+        """A finished test's readout on the panel so far, the markets no test occupied as controls."""
+        busy = self._busy(setting.world, test["first"], test["last"])
+        control = [g for g in setting.world.geos if g not in busy]
+        return _read(setting.world, frame, test, control, setting.seed)
 
 
 def _test_spend(frame: pd.DataFrame, test: dict) -> float:

@@ -201,6 +201,29 @@ def validate_lifts(lifts: Sequence[Lift], panel: Panel) -> None:
         seen[key] = lf
 
 
+def sign_contradiction(lift: Lift) -> str | None:
+    """A warning when the lift's interval lies wholly on the side its spend change rules out for a
+    channel that cannot lower the outcome (above zero when spend fell, below zero when it rose);
+    None otherwise.
+
+    With intervals at 90% such a readout comes from a channel of the expected sign less than 5% of
+    the time. Calibration uses it as read, and a single one can drain a line from a plan, so the
+    usual remedy is to run the test again before relying on it (the closed-loop backtest's daily
+    loop does: ``DailyLoop(replicate_surprises=True)``).
+    """
+    lo, hi = lift.incremental_ci
+    if not ((lift.spend_delta < 0 and lo > 0) or (lift.spend_delta > 0 and hi < 0)):
+        return None
+    moved = "fell" if lift.spend_delta < 0 else "rose"
+    side = "above" if lo > 0 else "below"
+    return (
+        f"{lift.source}: {lift.channel}'s spend {moved} by {abs(lift.spend_delta):,.0f} but the "
+        f"outcome's interval [{lo:,.0f}, {hi:,.0f}] lies wholly {side} zero, which a channel that "
+        "cannot lower the outcome does not give; it is used as read: run the test again before "
+        "relying on it"
+    )
+
+
 def validate_lift(lift: Lift, panel: Panel) -> None:
     """Check a lift against a panel before any fit: outcome, channel spend column, treated geos, window."""
     src = lift.source

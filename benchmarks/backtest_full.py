@@ -21,7 +21,7 @@ figures for seeds 0-3).
 
     .venv/bin/python benchmarks/backtest_full.py [--seed S] [--days N] [--geos N]
         [--intensities go-dark,half,heavy-up] [--average-weeks N] [--single-model] [--daily-only]
-        [--structural-prior-on coefficient] [--structural-shape-prior uniform]
+        [--structural-prior-on coefficient] [--structural-shape-prior uniform] [--no-replicate]
 
 ``--intensities`` gives the daily loop's round-robin test intensities in turn; ``--daily-only`` runs
 the status quo, the daily loop and the oracle alone (the equal-spend share in about 80 s a seed).
@@ -81,6 +81,12 @@ def main() -> None:
         help="the daily loop's structural fits' prior over curve shapes (uniform: before session 13)",
     )
     ap.add_argument(
+        "--no-replicate",
+        action="store_true",
+        help="the daily loop takes every readout at once, even one no spend change can give (before "
+        "session 14: no replication of surprising readouts)",
+    )
+    ap.add_argument(
         "--daily-only",
         action="store_true",
         help="only the status quo, the daily loop and the oracle (the equal-spend share; faster)",
@@ -97,6 +103,7 @@ def main() -> None:
             "structural_weight": args.structural_weight,
             "structural_prior_on": args.structural_prior_on,
             "structural_shape_prior": args.structural_shape_prior,
+            "replicate_surprises": not args.no_replicate,
         },
     )
     extras = [
@@ -137,6 +144,14 @@ def main() -> None:
         f"daily loop's tests {given['by_intensity']}: signups given up {given['signups']:,.0f}, "
         f"spend saved {given['saved_spend']:,.0f}, extra spend {given['extra_spend']:,.0f}"
     )
+    held = [test for test in result.loop_tests["daily loop"] if "held" in test]
+    print(
+        f"readouts held back and replicated: {len(held)}"
+        + "".join(
+            f"; {h['channel']} {h['cluster']} {h['start']} read {h['incremental']:,.0f}"
+            for h in held
+        )
+    )
     print(f"\nwall time {seconds:.0f} s for {len(t)} policies x {args.days} days")
     out = Path(__file__).with_name("out")
     out.mkdir(exist_ok=True)
@@ -147,6 +162,7 @@ def main() -> None:
         or args.single_model
         or args.structural_prior_on != "marginal_return"
         or args.structural_shape_prior != "meridian"
+        or args.no_replicate
     ):
         return
     (

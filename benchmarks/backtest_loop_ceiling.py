@@ -83,14 +83,9 @@ def executed_spend_change(setting: Setting, plan: np.ndarray, test: dict) -> flo
 class KnownSpendLoop(DailyLoop):
     """The daily loop calibrating each readout on the spend change its test executed."""
 
-    def _read_finished(self, day, setting, context) -> None:
-        now = setting.start + day
-        due = [t for t in self.tests_ if t["last"] < now and "incremental" not in t]
-        first_new = len(self.lifts_)
-        super()._read_finished(day, setting, context)
-        for k, t in enumerate(due):
-            i = first_new + k
-            self.lifts_[i] = self._reread(self.lifts_[i], setting, context["plan"], t)
+    def _read_test(self, test, setting, context, frame) -> Lift:
+        lift = super()._read_test(test, setting, context, frame)
+        return self._reread(lift, setting, context["plan"], test)
 
     def _reread(self, lift: Lift, setting: Setting, plan: np.ndarray, test: dict) -> Lift:
         return dataclasses.replace(lift, spend_delta=executed_spend_change(setting, plan, test))

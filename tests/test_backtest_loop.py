@@ -110,7 +110,7 @@ def test_a_cut_of_a_drained_line_is_kept_unused(monkeypatch):
     frame = world.panel()
     first, last = setting.start, setting.start + 6
     test = {"channel": "social", "geos": [world.geos[0]], "first": first, "last": last}
-    test.update(start=_date(world, first), end=_date(world, last))
+    test.update(start=_date(world, first), end=_date(world, last), multiplier=0.0)
     spent = policies._test_spend(frame, test)
     assert spent > 0
 
@@ -126,3 +126,56 @@ def test_a_cut_of_a_drained_line_is_kept_unused(monkeypatch):
         loop._read_finished(7, setting, {"frame": lambda: frame})
         assert (len(loop.lifts_) == 1) is used
         assert ("unused" in loop.tests_[0]) is not used
+
+
+def test_a_readout_no_cut_can_give_is_held_until_replicated(monkeypatch):
+    # A go-dark whose interval lies wholly above zero (the cut raised signups) is held out of the
+    # calibration, its test run again on other markets of the cluster, and both readouts count once
+    # the replication is in; with replicate_surprises=False it counts at once.
+    import allocation.backtest_policies as policies
+    from allocation.backtest import DailyLoop
+    from allocation.backtest_setting import CLUSTERS, _date, make_setting
+    from allocation.calibration_lifts import Lift
+    from causal.world import World
+
+    world = World(12, 170, seed=1)
+    setting = make_setting(world, 42)
+    frame = world.panel()
+    first, last = setting.start, setting.start + 6
+    cluster = CLUSTERS[world.cluster_of[0]]
+    test = {"channel": "social", "geos": [world.geos[0]], "first": first, "last": last}
+    test.update(start=_date(world, first), end=_date(world, last), multiplier=0.0)
+    test.update(intensity="go-dark", cluster=cluster)
+
+    def read(incremental, ci):
+        return Lift(
+            "social", (world.geos[0],), test["start"], test["end"], incremental, ci, 0.9, -1.0
+        )
+
+    context = {"frame": lambda: frame}
+    for replicate in (True, False):
+        loop = DailyLoop(proposer="random", replicate_surprises=replicate)
+        loop.tests_.append(dict(test))
+        monkeypatch.setattr(policies, "_read", lambda *a, **k: read(5.0, (1.0, 9.0)))
+        loop._read_finished(7, setting, context)
+        assert len(loop.lifts_) == (0 if replicate else 1)
+        assert ("held" in loop.tests_[0]) is replicate
+    loop = DailyLoop(proposer="random")
+    loop.tests_.append(dict(test))
+    loop._read_finished(7, setting, context)
+    loop._propose(7, setting, context)
+    again = loop.tests_[1]
+    assert again["replicates"] == 0
+    assert (again["channel"], again["cluster"], again["intensity"]) == (
+        "social",
+        cluster,
+        "go-dark",
+    )
+    assert world.geos[0] not in again["geos"]
+    monkeypatch.setattr(policies, "_read", lambda *a, **k: read(-5.0, (-9.0, -1.0)))
+    loop._read_finished(again["last"] + 1 - setting.start, setting, context)
+    assert [lf.incremental for lf in loop.lifts_] == [5.0, -5.0]
+    assert not loop._held and not loop._to_replicate
+    with pytest.raises(ConfigError, match="replicate_surprises"):
+        StructuralLoop(proposer="voi", replicate_surprises=True)
+    assert not StructuralLoop(proposer="design").replicate_surprises

@@ -182,6 +182,33 @@ def test_without_mediator_warns(run_cli, files):
     assert curves["identification"]["brand_search"]["demand_adjusted"] is False
 
 
+def test_a_lift_its_spend_change_rules_out_warns(run_cli, files):
+    # A cut whose interval lies wholly above zero is used as read, with a warning naming the file.
+    d, lift = files
+    up = abs(lift["incremental"])
+    path = _write(d, "up.json", {**lift, "incremental": up, "incremental_ci": [0.5 * up, 1.5 * up]})
+    out = d / "up_curves.json"
+    argv = ["--data", str(d / "panel.csv"), "--lift", path, "--out", str(out), "--draws", "20"]
+    code, _, stderr = run_cli("calibrate", *argv)
+    assert code == 0, stderr
+    (line,) = [ln for ln in stderr.splitlines() if ln.startswith("warning:")]
+    assert f"{path}: ctv's spend fell by" in line and "wholly above zero" in line
+    assert len(json.loads(out.read_text())["lifts"]) == 1
+
+
+def test_sign_contradiction():
+    from allocation.calibration_lifts import Lift, sign_contradiction
+
+    def lift(delta, ci):
+        return Lift("ctv", ("g1",), "2024-01-01", "2024-01-21", sum(ci) / 2, ci, 0.9, delta)
+
+    assert sign_contradiction(lift(-100.0, (-9.0, -1.0))) is None
+    assert sign_contradiction(lift(-100.0, (-9.0, 1.0))) is None
+    assert "fell by 100" in sign_contradiction(lift(-100.0, (1.0, 9.0)))
+    assert "rose by 50" in sign_contradiction(lift(50.0, (-9.0, -1.0)))
+    assert sign_contradiction(lift(50.0, (1.0, 9.0))) is None
+
+
 def test_registry_lifts(run_cli, files, monkeypatch):
     d, lift = files
     fake = types.ModuleType("experiments.registry")

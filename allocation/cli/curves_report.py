@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import matplotlib.pyplot as plt
 import pandas as pd
 
@@ -28,9 +30,11 @@ def render_calibration_report(run: CalibrationRun, *, currency: str | None = Non
     # Money is formatted while the tables are built: the currency holds for the whole rendering.
     with currency_context(currency):
         if run.kind == "regression":
-            return render_report(run.result, run.panel, run.analysis, currency=currency)
+            return render_report(
+                run.result, run.panel, run.analysis, currency=currency, warnings=run.warnings
+            )
         return render_structural_report(
-            run.model, run.curves, run.panel, run.analysis, currency=currency
+            run.model, run.curves, run.panel, run.analysis, currency=currency, warnings=run.warnings
         )
 
 
@@ -47,8 +51,10 @@ def render_report(
     analysis: GraphAnalysis,
     *,
     currency: str | None = None,
+    warnings: Sequence[str] = (),
 ) -> str:
-    """Render the regression model's calibration report with its graph analysis (DoWhy)."""
+    """Render the regression model's calibration report with its graph analysis (DoWhy); ``warnings``
+    (the run's, e.g. a lift whose sign its spend change rules out) head it."""
     m = result.model
     ch = result.channels
     rep = Report(
@@ -63,6 +69,8 @@ def render_report(
         ],
         currency=currency,
     )
+    for text in warnings:
+        rep.warn(text)
     conf = f"{result.confidence:.0%}"
     unit = per_spend_label(m.outcome_)
     s = rep.section(
@@ -267,7 +275,13 @@ def structural_warnings(
 
 
 def render_structural_report(
-    model, curves: dict, panel: Panel, analysis: GraphAnalysis, *, currency: str | None = None
+    model,
+    curves: dict,
+    panel: Panel,
+    analysis: GraphAnalysis,
+    *,
+    currency: str | None = None,
+    warnings: Sequence[str] = (),
 ) -> str:
     """The ``calibrate --report`` HTML of the structural model: credit (direct, mediated, total), identification,
     lifts, cluster curves, the graph."""
@@ -286,7 +300,10 @@ def render_structural_report(
         ],
         currency=currency,
     )
-    for text in structural_warnings(s_, curves, float(panel.data[panel.y].sum()), model.outcome_):
+    for text in [
+        *warnings,
+        *structural_warnings(s_, curves, float(panel.data[panel.y].sum()), model.outcome_),
+    ]:
         rep.warn(text)
     sec = rep.section(
         "Credit per channel",

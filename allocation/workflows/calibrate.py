@@ -19,7 +19,7 @@ import networkx as nx
 from scipy import stats
 
 from allocation.calibration import CalibrationResult, Lift, calibrate
-from allocation.calibration_lifts import validate_lifts
+from allocation.calibration_lifts import sign_contradiction, validate_lifts
 from allocation.response_model import ResponseModel
 from allocation.structural import MediatorWarning, StructuralModel, resolve_clusters
 from causal.errors import ConfigError, DataError, mask_url
@@ -216,6 +216,8 @@ def calibrate_curves(
                     confidence, n_draws, seed, early_windows, prior_on, shape_prior,
                 )  # fmt: skip
             run.curves["fit"]["covariates_not_adjusted"] = skipped
+            if not (model == "structural" and allow_negative):
+                run.warnings += [w for lf in lifts if (w := sign_contradiction(lf))]
         else:
             run.analysis = _analyse(run, seed)
     return run
