@@ -1,5 +1,6 @@
 """Closed-loop backtest (issue 9): plans applied to the world, policies scored on the truth."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -167,6 +168,14 @@ def test_honest_comparison(result, world):
     html = backtest_report(result)
     assert "daily loop, equal spend: share of the oracle" in html
     assert "daily loop: cost per incremental vs status quo" not in html
+    # A held readout and its replication show in the tests' table, the replication naming its test.
+    tests = [dict(t) for t in result.tests[:2]]
+    tests[0]["held"] = "its interval lies wholly above zero"
+    tests[1]["replicates"] = 0
+    html = backtest_report(dataclasses.replace(result, tests=tests))
+    assert "its interval lies wholly above zero" in html
+    assert f"the test from {tests[0]['start']}" in html
+    assert ">nan<" not in html
 
 
 def test_custom_policy_and_bad_horizon(world):

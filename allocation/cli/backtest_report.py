@@ -146,6 +146,14 @@ def _render(result, title: str, currency: str | None) -> str:
                 f"[{fmt_fixed(v[0])}, {fmt_fixed(v[1])}]" if isinstance(v, list) else "—"
                 for v in tests["incremental_ci"]
             ]
+        if "replicates" in tests:  # the index of the held test this one runs again
+            tests["replicates"] = [
+                "—" if pd.isna(i) else "the test from " + result.tests[int(i)]["start"]
+                for i in tests["replicates"]
+            ]
+        for col in ("held", "unused"):
+            if col in tests:
+                tests[col] = tests[col].fillna("—")
         if "design_mde" in tests:
             tests["design_mde"] = [f"{v:.1%}" if pd.notna(v) else "—" for v in tests["design_mde"]]
         if "design_power_at_mde" in tests:
