@@ -4,12 +4,15 @@ The full configuration by default (50 markets, 365 days of history, a 182-day ho
 ``--unmediated`` switches channels' branded-query path off, so their true effect is their direct one;
 ``--straighter`` multiplies channels' half-saturations (direct and query path), so their true curves
 bend less at current spend than the world's defaults; ``--stronger`` multiplies their effects (direct and
-query path), so the panel sees them against the same noise with a larger signal.
+query path), so the panel sees them against the same noise with a larger signal; ``--noise-seed``
+redraws the signups' sampling noise alone.
 """
 
 from __future__ import annotations
 
 import argparse
+
+import numpy as np
 
 from causal.world import World
 
@@ -33,6 +36,13 @@ def add_world_options(ap: argparse.ArgumentParser) -> None:
         "those channels, direct and query path, times the factor",
     )
     ap.add_argument(
+        "--noise-seed",
+        type=int,
+        default=None,
+        help="redraw only the signups' sampling noise from this seed (the world's curves, demand, "
+        "plans and sizes stay those of --seed): how much of a seed's result is that draw",
+    )
+    ap.add_argument(
         "--stronger",
         default="",
         help="channel:factor pairs (comma list, e.g. programmatic:4): the world's effects of those "
@@ -43,6 +53,8 @@ def add_world_options(ap: argparse.ArgumentParser) -> None:
 def build_world(args: argparse.Namespace) -> World:
     """The world those options describe: history plus horizon, with channels changed as they say."""
     world = World(args.geos, args.history + args.days, seed=args.seed)
+    if getattr(args, "noise_seed", None) is not None:
+        world.z = np.random.default_rng([args.seed, args.noise_seed]).standard_normal(world.z.shape)
     for ch in filter(None, args.unmediated.split(",")):
         queries, half_saturation = world.mediated[ch]
         world.mediated[ch] = (queries * 0.0, half_saturation)
