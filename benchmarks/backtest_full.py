@@ -163,6 +163,7 @@ def main() -> None:
         or args.structural_prior_on != "marginal_return"
         or args.structural_shape_prior != "meridian"
         or args.no_replicate
+        or args.noise_seed is not None
     ):
         return
     (
