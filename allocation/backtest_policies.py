@@ -407,14 +407,13 @@ class DailyLoop:
         clusters = [c for c in range(4) if (w.cluster_of == c).any()]
         c = clusters[self._next_cluster % len(clusters)]
         self._next_cluster += 1
+        busy = self._busy(w, first, last)
         # A replication takes the week's slot; the round-robin goes on as if it had run.
         replicating = self._to_replicate.pop(0) if self._to_replicate else None
         if replicating is not None:  # the same line and intensity, on other markets of its cluster
             held = self.tests_[replicating]
             ch, intensity, c = held["channel"], held["intensity"], CLUSTERS.index(held["cluster"])
-        busy = self._busy(w, first, last)
-        if replicating is not None:
-            busy |= set(self.tests_[replicating]["geos"])
+            busy |= set(held["geos"])
         free = [g for g, cl in zip(w.geos, w.cluster_of) if cl == c and g not in busy]
         k = max(1, int(np.sum(w.cluster_of == c) * self.test_share + 1e-9))
         if len(free) < k:
@@ -488,8 +487,9 @@ class DailyLoop:
                 self.lifts_.extend([self._held.pop(t["replicates"]), lift])
             elif self.replicate_surprises and (surprise := sign_contradiction(lift)):
                 t["held"] = surprise
-                self._held[self.tests_.index(t)] = lift
-                self._to_replicate.append(self.tests_.index(t))
+                i = self.tests_.index(t)
+                self._held[i] = lift
+                self._to_replicate.append(i)
             else:
                 self.lifts_.append(lift)
 

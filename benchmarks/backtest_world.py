@@ -53,7 +53,7 @@ def add_world_options(ap: argparse.ArgumentParser) -> None:
 def build_world(args: argparse.Namespace) -> World:
     """The world those options describe: history plus horizon, with channels changed as they say."""
     world = World(args.geos, args.history + args.days, seed=args.seed)
-    if getattr(args, "noise_seed", None) is not None:
+    if args.noise_seed is not None:
         world.z = np.random.default_rng([args.seed, args.noise_seed]).standard_normal(world.z.shape)
     for ch in filter(None, args.unmediated.split(",")):
         queries, half_saturation = world.mediated[ch]
